@@ -1,0 +1,53 @@
+// The device-independent kernel interface. A plan instruction names a kernel
+// (docs/kernels.md); a Backend runs it over tensors bound to the instruction's buffers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/plan/plan.pb.h"
+
+namespace galaxy::rt {
+
+// A non-owning view of one buffer. Data is contiguous, row-major.
+struct Tensor {
+  void *data = nullptr;
+  plan::DType dtype = plan::F32;
+  std::vector<int64_t> shape;
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  float *f32() const { return static_cast<float *>(data); }
+  int32_t *i32() const { return static_cast<int32_t *>(data); }
+};
+
+// Per-call state the kernels may read: dropout addressing and the optimizer step.
+struct KernelContext {
+  uint64_t seed = 0;  // run seed (galaxy-run --seed)
+  int64_t step = 0;   // 1-based optimizer step; dropout key and Adam bias correction
+  bool training = true;  // false: dropout is the identity
+};
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  // A human line about the GEMM path in use, printed at start-up.
+  virtual std::string gemmDescription() const = 0;
+  // Runs instr.kernel. `in`/`out` follow instr.inputs / instr.outputs.
+  // Returns InvalidArgument naming the kernel on unknown kernels or bad shapes.
+  virtual absl::Status run(const plan::Instr &instr, const std::vector<Tensor> &in,
+                           const std::vector<Tensor> &out, const KernelContext &ctx) = 0;
+};
+
+// CPU backend; measures the available GEMM libraries once and keeps the fastest
+// (override with GALAXY_GEMM=onednn|openblas|naive).
+std::unique_ptr<Backend> makeCpuBackend();
+
+} // namespace galaxy::rt

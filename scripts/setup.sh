@@ -8,8 +8,8 @@ pkgs=(
   cmake ninja-build ccache g++ pkg-config
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libprotobuf-dev protobuf-compiler libabsl-dev nlohmann-json3-dev
-  libgloo-dev libdnnl-dev libopenblas-dev libgtest-dev
-  python3-torch python3-numpy
+  libgloo-dev libicu-dev libdnnl-dev libopenblas-dev libgtest-dev
+  python3-torch python3-numpy python3-venv
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,309 @@
+#include "compiler/LowerToPlan.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/config/to_json.h"
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/plan/version.h"
+
+using namespace mlir;
+
+namespace galaxy {
+namespace {
+
+constexpr int64_t kAlign = 64; // cache line; also what SIMD loads like
+
+int64_t bytesOf(RankedTensorType t) {
+  int64_t n = 4; // f32 and i32 alike
+  for (int64_t d : t.getShape())
+    n *= d;
+  return n;
+}
+
+int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+// An arena buffer's lifetime in instruction indices, inclusive at both ends so
+// an instruction's outputs never share memory with its inputs.
+struct Interval {
+  int32_t buffer;
+  int64_t begin, end, bytes;
+};
+
+// Greedy best-fit: biggest buffers first, each at the lowest offset that does
+// not overlap a placed buffer whose lifetime intersects its own.
+int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
+  std::sort(live.begin(), live.end(), [](const Interval &a, const Interval &b) {
+    return a.bytes != b.bytes ? a.bytes > b.bytes : a.begin < b.begin;
+  });
+  struct Placed {
+    int64_t begin, end, offset, bytes;
+  };
+  std::vector<Placed> placed;
+  int64_t peak = 0;
+  for (const Interval &iv : live) {
+    std::vector<std::pair<int64_t, int64_t>> busy; // [offset, offset+bytes)
+    for (const Placed &q : placed)
+      if (q.begin <= iv.end && iv.begin <= q.end)
+        busy.push_back({q.offset, q.offset + q.bytes});
+    std::sort(busy.begin(), busy.end());
+    int64_t off = 0;
+    for (auto [lo, hi] : busy) {
+      if (off + iv.bytes <= lo)
+        break;
+      off = std::max(off, alignUp(hi));
+    }
+    placed.push_back({iv.begin, iv.end, off, iv.bytes});
+    p.mutable_buffers(iv.buffer)->set_offset(off);
+    peak = std::max(peak, off + iv.bytes);
+  }
+  return alignUp(peak);
+}
+
+class Lowering {
+public:
+  Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts) : cfg(cfg), opts(opts) {}
+  absl::StatusOr<plan::Plan> run(ModuleOp module);
+
+private:
+  absl::Status lowerFunction(func::FuncOp fn, const std::string &name,
+                             const std::vector<std::string> &outputNames);
+  int32_t newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name);
+  int32_t paramIndex(ParamOp op);
+  int32_t optState(int32_t param, int slot, RankedTensorType type);
+  absl::Status lowerAttrs(Operation *op, plan::Instr &instr);
+
+  const config::GalaxyConfig &cfg;
+  LowerOptions opts;
+  plan::Plan p;
+  std::map<std::string, int32_t> paramByName;
+  std::map<int32_t, int32_t> paramBuffer;          // param index -> PARAM buffer
+  std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
+  llvm::DenseMap<Value, int32_t> bufferOf;         // within the current function
+};
+
+int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name) {
+  auto t = cast<RankedTensorType>(v.getType());
+  plan::Buffer *b = p.add_buffers();
+  b->set_id(p.buffers_size() - 1);
+  b->set_name(name);
+  b->set_dtype(t.getElementType().isF32() ? plan::F32 : plan::I32);
+  for (int64_t d : t.getShape())
+    b->add_shape(d);
+  b->set_kind(kind);
+  bufferOf[v] = b->id();
+  return b->id();
+}
+
+int32_t Lowering::paramIndex(ParamOp op) {
+  auto [it, inserted] = paramByName.try_emplace(op.getName().str(), p.params_size());
+  if (inserted) {
+    plan::Param *pp = p.add_params();
+    pp->set_name(op.getName().str());
+    for (int64_t d : op.getType().getShape()) {
+      pp->add_global_shape(d);
+      pp->add_slice_offset(0);
+      pp->add_slice_shape(d);
+    }
+    pp->set_trainable(op.getTrainable());
+    pp->mutable_init()->set_kind(op.getInit().str());
+    pp->mutable_init()->set_std(op.getStd().convertToDouble());
+    auto shape = op.getType().getShape();
+    pp->mutable_init()->set_fan_in(shape.size() >= 2 ? shape.back() : 1);
+  }
+  return it->second;
+}
+
+int32_t Lowering::optState(int32_t param, int slot, RankedTensorType type) {
+  auto key = std::make_pair(param, slot);
+  auto it = state.find(key);
+  if (it != state.end())
+    return it->second;
+  plan::Buffer *b = p.add_buffers();
+  b->set_id(p.buffers_size() - 1);
+  b->set_name(absl::StrCat(p.params(param).name(), slot == 0 ? ".exp_avg" : ".exp_avg_sq"));
+  b->set_dtype(plan::F32);
+  for (int64_t d : type.getShape())
+    b->add_shape(d);
+  b->set_kind(plan::Buffer::OPT_STATE);
+  b->set_param(param);
+  b->set_slot(slot);
+  state[key] = b->id();
+  return b->id();
+}
+
+absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
+  for (NamedAttribute na : op->getAttrs()) {
+    StringRef name = na.getName().strref();
+    if (name.starts_with("galaxy."))
+      continue; // region annotations travel in Instr.block / backward
+    plan::Attr a;
+    Attribute v = na.getValue();
+    if (auto b = dyn_cast<BoolAttr>(v))
+      a.set_i(b.getValue());
+    else if (auto i = dyn_cast<IntegerAttr>(v))
+      a.set_i(i.getInt());
+    else if (auto f = dyn_cast<FloatAttr>(v))
+      a.set_f(f.getValueAsDouble());
+    else if (auto s = dyn_cast<StringAttr>(v))
+      a.set_s(s.str());
+    else if (auto arr = dyn_cast<DenseI64ArrayAttr>(v))
+      for (int64_t x : arr.asArrayRef())
+        a.mutable_ints()->add_v(x);
+    else
+      return absl::InternalError(absl::StrCat("cannot lower attribute '", name.str(), "' of ",
+                                              op->getName().getStringRef().str()));
+    (*instr.mutable_attrs())[name.str()] = a;
+  }
+  if (auto blk = op->getAttrOfType<StringAttr>(kBlockAttr)) {
+    auto layer = op->getAttrOfType<IntegerAttr>(kLayerAttr);
+    instr.set_block(layer && layer.getInt() >= 0
+                        ? absl::StrCat(blk.str(), ".", layer.getInt())
+                        : blk.str());
+  }
+  instr.set_backward(op->hasAttr(kBackwardAttr));
+  return absl::OkStatus();
+}
+
+absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
+                                     const std::vector<std::string> &outputNames) {
+  bufferOf.clear();
+  plan::Program *prog = p.add_programs();
+  prog->set_name(name);
+  Block &body = fn.getBody().front();
+  for (BlockArgument arg : body.getArguments()) {
+    auto input = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kInputAttr);
+    if (!input)
+      return absl::InternalError(absl::StrCat("@", fn.getSymName().str(), " argument ",
+                                              arg.getArgNumber(), " has no galaxy.input name"));
+    int32_t id = newBuffer(arg, plan::Buffer::INPUT, input.str());
+    p.mutable_buffers(id)->set_input(input.str());
+    auto *bind = prog->add_inputs();
+    bind->set_name(input.str());
+    bind->set_buffer(id);
+  }
+
+  // Values nobody uses are dead work (Pure ops only; updates have effects).
+  llvm::DenseSet<Operation *> dead;
+  for (Operation &op : llvm::reverse(body.without_terminator())) {
+    bool pure = !isa<SgdUpdateOp, AdamwUpdateOp>(op);
+    if (pure && llvm::all_of(op.getResults(), [&](Value r) {
+          return llvm::all_of(r.getUsers(), [&](Operation *u) { return dead.contains(u); });
+        }))
+      dead.insert(&op);
+  }
+
+  std::vector<Interval> live;
+  llvm::DenseMap<Value, int64_t> defAt;
+  int64_t idx = 0;
+  auto touch = [&](Value v, int64_t at) {
+    auto it = defAt.find(v);
+    if (it == defAt.end())
+      return;
+    Interval &iv = live[it->second];
+    iv.end = std::max(iv.end, at);
+  };
+  for (Operation &op : body.without_terminator()) {
+    if (dead.contains(&op))
+      continue;
+    if (auto param = dyn_cast<ParamOp>(op)) {
+      int32_t pi = paramIndex(param);
+      auto it = paramBuffer.find(pi);
+      if (it == paramBuffer.end()) {
+        int32_t id = newBuffer(param, plan::Buffer::PARAM, param.getName().str());
+        p.mutable_buffers(id)->set_param(pi);
+        paramBuffer[pi] = id;
+      } else {
+        bufferOf[param] = it->second;
+      }
+      continue;
+    }
+    plan::Instr *instr = prog->add_instrs();
+    StringRef opName = op.getName().getStringRef();
+    instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
+    for (Value v : op.getOperands()) {
+      auto it = bufferOf.find(v);
+      if (it == bufferOf.end())
+        return absl::InternalError(absl::StrCat("operand of ", opName.str(), " has no buffer"));
+      instr->add_inputs(it->second);
+      touch(v, idx);
+    }
+    if (auto adam = dyn_cast<AdamwUpdateOp>(op)) {
+      int32_t pi = p.buffers(bufferOf[adam.getParam()]).param();
+      auto t = cast<RankedTensorType>(adam.getParam().getType());
+      instr->add_inputs(optState(pi, 0, t));
+      instr->add_inputs(optState(pi, 1, t));
+    }
+    for (Value r : op.getResults()) {
+      int32_t id = newBuffer(r, plan::Buffer::ARENA,
+                             absl::StrCat(opName.drop_front(7).str(), "#", idx));
+      instr->add_outputs(id);
+      defAt[r] = live.size();
+      live.push_back({id, idx, idx, bytesOf(cast<RankedTensorType>(r.getType()))});
+    }
+    if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
+      return s;
+    ++idx;
+  }
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    touch(v, idx); // outputs live until the program ends
+    auto *bind = prog->add_outputs();
+    bind->set_name(i < outputNames.size() ? outputNames[i] : absl::StrCat("out", i));
+    bind->set_buffer(bufferOf[v]);
+  }
+  int64_t unshared = 0;
+  for (const Interval &iv : live)
+    unshared += alignUp(iv.bytes);
+  prog->set_arena_bytes(assignOffsets(live, p));
+  p.set_unshared_bytes(p.unshared_bytes() + unshared);
+  p.set_arena_bytes(std::max(p.arena_bytes(), prog->arena_bytes()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
+  p.set_format_version(plan::kPlanFormatVersion);
+  p.set_rank(opts.rank);
+  p.set_world(opts.world);
+  plan::ModelInfo *m = p.mutable_model();
+  m->set_model(cfg.model_type);
+  m->set_batch_size(cfg.batch_size);
+  m->set_seq_len(cfg.pad_size);
+  m->set_num_classes(cfg.num_classes);
+  m->set_vocab_size(cfg.vocab_size);
+  m->set_pad_id(cfg.pad_token_id);
+  plan::Optimizer *o = p.mutable_optimizer();
+  o->set_kind(cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd");
+  o->set_learning_rate(cfg.learning_rate);
+  o->set_weight_decay(cfg.weight_decay);
+  o->set_beta1(cfg.adam_beta1);
+  o->set_beta2(cfg.adam_beta2);
+  o->set_epsilon(cfg.adam_epsilon);
+  p.set_config_json(config::toJson(cfg));
+
+  auto train = module.lookupSymbol<func::FuncOp>("train_step");
+  auto forward = module.lookupSymbol<func::FuncOp>("forward");
+  if (!forward)
+    return absl::InvalidArgumentError("the module has no @forward to lower");
+  if (train)
+    if (absl::Status s = lowerFunction(train, "train_step", {"loss"}); !s.ok())
+      return s;
+  if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"}); !s.ok())
+    return s;
+  return std::move(p);
+}
+
+} // namespace
+
+absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module, const config::GalaxyConfig &cfg,
+                                       const LowerOptions &opts) {
+  return Lowering(cfg, opts).run(module);
+}
+
+ArenaReport arenaReport(const plan::Plan &p) {
+  return {p.arena_bytes(), p.unshared_bytes()};
+}
+
+} // namespace galaxy

@@ -1,0 +1,91 @@
+#include "compiler/Pipeline.h"
+
+#include "absl/strings/str_cat.h"
+#include "galaxy/Passes.h"
+#include "models/bert/BertModel.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace galaxy {
+
+const std::vector<std::string> &pipelineStages() {
+  static const std::vector<std::string> stages = {"model", "annotate", "autodiff"};
+  return stages;
+}
+
+void registerGalaxyDialects(mlir::MLIRContext &ctx) {
+  ctx.getOrLoadDialect<GalaxyDialect>();
+  ctx.getOrLoadDialect<mlir::func::FuncDialect>();
+}
+
+namespace {
+BertDims bertDims(const config::GalaxyConfig &c) {
+  BertDims d;
+  d.vocabSize = c.vocab_size;
+  d.hidden = c.hidden_size;
+  d.layers = c.num_hidden_layers;
+  d.heads = c.num_attention_heads;
+  d.intermediate = c.intermediate_size;
+  d.maxPositions = c.max_position_embeddings;
+  d.typeVocab = c.type_vocab_size;
+  d.numClasses = c.num_classes;
+  d.batch = c.batch_size;
+  d.seq = c.pad_size;
+  d.layerNormEps = c.layer_norm_eps;
+  d.hiddenDropout = c.hidden_dropout_prob;
+  d.attentionDropout = c.attention_probs_dropout_prob;
+  d.initializerRange = c.initializer_range;
+  d.hiddenAct = c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
+  return d;
+}
+
+} // namespace
+
+absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
+compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
+               const std::string &stopAfter) {
+  const auto &stages = pipelineStages();
+  auto last = std::find(stages.begin(), stages.end(), stopAfter);
+  if (last == stages.end())
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown stage '", stopAfter, "'; expected one of: model, annotate, autodiff"));
+  if (cfg.model_type != "bert")
+    return absl::UnimplementedError(absl::StrCat("model_type '", cfg.model_type,
+                                                 "' has no builder yet; only bert does"));
+  registerGalaxyDialects(ctx);
+
+  // Collect diagnostics into the status message instead of stderr.
+  std::string diags;
+  mlir::ScopedDiagnosticHandler handler(&ctx, [&](mlir::Diagnostic &d) {
+    llvm::raw_string_ostream os(diags);
+    os << d.getLocation() << ": " << d << "\n";
+    return mlir::success();
+  });
+
+  mlir::OwningOpRef<mlir::ModuleOp> module = buildBert(ctx, bertDims(cfg));
+  if (failed(mlir::verify(*module)))
+    return absl::InternalError("the BERT builder produced invalid IR:\n" + diags);
+
+  for (auto it = stages.begin() + 1; it <= last; ++it) {
+    mlir::PassManager pm(&ctx);
+    if (*it == "annotate") {
+      pm.addPass(createAnnotate());
+    } else if (*it == "autodiff") {
+      AutodiffOptions o;
+      o.optimizer = cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd";
+      o.lr = cfg.learning_rate;
+      o.weightDecay = cfg.weight_decay;
+      o.beta1 = cfg.adam_beta1;
+      o.beta2 = cfg.adam_beta2;
+      o.epsilon = cfg.adam_epsilon;
+      pm.addPass(createAutodiff(o));
+    }
+    if (failed(pm.run(*module)))
+      return absl::InternalError(absl::StrCat("stage '", *it, "' failed:\n", diags));
+  }
+  return module;
+}
+
+} // namespace galaxy

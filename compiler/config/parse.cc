@@ -1,0 +1,356 @@
+#include "compiler/config/parse.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/config/enum_names.h"
+#include "nlohmann/json.hpp"
+
+namespace galaxy::config {
+namespace {
+
+using nlohmann::json;
+
+std::string show(const json &v) {
+  std::string s = v.dump();
+  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+}
+
+std::string typeOf(const json &v) {
+  if (v.is_null())
+    return "null";
+  if (v.is_boolean())
+    return "a boolean";
+  if (v.is_number_integer())
+    return "an integer";
+  if (v.is_number())
+    return "a number";
+  if (v.is_string())
+    return "a string";
+  if (v.is_array())
+    return "an array";
+  return "an object";
+}
+
+// Reads typed values out of the top-level object, remembering which keys it
+// consumed (the rest are unknown) and the first error (later reads no-op, so
+// the caller checks status() once instead of after every key).
+class Reader {
+public:
+  Reader(const json &obj, std::string prefix)
+      : obj_(obj), prefix_(std::move(prefix)) {}
+
+  const absl::Status &status() const { return status_; }
+  bool has(const std::string &key) const { return obj_.contains(key); }
+
+  void read(const std::string &key, int64_t &out) {
+    if (const json *v = find(key))
+      toInt(key, *v, out);
+  }
+  void read(const std::string &key, int &out) {
+    int64_t wide = out;
+    if (const json *v = find(key)) {
+      if (v->is_null()) { // world_size: null means "not given"
+        out = 0;
+        return;
+      }
+      if (!toInt(key, *v, wide))
+        return;
+      if (wide < std::numeric_limits<int>::min() ||
+          wide > std::numeric_limits<int>::max())
+        fail(absl::StrCat(key, " = ", show(*v), " is out of range"));
+      else
+        out = static_cast<int>(wide);
+    }
+  }
+  void read(const std::string &key, double &out) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    if (v->is_number())
+      out = v->get<double>();
+    else
+      wrongType(key, *v, "a number");
+  }
+  // The prototype sometimes writes flags as 0/1.
+  void read(const std::string &key, bool &out) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    if (v->is_boolean())
+      out = v->get<bool>();
+    else if (v->is_number_integer() && (*v == 0 || *v == 1))
+      out = *v == 1;
+    else
+      wrongType(key, *v, "true or false (or 0/1)");
+  }
+  void read(const std::string &key, std::string &out) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    if (v->is_string())
+      out = v->get<std::string>();
+    else
+      wrongType(key, *v, "a string");
+  }
+  // Lists: null means "not given" (the prototype writes None).
+  void read(const std::string &key, std::vector<int64_t> &out) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    out.clear();
+    if (v->is_null())
+      return;
+    if (!v->is_array()) {
+      wrongType(key, *v, "a list of integers");
+      return;
+    }
+    for (size_t i = 0; i < v->size(); ++i) {
+      int64_t x = 0;
+      if (!toInt(absl::StrCat(key, "[", i, "]"), (*v)[i], x))
+        return;
+      out.push_back(x);
+    }
+  }
+  void read(const std::string &key, std::vector<std::string> &out) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    if (!v->is_array()) {
+      wrongType(key, *v, "a list of strings");
+      return;
+    }
+    out.clear();
+    for (size_t i = 0; i < v->size(); ++i) {
+      const json &e = (*v)[i];
+      if (!e.is_string()) {
+        wrongType(absl::StrCat(key, "[", i, "]"), e, "a string");
+        return;
+      }
+      out.push_back(e.get<std::string>());
+    }
+  }
+  // A string key naming an enum value; `nullValue`, when given, is what JSON
+  // null means (con_parallel_method: null is None).
+  template <typename E, typename ParseFn>
+  void readEnum(const std::string &key, E &out, ParseFn parse,
+                std::optional<E> nullValue = std::nullopt) {
+    const json *v = find(key);
+    if (!v)
+      return;
+    if (v->is_null() && nullValue) {
+      out = *nullValue;
+      return;
+    }
+    if (!v->is_string()) {
+      wrongType(key, *v, "a string");
+      return;
+    }
+    absl::StatusOr<E> e = parse(v->get<std::string>());
+    if (e.ok())
+      out = *e;
+    else
+      fail(absl::StrCat(key, " = ", e.status().message()));
+  }
+
+  void fail(const std::string &msg) {
+    if (status_.ok())
+      status_ = absl::InvalidArgumentError(prefix_ + msg);
+  }
+
+  std::vector<std::string> unknownKeys() const {
+    std::vector<std::string> out;
+    for (const auto &[key, value] : obj_.items())
+      if (!used_.count(key))
+        out.push_back(key);
+    return out;
+  }
+
+private:
+  const json *find(const std::string &key) {
+    used_.insert(key);
+    if (!status_.ok())
+      return nullptr;
+    auto it = obj_.find(key);
+    return it == obj_.end() ? nullptr : &*it;
+  }
+  void wrongType(const std::string &key, const json &v,
+                 const std::string &expected) {
+    fail(absl::StrCat(key, " = ", show(v), " is ", typeOf(v), "; expected ",
+                      expected));
+  }
+  // Integral floats (4.0) are accepted: some writers emit every number as one.
+  bool toInt(const std::string &key, const json &v, int64_t &out) {
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() >
+          static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        fail(absl::StrCat(key, " = ", show(v), " is out of range"));
+        return false;
+      }
+      out = static_cast<int64_t>(v.get<uint64_t>());
+      return true;
+    }
+    if (v.is_number_integer()) {
+      out = v.get<int64_t>();
+      return true;
+    }
+    if (v.is_number_float()) {
+      double d = v.get<double>();
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e18) {
+        out = static_cast<int64_t>(d);
+        return true;
+      }
+      fail(absl::StrCat(key, " = ", show(v),
+                        " is not an integer; expected an integer"));
+      return false;
+    }
+    wrongType(key, v, "an integer");
+    return false;
+  }
+
+  const json &obj_;
+  std::string prefix_;
+  std::set<std::string> used_;
+  absl::Status status_;
+};
+
+// lora_dim has three spellings in the prototype; they must agree if repeated.
+void readLoraDim(Reader &r, int64_t &out) {
+  std::optional<std::pair<std::string, int64_t>> first;
+  for (const char *key : {"lora_dim", "lora_att_dim", "lora_r"}) {
+    if (!r.has(key)) {
+      r.read(key, out); // marks the spelling as known
+      continue;
+    }
+    int64_t v = 0;
+    r.read(key, v);
+    if (!r.status().ok())
+      return;
+    if (first && first->second != v) {
+      r.fail(absl::StrCat(first->first, " = ", first->second, " and ", key,
+                          " = ", v,
+                          " disagree (both set the LoRA rank); keep one"));
+      return;
+    }
+    if (!first)
+      first.emplace(key, v);
+    out = v;
+  }
+}
+
+void readAll(Reader &r, GalaxyConfig &c) {
+  // Model
+  r.read("vocab_size", c.vocab_size);
+  r.read("hidden_size", c.hidden_size);
+  r.read("num_hidden_layers", c.num_hidden_layers);
+  r.read("num_attention_heads", c.num_attention_heads);
+  r.read("intermediate_size", c.intermediate_size);
+  r.read("max_position_embeddings", c.max_position_embeddings);
+  r.read("type_vocab_size", c.type_vocab_size);
+  r.read("hidden_dropout_prob", c.hidden_dropout_prob);
+  r.read("attention_probs_dropout_prob", c.attention_probs_dropout_prob);
+  r.read("layer_norm_eps", c.layer_norm_eps);
+  r.read("initializer_range", c.initializer_range);
+  r.readEnum("hidden_act", c.hidden_act, parseActivation);
+  r.read("num_classes", c.num_classes);
+  r.read("pad_token_id", c.pad_token_id);
+  r.read("model_type", c.model_type);
+  // Training
+  r.read("batch_size", c.batch_size);
+  r.read("pad_size", c.pad_size);
+  r.read("learning_rate", c.learning_rate);
+  r.readEnum("optimizer", c.optimizer, parseOptimizer);
+  r.read("weight_decay", c.weight_decay);
+  r.read("adam_beta1", c.adam_beta1);
+  r.read("adam_beta2", c.adam_beta2);
+  r.read("adam_epsilon", c.adam_epsilon);
+  r.read("num_epochs", c.num_epochs);
+  r.read("seed", c.seed);
+  // PEFT
+  r.read("full_model", c.full_model);
+  r.read("use_lora", c.use_lora);
+  readLoraDim(r, c.lora_dim);
+  r.read("lora_alpha", c.lora_alpha);
+  r.read("lora_dropout", c.lora_dropout);
+  r.read("lora_target_modules", c.lora_target_modules);
+  r.read("fan_in_fan_out", c.fan_in_fan_out);
+  r.read("merge_weights", c.merge_weights);
+  r.read("use_adapter", c.use_adapter);
+  r.read("adapter_reduction_dim", c.adapter_reduction_dim);
+  r.readEnum("non_linearity", c.non_linearity, parseActivation);
+  r.read("use_side", c.use_side);
+  r.read("use_side_only", c.use_side_only);
+  r.read("side_reduction_factor", c.side_reduction_factor);
+  // Parallel
+  r.readEnum("parallel_mode", c.parallel_mode, parseParallelMode);
+  r.read("world_size", c.world_size);
+  r.read("tp_num_attention_heads_list", c.tp_num_attention_heads_list);
+  r.read("tp_intermediate_size_list", c.tp_intermediate_size_list);
+  r.read("seq_scatter_list", c.seq_scatter_list);
+  r.read("stage_num_hidden_layers_list", c.stage_num_hidden_layers_list);
+  r.read("dp_batch_list", c.dp_batch_list);
+  r.readEnum("att_parallel_method", c.att_parallel_method, parseBlockMethod);
+  r.readEnum("con_parallel_method", c.con_parallel_method, parseBlockMethod,
+             std::optional(BlockMethod::kNone));
+  r.readEnum("mlp_parallel_method", c.mlp_parallel_method, parseBlockMethod);
+  r.read("num_microbatches", c.num_microbatches);
+  r.read("pp_microbatch_list", c.pp_microbatch_list);
+  r.readEnum("pp_schedule", c.pp_schedule, parsePipelineSchedule);
+}
+
+} // namespace
+
+absl::StatusOr<GalaxyConfig> parseConfig(const std::string &jsonText,
+                                         const std::string &sourceName) {
+  const std::string prefix = sourceName.empty() ? "" : sourceName + ": ";
+  json doc;
+  try {
+    doc = json::parse(jsonText);
+  } catch (const json::parse_error &e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(prefix, "not valid JSON: ", e.what()));
+  }
+  if (!doc.is_object())
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, "the config is ", typeOf(doc),
+        "; expected a JSON object of keys such as {\"hidden_size\": 768}"));
+
+  GalaxyConfig c;
+  c.source = sourceName;
+  Reader r(doc, prefix);
+  readAll(r, c);
+  if (!r.status().ok())
+    return r.status();
+
+  // A file that turns a PEFT method on without mentioning full_model means
+  // "not full"; only an explicit full_model: true conflicts (see validate).
+  if (!doc.contains("full_model") &&
+      (c.use_lora || c.use_adapter || c.use_side || c.use_side_only))
+    c.full_model = false;
+  // A microbatch list alone fixes the microbatch count.
+  if (!doc.contains("num_microbatches") && !c.pp_microbatch_list.empty())
+    c.num_microbatches = static_cast<int64_t>(c.pp_microbatch_list.size());
+
+  for (const std::string &key : r.unknownKeys())
+    c.warnings.push_back(
+        absl::StrCat("unknown key '", key, "' in ",
+                     sourceName.empty() ? "config" : sourceName, "; ignored"));
+  return c;
+}
+
+absl::StatusOr<GalaxyConfig> loadConfig(const std::string &path) {
+  std::ifstream in(path);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot read the config file; check the path"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parseConfig(text.str(), path);
+}
+
+} // namespace galaxy::config

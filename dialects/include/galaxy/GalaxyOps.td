@@ -1,0 +1,299 @@
+//===- GalaxyOps.td - galaxy dialect ops -----------------------*- tablegen -*-===//
+#ifndef GALAXY_OPS_TD
+#define GALAXY_OPS_TD
+
+include "galaxy/GalaxyDialect.td"
+include "galaxy/GalaxyInterfaces.td"
+include "mlir/IR/RegionKindInterface.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/ControlFlowInterfaces.td"
+
+def GF32Tensor : RankedTensorOf<[F32]>;
+def GI32Tensor : RankedTensorOf<[I32]>;
+def GF32OrI32Tensor : RankedTensorOf<[F32, I32]>;
+
+class Galaxy_DiffOp<string mnemonic, list<Trait> traits = []>
+    : Galaxy_Op<mnemonic, !listconcat(traits,
+        [Pure, DeclareOpInterfaceMethods<GradientOpInterface>])>;
+
+//===----------------------------------------------------------------------===//
+// Structure
+//===----------------------------------------------------------------------===//
+
+def Galaxy_BlockOp : Galaxy_Op<"block", [
+    SingleBlockImplicitTerminator<"YieldOp">, RecursiveMemoryEffects]> {
+  let summary = "A model region of one layer: embedding, att, con, mlp, pooler or head";
+  let description = [{
+    Groups the ops of one block of the model. Values computed inside leave
+    through `galaxy.yield`; the block may use any value defined above it.
+    `layer` is the encoder layer index, -1 for blocks outside the layers.
+  }];
+  let arguments = (ins StrAttr:$kind, I64Attr:$layer);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$kind `layer` $layer (`->` type($results)^)? attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+}
+
+def Galaxy_YieldOp : Galaxy_Op<"yield", [Pure, Terminator, HasParent<"BlockOp">,
+                                          ReturnLike]> {
+  let summary = "Returns values from a galaxy.block";
+  let arguments = (ins Variadic<AnyRankedTensor>:$values);
+  let assemblyFormat = "($values^ `:` type($values))? attr-dict";
+  let builders = [OpBuilder<(ins), [{ }]>];
+}
+
+def Galaxy_ParamOp : Galaxy_Op<"param", [Pure]> {
+  let summary = "A model parameter, by its Hugging Face name";
+  let arguments = (ins StrAttr:$name, BoolAttr:$trainable, StrAttr:$init,
+                       DefaultValuedAttr<F64Attr, "0.0">:$std);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Forward ops
+//===----------------------------------------------------------------------===//
+
+def Galaxy_IotaOp : Galaxy_Op<"iota", [Pure]> {
+  let summary = "Index along one dimension (position ids)";
+  let arguments = (ins I64Attr:$dim, DefaultValuedAttr<I64Attr, "0">:$offset);
+  let results = (outs GI32Tensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_FillOp : Galaxy_Op<"fill", [Pure]> {
+  let summary = "A tensor filled with one value";
+  let arguments = (ins F64Attr:$value);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "attr-dict `:` type($result)";
+}
+
+def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding"> {
+  let summary = "Row lookup: result[..., :] = table[ids[...], :]";
+  let arguments = (ins GF32Tensor:$table, GI32Tensor:$ids);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_AddOp : Galaxy_DiffOp<"add", [SameOperandsAndResultType]> {
+  let summary = "Elementwise sum";
+  let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def Galaxy_MulOp : Galaxy_DiffOp<"mul", [SameOperandsAndResultType]> {
+  let summary = "Elementwise product";
+  let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
+}
+
+def Galaxy_ScaleOp : Galaxy_DiffOp<"scale", [SameOperandsAndResultType]> {
+  let summary = "Multiply by a constant";
+  let arguments = (ins GF32Tensor:$input, F64Attr:$alpha);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Galaxy_LinearOp : Galaxy_DiffOp<"linear"> {
+  let summary = "y = x·wᵀ + b (transpose_w) or y = x·w + b";
+  let description = [{
+    `x` is [..., K]. With `transpose_w` (the default, Hugging Face layout) `w`
+    is [N, K]; otherwise [K, N]. The optional bias is [N].
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$weight,
+                       Optional<GF32Tensor>:$bias,
+                       DefaultValuedAttr<BoolAttr, "true">:$transpose_w);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight (`,` $bias^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Galaxy_MatmulOp : Galaxy_DiffOp<"matmul"> {
+  let summary = "Batched c = alpha·op(a)·op(b) over the last two dims";
+  let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_a,
+                       DefaultValuedAttr<BoolAttr, "false">:$transpose_b,
+                       DefaultValuedAttr<F64Attr, "1.0">:$alpha);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$lhs `,` $rhs attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_SplitHeadsOp : Galaxy_DiffOp<"split_heads"> {
+  let summary = "[B, S, n·d] -> [B, n, S, d]";
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads"> {
+  let summary = "[B, n, S, d] -> [B, S, n·d]";
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax"> {
+  let summary = "softmax(x + (1 - mask)·-10000) over the last dim";
+  let description = [{
+    `x` is [B, n, Sq, Sk]; the optional `mask` is [B, Sk] of 0/1 and is
+    broadcast over heads and queries. `causal` masks keys after the query.
+  }];
+  let arguments = (ins GF32Tensor:$input, Optional<GF32Tensor>:$mask,
+                       DefaultValuedAttr<BoolAttr, "false">:$causal);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm"> {
+  let summary = "LayerNorm over the last dim (biased variance)";
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$gamma, GF32Tensor:$beta, F64Attr:$eps);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $gamma `,` $beta attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [SameOperandsAndResultType]> {
+  let summary = "GELU, exact (erf) or tanh-approximated";
+  let arguments = (ins GF32Tensor:$input, DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_TanhOp : Galaxy_DiffOp<"tanh", [SameOperandsAndResultType]> {
+  let summary = "Elementwise tanh";
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [SameOperandsAndResultType]> {
+  let summary = "Addressed dropout: the mask depends on (seed, step, op_id, global index)";
+  let arguments = (ins GF32Tensor:$input, F64Attr:$p, I64Attr:$op_id);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token"> {
+  let summary = "[B, S, H] -> [B, H]: the hidden state of one position";
+  let arguments = (ins GF32Tensor:$input, DefaultValuedAttr<I64Attr, "0">:$index);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy"> {
+  let summary = "Σ_b CE(logits[b], labels[b]) / denominator (the mean when it is B)";
+  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, F64Attr:$denominator);
+  let results = (outs 0DTensorOf<[F32]>:$loss);
+  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Gradient ops (produced by autodiff)
+//===----------------------------------------------------------------------===//
+
+class Galaxy_GradOp<string mnemonic, list<Trait> traits = []>
+    : Galaxy_Op<mnemonic, !listconcat(traits, [Pure])>;
+
+def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad"> {
+  let summary = "Scatter-add of dy rows into a zeroed table gradient";
+  let arguments = (ins GI32Tensor:$ids, GF32Tensor:$grad);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$ids `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_LinearWeightGradOp : Galaxy_GradOp<"linear_weight_grad"> {
+  let summary = "dw[N, K] = Σ_rows dyᵀ·x";
+  let arguments = (ins GF32Tensor:$grad, GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_BiasGradOp : Galaxy_GradOp<"bias_grad"> {
+  let summary = "db[N] = Σ_rows dy";
+  let arguments = (ins GF32Tensor:$grad);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_SoftmaxGradOp : Galaxy_GradOp<"softmax_grad", [AllTypesMatch<["output", "grad", "result"]>]> {
+  let summary = "dx = y·(dy − Σ_last dy·y)";
+  let arguments = (ins GF32Tensor:$output, GF32Tensor:$grad);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad"> {
+  let summary = "dx, dgamma, dbeta of layer_norm";
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$gamma, GF32Tensor:$grad, F64Attr:$eps);
+  let results = (outs GF32Tensor:$dx, GF32Tensor:$dgamma, GF32Tensor:$dbeta);
+  let assemblyFormat = "$input `,` $gamma `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "dx = dy·gelu'(x)";
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_TanhGradOp : Galaxy_GradOp<"tanh_grad", [AllTypesMatch<["output", "grad", "result"]>]> {
+  let summary = "dx = dy·(1 − y²)";
+  let arguments = (ins GF32Tensor:$output, GF32Tensor:$grad);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad"> {
+  let summary = "dx = 0 except dx[:, index] = dy";
+  let arguments = (ins GF32Tensor:$grad, DefaultValuedAttr<I64Attr, "0">:$index);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad"> {
+  let summary = "dlogits = (softmax − onehot)·dloss / denominator";
+  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, GF32Tensor:$grad,
+                       F64Attr:$denominator);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$logits `,` $labels `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+//===----------------------------------------------------------------------===//
+// Optimizer updates (in place on the parameter at run time)
+//===----------------------------------------------------------------------===//
+
+def Galaxy_SgdUpdateOp : Galaxy_Op<"sgd_update", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+  let summary = "param -= lr·(grad + weight_decay·param)";
+  let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad, F64Attr:$lr,
+                       DefaultValuedAttr<F64Attr, "0.0">:$weight_decay);
+  let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+  let summary = "torch.optim.AdamW step; exp_avg / exp_avg_sq live in the runtime";
+  let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad, F64Attr:$lr, F64Attr:$beta1,
+                       F64Attr:$beta2, F64Attr:$eps, F64Attr:$weight_decay);
+  let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
+  let hasVerifier = 1;
+}
+
+#endif // GALAXY_OPS_TD

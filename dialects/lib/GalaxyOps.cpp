@@ -1,0 +1,211 @@
+//===- GalaxyOps.cpp - galaxy dialect, op verifiers -------------------------===//
+#include "galaxy/GalaxyDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "llvm/ADT/StringSwitch.h"
+
+using namespace mlir;
+using namespace galaxy;
+
+#include "galaxy/GalaxyDialect.cpp.inc"
+#include "galaxy/GalaxyInterfaces.cpp.inc"
+
+void GalaxyDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "galaxy/GalaxyOps.cpp.inc"
+      >();
+}
+
+bool galaxy::isValidBlockKind(StringRef kind) {
+  return llvm::StringSwitch<bool>(kind)
+      .Cases("embedding", "att", "con", "mlp", "pooler", "head", true)
+      .Case("side", true)
+      .Default(false);
+}
+
+namespace {
+ArrayRef<int64_t> shapeOf(Value v) {
+  return cast<RankedTensorType>(v.getType()).getShape();
+}
+
+std::string str(ArrayRef<int64_t> shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// Checks `shape` equals `expected`, naming what it is on failure.
+LogicalResult expectShape(Operation *op, StringRef what, ArrayRef<int64_t> shape,
+                          ArrayRef<int64_t> expected) {
+  if (shape == expected)
+    return success();
+  return op->emitOpError() << what << " has shape " << str(shape) << " but "
+                           << str(expected) << " was expected";
+}
+} // namespace
+
+LogicalResult BlockOp::verify() {
+  if (!isValidBlockKind(getKind()))
+    return emitOpError() << "unknown block kind '" << getKind()
+                         << "'; expected embedding, att, con, mlp, pooler, head or side";
+  auto yield = cast<YieldOp>(getBody().front().getTerminator());
+  if (yield.getValues().getTypes() != getResultTypes())
+    return emitOpError() << "yields " << yield.getValues().size()
+                         << " values whose types differ from the block's results";
+  return success();
+}
+
+LogicalResult ParamOp::verify() {
+  if (getName().empty())
+    return emitOpError("needs a non-empty parameter name");
+  StringRef init = getInit();
+  if (init != "normal" && init != "zeros" && init != "ones" && init != "kaiming_uniform")
+    return emitOpError() << "unknown initializer '" << init
+                         << "'; expected normal, zeros, ones or kaiming_uniform";
+  return success();
+}
+
+LogicalResult IotaOp::verify() {
+  int64_t rank = getType().getRank();
+  if (getDim() < 0 || getDim() >= rank)
+    return emitOpError() << "dim " << getDim() << " is out of range for rank " << rank;
+  return success();
+}
+
+LogicalResult EmbeddingOp::verify() {
+  auto table = shapeOf(getTable());
+  if (table.size() != 2)
+    return emitOpError() << "table must be [vocab, hidden], got " << str(table);
+  SmallVector<int64_t> expected(shapeOf(getIds()));
+  expected.push_back(table[1]);
+  return expectShape(*this, "result", shapeOf(getResult()), expected);
+}
+
+LogicalResult LinearOp::verify() {
+  auto x = shapeOf(getInput()), w = shapeOf(getWeight());
+  if (x.empty() || w.size() != 2)
+    return emitOpError() << "expects input [..., K] and a 2-D weight, got " << str(x)
+                         << " and " << str(w);
+  int64_t k = getTransposeW() ? w[1] : w[0], n = getTransposeW() ? w[0] : w[1];
+  if (k != x.back())
+    return emitOpError() << "input has " << x.back() << " features but weight "
+                         << str(w) << (getTransposeW() ? " (out, in)" : " (in, out)")
+                         << " expects " << k;
+  if (getBias() && failed(expectShape(*this, "bias", shapeOf(getBias()), {n})))
+    return failure();
+  SmallVector<int64_t> expected(x.drop_back());
+  expected.push_back(n);
+  return expectShape(*this, "result", shapeOf(getResult()), expected);
+}
+
+LogicalResult MatmulOp::verify() {
+  auto a = shapeOf(getLhs()), b = shapeOf(getRhs());
+  if (a.size() < 2 || a.size() != b.size())
+    return emitOpError() << "operands must have the same rank >= 2, got " << str(a)
+                         << " and " << str(b);
+  if (a.drop_back(2) != b.drop_back(2))
+    return emitOpError() << "batch dims differ: " << str(a) << " vs " << str(b);
+  size_t r = a.size();
+  int64_t m = getTransposeA() ? a[r - 1] : a[r - 2];
+  int64_t ka = getTransposeA() ? a[r - 2] : a[r - 1];
+  int64_t kb = getTransposeB() ? b[r - 1] : b[r - 2];
+  int64_t n = getTransposeB() ? b[r - 2] : b[r - 1];
+  if (ka != kb)
+    return emitOpError() << "contracting dims differ: " << ka << " vs " << kb;
+  SmallVector<int64_t> expected(a.drop_back(2));
+  expected.append({m, n});
+  return expectShape(*this, "result", shapeOf(getResult()), expected);
+}
+
+LogicalResult SplitHeadsOp::verify() {
+  auto x = shapeOf(getInput()), y = shapeOf(getResult());
+  if (x.size() != 3 || y.size() != 4)
+    return emitOpError() << "maps [B, S, H] to [B, n, S, d], got " << str(x) << " -> "
+                         << str(y);
+  if (y[1] <= 0 || x[2] % y[1] != 0)
+    return emitOpError() << "hidden size " << x[2] << " is not divisible into " << y[1]
+                         << " heads";
+  return expectShape(*this, "result", y, {x[0], y[1], x[1], x[2] / y[1]});
+}
+
+LogicalResult MergeHeadsOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 4)
+    return emitOpError() << "expects [B, n, S, d], got " << str(x);
+  return expectShape(*this, "result", shapeOf(getResult()), {x[0], x[2], x[1] * x[3]});
+}
+
+LogicalResult MaskedSoftmaxOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 4)
+    return emitOpError() << "expects scores [B, n, Sq, Sk], got " << str(x);
+  if (getMask() && failed(expectShape(*this, "mask", shapeOf(getMask()), {x[0], x[3]})))
+    return failure();
+  return expectShape(*this, "result", shapeOf(getResult()), x);
+}
+
+LogicalResult LayerNormOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects a ranked input of rank >= 1");
+  if (failed(expectShape(*this, "gamma", shapeOf(getGamma()), {x.back()})) ||
+      failed(expectShape(*this, "beta", shapeOf(getBeta()), {x.back()})))
+    return failure();
+  if (getEps().convertToDouble() <= 0)
+    return emitOpError("eps must be positive");
+  return expectShape(*this, "result", shapeOf(getResult()), x);
+}
+
+LogicalResult GeluOp::verify() {
+  if (getApproximate() != "none" && getApproximate() != "tanh")
+    return emitOpError() << "approximate must be \"none\" or \"tanh\", got \""
+                         << getApproximate() << "\"";
+  return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  double p = getP().convertToDouble();
+  if (p < 0 || p >= 1)
+    return emitOpError() << "p = " << p << " must be in [0, 1)";
+  return success();
+}
+
+LogicalResult TakeTokenOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 3)
+    return emitOpError() << "expects [B, S, H], got " << str(x);
+  if (getIndex() < 0 || getIndex() >= x[1])
+    return emitOpError() << "index " << getIndex() << " is outside the sequence of "
+                         << x[1];
+  return expectShape(*this, "result", shapeOf(getResult()), {x[0], x[2]});
+}
+
+LogicalResult CrossEntropyOp::verify() {
+  auto l = shapeOf(getLogits()), y = shapeOf(getLabels());
+  if (l.size() != 2 || y.size() != 1 || l[0] != y[0])
+    return emitOpError() << "expects logits [B, C] and labels [B], got " << str(l)
+                         << " and " << str(y);
+  if (getDenominator().convertToDouble() <= 0)
+    return emitOpError("denominator must be positive");
+  return success();
+}
+
+static LogicalResult verifyUpdate(Operation *op, Value param, Value grad) {
+  if (param.getType() != grad.getType())
+    return op->emitOpError() << "gradient type " << grad.getType()
+                             << " differs from parameter type " << param.getType();
+  if (!param.getDefiningOp<ParamOp>())
+    return op->emitOpError("updates a value that is not a galaxy.param");
+  return success();
+}
+
+LogicalResult SgdUpdateOp::verify() { return verifyUpdate(*this, getParam(), getGrad()); }
+LogicalResult AdamwUpdateOp::verify() {
+  return verifyUpdate(*this, getParam(), getGrad());
+}
+
+#define GET_OP_CLASSES
+#include "galaxy/GalaxyOps.cpp.inc"

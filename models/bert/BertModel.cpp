@@ -1,0 +1,177 @@
+//===- BertModel.cpp - BERT for sequence classification -------------------===//
+#include "models/bert/BertModel.h"
+
+#include <cmath>
+
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+using namespace mlir;
+
+namespace galaxy {
+namespace {
+
+class BertBuilder {
+public:
+  BertBuilder(MLIRContext &ctx, const BertDims &d)
+      : ctx(ctx), d(d), loc(FileLineColLoc::get(&ctx, "bert", 0, 0)), b(&ctx) {}
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  RankedTensorType f32(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getF32Type());
+  }
+  RankedTensorType i32(ArrayRef<int64_t> shape) {
+    return RankedTensorType::get(shape, b.getI32Type());
+  }
+
+  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init) {
+    return b.create<ParamOp>(loc, f32(shape), b.getStringAttr(name),
+                             b.getBoolAttr(true), b.getStringAttr(init),
+                             b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0));
+  }
+  // Linear(in -> out) with bias, named `prefix`.weight / .bias.
+  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out) {
+    Value w = param(prefix + ".weight", {out, in}, "normal");
+    Value bias = param(prefix + ".bias", {out}, "zeros");
+    auto xs = cast<RankedTensorType>(x.getType()).getShape();
+    SmallVector<int64_t> ys(xs.drop_back());
+    ys.push_back(out);
+    return b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true));
+  }
+  Value layerNorm(Value x, const std::string &prefix) {
+    Value g = param(prefix + ".weight", {d.hidden}, "ones");
+    Value beta = param(prefix + ".bias", {d.hidden}, "zeros");
+    return b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
+                                 b.getF64FloatAttr(d.layerNormEps));
+  }
+  // Dropout with p == 0 is the identity and is not emitted.
+  Value dropout(Value x, double p) {
+    if (p == 0.0)
+      return x;
+    return b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p), b.getI64IntegerAttr(nextOpId++));
+  }
+
+  // Emits a galaxy.block whose body is built by `body` and returns its results.
+  template <typename F>
+  SmallVector<Value> block(StringRef kind, int64_t layer, F body) {
+    auto *blk = new Block();
+    OpBuilder::InsertionGuard guard(b);
+    OpBuilder::InsertPoint outer = b.saveInsertionPoint();
+    b.setInsertionPointToStart(blk);
+    SmallVector<Value> outs = body();
+    b.create<YieldOp>(loc, outs);
+    b.restoreInsertionPoint(outer);
+    auto op = b.create<BlockOp>(loc, TypeRange(ValueRange(outs)), kind, layer);
+    op.getBody().push_back(blk);
+    return SmallVector<Value>(op.getResults());
+  }
+
+  Value embeddings(Value ids, Value types);
+  Value encoderLayer(Value x, Value mask, int64_t i);
+
+  MLIRContext &ctx;
+  const BertDims &d;
+  Location loc;
+  OpBuilder b;
+  int64_t nextOpId = 1;
+};
+
+Value BertBuilder::embeddings(Value ids, Value types) {
+  return block("embedding", -1, [&]() -> SmallVector<Value> {
+    const std::string p = "bert.embeddings.";
+    auto hs = f32({d.batch, d.seq, d.hidden});
+    Value word = b.create<EmbeddingOp>(
+        loc, hs, param(p + "word_embeddings.weight", {d.vocabSize, d.hidden}, "normal"), ids);
+    Value pos_ids = b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0);
+    Value pos = b.create<EmbeddingOp>(
+        loc, hs, param(p + "position_embeddings.weight", {d.maxPositions, d.hidden}, "normal"),
+        pos_ids);
+    Value type = b.create<EmbeddingOp>(
+        loc, hs, param(p + "token_type_embeddings.weight", {d.typeVocab, d.hidden}, "normal"),
+        types);
+    Value sum = b.create<AddOp>(loc, b.create<AddOp>(loc, word, pos), type);
+    return {dropout(layerNorm(sum, p + "LayerNorm"), d.hiddenDropout)};
+  })[0];
+}
+
+Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i) {
+  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
+  int64_t hd = d.hidden / d.heads;
+  Value att = block("att", i, [&]() -> SmallVector<Value> {
+    auto heads = [&](Value v) {
+      return b.create<SplitHeadsOp>(loc, f32({d.batch, d.heads, d.seq, hd}), v).getResult();
+    };
+    Value q = heads(linear(x, p + "attention.self.query", d.hidden, d.hidden));
+    Value k = heads(linear(x, p + "attention.self.key", d.hidden, d.hidden));
+    Value v = heads(linear(x, p + "attention.self.value", d.hidden, d.hidden));
+    auto scoresT = f32({d.batch, d.heads, d.seq, d.seq});
+    Value scores = b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
+                                      b.getBoolAttr(true),
+                                      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
+    Value probs = b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false));
+    probs = dropout(probs, d.attentionDropout);
+    Value ctxv = b.create<MatmulOp>(loc, f32({d.batch, d.heads, d.seq, hd}), probs, v,
+                                    b.getBoolAttr(false), b.getBoolAttr(false),
+                                    b.getF64FloatAttr(1.0));
+    Value merged = b.create<MergeHeadsOp>(loc, x.getType(), ctxv);
+    return {linear(merged, p + "attention.output.dense", d.hidden, d.hidden)};
+  })[0];
+  Value h1 = block("con", i, [&]() -> SmallVector<Value> {
+    Value r = b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x);
+    return {layerNorm(r, p + "attention.output.LayerNorm")};
+  })[0];
+  Value mlp = block("mlp", i, [&]() -> SmallVector<Value> {
+    Value up = linear(h1, p + "intermediate.dense", d.hidden, d.intermediate);
+    Value act = b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none");
+    return {linear(act, p + "output.dense", d.intermediate, d.hidden)};
+  })[0];
+  return block("con", i, [&]() -> SmallVector<Value> {
+    Value r = b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1);
+    return {layerNorm(r, p + "output.LayerNorm")};
+  })[0];
+}
+
+OwningOpRef<ModuleOp> BertBuilder::build() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  auto idsT = i32({d.batch, d.seq});
+  auto fnType = b.getFunctionType(
+      {idsT, f32({d.batch, d.seq}), idsT, i32({d.batch})},
+      {f32({}), f32({d.batch, d.numClasses})});
+  auto fn = b.create<func::FuncOp>(loc, "forward", fnType);
+  const char *names[] = {"input_ids", "attention_mask", "token_type_ids", "labels"};
+  for (unsigned i = 0; i < 4; ++i)
+    fn.setArgAttr(i, kInputAttr, b.getStringAttr(names[i]));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  Value ids = entry->getArgument(0), mask = entry->getArgument(1),
+        types = entry->getArgument(2), labels = entry->getArgument(3);
+
+  Value h = embeddings(ids, types);
+  for (int64_t i = 0; i < d.layers; ++i)
+    h = encoderLayer(h, mask, i);
+  Value pooled = block("pooler", -1, [&]() -> SmallVector<Value> {
+    Value first = b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0);
+    return {b.create<TanhOp>(loc, linear(first, "bert.pooler.dense", d.hidden, d.hidden))};
+  })[0];
+  auto head = block("head", -1, [&]() -> SmallVector<Value> {
+    Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier", d.hidden,
+                          d.numClasses);
+    Value loss = b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                          b.getF64FloatAttr(double(d.batch)));
+    return {loss, logits};
+  });
+  b.create<func::ReturnOp>(loc, ValueRange(head));
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> buildBert(MLIRContext &ctx, const BertDims &dims) {
+  return BertBuilder(ctx, dims).build();
+}
+
+} // namespace galaxy

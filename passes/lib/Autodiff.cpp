@@ -1,0 +1,168 @@
+//===- Autodiff.cpp - reverse-mode differentiation of @forward ------------===//
+#include "galaxy/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace galaxy {
+#define GEN_PASS_DEF_AUTODIFF
+#include "galaxy/Passes.h.inc"
+} // namespace galaxy
+
+using namespace mlir;
+using namespace galaxy;
+
+namespace {
+
+struct AutodiffPass : galaxy::impl::AutodiffBase<AutodiffPass> {
+  using AutodiffBase::AutodiffBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    if (!forward) {
+      module.emitError("galaxy-autodiff needs a func.func @forward to differentiate");
+      return signalPassFailure();
+    }
+    if (optimizer != "sgd" && optimizer != "adamw") {
+      module.emitError() << "unknown optimizer '" << optimizer << "'; expected sgd or adamw";
+      return signalPassFailure();
+    }
+    if (module.lookupSymbol("train_step")) {
+      module.emitError("@train_step already exists; run galaxy-autodiff once");
+      return signalPassFailure();
+    }
+    OpBuilder mb(module.getContext());
+    mb.setInsertionPointAfter(forward);
+    auto train = cast<func::FuncOp>(mb.clone(*forward));
+    train.setSymName("train_step");
+    if (failed(differentiate(train)))
+      signalPassFailure();
+  }
+
+  LogicalResult differentiate(func::FuncOp fn);
+  void emitUpdate(OpBuilder &b, ParamOp p, Value grad);
+};
+
+// Copies the forward op's region attributes onto the ops created after `mark`.
+void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
+  for (auto it = from; it != to; ++it) {
+    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(), kMethodAttr.data()})
+      if (Attribute a = fwd->getAttr(name))
+        it->setAttr(name, a);
+    it->setAttr(kBackwardAttr, UnitAttr::get(fwd->getContext()));
+  }
+}
+
+LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
+  Block &body = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  if (ret.getNumOperands() == 0 ||
+      cast<RankedTensorType>(ret.getOperand(0).getType()).getRank() != 0)
+    return fn.emitError("@forward must return the scalar loss as its first result");
+
+  // Forward sweep: which values depend on a trainable parameter.
+  llvm::DenseSet<Value> needs;
+  llvm::StringMap<int> paramUses; // ParamOps per name, so tied weights update once
+  SmallVector<Operation *> ops;
+  for (Operation &op : body.without_terminator()) {
+    ops.push_back(&op);
+    if (auto p = dyn_cast<ParamOp>(op)) {
+      if (p.getTrainable()) {
+        needs.insert(p.getResult());
+        ++paramUses[p.getName()];
+      }
+      continue;
+    }
+    if (isa<GradientOpInterface>(op) &&
+        llvm::any_of(op.getOperands(), [&](Value v) { return needs.contains(v); }))
+      for (Value r : op.getResults())
+        needs.insert(r);
+  }
+  Value loss = ret.getOperand(0);
+  if (!needs.contains(loss))
+    return fn.emitError("the loss does not depend on any trainable parameter");
+
+  OpBuilder b(ret);
+  llvm::DenseMap<Value, Value> grads;
+  llvm::StringMap<Value> paramGrads;
+  auto accumulate = [&](Value v, Value g, Operation *fwd) {
+    auto [it, inserted] = grads.try_emplace(v, g);
+    if (!inserted) {
+      Block::iterator before = std::prev(Block::iterator(ret));
+      it->second = b.create<AddOp>(g.getLoc(), it->second, g);
+      stampBackward(fwd, std::next(before), Block::iterator(ret));
+    }
+  };
+  {
+    Value one = b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
+    one.getDefiningOp()->setAttr(kBackwardAttr, b.getUnitAttr());
+    if (Operation *def = loss.getDefiningOp())
+      stampBackward(def, Block::iterator(one.getDefiningOp()), Block::iterator(ret));
+    grads[loss] = one;
+  }
+
+  // Reverse sweep.
+  for (Operation *op : llvm::reverse(ops)) {
+    if (auto p = dyn_cast<ParamOp>(op)) {
+      auto it = grads.find(p.getResult());
+      if (!p.getTrainable() || it == grads.end())
+        continue;
+      Value &acc = paramGrads[p.getName()];
+      if (acc) {
+        Block::iterator before = std::prev(Block::iterator(ret));
+        acc = b.create<AddOp>(p.getLoc(), acc, it->second);
+        stampBackward(p, std::next(before), Block::iterator(ret));
+      } else {
+        acc = it->second;
+      }
+      if (--paramUses[p.getName()] == 0)
+        emitUpdate(b, p, acc);
+      continue;
+    }
+    auto diff = dyn_cast<GradientOpInterface>(op);
+    if (!diff || llvm::none_of(op->getResults(), [&](Value r) { return grads.count(r); }))
+      continue;
+    SmallVector<Value> resultGrads;
+    for (Value r : op->getResults()) {
+      auto it = grads.find(r);
+      if (it != grads.end()) {
+        resultGrads.push_back(it->second);
+        continue;
+      }
+      Value zero = b.create<FillOp>(op->getLoc(), r.getType(), b.getF64FloatAttr(0.0));
+      stampBackward(op, Block::iterator(zero.getDefiningOp()), Block::iterator(ret));
+      resultGrads.push_back(zero);
+    }
+    SmallVector<bool> needGrad;
+    for (Value v : op->getOperands())
+      needGrad.push_back(needs.contains(v));
+    Block::iterator before = std::prev(Block::iterator(ret));
+    SmallVector<Value> operandGrads = diff.buildGradients(b, resultGrads, needGrad);
+    stampBackward(op, std::next(before), Block::iterator(ret));
+    for (auto [v, g] : llvm::zip(op->getOperands(), operandGrads))
+      if (g)
+        accumulate(v, g, op);
+  }
+
+  b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss});
+  ret.erase();
+  fn.setType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(), {loss.getType()}));
+  return success();
+}
+
+void AutodiffPass::emitUpdate(OpBuilder &b, ParamOp p, Value grad) {
+  Location loc = p.getLoc();
+  Block::iterator before = std::prev(b.getInsertionPoint());
+  if (optimizer == "sgd")
+    b.create<SgdUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr), b.getF64FloatAttr(weightDecay));
+  else
+    b.create<AdamwUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr), b.getF64FloatAttr(beta1),
+                            b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
+                            b.getF64FloatAttr(weightDecay));
+  stampBackward(p, std::next(before), b.getInsertionPoint());
+}
+
+} // namespace

@@ -1,0 +1,69 @@
+#include "runtime/comm/failure_report.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "runtime/comm/socket_io.h"
+
+namespace galaxy::comm {
+namespace {
+
+std::string ranksPhrase(const std::vector<std::string> &parts) {
+  return absl::StrCat(parts.size() == 1 ? "rank " : "ranks ",
+                      absl::StrJoin(parts, ", "));
+}
+
+} // namespace
+
+bool isTimeoutMessage(const std::string &raw) {
+  return absl::StrContains(raw, "Timed out") ||
+         absl::StrContains(raw, "timed out") ||
+         absl::StrContains(raw, "Application timeout");
+}
+
+std::string composeFailure(const std::string &op, bool storeLost,
+                           const std::string &master,
+                           std::chrono::milliseconds timeout,
+                           const std::string &raw,
+                           const std::vector<PeerReport> &peers) {
+  const std::string gloo = absl::StrCat(" [gloo: ", raw, "]");
+  std::vector<std::string> dead, silent;
+  const PeerReport *firstAbort = nullptr;
+  bool anyTimeout = isTimeoutMessage(raw);
+  for (const PeerReport &p : peers) {
+    if (p.state == PeerReport::kDead)
+      dead.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
+    else if (p.state == PeerReport::kSilent)
+      silent.push_back(absl::StrCat(p.worldRank));
+    else {
+      anyTimeout = anyTimeout || isTimeoutMessage(p.detail);
+      if (!firstAbort)
+        firstAbort = &p;
+    }
+  }
+  if (!dead.empty())
+    return absl::StrCat(ranksPhrase(dead),
+                        " exited or closed the connection during ", op, gloo);
+  if (storeLost)
+    return absl::StrCat("rank 0 (master ", master,
+                        ") exited or closed the connection during ", op,
+                        " (the rendezvous store it hosts is gone)", gloo);
+  if (anyTimeout) {
+    std::string who = silent.empty()
+                          ? std::string("a peer (every rank timed out: one "
+                                        "may be stalled in another operation)")
+                          : absl::StrCat(ranksPhrase(silent));
+    return absl::StrCat("timed out after ", formatDuration(timeout), " in ", op,
+                        " waiting for ", who, gloo);
+  }
+  if (firstAbort)
+    return absl::StrFormat("%s failed because rank %d gave up: %s%s", op,
+                           firstAbort->worldRank, firstAbort->detail, gloo);
+  if (!silent.empty())
+    return absl::StrCat(op, " failed; ", ranksPhrase(silent),
+                        " did not report (stalled or unreachable)", gloo);
+  return absl::StrCat(op, " failed", gloo);
+}
+
+} // namespace galaxy::comm

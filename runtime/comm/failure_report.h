@@ -1,0 +1,33 @@
+// Turns a failed collective into a message that names the rank that was lost.
+// Each failing rank publishes an "abort" key before closing its connections
+// (so peers it drags down can tell it is alive), and the store marks a rank
+// "dead" when its process drops the store connection; a peer that is neither
+// is stalled.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace galaxy::comm {
+
+struct PeerReport {
+  enum State { kSilent, kDead, kAborted };
+  int worldRank = 0;
+  State state = kSilent;
+  std::string detail; // kDead: "127.0.0.1, pid 42"; kAborted: its reason
+};
+
+// True for Gloo's "Timed out waiting ..." style messages.
+bool isTimeoutMessage(const std::string &raw);
+
+// The message for a failure of `op` seen on this rank. `raw` is Gloo's error;
+// `peers` are the other members' reports; storeLost means the store (hosted
+// by world rank 0) could not be asked, i.e. rank 0 is gone.
+std::string composeFailure(const std::string &op, bool storeLost,
+                           const std::string &master,
+                           std::chrono::milliseconds timeout,
+                           const std::string &raw,
+                           const std::vector<PeerReport> &peers);
+
+} // namespace galaxy::comm

@@ -1,0 +1,190 @@
+#include "runtime/comm/tcp_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "gloo/common/error.h"
+#include "runtime/comm/store_protocol.h"
+
+namespace galaxy::comm {
+
+using namespace store_wire;
+
+absl::StatusOr<std::unique_ptr<TcpStore>>
+TcpStore::connect(const std::string &host, int port,
+                  std::chrono::milliseconds timeout) {
+  absl::StatusOr<Fd> fd = connectWithRetry(host, port, timeout);
+  if (!fd.ok())
+    return fd.status();
+  return std::unique_ptr<TcpStore>(
+      new TcpStore(std::move(*fd), host, port, timeout));
+}
+
+TcpStore::TcpStore(Fd fd, std::string host, int port,
+                   std::chrono::milliseconds timeout)
+    : fd_(std::move(fd)), host_(std::move(host)), port_(port),
+      timeout_(timeout) {}
+
+TcpStore::~TcpStore() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok() || !fd_.valid())
+    return;
+  Writer w;
+  w.u8(kBye);
+  if (w.sendTo(fd_.get()).ok())
+    (void)readU8(fd_.get());
+}
+
+// A frozen master must not freeze us: every reply is bounded by the
+// request's own wait plus some slack.
+void TcpStore::armReply(std::chrono::milliseconds wait) {
+  const auto slack = std::min(timeout_, std::chrono::milliseconds(10000));
+  setRecvTimeout(fd_.get(), std::max(wait, std::chrono::milliseconds(0)) + slack);
+}
+
+std::string TcpStore::address() const {
+  return absl::StrCat(host_, ":", port_);
+}
+
+absl::Status TcpStore::lost(const absl::Status &cause) {
+  broken_ = absl::UnavailableError(absl::StrFormat(
+      "lost the connection to the rendezvous store on rank 0 (master %s): %s; "
+      "rank 0 has probably exited",
+      address(), cause.message()));
+  fd_.reset();
+  return broken_;
+}
+
+absl::Status TcpStore::put(const std::string &key, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(std::chrono::milliseconds(0));
+  w.u8(kSet);
+  w.str(key);
+  w.str(value);
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
+    return lost(ack.status());
+  return absl::OkStatus();
+}
+
+absl::Status TcpStore::setOnDisconnect(const std::string &key,
+                                       std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(std::chrono::milliseconds(0));
+  w.u8(kOnDisconnect);
+  w.str(key);
+  w.str(value);
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
+    return lost(ack.status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> TcpStore::fetch(const std::string &key,
+                                            std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(timeout);
+  w.u8(kGet);
+  w.str(key);
+  w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  absl::StatusOr<uint8_t> found = readU8(fd_.get());
+  if (!found.ok())
+    return lost(found.status());
+  if (!*found)
+    return absl::DeadlineExceededError(
+        absl::StrFormat("key '%s' did not appear in the store at %s within %s",
+                        key, address(), formatDuration(timeout)));
+  absl::StatusOr<std::string> value = readStr(fd_.get());
+  if (!value.ok())
+    return lost(value.status());
+  return value;
+}
+
+absl::StatusOr<std::vector<std::string>>
+TcpStore::missing(const std::vector<std::string> &keys,
+                  std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(timeout);
+  w.u8(kWait);
+  w.u64(keys.size());
+  for (const std::string &k : keys)
+    w.str(k);
+  w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  absl::StatusOr<uint64_t> n = readU64(fd_.get());
+  if (!n.ok())
+    return lost(n.status());
+  std::vector<std::string> out;
+  for (uint64_t i = 0; i < *n; ++i) {
+    absl::StatusOr<std::string> k = readStr(fd_.get());
+    if (!k.ok())
+      return lost(k.status());
+    out.push_back(std::move(*k));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> TcpStore::add(const std::string &key, int64_t delta) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(std::chrono::milliseconds(0));
+  w.u8(kAdd);
+  w.str(key);
+  w.u64(static_cast<uint64_t>(delta));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  absl::StatusOr<uint64_t> v = readU64(fd_.get());
+  if (!v.ok())
+    return lost(v.status());
+  return static_cast<int64_t>(*v);
+}
+
+// Gloo's Store interface reports failure by exception.
+void TcpStore::set(const std::string &key, const std::vector<char> &data) {
+  absl::Status s = put(key, std::string_view(data.data(), data.size()));
+  if (!s.ok())
+    throw gloo::IoException(std::string(s.message()));
+}
+
+std::vector<char> TcpStore::get(const std::string &key) {
+  absl::StatusOr<std::string> v = fetch(key, timeout_);
+  if (!v.ok())
+    throw gloo::IoException(std::string(v.status().message()));
+  return std::vector<char>(v->begin(), v->end());
+}
+
+void TcpStore::wait(const std::vector<std::string> &keys) {
+  wait(keys, timeout_);
+}
+
+void TcpStore::wait(const std::vector<std::string> &keys,
+                    const std::chrono::milliseconds &timeout) {
+  absl::StatusOr<std::vector<std::string>> m = missing(keys, timeout);
+  if (!m.ok())
+    throw gloo::IoException(std::string(m.status().message()));
+  if (!m->empty())
+    throw gloo::IoException(absl::StrFormat(
+        "keys [%s] did not appear in the store at %s within %s",
+        absl::StrJoin(*m, ", "), address(), formatDuration(timeout)));
+}
+
+} // namespace galaxy::comm

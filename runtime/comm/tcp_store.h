@@ -1,0 +1,69 @@
+// Client of the rendezvous key-value store (server: tcp_store_server.h).
+// Keys and values are arbitrary byte strings, so the same store carries Gloo's
+// pair addresses, NCCL's unique id, and the fault-diagnosis keys.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "gloo/rendezvous/store.h"
+#include "runtime/comm/socket_io.h"
+
+namespace galaxy::comm {
+
+class TcpStore : public gloo::rendezvous::Store {
+public:
+  // Connects to host:port, retrying until `timeout` (the master may start
+  // later than this rank). `timeout` is also the default for get()/wait().
+  static absl::StatusOr<std::unique_ptr<TcpStore>>
+  connect(const std::string &host, int port, std::chrono::milliseconds timeout);
+  ~TcpStore() override; // says goodbye, so no disconnect keys fire
+
+  // --- absl::Status API ---
+  absl::Status put(const std::string &key, std::string_view value);
+  // Waits up to `timeout` for key; DeadlineExceeded names the key.
+  absl::StatusOr<std::string> fetch(const std::string &key,
+                                    std::chrono::milliseconds timeout);
+  // Waits up to `timeout` for all keys; returns those still missing (empty:
+  // all present). Zero timeout is a non-blocking check.
+  absl::StatusOr<std::vector<std::string>>
+  missing(const std::vector<std::string> &keys,
+          std::chrono::milliseconds timeout);
+  // Atomically adds delta to the decimal counter at key (absent = 0).
+  absl::StatusOr<int64_t> add(const std::string &key, int64_t delta);
+  // Asks the server to set key=value if this client's connection drops
+  // without the goodbye sent by the destructor (its process died).
+  absl::Status setOnDisconnect(const std::string &key, std::string_view value);
+
+  std::string address() const;
+  std::chrono::milliseconds defaultTimeout() const { return timeout_; }
+
+  // --- gloo::rendezvous::Store (throws gloo::IoException on failure) ---
+  void set(const std::string &key, const std::vector<char> &data) override;
+  std::vector<char> get(const std::string &key) override;
+  void wait(const std::vector<std::string> &keys) override;
+  void wait(const std::vector<std::string> &keys,
+            const std::chrono::milliseconds &timeout) override;
+
+private:
+  TcpStore(Fd fd, std::string host, int port,
+           std::chrono::milliseconds timeout);
+  // Marks the store lost on any transport error so later calls fail fast.
+  absl::Status lost(const absl::Status &cause);
+  void armReply(std::chrono::milliseconds wait);
+
+  std::mutex mu_; // one request/response at a time on the socket
+  Fd fd_;
+  std::string host_;
+  int port_;
+  std::chrono::milliseconds timeout_;
+  absl::Status broken_;
+};
+
+} // namespace galaxy::comm

@@ -1,0 +1,137 @@
+// split_heads, merge_heads, masked_softmax, softmax_grad.
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
+#include "runtime/cpu/parallel.h"
+
+namespace galaxy::rt::cpu {
+namespace {
+
+// Copies [B,S,n,d]-ordered data to [B,n,S,d] order (to_heads) or back.
+absl::Status headsCopy(const KernelCall &c, bool to_heads) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  const Tensor &flat = to_heads ? x : y, &heads = to_heads ? y : x;
+  if (flat.shape.size() != 3 || heads.shape.size() != 4 ||
+      flat.shape[0] != heads.shape[0] || flat.shape[1] != heads.shape[2] ||
+      flat.shape[2] != heads.shape[1] * heads.shape[3] || x.dtype != y.dtype)
+    return kernelError(c, "needs [B,S,n*d] and [B,n,S,d] of one dtype");
+  const int64_t bsz = heads.shape[0], nh = heads.shape[1], s = heads.shape[2],
+                d = heads.shape[3];
+  const size_t bytes =
+      d * (x.dtype == plan::I32 ? sizeof(int32_t) : sizeof(float));
+  char *src = static_cast<char *>(x.data), *dst = static_cast<char *>(y.data);
+  parallelChunks(bsz * s, nh * d, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / s, t = r % s;
+      for (int64_t h = 0; h < nh; ++h) {
+        const int64_t flat_off = (r * nh + h) * bytes;
+        const int64_t head_off = (((b * nh + h) * s) + t) * bytes;
+        std::memcpy(dst + (to_heads ? head_off : flat_off),
+                    src + (to_heads ? flat_off : head_off), bytes);
+      }
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status splitHeadsKernel(const KernelCall &c) {
+  return headsCopy(c, true);
+}
+absl::Status mergeHeadsKernel(const KernelCall &c) {
+  return headsCopy(c, false);
+}
+
+absl::Status maskedSoftmaxKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t causal, intAttr(c, "causal", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t q_offset, intAttr(c, "q_offset", 0));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  const Tensor *mask = c.in.size() == 2 ? &c.in[1] : nullptr;
+  if (x.shape.size() < 2 || x.shape != y.shape || x.dtype != plan::F32 ||
+      y.dtype != plan::F32)
+    return kernelError(c, "x and y must be f32 of one shape [...,Sq,Sk]");
+  const size_t rank = x.shape.size();
+  const int64_t sk = x.shape[rank - 1], sq = x.shape[rank - 2],
+                rows = rowCount(x);
+  int64_t rows_per_batch = rows; // rows sharing one mask row: n·Sq
+  if (mask) {
+    if (rank != 4 || mask->numel() != x.shape[0] * sk)
+      return kernelError(c,
+                         "with a mask, x must be [B,n,Sq,Sk] and mask [B,Sk]");
+    rows_per_batch = x.shape[1] * sq;
+  }
+  const float *xp = x.f32();
+  float *yp = y.f32();
+  parallelChunks(rows, sk * 8, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *in = xp + r * sk;
+      float *out = yp + r * sk;
+      // Keys [0, limit) take part; causal masks k > q + q_offset with −inf.
+      int64_t limit = sk;
+      if (causal) {
+        const int64_t q = r % sq;
+        limit = q + q_offset + 1;
+        limit = limit < 0 ? 0 : (limit > sk ? sk : limit);
+      }
+      const int64_t b = r / rows_per_batch;
+      for (int64_t k = 0; k < limit; ++k)
+        out[k] = in[k];
+      if (mask) {
+        if (mask->dtype == plan::I32) {
+          const int32_t *mrow = mask->i32() + b * sk;
+          for (int64_t k = 0; k < limit; ++k)
+            out[k] += (1.f - float(mrow[k])) * -10000.f;
+        } else {
+          const float *mrow = mask->f32() + b * sk;
+          for (int64_t k = 0; k < limit; ++k)
+            out[k] += (1.f - mrow[k]) * -10000.f;
+        }
+      }
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t k = 0; k < limit; ++k)
+        mx = out[k] > mx ? out[k] : mx;
+      float sum = 0.f;
+      for (int64_t k = 0; k < limit; ++k) {
+        out[k] = std::exp(out[k] - mx);
+        sum += out[k];
+      }
+      const float inv = limit > 0 ? 1.f / sum : 0.f;
+      for (int64_t k = 0; k < limit; ++k)
+        out[k] *= inv;
+      for (int64_t k = limit; k < sk; ++k)
+        out[k] = 0.f;
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status softmaxGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &y = c.in[0], &dy = c.in[1], &dx = c.out[0];
+  if (y.shape.empty() || y.shape != dy.shape || y.shape != dx.shape)
+    return kernelError(c, "y, dy and dx must have one shape");
+  const int64_t n = y.shape.back(), rows = rowCount(y);
+  const float *yp = y.f32(), *gp = dy.f32();
+  float *out = dx.f32();
+  parallelChunks(rows, n * 4, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *yr = yp + r * n, *gr = gp + r * n;
+      float *o = out + r * n;
+      float dot = 0.f;
+      for (int64_t k = 0; k < n; ++k)
+        dot += yr[k] * gr[k];
+      for (int64_t k = 0; k < n; ++k)
+        o[k] = yr[k] * (gr[k] - dot);
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace galaxy::rt::cpu

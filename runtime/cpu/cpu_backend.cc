@@ -1,0 +1,102 @@
+#include "runtime/cpu/cpu_backend.h"
+
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
+
+namespace galaxy::rt::cpu {
+namespace {
+
+const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
+  static const auto *table = new std::unordered_map<std::string_view, KernelFn>{
+      {"fill", fillKernel},
+      {"iota", iotaKernel},
+      {"embedding", embeddingKernel},
+      {"embedding_grad", embeddingGradKernel},
+      {"add", addKernel},
+      {"mul", mulKernel},
+      {"scale", scaleKernel},
+      {"linear", linearKernel},
+      {"linear_weight_grad", linearWeightGradKernel},
+      {"bias_grad", biasGradKernel},
+      {"matmul", matmulKernel},
+      {"split_heads", splitHeadsKernel},
+      {"merge_heads", mergeHeadsKernel},
+      {"masked_softmax", maskedSoftmaxKernel},
+      {"softmax_grad", softmaxGradKernel},
+      {"layer_norm", layerNormKernel},
+      {"layer_norm_grad", layerNormGradKernel},
+      {"gelu", geluKernel},
+      {"gelu_grad", geluGradKernel},
+      {"tanh", tanhKernel},
+      {"tanh_grad", tanhGradKernel},
+      {"dropout", dropoutKernel},
+      {"take_token", takeTokenKernel},
+      {"take_token_grad", takeTokenGradKernel},
+      {"cross_entropy", crossEntropyKernel},
+      {"cross_entropy_grad", crossEntropyGradKernel},
+      {"sgd_update", sgdUpdateKernel},
+      {"adamw_update", adamwUpdateKernel},
+  };
+  return *table;
+}
+
+class CpuBackend final : public Backend {
+public:
+  CpuBackend(CpuEnv env, std::string description)
+      : env_(env), description_(std::move(description)) {}
+
+  std::string name() const override { return "cpu"; }
+  std::string gemmDescription() const override { return description_; }
+
+  absl::Status run(const plan::Instr &instr, const std::vector<Tensor> &in,
+                   const std::vector<Tensor> &out,
+                   const KernelContext &ctx) override {
+    const auto &table = kernelTable();
+    auto it = table.find(instr.kernel());
+    if (it == table.end())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("unknown kernel '%s' (block '%s'): the CPU backend "
+                          "runs the kernels of "
+                          "docs/kernels.md only",
+                          instr.kernel(), instr.block()));
+    setGemmThreads(
+        env_.threads); // another backend in this process may have changed it
+    return it->second(KernelCall{instr, in, out, ctx, env_});
+  }
+
+private:
+  CpuEnv env_;
+  std::string description_;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
+  CpuEnv env;
+  std::string note;
+  if (options.threads > 0) {
+    env.threads = options.threads;
+  } else {
+    ThreadChoice t = threadsFromEnv();
+    env.threads = t.threads;
+    if (!t.note.empty())
+      note = " (" + t.note + ")";
+  }
+  GemmChoice gemm = chooseGemm(env.threads, options.gemm);
+  env.gemm = gemm.kind;
+  env.sgemm = sgemmFor(gemm.kind);
+  return std::make_unique<CpuBackend>(env, gemm.description + note);
+}
+
+} // namespace galaxy::rt::cpu
+
+namespace galaxy::rt {
+
+std::unique_ptr<Backend> makeCpuBackend() {
+  return cpu::makeCpuBackend(cpu::CpuBackendOptions{});
+}
+
+} // namespace galaxy::rt

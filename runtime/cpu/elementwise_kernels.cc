@@ -1,0 +1,183 @@
+// fill, iota, add, mul, scale, gelu(+grad), tanh(+grad): flat loops over all
+// elements.
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
+#include "runtime/cpu/parallel.h"
+
+namespace galaxy::rt::cpu {
+namespace {
+
+// Runs f(i) for every element, split over threads when large; `cost` ~ scalar
+// ops per element.
+template <typename F>
+void forEach(const CpuEnv &env, int64_t n, int64_t cost, F f) {
+  parallelChunks(n, cost, env.threads, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      f(i);
+  });
+}
+
+absl::Status sameShapes(const KernelCall &c) {
+  const auto &s = c.out.empty() ? c.in[0].shape : c.out[0].shape;
+  for (const Tensor &t : c.in)
+    if (t.shape != s)
+      return kernelError(c,
+                         "all inputs and the output must have the same shape");
+  return absl::OkStatus();
+}
+
+// Unary or binary f32 map with identical shapes.
+absl::Status checkMap(const KernelCall &c, size_t n_in) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, n_in, n_in, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(sameShapes(c));
+  for (const Tensor &t : c.in)
+    GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, t, plan::F32, "input"));
+  return checkDtype(c, c.out[0], plan::F32, "output");
+}
+
+absl::StatusOr<bool> tanhApprox(const KernelCall &c) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(std::string a,
+                              stringAttr(c, "approximate", "none"));
+  if (a == "none")
+    return false;
+  if (a == "tanh")
+    return true;
+  return kernelError(
+      c, absl::StrFormat("attribute approximate='%s' must be none or tanh", a));
+}
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+constexpr float kGeluCubic = 0.044715f;
+
+} // namespace
+
+absl::Status fillKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 0, 0, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double value, floatAttr(c, "value", 0.0));
+  const Tensor &y = c.out[0];
+  if (y.dtype == plan::I32) {
+    int32_t *p = y.i32();
+    const int32_t v = static_cast<int32_t>(value);
+    forEach(c.env, y.numel(), 1, [&](int64_t i) { p[i] = v; });
+  } else {
+    float *p = y.f32();
+    const float v = static_cast<float>(value);
+    forEach(c.env, y.numel(), 1, [&](int64_t i) { p[i] = v; });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status iotaKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 0, 0, 1));
+  const Tensor &y = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, y, plan::I32, "output"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t dim, intAttr(c, "dim"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "offset", 0));
+  const int64_t rank = static_cast<int64_t>(y.shape.size());
+  if (dim < 0 || dim >= rank)
+    return kernelError(
+        c, absl::StrFormat("attribute dim=%d outside the output's rank %d", dim,
+                           rank));
+  int64_t stride = 1;
+  for (int64_t d = dim + 1; d < rank; ++d)
+    stride *= y.shape[d];
+  const int64_t size = y.shape[dim];
+  int32_t *p = y.i32();
+  forEach(c.env, y.numel(), 2, [&](int64_t i) {
+    p[i] = static_cast<int32_t>((i / stride) % size + offset);
+  });
+  return absl::OkStatus();
+}
+
+absl::Status addKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  const float *a = c.in[0].f32(), *b = c.in[1].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { y[i] = a[i] + b[i]; });
+  return absl::OkStatus();
+}
+
+absl::Status mulKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  const float *a = c.in[0].f32(), *b = c.in[1].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { y[i] = a[i] * b[i]; });
+  return absl::OkStatus();
+}
+
+absl::Status scaleKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha"));
+  const float alpha = static_cast<float>(alpha_d);
+  const float *x = c.in[0].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { y[i] = alpha * x[i]; });
+  return absl::OkStatus();
+}
+
+absl::Status geluKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
+  const float *x = c.in[0].f32();
+  float *y = c.out[0].f32();
+  if (approx) {
+    forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
+      const float v = x[i];
+      y[i] = 0.5f * v *
+             (1.f + std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
+    });
+  } else {
+    forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
+      const float v = x[i];
+      y[i] = 0.5f * v * (1.f + std::erf(v * kInvSqrt2));
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status geluGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  GALAXY_CPU_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
+  const float *x = c.in[0].f32(), *dy = c.in[1].f32();
+  float *dx = c.out[0].f32();
+  if (approx) {
+    forEach(c.env, c.out[0].numel(), 25, [&](int64_t i) {
+      const float v = x[i];
+      const float t = std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+      const float dinner = kSqrt2OverPi * (1.f + 3.f * kGeluCubic * v * v);
+      dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
+    });
+  } else {
+    forEach(c.env, c.out[0].numel(), 30, [&](int64_t i) {
+      const float v = x[i];
+      const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
+      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
+      dx[i] = dy[i] * (cdf + v * pdf);
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status tanhKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
+  const float *x = c.in[0].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 20,
+          [&](int64_t i) { y[i] = std::tanh(x[i]); });
+  return absl::OkStatus();
+}
+
+absl::Status tanhGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  const float *y = c.in[0].f32(), *dy = c.in[1].f32();
+  float *dx = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1,
+          [&](int64_t i) { dx[i] = dy[i] * (1.f - y[i] * y[i]); });
+  return absl::OkStatus();
+}
+
+} // namespace galaxy::rt::cpu

@@ -1,0 +1,254 @@
+#include "runtime/cpu/gemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "oneapi/dnnl/dnnl.h"
+#include "oneapi/dnnl/dnnl_debug.h"
+
+extern "C" {
+#include <cblas.h>
+}
+
+namespace galaxy::rt::cpu {
+namespace {
+
+// Degenerate sizes are handled here so every library sees m, n, k >= 1.
+bool handleEmpty(int64_t m, int64_t n, int64_t k, float beta, float *c,
+                 int64_t ldc) {
+  if (m == 0 || n == 0)
+    return true;
+  if (k > 0)
+    return false;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
+  return true;
+}
+
+absl::Status onednnSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                         float alpha, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc) {
+  if (handleEmpty(m, n, k, beta, c, ldc))
+    return absl::OkStatus();
+  dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha,
+                                a, lda, b, ldb, beta, c, ldc);
+  if (st != dnnl_success)
+    return absl::InternalError(absl::StrFormat(
+        "dnnl_sgemm(%c%c, m=%d n=%d k=%d lda=%d ldb=%d ldc=%d) failed: status "
+        "%d",
+        ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, lda, ldb, ldc, int(st)));
+  return absl::OkStatus();
+}
+
+absl::Status openblasSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                           float alpha, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, float beta, float *c,
+                           int64_t ldc) {
+  if (handleEmpty(m, n, k, beta, c, ldc))
+    return absl::OkStatus();
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+              static_cast<blasint>(ldc));
+  return absl::OkStatus();
+}
+
+// The reference path (GALAXY_GEMM=naive): plain loops, rows split over OpenMP
+// threads.
+absl::Status naiveSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                        float alpha, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float beta, float *c,
+                        int64_t ldc) {
+  if (handleEmpty(m, n, k, beta, c, ldc))
+    return absl::OkStatus();
+#pragma omp parallel for schedule(static) if (m * n * k > (1 << 16))
+  for (int64_t i = 0; i < m; ++i) {
+    float *crow = c + i * ldc;
+    for (int64_t j = 0; j < n; ++j)
+      crow[j] = beta == 0.f ? 0.f : beta * crow[j];
+    if (tb) {
+      for (int64_t j = 0; j < n; ++j) {
+        float s = 0.f;
+        for (int64_t p = 0; p < k; ++p)
+          s += (ta ? a[p * lda + i] : a[i * lda + p]) * b[j * ldb + p];
+        crow[j] += alpha * s;
+      }
+    } else {
+      for (int64_t p = 0; p < k; ++p) {
+        const float av = alpha * (ta ? a[p * lda + i] : a[i * lda + p]);
+        const float *brow = b + p * ldb;
+        for (int64_t j = 0; j < n; ++j)
+          crow[j] += av * brow[j];
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string onednnName(int threads) {
+  const dnnl_version_t *v = dnnl_version();
+  std::string isa = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
+  if (absl::StartsWith(isa, "cpu_isa_"))
+    isa = isa.substr(8);
+  return absl::StrFormat("oneDNN %d.%d.%d dnnl_sgemm (isa %s, %d threads)",
+                         v->major, v->minor, v->patch, isa, threads);
+}
+
+std::string openblasName() {
+  // openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell
+  // MAX_THREADS=64".
+  std::vector<std::string> words = absl::StrSplit(openblas_get_config(), ' ');
+  std::string version =
+      words.size() >= 2 ? words[0] + " " + words[1] : "OpenBLAS";
+  return absl::StrFormat("%s cblas_sgemm (core %s, %d threads)", version,
+                         openblas_get_corename(), openblas_get_num_threads());
+}
+
+std::string kindName(GemmKind kind, int threads) {
+  switch (kind) {
+  case GemmKind::kOneDnn:
+    return onednnName(threads);
+  case GemmKind::kOpenBlas:
+    return openblasName();
+  case GemmKind::kNaive:
+    return absl::StrFormat("naive loops (%d threads)", threads);
+  }
+  return "?";
+}
+
+} // namespace
+
+std::string_view gemmKindName(GemmKind kind) {
+  switch (kind) {
+  case GemmKind::kOneDnn:
+    return "onednn";
+  case GemmKind::kOpenBlas:
+    return "openblas";
+  case GemmKind::kNaive:
+    return "naive";
+  }
+  return "?";
+}
+
+absl::StatusOr<GemmKind> parseGemmKind(std::string_view name) {
+  for (GemmKind k : {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive})
+    if (name == gemmKindName(k))
+      return k;
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "GALAXY_GEMM='%s' is not a GEMM: use onednn, openblas or naive", name));
+}
+
+SgemmFn sgemmFor(GemmKind kind) {
+  switch (kind) {
+  case GemmKind::kOneDnn:
+    return onednnSgemm;
+  case GemmKind::kOpenBlas:
+    return openblasSgemm;
+  case GemmKind::kNaive:
+    return naiveSgemm;
+  }
+  return naiveSgemm;
+}
+
+void setGemmThreads(int threads) {
+  // OpenMP's count is per calling thread; OpenBLAS's is global.
+  thread_local int omp_threads = 0;
+  static std::atomic<int> blas_threads{0};
+  if (omp_threads != threads) {
+    omp_set_num_threads(threads);
+    omp_threads = threads;
+  }
+  if (blas_threads.exchange(threads, std::memory_order_relaxed) != threads)
+    openblas_set_num_threads(threads);
+}
+
+ThreadChoice threadsFromEnv() {
+  ThreadChoice choice;
+  choice.threads = std::max(1, omp_get_num_procs());
+  if (const char *env = std::getenv("GALAXY_THREADS"); env && *env) {
+    int n = 0;
+    if (absl::SimpleAtoi(env, &n) && n > 0)
+      choice.threads = n;
+    else
+      choice.note = absl::StrFormat(
+          "GALAXY_THREADS='%s' ignored (want a positive integer), "
+          "using %d cores",
+          env, choice.threads);
+  }
+  return choice;
+}
+
+double measureGemmGflops(GemmKind kind, int reps) {
+  constexpr int64_t kM = 128, kK = 768, kN1 = 768, kN2 = 3072;
+  std::vector<float> a(kM * kK), b(kN2 * kK), c(kM * kN2);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = float(i % 7) * 0.01f;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(i % 5) * 0.01f;
+  SgemmFn fn = sgemmFor(kind);
+  auto once = [&] { // like linear: y = x·wᵀ
+    (void)fn(false, true, kM, kN1, kK, 1.f, a.data(), kK, b.data(), kK, 0.f,
+             c.data(), kN1);
+    (void)fn(false, true, kM, kN2, kK, 1.f, a.data(), kK, b.data(), kK, 0.f,
+             c.data(), kN2);
+  };
+  once(); // warm-up: JIT, thread pools, page faults
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    once();
+    best = std::min(best, std::chrono::duration<double>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count());
+  }
+  const double flops = 2.0 * kM * kK * (kN1 + kN2);
+  return flops / best * 1e-9;
+}
+
+GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
+  setGemmThreads(threads);
+  std::string note;
+  if (!forced) {
+    if (const char *env = std::getenv("GALAXY_GEMM"); env && *env) {
+      absl::StatusOr<GemmKind> k = parseGemmKind(env);
+      if (k.ok())
+        return {*k, absl::StrFormat("GEMM: %s (forced by GALAXY_GEMM=%s)",
+                                    kindName(*k, threads), env)};
+      note = absl::StrFormat(" (%s; measured instead)", k.status().message());
+    }
+  } else {
+    return {*forced, absl::StrFormat("GEMM: %s (chosen by the caller)",
+                                     kindName(*forced, threads))};
+  }
+  // Measured once per process: every backend after the first reuses the
+  // verdict.
+  static std::once_flag once;
+  static double onednn = 0, openblas = 0;
+  std::call_once(once, [] {
+    onednn = measureGemmGflops(GemmKind::kOneDnn, 3);
+    openblas = measureGemmGflops(GemmKind::kOpenBlas, 3);
+  });
+  const bool use_onednn = onednn >= openblas;
+  GemmKind kind = use_onednn ? GemmKind::kOneDnn : GemmKind::kOpenBlas;
+  GemmKind other = use_onednn ? GemmKind::kOpenBlas : GemmKind::kOneDnn;
+  return {kind, absl::StrFormat("GEMM: %s — %.0f GFLOP/s vs %s %.0f GFLOP/s%s",
+                                kindName(kind, threads),
+                                use_onednn ? onednn : openblas,
+                                kindName(other, threads),
+                                use_onednn ? openblas : onednn, note)};
+}
+
+} // namespace galaxy::rt::cpu

@@ -1,0 +1,55 @@
+// Single-precision GEMM over the libraries this machine has (oneDNN, OpenBLAS,
+// a naive loop), and the start-up choice between them (docs: TOOLCHAIN.md "GEMM
+// on this CPU").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace galaxy::rt::cpu {
+
+enum class GemmKind { kOneDnn, kOpenBlas, kNaive };
+
+std::string_view gemmKindName(GemmKind kind); // "onednn" | "openblas" | "naive"
+absl::StatusOr<GemmKind> parseGemmKind(std::string_view name);
+
+// Row-major C[m,n] = alpha·op(A)·op(B) + beta·C with op(A) [m,k], op(B) [k,n];
+// lda/ldb/ldc are row strides of A, B, C as stored.
+using SgemmFn = absl::Status (*)(bool trans_a, bool trans_b, int64_t m,
+                                 int64_t n, int64_t k, float alpha,
+                                 const float *a, int64_t lda, const float *b,
+                                 int64_t ldb, float beta, float *c,
+                                 int64_t ldc);
+SgemmFn sgemmFor(GemmKind kind);
+
+// Thread count for both libraries (OpenMP for oneDNN, OpenBLAS's own pool).
+// Process-wide: a backend calls it before each kernel, and it is a no-op while
+// the count is unchanged.
+void setGemmThreads(int threads);
+
+// GALAXY_THREADS if set (a positive integer), else the number of cores. `note`
+// is non-empty when the variable was set but unusable.
+struct ThreadChoice {
+  int threads = 1;
+  std::string note;
+};
+ThreadChoice threadsFromEnv();
+
+// GFLOP/s of `kind` on the BERT-like shapes 128x768x768 and 128x3072x768 (best
+// of `reps`).
+double measureGemmGflops(GemmKind kind, int reps);
+
+struct GemmChoice {
+  GemmKind kind = GemmKind::kNaive;
+  std::string description; // the start-up line, see Backend::gemmDescription()
+};
+// `forced` (or else GALAXY_GEMM=onednn|openblas|naive) wins; otherwise oneDNN
+// and OpenBLAS are timed (once per process, < 0.2 s) and the faster is kept.
+GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced);
+
+} // namespace galaxy::rt::cpu

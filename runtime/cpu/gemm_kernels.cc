@@ -1,0 +1,149 @@
+// linear, linear_weight_grad, bias_grad, matmul: everything matmul-like goes
+// through the GEMM.
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
+#include "runtime/cpu/parallel.h"
+
+namespace galaxy::rt::cpu {
+namespace {
+
+// Batched matrices at most this big (m·n·k) are spread over threads one matrix
+// each.
+constexpr int64_t kSmallMatrix = 64 * 64 * 64;
+
+} // namespace
+
+absl::Status linearKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 3, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t transpose_w,
+                              intAttr(c, "transpose_w", 1));
+  const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
+  if (x.shape.empty() || w.shape.size() != 2 || y.shape.empty())
+    return kernelError(c, "x needs rank >= 1, w rank 2, y rank >= 1");
+  const int64_t k = x.shape.back(), m = rowCount(x);
+  const int64_t n = transpose_w ? w.shape[0] : w.shape[1];
+  if ((transpose_w ? w.shape[1] : w.shape[0]) != k || y.shape.back() != n ||
+      rowCount(y) != m)
+    return kernelError(
+        c,
+        absl::StrFormat("with transpose_w=%d, x[...,K] and w must agree on K "
+                        "and y must be x's rows by N",
+                        transpose_w));
+  float *yp = y.f32();
+  float beta = 0.f;
+  if (c.in.size() == 3) {
+    const Tensor &b = c.in[2];
+    if (b.numel() != n || b.shape.size() != 1)
+      return kernelError(c, "bias must be [N]");
+    const float *bp = b.f32();
+    parallelChunks(m, n, c.env.threads, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        std::memcpy(yp + r * n, bp, n * sizeof(float));
+    });
+    beta = 1.f; // the GEMM accumulates onto the broadcast bias
+  }
+  return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, x.f32(), k, w.f32(),
+                     transpose_w ? k : n, beta, yp, n);
+}
+
+absl::Status linearWeightGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &dy = c.in[0], &x = c.in[1], &dw = c.out[0];
+  if (dy.shape.empty() || x.shape.empty() || dw.shape.size() != 2)
+    return kernelError(c, "dy and x need rank >= 1, dw rank 2");
+  const int64_t n = dy.shape.back(), k = x.shape.back(), rows = rowCount(dy);
+  if (rowCount(x) != rows || dw.shape[0] != n || dw.shape[1] != k)
+    return kernelError(
+        c,
+        "dy[...,N] and x[...,K] must have the same rows and dw must be [N,K]");
+  // dw[N,K] = dyᵀ[N,rows] · x[rows,K]
+  return c.env.sgemm(true, false, n, k, rows, 1.f, dy.f32(), n, x.f32(), k, 0.f,
+                     dw.f32(), k);
+}
+
+absl::Status biasGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &dy = c.in[0], &db = c.out[0];
+  if (dy.shape.empty())
+    return kernelError(c, "dy needs rank >= 1");
+  const int64_t n = dy.shape.back(), rows = rowCount(dy);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  const float *g = dy.f32();
+  float *out = db.f32();
+  // Threads own column ranges and add rows in order: the result is the same for
+  // any thread count.
+  parallelChunks(n, rows, c.env.threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j)
+      out[j] = 0.f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = g + r * n;
+      for (int64_t j = j0; j < j1; ++j)
+        out[j] += row[j];
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status matmulKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ta, intAttr(c, "transpose_a", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t tb, intAttr(c, "transpose_b", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha", 1.0));
+  const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
+  const size_t rank = a.shape.size();
+  if (rank < 2 || b.shape.size() != rank || y.shape.size() != rank)
+    return kernelError(c, "a, b and c need the same rank >= 2");
+  int64_t batch = 1;
+  for (size_t d = 0; d + 2 < rank; ++d) {
+    if (a.shape[d] != b.shape[d] || a.shape[d] != y.shape[d])
+      return kernelError(c, "batch dims (all but the last two) must be equal");
+    batch *= a.shape[d];
+  }
+  const int64_t ar = a.shape[rank - 2], ac = a.shape[rank - 1];
+  const int64_t br = b.shape[rank - 2], bc = b.shape[rank - 1];
+  const int64_t m = ta ? ac : ar, k = ta ? ar : ac;
+  const int64_t kb = tb ? bc : br, n = tb ? br : bc;
+  if (k != kb || y.shape[rank - 2] != m || y.shape[rank - 1] != n)
+    return kernelError(
+        c,
+        absl::StrFormat("with transpose_a=%d transpose_b=%d, op(a) is [%d,%d] "
+                        "and op(b) [%d,%d]: inner dims and c must match",
+                        ta, tb, m, k, kb, n));
+  const float alpha = static_cast<float>(alpha_d);
+  const float *ap = a.f32(), *bp = b.f32();
+  float *yp = y.f32();
+  const int64_t sa = ar * ac, sb = br * bc, sy = m * n;
+  auto one = [&](int64_t i) {
+    return c.env.sgemm(ta != 0, tb != 0, m, n, k, alpha, ap + i * sa, ac,
+                       bp + i * sb, bc, 0.f, yp + i * sy, n);
+  };
+  if (batch > 1 && c.env.threads > 1 && m * n * k <= kSmallMatrix) {
+    // Small matrices: one per thread. oneDNN runs single-threaded inside a
+    // parallel region, and OpenBLAS does not thread matrices this small.
+    absl::Status first = absl::OkStatus();
+    parallelChunks(batch, m * n * k, c.env.threads,
+                   [&](int64_t i0, int64_t i1) {
+                     for (int64_t i = i0; i < i1; ++i) {
+                       absl::Status s = one(i);
+                       if (!s.ok()) {
+#pragma omp critical(galaxy_matmul_status)
+                         if (first.ok())
+                           first = s;
+                       }
+                     }
+                   });
+    return first;
+  }
+  for (int64_t i = 0; i < batch; ++i)
+    GALAXY_CPU_RETURN_IF_ERROR(one(i));
+  return absl::OkStatus();
+}
+
+} // namespace galaxy::rt::cpu

@@ -1,0 +1,45 @@
+// The CPU kernels of docs/kernels.md, one function per kernel name; grouped by
+// file: elementwise_kernels.cc, gemm_kernels.cc, attention_kernels.cc,
+// norm_kernels.cc, token_kernels.cc, dropout_kernel.cc, optimizer_kernels.cc.
+#pragma once
+
+#include "runtime/cpu/kernel_call.h"
+
+namespace galaxy::rt::cpu {
+
+absl::Status fillKernel(const KernelCall &c);
+absl::Status iotaKernel(const KernelCall &c);
+absl::Status addKernel(const KernelCall &c);
+absl::Status mulKernel(const KernelCall &c);
+absl::Status scaleKernel(const KernelCall &c);
+absl::Status geluKernel(const KernelCall &c);
+absl::Status geluGradKernel(const KernelCall &c);
+absl::Status tanhKernel(const KernelCall &c);
+absl::Status tanhGradKernel(const KernelCall &c);
+
+absl::Status linearKernel(const KernelCall &c);
+absl::Status linearWeightGradKernel(const KernelCall &c);
+absl::Status biasGradKernel(const KernelCall &c);
+absl::Status matmulKernel(const KernelCall &c);
+
+absl::Status splitHeadsKernel(const KernelCall &c);
+absl::Status mergeHeadsKernel(const KernelCall &c);
+absl::Status maskedSoftmaxKernel(const KernelCall &c);
+absl::Status softmaxGradKernel(const KernelCall &c);
+
+absl::Status layerNormKernel(const KernelCall &c);
+absl::Status layerNormGradKernel(const KernelCall &c);
+
+absl::Status embeddingKernel(const KernelCall &c);
+absl::Status embeddingGradKernel(const KernelCall &c);
+absl::Status takeTokenKernel(const KernelCall &c);
+absl::Status takeTokenGradKernel(const KernelCall &c);
+absl::Status crossEntropyKernel(const KernelCall &c);
+absl::Status crossEntropyGradKernel(const KernelCall &c);
+
+absl::Status dropoutKernel(const KernelCall &c);
+
+absl::Status sgdUpdateKernel(const KernelCall &c);
+absl::Status adamwUpdateKernel(const KernelCall &c);
+
+} // namespace galaxy::rt::cpu

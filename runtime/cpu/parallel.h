@@ -1,0 +1,31 @@
+// Row/element loops split over OpenMP threads only when the work pays for
+// waking them.
+#pragma once
+
+#include <cstdint>
+
+namespace galaxy::rt::cpu {
+
+// Below this many scalar operations a loop runs on the calling thread.
+inline constexpr int64_t kParallelWork = 1 << 15;
+
+// Calls f(begin, end) on contiguous static chunks of [0, n); chunk boundaries
+// depend only on n and the thread count, so per-chunk results are reproducible
+// for a given thread count.
+template <typename F>
+void parallelChunks(int64_t n, int64_t work_per_item, int threads, F &&f) {
+  if (n <= 0)
+    return;
+  const bool parallel =
+      threads > 1 && n > 1 && n * work_per_item >= kParallelWork;
+  if (!parallel) {
+    f(int64_t{0}, n);
+    return;
+  }
+  const int64_t t = threads < n ? threads : n;
+#pragma omp parallel for num_threads(t) schedule(static, 1)
+  for (int64_t i = 0; i < t; ++i)
+    f(n * i / t, n * (i + 1) / t);
+}
+
+} // namespace galaxy::rt::cpu

@@ -1,0 +1,192 @@
+// Kernels indexed by token ids or labels: embedding(+grad), take_token(+grad),
+// cross_entropy(+grad).
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
+#include "runtime/cpu/parallel.h"
+
+namespace galaxy::rt::cpu {
+namespace {
+
+// Labels index logits rows; an out-of-range one would read outside the buffer.
+absl::Status checkLabels(const KernelCall &c, const int32_t *labels,
+                         int64_t rows, int64_t classes) {
+  for (int64_t r = 0; r < rows; ++r)
+    if (labels[r] < 0 || labels[r] >= classes)
+      return kernelError(c, absl::StrFormat("labels[%d]=%d outside [0,%d)", r,
+                                            labels[r], classes));
+  return absl::OkStatus();
+}
+
+absl::Status checkCrossEntropyShapes(const KernelCall &c) {
+  const Tensor &logits = c.in[0], &labels = c.in[1];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, logits, plan::F32, "logits"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, labels, plan::I32, "labels"));
+  if (logits.shape.empty() || labels.numel() != rowCount(logits))
+    return kernelError(c, "logits must be [B,C] and labels [B]");
+  return checkLabels(c, labels.i32(), rowCount(logits), logits.shape.back());
+}
+
+// log Σ exp(row) in double: the loss is summed over the batch and compared
+// across plans.
+double logSumExp(const float *row, int64_t n) {
+  float mx = row[0];
+  for (int64_t j = 1; j < n; ++j)
+    mx = row[j] > mx ? row[j] : mx;
+  double s = 0.0;
+  for (int64_t j = 0; j < n; ++j)
+    s += std::exp(static_cast<double>(row[j] - mx));
+  return mx + std::log(s);
+}
+
+} // namespace
+
+absl::Status embeddingKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
+                              intAttr(c, "vocab_offset", 0));
+  const Tensor &table = c.in[0], &ids = c.in[1], &y = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, table, plan::F32, "table"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, y, plan::F32, "y"));
+  if (table.shape.size() != 2 || y.shape.empty() ||
+      y.shape.back() != table.shape[1] || rowCount(y) != ids.numel())
+    return kernelError(c, "needs table [V,H], ids [...] and y [...,H]");
+  const int64_t v = table.shape[0], h = table.shape[1];
+  const int32_t *id = ids.i32();
+  const float *t = table.f32();
+  float *yp = y.f32();
+  parallelChunks(ids.numel(), h, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t row = static_cast<int64_t>(id[r]) - vocab_offset;
+      if (row >= 0 && row < v)
+        std::memcpy(yp + r * h, t + row * h, h * sizeof(float));
+      else
+        std::memset(yp + r * h, 0, h * sizeof(float));
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status embeddingGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
+                              intAttr(c, "vocab_offset", 0));
+  const Tensor &ids = c.in[0], &dy = c.in[1], &dt = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dt, plan::F32, "dtable"));
+  if (dt.shape.size() != 2 || dy.shape.empty() ||
+      dy.shape.back() != dt.shape[1] || rowCount(dy) != ids.numel())
+    return kernelError(c, "needs ids [...], dy [...,H] and dtable [V,H]");
+  const int64_t v = dt.shape[0], h = dt.shape[1], rows = ids.numel();
+  const int32_t *id = ids.i32();
+  const float *g = dy.f32();
+  float *out = dt.f32();
+  parallelChunks(v, h, c.env.threads, [&](int64_t r0, int64_t r1) {
+    std::memset(out + r0 * h, 0, (r1 - r0) * h * sizeof(float));
+  });
+  // Threads own column ranges and add rows in order: deterministic for any
+  // thread count.
+  parallelChunks(h, rows, c.env.threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = static_cast<int64_t>(id[r]) - vocab_offset;
+      if (row < 0 || row >= v)
+        continue;
+      float *o = out + row * h;
+      const float *gr = g + r * h;
+      for (int64_t j = j0; j < j1; ++j)
+        o[j] += gr[j];
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status takeTokenKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index", 0));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  if (x.shape.size() != 3 || y.shape.size() != 2 || y.shape[0] != x.shape[0] ||
+      y.shape[1] != x.shape[2])
+    return kernelError(c, "needs x [B,S,H] and y [B,H]");
+  const int64_t b = x.shape[0], s = x.shape[1], h = x.shape[2];
+  if (index < 0 || index >= s)
+    return kernelError(
+        c, absl::StrFormat("attribute index=%d outside [0,%d)", index, s));
+  for (int64_t i = 0; i < b; ++i)
+    std::memcpy(y.f32() + i * h, x.f32() + (i * s + index) * h,
+                h * sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::Status takeTokenGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index", 0));
+  const Tensor &dy = c.in[0], &dx = c.out[0];
+  if (dx.shape.size() != 3 || dy.shape.size() != 2 ||
+      dy.shape[0] != dx.shape[0] || dy.shape[1] != dx.shape[2])
+    return kernelError(c, "needs dy [B,H] and dx [B,S,H]");
+  const int64_t b = dx.shape[0], s = dx.shape[1], h = dx.shape[2];
+  if (index < 0 || index >= s)
+    return kernelError(
+        c, absl::StrFormat("attribute index=%d outside [0,%d)", index, s));
+  std::memset(dx.data, 0, dx.numel() * sizeof(float));
+  for (int64_t i = 0; i < b; ++i)
+    std::memcpy(dx.f32() + (i * s + index) * h, dy.f32() + i * h,
+                h * sizeof(float));
+  return absl::OkStatus();
+}
+
+absl::Status crossEntropyKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  const Tensor &logits = c.in[0], &loss = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
+  if (loss.numel() != 1)
+    return kernelError(c, "loss must have one element");
+  const int64_t n = logits.shape.back(), rows = rowCount(logits);
+  const int32_t *labels = c.in[1].i32();
+  double total = 0.0; // serial over rows: the same sum on every run
+  for (int64_t r = 0; r < rows; ++r) {
+    const float *row = logits.f32() + r * n;
+    total += logSumExp(row, n) - row[labels[r]];
+  }
+  loss.f32()[0] = static_cast<float>(total / denom);
+  return absl::OkStatus();
+}
+
+absl::Status crossEntropyGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dlogits, plan::F32, "dlogits"));
+  if (dloss.numel() != 1 || dlogits.shape != logits.shape)
+    return kernelError(
+        c, "dloss must have one element and dlogits the shape of logits");
+  const int64_t n = logits.shape.back(), rows = rowCount(logits);
+  const int32_t *labels = c.in[1].i32();
+  const double scale = static_cast<double>(dloss.f32()[0]) / denom;
+  parallelChunks(rows, n * 20, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float *row = logits.f32() + r * n;
+      float *o = dlogits.f32() + r * n;
+      const double lse = logSumExp(row, n);
+      for (int64_t j = 0; j < n; ++j)
+        o[j] = static_cast<float>(std::exp(static_cast<double>(row[j]) - lse) *
+                                  scale);
+      const int32_t l = labels[r];
+      o[l] = static_cast<float>(
+          (std::exp(static_cast<double>(row[l]) - lse) - 1.0) * scale);
+    }
+  });
+  return absl::OkStatus();
+}
+
+} // namespace galaxy::rt::cpu

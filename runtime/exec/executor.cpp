@@ -1,0 +1,237 @@
+#include "runtime/exec/executor.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/cpu/philox.h"
+#include "runtime/plan/version.h"
+
+namespace galaxy::rt {
+
+namespace {
+int64_t numel(const google::protobuf::RepeatedField<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+uint32_t fnv1a(const std::string &s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s)
+    h = (h ^ c) * 16777619u;
+  return h;
+}
+
+std::string shapeStr(const google::protobuf::RepeatedField<int64_t> &s) {
+  return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
+}
+} // namespace
+
+absl::StatusOr<std::unique_ptr<Executor>> Executor::create(plan::Plan plan, Backend &backend) {
+  if (plan.format_version() != plan::kPlanFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the plan has format version ", plan.format_version(), " but this galaxy-run reads version ",
+        plan::kPlanFormatVersion, "; recompile it with the matching galaxyc"));
+  std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend));
+  if (absl::Status s = ex->bind(); !s.ok())
+    return s;
+  return ex;
+}
+
+absl::Status Executor::bind() {
+  const int nb = plan_.buffers_size();
+  void *mem = nullptr;
+  size_t arenaBytes = std::max<int64_t>(plan_.arena_bytes(), 64);
+  if (posix_memalign(&mem, 64, arenaBytes) != 0)
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate the ", arenaBytes, "-byte activation arena"));
+  arena_ = {static_cast<float *>(mem), std::free};
+
+  params_.resize(plan_.params_size());
+  for (int i = 0; i < plan_.params_size(); ++i)
+    params_[i].assign(numel(plan_.params(i).slice_shape()), 0.0f);
+
+  tensors_.resize(nb);
+  for (int id = 0; id < nb; ++id) {
+    const plan::Buffer &b = plan_.buffers(id);
+    if (b.id() != id)
+      return absl::InvalidArgumentError(absl::StrCat("plan buffer ", id, " has id ", b.id()));
+    Tensor &t = tensors_[id];
+    t.dtype = b.dtype();
+    t.shape.assign(b.shape().begin(), b.shape().end());
+    int64_t n = numel(b.shape());
+    switch (b.kind()) {
+    case plan::Buffer::ARENA:
+      if (b.offset() < 0 || b.offset() + 4 * n > plan_.arena_bytes())
+        return absl::InvalidArgumentError(
+            absl::StrCat("buffer ", b.name(), " lies outside the arena"));
+      t.data = reinterpret_cast<char *>(arena_.get()) + b.offset();
+      break;
+    case plan::Buffer::PARAM:
+    case plan::Buffer::OPT_STATE: {
+      if (b.param() < 0 || b.param() >= plan_.params_size() ||
+          int64_t(params_[b.param()].size()) != n)
+        return absl::InvalidArgumentError(
+            absl::StrCat("buffer ", b.name(), " does not match its parameter's slice"));
+      if (b.kind() == plan::Buffer::PARAM) {
+        t.data = params_[b.param()].data();
+      } else {
+        auto &s = state_[id];
+        s.assign(n, 0.0f);
+        t.data = s.data();
+      }
+      break;
+    }
+    case plan::Buffer::INPUT:
+      if (b.dtype() == plan::I32) {
+        inputsI32_[id].assign(n, 0);
+        t.data = inputsI32_[id].data();
+      } else {
+        inputsF32_[id].assign(n, 0.0f);
+        t.data = inputsF32_[id].data();
+      }
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("buffer ", b.name(), " has unknown kind"));
+    }
+  }
+  for (const plan::Program &prog : plan_.programs()) {
+    BoundProgram &bp = programs_[prog.name()];
+    bp.program = &prog;
+    for (const plan::Instr &instr : prog.instrs()) {
+      BoundInstr bi{&instr, {}, {}};
+      for (int32_t id : instr.inputs()) {
+        if (id < 0 || id >= nb)
+          return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " reads buffer ", id,
+                                                         " which the plan does not have"));
+        bi.in.push_back(tensors_[id]);
+      }
+      for (int32_t id : instr.outputs()) {
+        if (id < 0 || id >= nb)
+          return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " writes buffer ", id,
+                                                         " which the plan does not have"));
+        bi.out.push_back(tensors_[id]);
+      }
+      bp.instrs.push_back(std::move(bi));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Executor::initParams(uint64_t seed) {
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    const plan::Param &p = plan_.params(i);
+    const plan::Initializer &init = p.init();
+    std::vector<float> &data = params_[i];
+    const uint32_t key = fnv1a(p.name());
+    const int rank = p.global_shape_size();
+    std::vector<int64_t> idx(rank, 0);
+    for (size_t local = 0; local < data.size(); ++local) {
+      // Global linear index of this slice element.
+      uint64_t g = 0;
+      for (int d = 0; d < rank; ++d)
+        g = g * p.global_shape(d) + (idx[d] + p.slice_offset(d));
+      for (int d = rank - 1; d >= 0; --d)
+        if (++idx[d] < p.slice_shape(d) || d == 0)
+          break;
+        else
+          idx[d] = 0;
+      if (init.kind() == "zeros" || init.kind() == "ones") {
+        data[local] = init.kind() == "ones" ? 1.0f : 0.0f;
+        continue;
+      }
+      Philox4x32Words w = philox4x32_10(uint32_t(g), uint32_t(g >> 32), 0x494E4954u,
+                                        uint32_t(seed >> 32), uint32_t(seed), key);
+      double u1 = ((w.w[0] >> 8) + 1.0) / 16777216.0, u2 = (w.w[1] >> 8) / 16777216.0;
+      if (init.kind() == "kaiming_uniform") { // a = sqrt(5): bound = 1/sqrt(fan_in)
+        double bound = 1.0 / std::sqrt(double(std::max<int64_t>(init.fan_in(), 1)));
+        data[local] = float((2.0 * u2 - 1.0) * bound);
+      } else { // normal(0, std), Box-Muller
+        data[local] = float(init.std() * std::sqrt(-2.0 * std::log(u1)) *
+                            std::cos(2.0 * M_PI * u2));
+      }
+    }
+  }
+  for (auto &[id, s] : state_)
+    std::fill(s.begin(), s.end(), 0.0f);
+}
+
+absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    const plan::Param &p = plan_.params(i);
+    io::Slice slice{{p.slice_offset().begin(), p.slice_offset().end()},
+                    {p.slice_shape().begin(), p.slice_shape().end()}};
+    std::vector<int64_t> global(p.global_shape().begin(), p.global_shape().end());
+    if (absl::Status s = file.readF32Into(p.name(), global, slice, params_[i].data()); !s.ok())
+      return s;
+  }
+  for (auto &[id, s] : state_)
+    std::fill(s.begin(), s.end(), 0.0f);
+  return absl::OkStatus();
+}
+
+absl::Status Executor::saveParams(const std::string &path) const {
+  std::vector<io::TensorToWrite> out;
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    const plan::Param &p = plan_.params(i);
+    if (numel(p.slice_shape()) != numel(p.global_shape()))
+      return absl::UnimplementedError(
+          absl::StrCat("parameter ", p.name(), " is sharded ", shapeStr(p.slice_shape()), " of ",
+                       shapeStr(p.global_shape()), "; saving needs the gathered weights"));
+    out.push_back({p.name(), io::StDType::F32,
+                   std::vector<int64_t>(p.global_shape().begin(), p.global_shape().end()),
+                   params_[i].data()});
+  }
+  return io::writeSafetensors(path, out, {{"format", "pt"}, {"producer", "galaxy-run"}});
+}
+
+absl::StatusOr<Outputs> Executor::run(const std::string &program, const io::Batch &batch,
+                                      const KernelContext &ctx) {
+  auto it = programs_.find(program);
+  if (it == programs_.end())
+    return absl::NotFoundError(absl::StrCat("the plan has no program '", program, "'"));
+  const BoundProgram &bp = it->second;
+  for (const plan::Binding &in : bp.program->inputs()) {
+    const plan::Buffer &b = plan_.buffers(in.buffer());
+    size_t n = numel(b.shape());
+    auto fill = [&](const auto &src, auto *dst) -> absl::Status {
+      if (src.size() != n)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input ", in.name(), " has ", src.size(), " elements, the plan expects ", n,
+            " (shape ", shapeStr(b.shape()), ")"));
+      std::copy(src.begin(), src.end(), dst);
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (in.name() == "input_ids")
+      s = fill(batch.input_ids, tensors_[in.buffer()].i32());
+    else if (in.name() == "attention_mask")
+      s = fill(batch.attention_mask, tensors_[in.buffer()].f32());
+    else if (in.name() == "token_type_ids")
+      s = fill(batch.token_type_ids, tensors_[in.buffer()].i32());
+    else if (in.name() == "labels")
+      s = fill(batch.labels, tensors_[in.buffer()].i32());
+    else
+      s = absl::InvalidArgumentError("the plan asks for unknown input '" + in.name() + "'");
+    if (!s.ok())
+      return s;
+  }
+  for (const BoundInstr &bi : bp.instrs) {
+    absl::Status s = backend_.run(*bi.instr, bi.in, bi.out, ctx);
+    if (!s.ok())
+      return absl::Status(s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
+                                                 bi.instr->block(), ": ", s.message()));
+  }
+  Outputs outs;
+  for (const plan::Binding &o : bp.program->outputs()) {
+    const Tensor &t = tensors_[o.buffer()];
+    outs[o.name()].assign(t.f32(), t.f32() + t.numel());
+  }
+  return outs;
+}
+
+} // namespace galaxy::rt

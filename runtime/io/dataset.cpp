@@ -1,0 +1,295 @@
+#include "runtime/io/dataset.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "runtime/io/wordpiece.h"
+#include <nlohmann/json.hpp>
+
+namespace galaxy::io {
+namespace {
+
+absl::Status checkOptions(const std::string &path, const DatasetOptions &opts) {
+  if (opts.padSize <= 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "loading %s: pad_size must be > 0, got %d", path, opts.padSize));
+  if (opts.numClasses <= 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "loading %s: num_classes must be > 0, got %d", path, opts.numClasses));
+  return absl::OkStatus();
+}
+
+absl::Status checkLabel(const std::string &where, int64_t label,
+                        int64_t numClasses) {
+  if (label < 0 || label >= numClasses)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: label %d is outside [0, %d): fix the label or raise num_classes",
+        where, label, numClasses));
+  return absl::OkStatus();
+}
+
+// Precondition failures of the batching calls are programming errors, not data
+// errors.
+void require(bool ok, const char *what) {
+  if (!ok) {
+    std::fprintf(stderr, "galaxy::io::Dataset: %s\n", what);
+    std::abort();
+  }
+}
+
+// Uniform in [0, bound) without the modulo bias (rejects the low 2^64 mod bound
+// values).
+uint64_t uniformBelow(std::mt19937_64 &rng, uint64_t bound) {
+  const uint64_t threshold = (0 - bound) % bound;
+  while (true) {
+    uint64_t x = rng();
+    if (x >= threshold)
+      return x % bound;
+  }
+}
+
+void appendRow(const Row &r, Batch *b) {
+  b->input_ids.insert(b->input_ids.end(), r.input_ids.begin(),
+                      r.input_ids.end());
+  b->attention_mask.insert(b->attention_mask.end(), r.attention_mask.begin(),
+                           r.attention_mask.end());
+  b->token_type_ids.insert(b->token_type_ids.end(), r.token_type_ids.begin(),
+                           r.token_type_ids.end());
+  b->labels.push_back(r.label);
+}
+
+} // namespace
+
+absl::StatusOr<Dataset> Dataset::load(const std::string &path,
+                                      const DatasetOptions &opts) {
+  if (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".json"))
+    return loadJsonl(path, opts);
+  if (opts.vocabPath.empty())
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s is text<TAB>label data and needs a vocab.txt: set "
+                        "the vocab path (or give a "
+                        ".jsonl file of pre-tokenized rows)",
+                        path));
+  auto tok = WordPieceTokenizer::fromFile(opts.vocabPath);
+  if (!tok.ok())
+    return tok.status();
+  return loadTsv(path, *tok, opts);
+}
+
+absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
+                                         const WordPieceTokenizer &tok,
+                                         const DatasetOptions &opts) {
+  if (absl::Status s = checkOptions(path, opts); !s.ok())
+    return s;
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrFormat("cannot open dataset file %s", path));
+  const int64_t vocab = opts.vocabSize > 0 ? opts.vocabSize : tok.vocabSize();
+  Dataset ds;
+  ds.path_ = path;
+  ds.padSize_ = opts.padSize;
+  std::string line;
+  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+    const std::string where = absl::StrFormat("%s:%d", path, lineNo);
+    // absl::string_view: Debian's abseil is not built on std::string_view.
+    absl::string_view lin = absl::StripAsciiWhitespace(line);
+    if (lin.empty())
+      continue;
+    // The last tab separates the label, so a tab inside the text is only
+    // whitespace.
+    const size_t tab = lin.rfind('\t');
+    if (tab == absl::string_view::npos)
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: no tab: expected text<TAB>label", where));
+    absl::string_view labelText =
+        absl::StripAsciiWhitespace(lin.substr(tab + 1));
+    int64_t label;
+    if (!absl::SimpleAtoi(labelText, &label))
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: label '%s' is not an integer: expected text<TAB>label", where,
+          labelText));
+    if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
+      return s;
+    EncodedText e = tok.encode(std::string_view(lin.data(), tab), opts.padSize);
+    for (size_t i = 0; i < e.input_ids.size(); ++i) {
+      if (e.input_ids[i] >= vocab)
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: token '%s' has id %d, outside the model's vocab_size %d: use "
+            "the model's "
+            "vocab.txt",
+            where, tok.token(e.input_ids[i]), e.input_ids[i], vocab));
+    }
+    ds.rows_.push_back(Row{std::move(e.input_ids), std::move(e.attention_mask),
+                           std::move(e.token_type_ids),
+                           static_cast<int32_t>(label)});
+  }
+  if (ds.rows_.empty())
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dataset %s holds no rows", path));
+  return ds;
+}
+
+absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
+                                           const DatasetOptions &opts) {
+  if (absl::Status s = checkOptions(path, opts); !s.ok())
+    return s;
+  if (opts.vocabSize <= 0)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "loading %s: vocab_size must be > 0 to check pre-tokenized ids, got %d",
+        path, opts.vocabSize));
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrFormat("cannot open dataset file %s", path));
+  Dataset ds;
+  ds.path_ = path;
+  ds.padSize_ = opts.padSize;
+  const size_t S = static_cast<size_t>(opts.padSize);
+  std::string line;
+  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+    const std::string where = absl::StrFormat("%s:%d", path, lineNo);
+    if (absl::StripAsciiWhitespace(line).empty())
+      continue;
+    nlohmann::json j =
+        nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: not a JSON object: expected {\"input_ids\": "
+                          "[...], \"label\": k}",
+                          where));
+    // Reads an optional integer array; `lo`/`hi` bound its values.
+    auto ints = [&](const char *key, int64_t lo, int64_t hi, bool required,
+                    std::vector<int64_t> *out) -> absl::Status {
+      if (!j.contains(key)) {
+        if (required)
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s: missing \"%s\"", where, key));
+        return absl::OkStatus();
+      }
+      const nlohmann::json &a = j[key];
+      if (!a.is_array())
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: \"%s\" is not an array", where, key));
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].is_number_integer())
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s: %s[%d] = %s is not an integer", where, key, i, a[i].dump()));
+        const int64_t v = a[i].get<int64_t>();
+        if (v < lo || v >= hi)
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s: %s[%d] = %d is outside [%d, %d)", where, key, i, v, lo, hi));
+        out->push_back(v);
+      }
+      return absl::OkStatus();
+    };
+    std::vector<int64_t> ids, mask, types;
+    if (absl::Status s = ints("input_ids", 0, opts.vocabSize, true, &ids);
+        !s.ok())
+      return s;
+    if (absl::Status s = ints("attention_mask", 0, 2, false, &mask); !s.ok())
+      return s;
+    if (absl::Status s =
+            ints("token_type_ids", 0, opts.typeVocabSize, false, &types);
+        !s.ok())
+      return s;
+    if (j.contains("attention_mask") && mask.size() != ids.size())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: attention_mask has %d entries, input_ids %d",
+                          where, mask.size(), ids.size()));
+    if (j.contains("token_type_ids") && types.size() != ids.size())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: token_type_ids has %d entries, input_ids %d",
+                          where, types.size(), ids.size()));
+    if (!j.contains("label") || !j["label"].is_number_integer())
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: \"label\" is missing or not an integer", where));
+    const int64_t label = j["label"].get<int64_t>();
+    if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
+      return s;
+    // Longer rows are truncated to pad_size, exactly as the tokenizer truncates
+    // text; shorter rows are padded with id 0 and mask 0.
+    Row r;
+    r.input_ids.assign(S, 0);
+    r.attention_mask.assign(S, 0.0f);
+    r.token_type_ids.assign(S, 0);
+    r.label = static_cast<int32_t>(label);
+    for (size_t i = 0; i < S && i < ids.size(); ++i) {
+      r.input_ids[i] = static_cast<int32_t>(ids[i]);
+      r.attention_mask[i] = mask.empty() ? 1.0f : static_cast<float>(mask[i]);
+      r.token_type_ids[i] = types.empty() ? 0 : static_cast<int32_t>(types[i]);
+    }
+    ds.rows_.push_back(std::move(r));
+  }
+  if (ds.rows_.empty())
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dataset %s holds no rows", path));
+  return ds;
+}
+
+void Dataset::setShuffle(uint64_t seed) {
+  shuffle_ = true;
+  seed_ = seed;
+  cachedEpoch_ = -1;
+  cachedPerm_.clear();
+}
+
+std::vector<int64_t> Dataset::permutation(int64_t n, uint64_t seed,
+                                          int64_t epoch) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = i;
+  std::mt19937_64 rng(seed + static_cast<uint64_t>(epoch));
+  for (int64_t i = n - 1; i > 0; --i) {
+    const auto j =
+        static_cast<int64_t>(uniformBelow(rng, static_cast<uint64_t>(i) + 1));
+    std::swap(p[i], p[j]);
+  }
+  return p;
+}
+
+const std::vector<int64_t> &Dataset::epochPermutation(int64_t epoch) const {
+  if (epoch != cachedEpoch_) {
+    cachedPerm_ = permutation(size(), seed_, epoch);
+    cachedEpoch_ = epoch;
+  }
+  return cachedPerm_;
+}
+
+int64_t Dataset::rowIndex(int64_t step, int64_t batchSize, int64_t i) const {
+  require(step >= 0 && batchSize > 0 && i >= 0 && i < batchSize,
+          "rowIndex needs step >= 0, batchSize > 0 and 0 <= i < batchSize");
+  const int64_t pos = step * batchSize + i;
+  const int64_t n = size();
+  if (!shuffle_)
+    return pos % n;
+  return epochPermutation(pos / n)[pos % n];
+}
+
+Batch Dataset::rows(int64_t step, int64_t batchSize, int64_t rowBegin,
+                    int64_t rowCount) const {
+  require(rowBegin >= 0 && rowCount >= 0 && rowBegin + rowCount <= batchSize,
+          "rows() needs 0 <= rowBegin <= rowBegin + rowCount <= batchSize");
+  Batch b;
+  b.size = rowCount;
+  b.seqLen = padSize_;
+  b.input_ids.reserve(rowCount * padSize_);
+  b.attention_mask.reserve(rowCount * padSize_);
+  b.token_type_ids.reserve(rowCount * padSize_);
+  b.labels.reserve(rowCount);
+  for (int64_t i = rowBegin; i < rowBegin + rowCount; ++i)
+    appendRow(rows_[rowIndex(step, batchSize, i)], &b);
+  return b;
+}
+
+Batch Dataset::batch(int64_t step, int64_t batchSize) const {
+  return rows(step, batchSize, 0, batchSize);
+}
+
+} // namespace galaxy::io

@@ -1,0 +1,225 @@
+// galaxyc: compiles a model + parallel config into one execution plan per rank,
+// and prints the IR after any stage so users can see what the compiler did.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "compiler/LowerToPlan.h"
+#include "compiler/Pipeline.h"
+#include "compiler/config/enum_names.h"
+#include "compiler/config/parse.h"
+#include "compiler/config/validate.h"
+#include "google/protobuf/text_format.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "tools/galaxyc/summary.h"
+#include "llvm/Support/raw_ostream.h"
+
+namespace fs = std::filesystem;
+using namespace galaxy;
+
+namespace {
+
+constexpr const char *kUsage = R"(galaxyc - compile a transformer config into per-rank execution plans
+
+Usage: galaxyc CONFIG.json [options]
+
+Options:
+  --mode=MODE      parallel mode: serial|dp|tp|sp|pp|galaxy
+                   (default: the config's "parallel_mode", else serial)
+  --world=N        number of ranks (default: the config's "world_size", else the
+                   length of the mode's split lists)
+  --emit=WHAT      what to print on stdout:
+                     summary    a one-screen summary of the IR and plan (default)
+                     ir         the MLIR module after the stage --after names
+                     plan-text  the plan of --rank in protobuf text form
+                     none       nothing
+  --after=STAGE    with --emit=ir: model|annotate|autodiff (default: model)
+  --rank=R         with --emit=plan-text: the rank whose plan to print (default 0)
+  -o DIR           write the plans to DIR/rank<R>.plan.pb (created if missing)
+  -h, --help       this text
+
+Exit status: 0 success, 2 bad command line or invalid config (nothing written),
+1 compiler failure.
+)";
+
+struct Args {
+  std::string config, emit, after = "model", outDir;
+  std::optional<std::string> mode;
+  int world = 0, rank = 0;
+};
+
+[[noreturn]] void usageError(const std::string &msg) {
+  std::cerr << "galaxyc: " << msg << "\n(run galaxyc --help for usage)\n";
+  std::exit(2);
+}
+
+int parseInt(const std::string &flag, const std::string &v) {
+  try {
+    size_t used = 0;
+    int n = std::stoi(v, &used);
+    if (used == v.size() && n >= 0)
+      return n;
+  } catch (...) {
+  }
+  usageError(absl::StrCat(flag, " expects a non-negative integer, got '", v, "'"));
+}
+
+Args parseArgs(int argc, char **argv) {
+  Args a;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i], value;
+    if (arg == "-h" || arg == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    auto takeValue = [&](const std::string &flag) {
+      if (arg.rfind(flag + "=", 0) == 0)
+        return arg.substr(flag.size() + 1);
+      if (arg == flag) {
+        if (i + 1 >= args.size())
+          usageError(flag + " needs a value");
+        return args[++i];
+      }
+      return std::string("\x01");
+    };
+    if ((value = takeValue("--mode")) != "\x01") a.mode = value;
+    else if ((value = takeValue("--world")) != "\x01") a.world = parseInt("--world", value);
+    else if ((value = takeValue("--emit")) != "\x01") a.emit = value;
+    else if ((value = takeValue("--after")) != "\x01") a.after = value;
+    else if ((value = takeValue("--rank")) != "\x01") a.rank = parseInt("--rank", value);
+    else if ((value = takeValue("-o")) != "\x01") a.outDir = value;
+    else if ((value = takeValue("--out")) != "\x01") a.outDir = value;
+    else if (!arg.empty() && arg[0] == '-') usageError("unknown option '" + arg + "'");
+    else if (a.config.empty()) a.config = arg;
+    else usageError("more than one config given ('" + a.config + "' and '" + arg + "')");
+  }
+  if (a.config.empty())
+    usageError("no config given");
+  if (a.emit.empty())
+    a.emit = "summary";
+  if (a.emit != "summary" && a.emit != "ir" && a.emit != "plan-text" && a.emit != "none")
+    usageError("--emit must be summary, ir, plan-text or none, got '" + a.emit + "'");
+  const auto &stages = pipelineStages();
+  if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
+    usageError("--after must be one of model, annotate, autodiff, got '" + a.after + "'");
+  return a;
+}
+
+// Writes every plan to a temporary file first, then renames them all, so a
+// failure never leaves a half-written plan directory behind.
+absl::Status writePlans(const std::string &dir, const std::vector<plan::Plan> &plans) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot create plan directory '", dir, "': ", ec.message()));
+  std::vector<std::pair<fs::path, fs::path>> moves;
+  for (const plan::Plan &p : plans) {
+    fs::path final = fs::path(dir) / absl::StrCat("rank", p.rank(), ".plan.pb");
+    fs::path tmp = final;
+    tmp += ".tmp";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out || !p.SerializeToOstream(&out) || !out.flush()) {
+      for (auto &[t, f] : moves)
+        fs::remove(t, ec);
+      fs::remove(tmp, ec);
+      return absl::PermissionDeniedError(absl::StrCat("cannot write '", tmp.string(), "'"));
+    }
+    moves.push_back({tmp, final});
+  }
+  for (auto &[t, f] : moves) {
+    fs::rename(t, f, ec);
+    if (ec)
+      return absl::InternalError(absl::StrCat("cannot rename '", t.string(), "' to '",
+                                              f.string(), "': ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Args args = parseArgs(argc, argv);
+
+  auto loaded = config::loadConfig(args.config);
+  if (!loaded.ok()) {
+    std::cerr << "galaxyc: " << loaded.status().message() << "\n";
+    return 2;
+  }
+  config::ParallelChoice choice;
+  if (args.mode) {
+    auto mode = config::parseParallelMode(*args.mode);
+    if (!mode.ok())
+      usageError(absl::StrCat("--mode: ", mode.status().message()));
+    choice.mode = *mode;
+  }
+  choice.world = args.world;
+  auto resolved = config::resolveConfig(*loaded, choice);
+  if (!resolved.ok()) {
+    std::cerr << "galaxyc: " << resolved.status().message() << "\n";
+    return 2;
+  }
+  const config::GalaxyConfig &cfg = *resolved;
+  for (const std::string &w : cfg.warnings)
+    std::cerr << "galaxyc: warning: " << w << "\n";
+
+  int world = cfg.world_size > 0 ? cfg.world_size : 1;
+  bool needPlan = !args.outDir.empty() || args.emit == "plan-text" || args.emit == "summary";
+  std::string stage = args.emit == "ir" ? args.after : "autodiff";
+  if (needPlan && cfg.parallel_mode != config::ParallelMode::kSerial) {
+    std::cerr << "galaxyc: parallel_mode '" << config::toString(cfg.parallel_mode)
+              << "' cannot be lowered to plans yet: only serial plans exist so far "
+                 "(use --emit=ir to inspect the serial graph, or --mode=serial)\n";
+    return 1;
+  }
+  if (args.emit == "plan-text" && args.rank >= world)
+    usageError(absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
+
+  mlir::MLIRContext ctx;
+  auto module = compileToStage(ctx, cfg, stage);
+  if (!module.ok()) {
+    std::cerr << "galaxyc: " << module.status().message() << "\n";
+    return 1;
+  }
+  if (args.emit == "ir") {
+    (**module)->print(llvm::outs());
+    llvm::outs() << "\n";
+  }
+  std::vector<plan::Plan> plans;
+  if (needPlan) {
+    for (int r = 0; r < world; ++r) {
+      auto p = lowerToPlan(**module, cfg, {r, world});
+      if (!p.ok()) {
+        std::cerr << "galaxyc: " << p.status().message() << "\n";
+        return 1;
+      }
+      plans.push_back(std::move(*p));
+    }
+  }
+  if (args.emit == "summary") {
+    std::cout << "config " << args.config << " (" << config::toString(cfg.parallel_mode)
+              << ", world " << world << ")\n"
+              << summarizeModule(**module);
+    for (const plan::Plan &p : plans)
+      std::cout << summarizePlan(p);
+  } else if (args.emit == "plan-text") {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(plans[args.rank], &text);
+    std::cout << text;
+  }
+  if (!args.outDir.empty()) {
+    if (absl::Status s = writePlans(args.outDir, plans); !s.ok()) {
+      std::cerr << "galaxyc: " << s.message() << "\n";
+      return 1;
+    }
+    std::cerr << "galaxyc: wrote " << plans.size() << " plan(s) to " << args.outDir << "\n";
+  }
+  return 0;
+}

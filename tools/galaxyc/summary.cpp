@@ -1,0 +1,83 @@
+#include "tools/galaxyc/summary.h"
+
+#include <map>
+
+#include "absl/strings/str_format.h"
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace galaxy {
+
+namespace {
+std::string mib(int64_t bytes) { return absl::StrFormat("%.2f MiB", bytes / 1048576.0); }
+} // namespace
+
+std::string summarizeModule(mlir::ModuleOp module) {
+  std::string out;
+  for (auto fn : module.getOps<mlir::func::FuncOp>()) {
+    std::map<std::string, int> blocks, ops;
+    std::map<std::string, int64_t> params; // name -> elements (dedup by name)
+    int64_t trainable = 0, backward = 0;
+    fn.walk([&](mlir::Operation *op) {
+      if (auto b = llvm::dyn_cast<BlockOp>(op)) {
+        ++blocks[b.getKind().str()];
+      } else if (auto p = llvm::dyn_cast<ParamOp>(op)) {
+        if (params.emplace(p.getName().str(), p.getType().getNumElements()).second &&
+            p.getTrainable())
+          trainable += p.getType().getNumElements();
+      } else if (op->getDialect() && op->getDialect()->getNamespace() == "galaxy" &&
+                 !llvm::isa<YieldOp>(op)) {
+        ++ops[op->getName().getStringRef().drop_front(7).str()];
+        if (op->hasAttr(kBackwardAttr))
+          ++backward;
+      }
+    });
+    int64_t total = 0;
+    for (auto &[n, e] : params)
+      total += e;
+    out += absl::StrFormat("@%s: %d parameters (%d tensors), %d trainable\n",
+                           fn.getSymName().str(), total, params.size(), trainable);
+    if (!blocks.empty()) {
+      out += "  blocks:";
+      for (auto &[k, n] : blocks)
+        out += absl::StrFormat(" %s=%d", k, n);
+      out += "\n";
+    }
+    int total_ops = 0;
+    for (auto &[k, n] : ops)
+      total_ops += n;
+    out += absl::StrFormat("  ops: %d (%d backward):", total_ops, backward);
+    for (auto &[k, n] : ops)
+      out += absl::StrFormat(" %s=%d", k, n);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string summarizePlan(const plan::Plan &p) {
+  std::string out = absl::StrFormat(
+      "plan v%d rank %d/%d: %s, batch %d, seq %d, %d classes, optimizer %s (lr %g)\n",
+      p.format_version(), p.rank(), p.world(), p.model().model(), p.model().batch_size(),
+      p.model().seq_len(), p.model().num_classes(), p.optimizer().kind(),
+      p.optimizer().learning_rate());
+  int64_t paramElems = 0, trainable = 0;
+  for (const auto &pp : p.params()) {
+    int64_t n = 1;
+    for (int64_t d : pp.slice_shape())
+      n *= d;
+    paramElems += n;
+    if (pp.trainable())
+      trainable += n;
+  }
+  out += absl::StrFormat("  parameters: %d tensors, %d elements (%s), %d trainable\n",
+                         p.params_size(), paramElems, mib(paramElems * 4), trainable);
+  for (const auto &prog : p.programs())
+    out += absl::StrFormat("  %-10s %5d instructions, arena %s\n", prog.name(),
+                           prog.instrs_size(), mib(prog.arena_bytes()));
+  out += absl::StrFormat("  activation arena %s with liveness reuse vs %s unshared (%.1fx less)\n",
+                         mib(p.arena_bytes()), mib(p.unshared_bytes()),
+                         p.arena_bytes() ? double(p.unshared_bytes()) / p.arena_bytes() : 0.0);
+  return out;
+}
+
+} // namespace galaxy

@@ -29,7 +29,8 @@ template <typename F> double bestMs(Communicator &c, int iters, F &&op) {
       std::fprintf(stderr, "rank %d: %s\n", c.rank(), s.ToString().c_str());
       std::exit(2);
     }
-    double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    double ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (i > 0)
       best = std::min(best, ms);
   }
@@ -52,28 +53,32 @@ int runRank(int rank, int world, int port, int iters) {
   o.masterPort = port;
   auto comm = galaxy::comm::connectGloo(o);
   if (!comm.ok()) {
-    std::fprintf(stderr, "rank %d: %s\n", rank, comm.status().ToString().c_str());
+    std::fprintf(stderr, "rank %d: %s\n", rank,
+                 comm.status().ToString().c_str());
     return 1;
   }
   Communicator &c = **comm;
   if (rank == 0)
-    std::printf("%d ranks, uneven split 60/40 (world 2) or 60%% on rank 0; "
-                "times are the best of %d, slowest rank\n"
-                "%8s | %-22s | %-22s | %-22s | %-22s\n",
-                world, iters, "MiB", "allreduce (even)", "reducescatterv ring",
-                "allreduce+slice RS", "allgatherv");
+    std::printf(
+        "%d ranks; uneven parts: rank 0 holds 60%%, the others share the rest; "
+        "times are the best of %d, slowest rank\n"
+        "%8s | %-22s | %-22s | %-22s | %-22s\n",
+        world, iters, "MiB", "allreduce (even)", "reducescatterv ring",
+        "allreduce+slice RS", "allgatherv");
   for (size_t mib : {1, 4, 16, 64}) {
     const size_t n = mib * (1u << 20) / sizeof(float);
     std::vector<size_t> counts(world, 0);
     counts[0] = n * 6 / 10;
     size_t rest = n - counts[0];
     for (int r = 1; r < world; ++r)
-      counts[r] = rest / (world - 1) + (size_t(r) <= rest % (world - 1) ? 1 : 0);
+      counts[r] =
+          rest / (world - 1) + (size_t(r) <= rest % (world - 1) ? 1 : 0);
     size_t off = 0;
     for (int r = 0; r < rank; ++r)
       off += counts[r];
     std::vector<float> full(n, 1.0f), work(n), part(counts[rank], 2.0f);
-    double ar = bestMs(c, iters, [&] { return c.allReduceSum(full.data(), n); });
+    double ar =
+        bestMs(c, iters, [&] { return c.allReduceSum(full.data(), n); });
     double rs = bestMs(c, iters, [&] {
       return c.reduceScatterV(full.data(), part.data(), counts);
     });
@@ -115,7 +120,8 @@ int main(int argc, char **argv) {
     else if (a == "--iters")
       iters = std::atoi(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: %s [--nproc N] [--port P] [--iters K]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--nproc N] [--port P] [--iters K]\n",
+                   argv[0]);
       return 2;
     }
   }

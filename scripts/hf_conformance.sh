@@ -34,4 +34,5 @@ if ! "$py" -c "import torch, transformers, numpy" 2>/dev/null; then
   echo "[hf] installed in $((SECONDS - start)) s; venv size $(du -sh "$venv" | cut -f1)"
 fi
 
+export PYTHONDONTWRITEBYTECODE=1
 exec "$py" "$root/tests/oracle/hf_conformance.py" "$@"

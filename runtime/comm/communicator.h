@@ -104,11 +104,9 @@ protected:
   virtual absl::Status allGatherVT(const void *in, size_t inCount, void *out,
                                    const std::vector<size_t> &counts,
                                    ElemType t) = 0;
-  virtual absl::Status allToAllVT(const void *in,
-                                  const std::vector<size_t> &sendCounts,
-                                  void *out,
-                                  const std::vector<size_t> &recvCounts,
-                                  ElemType t) = 0;
+  virtual absl::Status
+  allToAllVT(const void *in, const std::vector<size_t> &sendCounts, void *out,
+             const std::vector<size_t> &recvCounts, ElemType t) = 0;
   virtual absl::Status broadcastT(void *buf, size_t n, int root,
                                   ElemType t) = 0;
   // dst < 0: receive only; src < 0: send only.

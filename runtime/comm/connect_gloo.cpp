@@ -65,10 +65,10 @@ connectGloo(const CommOptions &o) {
       return addr.status();
     localHost = *addr;
   }
-  if (absl::Status s = world->store->setOnDisconnect(
-          deadKey(o.rank),
-          absl::StrFormat("%s, pid %d", localHost.empty() ? o.iface : localHost,
-                          getpid()));
+  world->selfInfo = absl::StrFormat(
+      "%s, pid %d", localHost.empty() ? o.iface : localHost, getpid());
+  if (absl::Status s =
+          world->store->setOnDisconnect(deadKey(o.rank), world->selfInfo);
       !s.ok())
     return s;
 

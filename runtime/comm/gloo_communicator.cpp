@@ -56,6 +56,13 @@ void waitOrThrow(gloo::transport::UnboundBuffer &buf, bool isSend, ms timeout) {
 
 std::string deadKey(int worldRank) { return absl::StrCat("dead/", worldRank); }
 
+GlooWorld::~GlooWorld() {
+  if (store && worldSize > 1)
+    (void)store->put(
+        deadKey(worldRank),
+        absl::StrCat(selfInfo, ", which shut down its communicator"));
+}
+
 absl::StatusOr<std::unique_ptr<GlooCommunicator>>
 GlooCommunicator::create(std::shared_ptr<GlooWorld> world,
                          std::vector<int> worldRanks,
@@ -105,9 +112,8 @@ GlooCommunicator::create(std::shared_ptr<GlooWorld> world,
     gloo::rendezvous::PrefixStore pairStore(prefix + "gloo", store);
     ctx->connectFullMesh(pairStore, world->device);
   } catch (const std::exception &e) {
-    return absl::UnavailableError(
-        absl::StrFormat("connecting the ranks of %s failed: %s", group,
-                        e.what()));
+    return absl::UnavailableError(absl::StrFormat(
+        "connecting the ranks of %s failed: %s", group, e.what()));
   }
   return std::unique_ptr<GlooCommunicator>(new GlooCommunicator(
       std::move(world), std::move(worldRanks), rank, prefix, std::move(ctx)));
@@ -116,15 +122,15 @@ GlooCommunicator::create(std::shared_ptr<GlooWorld> world,
 GlooCommunicator::GlooCommunicator(
     std::shared_ptr<GlooWorld> world, std::vector<int> worldRanks, int rank,
     std::string prefix, std::shared_ptr<gloo::rendezvous::Context> ctx)
-    : world_(std::move(world)), worldRanks_(std::move(worldRanks)),
-      rank_(rank), prefix_(std::move(prefix)), ctx_(std::move(ctx)) {}
+    : world_(std::move(world)), worldRanks_(std::move(worldRanks)), rank_(rank),
+      prefix_(std::move(prefix)), ctx_(std::move(ctx)) {}
 
 template <typename F>
 absl::Status GlooCommunicator::guarded(const char *op, F &&body) {
   if (!broken_.ok())
-    return absl::FailedPreconditionError(absl::StrCat(
-        op, " on a communicator that already failed (", broken_.message(),
-        "); restart the ranks to recover"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(op, " on a communicator that already failed (",
+                     broken_.message(), "); restart the ranks to recover"));
   try {
     body();
     return absl::OkStatus();
@@ -136,10 +142,10 @@ absl::Status GlooCommunicator::guarded(const char *op, F &&body) {
 absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
   TcpStore &store = *world_->store;
   const ms timeout = world_->timeout;
-  std::string reason =
-      isTimeoutMessage(raw)
-          ? absl::StrCat("timed out after ", formatDuration(timeout), " in ", op)
-          : absl::StrCat(op, ": ", raw);
+  std::string reason = isTimeoutMessage(raw)
+                           ? absl::StrCat("timed out after ",
+                                          formatDuration(timeout), " in ", op)
+                           : absl::StrCat(op, ": ", raw);
   // Publish before closing: peers that see our connections drop can then
   // tell we are alive and why we stopped.
   bool storeLost =
@@ -190,9 +196,10 @@ absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
   std::string msg = absl::StrFormat(
       "rank %d: %s", world_->worldRank,
       composeFailure(op, storeLost, world_->master, timeout, raw, peers));
-  bool anyDead = storeLost || std::any_of(peers.begin(), peers.end(), [](auto &p) {
-                   return p.state == PeerReport::kDead;
-                 });
+  bool anyDead =
+      storeLost || std::any_of(peers.begin(), peers.end(), [](auto &p) {
+        return p.state == PeerReport::kDead;
+      });
   if (anyDead)
     broken_ = absl::UnavailableError(msg);
   else if (isTimeoutMessage(raw) || absl::StrContains(msg, "timed out"))
@@ -202,8 +209,9 @@ absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
   return broken_;
 }
 
-absl::Status GlooCommunicator::checkCounts(const char *op, const char *what,
-                                           const std::vector<size_t> &counts) const {
+absl::Status
+GlooCommunicator::checkCounts(const char *op, const char *what,
+                              const std::vector<size_t> &counts) const {
   if (counts.size() != static_cast<size_t>(size()))
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: %s has %d entries but the communicator has %d ranks (one count "
@@ -253,7 +261,8 @@ absl::Status GlooCommunicator::allGatherVT(const void *in, size_t inCount,
     gloo::AllgathervOptions opts(ctx_);
     // Gloo's input pointer is not written to; its API just isn't const.
     if (t == ElemType::kF32) {
-      opts.setInput(const_cast<float *>(static_cast<const float *>(in)), inCount);
+      opts.setInput(const_cast<float *>(static_cast<const float *>(in)),
+                    inCount);
       opts.setOutput(static_cast<float *>(out), counts);
     } else {
       opts.setInput(const_cast<int32_t *>(static_cast<const int32_t *>(in)),
@@ -269,14 +278,16 @@ absl::Status GlooCommunicator::allToAllVT(const void *in,
                                           void *out,
                                           const std::vector<size_t> &recvCounts,
                                           ElemType t) {
-  if (absl::Status s = checkCounts("alltoallv", "sendCounts", sendCounts); !s.ok())
+  if (absl::Status s = checkCounts("alltoallv", "sendCounts", sendCounts);
+      !s.ok())
     return s;
-  if (absl::Status s = checkCounts("alltoallv", "recvCounts", recvCounts); !s.ok())
+  if (absl::Status s = checkCounts("alltoallv", "recvCounts", recvCounts);
+      !s.ok())
     return s;
   if (sendCounts[rank_] != recvCounts[rank_])
     return absl::InvalidArgumentError(absl::StrFormat(
-        "alltoallv: rank %d sends itself %d elements but expects %d",
-        rank_, sendCounts[rank_], recvCounts[rank_]));
+        "alltoallv: rank %d sends itself %d elements but expects %d", rank_,
+        sendCounts[rank_], recvCounts[rank_]));
   return guarded("alltoallv", [&] {
     gloo::AlltoallvOptions opts(ctx_);
     if (t == ElemType::kF32) {
@@ -296,8 +307,8 @@ absl::Status GlooCommunicator::broadcastT(void *buf, size_t n, int root,
                                           ElemType t) {
   if (root < 0 || root >= size())
     return absl::InvalidArgumentError(absl::StrFormat(
-        "broadcast: root %d is not a rank of this communicator (size %d)",
-        root, size()));
+        "broadcast: root %d is not a rank of this communicator (size %d)", root,
+        size()));
   if (n == 0 || size() == 1)
     return guarded("broadcast", [] {});
   return guarded("broadcast", [&] {
@@ -323,7 +334,9 @@ absl::Status GlooCommunicator::barrier() {
 absl::Status GlooCommunicator::sendRecvT(const void *sendBuf, size_t sendN,
                                          int dst, void *recvBuf, size_t recvN,
                                          int src, uint32_t tag, ElemType t) {
-  const char *op = dst >= 0 && src >= 0 ? "sendrecv" : dst >= 0 ? "send" : "recv";
+  const char *op = dst >= 0 && src >= 0 ? "sendrecv"
+                   : dst >= 0           ? "send"
+                                        : "recv";
   if (dst >= 0)
     if (absl::Status s = checkPeer(op, dst); !s.ok())
       return s;
@@ -363,7 +376,7 @@ void GlooCommunicator::ringReduceScatter(const float *in, float *out,
     maxCount = std::max(maxCount, counts[r]);
   }
   scratch_.resize(2 * maxCount);
-  float *cur = scratch_.data();          // partial sum we send next
+  float *cur = scratch_.data();            // partial sum we send next
   float *tmp = scratch_.data() + maxCount; // partial sum received
   const int next = (rank_ + 1) % n, prev = (rank_ + n - 1) % n;
   const ms timeout = ctx_->getTimeout();
@@ -393,16 +406,16 @@ void GlooCommunicator::ringReduceScatter(const float *in, float *out,
   }
 }
 
-absl::Status GlooCommunicator::reduceScatterV(const float *in, float *out,
-                                              const std::vector<size_t> &counts) {
+absl::Status
+GlooCommunicator::reduceScatterV(const float *in, float *out,
+                                 const std::vector<size_t> &counts) {
   if (absl::Status s = checkCounts("reducescatterv", "counts", counts); !s.ok())
     return s;
   if (size() == 1) {
     std::memcpy(out, in, counts[0] * sizeof(float));
     return guarded("reducescatterv", [] {});
   }
-  return guarded("reducescatterv",
-                 [&] { ringReduceScatter(in, out, counts); });
+  return guarded("reducescatterv", [&] { ringReduceScatter(in, out, counts); });
 }
 
 absl::StatusOr<std::unique_ptr<Communicator>>

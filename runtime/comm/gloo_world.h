@@ -15,6 +15,10 @@
 namespace galaxy::comm {
 
 struct GlooWorld {
+  // Leaving on purpose is recorded too, so peers still in a collective learn
+  // why this rank's connections closed.
+  ~GlooWorld();
+
   // Declared first so it is destroyed last: this process's own store client
   // says goodbye to it on destruction.
   std::unique_ptr<TcpStoreServer> server; // rank 0 only
@@ -23,7 +27,8 @@ struct GlooWorld {
   std::chrono::milliseconds timeout{60000};
   int worldRank = 0;
   int worldSize = 1;
-  std::string master; // "host:port", for messages
+  std::string master;   // "host:port", for messages
+  std::string selfInfo; // "127.0.0.1, pid 42": how peers name this rank
 
   std::mutex mu;
   // How many splits with a given member list this process made; members make

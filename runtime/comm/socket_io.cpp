@@ -38,9 +38,9 @@ absl::StatusOr<AddrInfoPtr> resolve(const std::string &host, int port,
   int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(),
                        &hints, &res);
   if (rc != 0)
-    return absl::InvalidArgumentError(
-        absl::StrFormat("cannot resolve host '%s': %s (check --master HOST:PORT)",
-                        host, gai_strerror(rc)));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "cannot resolve host '%s': %s (check --master HOST:PORT)", host,
+        gai_strerror(rc)));
   return AddrInfoPtr(res);
 }
 
@@ -164,8 +164,8 @@ absl::StatusOr<Fd> listenOn(const std::string &host, int port) {
     }
     return fd;
   }
-  return absl::UnavailableError(absl::StrFormat("cannot listen on %s:%d: %s",
-                                                host, port, lastError));
+  return absl::UnavailableError(
+      absl::StrFormat("cannot listen on %s:%d: %s", host, port, lastError));
 }
 
 absl::StatusOr<int> boundPort(int fd) {
@@ -202,10 +202,10 @@ absl::StatusOr<Fd> connectWithRetry(const std::string &host, int port,
         std::min<Clock::duration>(backoff, deadline - now));
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
-  return absl::DeadlineExceededError(
-      absl::StrFormat("could not reach master %s:%d within %s (last error: %s); "
-                      "is rank 0 running and --master HOST:PORT right?",
-                      host, port, formatDuration(timeout), lastError));
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "could not reach master %s:%d within %s (last error: %s); "
+      "is rank 0 running and --master HOST:PORT right?",
+      host, port, formatDuration(timeout), lastError));
 }
 
 absl::StatusOr<std::string> localAddressFor(const std::string &host) {

@@ -39,7 +39,8 @@ TcpStore::~TcpStore() {
 // request's own wait plus some slack.
 void TcpStore::armReply(std::chrono::milliseconds wait) {
   const auto slack = std::min(timeout_, std::chrono::milliseconds(10000));
-  setRecvTimeout(fd_.get(), std::max(wait, std::chrono::milliseconds(0)) + slack);
+  setRecvTimeout(fd_.get(),
+                 std::max(wait, std::chrono::milliseconds(0)) + slack);
 }
 
 std::string TcpStore::address() const {

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
 
@@ -98,7 +99,7 @@ absl::Status maskedSoftmaxKernel(const KernelCall &c) {
         mx = out[k] > mx ? out[k] : mx;
       float sum = 0.f;
       for (int64_t k = 0; k < limit; ++k) {
-        out[k] = std::exp(out[k] - mx);
+        out[k] = fastExp(out[k] - mx);
         sum += out[k];
       }
       const float inv = limit > 0 ? 1.f / sum : 0.f;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
 
@@ -128,12 +129,12 @@ absl::Status geluKernel(const KernelCall &c) {
     forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
       const float v = x[i];
       y[i] = 0.5f * v *
-             (1.f + std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
+             (1.f + fastTanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
     });
   } else {
     forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
       const float v = x[i];
-      y[i] = 0.5f * v * (1.f + std::erf(v * kInvSqrt2));
+      y[i] = 0.5f * v * (1.f + fastErf(v * kInvSqrt2));
     });
   }
   return absl::OkStatus();
@@ -147,15 +148,15 @@ absl::Status geluGradKernel(const KernelCall &c) {
   if (approx) {
     forEach(c.env, c.out[0].numel(), 25, [&](int64_t i) {
       const float v = x[i];
-      const float t = std::tanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
+      const float t = fastTanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
       const float dinner = kSqrt2OverPi * (1.f + 3.f * kGeluCubic * v * v);
       dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
     });
   } else {
     forEach(c.env, c.out[0].numel(), 30, [&](int64_t i) {
       const float v = x[i];
-      const float cdf = 0.5f * (1.f + std::erf(v * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * std::exp(-0.5f * v * v);
+      const float cdf = 0.5f * (1.f + fastErf(v * kInvSqrt2));
+      const float pdf = kInvSqrt2Pi * fastExp(-0.5f * v * v);
       dx[i] = dy[i] * (cdf + v * pdf);
     });
   }

@@ -241,7 +241,10 @@ GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
     onednn = measureGemmGflops(GemmKind::kOneDnn, 3);
     openblas = measureGemmGflops(GemmKind::kOpenBlas, 3);
   });
-  const bool use_onednn = onednn >= openblas;
+  // oneDNN threads with OpenMP, the pool our own loops use; OpenBLAS keeps a
+  // second pool whose threads spin after each call and fight those loops for
+  // cores. So OpenBLAS must win by 10%.
+  const bool use_onednn = onednn * 1.1 >= openblas;
   GemmKind kind = use_onednn ? GemmKind::kOneDnn : GemmKind::kOpenBlas;
   GemmKind other = use_onednn ? GemmKind::kOpenBlas : GemmKind::kOneDnn;
   return {kind, absl::StrFormat("GEMM: %s — %.0f GFLOP/s vs %s %.0f GFLOP/s%s",

@@ -2,10 +2,10 @@
 // uneven per-rank counts.
 #include <numeric>
 
-#include "gtest/gtest.h"
 #include "runtime/comm/communicator.h"
 #include "tests/comm/check.h"
 #include "tests/comm/multiprocess.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::comm {
 namespace {
@@ -110,10 +110,43 @@ TEST_P(Collectives, ReduceScatterVUneven) {
   });
 }
 
+// A rank may own nothing (e.g. fewer heads than ranks): zero counts work.
+TEST_P(Collectives, ZeroCountsAreAllowed) {
+  runWorld([](Communicator &c) -> absl::Status {
+    std::vector<size_t> counts = c.size() == 2 ? std::vector<size_t>{0, 5}
+                                               : std::vector<size_t>{4, 0, 2};
+    size_t total = 0;
+    for (size_t n : counts)
+      total += n;
+    std::vector<float> in(counts[c.rank()], float(c.rank() + 1)),
+        gathered(total);
+    RETURN_IF_ERROR(
+        c.allGatherV(in.data(), in.size(), gathered.data(), counts));
+    std::vector<float> want;
+    for (int r = 0; r < c.size(); ++r)
+      want.insert(want.end(), counts[r], float(r + 1));
+    RETURN_IF_ERROR(expectEqual(gathered, want, "allgatherv with zeros"));
+    std::vector<float> full(total, 1.0f), part(counts[c.rank()], -1);
+    RETURN_IF_ERROR(c.reduceScatterV(full.data(), part.data(), counts));
+    RETURN_IF_ERROR(
+        expectEqual(part, std::vector<float>(counts[c.rank()], float(c.size())),
+                    "reducescatterv with zeros"));
+    // All-to-all where only rank 0's chunks are non-empty.
+    std::vector<size_t> send(c.size(), c.rank() == 0 ? 2 : 0);
+    std::vector<size_t> recv(c.size(), 0);
+    recv[0] = 2;
+    std::vector<float> a(2 * send[0] * c.size(), 7.0f), b(2, -1);
+    RETURN_IF_ERROR(c.allToAllV(a.data(), send, b.data(), recv));
+    return expectEqual(b, std::vector<float>(2, 7.0f), "alltoallv with zeros");
+  });
+}
+
 TEST_P(Collectives, AllToAllVUneven) {
   runWorld([](Communicator &c) -> absl::Status {
     const int w = c.size(), me = c.rank();
-    auto count = [](int src, int dst) { return size_t(1 + (src * 2 + dst) % 3); };
+    auto count = [](int src, int dst) {
+      return size_t(1 + (src * 2 + dst) % 3);
+    };
     auto elem = [](int src, int dst, size_t i) {
       return float(src * 100 + dst * 10 + int(i));
     };
@@ -163,15 +196,17 @@ TEST_P(Collectives, SendRecvAndRingExchange) {
       std::vector<float> a(4), b(2);
       RETURN_IF_ERROR(c.recv(a.data(), a.size(), 0, 1));
       RETURN_IF_ERROR(c.recv(b.data(), b.size(), 0, 2));
-      RETURN_IF_ERROR(expectEqual(a, std::vector<float>(4, 1.5f), "recv tag 1"));
-      RETURN_IF_ERROR(expectEqual(b, std::vector<float>(2, 2.5f), "recv tag 2"));
+      RETURN_IF_ERROR(
+          expectEqual(a, std::vector<float>(4, 1.5f), "recv tag 1"));
+      RETURN_IF_ERROR(
+          expectEqual(b, std::vector<float>(2, 2.5f), "recv tag 2"));
     }
     // Everyone sends right and receives from the left at the same time.
     std::vector<float> mine(3, float(me)), got(3, -1);
     RETURN_IF_ERROR(c.sendRecv(mine.data(), 3, (me + 1) % w, got.data(), 3,
                                (me + w - 1) % w, /*tag=*/9));
-    RETURN_IF_ERROR(
-        expectEqual(got, std::vector<float>(3, float((me + w - 1) % w)), "ring"));
+    RETURN_IF_ERROR(expectEqual(
+        got, std::vector<float>(3, float((me + w - 1) % w)), "ring"));
     if (c.send(mine.data(), 3, me, 0).ok())
       return absl::InternalError("send to self accepted");
     return absl::OkStatus();
@@ -183,12 +218,13 @@ TEST_P(Collectives, SplitIntoSubGroups) {
     const int w = c.size(), me = c.rank();
     // Stage groups: {0, 1} and the rest ({2} for world 3); for world 2 the
     // second group is {1} reordered first: [1, 0] as well.
-    std::vector<int> group = me < 2 ? std::vector<int>{0, 1}
-                                    : std::vector<int>{2};
+    std::vector<int> group =
+        me < 2 ? std::vector<int>{0, 1} : std::vector<int>{2};
     auto sub = c.split(group);
     if (!sub.ok())
       return sub.status();
-    const int want = int(std::find(group.begin(), group.end(), me) - group.begin());
+    const int want =
+        int(std::find(group.begin(), group.end(), me) - group.begin());
     if ((*sub)->rank() != want || (*sub)->size() != int(group.size()))
       return absl::InternalError("sub rank/size wrong");
     float x = float(me + 1);
@@ -196,7 +232,8 @@ TEST_P(Collectives, SplitIntoSubGroups) {
     float expect = 0;
     for (int r : group)
       expect += float(r + 1);
-    RETURN_IF_ERROR(expectEqual(std::vector<float>{x}, {expect}, "sub allreduce"));
+    RETURN_IF_ERROR(
+        expectEqual(std::vector<float>{x}, {expect}, "sub allreduce"));
     // A reordered group: new rank = position in the list.
     if (me == 0 || me == w - 1) {
       auto rev = c.split({w - 1, 0});
@@ -206,7 +243,8 @@ TEST_P(Collectives, SplitIntoSubGroups) {
         return absl::InternalError("reordered split rank wrong");
       std::vector<float> v(2, float(me));
       RETURN_IF_ERROR((*rev)->broadcast(v.data(), 2, /*root=*/0));
-      RETURN_IF_ERROR(expectEqual(v, std::vector<float>(2, float(w - 1)), "rev bcast"));
+      RETURN_IF_ERROR(
+          expectEqual(v, std::vector<float>(2, float(w - 1)), "rev bcast"));
     }
     // Non-members are told so instead of hanging.
     if (me == w - 1 && c.split({0}).ok())

@@ -10,10 +10,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "runtime/comm/communicator.h"
 #include "tests/comm/check.h"
 #include "tests/comm/multiprocess.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::comm {
 namespace {
@@ -58,9 +58,9 @@ TEST(Faults, RankThatExitsIsNamedByEveryOtherRank) {
         _exit(7); // crash mid-run
       absl::Status s = (*comm)->allReduceSum(buf.data(), buf.size());
       if (!s.ok()) {
+        RETURN_IF_ERROR(expectFailure(s, "rank 1 (127.0.0.1, pid"));
         RETURN_IF_ERROR(expectFailure(
-            s, "rank 1 (127.0.0.1, pid"));
-        RETURN_IF_ERROR(expectFailure(s, "exited or closed the connection during allreduce"));
+            s, "exited or closed the connection during allreduce"));
         // The communicator stays failed: later calls say so at once.
         absl::Status again = (*comm)->barrier();
         return expectFailure(again, "already failed");
@@ -117,8 +117,12 @@ TEST(Faults, MissingRankAtStartupIsNamed) {
   const int port = freePort();
   // World 3, but rank 2 is never started.
   auto results = runRanks(2, [&](int rank) -> absl::Status {
-    return expectFailure(connectGloo(options(rank, 3, port, 1s)).status(),
-                         "rank(s) 2 did not join the world of 3 ranks");
+    absl::Status s = connectGloo(options(rank, 3, port, 1s)).status();
+    // Rank 1 may instead see rank 0 (the store host) give up first.
+    if (rank == 1 &&
+        absl::StrContains(s.message(), "rank 0 has probably exited"))
+      return absl::OkStatus();
+    return expectFailure(s, "rank(s) 2 did not join the world of 3 ranks");
   });
   for (const auto &r : results)
     EXPECT_EQ(r.exitCode, 0) << describe(results);
@@ -161,14 +165,14 @@ TEST(Faults, UnreachableMasterGivesUpAtTheDeadline) {
   const int port = freePort(); // nobody listens there
   const auto start = std::chrono::steady_clock::now();
   auto c = connectGloo(options(1, 2, port, 600ms));
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_TRUE(absl::StrContains(
-      c.status().message(),
-      absl::StrCat("could not reach master 127.0.0.1:", port, " within 600 ms")))
+      c.status().message(), absl::StrCat("could not reach master 127.0.0.1:",
+                                         port, " within 600 ms")))
       << c.status();
   EXPECT_GE(secs, 0.5);
   EXPECT_LT(secs, 3.0);

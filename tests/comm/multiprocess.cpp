@@ -79,7 +79,8 @@ runRanks(int world, const std::function<absl::Status(int rank)> &fn,
         waitpid(pids[r], nullptr, 0);
         close(pipes[r]);
         results[r].exitCode = -1;
-        results[r].message = absl::StrFormat("killed after %d ms", limit.count());
+        results[r].message =
+            absl::StrFormat("killed after %d ms", limit.count());
         done[r] = true;
       }
       break;

@@ -4,11 +4,11 @@
 #include <unistd.h>
 
 #include "absl/strings/match.h"
-#include "gtest/gtest.h"
 #include "runtime/comm/failure_report.h"
 #include "runtime/comm/tcp_store.h"
 #include "runtime/comm/tcp_store_server.h"
 #include "tests/comm/multiprocess.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::comm {
 namespace {
@@ -115,7 +115,8 @@ TEST(TcpStore, LostServerIsReportedNotHung) {
 
 TEST(FailureReport, PrefersDeadOverSilentAndTimeoutOverAbort) {
   using P = PeerReport;
-  std::vector<P> peers = {{1, P::kDead, "10.0.0.2, pid 7"}, {2, P::kSilent, ""}};
+  std::vector<P> peers = {{1, P::kDead, "10.0.0.2, pid 7"},
+                          {2, P::kSilent, ""}};
   EXPECT_EQ(composeFailure("allreduce", false, "h:1", 60s, "x", peers),
             "rank 1 (10.0.0.2, pid 7) exited or closed the connection during "
             "allreduce [gloo: x]");

@@ -69,7 +69,8 @@ def compare_losses(a_path, b_path, rtol, atol):
         diff = abs(x - y)
         rel = diff / max(abs(x), abs(y), 1e-30)
         ok = math.isfinite(x) and math.isfinite(y) and diff <= atol + rtol * max(abs(x), abs(y))
-        print(f"{s:>5} {x:>14.8f} {y:>14.8f} {diff:>11.3e} {rel:>11.3e}{'' if ok else '  <-- FAIL'}")
+        flag = "" if ok else "  <-- FAIL"
+        print(f"{s:>5} {x:>14.8f} {y:>14.8f} {diff:>11.3e} {rel:>11.3e}{flag}")
         if not ok:
             bad.append(s)
     if bad:
@@ -136,7 +137,7 @@ def compare_weights(a_path, b_path, atol, ignore, init=None, urtol=0.05, uatol=1
         worst = float(d.max()) if d.size else 0.0
         if not np.all(np.isfinite(x)) or not np.all(np.isfinite(y)):
             worst = math.inf
-        where = list(np.unravel_index(int(d.argmax()), d.shape)) if d.size else []
+        where = [int(i) for i in np.unravel_index(int(d.argmax()), d.shape)] if d.size else []
         rows.append((worst, name, where))
     rows.sort(reverse=True)
     print(f"{len(rows)} tensors; worst max|A-B|:")
@@ -171,7 +172,8 @@ def compare_logits(a_path, b_path, atol):
         return _fail(f"logits shapes differ: {list(la.shape)} vs {list(lb.shape)}")
     d = np.abs(la - lb)
     worst = float(d.max()) if np.all(np.isfinite(d)) else math.inf
-    row, col = np.unravel_index(int(np.nan_to_num(d, nan=np.inf).argmax()), d.shape)
+    flat = int(np.nan_to_num(d, nan=np.inf).argmax())
+    row, col = (int(i) for i in np.unravel_index(flat, d.shape))
     # Cross-entropy moves by at most 2x the largest logit change.
     loss_diff = abs(float(a["loss"]) - float(b["loss"]))
     print(f"logits {list(la.shape)}: worst |A-B| {worst:.3e} at row {row} class {col}")

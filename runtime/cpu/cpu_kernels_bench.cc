@@ -1,0 +1,138 @@
+// Prints the time of each CPU kernel on BERT-base shapes (batch 4, seq 32). A
+// benchmark, not a test: run `cpu_kernels_bench` and read the figures
+// (GALAXY_THREADS / GALAXY_GEMM apply).
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "runtime/backend.h"
+
+namespace {
+
+using galaxy::plan::Instr;
+using galaxy::rt::Backend;
+using galaxy::rt::KernelContext;
+using galaxy::rt::Tensor;
+
+struct Owned {
+  std::vector<float> data;
+  Tensor t;
+  Owned(std::vector<int64_t> shape,
+        galaxy::plan::DType dtype = galaxy::plan::F32) {
+    t.shape = std::move(shape);
+    t.dtype = dtype;
+    data.assign(t.numel(),
+                dtype == galaxy::plan::F32 ? 0.01f : 0.f); // i32 zeros = id 0
+    t.data = data.data();
+  }
+};
+
+Instr op(const std::string &kernel) {
+  Instr i;
+  i.set_kernel(kernel);
+  return i;
+}
+Instr withF(Instr i, const std::string &k, double v) {
+  (*i.mutable_attrs())[k].set_f(v);
+  return i;
+}
+Instr withI(Instr i, const std::string &k, int64_t v) {
+  (*i.mutable_attrs())[k].set_i(v);
+  return i;
+}
+
+void bench(Backend &be, const char *label, const Instr &instr,
+           std::vector<Owned *> in, std::vector<Owned *> out,
+           double flops = 0) {
+  std::vector<Tensor> ti, to;
+  for (Owned *o : in)
+    ti.push_back(o->t);
+  for (Owned *o : out)
+    to.push_back(o->t);
+  KernelContext ctx{.seed = 1, .step = 1, .training = true};
+  if (absl::Status st = be.run(instr, ti, to, ctx); !st.ok()) {
+    std::printf("%-34s error: %s\n", label, std::string(st.message()).c_str());
+    return;
+  }
+  int reps = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < 0.05 || reps < 3) {
+    (void)be.run(instr, ti, to, ctx);
+    ++reps;
+    elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+  }
+  const double us = elapsed / reps * 1e6;
+  if (flops > 0)
+    std::printf("%-34s %9.1f us  %6.1f GFLOP/s\n", label, us,
+                flops / us * 1e-3);
+  else
+    std::printf("%-34s %9.1f us\n", label, us);
+}
+
+} // namespace
+
+int main() {
+  std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();
+  std::printf("%s\n", be->gemmDescription().c_str());
+  const int64_t b = 4, s = 32, h = 768, inter = 3072, heads = 12, d = 64,
+                v = 21128;
+  const int64_t rows = b * s;
+  Owned x({b, s, h}), y({b, s, h}), wqkv({h, h}), bias({h}), w1({inter, h}),
+      b1({inter});
+  Owned hidden({b, s, inter}), hidden2({b, s, inter}), dw({inter, h}),
+      db({inter});
+  Owned q({b, heads, s, d}), k({b, heads, s, d}), scores({b, heads, s, s}),
+      probs({b, heads, s, s});
+  Owned mask({b, s}), gamma({h}), beta({h}), dgamma({h}), dbeta({h}),
+      dx({b, s, h});
+  Owned ids({b, s}, galaxy::plan::I32), table({v, h}), dtable({v, h});
+  bench(*be, "linear 128x768x768 +bias", op("linear"), {&x, &wqkv, &bias}, {&y},
+        2.0 * rows * h * h);
+  bench(*be, "linear 128x3072x768 +bias", op("linear"), {&x, &w1, &b1},
+        {&hidden}, 2.0 * rows * inter * h);
+  bench(*be, "linear dx 128x768x3072 (tw=0)",
+        withI(op("linear"), "transpose_w", 0), {&hidden, &w1}, {&y},
+        2.0 * rows * inter * h);
+  bench(*be, "linear_weight_grad 3072x768 (128)", op("linear_weight_grad"),
+        {&hidden, &x}, {&dw}, 2.0 * rows * inter * h);
+  bench(*be, "bias_grad 128x3072", op("bias_grad"), {&hidden}, {&db});
+  bench(*be, "matmul QK^T 48x32x32x64", withI(op("matmul"), "transpose_b", 1),
+        {&q, &k}, {&scores}, 2.0 * b * heads * s * s * d);
+  bench(*be, "matmul PV 48x32x64x32", op("matmul"), {&probs, &k}, {&q},
+        2.0 * b * heads * s * s * d);
+  bench(*be, "masked_softmax 4x12x32x32", op("masked_softmax"),
+        {&scores, &mask}, {&probs});
+  bench(*be, "softmax_grad 4x12x32x32", op("softmax_grad"), {&probs, &scores},
+        {&probs});
+  bench(*be, "split_heads 4x32x768", op("split_heads"), {&x}, {&q});
+  bench(*be, "gelu 128x3072", op("gelu"), {&hidden}, {&hidden2});
+  bench(*be, "gelu_grad 128x3072", op("gelu_grad"), {&hidden, &hidden},
+        {&hidden2});
+  bench(*be, "dropout p=0.1 128x3072",
+        withI(withF(op("dropout"), "p", 0.1), "op_id", 1), {&hidden},
+        {&hidden2});
+  bench(*be, "layer_norm 128x768", withF(op("layer_norm"), "eps", 1e-12),
+        {&x, &gamma, &beta}, {&y});
+  bench(*be, "layer_norm_grad 128x768",
+        withF(op("layer_norm_grad"), "eps", 1e-12), {&x, &gamma, &y},
+        {&dx, &dgamma, &dbeta});
+  bench(*be, "add 128x768", op("add"), {&x, &y}, {&dx});
+  bench(*be, "embedding 128 rows of 21128x768", op("embedding"), {&table, &ids},
+        {&x});
+  bench(*be, "embedding_grad 21128x768", op("embedding_grad"), {&ids, &x},
+        {&dtable});
+  Instr adam = op("adamw_update");
+  for (auto [key, val] : {std::pair<const char *, double>{"lr", 1e-4},
+                          {"beta1", 0.9},
+                          {"beta2", 0.999},
+                          {"eps", 1e-8},
+                          {"weight_decay", 0.01}})
+    adam = withF(adam, key, val);
+  Owned m({v, h}), vv({v, h});
+  bench(*be, "adamw_update 21128x768", adam, {&table, &dtable, &m, &vv}, {});
+  return 0;
+}

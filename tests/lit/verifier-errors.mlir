@@ -1,0 +1,99 @@
+// RUN: galaxy-opt %s -split-input-file -verify-diagnostics
+// Malformed ops are rejected with a located diagnostic.
+
+func.func @linear_features(%x: tensor<2x8xf32>, %w: tensor<4x6xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{input has 8 features but weight [4, 6] (out, in) expects 6}}
+  %y = galaxy.linear %x, %w : (tensor<2x8xf32>, tensor<4x6xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @linear_bias(%x: tensor<2x6xf32>, %w: tensor<4x6xf32>, %b: tensor<3xf32>) -> tensor<2x4xf32> {
+  // expected-error @+1 {{bias has shape [3] but [4] was expected}}
+  %y = galaxy.linear %x, %w, %b : (tensor<2x6xf32>, tensor<4x6xf32>, tensor<3xf32>) -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @matmul_k(%a: tensor<2x3x4xf32>, %b: tensor<2x5x6xf32>) -> tensor<2x3x6xf32> {
+  // expected-error @+1 {{contracting dims differ: 4 vs 5}}
+  %c = galaxy.matmul %a, %b : (tensor<2x3x4xf32>, tensor<2x5x6xf32>) -> tensor<2x3x6xf32>
+  return %c : tensor<2x3x6xf32>
+}
+
+// -----
+
+func.func @block_kind(%x: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{unknown block kind 'ffn'}}
+  %r = galaxy.block "ffn" layer 0 -> tensor<2xf32> {
+    galaxy.yield %x : tensor<2xf32>
+  }
+  return %r : tensor<2xf32>
+}
+
+// -----
+
+func.func @dropout_p(%x: tensor<4xf32>) -> tensor<4xf32> {
+  // expected-error @+1 {{must be in [0, 1)}}
+  %y = galaxy.dropout %x {op_id = 1 : i64, p = 1.0 : f64} : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+func.func @ln_gamma(%x: tensor<2x8xf32>, %g: tensor<4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{gamma has shape [4] but [8] was expected}}
+  %y = galaxy.layer_norm %x, %g, %b {eps = 1.0e-12 : f64} : (tensor<2x8xf32>, tensor<4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @heads(%x: tensor<2x4x10xf32>) -> tensor<2x3x4x3xf32> {
+  // expected-error @+1 {{hidden size 10 is not divisible into 3 heads}}
+  %y = galaxy.split_heads %x : (tensor<2x4x10xf32>) -> tensor<2x3x4x3xf32>
+  return %y : tensor<2x3x4x3xf32>
+}
+
+// -----
+
+func.func @mask(%s: tensor<2x2x4x4xf32>, %m: tensor<2x5xf32>) -> tensor<2x2x4x4xf32> {
+  // expected-error @+1 {{mask has shape [2, 5] but [2, 4] was expected}}
+  %p = galaxy.masked_softmax %s, %m : (tensor<2x2x4x4xf32>, tensor<2x5xf32>) -> tensor<2x2x4x4xf32>
+  return %p : tensor<2x2x4x4xf32>
+}
+
+// -----
+
+func.func @token(%x: tensor<2x4x8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{index 4 is outside the sequence of 4}}
+  %y = galaxy.take_token %x {index = 4 : i64} : (tensor<2x4x8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @ce(%l: tensor<2x3xf32>, %y: tensor<3xi32>) -> tensor<f32> {
+  // expected-error @+1 {{expects logits [B, C] and labels [B], got [2, 3] and [3]}}
+  %loss = galaxy.cross_entropy %l, %y {denominator = 2.0 : f64} : (tensor<2x3xf32>, tensor<3xi32>) -> tensor<f32>
+  return %loss : tensor<f32>
+}
+
+// -----
+
+func.func @init() -> tensor<4xf32> {
+  // expected-error @+1 {{unknown initializer 'xavier'}}
+  %p = galaxy.param "w" {init = "xavier", trainable = true} : tensor<4xf32>
+  return %p : tensor<4xf32>
+}
+
+// -----
+
+func.func @update(%g: tensor<4xf32>) {
+  %p = galaxy.param "w" {init = "zeros", trainable = true} : tensor<4xf32>
+  // expected-error @+1 {{updates a value that is not a galaxy.param}}
+  galaxy.sgd_update %g, %g {lr = 0.1 : f64} : tensor<4xf32>
+  return
+}

@@ -3,6 +3,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/StringSwitch.h"
 
 using namespace mlir;
@@ -24,6 +25,43 @@ bool galaxy::isValidBlockKind(StringRef kind) {
       .Case("side", true)
       .Default(false);
 }
+
+// Per-value string attributes live on the defining op (one array entry per
+// result) or, for function arguments, in the argument attributes.
+static StringRef perValueString(Value v, StringRef attr) {
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    auto fn = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp());
+    if (!fn)
+      return "";
+    auto a = fn.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), attr);
+    return a && a.size() == 1 ? cast<StringAttr>(a[0]).getValue() : "";
+  }
+  auto r = cast<OpResult>(v);
+  auto a = r.getOwner()->getAttrOfType<ArrayAttr>(attr);
+  if (!a || r.getResultNumber() >= a.size())
+    return "";
+  return cast<StringAttr>(a[r.getResultNumber()]).getValue();
+}
+
+static void setPerValueString(Value v, StringRef attr, StringRef value) {
+  Builder b(v.getContext());
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    if (auto fn = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp()))
+      fn.setArgAttr(arg.getArgNumber(), attr, b.getStrArrayAttr({value}));
+    return;
+  }
+  auto r = cast<OpResult>(v);
+  Operation *op = r.getOwner();
+  SmallVector<Attribute> vals(op->getNumResults(), b.getStringAttr(""));
+  if (auto old = op->getAttrOfType<ArrayAttr>(attr))
+    for (unsigned i = 0; i < std::min<size_t>(old.size(), vals.size()); ++i)
+      vals[i] = old[i];
+  vals[r.getResultNumber()] = b.getStringAttr(value);
+  op->setAttr(attr, b.getArrayAttr(vals));
+}
+
+StringRef galaxy::dimsOf(Value v) { return perValueString(v, kDimsAttr); }
+void galaxy::setDims(Value v, StringRef names) { setPerValueString(v, kDimsAttr, names); }
 
 namespace {
 ArrayRef<int64_t> shapeOf(Value v) {

@@ -27,31 +27,50 @@ private:
     return RankedTensorType::get(shape, b.getI32Type());
   }
 
-  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init) {
-    return b.create<ParamOp>(loc, f32(shape), b.getStringAttr(name),
-                             b.getBoolAttr(true), b.getStringAttr(init),
-                             b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0));
+  // Tags a value with the model dimension of each axis (B batch, S query
+  // positions, K key positions, H hidden, A attention hidden, N heads, D head
+  // size, I intermediate, ...). Partitioning shards by these names.
+  Value dims(Value v, StringRef names) {
+    v.getDefiningOp()->setAttr(kDimsAttr, b.getStrArrayAttr({names}));
+    return v;
+  }
+  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
+              StringRef names) {
+    return dims(b.create<ParamOp>(loc, f32(shape), b.getStringAttr(name), b.getBoolAttr(true),
+                                  b.getStringAttr(init),
+                                  b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0)),
+                names);
   }
   // Linear(in -> out) with bias, named `prefix`.weight / .bias.
-  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out) {
-    Value w = param(prefix + ".weight", {out, in}, "normal");
-    Value bias = param(prefix + ".bias", {out}, "zeros");
+  // `inDim` / `outDim` name the feature axes; the result keeps x's leading axes.
+  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out, StringRef inDim,
+               StringRef outDim) {
+    Value w = param(prefix + ".weight", {out, in}, "normal", (outDim + "," + inDim).str());
+    Value bias = param(prefix + ".bias", {out}, "zeros", outDim);
     auto xs = cast<RankedTensorType>(x.getType()).getShape();
     SmallVector<int64_t> ys(xs.drop_back());
     ys.push_back(out);
-    return b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true));
+    return dims(b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true)),
+                replaceLast(x, outDim));
+  }
+  // x's axis names with the last one replaced.
+  std::string replaceLast(Value x, StringRef last) {
+    StringRef names = dimsOf(x);
+    return (names.rsplit(',').first + "," + last).str();
   }
   Value layerNorm(Value x, const std::string &prefix) {
-    Value g = param(prefix + ".weight", {d.hidden}, "ones");
-    Value beta = param(prefix + ".bias", {d.hidden}, "zeros");
-    return b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
-                                 b.getF64FloatAttr(d.layerNormEps));
+    Value g = param(prefix + ".weight", {d.hidden}, "ones", "H");
+    Value beta = param(prefix + ".bias", {d.hidden}, "zeros", "H");
+    return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
+                                      b.getF64FloatAttr(d.layerNormEps)),
+                dimsOf(x));
   }
   // Dropout with p == 0 is the identity and is not emitted.
   Value dropout(Value x, double p) {
     if (p == 0.0)
       return x;
-    return b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p), b.getI64IntegerAttr(nextOpId++));
+    return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p), b.getI64IntegerAttr(nextOpId++)),
+                dimsOf(x));
   }
 
   // Emits a galaxy.block whose body is built by `body` and returns its results.
@@ -83,16 +102,24 @@ Value BertBuilder::embeddings(Value ids, Value types) {
   return block("embedding", -1, [&]() -> SmallVector<Value> {
     const std::string p = "bert.embeddings.";
     auto hs = f32({d.batch, d.seq, d.hidden});
-    Value word = b.create<EmbeddingOp>(
-        loc, hs, param(p + "word_embeddings.weight", {d.vocabSize, d.hidden}, "normal"), ids);
-    Value pos_ids = b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0);
-    Value pos = b.create<EmbeddingOp>(
-        loc, hs, param(p + "position_embeddings.weight", {d.maxPositions, d.hidden}, "normal"),
-        pos_ids);
-    Value type = b.create<EmbeddingOp>(
-        loc, hs, param(p + "token_type_embeddings.weight", {d.typeVocab, d.hidden}, "normal"),
-        types);
-    Value sum = b.create<AddOp>(loc, b.create<AddOp>(loc, word, pos), type);
+    Value word = dims(
+        b.create<EmbeddingOp>(
+            loc, hs, param(p + "word_embeddings.weight", {d.vocabSize, d.hidden}, "normal", "V,H"),
+            ids),
+        "B,S,H");
+    Value pos_ids = dims(b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0), "B,S");
+    Value pos = dims(b.create<EmbeddingOp>(loc, hs,
+                                           param(p + "position_embeddings.weight",
+                                                 {d.maxPositions, d.hidden}, "normal", "P,H"),
+                                           pos_ids),
+                     "B,S,H");
+    Value type = dims(b.create<EmbeddingOp>(loc, hs,
+                                            param(p + "token_type_embeddings.weight",
+                                                  {d.typeVocab, d.hidden}, "normal", "T,H"),
+                                            types),
+                      "B,S,H");
+    Value sum = dims(b.create<AddOp>(loc, dims(b.create<AddOp>(loc, word, pos), "B,S,H"), type),
+                     "B,S,H");
     return {dropout(layerNorm(sum, p + "LayerNorm"), d.hiddenDropout)};
   })[0];
 }
@@ -101,35 +128,44 @@ Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i) {
   const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
   int64_t hd = d.hidden / d.heads;
   Value att = block("att", i, [&]() -> SmallVector<Value> {
-    auto heads = [&](Value v) {
-      return b.create<SplitHeadsOp>(loc, f32({d.batch, d.heads, d.seq, hd}), v).getResult();
+    // Keys and values index key positions (K): under sequence parallelism the
+    // queries stay sharded while K and V are gathered.
+    auto heads = [&](Value v, StringRef names) {
+      return dims(b.create<SplitHeadsOp>(loc, f32({d.batch, d.heads, d.seq, hd}), v), names);
     };
-    Value q = heads(linear(x, p + "attention.self.query", d.hidden, d.hidden));
-    Value k = heads(linear(x, p + "attention.self.key", d.hidden, d.hidden));
-    Value v = heads(linear(x, p + "attention.self.value", d.hidden, d.hidden));
+    Value q = heads(linear(x, p + "attention.self.query", d.hidden, d.hidden, "H", "A"),
+                    "B,N,S,D");
+    Value k = heads(linear(x, p + "attention.self.key", d.hidden, d.hidden, "H", "A"),
+                    "B,N,K,D");
+    Value v = heads(linear(x, p + "attention.self.value", d.hidden, d.hidden, "H", "A"),
+                    "B,N,K,D");
     auto scoresT = f32({d.batch, d.heads, d.seq, d.seq});
-    Value scores = b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
-                                      b.getBoolAttr(true),
-                                      b.getF64FloatAttr(1.0 / std::sqrt(double(hd))));
-    Value probs = b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false));
+    Value scores = dims(b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
+                                           b.getBoolAttr(true),
+                                           b.getF64FloatAttr(1.0 / std::sqrt(double(hd)))),
+                        "B,N,S,K");
+    Value probs = dims(
+        b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false)), "B,N,S,K");
     probs = dropout(probs, d.attentionDropout);
-    Value ctxv = b.create<MatmulOp>(loc, f32({d.batch, d.heads, d.seq, hd}), probs, v,
-                                    b.getBoolAttr(false), b.getBoolAttr(false),
-                                    b.getF64FloatAttr(1.0));
-    Value merged = b.create<MergeHeadsOp>(loc, x.getType(), ctxv);
-    return {linear(merged, p + "attention.output.dense", d.hidden, d.hidden)};
+    Value ctxv = dims(b.create<MatmulOp>(loc, f32({d.batch, d.heads, d.seq, hd}), probs, v,
+                                         b.getBoolAttr(false), b.getBoolAttr(false),
+                                         b.getF64FloatAttr(1.0)),
+                      "B,N,S,D");
+    Value merged = dims(b.create<MergeHeadsOp>(loc, x.getType(), ctxv), "B,S,A");
+    return {linear(merged, p + "attention.output.dense", d.hidden, d.hidden, "A", "H")};
   })[0];
   Value h1 = block("con", i, [&]() -> SmallVector<Value> {
-    Value r = b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x);
+    Value r = dims(b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x), "B,S,H");
     return {layerNorm(r, p + "attention.output.LayerNorm")};
   })[0];
   Value mlp = block("mlp", i, [&]() -> SmallVector<Value> {
-    Value up = linear(h1, p + "intermediate.dense", d.hidden, d.intermediate);
-    Value act = b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none");
-    return {linear(act, p + "output.dense", d.intermediate, d.hidden)};
+    Value up = linear(h1, p + "intermediate.dense", d.hidden, d.intermediate, "H", "I");
+    Value act =
+        dims(b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none"), "B,S,I");
+    return {linear(act, p + "output.dense", d.intermediate, d.hidden, "I", "H")};
   })[0];
   return block("con", i, [&]() -> SmallVector<Value> {
-    Value r = b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1);
+    Value r = dims(b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1), "B,S,H");
     return {layerNorm(r, p + "output.LayerNorm")};
   })[0];
 }
@@ -143,8 +179,11 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
       {f32({}), f32({d.batch, d.numClasses})});
   auto fn = b.create<func::FuncOp>(loc, "forward", fnType);
   const char *names[] = {"input_ids", "attention_mask", "token_type_ids", "labels"};
-  for (unsigned i = 0; i < 4; ++i)
+  const char *argDims[] = {"B,S", "B,K", "B,S", "B"}; // the mask indexes keys
+  for (unsigned i = 0; i < 4; ++i) {
     fn.setArgAttr(i, kInputAttr, b.getStringAttr(names[i]));
+    fn.setArgAttr(i, kDimsAttr, b.getStrArrayAttr({argDims[i]}));
+  }
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   Value ids = entry->getArgument(0), mask = entry->getArgument(1),
@@ -154,14 +193,17 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   for (int64_t i = 0; i < d.layers; ++i)
     h = encoderLayer(h, mask, i);
   Value pooled = block("pooler", -1, [&]() -> SmallVector<Value> {
-    Value first = b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0);
-    return {b.create<TanhOp>(loc, linear(first, "bert.pooler.dense", d.hidden, d.hidden))};
+    Value first = dims(b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0), "B,H");
+    return {dims(b.create<TanhOp>(loc, linear(first, "bert.pooler.dense", d.hidden, d.hidden,
+                                              "H", "H")),
+                 "B,H")};
   })[0];
   auto head = block("head", -1, [&]() -> SmallVector<Value> {
     Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier", d.hidden,
-                          d.numClasses);
-    Value loss = b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                          b.getF64FloatAttr(double(d.batch)));
+                          d.numClasses, "H", "C");
+    Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                               b.getF64FloatAttr(double(d.batch))),
+                      "");
     return {loss, logits};
   });
   b.create<func::ReturnOp>(loc, ValueRange(head));

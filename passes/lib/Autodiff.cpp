@@ -93,6 +93,7 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
     if (!inserted) {
       Block::iterator before = std::prev(Block::iterator(ret));
       it->second = b.create<AddOp>(g.getLoc(), it->second, g);
+      setDims(it->second, dimsOf(v));
       stampBackward(fwd, std::next(before), Block::iterator(ret));
     }
   };
@@ -114,6 +115,7 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
       if (acc) {
         Block::iterator before = std::prev(Block::iterator(ret));
         acc = b.create<AddOp>(p.getLoc(), acc, it->second);
+        setDims(acc, dimsOf(p.getResult()));
         stampBackward(p, std::next(before), Block::iterator(ret));
       } else {
         acc = it->second;
@@ -133,6 +135,7 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
         continue;
       }
       Value zero = b.create<FillOp>(op->getLoc(), r.getType(), b.getF64FloatAttr(0.0));
+      setDims(zero, dimsOf(r));
       stampBackward(op, Block::iterator(zero.getDefiningOp()), Block::iterator(ret));
       resultGrads.push_back(zero);
     }
@@ -142,9 +145,18 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
     Block::iterator before = std::prev(Block::iterator(ret));
     SmallVector<Value> operandGrads = diff.buildGradients(b, resultGrads, needGrad);
     stampBackward(op, std::next(before), Block::iterator(ret));
+    // A gradient has its primal's axes; label what the rule created.
+    for (auto it = std::next(before); it != Block::iterator(ret); ++it) {
+      if (auto lg = dyn_cast<LayerNormGradOp>(*it))
+        for (unsigned i = 0; i < 3; ++i)
+          setDims(lg->getResult(i), dimsOf(lg->getOperand(i == 0 ? 0 : 1)));
+    }
     for (auto [v, g] : llvm::zip(op->getOperands(), operandGrads))
-      if (g)
+      if (g) {
+        if (dimsOf(g).empty())
+          setDims(g, dimsOf(v));
         accumulate(v, g, op);
+      }
   }
 
   b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss});

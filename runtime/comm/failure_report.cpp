@@ -28,7 +28,7 @@ std::string composeFailure(const std::string &op, bool storeLost,
                            const std::string &raw,
                            const std::vector<PeerReport> &peers) {
   const std::string gloo = absl::StrCat(" [gloo: ", raw, "]");
-  std::vector<std::string> dead, silent;
+  std::vector<std::string> dead, silent, left;
   const PeerReport *firstAbort = nullptr;
   bool anyTimeout = isTimeoutMessage(raw);
   for (const PeerReport &p : peers) {
@@ -36,6 +36,8 @@ std::string composeFailure(const std::string &op, bool storeLost,
       dead.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
     else if (p.state == PeerReport::kSilent)
       silent.push_back(absl::StrCat(p.worldRank));
+    else if (p.state == PeerReport::kLeft)
+      left.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
     else {
       anyTimeout = anyTimeout || isTimeoutMessage(p.detail);
       if (!firstAbort)
@@ -60,6 +62,10 @@ std::string composeFailure(const std::string &op, bool storeLost,
   if (firstAbort)
     return absl::StrFormat("%s failed because rank %d gave up: %s%s", op,
                            firstAbort->worldRank, firstAbort->detail, gloo);
+  if (!left.empty())
+    return absl::StrCat(ranksPhrase(left),
+                        " shut down its communicator during ", op,
+                        " (do all ranks run the same collectives?)", gloo);
   if (!silent.empty())
     return absl::StrCat(op, " failed; ", ranksPhrase(silent),
                         " did not report (stalled or unreachable)", gloo);

@@ -12,10 +12,11 @@
 namespace galaxy::comm {
 
 struct PeerReport {
-  enum State { kSilent, kDead, kAborted };
+  enum State { kSilent, kDead, kAborted, kLeft };
   int worldRank = 0;
   State state = kSilent;
-  std::string detail; // kDead: "127.0.0.1, pid 42"; kAborted: its reason
+  // kDead / kLeft: "127.0.0.1, pid 42"; kAborted: the reason it gave up.
+  std::string detail;
 };
 
 // True for Gloo's "Timed out waiting ..." style messages.

@@ -56,11 +56,27 @@ void waitOrThrow(gloo::transport::UnboundBuffer &buf, bool isSend, ms timeout) {
 
 std::string deadKey(int worldRank) { return absl::StrCat("dead/", worldRank); }
 
+std::string leftKey(int worldRank) { return absl::StrCat("left/", worldRank); }
+
 GlooWorld::~GlooWorld() {
-  if (store && worldSize > 1)
-    (void)store->put(
-        deadKey(worldRank),
-        absl::StrCat(selfInfo, ", which shut down its communicator"));
+  if (!store || worldSize == 1)
+    return;
+  (void)store->put(leftKey(worldRank), selfInfo);
+  if (worldRank != 0 || !failed)
+    return;
+  // After a failure the survivors still need the store (hosted here) to
+  // find out who was lost: wait, bounded, until every rank died or left.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::min(timeout, ms(5000));
+  for (int r = 1; r < worldSize; ++r) {
+    while (std::chrono::steady_clock::now() < deadline) {
+      absl::StatusOr<std::vector<std::string>> m =
+          store->missing({deadKey(r), leftKey(r)}, ms(0));
+      if (!m.ok() || m->size() < 2)
+        break;
+      std::this_thread::sleep_for(ms(20));
+    }
+  }
 }
 
 absl::StatusOr<std::unique_ptr<GlooCommunicator>>
@@ -142,6 +158,7 @@ absl::Status GlooCommunicator::guarded(const char *op, F &&body) {
 absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
   TcpStore &store = *world_->store;
   const ms timeout = world_->timeout;
+  world_->failed = true;
   std::string reason = isTimeoutMessage(raw)
                            ? absl::StrCat("timed out after ",
                                           formatDuration(timeout), " in ", op)
@@ -174,14 +191,21 @@ absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
           worldRanks_.begin());
       const std::string dead = deadKey(p.worldRank);
       const std::string abort = absl::StrCat(prefix_, "abort/", groupRank);
-      absl::StatusOr<std::string> v = store.fetch(dead, ms(0));
-      if (v.ok()) {
-        p = {p.worldRank, PeerReport::kDead, *v};
-      } else if (v.status().code() != absl::StatusCode::kDeadlineExceeded) {
-        storeLost = true;
-      } else if (absl::StatusOr<std::string> a = store.fetch(abort, ms(0));
-                 a.ok()) {
-        p = {p.worldRank, PeerReport::kAborted, *a};
+      // A crash explains more than an abort, an abort more than a leave.
+      const std::pair<std::string, PeerReport::State> probes[] = {
+          {dead, PeerReport::kDead},
+          {abort, PeerReport::kAborted},
+          {leftKey(p.worldRank), PeerReport::kLeft}};
+      for (const auto &[key, state] : probes) {
+        absl::StatusOr<std::string> v = store.fetch(key, ms(0));
+        if (v.ok()) {
+          p = {p.worldRank, state, *v};
+          break;
+        }
+        if (v.status().code() != absl::StatusCode::kDeadlineExceeded) {
+          storeLost = true;
+          break;
+        }
       }
       pending = pending || p.state == PeerReport::kSilent;
       anyDead = anyDead || p.state == PeerReport::kDead;

@@ -2,6 +2,7 @@
 // communicator split from it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -15,8 +16,9 @@
 namespace galaxy::comm {
 
 struct GlooWorld {
-  // Leaving on purpose is recorded too, so peers still in a collective learn
-  // why this rank's connections closed.
+  // Records that this rank left on purpose (peers still in a collective then
+  // learn why its connections closed); after a failure, rank 0 keeps the
+  // store up a little for the other ranks' diagnosis.
   ~GlooWorld();
 
   // Declared first so it is destroyed last: this process's own store client
@@ -30,6 +32,8 @@ struct GlooWorld {
   std::string master;   // "host:port", for messages
   std::string selfInfo; // "127.0.0.1, pid 42": how peers name this rank
 
+  std::atomic<bool> failed{false}; // some communicator of this world failed
+
   std::mutex mu;
   // How many splits with a given member list this process made; members make
   // the same splits in the same order, so (list, count) names a group.
@@ -39,5 +43,7 @@ struct GlooWorld {
 // Store key a world rank's "I died" marker lives under; the server sets it
 // when that rank's store connection drops without a goodbye.
 std::string deadKey(int worldRank);
+// Store key set when a world rank shuts its communicators down on purpose.
+std::string leftKey(int worldRank);
 
 } // namespace galaxy::comm

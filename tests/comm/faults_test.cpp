@@ -56,7 +56,10 @@ TEST(Faults, RankThatExitsIsNamedByEveryOtherRank) {
     for (int it = 0; it < 5; ++it) {
       if (rank == 1 && it == 3)
         _exit(7); // crash mid-run
+      const auto start = std::chrono::steady_clock::now();
       absl::Status s = (*comm)->allReduceSum(buf.data(), buf.size());
+      if (std::chrono::steady_clock::now() - start > 2s)
+        return absl::InternalError(absl::StrCat("slow: ", s.ToString()));
       if (!s.ok()) {
         RETURN_IF_ERROR(expectFailure(s, "rank 1 (127.0.0.1, pid"));
         RETURN_IF_ERROR(expectFailure(
@@ -69,10 +72,8 @@ TEST(Faults, RankThatExitsIsNamedByEveryOtherRank) {
     return absl::InternalError("never saw the lost rank");
   });
   EXPECT_EQ(results[1].exitCode, 7);
-  for (int r : {0, 2}) {
+  for (int r : {0, 2})
     EXPECT_EQ(results[r].exitCode, 0) << describe(results);
-    EXPECT_LT(results[r].seconds, 4.0) << "not prompt: " << describe(results);
-  }
 }
 
 TEST(Faults, LostMasterIsNamed) {
@@ -103,14 +104,16 @@ TEST(Faults, StalledRankTimesOutNamingIt) {
       return absl::OkStatus();
     }
     std::vector<float> buf(16, 1.0f);
+    const auto start = std::chrono::steady_clock::now();
     absl::Status s = (*comm)->allReduceSum(buf.data(), buf.size());
+    if (std::chrono::steady_clock::now() - start > 2500ms)
+      return absl::InternalError(
+          absl::StrCat("error came late: ", s.ToString()));
     RETURN_IF_ERROR(expectFailure(s, "in allreduce waiting for rank 2"));
     return expectFailure(s, "timed out after 1.5 s");
   });
-  for (int r : {0, 1}) {
+  for (int r : {0, 1})
     EXPECT_EQ(results[r].exitCode, 0) << describe(results);
-    EXPECT_LT(results[r].seconds, 3.0) << describe(results);
-  }
 }
 
 TEST(Faults, MissingRankAtStartupIsNamed) {

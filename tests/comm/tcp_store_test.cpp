@@ -129,6 +129,10 @@ TEST(FailureReport, PrefersDeadOverSilentAndTimeoutOverAbort) {
   EXPECT_EQ(composeFailure("allreduce", false, "h:1", 60s, "closed", peers),
             "allreduce failed because rank 0 gave up: allreduce: boom [gloo: "
             "closed]");
+  peers = {{2, P::kLeft, "h, pid 3"}, {1, P::kSilent, ""}};
+  EXPECT_EQ(composeFailure("send", false, "h:1", 60s, "closed", peers),
+            "rank 2 (h, pid 3) shut down its communicator during send (do all "
+            "ranks run the same collectives?) [gloo: closed]");
   EXPECT_TRUE(absl::StartsWith(
       composeFailure("barrier", true, "h:1", 60s, "closed", {}),
       "rank 0 (master h:1) exited or closed the connection during barrier"));

@@ -245,5 +245,28 @@ LogicalResult AdamwUpdateOp::verify() {
   return verifyUpdate(*this, getParam(), getGrad());
 }
 
+// A sharded axis must exist and its per-rank sizes must add up to its length.
+static LogicalResult verifyShards(Operation *op, Value v, int64_t dim, ArrayRef<int64_t> sizes) {
+  auto shape = shapeOf(v);
+  if (dim < 0 || dim >= int64_t(shape.size()))
+    return op->emitOpError() << "dim " << dim << " is out of range for " << str(shape);
+  int64_t sum = 0;
+  for (int64_t s : sizes) {
+    if (s < 0)
+      return op->emitOpError("shard sizes must be non-negative");
+    sum += s;
+  }
+  if (sum != shape[dim])
+    return op->emitOpError() << "shard sizes " << str(sizes) << " sum to " << sum
+                             << " but dim " << dim << " has " << shape[dim];
+  return success();
+}
+
+LogicalResult AllGatherOp::verify() { return verifyShards(*this, getInput(), getDim(), getSizes()); }
+LogicalResult ReduceScatterOp::verify() {
+  return verifyShards(*this, getInput(), getDim(), getSizes());
+}
+LogicalResult SliceOp::verify() { return verifyShards(*this, getInput(), getDim(), getSizes()); }
+
 #define GET_OP_CLASSES
 #include "galaxy/GalaxyOps.cpp.inc"

@@ -296,4 +296,43 @@ def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [MemoryEffects<[MemWrite]>,
   let hasVerifier = 1;
 }
 
+//===----------------------------------------------------------------------===//
+// Redistribution (inserted by galaxy-partition). Types stay global; the
+// layouts before and after are in the op's galaxy.layout annotations.
+//===----------------------------------------------------------------------===//
+
+class Galaxy_RedistOp<string mnemonic, string summaryText>
+    : Galaxy_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+  let summary = summaryText;
+  let results = (outs GF32OrI32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Galaxy_AllReduceOp : Galaxy_RedistOp<"all_reduce", "P -> R: sum over ranks"> {
+  let arguments = (ins GF32OrI32Tensor:$input);
+}
+
+def Galaxy_AllGatherOp : Galaxy_RedistOp<"all_gather",
+    "S(dim, sizes) -> R: concatenate the ranks' shards along dim"> {
+  let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
+  let hasVerifier = 1;
+}
+
+def Galaxy_ReduceScatterOp : Galaxy_RedistOp<"reduce_scatter",
+    "P -> S(dim, sizes): sum over ranks, rank r keeps shard r along dim"> {
+  let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
+  let hasVerifier = 1;
+}
+
+def Galaxy_SliceOp : Galaxy_RedistOp<"slice",
+    "R -> S(dim, sizes): each rank keeps its shard (no communication)"> {
+  let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
+  let hasVerifier = 1;
+}
+
+def Galaxy_ToPartialOp : Galaxy_RedistOp<"to_partial",
+    "R -> P: rank 0 keeps the value, the others hold zeros (no communication)"> {
+  let arguments = (ins GF32OrI32Tensor:$input);
+}
+
 #endif // GALAXY_OPS_TD

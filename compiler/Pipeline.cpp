@@ -33,6 +33,7 @@ BertDims bertDims(const config::GalaxyConfig &c) {
   d.numClasses = c.num_classes;
   d.batch = c.batch_size;
   d.seq = c.pad_size;
+  d.padId = c.pad_token_id;
   d.layerNormEps = c.layer_norm_eps;
   d.hiddenDropout = c.hidden_dropout_prob;
   d.attentionDropout = c.attention_probs_dropout_prob;

@@ -27,7 +27,8 @@ Value matmul(OpBuilder &b, Location loc, Type type, Value lhs, Value rhs, bool t
 Grads EmbeddingOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
-    g[0] = b.create<EmbeddingGradOp>(getLoc(), getTable().getType(), getIds(), dy[0]);
+    g[0] = b.create<EmbeddingGradOp>(getLoc(), getTable().getType(), getIds(), dy[0],
+                                     getPaddingIdxAttr());
   return g;
 }
 

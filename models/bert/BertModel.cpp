@@ -105,18 +105,18 @@ Value BertBuilder::embeddings(Value ids, Value types) {
     Value word = dims(
         b.create<EmbeddingOp>(
             loc, hs, param(p + "word_embeddings.weight", {d.vocabSize, d.hidden}, "normal", "V,H"),
-            ids),
+            ids, b.getI64IntegerAttr(d.padId)),
         "B,S,H");
     Value pos_ids = dims(b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0), "B,S");
     Value pos = dims(b.create<EmbeddingOp>(loc, hs,
                                            param(p + "position_embeddings.weight",
                                                  {d.maxPositions, d.hidden}, "normal", "P,H"),
-                                           pos_ids),
+                                           pos_ids, b.getI64IntegerAttr(-1)),
                      "B,S,H");
     Value type = dims(b.create<EmbeddingOp>(loc, hs,
                                             param(p + "token_type_embeddings.weight",
                                                   {d.typeVocab, d.hidden}, "normal", "T,H"),
-                                            types),
+                                            types, b.getI64IntegerAttr(-1)),
                       "B,S,H");
     Value sum = dims(b.create<AddOp>(loc, dims(b.create<AddOp>(loc, word, pos), "B,S,H"), type),
                      "B,S,H");

@@ -13,7 +13,7 @@ namespace galaxy {
 struct BertDims {
   int64_t vocabSize = 21128, hidden = 768, layers = 12, heads = 12, intermediate = 3072;
   int64_t maxPositions = 512, typeVocab = 2, numClasses = 10;
-  int64_t batch = 4, seq = 32;
+  int64_t batch = 4, seq = 32, padId = 0;
   double layerNormEps = 1e-12, hiddenDropout = 0.1, attentionDropout = 0.1;
   double initializerRange = 0.02;
   std::string hiddenAct = "gelu"; // "gelu" (erf) or "gelu_new" (tanh)

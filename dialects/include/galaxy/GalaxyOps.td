@@ -74,7 +74,11 @@ def Galaxy_FillOp : Galaxy_Op<"fill", [Pure]> {
 
 def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding"> {
   let summary = "Row lookup: result[..., :] = table[ids[...], :]";
-  let arguments = (ins GF32Tensor:$table, GI32Tensor:$ids);
+  let description = [{
+    `padding_idx` (as torch.nn.Embedding's): the row of that id gets no gradient.
+  }];
+  let arguments = (ins GF32Tensor:$table, GI32Tensor:$ids,
+                       DefaultValuedAttr<I64Attr, "-1">:$padding_idx);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -213,7 +217,8 @@ class Galaxy_GradOp<string mnemonic, list<Trait> traits = []>
 
 def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad"> {
   let summary = "Scatter-add of dy rows into a zeroed table gradient";
-  let arguments = (ins GI32Tensor:$ids, GF32Tensor:$grad);
+  let arguments = (ins GI32Tensor:$ids, GF32Tensor:$grad,
+                       DefaultValuedAttr<I64Attr, "-1">:$padding_idx);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$ids `,` $grad attr-dict `:` functional-type(operands, results)";
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
+#include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "runtime/plan/version.h"
 
@@ -16,9 +17,9 @@ namespace {
 
 constexpr int64_t kAlign = 64; // cache line; also what SIMD loads like
 
-int64_t bytesOf(RankedTensorType t) {
+int64_t bytesOf(ArrayRef<int64_t> shape) {
   int64_t n = 4; // f32 and i32 alike
-  for (int64_t d : t.getShape())
+  for (int64_t d : shape)
     n *= d;
   return n;
 }
@@ -74,6 +75,7 @@ private:
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
   absl::Status lowerAttrs(Operation *op, plan::Instr &instr);
+  void rankAttrs(Operation *op, plan::Instr &instr);
 
   const config::GalaxyConfig &cfg;
   LowerOptions opts;
@@ -86,12 +88,18 @@ private:
 
 int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name) {
   auto t = cast<RankedTensorType>(v.getType());
+  Layout layout = layoutOf(v);
   plan::Buffer *b = p.add_buffers();
   b->set_id(p.buffers_size() - 1);
   b->set_name(name);
   b->set_dtype(t.getElementType().isF32() ? plan::F32 : plan::I32);
-  for (int64_t d : t.getShape())
+  for (int64_t d : layout.localShape(t.getShape(), opts.rank))
     b->add_shape(d);
+  for (int64_t d : t.getShape())
+    b->add_global_shape(d);
+  for (int64_t o : layout.localOffset(t.getShape(), opts.rank))
+    b->add_slice_offset(o);
+  b->set_layout(layout.str());
   b->set_kind(kind);
   bufferOf[v] = b->id();
   return b->id();
@@ -102,15 +110,18 @@ int32_t Lowering::paramIndex(ParamOp op) {
   if (inserted) {
     plan::Param *pp = p.add_params();
     pp->set_name(op.getName().str());
-    for (int64_t d : op.getType().getShape()) {
-      pp->add_global_shape(d);
-      pp->add_slice_offset(0);
-      pp->add_slice_shape(d);
+    Layout layout = layoutOf(op.getResult());
+    auto shape = op.getType().getShape();
+    auto local = layout.localShape(shape, opts.rank);
+    auto offset = layout.localOffset(shape, opts.rank);
+    for (size_t i = 0; i < shape.size(); ++i) {
+      pp->add_global_shape(shape[i]);
+      pp->add_slice_offset(offset[i]);
+      pp->add_slice_shape(local[i]);
     }
     pp->set_trainable(op.getTrainable());
     pp->mutable_init()->set_kind(op.getInit().str());
     pp->mutable_init()->set_std(op.getStd().convertToDouble());
-    auto shape = op.getType().getShape();
     pp->mutable_init()->set_fan_in(shape.size() >= 2 ? shape.back() : 1);
   }
   return it->second;
@@ -125,7 +136,7 @@ int32_t Lowering::optState(int32_t param, int slot, RankedTensorType type) {
   b->set_id(p.buffers_size() - 1);
   b->set_name(absl::StrCat(p.params(param).name(), slot == 0 ? ".exp_avg" : ".exp_avg_sq"));
   b->set_dtype(plan::F32);
-  for (int64_t d : type.getShape())
+  for (int64_t d : p.params(param).slice_shape())
     b->add_shape(d);
   b->set_kind(plan::Buffer::OPT_STATE);
   b->set_param(param);
@@ -165,6 +176,38 @@ absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
   }
   instr.set_backward(op->hasAttr(kBackwardAttr));
   return absl::OkStatus();
+}
+
+// Attributes that depend on which slice this rank computes.
+void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
+  auto &attrs = *instr.mutable_attrs();
+  auto ints = [](ArrayRef<int64_t> v) {
+    plan::Attr a;
+    for (int64_t x : v)
+      a.mutable_ints()->add_v(x);
+    return a;
+  };
+  if (auto d = dyn_cast<DropoutOp>(op)) {
+    // Addressed dropout: the mask is drawn by global element index.
+    auto shape = d.getType().getShape();
+    Layout l = layoutOf(d.getResult());
+    attrs["global_shape"] = ints(shape);
+    attrs["offset"] = ints(l.localOffset(shape, opts.rank));
+  } else if (auto iota = dyn_cast<IotaOp>(op)) {
+    Layout l = layoutOf(iota.getResult());
+    auto off = l.localOffset(iota.getType().getShape(), opts.rank);
+    attrs["offset"].set_i(iota.getOffset() + off[iota.getDim()]);
+  } else if (auto tp = dyn_cast<ToPartialOp>(op)) {
+    Layout from = layoutOf(tp.getInput());
+    if (from.kind == Layout::S) {
+      instr.set_kernel("pad");
+      attrs["dim"].set_i(from.dim);
+      attrs["sizes"] = ints(from.sizes);
+    } else {
+      instr.set_kernel("scale");
+      attrs["alpha"].set_f(opts.rank == 0 ? 1.0 : 0.0);
+    }
+  }
 }
 
 absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
@@ -223,7 +266,11 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     plan::Instr *instr = prog->add_instrs();
     StringRef opName = op.getName().getStringRef();
     instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
-    for (Value v : op.getOperands()) {
+    SmallVector<Value> operands(op.getOperands());
+    if (auto lin = dyn_cast<LinearOp>(op);
+        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P && opts.rank != 0)
+      operands.pop_back(); // a partial result gets its bias once, on rank 0
+    for (Value v : operands) {
       auto it = bufferOf.find(v);
       if (it == bufferOf.end())
         return absl::InternalError(absl::StrCat("operand of ", opName.str(), " has no buffer"));
@@ -241,10 +288,12 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
                              absl::StrCat(opName.drop_front(7).str(), "#", idx));
       instr->add_outputs(id);
       defAt[r] = live.size();
-      live.push_back({id, idx, idx, bytesOf(cast<RankedTensorType>(r.getType()))});
+      auto shape = p.buffers(id).shape();
+      live.push_back({id, idx, idx, bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
     }
     if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
       return s;
+    rankAttrs(&op, *instr);
     ++idx;
   }
   auto ret = cast<func::ReturnOp>(body.getTerminator());

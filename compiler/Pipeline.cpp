@@ -1,6 +1,7 @@
 #include "compiler/Pipeline.h"
 
 #include "absl/strings/str_cat.h"
+#include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
 #include "models/bert/BertModel.h"
 #include "mlir/IR/Diagnostics.h"
@@ -11,7 +12,8 @@
 namespace galaxy {
 
 const std::vector<std::string> &pipelineStages() {
-  static const std::vector<std::string> stages = {"model", "annotate", "autodiff"};
+  static const std::vector<std::string> stages = {"model", "annotate", "autodiff",
+                                                  "partition"};
   return stages;
 }
 
@@ -42,6 +44,39 @@ BertDims bertDims(const config::GalaxyConfig &c) {
   return d;
 }
 
+std::string methodName(config::BlockMethod m, const char *tp) {
+  return m == config::BlockMethod::kTP ? tp : m == config::BlockMethod::kSP ? "sp" : "none";
+}
+
+// The partition pass's view of the resolved config: a method per region and
+// the split lists (already checked against the world size by resolveConfig).
+absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c) {
+  PartitionOptions o;
+  o.world = std::max(c.world_size, 1);
+  using config::ParallelMode;
+  switch (c.parallel_mode) {
+  case ParallelMode::kSerial:
+    return o;
+  case ParallelMode::kDP:
+    o.att = o.con = o.mlp = o.other = "dp";
+    break;
+  case ParallelMode::kPP:
+    return absl::UnimplementedError(
+        "parallel_mode 'pp' (pipeline) has no compiler support yet; use serial, dp, tp, sp "
+        "or galaxy");
+  default: {
+    config::RegionMethods m = config::regionMethods(c);
+    o.att = methodName(m.att, "tp");
+    o.con = methodName(m.con, "tp");
+    o.mlp = methodName(m.mlp, "tp");
+  }
+  }
+  o.batchSizes = c.dp_batch_list;
+  o.seqSizes = c.seq_scatter_list;
+  o.headSizes = c.tp_num_attention_heads_list;
+  o.interSizes = c.tp_intermediate_size_list;
+  return o;
+}
 } // namespace
 
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
@@ -51,7 +86,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   auto last = std::find(stages.begin(), stages.end(), stopAfter);
   if (last == stages.end())
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown stage '", stopAfter, "'; expected one of: model, annotate, autodiff"));
+        absl::StrCat("unknown stage '", stopAfter,
+                     "'; expected one of: model, annotate, autodiff, partition"));
   if (cfg.model_type != "bert")
     return absl::UnimplementedError(absl::StrCat("model_type '", cfg.model_type,
                                                  "' has no builder yet; only bert does"));
@@ -82,6 +118,11 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       o.beta2 = cfg.adam_beta2;
       o.epsilon = cfg.adam_epsilon;
       pm.addPass(createAutodiff(o));
+    } else if (*it == "partition") {
+      auto o = partitionOptions(cfg);
+      if (!o.ok())
+        return o.status();
+      pm.addPass(createPartition(*o));
     }
     if (failed(pm.run(*module)))
       return absl::InternalError(absl::StrCat("stage '", *it, "' failed:\n", diags));

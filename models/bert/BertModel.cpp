@@ -85,6 +85,8 @@ private:
     b.restoreInsertionPoint(outer);
     auto op = b.create<BlockOp>(loc, TypeRange(ValueRange(outs)), kind, layer);
     op.getBody().push_back(blk);
+    for (auto [res, out] : llvm::zip(op.getResults(), outs))
+      setDims(res, dimsOf(out));
     return SmallVector<Value>(op.getResults());
   }
 

@@ -47,6 +47,8 @@ absl::Status embeddingKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
                               intAttr(c, "vocab_offset", 0));
+  // padding_idx only changes the gradient; read it so a mistyped one fails.
+  GALAXY_CPU_RETURN_IF_ERROR(intAttr(c, "padding_idx", -1).status());
   const Tensor &table = c.in[0], &ids = c.in[1], &y = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, table, plan::F32, "table"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
@@ -74,6 +76,9 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
                               intAttr(c, "vocab_offset", 0));
+  // A global id (compared before vocab_offset), as torch.nn.Embedding's.
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t padding_idx,
+                              intAttr(c, "padding_idx", -1));
   const Tensor &ids = c.in[0], &dy = c.in[1], &dt = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
@@ -93,7 +98,7 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
   parallelChunks(h, rows, c.env.threads, [&](int64_t j0, int64_t j1) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = static_cast<int64_t>(id[r]) - vocab_offset;
-      if (row < 0 || row >= v)
+      if (row < 0 || row >= v || id[r] == padding_idx)
         continue;
       float *o = out + row * h;
       const float *gr = g + r * h;

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/cpu/philox.h"
+#include "runtime/exec/box_copy.h"
+#include "runtime/exec/gather_boxes.h"
 #include "runtime/plan/version.h"
 
 namespace galaxy::rt {
@@ -29,17 +31,43 @@ uint32_t fnv1a(const std::string &s) {
 std::string shapeStr(const google::protobuf::RepeatedField<int64_t> &s) {
   return absl::StrCat("[", absl::StrJoin(s, ", "), "]");
 }
+
+std::vector<int64_t> vec(const google::protobuf::RepeatedField<int64_t> &s) {
+  return {s.begin(), s.end()};
+}
 } // namespace
 
-absl::StatusOr<std::unique_ptr<Executor>> Executor::create(plan::Plan plan, Backend &backend) {
+absl::StatusOr<std::unique_ptr<Executor>>
+Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm, std::string origin) {
   if (plan.format_version() != plan::kPlanFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
-        "the plan has format version ", plan.format_version(), " but this galaxy-run reads version ",
-        plan::kPlanFormatVersion, "; recompile it with the matching galaxyc"));
-  std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend));
+        origin, " has format version ", plan.format_version(),
+        " but this galaxy-run reads version ", plan::kPlanFormatVersion,
+        "; recompile it with the matching galaxyc"));
+  std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));
+  if (absl::Status s = ex->checkWorld(origin); !s.ok())
+    return s;
   if (absl::Status s = ex->bind(); !s.ok())
     return s;
   return ex;
+}
+
+absl::Status Executor::checkWorld(const std::string &origin) {
+  const int world = std::max(plan_.world(), 1), rank = plan_.rank();
+  if (rank < 0 || rank >= world)
+    return absl::InvalidArgumentError(absl::StrCat(origin, " says rank ", rank, " of ", world,
+                                                   ", which is out of range; recompile it"));
+  const int commRank = comm_ ? comm_->rank() : 0, commWorld = comm_ ? comm_->size() : 1;
+  if (rank != commRank || world != commWorld)
+    return absl::FailedPreconditionError(absl::StrCat(
+        origin, " is for rank ", rank, " of ", world, " but this process is rank ", commRank,
+        " of ", commWorld,
+        world != commWorld ? absl::StrCat("; recompile with --world ", commWorld, " or run ",
+                                          world, " ranks")
+                           : absl::StrCat("; load rank", commRank, ".plan.pb instead")));
+  rank_ = rank;
+  world_ = world;
+  return absl::OkStatus();
 }
 
 absl::Status Executor::bind() {
@@ -87,6 +115,15 @@ absl::Status Executor::bind() {
       break;
     }
     case plan::Buffer::INPUT:
+      if (b.global_shape_size() > 0 &&
+          !boxInside(vec(b.global_shape()),
+                     b.slice_offset_size() ? vec(b.slice_offset())
+                                           : std::vector<int64_t>(b.shape_size(), 0),
+                     vec(b.shape())))
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input buffer ", b.name(), " of shape ", shapeStr(b.shape()), " at offset ",
+            shapeStr(b.slice_offset()), " does not fit its global shape ",
+            shapeStr(b.global_shape())));
       if (b.dtype() == plan::I32) {
         inputsI32_[id].assign(n, 0);
         t.data = inputsI32_[id].data();
@@ -103,7 +140,7 @@ absl::Status Executor::bind() {
     BoundProgram &bp = programs_[prog.name()];
     bp.program = &prog;
     for (const plan::Instr &instr : prog.instrs()) {
-      BoundInstr bi{&instr, {}, {}};
+      BoundInstr bi{&instr, {}, {}, std::nullopt};
       for (int32_t id : instr.inputs()) {
         if (id < 0 || id >= nb)
           return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " reads buffer ", id,
@@ -115,6 +152,14 @@ absl::Status Executor::bind() {
           return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " writes buffer ", id,
                                                          " which the plan does not have"));
         bi.out.push_back(tensors_[id]);
+      }
+      if (isDataMovement(instr.kernel())) {
+        auto move = bindDataMove(
+            instr, bi.in, bi.out, rank_, world_,
+            absl::StrCat(prog.name(), " instruction ", bp.instrs.size(), " (", instr.block(), ")"));
+        if (!move.ok())
+          return move.status();
+        bi.move = std::move(*move);
       }
       bp.instrs.push_back(std::move(bi));
     }
@@ -174,19 +219,110 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
   return absl::OkStatus();
 }
 
-absl::Status Executor::saveParams(const std::string &path) const {
+absl::Status Executor::saveParams(const std::string &path) {
+  // Whether a parameter is sharded anywhere must be decided alike on every
+  // rank (a rank may hold all of it while others hold nothing): sum the flags.
+  std::vector<int32_t> sharded(plan_.params_size(), 0);
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    const plan::Param &p = plan_.params(i);
+    sharded[i] = numel(p.slice_shape()) != numel(p.global_shape());
+    if (!comm_ && sharded[i])
+      return absl::FailedPreconditionError(absl::StrCat(
+          "parameter ", p.name(), " is sharded ", shapeStr(p.slice_shape()), " of ",
+          shapeStr(p.global_shape()), " but there is no communicator to gather it"));
+  }
+  if (comm_ && world_ > 1)
+    if (absl::Status s = comm_->allReduceSum(sharded.data(), sharded.size()); !s.ok())
+      return s;
+  std::vector<std::vector<float>> gathered(plan_.params_size());
   std::vector<io::TensorToWrite> out;
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
-    if (numel(p.slice_shape()) != numel(p.global_shape()))
-      return absl::UnimplementedError(
-          absl::StrCat("parameter ", p.name(), " is sharded ", shapeStr(p.slice_shape()), " of ",
-                       shapeStr(p.global_shape()), "; saving needs the gathered weights"));
-    out.push_back({p.name(), io::StDType::F32,
-                   std::vector<int64_t>(p.global_shape().begin(), p.global_shape().end()),
-                   params_[i].data()});
+    const float *data = params_[i].data();
+    if (sharded[i]) {
+      auto g = gatherBoxes(*comm_, data, vec(p.global_shape()), vec(p.slice_offset()),
+                           vec(p.slice_shape()), absl::StrCat("parameter ", p.name()));
+      if (!g.ok())
+        return g.status();
+      gathered[i] = std::move(*g);
+      data = gathered[i].data();
+    }
+    out.push_back({p.name(), io::StDType::F32, vec(p.global_shape()), data});
   }
+  if (rank_ != 0)
+    return absl::OkStatus();
   return io::writeSafetensors(path, out, {{"format", "pt"}, {"producer", "galaxy-run"}});
+}
+
+absl::Status Executor::fillInputs(const plan::Program &program, const io::Batch &batch) {
+  for (const plan::Binding &in : program.inputs()) {
+    const plan::Buffer &b = plan_.buffers(in.buffer());
+    const Tensor &t = tensors_[in.buffer()];
+    const bool sliced = b.global_shape_size() > 0;
+    const int64_t want = sliced ? numel(b.global_shape()) : numel(b.shape());
+    auto fill = [&](const auto &src, plan::DType dtype) -> absl::Status {
+      if (dtype != b.dtype())
+        return absl::InvalidArgumentError(absl::StrCat("input buffer ", b.name(), " for '",
+                                                       in.name(), "' has the wrong dtype"));
+      if (int64_t(src.size()) != want)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "input ", in.name(), " has ", src.size(), " elements, the plan expects ", want,
+            " (shape ", shapeStr(sliced ? b.global_shape() : b.shape()), ")"));
+      if (!sliced) {
+        std::memcpy(t.data, src.data(), 4 * src.size());
+        return absl::OkStatus();
+      }
+      std::vector<int64_t> offset = vec(b.slice_offset());
+      offset.resize(b.shape_size(), 0);
+      extractBox(src.data(), vec(b.global_shape()), offset, t.shape, t.data, 4);
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (in.name() == "input_ids")
+      s = fill(batch.input_ids, plan::I32);
+    else if (in.name() == "attention_mask")
+      s = fill(batch.attention_mask, plan::F32);
+    else if (in.name() == "token_type_ids")
+      s = fill(batch.token_type_ids, plan::I32);
+    else if (in.name() == "labels")
+      s = fill(batch.labels, plan::I32);
+    else
+      s = absl::InvalidArgumentError("the plan asks for unknown input '" + in.name() + "'");
+    if (!s.ok())
+      return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Outputs> Executor::collectOutputs(const plan::Program &program) {
+  Outputs outs;
+  for (const plan::Binding &o : program.outputs()) {
+    const plan::Buffer &b = plan_.buffers(o.buffer());
+    const Tensor &t = tensors_[o.buffer()];
+    std::vector<float> &dst = outs[o.name()];
+    const float *src = t.f32();
+    std::vector<float> gathered;
+    int64_t n = t.numel();
+    if (b.global_shape_size() > 0 && numel(b.global_shape()) != n) {
+      if (!comm_)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "output ", o.name(), " is sharded but there is no communicator to gather it"));
+      auto g = gatherBoxes(*comm_, src, vec(b.global_shape()), vec(b.slice_offset()),
+                           vec(b.shape()), absl::StrCat("output ", o.name()));
+      if (!g.ok())
+        return g.status();
+      gathered = std::move(*g);
+      src = gathered.data();
+      n = gathered.size();
+    }
+    if (b.dtype() == plan::I32) {
+      const int32_t *ints = reinterpret_cast<const int32_t *>(src);
+      dst.assign(ints, ints + n);
+    } else {
+      dst.assign(src, src + n);
+    }
+  }
+  return outs;
 }
 
 absl::StatusOr<Outputs> Executor::run(const std::string &program, const io::Batch &batch,
@@ -195,43 +331,16 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program, const io::Batc
   if (it == programs_.end())
     return absl::NotFoundError(absl::StrCat("the plan has no program '", program, "'"));
   const BoundProgram &bp = it->second;
-  for (const plan::Binding &in : bp.program->inputs()) {
-    const plan::Buffer &b = plan_.buffers(in.buffer());
-    size_t n = numel(b.shape());
-    auto fill = [&](const auto &src, auto *dst) -> absl::Status {
-      if (src.size() != n)
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input ", in.name(), " has ", src.size(), " elements, the plan expects ", n,
-            " (shape ", shapeStr(b.shape()), ")"));
-      std::copy(src.begin(), src.end(), dst);
-      return absl::OkStatus();
-    };
-    absl::Status s;
-    if (in.name() == "input_ids")
-      s = fill(batch.input_ids, tensors_[in.buffer()].i32());
-    else if (in.name() == "attention_mask")
-      s = fill(batch.attention_mask, tensors_[in.buffer()].f32());
-    else if (in.name() == "token_type_ids")
-      s = fill(batch.token_type_ids, tensors_[in.buffer()].i32());
-    else if (in.name() == "labels")
-      s = fill(batch.labels, tensors_[in.buffer()].i32());
-    else
-      s = absl::InvalidArgumentError("the plan asks for unknown input '" + in.name() + "'");
-    if (!s.ok())
-      return s;
-  }
+  if (absl::Status s = fillInputs(*bp.program, batch); !s.ok())
+    return s;
   for (const BoundInstr &bi : bp.instrs) {
-    absl::Status s = backend_.run(*bi.instr, bi.in, bi.out, ctx);
+    absl::Status s = bi.move ? runDataMove(*bi.move, bi.in[0], bi.out[0], comm_, rank_, scratch_)
+                             : backend_.run(*bi.instr, bi.in, bi.out, ctx);
     if (!s.ok())
       return absl::Status(s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
                                                  bi.instr->block(), ": ", s.message()));
   }
-  Outputs outs;
-  for (const plan::Binding &o : bp.program->outputs()) {
-    const Tensor &t = tensors_[o.buffer()];
-    outs[o.name()].assign(t.f32(), t.f32() + t.numel());
-  }
-  return outs;
+  return collectOutputs(*bp.program);
 }
 
 } // namespace galaxy::rt

@@ -4,24 +4,34 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "runtime/backend.h"
+#include "runtime/comm/communicator.h"
+#include "runtime/exec/collectives.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/plan.pb.h"
 
 namespace galaxy::rt {
 
-// Program outputs by binding name ("loss", "logits"), copied to the host.
+// Program outputs by binding name ("loss", "logits"), copied to the host. A
+// sharded output (its buffer's global_shape larger than its shape) comes back
+// gathered to the global shape on every rank; i32 outputs are converted.
 using Outputs = std::map<std::string, std::vector<float>>;
 
 class Executor {
 public:
-  // Checks the plan (format version, buffer table, programs) and allocates.
-  static absl::StatusOr<std::unique_ptr<Executor>> create(plan::Plan plan, Backend &backend);
+  // Checks the plan (format version, rank and world against `comm`, buffer
+  // table, programs, data-movement shapes) and allocates. `comm` (not owned,
+  // must outlive the executor) may be null for a plan of world 1. `origin`
+  // names the plan in messages (e.g. its file).
+  static absl::StatusOr<std::unique_ptr<Executor>>
+  create(plan::Plan plan, Backend &backend, comm::Communicator *comm = nullptr,
+         std::string origin = "the plan");
 
   const plan::Plan &plan() const { return plan_; }
 
@@ -31,22 +41,30 @@ public:
   void initParams(uint64_t seed);
   // Reads every parameter's slice from a safetensors file (by HF name).
   absl::Status loadParams(const io::SafetensorsFile &file);
-  // Writes every parameter (this rank's slices; serial: the whole model).
-  absl::Status saveParams(const std::string &path) const;
+  // Collective: every rank calls it. Sharded parameters are gathered; rank 0
+  // writes the global tensors (atomically), other ranks write nothing.
+  absl::Status saveParams(const std::string &path);
 
-  // Runs one program on a batch. `ctx.step` drives dropout and AdamW.
+  // Runs one program on a batch (the *global* batch: each INPUT buffer takes
+  // its slice by global_shape / slice_offset). Collective when the plan holds
+  // data movement. `ctx.step` drives dropout and AdamW.
   absl::StatusOr<Outputs> run(const std::string &program, const io::Batch &batch,
                               const KernelContext &ctx);
 
   bool hasProgram(const std::string &name) const { return programs_.count(name) > 0; }
 
 private:
-  Executor(plan::Plan plan, Backend &backend) : plan_(std::move(plan)), backend_(backend) {}
+  Executor(plan::Plan plan, Backend &backend, comm::Communicator *comm)
+      : plan_(std::move(plan)), backend_(backend), comm_(comm) {}
+  absl::Status checkWorld(const std::string &origin);
   absl::Status bind();
+  absl::Status fillInputs(const plan::Program &program, const io::Batch &batch);
+  absl::StatusOr<Outputs> collectOutputs(const plan::Program &program);
 
   struct BoundInstr {
     const plan::Instr *instr;
     std::vector<Tensor> in, out;
+    std::optional<DataMove> move; // set for data-movement kernels
   };
   struct BoundProgram {
     const plan::Program *program;
@@ -55,6 +73,9 @@ private:
 
   plan::Plan plan_;
   Backend &backend_;
+  comm::Communicator *comm_;
+  int rank_ = 0, world_ = 1;
+  std::vector<char> scratch_; // packing space of the data moves
   std::unique_ptr<float[], void (*)(void *)> arena_{nullptr, nullptr};
   std::vector<std::vector<float>> params_;                // per plan param: its slice
   std::map<int32_t, std::vector<float>> state_;           // OPT_STATE buffer id -> data

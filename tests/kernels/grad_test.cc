@@ -197,6 +197,41 @@ TEST(Grad, Embedding) {
   expectGrad(dt.f, numericGrad(table, fwd, dy.f), "embedding_grad");
 }
 
+// padding_idx is a global id: its row gets no gradient (torch.nn.Embedding),
+// every other row gets what it gets without padding_idx; the forward ignores
+// it.
+TEST(Grad, EmbeddingPaddingIdx) {
+  std::mt19937 rng(38);
+  const int v = 6, h = 5;
+  // vocab_offset 2: global id 3 is local row 1 (three times), 0 is outside.
+  Buf table = Buf::random({v, h}, rng),
+      ids = Buf::ints({2, 4}, {3, 0, 7, 3, 4, 2, 3, 4});
+  Buf dy = Buf::random({2, 4, h}, rng);
+  Buf plain = Buf::random({v, h}, rng), padded = Buf::random({v, h}, rng);
+  runOk(Op("embedding_grad").i("vocab_offset", 2), {&ids, &dy}, {&plain});
+  runOk(Op("embedding_grad").i("vocab_offset", 2).i("padding_idx", 3),
+        {&ids, &dy}, {&padded});
+  std::vector<double> want(plain.f.begin(), plain.f.end());
+  for (int j = 0; j < h; ++j) {
+    ASSERT_NE(plain.f[1 * h + j], 0.f); // row 1 does get gradient without it
+    want[1 * h + j] = 0.0;
+  }
+  expectClose(padded.f, want, 0, 0, "embedding_grad padding_idx=3");
+
+  // A padding id outside this shard's rows changes nothing here.
+  runOk(Op("embedding_grad").i("vocab_offset", 2).i("padding_idx", 0),
+        {&ids, &dy}, {&padded});
+  expectClose(padded.f, {plain.f.begin(), plain.f.end()}, 0, 0,
+              "embedding_grad padding_idx=0 (not in the shard)");
+
+  Buf y0 = Buf::zeros({2, 4, h}), y1 = Buf::zeros({2, 4, h});
+  runOk(Op("embedding").i("vocab_offset", 2), {&table, &ids}, {&y0});
+  runOk(Op("embedding").i("vocab_offset", 2).i("padding_idx", 3),
+        {&table, &ids}, {&y1});
+  expectClose(y1.f, {y0.f.begin(), y0.f.end()}, 0, 0,
+              "embedding ignores padding_idx");
+}
+
 TEST(Grad, TakeToken) {
   std::mt19937 rng(38);
   Buf x = Buf::random({2, 4, 3}, rng), y = Buf::zeros({2, 3}),

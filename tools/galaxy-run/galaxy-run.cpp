@@ -9,9 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/comm/communicator.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/launch.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 
@@ -25,6 +29,8 @@ constexpr const char *kUsage = R"(galaxy-run - execute a Galaxy plan (train, eva
 Usage: galaxy-run PLAN_DIR --data FILE [options]
 
 PLAN_DIR is what `galaxyc CONFIG -o PLAN_DIR` wrote (or one .plan.pb file).
+Rank R runs PLAN_DIR/rank<R>.plan.pb; a plan compiled for W ranks runs on W ranks.
+Every rank reads the same (global) data and takes its own slice of each batch.
 
 Data:
   --data FILE        training data: text<TAB>label lines (needs --vocab) or
@@ -43,21 +49,43 @@ Weights:
                      default: seeded random initialisation
   --save FILE        write the final weights as safetensors (atomically)
   --metrics FILE     one JSON object per step: {"step", "loss", "samples_per_s"}
+Ranks (progress, --metrics, --eval-out and --save come from rank 0):
+  --nproc N          spawn N local ranks (N must be the plan's world size); their
+                     output lines are prefixed "[rank r] "; if one fails, the
+                     others are stopped
+  --rank R --world W --master HOST:PORT
+                     run one rank by hand (rank 0 hosts the rendezvous on PORT);
+                     without these flags the torchrun variables RANK, WORLD_SIZE,
+                     MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) are used
+  --timeout SECONDS  bound on joining and on every collective (default 60): a
+                     rank that dies or hangs makes the others fail naming it
   -h, --help         this text
 
 Exit status: 0 success, 2 bad command line or input, 1 run failure.
+Test hooks: GALAXY_TEST_DIE_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default 1)
+_exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there.
 )";
 
 struct Args {
   std::string plan, data, vocab, eval, evalOut, init, save, metrics;
-  int64_t steps = -1, epochs = -1, logEvery = 0;
+  int64_t steps = -1, epochs = -1, logEvery = 0, nproc = 0;
   uint64_t seed = 42;
   bool shuffle = false;
+  double timeoutS = 60;
+  rt::LaunchFlags launch;
+  std::vector<std::string> childArgs; // the command line minus --nproc
+};
+
+// Thrown by fail() and caught in main, so the communicator's destructor still
+// runs (it tells the peers this rank left and, on rank 0, keeps the store up
+// while they diagnose a failure).
+struct Exit {
+  int code;
 };
 
 [[noreturn]] void fail(int code, const std::string &msg) {
   std::cerr << "galaxy-run: " << msg << "\n";
-  std::exit(code);
+  throw Exit{code};
 }
 
 int64_t parseInt(const std::string &flag, const std::string &v) {
@@ -71,10 +99,22 @@ int64_t parseInt(const std::string &flag, const std::string &v) {
   fail(2, absl::StrCat(flag, " expects a non-negative integer, got '", v, "'"));
 }
 
+double parseSeconds(const std::string &flag, const std::string &v) {
+  try {
+    size_t used = 0;
+    double x = std::stod(v, &used);
+    if (used == v.size() && x > 0 && std::isfinite(x))
+      return x;
+  } catch (...) {
+  }
+  fail(2, absl::StrCat(flag, " expects a positive number of seconds, got '", v, "'"));
+}
+
 Args parseArgs(int argc, char **argv) {
   Args a;
   std::vector<std::string> args(argv + 1, argv + argc);
   for (size_t i = 0; i < args.size(); ++i) {
+    const size_t first = i;
     const std::string &arg = args[i];
     if (arg == "-h" || arg == "--help") {
       std::cout << kUsage;
@@ -106,9 +146,16 @@ Args parseArgs(int argc, char **argv) {
     else if (flag == "--seed") a.seed = parseInt(flag, val());
     else if (flag == "--log-every") a.logEvery = parseInt(flag, val());
     else if (flag == "--shuffle") a.shuffle = true;
+    else if (flag == "--nproc") a.nproc = parseInt(flag, val());
+    else if (flag == "--rank") a.launch.rank = int(parseInt(flag, val()));
+    else if (flag == "--world") a.launch.world = int(parseInt(flag, val()));
+    else if (flag == "--master") a.launch.master = val();
+    else if (flag == "--timeout") a.timeoutS = parseSeconds(flag, val());
     else if (!arg.empty() && arg[0] == '-') fail(2, "unknown option '" + arg + "' (see --help)");
     else if (a.plan.empty()) a.plan = arg;
     else fail(2, "more than one plan given ('" + a.plan + "' and '" + arg + "')");
+    if (flag != "--nproc")
+      a.childArgs.insert(a.childArgs.end(), args.begin() + first, args.begin() + i + 1);
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");
@@ -118,13 +165,18 @@ Args parseArgs(int argc, char **argv) {
     fail(2, "give either --steps or --epochs, not both");
   if (!a.evalOut.empty() && a.eval.empty())
     fail(2, "--eval-out needs --eval");
+  if (a.nproc > 0 && (a.launch.rank || a.launch.world || a.launch.master))
+    fail(2, "--nproc launches the ranks itself; drop --rank/--world/--master");
+  if (a.timeoutS <= 0)
+    fail(2, "--timeout must be positive");
   return a;
 }
 
-absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank) {
+absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank, std::string *file) {
   fs::path path = where;
   if (fs::is_directory(path))
     path /= absl::StrCat("rank", rank, ".plan.pb");
+  *file = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::NotFoundError(absl::StrCat("cannot read plan '", path.string(),
@@ -156,7 +208,8 @@ std::pair<double, bool> scoreRow(const float *logits, int64_t classes, int32_t l
   return {std::log(sum) + mx - logits[label], arg == label};
 }
 
-int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64_t seed) {
+int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64_t seed,
+             bool lead) {
   const plan::ModelInfo &m = ex.plan().model();
   const int64_t B = m.batch_size(), C = m.num_classes(), N = data.size();
   double loss = 0;
@@ -177,6 +230,8 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64
       logits.emplace_back(lg.begin() + r * C, lg.begin() + (r + 1) * C);
     }
   }
+  if (!lead)
+    return 0;
   std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N, loss / N,
                                double(correct) / N);
   if (!args.evalOut.empty()) {
@@ -198,13 +253,52 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64
   return 0;
 }
 
-} // namespace
+int64_t envInt(const char *name, int64_t otherwise) {
+  const char *v = std::getenv(name);
+  return v && *v ? std::atoll(v) : otherwise;
+}
 
-int main(int argc, char **argv) {
-  Args args = parseArgs(argc, argv);
-  auto planOr = readPlan(args.plan, 0);
+// --nproc N: check the plan's world, then run N copies of this program.
+int launchLocal(const Args &args) {
+  std::string file;
+  auto planOr = readPlan(args.plan, 0, &file);
   if (!planOr.ok())
     fail(2, std::string(planOr.status().message()));
+  const int world = std::max(planOr->world(), 1);
+  if (args.nproc != world)
+    fail(2, absl::StrCat("--nproc ", args.nproc, " does not match the plan: ", file,
+                         " was compiled for ", world, world == 1 ? " rank" : " ranks",
+                         "; use --nproc ", world, " or recompile with --world ", args.nproc));
+  rt::LocalRanksOptions o;
+  o.exe = "/proc/self/exe";
+  o.args = args.childArgs;
+  o.nproc = int(args.nproc);
+  return rt::runLocalRanks(o);
+}
+
+int runRank(const Args &args) {
+  auto launch = rt::resolveLaunch(args.launch);
+  if (!launch.ok())
+    fail(2, std::string(launch.status().message()));
+  const int rank = launch->rank, world = launch->world;
+  const bool lead = rank == 0;
+  std::string planFile;
+  auto planOr = readPlan(args.plan, rank, &planFile);
+  if (!planOr.ok())
+    fail(2, std::string(planOr.status().message()));
+  // Refuse a mismatched plan before anyone waits on a rendezvous.
+  const int planWorld = std::max(planOr->world(), 1);
+  if (planWorld > 1 && launch->source == "default")
+    fail(2, absl::StrCat(planFile, " is for rank ", planOr->rank(), " of ", planWorld,
+                         "; run the plan with --nproc ", planWorld,
+                         ", or start each rank with --rank R --world ", planWorld,
+                         " --master HOST:PORT (or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/"
+                         "MASTER_PORT)"));
+  if (planOr->rank() != rank || planWorld != world)
+    fail(2, absl::StrCat("plan ", planFile, " is for rank ", planOr->rank(), " of ", planWorld,
+                         " but this process is rank ", rank, " of ", world,
+                         planWorld != world ? absl::StrCat("; recompile with --world ", world)
+                                            : std::string()));
   const plan::ModelInfo model = planOr->model();
 
   // Validate every input before anything is written.
@@ -235,11 +329,34 @@ int main(int argc, char **argv) {
       fail(2, std::string(f.status().message()));
     init = std::move(*f);
   }
+  std::ofstream metrics;
+  if (lead && !args.metrics.empty() && train) {
+    metrics.open(args.metrics, std::ios::trunc);
+    if (!metrics)
+      fail(2, "cannot write metrics file '" + args.metrics + "'");
+  }
+
+  std::unique_ptr<comm::Communicator> comm;
+  if (world > 1) {
+    comm::CommOptions co;
+    co.rank = rank;
+    co.world = world;
+    co.masterHost = launch->masterHost;
+    co.masterPort = launch->masterPort;
+    co.timeout = std::chrono::milliseconds(int64_t(args.timeoutS * 1000));
+    auto c = comm::connectGloo(co);
+    if (!c.ok())
+      fail(1, absl::StrCat("rank ", rank, " of ", world, " cannot join the group at ",
+                           launch->masterHost, ":", launch->masterPort, ": ",
+                           c.status().message()));
+    comm = std::move(*c);
+  }
 
   auto backend = rt::makeCpuBackend();
-  std::cerr << "galaxy-run: backend " << backend->name() << "; " << backend->gemmDescription()
-            << "\n";
-  auto exOr = rt::Executor::create(std::move(*planOr), *backend);
+  if (lead)
+    std::cerr << "galaxy-run: backend " << backend->name() << "; " << backend->gemmDescription()
+              << (world > 1 ? absl::StrCat("; ", world, " ranks") : "") << "\n";
+  auto exOr = rt::Executor::create(std::move(*planOr), *backend, comm.get(), "plan " + planFile);
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
@@ -258,23 +375,26 @@ int main(int argc, char **argv) {
                     : args.epochs >= 0 ? (args.epochs * train->size() + B - 1) / B
                                        : (train->size() + B - 1) / B;
     int64_t logEvery = args.logEvery > 0 ? args.logEvery : std::max<int64_t>(1, steps / 20);
-    std::ofstream metrics;
-    if (!args.metrics.empty()) {
-      metrics.open(args.metrics, std::ios::trunc);
-      if (!metrics)
-        fail(2, "cannot write metrics file '" + args.metrics + "'");
-    }
-    std::cerr << absl::StrFormat("galaxy-run: training %d steps, batch %d, %d rows in %s\n",
-                                 steps, B, train->size(), args.data);
+    const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
+    const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
+    const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
+    if (lead)
+      std::cerr << absl::StrFormat("galaxy-run: training %d steps, batch %d, %d rows in %s\n",
+                                   steps, B, train->size(), args.data);
     auto t0 = std::chrono::steady_clock::now();
     double windowLoss = 0;
     int64_t windowSteps = 0;
     for (int64_t s = 0; s < steps; ++s) {
+      if (rank == faultRank && s + 1 == dieAt)
+        _exit(9); // test hook: a crash without any goodbye
+      while (rank == faultRank && s + 1 == hangAt)
+        pause(); // test hook: alive but silent
       io::Batch batch = train->batch(s, B);
       auto ts = std::chrono::steady_clock::now();
       auto out = ex.run("train_step", batch, rt::KernelContext{args.seed, s + 1, true});
       if (!out.ok())
-        fail(1, std::string(out.status().message()));
+        fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "", "step ", s + 1,
+                             ": ", out.status().message()));
       double loss = (*out)["loss"][0];
       if (!std::isfinite(loss))
         fail(1, absl::StrFormat("loss became %f at step %d; lower the learning rate", loss, s + 1));
@@ -287,12 +407,14 @@ int main(int argc, char **argv) {
         metrics << absl::StrFormat("{\"step\": %d, \"loss\": %.9g, \"samples_per_s\": %.3f}\n",
                                    s + 1, loss, B / stepS)
                 << std::flush;
-      if ((s + 1) % logEvery == 0 || s + 1 == steps) {
+      if (lead && ((s + 1) % logEvery == 0 || s + 1 == steps)) {
         double rate = (s + 1) * B / total;
         std::cerr << absl::StrFormat("step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
                                      int(std::to_string(steps).size()), s + 1, steps,
                                      windowLoss / windowSteps, rate,
                                      hms((steps - s - 1) * B / rate));
+      }
+      if ((s + 1) % logEvery == 0 || s + 1 == steps) {
         windowLoss = 0;
         windowSteps = 0;
       }
@@ -301,9 +423,24 @@ int main(int argc, char **argv) {
   if (!args.save.empty()) {
     if (absl::Status s = ex.saveParams(args.save); !s.ok())
       fail(1, std::string(s.message()));
-    std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
+    if (lead)
+      std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
   }
-  if (eval)
-    return evaluate(ex, *eval, args, args.seed);
-  return 0;
+  int code = eval ? evaluate(ex, *eval, args, args.seed, lead) : 0;
+  // Leave together, so no rank tears down a connection a peer still reads.
+  if (comm)
+    if (absl::Status s = comm->barrier(); !s.ok())
+      fail(1, absl::StrCat("rank ", rank, ": final barrier: ", s.message()));
+  return code;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  try {
+    Args args = parseArgs(argc, argv);
+    return args.nproc > 0 ? launchLocal(args) : runRank(args);
+  } catch (const Exit &e) {
+    return e.code;
+  }
 }

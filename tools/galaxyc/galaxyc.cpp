@@ -39,7 +39,7 @@ Options:
                      ir         the MLIR module after the stage --after names
                      plan-text  the plan of --rank in protobuf text form
                      none       nothing
-  --after=STAGE    with --emit=ir: model|annotate|autodiff (default: model)
+  --after=STAGE    with --emit=ir: model|annotate|autodiff|partition (default: model)
   --rank=R         with --emit=plan-text: the rank whose plan to print (default 0)
   -o DIR           write the plans to DIR/rank<R>.plan.pb (created if missing)
   -h, --help       this text
@@ -108,7 +108,8 @@ Args parseArgs(int argc, char **argv) {
     usageError("--emit must be summary, ir, plan-text or none, got '" + a.emit + "'");
   const auto &stages = pipelineStages();
   if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
-    usageError("--after must be one of model, annotate, autodiff, got '" + a.after + "'");
+    usageError("--after must be one of model, annotate, autodiff, partition, got '" + a.after +
+               "'");
   return a;
 }
 
@@ -172,13 +173,11 @@ int main(int argc, char **argv) {
 
   int world = cfg.world_size > 0 ? cfg.world_size : 1;
   bool needPlan = !args.outDir.empty() || args.emit == "plan-text" || args.emit == "summary";
-  std::string stage = args.emit == "ir" ? args.after : "autodiff";
-  if (needPlan && cfg.parallel_mode != config::ParallelMode::kSerial) {
-    std::cerr << "galaxyc: parallel_mode '" << config::toString(cfg.parallel_mode)
-              << "' cannot be lowered to plans yet: only serial plans exist so far "
-                 "(use --emit=ir to inspect the serial graph, or --mode=serial)\n";
-    return 1;
-  }
+  if (args.emit == "ir" && !args.outDir.empty() && args.after == "model")
+    args.after = "partition"; // -o with --emit=ir prints what is lowered
+  std::string stage = args.emit == "ir" ? args.after : "partition";
+  if (needPlan && args.emit == "ir" && args.after != "partition")
+    usageError("plans are lowered from the partitioned IR: use --after=partition with -o");
   if (args.emit == "plan-text" && args.rank >= world)
     usageError(absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
 

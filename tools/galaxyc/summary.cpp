@@ -71,9 +71,27 @@ std::string summarizePlan(const plan::Plan &p) {
   }
   out += absl::StrFormat("  parameters: %d tensors, %d elements (%s), %d trainable\n",
                          p.params_size(), paramElems, mib(paramElems * 4), trainable);
-  for (const auto &prog : p.programs())
+  for (const auto &prog : p.programs()) {
     out += absl::StrFormat("  %-10s %5d instructions, arena %s\n", prog.name(),
                            prog.instrs_size(), mib(prog.arena_bytes()));
+    // Bytes each collective moves per step, from this rank's point of view
+    // (the full local tensor it contributes or receives).
+    std::map<std::string, std::pair<int, int64_t>> comm;
+    for (const auto &in : prog.instrs()) {
+      const std::string &k = in.kernel();
+      if (k != "all_reduce" && k != "all_gather" && k != "reduce_scatter")
+        continue;
+      const auto &buf = p.buffers(k == "all_gather" ? in.outputs(0) : in.inputs(0));
+      int64_t n = 4;
+      for (int64_t d : buf.shape())
+        n *= d;
+      auto &[count, bytes] = comm[k + (in.backward() ? " (bwd)" : " (fwd)")];
+      ++count;
+      bytes += n;
+    }
+    for (const auto &[k, cb] : comm)
+      out += absl::StrFormat("    %-22s x%-4d %s per step\n", k, cb.first, mib(cb.second));
+  }
   out += absl::StrFormat("  activation arena %s with liveness reuse vs %s unshared (%.1fx less)\n",
                          mib(p.arena_bytes()), mib(p.unshared_bytes()),
                          p.arena_bytes() ? double(p.unshared_bytes()) / p.arena_bytes() : 0.0);

@@ -336,7 +336,8 @@ def Galaxy_SliceOp : Galaxy_RedistOp<"slice",
 }
 
 def Galaxy_ToPartialOp : Galaxy_RedistOp<"to_partial",
-    "R -> P: rank 0 keeps the value, the others hold zeros (no communication)"> {
+    "R -> P (rank 0 keeps the value, the others hold zeros) or S -> P (each rank "
+    "zero-pads its shard to the full shape); no communication"> {
   let arguments = (ins GF32OrI32Tensor:$input);
 }
 

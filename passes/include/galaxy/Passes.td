@@ -35,4 +35,32 @@ def Autodiff : Pass<"galaxy-autodiff", "mlir::ModuleOp"> {
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }
 
+def Partition : Pass<"galaxy-partition", "mlir::ModuleOp"> {
+  let summary = "Give every value a layout (R, S, P) and insert the collectives between them";
+  let description = [{
+    Each region (the galaxy.block attribute: att, con, mlp; everything else is
+    "other") runs under a method that shards model dimensions: dp shards B
+    (batch), sp shards S (query positions), tp shards A/N (attention heads) in
+    att and I (intermediate) in mlp, none shards nothing. A value's preferred
+    layout follows from its galaxy.dims names; contractions over a sharded
+    dimension yield partial sums (P). Where a producer's layout differs from
+    what a consumer needs, one redistribution is inserted (P->R all_reduce,
+    P->S reduce_scatter, S->R all_gather, R->S slice, R->P to_partial), and
+    reused by later consumers. Forward and backward are treated alike, so the
+    backward collectives are derived, not written. Function results end R.
+  }];
+  let options = [
+    Option<"world", "world", "int", "1", "number of ranks">,
+    Option<"att", "att", "std::string", "\"none\"", "method of att regions: none|dp|tp|sp">,
+    Option<"con", "con", "std::string", "\"none\"", "method of con regions: none|dp|sp">,
+    Option<"mlp", "mlp", "std::string", "\"none\"", "method of mlp regions: none|dp|tp|sp">,
+    Option<"other", "other", "std::string", "\"none\"", "method of the other regions: none|dp">,
+    ListOption<"batchSizes", "batch-sizes", "int64_t", "batch rows per rank (dp)">,
+    ListOption<"seqSizes", "seq-sizes", "int64_t", "sequence positions per rank (sp)">,
+    ListOption<"headSizes", "head-sizes", "int64_t", "attention heads per rank (tp)">,
+    ListOption<"interSizes", "inter-sizes", "int64_t", "intermediate columns per rank (tp)">
+  ];
+  let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif // GALAXY_PASSES_TD

@@ -126,10 +126,13 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
     return it->second;
   OpBuilder b(user);
   Location loc = user->getLoc();
+  // A collective belongs to the block that consumes it (for function results:
+  // the block that produced the value).
+  Operation *owner = user->hasAttr(kBlockAttr) ? user : v.getDefiningOp();
   auto stamp = [&](Value r, const Layout &l) {
     Operation *op = r.getDefiningOp();
     for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(), kBackwardAttr.data()})
-      if (Attribute a = user->getAttr(name))
+      if (Attribute a = owner ? owner->getAttr(name) : Attribute())
         op->setAttr(name, a);
     setDims(r, dimsOf(v));
     setLayout(r, l);

@@ -1,9 +1,13 @@
 #include "runtime/cpu/cpu_backend.h"
 
+#include <chrono>
+#include <cstdio>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/kernel_profile.h"
 #include "runtime/cpu/kernels.h"
 
 namespace galaxy::rt::cpu {
@@ -46,7 +50,14 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
 class CpuBackend final : public Backend {
 public:
   CpuBackend(CpuEnv env, std::string description)
-      : env_(env), description_(std::move(description)) {}
+      : env_(env), description_(std::move(description)) {
+    if (KernelProfile::enabledByEnv())
+      profile_ = std::make_unique<KernelProfile>();
+  }
+  ~CpuBackend() override {
+    if (profile_ && !profile_->empty())
+      std::fprintf(stderr, "%s", profile_->table().c_str());
+  }
 
   std::string name() const override { return "cpu"; }
   std::string gemmDescription() const override { return description_; }
@@ -64,12 +75,22 @@ public:
                           instr.kernel(), instr.block()));
     setGemmThreads(
         env_.threads); // another backend in this process may have changed it
-    return it->second(KernelCall{instr, in, out, ctx, env_});
+    if (!profile_)
+      return it->second(KernelCall{instr, in, out, ctx, env_});
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::Status st = it->second(KernelCall{instr, in, out, ctx, env_});
+    profile_->record(
+        instr,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count(),
+        kernelFlops(instr, in, out));
+    return st;
   }
 
 private:
   CpuEnv env_;
   std::string description_;
+  std::unique_ptr<KernelProfile> profile_; // null unless GALAXY_PROFILE is set
 };
 
 } // namespace

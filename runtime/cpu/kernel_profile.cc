@@ -22,8 +22,7 @@ int64_t rows(const Tensor &t) {
 double kernelFlops(const plan::Instr &instr, const std::vector<Tensor> &in,
                    const std::vector<Tensor> &out) {
   const std::string &k = instr.kernel();
-  if (out.empty() || in.empty() || out[0].shape.empty() ||
-      in[0].shape.empty())
+  if (out.empty() || in.empty() || out[0].shape.empty() || in[0].shape.empty())
     return 0;
   if (k == "linear") // y[rows,N] from x[rows,K]
     return 2.0 * double(out[0].numel()) * double(in[0].shape.back());
@@ -68,13 +67,14 @@ std::string KernelProfile::table() const {
       "%-28s %8s %10s %6s %10s %8s\n",
       "kernel", "calls", "total ms", "%", "mean us", "GFLOP/s");
   for (const auto &[name, s] : rows) {
-    absl::StrAppend(
-        &out, absl::StrFormat("%-28s %8d %10.1f %6.1f %10.1f", name, s.calls,
-                              s.seconds * 1e3,
-                              total > 0 ? 100 * s.seconds / total : 0,
-                              s.seconds / s.calls * 1e6));
+    absl::StrAppend(&out,
+                    absl::StrFormat("%-28s %8d %10.1f %6.1f %10.1f", name,
+                                    s.calls, s.seconds * 1e3,
+                                    total > 0 ? 100 * s.seconds / total : 0,
+                                    s.seconds / s.calls * 1e6));
     if (s.flops > 0 && s.seconds > 0)
-      absl::StrAppend(&out, absl::StrFormat(" %8.1f", s.flops / s.seconds * 1e-9));
+      absl::StrAppend(&out,
+                      absl::StrFormat(" %8.1f", s.flops / s.seconds * 1e-9));
     absl::StrAppend(&out, "\n");
   }
   absl::StrAppend(&out, absl::StrFormat("%-28s %8s %10.1f %6.1f %10s", "total",

@@ -1,6 +1,7 @@
 #include "compiler/Pipeline.h"
 
 #include "absl/strings/str_cat.h"
+#include "compiler/config/enum_names.h"
 #include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
 #include "models/bert/BertModel.h"
@@ -12,7 +13,7 @@
 namespace galaxy {
 
 const std::vector<std::string> &pipelineStages() {
-  static const std::vector<std::string> stages = {"model", "annotate", "autodiff",
+  static const std::vector<std::string> stages = {"model", "annotate", "peft", "autodiff",
                                                   "partition"};
   return stages;
 }
@@ -41,7 +42,47 @@ BertDims bertDims(const config::GalaxyConfig &c) {
   d.attentionDropout = c.attention_probs_dropout_prob;
   d.initializerRange = c.initializer_range;
   d.hiddenAct = c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
+  if (c.use_side && !c.use_side_only)
+    d.sideReduction = c.side_reduction_factor;
   return d;
+}
+
+absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
+  auto method = config::peftMethod(c);
+  if (!method.ok())
+    return method.status();
+  PeftOptions o;
+  switch (*method) {
+  case config::PeftMethod::kFull:
+    o.method = "full";
+    break;
+  case config::PeftMethod::kLora:
+    o.method = "lora";
+    break;
+  case config::PeftMethod::kAdapter:
+    o.method = "adapter";
+    break;
+  case config::PeftMethod::kSide:
+    o.method = "side";
+    break;
+  case config::PeftMethod::kSideOnly:
+    return absl::UnimplementedError(
+        "use_side_only (forward-free side tuning from precomputed taps) is not supported yet; "
+        "use use_side, which trains the same side network with the backbone run in-graph");
+  }
+  o.loraDim = c.lora_dim;
+  o.loraAlpha = c.lora_alpha;
+  o.loraDropout = c.lora_dropout;
+  o.loraTargets = c.lora_target_modules;
+  o.fanInFanOut = c.fan_in_fan_out;
+  o.adapterDim = c.adapter_reduction_dim;
+  if (c.non_linearity != config::Activation::kGelu && c.non_linearity != config::Activation::kGeluNew &&
+      *method == config::PeftMethod::kAdapter)
+    return absl::UnimplementedError(absl::StrCat(
+        "non_linearity '", config::toString(c.non_linearity),
+        "' has no kernel yet; adapters support gelu_new (tanh GELU) and gelu"));
+  o.adapterAct = c.non_linearity == config::Activation::kGelu ? "gelu" : "gelu_new";
+  return o;
 }
 
 std::string methodName(config::BlockMethod m, const char *tp) {
@@ -87,7 +128,7 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   if (last == stages.end())
     return absl::InvalidArgumentError(
         absl::StrCat("unknown stage '", stopAfter,
-                     "'; expected one of: model, annotate, autodiff, partition"));
+                     "'; expected one of: model, annotate, peft, autodiff, partition"));
   if (cfg.model_type != "bert")
     return absl::UnimplementedError(absl::StrCat("model_type '", cfg.model_type,
                                                  "' has no builder yet; only bert does"));
@@ -109,6 +150,11 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     mlir::PassManager pm(&ctx);
     if (*it == "annotate") {
       pm.addPass(createAnnotate());
+    } else if (*it == "peft") {
+      auto o = peftOptions(cfg);
+      if (!o.ok())
+        return o.status();
+      pm.addPass(createPeft(*o));
     } else if (*it == "autodiff") {
       AutodiffOptions o;
       o.optimizer = cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd";

@@ -6,6 +6,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
 
@@ -58,9 +59,11 @@ private:
     StringRef names = dimsOf(x);
     return (names.rsplit(',').first + "," + last).str();
   }
-  Value layerNorm(Value x, const std::string &prefix) {
-    Value g = param(prefix + ".weight", {d.hidden}, "ones", "H");
-    Value beta = param(prefix + ".bias", {d.hidden}, "zeros", "H");
+  Value layerNorm(Value x, const std::string &prefix, int64_t width = 0, StringRef dim = "H") {
+    if (!width)
+      width = d.hidden;
+    Value g = param(prefix + ".weight", {width}, "ones", dim);
+    Value beta = param(prefix + ".bias", {width}, "zeros", dim);
     return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
                                       b.getF64FloatAttr(d.layerNormEps)),
                 dimsOf(x));
@@ -91,7 +94,25 @@ private:
   }
 
   Value embeddings(Value ids, Value types);
-  Value encoderLayer(Value x, Value mask, int64_t i);
+  // One encoder layer's sizes, names and model-dimension labels. The side
+  // network's layers use their own labels (Hs, As, ...) so no tensor-parallel
+  // split of the backbone applies to them.
+  struct LayerSpec {
+    std::string prefix;
+    int64_t hidden, inter, heads;
+    std::string H, A, N, I;
+    bool side;
+  };
+  LayerSpec backboneLayer(int64_t i) const {
+    return {"bert.encoder.layer." + std::to_string(i) + ".", d.hidden, d.intermediate, d.heads,
+            "H", "A", "N", "I", false};
+  }
+  LayerSpec sideLayer(int64_t i) const {
+    int64_t f = d.sideReduction;
+    return {"side.layer." + std::to_string(i) + ".", d.hidden / f, d.intermediate / f, d.heads,
+            "Hs", "As", "Ns", "Is", true};
+  }
+  Value encoderLayer(Value x, Value mask, int64_t i, const LayerSpec &spec);
 
   MLIRContext &ctx;
   const BertDims &d;
@@ -126,49 +147,52 @@ Value BertBuilder::embeddings(Value ids, Value types) {
   })[0];
 }
 
-Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i) {
-  const std::string p = "bert.encoder.layer." + std::to_string(i) + ".";
-  int64_t hd = d.hidden / d.heads;
-  Value att = block("att", i, [&]() -> SmallVector<Value> {
+Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i, const LayerSpec &L) {
+  const std::string &p = L.prefix;
+  int64_t hd = L.hidden / L.heads;
+  auto names = [](std::initializer_list<StringRef> parts) { return llvm::join(parts, ","); };
+  // Side layers are one "side" region each; backbone layers are att/con/mlp/con.
+  auto kind = [&](StringRef k) { return L.side ? StringRef("side") : k; };
+  auto xT = f32({d.batch, d.seq, L.hidden});
+  Value att = block(kind("att"), i, [&]() -> SmallVector<Value> {
     // Keys and values index key positions (K): under sequence parallelism the
     // queries stay sharded while K and V are gathered.
-    auto heads = [&](Value v, StringRef names) {
-      return dims(b.create<SplitHeadsOp>(loc, f32({d.batch, d.heads, d.seq, hd}), v), names);
+    auto heads = [&](Value v, StringRef seq) {
+      return dims(b.create<SplitHeadsOp>(loc, f32({d.batch, L.heads, d.seq, hd}), v),
+                  names({"B", L.N, seq, "D"}));
     };
-    Value q = heads(linear(x, p + "attention.self.query", d.hidden, d.hidden, "H", "A"),
-                    "B,N,S,D");
-    Value k = heads(linear(x, p + "attention.self.key", d.hidden, d.hidden, "H", "A"),
-                    "B,N,K,D");
-    Value v = heads(linear(x, p + "attention.self.value", d.hidden, d.hidden, "H", "A"),
-                    "B,N,K,D");
-    auto scoresT = f32({d.batch, d.heads, d.seq, d.seq});
+    Value q = heads(linear(x, p + "attention.self.query", L.hidden, L.hidden, L.H, L.A), "S");
+    Value k = heads(linear(x, p + "attention.self.key", L.hidden, L.hidden, L.H, L.A), "K");
+    Value v = heads(linear(x, p + "attention.self.value", L.hidden, L.hidden, L.H, L.A), "K");
+    auto scoresT = f32({d.batch, L.heads, d.seq, d.seq});
     Value scores = dims(b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
                                            b.getBoolAttr(true),
                                            b.getF64FloatAttr(1.0 / std::sqrt(double(hd)))),
-                        "B,N,S,K");
-    Value probs = dims(
-        b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false)), "B,N,S,K");
+                        names({"B", L.N, "S", "K"}));
+    Value probs =
+        dims(b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false)),
+             names({"B", L.N, "S", "K"}));
     probs = dropout(probs, d.attentionDropout);
-    Value ctxv = dims(b.create<MatmulOp>(loc, f32({d.batch, d.heads, d.seq, hd}), probs, v,
+    Value ctxv = dims(b.create<MatmulOp>(loc, f32({d.batch, L.heads, d.seq, hd}), probs, v,
                                          b.getBoolAttr(false), b.getBoolAttr(false),
                                          b.getF64FloatAttr(1.0)),
-                      "B,N,S,D");
-    Value merged = dims(b.create<MergeHeadsOp>(loc, x.getType(), ctxv), "B,S,A");
-    return {linear(merged, p + "attention.output.dense", d.hidden, d.hidden, "A", "H")};
+                      names({"B", L.N, "S", "D"}));
+    Value merged = dims(b.create<MergeHeadsOp>(loc, xT, ctxv), names({"B", "S", L.A}));
+    return {linear(merged, p + "attention.output.dense", L.hidden, L.hidden, L.A, L.H)};
   })[0];
-  Value h1 = block("con", i, [&]() -> SmallVector<Value> {
-    Value r = dims(b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x), "B,S,H");
-    return {layerNorm(r, p + "attention.output.LayerNorm")};
+  Value h1 = block(kind("con"), i, [&]() -> SmallVector<Value> {
+    Value r = dims(b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x), names({"B", "S", L.H}));
+    return {layerNorm(r, p + "attention.output.LayerNorm", L.hidden, L.H)};
   })[0];
-  Value mlp = block("mlp", i, [&]() -> SmallVector<Value> {
-    Value up = linear(h1, p + "intermediate.dense", d.hidden, d.intermediate, "H", "I");
-    Value act =
-        dims(b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none"), "B,S,I");
-    return {linear(act, p + "output.dense", d.intermediate, d.hidden, "I", "H")};
+  Value mlp = block(kind("mlp"), i, [&]() -> SmallVector<Value> {
+    Value up = linear(h1, p + "intermediate.dense", L.hidden, L.inter, L.H, L.I);
+    Value act = dims(b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none"),
+                     names({"B", "S", L.I}));
+    return {linear(act, p + "output.dense", L.inter, L.hidden, L.I, L.H)};
   })[0];
-  return block("con", i, [&]() -> SmallVector<Value> {
-    Value r = dims(b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1), "B,S,H");
-    return {layerNorm(r, p + "output.LayerNorm")};
+  return block(kind("con"), i, [&]() -> SmallVector<Value> {
+    Value r = dims(b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1), names({"B", "S", L.H}));
+    return {layerNorm(r, p + "output.LayerNorm", L.hidden, L.H)};
   })[0];
 }
 
@@ -192,8 +216,32 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
         types = entry->getArgument(2), labels = entry->getArgument(3);
 
   Value h = embeddings(ids, types);
-  for (int64_t i = 0; i < d.layers; ++i)
-    h = encoderLayer(h, mask, i);
+  // Side-tuning: a narrow network fed by a downsampled tap of every backbone
+  // layer; only it (and the classifier) trains, so backward stays out of the backbone.
+  const int64_t f = d.sideReduction, hs = f ? d.hidden / f : 0;
+  Value side;
+  auto down = [&](Value x, const std::string &name) {
+    return linear(x, name, d.hidden, hs, "H", "Hs");
+  };
+  if (f)
+    side = block("side", -1, [&]() -> SmallVector<Value> {
+      return {down(h, "side.first_downsample")};
+    })[0];
+  for (int64_t i = 0; i < d.layers; ++i) {
+    h = encoderLayer(h, mask, i, backboneLayer(i));
+    if (f) {
+      Value tap = block("side", i, [&]() -> SmallVector<Value> {
+        return {dims(b.create<AddOp>(loc, side, down(h, "side.downsample." + std::to_string(i))),
+                     "B,S,Hs")};
+      })[0];
+      side = encoderLayer(tap, mask, i, sideLayer(i));
+    }
+  }
+  if (f)
+    h = block("side", -1, [&]() -> SmallVector<Value> {
+      Value up = linear(side, "side.upsample", hs, d.hidden, "Hs", "H");
+      return {dims(b.create<AddOp>(loc, h, up), "B,S,H")};
+    })[0];
   Value pooled = block("pooler", -1, [&]() -> SmallVector<Value> {
     Value first = dims(b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0), "B,H");
     return {dims(b.create<TanhOp>(loc, linear(first, "bert.pooler.dense", d.hidden, d.hidden,

@@ -17,6 +17,7 @@ struct BertDims {
   double layerNormEps = 1e-12, hiddenDropout = 0.1, attentionDropout = 0.1;
   double initializerRange = 0.02;
   std::string hiddenAct = "gelu"; // "gelu" (erf) or "gelu_new" (tanh)
+  int64_t sideReduction = 0;      // side-tuning reduction factor f; 0 = no side network
 };
 
 // Builds `func.func @forward(input_ids, attention_mask, token_type_ids, labels)

@@ -183,6 +183,12 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
       continue;
     }
     if (isPassThrough(op)) {
+      // A partial operand that was already reduced for another consumer is
+      // used reduced: no second reduction of the same value.
+      for (OpOperand &o : op->getOpOperands())
+        if (layoutOf(o.get()).kind == Layout::P)
+          if (auto it = cache.find({o.get().getAsOpaquePointer(), "R"}); it != cache.end())
+            o.set(it->second);
       Value r = op->getResult(0);
       Layout want = pref(r, split);
       bool anyP = llvm::any_of(op->getOperands(),

@@ -14,6 +14,35 @@ def Annotate : Pass<"galaxy-annotate", "mlir::ModuleOp"> {
   let dependentDialects = ["::galaxy::GalaxyDialect"];
 }
 
+def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
+  let summary = "Parameter-efficient fine-tuning as a rewrite of @forward: LoRA, adapters, freezing";
+  let description = [{
+    Runs after galaxy-annotate, before autodiff. `lora` adds
+    y += (dropout(x)·Aᵀ·Bᵀ)·(alpha/r) to each target linear (names P.lora_A.weight
+    [r, in], P.lora_B.weight [out, r]); `adapter` adds the Houlsby adapter
+    h + up(act(down(h))) after the attention output dense and the MLP output
+    dense (it runs in the con region that follows). Every method then freezes
+    all parameters but its own and the classifier: `lora` keeps *.lora_*,
+    `adapter` keeps *.adapter.*, `side` keeps side.*; `full` freezes nothing.
+    New ops inherit the block of the linear they extend and model dimension
+    names (R for the LoRA rank, Ad for the adapter width), so every parallel
+    mode partitions them like the rest of the graph.
+  }];
+  let options = [
+    Option<"method", "method", "std::string", "\"full\"", "full|lora|adapter|side">,
+    Option<"loraDim", "lora-dim", "int64_t", "8", "LoRA rank r">,
+    Option<"loraAlpha", "lora-alpha", "double", "32", "LoRA alpha (scale alpha/r)">,
+    Option<"loraDropout", "lora-dropout", "double", "0.0", "dropout on the LoRA input">,
+    ListOption<"loraTargets", "lora-targets", "std::string",
+               "query, key, value, attention_output, intermediate, output">,
+    Option<"fanInFanOut", "fan-in-fan-out", "bool", "false",
+           "LoRA target weights are stored [in, out]">,
+    Option<"adapterDim", "adapter-dim", "int64_t", "16", "adapter reduction k (width H/k)">,
+    Option<"adapterAct", "adapter-act", "std::string", "\"gelu_new\"", "gelu_new or gelu">
+  ];
+  let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
+}
+
 def Autodiff : Pass<"galaxy-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive @train_step: forward, backward and optimizer updates";
   let description = [{

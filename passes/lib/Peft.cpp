@@ -1,0 +1,237 @@
+//===- Peft.cpp - LoRA, adapters and freezing as a rewrite of @forward ----===//
+#include "galaxy/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/StringSwitch.h"
+
+namespace galaxy {
+#define GEN_PASS_DEF_PEFT
+#include "galaxy/Passes.h.inc"
+} // namespace galaxy
+
+using namespace mlir;
+using namespace galaxy;
+
+namespace {
+
+// The Hugging Face module suffix each lora_target_modules entry names.
+std::optional<StringRef> targetSuffix(StringRef target) {
+  return llvm::StringSwitch<std::optional<StringRef>>(target)
+      .Case("query", StringRef(".attention.self.query"))
+      .Case("key", StringRef(".attention.self.key"))
+      .Case("value", StringRef(".attention.self.value"))
+      .Case("attention_output", StringRef(".attention.output.dense"))
+      .Case("intermediate", StringRef(".intermediate.dense"))
+      .Case("output", StringRef(".output.dense"))
+      .Default(std::nullopt);
+}
+
+// "bert.encoder.layer.3.output.dense" is the layer's output; the attention's
+// output dense also ends in ".output.dense" and must not match "output".
+bool matchesTarget(StringRef module, StringRef target) {
+  auto suffix = targetSuffix(target);
+  if (!suffix || !module.ends_with(*suffix) || !module.starts_with("bert.encoder.layer."))
+    return false;
+  return target != "output" || !module.ends_with(".attention.output.dense");
+}
+
+StringRef lastDim(Value v) { return dimsOf(v).rsplit(',').second.empty() ? dimsOf(v) : dimsOf(v).rsplit(',').second; }
+
+std::string withLastDim(Value v, StringRef last) {
+  StringRef d = dimsOf(v);
+  auto [head, tail] = d.rsplit(',');
+  return tail.empty() && !d.contains(',') ? last.str() : (head + "," + last).str();
+}
+
+struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
+  using PeftBase::PeftBase;
+
+  void runOnOperation() override;
+  void addLora(LinearOp lin, StringRef module);
+  void addAdapter(LinearOp lin, StringRef module);
+  void flipToFanInFanOut(LinearOp lin);
+  Value param(OpBuilder &b, Location loc, const std::string &name, ArrayRef<int64_t> shape,
+              StringRef init, StringRef dims);
+  Value stamp(Operation *from, Value v, StringRef dims, StringRef block = "");
+
+  Operation *anchor = nullptr; // the forward op whose attributes new ops copy
+  int64_t nextOpId = 1;
+  double initStd = 0.02;
+};
+
+Value PeftPass::stamp(Operation *from, Value v, StringRef dims, StringRef block) {
+  Operation *op = v.getDefiningOp();
+  for (StringRef name : {kBlockAttr.data(), kLayerAttr.data()})
+    if (Attribute a = from->getAttr(name))
+      op->setAttr(name, a);
+  if (!block.empty())
+    op->setAttr(kBlockAttr, StringAttr::get(op->getContext(), block));
+  setDims(v, dims);
+  return v;
+}
+
+Value PeftPass::param(OpBuilder &b, Location loc, const std::string &name,
+                      ArrayRef<int64_t> shape, StringRef init, StringRef dims) {
+  auto t = RankedTensorType::get(shape, b.getF32Type());
+  Value p = b.create<ParamOp>(loc, t, b.getStringAttr(name), b.getBoolAttr(true),
+                              b.getStringAttr(init),
+                              b.getF64FloatAttr(init == "normal" ? initStd : 0.0));
+  return stamp(anchor, p, dims);
+}
+
+void PeftPass::addLora(LinearOp lin, StringRef module) {
+  OpBuilder b(lin->getContext());
+  b.setInsertionPointAfter(lin);
+  Location loc = lin.getLoc();
+  anchor = lin;
+  Value x = lin.getInput(), y = lin.getResult();
+  auto xs = cast<RankedTensorType>(x.getType()).getShape();
+  auto ys = lin.getType().getShape();
+  int64_t in = xs.back(), out = ys.back(), r = loraDim;
+  StringRef inDim = lastDim(x), outDim = lastDim(y);
+  Value a = param(b, loc, (module + ".lora_A.weight").str(), {r, in}, "kaiming_uniform",
+                  ("R," + inDim).str());
+  Value bw = param(b, loc, (module + ".lora_B.weight").str(), {out, r}, "zeros",
+                   (outDim + ",R").str());
+  Value xd = x;
+  if (loraDropout > 0)
+    xd = stamp(lin, b.create<DropoutOp>(loc, x, b.getF64FloatAttr(loraDropout),
+                                        b.getI64IntegerAttr(nextOpId++)),
+               dimsOf(x));
+  SmallVector<int64_t> ts(xs.drop_back());
+  ts.push_back(r);
+  auto tt = RankedTensorType::get(ts, b.getF32Type());
+  Value t = stamp(lin, b.create<LinearOp>(loc, tt, xd, a, Value(), b.getBoolAttr(true)),
+                  withLastDim(x, "R"));
+  Value u = stamp(lin, b.create<LinearOp>(loc, y.getType(), t, bw, Value(), b.getBoolAttr(true)),
+                  dimsOf(y));
+  Value s = stamp(lin, b.create<ScaleOp>(loc, u, b.getF64FloatAttr(loraAlpha / double(r))),
+                  dimsOf(y));
+  Value sum = stamp(lin, b.create<AddOp>(loc, y, s), dimsOf(y));
+  y.replaceAllUsesExcept(sum, sum.getDefiningOp());
+}
+
+void PeftPass::addAdapter(LinearOp lin, StringRef module) {
+  OpBuilder b(lin->getContext());
+  b.setInsertionPointAfter(lin);
+  Location loc = lin.getLoc();
+  anchor = lin;
+  Value h = lin.getResult();
+  int64_t hidden = lin.getType().getShape().back(), width = hidden / adapterDim;
+  StringRef hDim = lastDim(h);
+  std::string prefix = (module.drop_back(strlen(".dense")) + ".adapter").str();
+  // The adapter runs in the con region that consumes it (sequence-parallel in
+  // Galaxy mode, replicated in TP) rather than on the partial sums of ATT/MLP.
+  auto linear = [&](Value x, const std::string &name, int64_t inN, int64_t outN, StringRef inD,
+                    StringRef outD, StringRef wInit) {
+    Value w = param(b, loc, name + ".weight", {outN, inN}, wInit, (outD + "," + inD).str());
+    Value bias = param(b, loc, name + ".bias", {outN}, "zeros", outD);
+    for (Value p : {w, bias})
+      p.getDefiningOp()->setAttr(kBlockAttr, b.getStringAttr("con"));
+    auto xs = cast<RankedTensorType>(x.getType()).getShape();
+    SmallVector<int64_t> ys(xs.drop_back());
+    ys.push_back(outN);
+    return stamp(lin,
+                 b.create<LinearOp>(loc, RankedTensorType::get(ys, b.getF32Type()), x, w, bias,
+                                    b.getBoolAttr(true)),
+                 withLastDim(x, outD), "con");
+  };
+  Value down = linear(h, prefix + ".down", hidden, width, hDim, "Ad", "normal");
+  Value act = stamp(lin,
+                    b.create<GeluOp>(loc, down, adapterAct == "gelu_new" ? "tanh" : "none"),
+                    dimsOf(down), "con");
+  Value up = linear(act, prefix + ".up", width, hidden, "Ad", hDim, "zeros");
+  Value sum = stamp(lin, b.create<AddOp>(loc, h, up), dimsOf(h), "con");
+  h.replaceAllUsesExcept(sum, llvm::SmallPtrSet<Operation *, 2>{sum.getDefiningOp(),
+                                                                  down.getDefiningOp()});
+}
+
+// fan_in_fan_out: the checkpoint stores this weight as [in, out]; use it as is.
+void PeftPass::flipToFanInFanOut(LinearOp lin) {
+  auto w = lin.getWeight().getDefiningOp<ParamOp>();
+  auto shape = w.getType().getShape();
+  OpBuilder b(w);
+  auto t = RankedTensorType::get({shape[1], shape[0]}, b.getF32Type());
+  auto flipped = b.create<ParamOp>(w.getLoc(), t, w.getNameAttr(), w.getTrainableAttr(),
+                                   w.getInitAttr(), w.getStdAttr());
+  flipped->setAttrs(w->getDiscardableAttrDictionary());
+  auto [outD, inD] = dimsOf(w.getResult()).split(',');
+  setDims(flipped.getResult(), (inD + "," + outD).str());
+  lin.getWeightMutable().assign(flipped);
+  lin.setTransposeW(false);
+  if (w->use_empty())
+    w.erase();
+}
+
+void PeftPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn) {
+    module.emitError("galaxy-peft needs a func.func @forward");
+    return signalPassFailure();
+  }
+  if (method != "full" && method != "lora" && method != "adapter" && method != "side") {
+    module.emitError() << "unknown PEFT method '" << method
+                       << "'; expected full, lora, adapter or side";
+    return signalPassFailure();
+  }
+  for (const std::string &t : loraTargets)
+    if (!targetSuffix(t)) {
+      module.emitError() << "unknown LoRA target '" << t
+                         << "'; expected query, key, value, attention_output, intermediate "
+                            "or output";
+      return signalPassFailure();
+    }
+  if (method == "lora" && loraDim <= 0) {
+    module.emitError() << "LoRA rank must be positive, got " << loraDim;
+    return signalPassFailure();
+  }
+  fn.walk([&](DropoutOp d) { nextOpId = std::max<int64_t>(nextOpId, d.getOpId() + 1); });
+  fn.walk([&](ParamOp p) {
+    if (p.getInit() == "normal")
+      initStd = p.getStd().convertToDouble();
+  });
+
+  SmallVector<std::pair<LinearOp, std::string>> linears;
+  fn.walk([&](LinearOp lin) {
+    if (auto w = lin.getWeight().getDefiningOp<ParamOp>())
+      if (w.getName().ends_with(".weight"))
+        linears.push_back({lin, w.getName().drop_back(strlen(".weight")).str()});
+  });
+  for (auto &[lin, name] : linears) {
+    StringRef mod = name;
+    if (method == "lora") {
+      bool target = llvm::any_of(loraTargets, [&](const std::string &t) {
+        return matchesTarget(mod, t);
+      });
+      if (!target)
+        continue;
+      if (fanInFanOut)
+        flipToFanInFanOut(lin);
+      addLora(lin, mod);
+    } else if (method == "adapter" &&
+               (matchesTarget(mod, "attention_output") || matchesTarget(mod, "output"))) {
+      int64_t hidden = lin.getType().getShape().back();
+      if (adapterDim <= 0 || hidden % adapterDim != 0) {
+        lin.emitError() << "adapter_reduction_dim " << adapterDim
+                        << " does not divide the hidden size " << hidden;
+        return signalPassFailure();
+      }
+      addAdapter(lin, mod);
+    }
+  }
+
+  // Freeze everything the method does not train; the classifier always trains.
+  if (method == "full")
+    return;
+  fn.walk([&](ParamOp p) {
+    StringRef n = p.getName();
+    bool trainable = n.starts_with("classifier.") ||
+                     (method == "lora" && n.contains(".lora_")) ||
+                     (method == "adapter" && n.contains(".adapter.")) ||
+                     (method == "side" && n.starts_with("side."));
+    p.setTrainable(trainable);
+  });
+}
+
+} // namespace

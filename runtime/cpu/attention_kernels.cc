@@ -7,6 +7,7 @@
 #include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -94,17 +95,7 @@ absl::Status maskedSoftmaxKernel(const KernelCall &c) {
             out[k] += (1.f - mrow[k]) * -10000.f;
         }
       }
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t k = 0; k < limit; ++k)
-        mx = out[k] > mx ? out[k] : mx;
-      float sum = 0.f;
-      for (int64_t k = 0; k < limit; ++k) {
-        out[k] = fastExp(out[k] - mx);
-        sum += out[k];
-      }
-      const float inv = limit > 0 ? 1.f / sum : 0.f;
-      for (int64_t k = 0; k < limit; ++k)
-        out[k] *= inv;
+      softmaxInPlace(out, limit);
       for (int64_t k = limit; k < sk; ++k)
         out[k] = 0.f;
     }

@@ -1,12 +1,16 @@
 // Prints the time of each CPU kernel on BERT-base shapes (batch 4, seq 32). A
 // benchmark, not a test: run `cpu_kernels_bench` and read the figures
-// (GALAXY_THREADS / GALAXY_GEMM apply).
+// (GALAXY_THREADS / GALAXY_GEMM apply). `--sgemm-peak` prints the machine's
+// best sgemm GFLOP/s instead.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "runtime/backend.h"
+#include "runtime/cpu/gemm.h"
+#include "runtime/cpu/omp_env.h"
 
 namespace {
 
@@ -75,7 +79,59 @@ void bench(Backend &be, const char *label, const Instr &instr,
 
 } // namespace
 
-int main() {
+// The machine's sgemm ceiling: the best GFLOP/s of any library on 1024³ and
+// the BERT-base shapes (the reference for "% of peak" in bench/bert_step.sh).
+int sgemmPeak() {
+  using namespace galaxy::rt::cpu;
+  const int threads = threadsFromEnv().threads;
+  setGemmThreads(threads);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {
+      {1024, 1024, 1024}, {128, 3072, 768}, {128, 768, 3072}, {128, 768, 768}};
+  double best = 0;
+  std::string best_what;
+  for (GemmKind kind : {GemmKind::kOneDnn, GemmKind::kOpenBlas})
+    for (const Shape &sh : shapes) {
+      std::vector<float> a(sh.m * sh.k, 0.01f), b(sh.k * sh.n, 0.02f),
+          c(sh.m * sh.n);
+      SgemmFn fn = sgemmFor(kind);
+      auto once = [&] {
+        (void)fn(false, false, sh.m, sh.n, sh.k, 1.f, a.data(), sh.k, b.data(),
+                 sh.n, 0.f, c.data(), sh.n);
+      };
+      once();
+      double fastest = 1e30;
+      for (int r = 0; r < 20; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        once();
+        fastest = std::min(fastest, std::chrono::duration<double>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count());
+      }
+      const double gflops = 2.0 * sh.m * sh.n * sh.k / fastest * 1e-9;
+      std::printf("sgemm %-8s %5lldx%5lldx%5lld %7.1f GFLOP/s\n",
+                  std::string(gemmKindName(kind)).c_str(), (long long)sh.m,
+                  (long long)sh.n, (long long)sh.k, gflops);
+      if (gflops > best) {
+        best = gflops;
+        best_what = std::string(gemmKindName(kind));
+      }
+    }
+  std::printf("sgemm_peak_gflops %.1f (%s, %d threads)\n", best,
+              best_what.c_str(), threads);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  galaxy::rt::cpu::ensurePassiveOpenMp(argv);
+  if (argc > 1 && std::string(argv[1]) == "--sgemm-peak")
+    return sgemmPeak();
+  if (argc > 1) {
+    std::fprintf(stderr, "usage: cpu_kernels_bench [--sgemm-peak]\n");
+    return 2;
+  }
   std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();
   std::printf("%s\n", be->gemmDescription().c_str());
   const int64_t b = 4, s = 32, h = 768, inter = 3072, heads = 12, d = 64,

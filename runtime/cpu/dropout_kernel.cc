@@ -8,6 +8,7 @@
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/philox.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
 
@@ -90,12 +91,7 @@ absl::Status dropoutKernel(const KernelCall &c) {
       const uint64_t q0 = (g + j) >> 2;
       const float *xb = xr + j;
       float *yb = yr + j;
-      for (int64_t blk = 0; blk < blocks; ++blk) {
-        const Philox4x32Words w = dropoutBlock(seed, step, op, q0 + blk);
-        for (int lane = 0; lane < 4; ++lane)
-          yb[4 * blk + lane] =
-              (w.w[lane] >> 8) >= threshold ? xb[4 * blk + lane] / keep : 0.f;
-      }
+      dropoutBlocks(xb, yb, blocks, q0, seed, step, op, threshold, keep);
       for (j += 4 * blocks; j < inner; ++j)
         one(j);
     }

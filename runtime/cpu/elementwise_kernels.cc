@@ -3,9 +3,9 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
-#include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -48,11 +48,6 @@ absl::StatusOr<bool> tanhApprox(const KernelCall &c) {
   return kernelError(
       c, absl::StrFormat("attribute approximate='%s' must be none or tanh", a));
 }
-
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kInvSqrt2 = 0.7071067811865476f;
-constexpr float kInvSqrt2Pi = 0.3989422804014327f;
-constexpr float kGeluCubic = 0.044715f;
 
 } // namespace
 
@@ -125,18 +120,9 @@ absl::Status geluKernel(const KernelCall &c) {
   GALAXY_CPU_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
   const float *x = c.in[0].f32();
   float *y = c.out[0].f32();
-  if (approx) {
-    forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
-      const float v = x[i];
-      y[i] = 0.5f * v *
-             (1.f + fastTanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v)));
-    });
-  } else {
-    forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
-      const float v = x[i];
-      y[i] = 0.5f * v * (1.f + fastErf(v * kInvSqrt2));
-    });
-  }
+  parallelChunks(
+      c.out[0].numel(), 20, c.env.threads,
+      [&](int64_t b, int64_t e) { geluSpan(x + b, y + b, e - b, approx); });
   return absl::OkStatus();
 }
 
@@ -145,21 +131,10 @@ absl::Status geluGradKernel(const KernelCall &c) {
   GALAXY_CPU_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
   const float *x = c.in[0].f32(), *dy = c.in[1].f32();
   float *dx = c.out[0].f32();
-  if (approx) {
-    forEach(c.env, c.out[0].numel(), 25, [&](int64_t i) {
-      const float v = x[i];
-      const float t = fastTanh(kSqrt2OverPi * (v + kGeluCubic * v * v * v));
-      const float dinner = kSqrt2OverPi * (1.f + 3.f * kGeluCubic * v * v);
-      dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * dinner);
-    });
-  } else {
-    forEach(c.env, c.out[0].numel(), 30, [&](int64_t i) {
-      const float v = x[i];
-      const float cdf = 0.5f * (1.f + fastErf(v * kInvSqrt2));
-      const float pdf = kInvSqrt2Pi * fastExp(-0.5f * v * v);
-      dx[i] = dy[i] * (cdf + v * pdf);
-    });
-  }
+  parallelChunks(c.out[0].numel(), 30, c.env.threads,
+                 [&](int64_t b, int64_t e) {
+                   geluGradSpan(x + b, dy + b, dx + b, e - b, approx);
+                 });
   return absl::OkStatus();
 }
 

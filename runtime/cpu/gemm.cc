@@ -52,17 +52,52 @@ absl::Status onednnSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   return absl::OkStatus();
 }
 
+void cblasBlock(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                const float *a, int64_t lda, const float *b, int64_t ldb,
+                float beta, float *c, int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
+              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
+              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
+              static_cast<blasint>(ldc));
+}
+
+// Below this m·n·k one thread does the whole product.
+constexpr int64_t kSplitGemm = int64_t{1} << 21;
+
+// OpenBLAS runs single-threaded (setGemmThreads) on blocks of C split over
+// OpenMP threads: one thread pool for GEMMs and our own loops. OpenBLAS's own
+// pool busy-waits after each call and fought the OpenMP threads for the cores
+// (a BERT step ran 3–10x slower on a loaded 2-core machine).
 absl::Status openblasSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                            float alpha, const float *a, int64_t lda,
                            const float *b, int64_t ldb, float beta, float *c,
                            int64_t ldc) {
   if (handleEmpty(m, n, k, beta, c, ldc))
     return absl::OkStatus();
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-              tb ? CblasTrans : CblasNoTrans, static_cast<blasint>(m),
-              static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
-              static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c,
-              static_cast<blasint>(ldc));
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (threads <= 1 || m * n * k < kSplitGemm) {
+    cblasBlock(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return absl::OkStatus();
+  }
+  // Split the longer side of C in 16-aligned blocks (whole SIMD tiles).
+  const bool split_n = n >= m;
+  const int64_t len = split_n ? n : m;
+  const int64_t tiles = (len + 15) / 16;
+  const int t = static_cast<int>(std::min<int64_t>(threads, tiles));
+#pragma omp parallel for num_threads(t) schedule(static, 1)
+  for (int i = 0; i < t; ++i) {
+    const int64_t lo = std::min(len, tiles * i / t * 16);
+    const int64_t hi = std::min(len, tiles * (i + 1) / t * 16);
+    if (hi <= lo)
+      continue;
+    if (split_n) // columns [lo,hi) of op(B) and C
+      cblasBlock(ta, tb, m, hi - lo, k, alpha, a, lda,
+                 tb ? b + lo * ldb : b + lo, ldb, beta, c + lo, ldc);
+    else // rows [lo,hi) of op(A) and C
+      cblasBlock(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + lo * lda, lda,
+                 b, ldb, beta, c + lo * ldc, ldc);
+  }
   return absl::OkStatus();
 }
 
@@ -107,14 +142,15 @@ std::string onednnName(int threads) {
                          v->major, v->minor, v->patch, isa, threads);
 }
 
-std::string openblasName() {
+std::string openblasName(int threads) {
   // openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell
   // MAX_THREADS=64".
   std::vector<std::string> words = absl::StrSplit(openblas_get_config(), ' ');
   std::string version =
       words.size() >= 2 ? words[0] + " " + words[1] : "OpenBLAS";
-  return absl::StrFormat("%s cblas_sgemm (core %s, %d threads)", version,
-                         openblas_get_corename(), openblas_get_num_threads());
+  return absl::StrFormat(
+      "%s cblas_sgemm (core %s, %d threads: blocks of C on OpenMP threads)",
+      version, openblas_get_corename(), threads);
 }
 
 std::string kindName(GemmKind kind, int threads) {
@@ -122,7 +158,7 @@ std::string kindName(GemmKind kind, int threads) {
   case GemmKind::kOneDnn:
     return onednnName(threads);
   case GemmKind::kOpenBlas:
-    return openblasName();
+    return openblasName(threads);
   case GemmKind::kNaive:
     return absl::StrFormat("naive loops (%d threads)", threads);
   }
@@ -164,15 +200,15 @@ SgemmFn sgemmFor(GemmKind kind) {
 }
 
 void setGemmThreads(int threads) {
-  // OpenMP's count is per calling thread; OpenBLAS's is global.
+  // OpenMP's count is per calling thread. OpenBLAS always runs on one thread:
+  // openblasSgemm spreads its blocks over the OpenMP threads.
   thread_local int omp_threads = 0;
-  static std::atomic<int> blas_threads{0};
+  static std::once_flag blas_once;
   if (omp_threads != threads) {
     omp_set_num_threads(threads);
     omp_threads = threads;
   }
-  if (blas_threads.exchange(threads, std::memory_order_relaxed) != threads)
-    openblas_set_num_threads(threads);
+  std::call_once(blas_once, [] { openblas_set_num_threads(1); });
 }
 
 ThreadChoice threadsFromEnv() {
@@ -234,17 +270,18 @@ GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
                                      kindName(*forced, threads))};
   }
   // Measured once per process: every backend after the first reuses the
-  // verdict.
+  // verdict. Rounds alternate between the libraries and each keeps its best,
+  // so a burst of load from other processes does not decide the choice.
   static std::once_flag once;
   static double onednn = 0, openblas = 0;
   std::call_once(once, [] {
-    onednn = measureGemmGflops(GemmKind::kOneDnn, 3);
-    openblas = measureGemmGflops(GemmKind::kOpenBlas, 3);
+    for (int round = 0; round < 3; ++round) {
+      onednn = std::max(onednn, measureGemmGflops(GemmKind::kOneDnn, 2));
+      openblas = std::max(openblas, measureGemmGflops(GemmKind::kOpenBlas, 2));
+    }
   });
-  // oneDNN threads with OpenMP, the pool our own loops use; OpenBLAS keeps a
-  // second pool whose threads spin after each call and fight those loops for
-  // cores. So OpenBLAS must win by 10%.
-  const bool use_onednn = onednn * 1.1 >= openblas;
+  // Both run on the same OpenMP threads now, so the faster simply wins.
+  const bool use_onednn = onednn >= openblas;
   GemmKind kind = use_onednn ? GemmKind::kOneDnn : GemmKind::kOpenBlas;
   GemmKind other = use_onednn ? GemmKind::kOpenBlas : GemmKind::kOneDnn;
   return {kind, absl::StrFormat("GEMM: %s — %.0f GFLOP/s vs %s %.0f GFLOP/s%s",

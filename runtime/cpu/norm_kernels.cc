@@ -4,26 +4,9 @@
 
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
-namespace {
-
-// Mean and 1/sqrt(biased var + eps) of one row (two passes: stable for large
-// means).
-inline void rowStats(const float *x, int64_t h, float eps, float *mean,
-                     float *rstd) {
-  float s = 0.f;
-  for (int64_t j = 0; j < h; ++j)
-    s += x[j];
-  const float mu = s / static_cast<float>(h);
-  float v = 0.f;
-  for (int64_t j = 0; j < h; ++j)
-    v += (x[j] - mu) * (x[j] - mu);
-  *mean = mu;
-  *rstd = 1.f / std::sqrt(v / static_cast<float>(h) + eps);
-}
-
-} // namespace
 
 absl::Status layerNormKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
@@ -40,12 +23,8 @@ absl::Status layerNormKernel(const KernelCall &c) {
   float *yp = y.f32();
   parallelChunks(rows, h * 6, c.env.threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const float *xr = xp + r * h;
-      float *yr = yp + r * h;
       float mu, rstd;
-      rowStats(xr, h, eps, &mu, &rstd);
-      for (int64_t j = 0; j < h; ++j)
-        yr[j] = (xr[j] - mu) * rstd * g[j] + b[j];
+      layerNormRow(xp + r * h, g, b, yp + r * h, h, eps, &mu, &rstd);
     }
   });
   return absl::OkStatus();
@@ -71,37 +50,21 @@ absl::Status layerNormGradKernel(const KernelCall &c) {
   // dy·gamma.
   parallelChunks(rows, h * 10, c.env.threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const float *xr = xp + r * h, *gr = gy + r * h;
-      float *o = gx + r * h;
-      float mu, rs;
-      rowStats(xr, h, eps, &mu, &rs);
-      mean[r] = mu;
-      rstd[r] = rs;
-      float s1 = 0.f, s2 = 0.f;
-      for (int64_t j = 0; j < h; ++j) {
-        const float dxhat = gr[j] * g[j];
-        s1 += dxhat;
-        s2 += dxhat * (xr[j] - mu) * rs;
-      }
-      s1 /= static_cast<float>(h);
-      s2 /= static_cast<float>(h);
-      for (int64_t j = 0; j < h; ++j)
-        o[j] = rs * (gr[j] * g[j] - s1 - (xr[j] - mu) * rs * s2);
+      layerNormGradRow(xp + r * h, g, gy + r * h, gx + r * h, h, eps, &mean[r],
+                       &rstd[r]);
     }
   });
+  // Frozen gamma/beta (param_grads = 0): dgamma, dbeta are not needed.
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t paramGrads, intAttr(c, "param_grads", 1));
+  if (!paramGrads)
+    return absl::OkStatus();
   // dgamma, dbeta: threads own column ranges and add rows in order
   // (deterministic).
   parallelChunks(h, rows * 4, c.env.threads, [&](int64_t j0, int64_t j1) {
     for (int64_t j = j0; j < j1; ++j)
       gg[j] = gb[j] = 0.f;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *xr = xp + r * h, *gr = gy + r * h;
-      const float mu = mean[r], rs = rstd[r];
-      for (int64_t j = j0; j < j1; ++j) {
-        gg[j] += gr[j] * (xr[j] - mu) * rs;
-        gb[j] += gr[j];
-      }
-    }
+    layerNormParamGradCols(xp, gy, mean.data(), rstd.data(), rows, h, j0, j1,
+                           gg, gb);
   });
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -28,8 +29,7 @@ absl::Status sgdUpdateKernel(const KernelCall &c) {
   float *p = c.in[0].f32();
   const float *g = c.in[1].f32();
   parallelChunks(c.in[0].numel(), 3, c.env.threads, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      p[i] -= lr * (g[i] + wd * p[i]);
+    sgdSpan(p + b, g + b, e - b, lr, wd);
   });
   return absl::OkStatus();
 }
@@ -58,15 +58,11 @@ absl::Status adamwUpdateKernel(const KernelCall &c) {
   const float e = static_cast<float>(eps);
   float *p = c.in[0].f32(), *m = c.in[2].f32(), *v = c.in[3].f32();
   const float *g = c.in[1].f32();
-  parallelChunks(
-      c.in[0].numel(), 12, c.env.threads, [&](int64_t b, int64_t end) {
-        for (int64_t i = b; i < end; ++i) {
-          p[i] *= decay;
-          m[i] = b1 * m[i] + one_b1 * g[i];
-          v[i] = b2 * v[i] + one_b2 * g[i] * g[i];
-          p[i] -= step_size * (m[i] / (std::sqrt(v[i]) / bc2_sqrt + e));
-        }
-      });
+  parallelChunks(c.in[0].numel(), 12, c.env.threads,
+                 [&](int64_t b, int64_t end) {
+                   adamwSpan(p + b, g + b, m + b, v + b, end - b, decay, b1,
+                             one_b1, b2, one_b2, step_size, bc2_sqrt, e);
+                 });
   return absl::OkStatus();
 }
 

@@ -66,9 +66,11 @@ void extractBox(const void *src, std::span<const int64_t> full,
                 void *dst, size_t elemSize) {
   const char *s = static_cast<const char *>(src);
   char *o = static_cast<char *>(dst);
-  forEachRun(full, offset, box, [&](int64_t fullPos, int64_t boxPos, int64_t n) {
-    std::memcpy(o + boxPos * elemSize, s + fullPos * elemSize, n * elemSize);
-  });
+  forEachRun(full, offset, box,
+             [&](int64_t fullPos, int64_t boxPos, int64_t n) {
+               std::memcpy(o + boxPos * elemSize, s + fullPos * elemSize,
+                           n * elemSize);
+             });
 }
 
 void insertBox(const void *src, std::span<const int64_t> box, void *dst,
@@ -76,9 +78,11 @@ void insertBox(const void *src, std::span<const int64_t> box, void *dst,
                size_t elemSize) {
   const char *s = static_cast<const char *>(src);
   char *o = static_cast<char *>(dst);
-  forEachRun(full, offset, box, [&](int64_t fullPos, int64_t boxPos, int64_t n) {
-    std::memcpy(o + fullPos * elemSize, s + boxPos * elemSize, n * elemSize);
-  });
+  forEachRun(full, offset, box,
+             [&](int64_t fullPos, int64_t boxPos, int64_t n) {
+               std::memcpy(o + fullPos * elemSize, s + boxPos * elemSize,
+                           n * elemSize);
+             });
 }
 
 } // namespace galaxy::rt

@@ -22,8 +22,10 @@ absl::StatusOr<MoveKind> kindOf(std::string_view kernel) {
     return MoveKind::kReduceScatter;
   if (kernel == "slice")
     return MoveKind::kSlice;
-  return absl::InvalidArgumentError(
-      absl::StrCat("'", std::string(kernel), "' is not a data-movement kernel"));
+  if (kernel == "pad")
+    return MoveKind::kPad;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "'", std::string(kernel), "' is not a data-movement kernel"));
 }
 
 std::vector<size_t> counts(const DataMove &m) {
@@ -84,8 +86,8 @@ absl::StatusOr<DataMove> bindDataMove(const plan::Instr &instr,
     m.offsets.push_back(total);
     total += s;
   }
-  // The full tensor is y for all_gather and x for reduce_scatter / slice.
-  const bool gather = m.kind == MoveKind::kAllGather;
+  // The full tensor is y for all_gather / pad and x for reduce_scatter / slice.
+  const bool gather = m.kind == MoveKind::kAllGather || m.kind == MoveKind::kPad;
   const Tensor &full = gather ? y : x, &shard = gather ? x : y;
   const int nd = static_cast<int>(full.shape.size());
   int64_t dim = dimIt->second.i();
@@ -126,12 +128,22 @@ absl::Status runDataMove(const DataMove &m, const Tensor &x, const Tensor &y,
                                 : comm->allReduceSum(y.f32(), m.numel);
 
   case MoveKind::kSlice: {
-    const int64_t n = m.sizes[rank] * m.post, stride = m.offsets.back() +
-                                                      m.sizes.back();
+    const int64_t n = m.sizes[rank] * m.post,
+                  stride = m.offsets.back() + m.sizes.back();
     for (int64_t p = 0; p < m.pre; ++p)
       std::memcpy(yb + p * n * kElem,
                   xb + (p * stride + m.offsets[rank]) * m.post * kElem,
                   n * kElem);
+    return absl::OkStatus();
+  }
+
+  case MoveKind::kPad: { // this rank's shard in a zero tensor: a partial value
+    const int64_t n = m.sizes[rank] * m.post,
+                  stride = m.offsets.back() + m.sizes.back();
+    std::memset(y.data, 0, y.numel() * kElem);
+    for (int64_t p = 0; p < m.pre; ++p)
+      std::memcpy(yb + (p * stride + m.offsets[rank]) * m.post * kElem,
+                  xb + p * n * kElem, n * kElem);
     return absl::OkStatus();
   }
 
@@ -147,10 +159,11 @@ absl::Status runDataMove(const DataMove &m, const Tensor &x, const Tensor &y,
       scratch.resize(y.numel() * kElem);
       dst = scratch.data();
     }
-    absl::Status s =
-        m.dtype == plan::I32
-            ? comm->allGatherV(x.i32(), c[rank], reinterpret_cast<int32_t *>(dst), c)
-            : comm->allGatherV(x.f32(), c[rank], reinterpret_cast<float *>(dst), c);
+    absl::Status s = m.dtype == plan::I32
+                         ? comm->allGatherV(x.i32(), c[rank],
+                                            reinterpret_cast<int32_t *>(dst), c)
+                         : comm->allGatherV(x.f32(), c[rank],
+                                            reinterpret_cast<float *>(dst), c);
     if (!s.ok() || m.pre == 1)
       return s;
     const int64_t N = m.offsets.back() + m.sizes.back();
@@ -180,7 +193,8 @@ absl::Status runDataMove(const DataMove &m, const Tensor &x, const Tensor &y,
         const int64_t run = m.sizes[r] * m.post;
         for (int64_t p = 0; p < m.pre; ++p)
           std::memcpy(scratch.data() + (chunk + p * run) * kElem,
-                      xb + (p * N + m.offsets[r]) * m.post * kElem, run * kElem);
+                      xb + (p * N + m.offsets[r]) * m.post * kElem,
+                      run * kElem);
         chunk += c[r];
       }
       src = reinterpret_cast<const float *>(scratch.data());

@@ -15,7 +15,7 @@
 
 namespace galaxy::rt {
 
-enum class MoveKind { kAllReduce, kAllGather, kReduceScatter, kSlice };
+enum class MoveKind { kAllReduce, kAllGather, kReduceScatter, kSlice, kPad };
 
 // One bound data-movement instruction. The full tensor is viewed as
 // [pre, N, post] around axis `dim`; rank r's shard is [pre, sizes[r], post]

@@ -38,7 +38,8 @@ std::vector<int64_t> vec(const google::protobuf::RepeatedField<int64_t> &s) {
 } // namespace
 
 absl::StatusOr<std::unique_ptr<Executor>>
-Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm, std::string origin) {
+Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
+                 std::string origin) {
   if (plan.format_version() != plan::kPlanFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
         origin, " has format version ", plan.format_version(),
@@ -49,22 +50,51 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm, st
     return s;
   if (absl::Status s = ex->bind(); !s.ok())
     return s;
+  if (absl::Status s = ex->agreeOnGatheredOutputs(); !s.ok())
+    return s;
   return ex;
+}
+
+// Gathering an output is collective, so every rank must decide alike even
+// where its own slice happens to be the whole tensor or empty: sum the flags.
+absl::Status Executor::agreeOnGatheredOutputs() {
+  std::vector<int32_t> flags;
+  for (const plan::Program &prog : plan_.programs())
+    for (const plan::Binding &o : prog.outputs()) {
+      const plan::Buffer &b = plan_.buffers(o.buffer());
+      flags.push_back(b.global_shape_size() > 0 &&
+                      numel(b.global_shape()) != numel(b.shape()));
+    }
+  if (comm_ && world_ > 1 && !flags.empty())
+    if (absl::Status s = comm_->allReduceSum(flags.data(), flags.size());
+        !s.ok())
+      return s;
+  size_t i = 0;
+  for (const plan::Program &prog : plan_.programs()) {
+    BoundProgram &bp = programs_[prog.name()];
+    bp.gatherOutput.clear();
+    for (int k = 0; k < prog.outputs_size(); ++k)
+      bp.gatherOutput.push_back(flags[i++] > 0);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Executor::checkWorld(const std::string &origin) {
   const int world = std::max(plan_.world(), 1), rank = plan_.rank();
   if (rank < 0 || rank >= world)
-    return absl::InvalidArgumentError(absl::StrCat(origin, " says rank ", rank, " of ", world,
-                                                   ", which is out of range; recompile it"));
-  const int commRank = comm_ ? comm_->rank() : 0, commWorld = comm_ ? comm_->size() : 1;
+    return absl::InvalidArgumentError(
+        absl::StrCat(origin, " says rank ", rank, " of ", world,
+                     ", which is out of range; recompile it"));
+  const int commRank = comm_ ? comm_->rank() : 0,
+            commWorld = comm_ ? comm_->size() : 1;
   if (rank != commRank || world != commWorld)
     return absl::FailedPreconditionError(absl::StrCat(
-        origin, " is for rank ", rank, " of ", world, " but this process is rank ", commRank,
-        " of ", commWorld,
-        world != commWorld ? absl::StrCat("; recompile with --world ", commWorld, " or run ",
-                                          world, " ranks")
-                           : absl::StrCat("; load rank", commRank, ".plan.pb instead")));
+        origin, " is for rank ", rank, " of ", world,
+        " but this process is rank ", commRank, " of ", commWorld,
+        world != commWorld
+            ? absl::StrCat("; recompile with --world ", commWorld, " or run ",
+                           world, " ranks")
+            : absl::StrCat("; load rank", commRank, ".plan.pb instead")));
   rank_ = rank;
   world_ = world;
   return absl::OkStatus();
@@ -75,8 +105,8 @@ absl::Status Executor::bind() {
   void *mem = nullptr;
   size_t arenaBytes = std::max<int64_t>(plan_.arena_bytes(), 64);
   if (posix_memalign(&mem, 64, arenaBytes) != 0)
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate the ", arenaBytes, "-byte activation arena"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate the ", arenaBytes, "-byte activation arena"));
   arena_ = {static_cast<float *>(mem), std::free};
 
   params_.resize(plan_.params_size());
@@ -87,7 +117,8 @@ absl::Status Executor::bind() {
   for (int id = 0; id < nb; ++id) {
     const plan::Buffer &b = plan_.buffers(id);
     if (b.id() != id)
-      return absl::InvalidArgumentError(absl::StrCat("plan buffer ", id, " has id ", b.id()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("plan buffer ", id, " has id ", b.id()));
     Tensor &t = tensors_[id];
     t.dtype = b.dtype();
     t.shape.assign(b.shape().begin(), b.shape().end());
@@ -103,8 +134,8 @@ absl::Status Executor::bind() {
     case plan::Buffer::OPT_STATE: {
       if (b.param() < 0 || b.param() >= plan_.params_size() ||
           int64_t(params_[b.param()].size()) != n)
-        return absl::InvalidArgumentError(
-            absl::StrCat("buffer ", b.name(), " does not match its parameter's slice"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "buffer ", b.name(), " does not match its parameter's slice"));
       if (b.kind() == plan::Buffer::PARAM) {
         t.data = params_[b.param()].data();
       } else {
@@ -117,13 +148,14 @@ absl::Status Executor::bind() {
     case plan::Buffer::INPUT:
       if (b.global_shape_size() > 0 &&
           !boxInside(vec(b.global_shape()),
-                     b.slice_offset_size() ? vec(b.slice_offset())
-                                           : std::vector<int64_t>(b.shape_size(), 0),
+                     b.slice_offset_size()
+                         ? vec(b.slice_offset())
+                         : std::vector<int64_t>(b.shape_size(), 0),
                      vec(b.shape())))
         return absl::InvalidArgumentError(absl::StrCat(
-            "input buffer ", b.name(), " of shape ", shapeStr(b.shape()), " at offset ",
-            shapeStr(b.slice_offset()), " does not fit its global shape ",
-            shapeStr(b.global_shape())));
+            "input buffer ", b.name(), " of shape ", shapeStr(b.shape()),
+            " at offset ", shapeStr(b.slice_offset()),
+            " does not fit its global shape ", shapeStr(b.global_shape())));
       if (b.dtype() == plan::I32) {
         inputsI32_[id].assign(n, 0);
         t.data = inputsI32_[id].data();
@@ -133,7 +165,8 @@ absl::Status Executor::bind() {
       }
       break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("buffer ", b.name(), " has unknown kind"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("buffer ", b.name(), " has unknown kind"));
     }
   }
   for (const plan::Program &prog : plan_.programs()) {
@@ -143,20 +176,23 @@ absl::Status Executor::bind() {
       BoundInstr bi{&instr, {}, {}, std::nullopt};
       for (int32_t id : instr.inputs()) {
         if (id < 0 || id >= nb)
-          return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " reads buffer ", id,
-                                                         " which the plan does not have"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(instr.kernel(), " reads buffer ", id,
+                           " which the plan does not have"));
         bi.in.push_back(tensors_[id]);
       }
       for (int32_t id : instr.outputs()) {
         if (id < 0 || id >= nb)
-          return absl::InvalidArgumentError(absl::StrCat(instr.kernel(), " writes buffer ", id,
-                                                         " which the plan does not have"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(instr.kernel(), " writes buffer ", id,
+                           " which the plan does not have"));
         bi.out.push_back(tensors_[id]);
       }
       if (isDataMovement(instr.kernel())) {
-        auto move = bindDataMove(
-            instr, bi.in, bi.out, rank_, world_,
-            absl::StrCat(prog.name(), " instruction ", bp.instrs.size(), " (", instr.block(), ")"));
+        auto move = bindDataMove(instr, bi.in, bi.out, rank_, world_,
+                                 absl::StrCat(prog.name(), " instruction ",
+                                              bp.instrs.size(), " (",
+                                              instr.block(), ")"));
         if (!move.ok())
           return move.status();
         bi.move = std::move(*move);
@@ -189,11 +225,15 @@ void Executor::initParams(uint64_t seed) {
         data[local] = init.kind() == "ones" ? 1.0f : 0.0f;
         continue;
       }
-      Philox4x32Words w = philox4x32_10(uint32_t(g), uint32_t(g >> 32), 0x494E4954u,
-                                        uint32_t(seed >> 32), uint32_t(seed), key);
-      double u1 = ((w.w[0] >> 8) + 1.0) / 16777216.0, u2 = (w.w[1] >> 8) / 16777216.0;
-      if (init.kind() == "kaiming_uniform") { // a = sqrt(5): bound = 1/sqrt(fan_in)
-        double bound = 1.0 / std::sqrt(double(std::max<int64_t>(init.fan_in(), 1)));
+      Philox4x32Words w =
+          philox4x32_10(uint32_t(g), uint32_t(g >> 32), 0x494E4954u,
+                        uint32_t(seed >> 32), uint32_t(seed), key);
+      double u1 = ((w.w[0] >> 8) + 1.0) / 16777216.0,
+             u2 = (w.w[1] >> 8) / 16777216.0;
+      if (init.kind() ==
+          "kaiming_uniform") { // a = sqrt(5): bound = 1/sqrt(fan_in)
+        double bound =
+            1.0 / std::sqrt(double(std::max<int64_t>(init.fan_in(), 1)));
         data[local] = float((2.0 * u2 - 1.0) * bound);
       } else { // normal(0, std), Box-Muller
         data[local] = float(init.std() * std::sqrt(-2.0 * std::log(u1)) *
@@ -210,8 +250,11 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
     const plan::Param &p = plan_.params(i);
     io::Slice slice{{p.slice_offset().begin(), p.slice_offset().end()},
                     {p.slice_shape().begin(), p.slice_shape().end()}};
-    std::vector<int64_t> global(p.global_shape().begin(), p.global_shape().end());
-    if (absl::Status s = file.readF32Into(p.name(), global, slice, params_[i].data()); !s.ok())
+    std::vector<int64_t> global(p.global_shape().begin(),
+                                p.global_shape().end());
+    if (absl::Status s =
+            file.readF32Into(p.name(), global, slice, params_[i].data());
+        !s.ok())
       return s;
   }
   for (auto &[id, s] : state_)
@@ -228,11 +271,13 @@ absl::Status Executor::saveParams(const std::string &path) {
     sharded[i] = numel(p.slice_shape()) != numel(p.global_shape());
     if (!comm_ && sharded[i])
       return absl::FailedPreconditionError(absl::StrCat(
-          "parameter ", p.name(), " is sharded ", shapeStr(p.slice_shape()), " of ",
-          shapeStr(p.global_shape()), " but there is no communicator to gather it"));
+          "parameter ", p.name(), " is sharded ", shapeStr(p.slice_shape()),
+          " of ", shapeStr(p.global_shape()),
+          " but there is no communicator to gather it"));
   }
   if (comm_ && world_ > 1)
-    if (absl::Status s = comm_->allReduceSum(sharded.data(), sharded.size()); !s.ok())
+    if (absl::Status s = comm_->allReduceSum(sharded.data(), sharded.size());
+        !s.ok())
       return s;
   std::vector<std::vector<float>> gathered(plan_.params_size());
   std::vector<io::TensorToWrite> out;
@@ -240,8 +285,9 @@ absl::Status Executor::saveParams(const std::string &path) {
     const plan::Param &p = plan_.params(i);
     const float *data = params_[i].data();
     if (sharded[i]) {
-      auto g = gatherBoxes(*comm_, data, vec(p.global_shape()), vec(p.slice_offset()),
-                           vec(p.slice_shape()), absl::StrCat("parameter ", p.name()));
+      auto g = gatherBoxes(*comm_, data, vec(p.global_shape()),
+                           vec(p.slice_offset()), vec(p.slice_shape()),
+                           absl::StrCat("parameter ", p.name()));
       if (!g.ok())
         return g.status();
       gathered[i] = std::move(*g);
@@ -251,10 +297,12 @@ absl::Status Executor::saveParams(const std::string &path) {
   }
   if (rank_ != 0)
     return absl::OkStatus();
-  return io::writeSafetensors(path, out, {{"format", "pt"}, {"producer", "galaxy-run"}});
+  return io::writeSafetensors(path, out,
+                              {{"format", "pt"}, {"producer", "galaxy-run"}});
 }
 
-absl::Status Executor::fillInputs(const plan::Program &program, const io::Batch &batch) {
+absl::Status Executor::fillInputs(const plan::Program &program,
+                                  const io::Batch &batch) {
   for (const plan::Binding &in : program.inputs()) {
     const plan::Buffer &b = plan_.buffers(in.buffer());
     const Tensor &t = tensors_[in.buffer()];
@@ -262,12 +310,14 @@ absl::Status Executor::fillInputs(const plan::Program &program, const io::Batch 
     const int64_t want = sliced ? numel(b.global_shape()) : numel(b.shape());
     auto fill = [&](const auto &src, plan::DType dtype) -> absl::Status {
       if (dtype != b.dtype())
-        return absl::InvalidArgumentError(absl::StrCat("input buffer ", b.name(), " for '",
-                                                       in.name(), "' has the wrong dtype"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input buffer ", b.name(), " for '", in.name(),
+                         "' has the wrong dtype"));
       if (int64_t(src.size()) != want)
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input ", in.name(), " has ", src.size(), " elements, the plan expects ", want,
-            " (shape ", shapeStr(sliced ? b.global_shape() : b.shape()), ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input ", in.name(), " has ", src.size(),
+                         " elements, the plan expects ", want, " (shape ",
+                         shapeStr(sliced ? b.global_shape() : b.shape()), ")"));
       if (!sliced) {
         std::memcpy(t.data, src.data(), 4 * src.size());
         return absl::OkStatus();
@@ -287,28 +337,32 @@ absl::Status Executor::fillInputs(const plan::Program &program, const io::Batch 
     else if (in.name() == "labels")
       s = fill(batch.labels, plan::I32);
     else
-      s = absl::InvalidArgumentError("the plan asks for unknown input '" + in.name() + "'");
+      s = absl::InvalidArgumentError("the plan asks for unknown input '" +
+                                     in.name() + "'");
     if (!s.ok())
       return s;
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<Outputs> Executor::collectOutputs(const plan::Program &program) {
+absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp) {
   Outputs outs;
-  for (const plan::Binding &o : program.outputs()) {
+  for (int k = 0; k < bp.program->outputs_size(); ++k) {
+    const plan::Binding &o = bp.program->outputs(k);
     const plan::Buffer &b = plan_.buffers(o.buffer());
     const Tensor &t = tensors_[o.buffer()];
     std::vector<float> &dst = outs[o.name()];
     const float *src = t.f32();
     std::vector<float> gathered;
     int64_t n = t.numel();
-    if (b.global_shape_size() > 0 && numel(b.global_shape()) != n) {
+    if (bp.gatherOutput[k]) {
       if (!comm_)
         return absl::FailedPreconditionError(absl::StrCat(
-            "output ", o.name(), " is sharded but there is no communicator to gather it"));
-      auto g = gatherBoxes(*comm_, src, vec(b.global_shape()), vec(b.slice_offset()),
-                           vec(b.shape()), absl::StrCat("output ", o.name()));
+            "output ", o.name(),
+            " is sharded but there is no communicator to gather it"));
+      auto g =
+          gatherBoxes(*comm_, src, vec(b.global_shape()), vec(b.slice_offset()),
+                      vec(b.shape()), absl::StrCat("output ", o.name()));
       if (!g.ok())
         return g.status();
       gathered = std::move(*g);
@@ -325,22 +379,26 @@ absl::StatusOr<Outputs> Executor::collectOutputs(const plan::Program &program) {
   return outs;
 }
 
-absl::StatusOr<Outputs> Executor::run(const std::string &program, const io::Batch &batch,
+absl::StatusOr<Outputs> Executor::run(const std::string &program,
+                                      const io::Batch &batch,
                                       const KernelContext &ctx) {
   auto it = programs_.find(program);
   if (it == programs_.end())
-    return absl::NotFoundError(absl::StrCat("the plan has no program '", program, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("the plan has no program '", program, "'"));
   const BoundProgram &bp = it->second;
   if (absl::Status s = fillInputs(*bp.program, batch); !s.ok())
     return s;
   for (const BoundInstr &bi : bp.instrs) {
-    absl::Status s = bi.move ? runDataMove(*bi.move, bi.in[0], bi.out[0], comm_, rank_, scratch_)
+    absl::Status s = bi.move ? runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,
+                                           rank_, scratch_)
                              : backend_.run(*bi.instr, bi.in, bi.out, ctx);
     if (!s.ok())
-      return absl::Status(s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
-                                                 bi.instr->block(), ": ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
+                                 bi.instr->block(), ": ", s.message()));
   }
-  return collectOutputs(*bp.program);
+  return collectOutputs(bp);
 }
 
 } // namespace galaxy::rt

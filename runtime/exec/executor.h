@@ -25,7 +25,8 @@ using Outputs = std::map<std::string, std::vector<float>>;
 
 class Executor {
 public:
-  // Checks the plan (format version, rank and world against `comm`, buffer
+  // Collective when world > 1 (all ranks call it). Checks the plan (format
+  // version, rank and world against `comm`, buffer
   // table, programs, data-movement shapes) and allocates. `comm` (not owned,
   // must outlive the executor) may be null for a plan of world 1. `origin`
   // names the plan in messages (e.g. its file).
@@ -48,18 +49,20 @@ public:
   // Runs one program on a batch (the *global* batch: each INPUT buffer takes
   // its slice by global_shape / slice_offset). Collective when the plan holds
   // data movement. `ctx.step` drives dropout and AdamW.
-  absl::StatusOr<Outputs> run(const std::string &program, const io::Batch &batch,
-                              const KernelContext &ctx);
+  absl::StatusOr<Outputs> run(const std::string &program,
+                              const io::Batch &batch, const KernelContext &ctx);
 
-  bool hasProgram(const std::string &name) const { return programs_.count(name) > 0; }
+  bool hasProgram(const std::string &name) const {
+    return programs_.count(name) > 0;
+  }
 
 private:
   Executor(plan::Plan plan, Backend &backend, comm::Communicator *comm)
       : plan_(std::move(plan)), backend_(backend), comm_(comm) {}
   absl::Status checkWorld(const std::string &origin);
   absl::Status bind();
+  absl::Status agreeOnGatheredOutputs();
   absl::Status fillInputs(const plan::Program &program, const io::Batch &batch);
-  absl::StatusOr<Outputs> collectOutputs(const plan::Program &program);
 
   struct BoundInstr {
     const plan::Instr *instr;
@@ -69,7 +72,10 @@ private:
   struct BoundProgram {
     const plan::Program *program;
     std::vector<BoundInstr> instrs;
+    std::vector<bool> gatherOutput; // per program output: sharded on some rank
   };
+
+  absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp);
 
   plan::Plan plan_;
   Backend &backend_;
@@ -77,11 +83,11 @@ private:
   int rank_ = 0, world_ = 1;
   std::vector<char> scratch_; // packing space of the data moves
   std::unique_ptr<float[], void (*)(void *)> arena_{nullptr, nullptr};
-  std::vector<std::vector<float>> params_;                // per plan param: its slice
-  std::map<int32_t, std::vector<float>> state_;           // OPT_STATE buffer id -> data
-  std::map<int32_t, std::vector<int32_t>> inputsI32_;     // INPUT buffer id -> data
+  std::vector<std::vector<float>> params_;      // per plan param: its slice
+  std::map<int32_t, std::vector<float>> state_; // OPT_STATE buffer id -> data
+  std::map<int32_t, std::vector<int32_t>> inputsI32_; // INPUT buffer id -> data
   std::map<int32_t, std::vector<float>> inputsF32_;
-  std::vector<Tensor> tensors_;                           // per buffer id
+  std::vector<Tensor> tensors_; // per buffer id
   std::map<std::string, BoundProgram> programs_;
 };
 

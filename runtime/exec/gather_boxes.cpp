@@ -21,7 +21,8 @@ gatherBoxes(comm::Communicator &comm, const float *local,
   for (size_t d = 0; d < nd; ++d)
     mine.push_back(static_cast<int32_t>(d < offset.size() ? offset[d] : 0));
   for (size_t d = 0; d < nd; ++d)
-    mine.push_back(static_cast<int32_t>(d < shape.size() ? shape[d] : global[d]));
+    mine.push_back(
+        static_cast<int32_t>(d < shape.size() ? shape[d] : global[d]));
   std::vector<int32_t> boxes(2 * nd * world);
   std::vector<size_t> metaCounts(world, 2 * nd);
   if (absl::Status s =
@@ -37,10 +38,10 @@ gatherBoxes(comm::Communicator &comm, const float *local,
     exts[r].assign(b + nd, b + 2 * nd);
     if (!boxInside(global, offs[r], exts[r]))
       return absl::InvalidArgumentError(absl::StrCat(
-          std::string(what), ": rank ", r, "'s slice at [", absl::StrJoin(offs[r], ", "),
-          "] of shape [", absl::StrJoin(exts[r], ", "),
-          "] lies outside the global shape [", absl::StrJoin(global, ", "),
-          "]; the plans disagree"));
+          std::string(what), ": rank ", r, "'s slice at [",
+          absl::StrJoin(offs[r], ", "), "] of shape [",
+          absl::StrJoin(exts[r], ", "), "] lies outside the global shape [",
+          absl::StrJoin(global, ", "), "]; the plans disagree"));
     counts[r] = static_cast<size_t>(product(exts[r]));
   }
   size_t total = 0;
@@ -67,8 +68,8 @@ gatherBoxes(comm::Communicator &comm, const float *local,
   const auto missing = std::count(covered.begin(), covered.end(), 0);
   if (missing > 0)
     return absl::InvalidArgumentError(absl::StrCat(
-        std::string(what), ": the ranks' slices leave ", missing, " of ", out.size(),
-        " elements of [", absl::StrJoin(global, ", "),
+        std::string(what), ": the ranks' slices leave ", missing, " of ",
+        out.size(), " elements of [", absl::StrJoin(global, ", "),
         "] uncovered; the plans disagree"));
   return out;
 }

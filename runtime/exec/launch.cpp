@@ -17,11 +17,13 @@
 namespace galaxy::rt {
 
 namespace {
-absl::StatusOr<int> parseNonNegative(std::string_view what, std::string_view v) {
+absl::StatusOr<int> parseNonNegative(std::string_view what,
+                                     std::string_view v) {
   int n = 0;
   if (!absl::SimpleAtoi(std::string(v), &n) || n < 0)
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(what), " must be a non-negative integer, got '", std::string(v), "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(what), " must be a non-negative integer, got '",
+        std::string(v), "'"));
   return n;
 }
 } // namespace
@@ -30,20 +32,23 @@ absl::StatusOr<std::pair<std::string, int>> parseHostPort(std::string_view s) {
   const size_t colon = s.rfind(':');
   int port = 0;
   if (colon == std::string_view::npos || colon == 0 ||
-      !absl::SimpleAtoi(std::string(s.substr(colon + 1)), &port) || port < 1 || port > 65535)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "master address '", std::string(s), "' is not HOST:PORT (e.g. 127.0.0.1:29500)"));
+      !absl::SimpleAtoi(std::string(s.substr(colon + 1)), &port) || port < 1 ||
+      port > 65535)
+    return absl::InvalidArgumentError(
+        absl::StrCat("master address '", std::string(s),
+                     "' is not HOST:PORT (e.g. 127.0.0.1:29500)"));
   return std::make_pair(std::string(s.substr(0, colon)), port);
 }
 
-absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags, const EnvLookup &env) {
+absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
+                                         const EnvLookup &env) {
   LaunchInfo info;
   const bool anyFlag = flags.rank || flags.world || flags.master;
   if (anyFlag) {
     info.source = "flags";
     if (!flags.rank || !flags.world)
-      return absl::InvalidArgumentError(
-          "give --rank and --world together (and --master HOST:PORT when --world > 1)");
+      return absl::InvalidArgumentError("give --rank and --world together (and "
+                                        "--master HOST:PORT when --world > 1)");
     info.rank = *flags.rank;
     info.world = *flags.world;
     info.localRank = info.rank;
@@ -53,8 +58,9 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags, const EnvLook
         return hp.status();
       std::tie(info.masterHost, info.masterPort) = *hp;
     } else if (info.world > 1) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--world ", info.world, " needs --master HOST:PORT (rank 0 hosts it)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--world ", info.world,
+                       " needs --master HOST:PORT (rank 0 hosts it)"));
     }
   } else {
     const char *rank = env("RANK"), *world = env("WORLD_SIZE");
@@ -63,7 +69,8 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags, const EnvLook
     info.source = "environment";
     if (!rank || !world)
       return absl::InvalidArgumentError(
-          "the environment sets only one of RANK and WORLD_SIZE; set both (torchrun style)");
+          "the environment sets only one of RANK and WORLD_SIZE; set both "
+          "(torchrun style)");
     auto r = parseNonNegative("RANK", rank);
     auto w = parseNonNegative("WORLD_SIZE", world);
     if (!r.ok())
@@ -82,14 +89,15 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags, const EnvLook
     const char *addr = env("MASTER_ADDR"), *port = env("MASTER_PORT");
     if (info.world > 1 && (!addr || !port))
       return absl::InvalidArgumentError(absl::StrCat(
-          "WORLD_SIZE=", info.world, " needs MASTER_ADDR and MASTER_PORT in the environment"));
+          "WORLD_SIZE=", info.world,
+          " needs MASTER_ADDR and MASTER_PORT in the environment"));
     if (addr)
       info.masterHost = addr;
     if (port) {
       auto hp = parseHostPort(absl::StrCat(info.masterHost, ":", port));
       if (!hp.ok())
-        return absl::InvalidArgumentError(
-            absl::StrCat("MASTER_PORT='", port, "' is not a TCP port (1..65535)"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "MASTER_PORT='", port, "' is not a TCP port (1..65535)"));
       info.masterPort = hp->second;
     }
   }
@@ -97,9 +105,9 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags, const EnvLook
     return absl::InvalidArgumentError(
         absl::StrCat("world size ", info.world, " must be at least 1"));
   if (info.rank < 0 || info.rank >= info.world)
-    return absl::InvalidArgumentError(absl::StrCat("rank ", info.rank, " is outside a world of ",
-                                                   info.world, " (ranks are 0..",
-                                                   info.world - 1, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("rank ", info.rank, " is outside a world of ", info.world,
+                     " (ranks are 0..", info.world - 1, ")"));
   return info;
 }
 
@@ -177,10 +185,13 @@ std::string describeStatus(int status) {
 int runLocalRanks(const LocalRanksOptions &o) {
   const int port = o.masterPort > 0 ? o.masterPort : freeLoopbackPort();
   if (port <= 0) {
-    writeAll(2, "galaxy-run: cannot find a free loopback port for the local ranks\n");
+    writeAll(
+        2,
+        "galaxy-run: cannot find a free loopback port for the local ranks\n");
     return 1;
   }
-  struct sigaction sa {}, oldInt{}, oldTerm{};
+  struct sigaction sa {
+  }, oldInt{}, oldTerm{};
   sa.sa_handler = onStopSignal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &oldInt);
@@ -196,8 +207,9 @@ int runLocalRanks(const LocalRanksOptions &o) {
       return 1;
     }
     std::vector<std::string> args = o.args;
-    for (std::string s : {std::string("--rank"), std::to_string(r), std::string("--world"),
-                          std::to_string(o.nproc), std::string("--master"), master})
+    for (std::string s :
+         {std::string("--rank"), std::to_string(r), std::string("--world"),
+          std::to_string(o.nproc), std::string("--master"), master})
       args.push_back(s);
     pid_t pid = fork();
     if (pid == 0) {
@@ -212,7 +224,8 @@ int runLocalRanks(const LocalRanksOptions &o) {
       signal(SIGINT, SIG_DFL);
       signal(SIGTERM, SIG_DFL);
       execv(o.exe.c_str(), argv.data());
-      writeAll(2, absl::StrCat("galaxy-run: cannot run ", o.exe, ": ", strerror(errno), "\n"));
+      writeAll(2, absl::StrCat("galaxy-run: cannot run ", o.exe, ": ",
+                               strerror(errno), "\n"));
       _exit(127);
     }
     close(out[1]);
@@ -250,8 +263,9 @@ int runLocalRanks(const LocalRanksOptions &o) {
     killAt = Clock::now() + o.killGrace;
   }
   std::vector<char> buf(1 << 16);
-  while (running > 0 || std::any_of(streams.begin(), streams.end(),
-                                    [](const Stream &s) { return s.fd >= 0; })) {
+  while (running > 0 ||
+         std::any_of(streams.begin(), streams.end(),
+                     [](const Stream &s) { return s.fd >= 0; })) {
     std::vector<pollfd> fds;
     std::vector<Stream *> owners;
     for (Stream &s : streams)
@@ -299,12 +313,14 @@ int runLocalRanks(const LocalRanksOptions &o) {
   sigaction(SIGINT, &oldInt, nullptr);
   sigaction(SIGTERM, &oldTerm, nullptr);
   if (firstFailed == -2) {
-    writeAll(2, absl::StrCat("galaxy-run: interrupted (", firstHow, "); stopped all ranks\n"));
+    writeAll(2, absl::StrCat("galaxy-run: interrupted (", firstHow,
+                             "); stopped all ranks\n"));
     return 1;
   }
   if (firstFailed >= 0) {
-    writeAll(2, absl::StrCat("galaxy-run: failed: rank ", firstFailed, " ", firstHow,
-                             " first; the other ranks were stopped\n"));
+    writeAll(2,
+             absl::StrCat("galaxy-run: failed: rank ", firstFailed, " ",
+                          firstHow, " first; the other ranks were stopped\n"));
     return 1;
   }
   return 0;

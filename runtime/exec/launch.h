@@ -48,7 +48,7 @@ struct LocalRanksOptions {
   std::vector<std::string> args; // its arguments, without launch flags
   int nproc = 1;
   std::string masterHost = "127.0.0.1";
-  int masterPort = 0; // 0: pick a free loopback port
+  int masterPort = 0;                        // 0: pick a free loopback port
   std::chrono::milliseconds killGrace{2000}; // SIGTERM -> SIGKILL
 };
 

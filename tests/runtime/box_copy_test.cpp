@@ -8,7 +8,8 @@ namespace galaxy::rt {
 namespace {
 
 TEST(BoxCopy, ExtractAndInsertAreInverse) {
-  const std::vector<int64_t> full = {3, 4, 5}, offset = {1, 1, 2}, box = {2, 2, 3};
+  const std::vector<int64_t> full = {3, 4, 5}, offset = {1, 1, 2},
+                             box = {2, 2, 3};
   std::vector<int32_t> src(60);
   std::iota(src.begin(), src.end(), 0);
   std::vector<int32_t> got(12);

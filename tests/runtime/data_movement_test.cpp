@@ -4,11 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "gtest/gtest.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/exec/executor.h"
 #include "tests/comm/multiprocess.h"
 #include "tests/runtime/plan_builder.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
 namespace {
@@ -38,7 +38,8 @@ std::vector<float> globalData() {
 }
 
 // Rank r's box of g [2,6,4] along `dim`.
-std::vector<float> box(const std::vector<float> &g, int dim, int64_t off, int64_t n) {
+std::vector<float> box(const std::vector<float> &g, int dim, int64_t off,
+                       int64_t n) {
   std::vector<float> out;
   for (int64_t a = 0; a < 2; ++a)
     for (int64_t b = 0; b < 6; ++b)
@@ -52,12 +53,12 @@ std::vector<float> box(const std::vector<float> &g, int dim, int64_t off, int64_
 
 plan::Plan movementPlan(int rank, int world) {
   const Splits s = splitsFor(world);
-  const Shape go = offsetsOf(s.gather), so = offsetsOf(s.scatter), lo = offsetsOf(s.slice),
-              io = offsetsOf(s.ids);
+  const Shape go = offsetsOf(s.gather), so = offsetsOf(s.scatter),
+              lo = offsetsOf(s.slice), io = offsetsOf(s.ids);
   PlanBuilder pb(rank, world);
   const std::string p = "p";
-  const int x = pb.input("attention_mask", {2, s.gather[rank], 4}, plan::F32, kFull,
-                         {0, go[rank], 0});
+  const int x = pb.input("attention_mask", {2, s.gather[rank], 4}, plan::F32,
+                         kFull, {0, go[rank], 0});
   pb.bindInput(p, "attention_mask", x);
   const int gathered = pb.arena("gathered", kFull);
   addMove(pb, p, "all_gather", x, gathered, 1, s.gather);
@@ -67,22 +68,28 @@ plan::Plan movementPlan(int rank, int world) {
   addMove(pb, p, "reduce_scatter", partial, scattered, -1, s.scatter);
   const int sliced = pb.arena("sliced", {s.slice[rank], 6, 4});
   addMove(pb, p, "slice", gathered, sliced, 0, s.slice);
-  pb.setGlobal(sliced, kFull, {lo[rank], 0, 0}); // the executor gathers this output
+  pb.setGlobal(sliced, kFull,
+               {lo[rank], 0, 0}); // the executor gathers this output
   const int reduced = pb.arena("reduced", kFull);
   pb.add(p, "all_reduce", {partial}, {reduced});
 
-  const int ids = pb.input("input_ids", {1, s.ids[rank]}, plan::I32, {1, 6}, {0, io[rank]});
+  const int ids =
+      pb.input("input_ids", {1, s.ids[rank]}, plan::I32, {1, 6}, {0, io[rank]});
   pb.bindInput(p, "input_ids", ids);
   const int idsAll = pb.arena("ids", {1, 6}, plan::I32);
   addMove(pb, p, "all_gather", ids, idsAll, 1, s.ids);
   const int idsSum = pb.arena("ids.sum", {1, 6}, plan::I32);
   pb.add(p, "all_reduce", {idsAll}, {idsSum});
-  const int idsSliced = pb.arena("ids.sliced", {1, s.scatter[rank]}, plan::I32);
-  addMove(pb, p, "slice", idsSum, idsSliced, 1, s.scatter);
+  const int idsSliced = pb.arena("ids.sliced", {1, s.gather[rank]}, plan::I32);
+  addMove(pb, p, "slice", idsSum, idsSliced, 1, s.gather);
 
-  for (auto [name, id] : {std::pair{"gathered", gathered}, {"scattered", scattered},
-                          {"sliced", sliced}, {"reduced", reduced}, {"ids", idsAll},
-                          {"ids.sum", idsSum}, {"ids.sliced", idsSliced}})
+  for (auto [name, id] : {std::pair{"gathered", gathered},
+                          {"scattered", scattered},
+                          {"sliced", sliced},
+                          {"reduced", reduced},
+                          {"ids", idsAll},
+                          {"ids.sum", idsSum},
+                          {"ids.sliced", idsSliced}})
     pb.bindOutput(p, name, id);
   return pb.finish();
 }
@@ -94,8 +101,9 @@ absl::Status expectEqual(const std::string &what, const std::vector<float> &got,
     same = std::fabs(got[i] - want[i]) <= 1e-5f * (1 + std::fabs(want[i]));
   if (same)
     return absl::OkStatus();
-  return absl::InternalError(absl::StrCat(what, ": got [", absl::StrJoin(got, ", "),
-                                          "], want [", absl::StrJoin(want, ", "), "]"));
+  return absl::InternalError(absl::StrCat(what, ": got [",
+                                          absl::StrJoin(got, ", "), "], want [",
+                                          absl::StrJoin(want, ", "), "]"));
 }
 
 absl::Status runMovementRank(int rank, int world, int port) {
@@ -125,24 +133,31 @@ absl::Status runMovementRank(int rank, int world, int port) {
     std::vector<float> sum = g;
     for (float &v : sum)
       v *= total;
-    for (auto [name, want] : std::initializer_list<std::pair<const char *, std::vector<float>>>{
+    for (auto [name, want] :
+         std::initializer_list<std::pair<const char *, std::vector<float>>>{
              {"gathered", g},
              {"reduced", sum},
              {"sliced", g}, // gathered back to global by the executor
-             {"scattered", box(sum, 2, offsetsOf(s.scatter)[rank], s.scatter[rank])},
+             {"scattered",
+              box(sum, 2, offsetsOf(s.scatter)[rank], s.scatter[rank])},
              {"ids", {3, 1, 4, 1, 5, 9}}}) {
-      if (absl::Status st = expectEqual(absl::StrCat("rank ", rank, " ", name), (*out)[name], want);
+      if (absl::Status st = expectEqual(absl::StrCat("rank ", rank, " ", name),
+                                        (*out)[name], want);
           !st.ok())
         return st;
     }
     std::vector<float> idsSum;
     for (float v : {3, 1, 4, 1, 5, 9})
       idsSum.push_back(v * world);
-    if (absl::Status st = expectEqual("ids.sum", (*out)["ids.sum"], idsSum); !st.ok())
+    if (absl::Status st = expectEqual("ids.sum", (*out)["ids.sum"], idsSum);
+        !st.ok())
       return st;
-    const int64_t off = offsetsOf(s.scatter)[rank];
-    std::vector<float> idsSliced(idsSum.begin() + off, idsSum.begin() + off + s.scatter[rank]);
-    if (absl::Status st = expectEqual("ids.sliced", (*out)["ids.sliced"], idsSliced); !st.ok())
+    const int64_t off = offsetsOf(s.gather)[rank];
+    std::vector<float> idsSliced(idsSum.begin() + off,
+                                 idsSum.begin() + off + s.gather[rank]);
+    if (absl::Status st =
+            expectEqual("ids.sliced", (*out)["ids.sliced"], idsSliced);
+        !st.ok())
       return st;
   }
   return absl::OkStatus();
@@ -152,13 +167,16 @@ class DataMovement : public ::testing::TestWithParam<int> {};
 
 TEST_P(DataMovement, MatchesTheGlobalComputation) {
   const int world = GetParam(), port = freePort();
-  auto results = runRanks(world, [&](int r) { return runMovementRank(r, world, port); });
+  auto results =
+      runRanks(world, [&](int r) { return runMovementRank(r, world, port); });
   for (int r = 0; r < world; ++r)
     EXPECT_EQ(results[r].exitCode, 0) << describe(results);
 }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, DataMovement, ::testing::Values(2, 3),
-                         [](const auto &info) { return absl::StrCat("world", info.param); });
+                         [](const auto &info) {
+                           return absl::StrCat("world", info.param);
+                         });
 
 TEST(DataMovementSerial, WorldOneMovesAreCopies) {
   // A world-1 plan may still carry data movement; without a communicator
@@ -167,7 +185,8 @@ TEST(DataMovementSerial, WorldOneMovesAreCopies) {
   PlanBuilder pb(0, 1);
   const int x = pb.input("attention_mask", {2, 6, 4}, plan::F32);
   pb.bindInput("p", "attention_mask", x);
-  const int y = pb.arena("y", kFull), z = pb.arena("z", kFull), w = pb.arena("w", kFull);
+  const int y = pb.arena("y", kFull), z = pb.arena("z", kFull),
+            w = pb.arena("w", kFull);
   addMove(pb, "p", "all_gather", x, y, 1, {6});
   addMove(pb, "p", "reduce_scatter", y, z, 2, {4});
   pb.add("p", "all_reduce", {z}, {w});
@@ -195,13 +214,15 @@ TEST(DataMovementSerial, BadShapesAreRefusedWhenBound) {
   };
   auto wrongTotal = Executor::create(build({6}, {2, 7, 4}, true), *backend);
   ASSERT_FALSE(wrongTotal.ok());
-  EXPECT_NE(wrongTotal.status().message().find("do not fit 'sizes' [6] along dim 1"),
-            std::string::npos)
+  EXPECT_NE(
+      wrongTotal.status().message().find("do not fit 'sizes' [6] along dim 1"),
+      std::string::npos)
       << wrongTotal.status();
   auto wrongCount = Executor::create(build({3, 3}, {2, 6, 4}, true), *backend);
   ASSERT_FALSE(wrongCount.ok());
-  EXPECT_NE(wrongCount.status().message().find("has 2 entries for a world of 1"),
-            std::string::npos)
+  EXPECT_NE(
+      wrongCount.status().message().find("has 2 entries for a world of 1"),
+      std::string::npos)
       << wrongCount.status();
   auto noSizes = Executor::create(build({}, {2, 6, 4}, false), *backend);
   ASSERT_FALSE(noSizes.ok());

@@ -4,12 +4,12 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/exec/executor.h"
 #include "runtime/io/safetensors.h"
 #include "tests/comm/multiprocess.h"
 #include "tests/runtime/plan_builder.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
 namespace {
@@ -28,12 +28,14 @@ plan::Plan paramPlan(int rank, int world) {
     pb.param("v", {3, 6}, {}, {}, "kaiming_uniform");
     pb.param("b", {4}, {}, {}, "ones");
     pb.param("e", {2, 3});
+    pb.plan().mutable_params(1)->mutable_init()->set_fan_in(6);
     return pb.finish();
   }
   const Shape ws = world == 2 ? Shape{3, 2} : Shape{2, 2, 1};
   const Shape vs = world == 2 ? Shape{4, 2} : Shape{3, 1, 2};
   pb.param("w", {5, 4}, {offsetsOf(ws)[rank], 0}, {ws[rank], 4});
-  pb.param("v", {3, 6}, {0, offsetsOf(vs)[rank]}, {3, vs[rank]}, "kaiming_uniform");
+  pb.param("v", {3, 6}, {0, offsetsOf(vs)[rank]}, {3, vs[rank]},
+           "kaiming_uniform");
   pb.plan().mutable_params(1)->mutable_init()->set_fan_in(6);
   pb.param("b", {4}, {}, {}, "ones");
   pb.param("e", {2, 3}, {0, 0}, {rank == 0 ? 2 : 0, 3});
@@ -47,7 +49,8 @@ std::string tempDir(const std::string &tag) {
   return d.string();
 }
 
-absl::StatusOr<std::unique_ptr<comm::Communicator>> join(int rank, int world, int port) {
+absl::StatusOr<std::unique_ptr<comm::Communicator>> join(int rank, int world,
+                                                         int port) {
   comm::CommOptions o;
   o.rank = rank;
   o.world = world;
@@ -78,7 +81,8 @@ TEST_P(GatheredSave, RankZeroWritesTheSerialTensors) {
     if (!ex.ok())
       return ex.status();
     (*ex)->initParams(7);
-    if (absl::Status s = (*ex)->saveParams(absl::StrCat(dir, "/rank", r, ".safetensors"));
+    if (absl::Status s =
+            (*ex)->saveParams(absl::StrCat(dir, "/rank", r, ".safetensors"));
         !s.ok())
       return s;
     // Load the gathered file (each rank its slice) and save it again.
@@ -95,13 +99,16 @@ TEST_P(GatheredSave, RankZeroWritesTheSerialTensors) {
   for (int r = 0; r < world; ++r)
     ASSERT_EQ(results[r].exitCode, 0) << describe(results);
   for (int r = 1; r < world; ++r) {
-    EXPECT_FALSE(fs::exists(absl::StrCat(dir, "/rank", r, ".safetensors"))) << r;
-    EXPECT_FALSE(fs::exists(absl::StrCat(dir, "/again", r, ".safetensors"))) << r;
+    EXPECT_FALSE(fs::exists(absl::StrCat(dir, "/rank", r, ".safetensors")))
+        << r;
+    EXPECT_FALSE(fs::exists(absl::StrCat(dir, "/again", r, ".safetensors")))
+        << r;
   }
   auto serial = io::readSafetensors(dir + "/serial.safetensors");
   ASSERT_TRUE(serial.ok()) << serial.status();
   for (const char *name : {"rank0", "again0"}) {
-    auto got = io::readSafetensors(absl::StrCat(dir, "/", name, ".safetensors"));
+    auto got =
+        io::readSafetensors(absl::StrCat(dir, "/", name, ".safetensors"));
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(got->tensors().size(), 4u);
     for (const io::TensorEntry &want : serial->tensors()) {
@@ -110,14 +117,17 @@ TEST_P(GatheredSave, RankZeroWritesTheSerialTensors) {
       EXPECT_EQ(t->shape, want.shape) << want.name;
       ASSERT_EQ(t->nbytes, want.nbytes) << want.name;
       // Initialisation is addressed by global index: bit-identical.
-      EXPECT_EQ(std::memcmp(t->data, want.data, want.nbytes), 0) << name << " " << want.name;
+      EXPECT_EQ(std::memcmp(t->data, want.data, want.nbytes), 0)
+          << name << " " << want.name;
     }
   }
   fs::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, GatheredSave, ::testing::Values(2, 3),
-                         [](const auto &info) { return absl::StrCat("world", info.param); });
+                         [](const auto &info) {
+                           return absl::StrCat("world", info.param);
+                         });
 
 TEST(WorldCheck, PlanForAnotherWorldIsRefusedByName) {
   const int port = freePort();
@@ -129,13 +139,15 @@ TEST(WorldCheck, PlanForAnotherWorldIsRefusedByName) {
     auto ex = Executor::create(paramPlan(r, 3), *backend, c->get(),
                                absl::StrCat("plan DIR/rank", r, ".plan.pb"));
     if (ex.ok())
-      return absl::InternalError("a world-3 plan was accepted by a world-2 group");
+      return absl::InternalError(
+          "a world-3 plan was accepted by a world-2 group");
     const std::string want =
-        absl::StrCat("plan DIR/rank", r, ".plan.pb is for rank ", r, " of 3 but this process is rank ",
-                     r, " of 2; recompile with --world 2");
+        absl::StrCat("plan DIR/rank", r, ".plan.pb is for rank ", r,
+                     " of 3 but this process is rank ", r,
+                     " of 2; recompile with --world 2");
     if (ex.status().message().find(want) == std::string::npos)
-      return absl::InternalError(absl::StrCat("message '", ex.status().message(),
-                                              "' lacks '", want, "'"));
+      return absl::InternalError(absl::StrCat(
+          "message '", ex.status().message(), "' lacks '", want, "'"));
     return absl::OkStatus();
   });
   for (int r = 0; r < 2; ++r)
@@ -146,8 +158,9 @@ TEST(WorldCheck, MultiRankPlanNeedsACommunicator) {
   auto backend = makeCpuBackend();
   auto ex = Executor::create(paramPlan(1, 2), *backend, nullptr, "plan P");
   ASSERT_FALSE(ex.ok());
-  EXPECT_NE(ex.status().message().find("plan P is for rank 1 of 2 but this process is rank 0 "
-                                       "of 1; recompile with --world 1"),
+  EXPECT_NE(ex.status().message().find(
+                "plan P is for rank 1 of 2 but this process is rank 0 "
+                "of 1; recompile with --world 1"),
             std::string::npos)
       << ex.status();
 }

@@ -58,21 +58,27 @@ TEST(ResolveLaunch, Errors) {
   };
   LaunchFlags rankOnly;
   rankOnly.rank = 1;
-  EXPECT_NE(msg(rankOnly, {}).find("give --rank and --world together"), std::string::npos);
+  EXPECT_NE(msg(rankOnly, {}).find("give --rank and --world together"),
+            std::string::npos);
   LaunchFlags noMaster;
   noMaster.rank = 0;
   noMaster.world = 2;
-  EXPECT_EQ(msg(noMaster, {}), "--world 2 needs --master HOST:PORT (rank 0 hosts it)");
+  EXPECT_EQ(msg(noMaster, {}),
+            "--world 2 needs --master HOST:PORT (rank 0 hosts it)");
   LaunchFlags badMaster = noMaster;
   badMaster.master = "localhost";
-  EXPECT_NE(msg(badMaster, {}).find("'localhost' is not HOST:PORT"), std::string::npos);
+  EXPECT_NE(msg(badMaster, {}).find("'localhost' is not HOST:PORT"),
+            std::string::npos);
   LaunchFlags outside = noMaster;
   outside.rank = 2;
   outside.master = "h:1";
-  EXPECT_EQ(msg(outside, {}), "rank 2 is outside a world of 2 (ranks are 0..1)");
-  EXPECT_NE(msg({}, {{"RANK", "0"}}).find("only one of RANK and WORLD_SIZE"), std::string::npos);
-  EXPECT_EQ(msg({}, {{"RANK", "0"}, {"WORLD_SIZE", "2"}}),
-            "WORLD_SIZE=2 needs MASTER_ADDR and MASTER_PORT in the environment");
+  EXPECT_EQ(msg(outside, {}),
+            "rank 2 is outside a world of 2 (ranks are 0..1)");
+  EXPECT_NE(msg({}, {{"RANK", "0"}}).find("only one of RANK and WORLD_SIZE"),
+            std::string::npos);
+  EXPECT_EQ(
+      msg({}, {{"RANK", "0"}, {"WORLD_SIZE", "2"}}),
+      "WORLD_SIZE=2 needs MASTER_ADDR and MASTER_PORT in the environment");
   EXPECT_NE(msg({}, {{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK must be"),
             std::string::npos);
   EXPECT_EQ(msg({}, {{"RANK", "0"},

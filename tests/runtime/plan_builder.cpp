@@ -20,8 +20,8 @@ PlanBuilder::PlanBuilder(int rank, int world) {
   plan_.set_world(world);
 }
 
-plan::Buffer &PlanBuilder::newBuffer(const std::string &name, const Shape &shape,
-                                     plan::DType dtype) {
+plan::Buffer &PlanBuilder::newBuffer(const std::string &name,
+                                     const Shape &shape, plan::DType dtype) {
   plan::Buffer &b = *plan_.add_buffers();
   b.set_id(plan_.buffers_size() - 1);
   b.set_name(name);
@@ -31,7 +31,8 @@ plan::Buffer &PlanBuilder::newBuffer(const std::string &name, const Shape &shape
   return b;
 }
 
-int PlanBuilder::arena(const std::string &name, const Shape &shape, plan::DType dtype) {
+int PlanBuilder::arena(const std::string &name, const Shape &shape,
+                       plan::DType dtype) {
   plan::Buffer &b = newBuffer(name, shape, dtype);
   b.set_kind(plan::Buffer::ARENA);
   int64_t n = 1;
@@ -42,8 +43,9 @@ int PlanBuilder::arena(const std::string &name, const Shape &shape, plan::DType 
   return b.id();
 }
 
-int PlanBuilder::input(const std::string &input, const Shape &shape, plan::DType dtype,
-                       const Shape &global, const Shape &offset) {
+int PlanBuilder::input(const std::string &input, const Shape &shape,
+                       plan::DType dtype, const Shape &global,
+                       const Shape &offset) {
   plan::Buffer &b = newBuffer(input, shape, dtype);
   b.set_kind(plan::Buffer::INPUT);
   b.set_input(input);
@@ -62,8 +64,9 @@ void PlanBuilder::setGlobal(int id, const Shape &global, const Shape &offset) {
     b.add_slice_offset(d);
 }
 
-int PlanBuilder::param(const std::string &name, const Shape &global, const Shape &sliceOffset,
-                       const Shape &sliceShape, const std::string &init, float std) {
+int PlanBuilder::param(const std::string &name, const Shape &global,
+                       const Shape &sliceOffset, const Shape &sliceShape,
+                       const std::string &init, float std) {
   plan::Param &p = *plan_.add_params();
   p.set_name(name);
   p.set_trainable(true);
@@ -90,8 +93,10 @@ plan::Program &PlanBuilder::program(const std::string &name) {
   return p;
 }
 
-plan::Instr &PlanBuilder::add(const std::string &prog, const std::string &kernel,
-                              const std::vector<int> &inputs, const std::vector<int> &outputs) {
+plan::Instr &PlanBuilder::add(const std::string &prog,
+                              const std::string &kernel,
+                              const std::vector<int> &inputs,
+                              const std::vector<int> &outputs) {
   plan::Instr &i = *program(prog).add_instrs();
   i.set_kernel(kernel);
   i.set_block("test");
@@ -102,13 +107,15 @@ plan::Instr &PlanBuilder::add(const std::string &prog, const std::string &kernel
   return i;
 }
 
-void PlanBuilder::bindInput(const std::string &prog, const std::string &name, int buffer) {
+void PlanBuilder::bindInput(const std::string &prog, const std::string &name,
+                            int buffer) {
   plan::Binding &b = *program(prog).add_inputs();
   b.set_name(name);
   b.set_buffer(buffer);
 }
 
-void PlanBuilder::bindOutput(const std::string &prog, const std::string &name, int buffer) {
+void PlanBuilder::bindOutput(const std::string &prog, const std::string &name,
+                             int buffer) {
   plan::Binding &b = *program(prog).add_outputs();
   b.set_name(name);
   b.set_buffer(buffer);
@@ -135,8 +142,9 @@ void setFloat(plan::Instr &instr, const std::string &key, double v) {
   (*instr.mutable_attrs())[key].set_f(v);
 }
 
-plan::Instr &addMove(PlanBuilder &b, const std::string &program, const std::string &kernel,
-                     int x, int y, int64_t dim, const Shape &sizes) {
+plan::Instr &addMove(PlanBuilder &b, const std::string &program,
+                     const std::string &kernel, int x, int y, int64_t dim,
+                     const Shape &sizes) {
   plan::Instr &i = b.add(program, kernel, {x}, {y});
   setInt(i, "dim", dim);
   setInts(i, "sizes", sizes);

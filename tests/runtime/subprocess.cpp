@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -63,7 +64,9 @@ ProcResult Subprocess::wait(std::chrono::milliseconds limit) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  r.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+          .count();
   std::ifstream in(outPath_);
   std::stringstream ss;
   ss << in.rdbuf();
@@ -71,7 +74,8 @@ ProcResult Subprocess::wait(std::chrono::milliseconds limit) {
   return r;
 }
 
-ProcResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env,
+ProcResult run(const std::vector<std::string> &argv,
+               const std::vector<std::string> &env,
                std::chrono::milliseconds limit) {
   Subprocess p(argv, env);
   return p.wait(limit);

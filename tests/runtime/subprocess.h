@@ -19,7 +19,8 @@ struct ProcResult {
 class Subprocess {
 public:
   // Starts argv[0] with argv; `env` entries are "NAME=VALUE" added to ours.
-  Subprocess(const std::vector<std::string> &argv, const std::vector<std::string> &env = {});
+  Subprocess(const std::vector<std::string> &argv,
+             const std::vector<std::string> &env = {});
   Subprocess(const Subprocess &) = delete;
   ~Subprocess(); // kills the child if still running
   // Waits up to `limit`, then kills it.
@@ -33,7 +34,8 @@ private:
 };
 
 // Runs to completion (or the limit).
-ProcResult run(const std::vector<std::string> &argv, const std::vector<std::string> &env = {},
+ProcResult run(const std::vector<std::string> &argv,
+               const std::vector<std::string> &env = {},
                std::chrono::milliseconds limit = std::chrono::seconds(30));
 
 } // namespace galaxy::rt::testing

@@ -7,7 +7,8 @@
 
 namespace galaxy::rt::testing {
 
-plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes) {
+plan::Plan tinyDataParallelPlan(int rank,
+                                const std::vector<int64_t> &batchSizes) {
   const int world = static_cast<int>(batchSizes.size());
   const int64_t b = batchSizes[rank], off = offsetsOf(batchSizes)[rank];
   const int64_t B = kTinyBatch, S = kTinySeq, C = kTinyClasses;
@@ -23,7 +24,8 @@ plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes
   const int bias = pb.param("classifier.bias", {C}, {}, {}, "normal", 0.1f);
   // Built per program so each binds its own input buffers.
   auto forward = [&](const std::string &prog) {
-    const int x = pb.input("attention_mask", {b, S}, plan::F32, {B, S}, {off, 0});
+    const int x =
+        pb.input("attention_mask", {b, S}, plan::F32, {B, S}, {off, 0});
     const int logits = pb.arena(prog + ".logits", {b, C});
     pb.bindInput(prog, "attention_mask", x);
     pb.add(prog, "linear", {x, w, bias}, {logits});
@@ -33,7 +35,8 @@ plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes
   auto reduce = [&](const std::string &prog, int partial, const Shape &shape) {
     if (world == 1)
       return partial;
-    const int full = pb.arena(pb.plan().buffers(partial).name() + ".sum", shape);
+    const int full =
+        pb.arena(pb.plan().buffers(partial).name() + ".sum", shape);
     pb.add(prog, "all_reduce", {partial}, {full});
     return full;
   };
@@ -42,13 +45,14 @@ plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes
   const int labels = pb.input("labels", {b}, plan::I32, {B}, {off});
   pb.bindInput("train_step", "labels", labels);
   const int lossPart = pb.arena("loss.partial", {1});
-  setFloat(pb.add("train_step", "cross_entropy", {logits, labels}, {lossPart}), "denominator",
-           double(B));
+  setFloat(pb.add("train_step", "cross_entropy", {logits, labels}, {lossPart}),
+           "denominator", double(B));
   const int loss = reduce("train_step", lossPart, {1});
   const int dloss = pb.arena("dloss", {1});
   setFloat(pb.add("train_step", "fill", {}, {dloss}), "value", 1.0);
   const int dlogits = pb.arena("dlogits", {b, C});
-  setFloat(pb.add("train_step", "cross_entropy_grad", {logits, labels, dloss}, {dlogits}),
+  setFloat(pb.add("train_step", "cross_entropy_grad", {logits, labels, dloss},
+                  {dlogits}),
            "denominator", double(B));
   const int dwPart = pb.arena("dw.partial", {C, S});
   pb.add("train_step", "linear_weight_grad", {dlogits, x}, {dwPart});
@@ -67,10 +71,12 @@ plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes
   return pb.finish();
 }
 
-bool writeTinyPlans(const std::string &dir, const std::vector<int64_t> &batchSizes) {
+bool writeTinyPlans(const std::string &dir,
+                    const std::vector<int64_t> &batchSizes) {
   std::filesystem::create_directories(dir);
   for (int r = 0; r < static_cast<int>(batchSizes.size()); ++r) {
-    std::ofstream out(dir + "/rank" + std::to_string(r) + ".plan.pb", std::ios::binary);
+    std::ofstream out(dir + "/rank" + std::to_string(r) + ".plan.pb",
+                      std::ios::binary);
     if (!tinyDataParallelPlan(r, batchSizes).SerializeToOstream(&out))
       return false;
   }

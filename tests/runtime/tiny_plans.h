@@ -14,10 +14,12 @@ constexpr int kTinyBatch = 6, kTinySeq = 4, kTinyClasses = 3, kTinyVocab = 10;
 
 // Rank `rank`'s plan; `batchSizes` splits the batch (one entry per rank;
 // {6} is the serial plan, which carries no collectives).
-plan::Plan tinyDataParallelPlan(int rank, const std::vector<int64_t> &batchSizes);
+plan::Plan tinyDataParallelPlan(int rank,
+                                const std::vector<int64_t> &batchSizes);
 
 // Writes DIR/rank<r>.plan.pb for every rank; returns false on I/O errors.
-bool writeTinyPlans(const std::string &dir, const std::vector<int64_t> &batchSizes);
+bool writeTinyPlans(const std::string &dir,
+                    const std::vector<int64_t> &batchSizes);
 
 // `rows` JSONL rows of varied length that fit the tiny model.
 bool writeTinyData(const std::string &path, int rows);

@@ -14,7 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/comm/communicator.h"
+#include "runtime/cpu/omp_env.h"
 #include "runtime/exec/executor.h"
+#include "runtime/plan/version.h"
 #include "runtime/exec/launch.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
@@ -24,7 +26,8 @@ using namespace galaxy;
 
 namespace {
 
-constexpr const char *kUsage = R"(galaxy-run - execute a Galaxy plan (train, evaluate, save)
+constexpr const char *kUsage =
+    R"(galaxy-run - execute a Galaxy plan (train, evaluate, save)
 
 Usage: galaxy-run PLAN_DIR --data FILE [options]
 
@@ -107,7 +110,8 @@ double parseSeconds(const std::string &flag, const std::string &v) {
       return x;
   } catch (...) {
   }
-  fail(2, absl::StrCat(flag, " expects a positive number of seconds, got '", v, "'"));
+  fail(2, absl::StrCat(flag, " expects a positive number of seconds, got '", v,
+                       "'"));
 }
 
 Args parseArgs(int argc, char **argv) {
@@ -122,7 +126,8 @@ Args parseArgs(int argc, char **argv) {
     }
     std::string flag = arg, value;
     bool hasValue = false;
-    if (auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+    if (auto eq = arg.find('=');
+        arg.rfind("--", 0) == 0 && eq != std::string::npos) {
       flag = arg.substr(0, eq);
       value = arg.substr(eq + 1);
       hasValue = true;
@@ -134,28 +139,49 @@ Args parseArgs(int argc, char **argv) {
         fail(2, flag + " needs a value");
       return args[++i];
     };
-    if (flag == "--data") a.data = val();
-    else if (flag == "--vocab") a.vocab = val();
-    else if (flag == "--eval") a.eval = val();
-    else if (flag == "--eval-out") a.evalOut = val();
-    else if (flag == "--init") a.init = val();
-    else if (flag == "--save") a.save = val();
-    else if (flag == "--metrics") a.metrics = val();
-    else if (flag == "--steps") a.steps = parseInt(flag, val());
-    else if (flag == "--epochs") a.epochs = parseInt(flag, val());
-    else if (flag == "--seed") a.seed = parseInt(flag, val());
-    else if (flag == "--log-every") a.logEvery = parseInt(flag, val());
-    else if (flag == "--shuffle") a.shuffle = true;
-    else if (flag == "--nproc") a.nproc = parseInt(flag, val());
-    else if (flag == "--rank") a.launch.rank = int(parseInt(flag, val()));
-    else if (flag == "--world") a.launch.world = int(parseInt(flag, val()));
-    else if (flag == "--master") a.launch.master = val();
-    else if (flag == "--timeout") a.timeoutS = parseSeconds(flag, val());
-    else if (!arg.empty() && arg[0] == '-') fail(2, "unknown option '" + arg + "' (see --help)");
-    else if (a.plan.empty()) a.plan = arg;
-    else fail(2, "more than one plan given ('" + a.plan + "' and '" + arg + "')");
+    if (flag == "--data")
+      a.data = val();
+    else if (flag == "--vocab")
+      a.vocab = val();
+    else if (flag == "--eval")
+      a.eval = val();
+    else if (flag == "--eval-out")
+      a.evalOut = val();
+    else if (flag == "--init")
+      a.init = val();
+    else if (flag == "--save")
+      a.save = val();
+    else if (flag == "--metrics")
+      a.metrics = val();
+    else if (flag == "--steps")
+      a.steps = parseInt(flag, val());
+    else if (flag == "--epochs")
+      a.epochs = parseInt(flag, val());
+    else if (flag == "--seed")
+      a.seed = parseInt(flag, val());
+    else if (flag == "--log-every")
+      a.logEvery = parseInt(flag, val());
+    else if (flag == "--shuffle")
+      a.shuffle = true;
+    else if (flag == "--nproc")
+      a.nproc = parseInt(flag, val());
+    else if (flag == "--rank")
+      a.launch.rank = int(parseInt(flag, val()));
+    else if (flag == "--world")
+      a.launch.world = int(parseInt(flag, val()));
+    else if (flag == "--master")
+      a.launch.master = val();
+    else if (flag == "--timeout")
+      a.timeoutS = parseSeconds(flag, val());
+    else if (!arg.empty() && arg[0] == '-')
+      fail(2, "unknown option '" + arg + "' (see --help)");
+    else if (a.plan.empty())
+      a.plan = arg;
+    else
+      fail(2, "more than one plan given ('" + a.plan + "' and '" + arg + "')");
     if (flag != "--nproc")
-      a.childArgs.insert(a.childArgs.end(), args.begin() + first, args.begin() + i + 1);
+      a.childArgs.insert(a.childArgs.end(), args.begin() + first,
+                         args.begin() + i + 1);
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");
@@ -172,19 +198,27 @@ Args parseArgs(int argc, char **argv) {
   return a;
 }
 
-absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank, std::string *file) {
+absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,
+                                    std::string *file) {
   fs::path path = where;
   if (fs::is_directory(path))
     path /= absl::StrCat("rank", rank, ".plan.pb");
   *file = path.string();
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return absl::NotFoundError(absl::StrCat("cannot read plan '", path.string(),
-                                            "' (compile one with galaxyc CONFIG -o DIR)"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read plan '", path.string(),
+                     "' (compile one with galaxyc CONFIG -o DIR)"));
   plan::Plan p;
   if (!p.ParseFromIstream(&in))
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", path.string(), "' is not a Galaxy plan (protobuf parse failed)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path.string(), "' is not a Galaxy plan (protobuf parse failed)"));
+  // Before anything reads the plan's contents: another version may mean anything.
+  if (p.format_version() != plan::kPlanFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path.string(), "' has format version ", p.format_version(),
+        " but this galaxy-run reads version ", plan::kPlanFormatVersion,
+        "; recompile it with the matching galaxyc"));
   return p;
 }
 
@@ -194,7 +228,8 @@ std::string hms(double s) {
 }
 
 // Cross-entropy and argmax of one row of logits.
-std::pair<double, bool> scoreRow(const float *logits, int64_t classes, int32_t label) {
+std::pair<double, bool> scoreRow(const float *logits, int64_t classes,
+                                 int32_t label) {
   double mx = logits[0];
   int64_t arg = 0;
   for (int64_t c = 1; c < classes; ++c)
@@ -208,8 +243,8 @@ std::pair<double, bool> scoreRow(const float *logits, int64_t classes, int32_t l
   return {std::log(sum) + mx - logits[label], arg == label};
 }
 
-int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64_t seed,
-             bool lead) {
+int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
+             uint64_t seed, bool lead) {
   const plan::ModelInfo &m = ex.plan().model();
   const int64_t B = m.batch_size(), C = m.num_classes(), N = data.size();
   double loss = 0;
@@ -217,7 +252,8 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64
   std::vector<std::vector<float>> logits;
   rt::KernelContext ctx{seed, 0, /*training=*/false};
   for (int64_t start = 0; start < N; start += B) {
-    // The plan's batch is fixed: the last partial batch wraps and the extra rows are ignored.
+    // The plan's batch is fixed: the last partial batch wraps and the extra
+    // rows are ignored.
     io::Batch batch = data.batch(start / B, B);
     auto out = ex.run("eval_step", batch, ctx);
     if (!out.ok())
@@ -232,13 +268,14 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args, uint64
   }
   if (!lead)
     return 0;
-  std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N, loss / N,
-                               double(correct) / N);
+  std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N,
+                               loss / N, double(correct) / N);
   if (!args.evalOut.empty()) {
     std::string tmp = args.evalOut + ".tmp";
     std::ofstream o(tmp);
-    o << absl::StrFormat("{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
-                         loss / N, double(correct) / N, N);
+    o << absl::StrFormat(
+        "{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
+        loss / N, double(correct) / N, N);
     for (size_t r = 0; r < logits.size(); ++r) {
       o << (r ? ",\n" : "\n") << "[";
       for (size_t c = 0; c < logits[r].size(); ++c)
@@ -266,9 +303,10 @@ int launchLocal(const Args &args) {
     fail(2, std::string(planOr.status().message()));
   const int world = std::max(planOr->world(), 1);
   if (args.nproc != world)
-    fail(2, absl::StrCat("--nproc ", args.nproc, " does not match the plan: ", file,
-                         " was compiled for ", world, world == 1 ? " rank" : " ranks",
-                         "; use --nproc ", world, " or recompile with --world ", args.nproc));
+    fail(2, absl::StrCat("--nproc ", args.nproc, " does not match the plan: ",
+                         file, " was compiled for ", world,
+                         world == 1 ? " rank" : " ranks", "; use --nproc ",
+                         world, " or recompile with --world ", args.nproc));
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.childArgs;
@@ -289,16 +327,20 @@ int runRank(const Args &args) {
   // Refuse a mismatched plan before anyone waits on a rendezvous.
   const int planWorld = std::max(planOr->world(), 1);
   if (planWorld > 1 && launch->source == "default")
-    fail(2, absl::StrCat(planFile, " is for rank ", planOr->rank(), " of ", planWorld,
-                         "; run the plan with --nproc ", planWorld,
-                         ", or start each rank with --rank R --world ", planWorld,
-                         " --master HOST:PORT (or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/"
-                         "MASTER_PORT)"));
+    fail(2,
+         absl::StrCat(
+             planFile, " is for rank ", planOr->rank(), " of ", planWorld,
+             "; run the plan with --nproc ", planWorld,
+             ", or start each rank with --rank R --world ", planWorld,
+             " --master HOST:PORT (or torchrun's RANK/WORLD_SIZE/MASTER_ADDR/"
+             "MASTER_PORT)"));
   if (planOr->rank() != rank || planWorld != world)
-    fail(2, absl::StrCat("plan ", planFile, " is for rank ", planOr->rank(), " of ", planWorld,
-                         " but this process is rank ", rank, " of ", world,
-                         planWorld != world ? absl::StrCat("; recompile with --world ", world)
-                                            : std::string()));
+    fail(2, absl::StrCat("plan ", planFile, " is for rank ", planOr->rank(),
+                         " of ", planWorld, " but this process is rank ", rank,
+                         " of ", world,
+                         planWorld != world
+                             ? absl::StrCat("; recompile with --world ", world)
+                             : std::string()));
   const plan::ModelInfo model = planOr->model();
 
   // Validate every input before anything is written.
@@ -346,17 +388,20 @@ int runRank(const Args &args) {
     co.timeout = std::chrono::milliseconds(int64_t(args.timeoutS * 1000));
     auto c = comm::connectGloo(co);
     if (!c.ok())
-      fail(1, absl::StrCat("rank ", rank, " of ", world, " cannot join the group at ",
-                           launch->masterHost, ":", launch->masterPort, ": ",
-                           c.status().message()));
+      fail(1,
+           absl::StrCat("rank ", rank, " of ", world,
+                        " cannot join the group at ", launch->masterHost, ":",
+                        launch->masterPort, ": ", c.status().message()));
     comm = std::move(*c);
   }
 
   auto backend = rt::makeCpuBackend();
   if (lead)
-    std::cerr << "galaxy-run: backend " << backend->name() << "; " << backend->gemmDescription()
+    std::cerr << "galaxy-run: backend " << backend->name() << "; "
+              << backend->gemmDescription()
               << (world > 1 ? absl::StrCat("; ", world, " ranks") : "") << "\n";
-  auto exOr = rt::Executor::create(std::move(*planOr), *backend, comm.get(), "plan " + planFile);
+  auto exOr = rt::Executor::create(std::move(*planOr), *backend, comm.get(),
+                                   "plan " + planFile);
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
@@ -369,18 +414,23 @@ int runRank(const Args &args) {
 
   if (train) {
     if (!ex.hasProgram("train_step"))
-      fail(2, "the plan has no train_step program (it was compiled for inference)");
+      fail(
+          2,
+          "the plan has no train_step program (it was compiled for inference)");
     const int64_t B = model.batch_size();
     int64_t steps = args.steps >= 0 ? args.steps
-                    : args.epochs >= 0 ? (args.epochs * train->size() + B - 1) / B
-                                       : (train->size() + B - 1) / B;
-    int64_t logEvery = args.logEvery > 0 ? args.logEvery : std::max<int64_t>(1, steps / 20);
+                    : args.epochs >= 0
+                        ? (args.epochs * train->size() + B - 1) / B
+                        : (train->size() + B - 1) / B;
+    int64_t logEvery =
+        args.logEvery > 0 ? args.logEvery : std::max<int64_t>(1, steps / 20);
     const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
     const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
     const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
     if (lead)
-      std::cerr << absl::StrFormat("galaxy-run: training %d steps, batch %d, %d rows in %s\n",
-                                   steps, B, train->size(), args.data);
+      std::cerr << absl::StrFormat(
+          "galaxy-run: training %d steps, batch %d, %d rows in %s\n", steps, B,
+          train->size(), args.data);
     auto t0 = std::chrono::steady_clock::now();
     double windowLoss = 0;
     int64_t windowSteps = 0;
@@ -391,28 +441,33 @@ int runRank(const Args &args) {
         pause(); // test hook: alive but silent
       io::Batch batch = train->batch(s, B);
       auto ts = std::chrono::steady_clock::now();
-      auto out = ex.run("train_step", batch, rt::KernelContext{args.seed, s + 1, true});
+      auto out = ex.run("train_step", batch,
+                        rt::KernelContext{args.seed, s + 1, true});
       if (!out.ok())
-        fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "", "step ", s + 1,
-                             ": ", out.status().message()));
+        fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "",
+                             "step ", s + 1, ": ", out.status().message()));
       double loss = (*out)["loss"][0];
       if (!std::isfinite(loss))
-        fail(1, absl::StrFormat("loss became %f at step %d; lower the learning rate", loss, s + 1));
+        fail(1, absl::StrFormat(
+                    "loss became %f at step %d; lower the learning rate", loss,
+                    s + 1));
       auto now = std::chrono::steady_clock::now();
       double stepS = std::chrono::duration<double>(now - ts).count();
       double total = std::chrono::duration<double>(now - t0).count();
       windowLoss += loss;
       ++windowSteps;
       if (metrics.is_open())
-        metrics << absl::StrFormat("{\"step\": %d, \"loss\": %.9g, \"samples_per_s\": %.3f}\n",
-                                   s + 1, loss, B / stepS)
-                << std::flush;
+        metrics
+            << absl::StrFormat(
+                   "{\"step\": %d, \"loss\": %.9g, \"samples_per_s\": %.3f}\n",
+                   s + 1, loss, B / stepS)
+            << std::flush;
       if (lead && ((s + 1) % logEvery == 0 || s + 1 == steps)) {
         double rate = (s + 1) * B / total;
-        std::cerr << absl::StrFormat("step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
-                                     int(std::to_string(steps).size()), s + 1, steps,
-                                     windowLoss / windowSteps, rate,
-                                     hms((steps - s - 1) * B / rate));
+        std::cerr << absl::StrFormat(
+            "step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
+            int(std::to_string(steps).size()), s + 1, steps,
+            windowLoss / windowSteps, rate, hms((steps - s - 1) * B / rate));
       }
       if ((s + 1) % logEvery == 0 || s + 1 == steps) {
         windowLoss = 0;
@@ -437,6 +492,9 @@ int runRank(const Args &args) {
 } // namespace
 
 int main(int argc, char **argv) {
+  // libgomp fixes its wait policy at load: re-exec with PASSIVE unless the user
+  // chose, or spinning threads fight the GEMM's on a busy machine.
+  rt::cpu::ensurePassiveOpenMp(argv);
   try {
     Args args = parseArgs(argc, argv);
     return args.nproc > 0 ? launchLocal(args) : runRank(args);

@@ -14,6 +14,7 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
+#include "compiler/profile/report.h"
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -42,6 +43,16 @@ Options:
   --after=STAGE    with --emit=ir: model|annotate|autodiff|partition (default: model)
   --rank=R         with --emit=plan-text: the rank whose plan to print (default 0)
   -o DIR           write the plans to DIR/rank<R>.plan.pb (created if missing)
+  --profile        print the static profile of every rank and in total: parameters,
+                   forward/backward/optimizer FLOPs, bytes per collective, memory,
+                   an aggregated profile by depth and the detailed tree (DeepSpeed
+                   flops-profiler layout; rules in docs/profiler.md). Replaces the
+                   default summary unless --emit is given.
+  --profile-json=FILE
+                   write the same profile as JSON to FILE ("-" = stdout)
+  --profile-depth=D
+                   deepest tree level printed: 0 model, 1 embedding/layer.N/pooler/
+                   head, 2 blocks (att/con/mlp), 3 op kinds (default: all)
   -h, --help       this text
 
 Exit status: 0 success, 2 bad command line or invalid config (nothing written),
@@ -49,9 +60,10 @@ Exit status: 0 success, 2 bad command line or invalid config (nothing written),
 )";
 
 struct Args {
-  std::string config, emit, after = "model", outDir;
+  std::string config, emit, after = "model", outDir, profileJson;
   std::optional<std::string> mode;
-  int world = 0, rank = 0;
+  int world = 0, rank = 0, profileDepth = -1;
+  bool profile = false;
 };
 
 [[noreturn]] void usageError(const std::string &msg) {
@@ -89,7 +101,11 @@ Args parseArgs(int argc, char **argv) {
       }
       return std::string("\x01");
     };
-    if ((value = takeValue("--mode")) != "\x01") a.mode = value;
+    if (arg == "--profile") a.profile = true;
+    else if ((value = takeValue("--profile-json")) != "\x01") a.profileJson = value;
+    else if ((value = takeValue("--profile-depth")) != "\x01")
+      a.profileDepth = parseInt("--profile-depth", value);
+    else if ((value = takeValue("--mode")) != "\x01") a.mode = value;
     else if ((value = takeValue("--world")) != "\x01") a.world = parseInt("--world", value);
     else if ((value = takeValue("--emit")) != "\x01") a.emit = value;
     else if ((value = takeValue("--after")) != "\x01") a.after = value;
@@ -103,7 +119,7 @@ Args parseArgs(int argc, char **argv) {
   if (a.config.empty())
     usageError("no config given");
   if (a.emit.empty())
-    a.emit = "summary";
+    a.emit = a.profile || !a.profileJson.empty() ? "none" : "summary";
   if (a.emit != "summary" && a.emit != "ir" && a.emit != "plan-text" && a.emit != "none")
     usageError("--emit must be summary, ir, plan-text or none, got '" + a.emit + "'");
   const auto &stages = pipelineStages();
@@ -172,12 +188,17 @@ int main(int argc, char **argv) {
     std::cerr << "galaxyc: warning: " << w << "\n";
 
   int world = cfg.world_size > 0 ? cfg.world_size : 1;
-  bool needPlan = !args.outDir.empty() || args.emit == "plan-text" || args.emit == "summary";
+  bool wantProfile = args.profile || !args.profileJson.empty();
+  bool needPlan = !args.outDir.empty() || args.emit == "plan-text" || args.emit == "summary" ||
+                  wantProfile;
   if (args.emit == "ir" && !args.outDir.empty() && args.after == "model")
     args.after = "partition"; // -o with --emit=ir prints what is lowered
   std::string stage = args.emit == "ir" ? args.after : "partition";
   if (needPlan && args.emit == "ir" && args.after != "partition")
-    usageError("plans are lowered from the partitioned IR: use --after=partition with -o");
+    usageError(wantProfile ? "the profile reads the partitioned IR: use --after=partition "
+                             "with --profile"
+                           : "plans are lowered from the partitioned IR: use "
+                             "--after=partition with -o");
   if (args.emit == "plan-text" && args.rank >= world)
     usageError(absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
 
@@ -212,6 +233,33 @@ int main(int argc, char **argv) {
     std::string text;
     google::protobuf::TextFormat::PrintToString(plans[args.rank], &text);
     std::cout << text;
+  }
+  if (wantProfile) {
+    auto prof = profile::profileModule(**module, plans);
+    if (!prof.ok()) {
+      std::cerr << "galaxyc: " << prof.status().message() << "\n";
+      return 1;
+    }
+    if (args.profile) {
+      profile::ReportOptions ro;
+      ro.title = absl::StrCat(args.config, " (", config::toString(cfg.parallel_mode),
+                              ", world ", world, ")");
+      ro.depth = args.profileDepth;
+      std::cout << profile::profileText(*prof, ro);
+    }
+    if (!args.profileJson.empty()) {
+      std::string json = profile::profileJson(*prof) + "\n";
+      if (args.profileJson == "-") {
+        std::cout << json;
+      } else {
+        std::ofstream out(args.profileJson, std::ios::trunc);
+        if (!out || !(out << json) || !out.flush()) {
+          std::cerr << "galaxyc: cannot write --profile-json file '" << args.profileJson
+                    << "'\n";
+          return 1;
+        }
+      }
+    }
   }
   if (!args.outDir.empty()) {
     if (absl::Status s = writePlans(args.outDir, plans); !s.ok()) {

@@ -1,0 +1,95 @@
+// embedding(+grad), take_token(+grad).
+#include "absl/strings/str_format.h"
+#include "runtime/cuda/cuda_ops.h"
+#include "runtime/cuda/cuda_status.h"
+
+namespace galaxy::rt::cuda {
+namespace {
+
+using cpu::checkArity;
+using cpu::checkDtype;
+using cpu::kernelError;
+using cpu::rowCount;
+
+// take_token(_grad): x/dx [B,S,H] against y/dy [B,H]; returns the index.
+// The caller has checked one input and one output.
+absl::StatusOr<int64_t> checkTakeToken(const cpu::KernelCall &c,
+                                       const Tensor &full, const Tensor &tok,
+                                       const char *shapes) {
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t index, cpu::intAttr(c, "index", 0));
+  if (full.shape.size() != 3 || tok.shape.size() != 2 ||
+      tok.shape[0] != full.shape[0] || tok.shape[1] != full.shape[2])
+    return kernelError(c, shapes);
+  if (index < 0 || index >= full.shape[1])
+    return kernelError(c, absl::StrFormat("attribute index=%d outside [0,%d)",
+                                          index, full.shape[1]));
+  return index;
+}
+
+} // namespace
+
+absl::Status embeddingOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t vocabOffset,
+                               cpu::intAttr(c, "vocab_offset", 0));
+  // padding_idx only changes the gradient; read it so a mistyped one fails.
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::intAttr(c, "padding_idx", -1).status());
+  const Tensor &table = c.in[0], &ids = c.in[1], &y = c.out[0];
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, table, plan::F32, "table"));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, y, plan::F32, "y"));
+  if (table.shape.size() != 2 || y.shape.empty() ||
+      y.shape.back() != table.shape[1] || rowCount(y) != ids.numel())
+    return kernelError(c, "needs table [V,H], ids [...] and y [...,H]");
+  return launched(op, launchEmbedding(table.f32(), table.shape[0],
+                                      table.shape[1], ids.i32(), ids.numel(),
+                                      vocabOffset, y.f32(), op.env.stream));
+}
+
+absl::Status embeddingGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t vocabOffset,
+                               cpu::intAttr(c, "vocab_offset", 0));
+  // A global id (compared before vocab_offset), as torch.nn.Embedding's.
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t paddingIdx,
+                               cpu::intAttr(c, "padding_idx", -1));
+  const Tensor &ids = c.in[0], &dy = c.in[1], &dt = c.out[0];
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dt, plan::F32, "dtable"));
+  if (dt.shape.size() != 2 || dy.shape.empty() ||
+      dy.shape.back() != dt.shape[1] || rowCount(dy) != ids.numel())
+    return kernelError(c, "needs ids [...], dy [...,H] and dtable [V,H]");
+  const int64_t rows = ids.numel();
+  const int64_t bytes = embeddingGradScratch(rows);
+  GALAXY_CUDA_ASSIGN_OR_RETURN(void *scratch, op.env.scratch->get(bytes));
+  return launched(op,
+                  launchEmbeddingGrad(ids.i32(), dy.f32(), rows, dt.shape[0],
+                                      dt.shape[1], vocabOffset, paddingIdx,
+                                      dt.f32(), scratch, bytes, op.env.stream));
+}
+
+absl::Status takeTokenOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(op.c, 1, 1, 1));
+  const Tensor &x = op.c.in[0], &y = op.c.out[0];
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      int64_t index, checkTakeToken(op.c, x, y, "needs x [B,S,H] and y [B,H]"));
+  return launched(op, launchTakeToken(x.f32(), y.f32(), x.shape[0], x.shape[1],
+                                      x.shape[2], index, op.env.stream));
+}
+
+absl::Status takeTokenGradOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(op.c, 1, 1, 1));
+  const Tensor &dy = op.c.in[0], &dx = op.c.out[0];
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      int64_t index,
+      checkTakeToken(op.c, dx, dy, "needs dy [B,H] and dx [B,S,H]"));
+  return launched(op, launchTakeTokenGrad(dy.f32(), dx.f32(), dx.shape[0],
+                                          dx.shape[1], dx.shape[2], index,
+                                          op.env.stream));
+}
+
+} // namespace galaxy::rt::cuda

@@ -1,0 +1,155 @@
+// Kernels indexed by token ids or positions: embedding(+grad),
+// take_token(+grad), split_heads / merge_heads.
+#include <cub/device/device_radix_sort.cuh>
+
+#include "runtime/cuda/device_util.cuh"
+#include "runtime/cuda/launchers.h"
+
+namespace galaxy::rt::cuda {
+namespace {
+
+constexpr int64_t kAlign = 256;
+int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+__global__ void embeddingK(const float *table, int64_t v, int64_t h,
+                           const int32_t *ids, int64_t rows,
+                           int64_t vocabOffset, float *y) {
+  GALAXY_GRID_STRIDE(i, rows * h) {
+    const int64_t r = i / h, j = i % h;
+    const int64_t row = static_cast<int64_t>(ids[r]) - vocabOffset;
+    y[i] = row >= 0 && row < v ? table[row * h + j] : 0.f;
+  }
+}
+
+__global__ void iotaRowsK(int32_t *out, int64_t n) {
+  GALAXY_GRID_STRIDE(i, n) out[i] = static_cast<int32_t>(i);
+}
+
+// Block p owns sorted position p when it starts a run of equal ids; it adds
+// that id's dy rows (in row order: the sort is stable) into its table row.
+__global__ void embeddingGradK(const int32_t *sortedIds,
+                               const int32_t *sortedRows, const float *dy,
+                               int64_t rows, int64_t v, int64_t h,
+                               int64_t vocabOffset, int64_t paddingIdx,
+                               float *dtable) {
+  for (int64_t p = blockIdx.x; p < rows; p += gridDim.x) {
+    const int32_t id = sortedIds[p];
+    if (p > 0 && sortedIds[p - 1] == id)
+      continue;
+    const int64_t row = static_cast<int64_t>(id) - vocabOffset;
+    if (row < 0 || row >= v || id == paddingIdx)
+      continue;
+    for (int64_t j = threadIdx.x; j < h; j += blockDim.x) {
+      float acc = 0.f;
+      for (int64_t q = p; q < rows && sortedIds[q] == id; ++q)
+        acc += dy[static_cast<int64_t>(sortedRows[q]) * h + j];
+      dtable[row * h + j] = acc;
+    }
+  }
+}
+
+__global__ void takeTokenK(const float *x, float *y, int64_t b, int64_t s,
+                           int64_t h, int64_t index) {
+  GALAXY_GRID_STRIDE(i, b * h) {
+    const int64_t bi = i / h, j = i % h;
+    y[i] = x[(bi * s + index) * h + j];
+  }
+}
+
+__global__ void takeTokenGradK(const float *dy, float *dx, int64_t b, int64_t s,
+                               int64_t h, int64_t index) {
+  GALAXY_GRID_STRIDE(i, b * s * h) {
+    const int64_t j = i % h, t = (i / h) % s, bi = i / (h * s);
+    dx[i] = t == index ? dy[bi * h + j] : 0.f;
+  }
+}
+
+// Element i of the [B,n,S,d] tensor and its place in [B,S,n,d].
+__global__ void headsCopyK(const uint32_t *x, uint32_t *y, int64_t b,
+                           int64_t nh, int64_t s, int64_t d, bool toHeads) {
+  GALAXY_GRID_STRIDE(i, b * nh * s * d) {
+    const int64_t e = i % d, t = (i / d) % s, hh = (i / (d * s)) % nh,
+                  bi = i / (d * s * nh);
+    const int64_t flat = ((bi * s + t) * nh + hh) * d + e;
+    if (toHeads)
+      y[i] = x[flat];
+    else
+      y[flat] = x[i];
+  }
+}
+
+size_t sortTempBytes(int64_t rows) {
+  size_t bytes = 0;
+  cub::DeviceRadixSort::SortPairs(
+      nullptr, bytes, static_cast<const int32_t *>(nullptr),
+      static_cast<int32_t *>(nullptr), static_cast<const int32_t *>(nullptr),
+      static_cast<int32_t *>(nullptr), static_cast<int>(rows));
+  return bytes;
+}
+
+} // namespace
+
+int launchEmbedding(const float *table, int64_t v, int64_t h,
+                    const int32_t *ids, int64_t rows, int64_t vocabOffset,
+                    float *y, Stream s) {
+  embeddingK<<<gridFor(rows * h), kThreads, 0, asStream(s)>>>(
+      table, v, h, ids, rows, vocabOffset, y);
+  return launchStatus();
+}
+
+int64_t embeddingGradScratch(int64_t rows) {
+  return 3 * alignUp(rows * 4) +
+         alignUp(static_cast<int64_t>(sortTempBytes(rows)));
+}
+
+int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
+                        int64_t v, int64_t h, int64_t vocabOffset,
+                        int64_t paddingIdx, float *dtable, void *scratch,
+                        int64_t scratchBytes, Stream s) {
+  cudaStream_t st = asStream(s);
+  if (cudaError_t e = cudaMemsetAsync(dtable, 0, v * h * sizeof(float), st))
+    return static_cast<int>(e);
+  if (rows == 0)
+    return 0;
+  char *base = static_cast<char *>(scratch);
+  const int64_t idBytes = alignUp(rows * 4);
+  auto *sortedIds = reinterpret_cast<int32_t *>(base);
+  auto *rowsIn = reinterpret_cast<int32_t *>(base + idBytes);
+  auto *sortedRows = reinterpret_cast<int32_t *>(base + 2 * idBytes);
+  void *temp = base + 3 * idBytes;
+  size_t tempBytes = static_cast<size_t>(scratchBytes - 3 * idBytes);
+  iotaRowsK<<<gridFor(rows), kThreads, 0, st>>>(rowsIn, rows);
+  if (cudaError_t e = cub::DeviceRadixSort::SortPairs(
+          temp, tempBytes, ids, sortedIds, rowsIn, sortedRows,
+          static_cast<int>(rows), 0, 32, st))
+    return static_cast<int>(e);
+  const unsigned blocks =
+      static_cast<unsigned>(rows < 65535 * 4 ? rows : 65535 * 4);
+  embeddingGradK<<<blocks, 128, 0, st>>>(sortedIds, sortedRows, dy, rows, v, h,
+                                         vocabOffset, paddingIdx, dtable);
+  return launchStatus();
+}
+
+int launchTakeToken(const float *x, float *y, int64_t b, int64_t s_, int64_t h,
+                    int64_t index, Stream s) {
+  takeTokenK<<<gridFor(b * h), kThreads, 0, asStream(s)>>>(x, y, b, s_, h,
+                                                           index);
+  return launchStatus();
+}
+
+int launchTakeTokenGrad(const float *dy, float *dx, int64_t b, int64_t s_,
+                        int64_t h, int64_t index, Stream s) {
+  takeTokenGradK<<<gridFor(b * s_ * h), kThreads, 0, asStream(s)>>>(
+      dy, dx, b, s_, h, index);
+  return launchStatus();
+}
+
+int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
+                    int64_t d, bool toHeads, Stream s) {
+  headsCopyK<<<gridFor(b * nh * s_ * d), kThreads, 0, asStream(s)>>>(
+      static_cast<const uint32_t *>(x), static_cast<uint32_t *>(y), b, nh, s_,
+      d, toHeads);
+  return launchStatus();
+}
+
+} // namespace galaxy::rt::cuda

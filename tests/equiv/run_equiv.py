@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""Equivalence test: an N-rank plan must train exactly like the serial plan.
+
+  run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy --world N
+      [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
+      [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
+      [--steps 4] [--lr-factor F] [--keep DIR]
+
+Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
+batch 6), data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
+init when torch is missing), compiles it with `galaxyc --mode serial` and with
+`galaxyc --mode M --world N`, trains both for --steps steps from the same weights and
+seed (galaxy-run, the N-rank run with --nproc N), and compares per-step losses
+(rtol 1e-4), saved weights (atol 1e-3 plus compare.py's update check) and eval logits
+(atol 1e-4). Addressed dropout makes runs with dropout equal too.
+
+Split lists default to uneven ones for the world size (world 3: heads 2,1,1,
+intermediate 64,32,32, seq 8,5,3, batch 3,2,1). --lr-factor scales the learning rate of
+the N-rank side only: a negative control that must make the comparison fail.
+Env: GALAXYC / GALAXY_RUN override BUILD_DIR/tools/{galaxyc,galaxy-run}.
+Exit status: 0 equal, 1 different or failed to compile/run, 2 bad usage.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ORACLE = os.path.join(HERE, "..", "oracle")
+sys.path.insert(0, ORACLE)
+
+import tiny_case  # noqa: E402  (rows of the oracle's tiny case; pad 16, vocab 300)
+
+DEFAULT_SPLITS = {
+    2: {"heads": [3, 1], "inter": [96, 32], "seq": [10, 6], "batch": [4, 2]},
+    3: {"heads": [2, 1, 1], "inter": [64, 32, 32], "seq": [8, 5, 3], "batch": [3, 2, 1]},
+}
+# Which split lists each mode reads (galaxy: by its region methods).
+LIST_KEYS = {
+    "heads": "tp_num_attention_heads_list",
+    "inter": "tp_intermediate_size_list",
+    "seq": "seq_scatter_list",
+    "batch": "dp_batch_list",
+}
+
+
+def fail(msg, code=1):
+    print(f"run_equiv.py: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def int_list(text):
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers")
+
+
+def lists_for(args):
+    if args.mode == "serial":
+        return []
+    if args.mode == "dp":
+        return ["batch"]
+    if args.mode == "tp":
+        return ["heads", "inter"]
+    if args.mode == "sp":
+        return ["seq"]
+    used = {"seq"} if "SP" in (args.att, args.con, args.mlp) else set()
+    if args.att == "TP":
+        used.add("heads")
+    if args.mlp == "TP":
+        used.add("inter")
+    return sorted(used)
+
+
+def make_config(args, lr_factor=1.0):
+    cfg = tiny_case.config(args.optimizer)
+    cfg.update(
+        {
+            "num_attention_heads": 4,
+            "batch_size": 6,
+            "hidden_dropout_prob": args.dropout,
+            "attention_probs_dropout_prob": args.dropout,
+        }
+    )
+    cfg["learning_rate"] *= lr_factor
+    if args.mode == "galaxy":
+        cfg.update(
+            {
+                "att_parallel_method": args.att,
+                "con_parallel_method": args.con,
+                "mlp_parallel_method": args.mlp,
+            }
+        )
+    splits = DEFAULT_SPLITS.get(args.world, {})
+    for name in lists_for(args):
+        value = getattr(args, name) or splits.get(name)
+        if value is None:
+            fail(f"give --{name} for world {args.world} (no default split)", 2)
+        if len(value) != args.world:
+            fail(f"--{name} {value} has {len(value)} entries for world {args.world}", 2)
+        cfg[LIST_KEYS[name]] = value
+    return cfg
+
+
+def run(cmd, log, what, env=None):
+    """Runs cmd, teeing its output to `log`; exits with a message naming `what` on failure."""
+    t0 = time.monotonic()
+    print("+ " + " ".join(cmd), flush=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    with open(log, "w") as f:
+        f.write(p.stdout)
+    if p.returncode != 0:
+        tail = "\n".join(p.stdout.strip().splitlines()[-15:])
+        fail(f"{what} failed (exit {p.returncode}, {time.monotonic() - t0:.1f} s):\n{tail}")
+    return p.stdout
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build", help="the CMake build directory (for tools/galaxyc, tools/galaxy-run)")
+    ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy"])
+    ap.add_argument("--world", type=int, default=1)
+    ap.add_argument("--att", default="TP", choices=["TP", "SP"])
+    ap.add_argument("--con", default="SP", choices=["SP", "None"])
+    ap.add_argument("--mlp", default="TP", choices=["TP", "SP"])
+    for name in ("heads", "inter", "seq", "batch"):
+        ap.add_argument(f"--{name}", type=int_list)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--lr-factor", type=float, default=1.0)
+    ap.add_argument("--keep", help="work in this directory and keep it")
+    args = ap.parse_args(argv)
+    if args.world < 1 or (args.mode == "serial" and args.world != 1):
+        fail("--world must be at least 1 (and 1 for --mode serial)", 2)
+
+    galaxyc = os.environ.get("GALAXYC") or os.path.join(args.build, "tools", "galaxyc")
+    galaxy_run = os.environ.get("GALAXY_RUN") or os.path.join(args.build, "tools", "galaxy-run")
+    for b in (galaxyc, galaxy_run):
+        if not os.access(b, os.X_OK):
+            fail(f"{b} does not exist; build the galaxyc and galaxy-run targets")
+
+    if args.keep:
+        work = args.keep
+        os.makedirs(work, exist_ok=True)
+    else:
+        work = tempfile.mkdtemp(prefix="galaxy-equiv.")
+    try:
+        return compare_runs(args, work, galaxyc, galaxy_run)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def compare_runs(args, work, galaxyc, galaxy_run):
+    def p(name):
+        return os.path.join(work, name)
+
+    label = f"{args.mode} world {args.world}"
+    if args.mode == "galaxy":
+        label += f" ({args.att}/{args.con}/{args.mlp})"
+    with open(p("serial.json"), "w") as f:
+        json.dump(make_config(args), f, indent=1)
+    with open(p("parallel.json"), "w") as f:
+        json.dump(make_config(args, args.lr_factor), f, indent=1)
+    for name, n, seed in (("train.jsonl", 24, 1), ("eval.jsonl", 8, 2)):
+        with open(p(name), "w") as f:
+            for row in tiny_case.rows(n, seed):
+                f.write(json.dumps(row) + "\n")
+
+    py = os.environ.get("PYTHON", "/usr/bin/python3")
+    init = []
+    # find_spec does not import torch (which alone takes seconds).
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
+    has_torch = subprocess.run([py, "-c", probe], capture_output=True).returncode == 0
+    if has_torch:
+        run([py, os.path.join(ORACLE, "bert_torch.py"), "init", p("serial.json"), "--seed", "1234",
+             "--out", p("init.safetensors")], p("init.log"), "bert_torch.py init")
+        init = ["--init", p("init.safetensors")]
+    else:
+        print("note: torch is missing; both runs start from Galaxy's seeded init")
+
+    run([galaxyc, p("serial.json"), "--mode", "serial", "-o", p("serial.plan"), "--emit", "none"],
+        p("galaxyc.serial.log"), "galaxyc --mode serial")
+    run([galaxyc, p("parallel.json"), "--mode", args.mode, "--world", str(args.world), "-o",
+         p("parallel.plan"), "--emit", "none"],
+        p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {args.mode}")
+
+    common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7",
+              "--eval", p("eval.jsonl"), *init]
+    run([galaxy_run, p("serial.plan"), *common, "--metrics", p("serial.metrics.jsonl"),
+         "--save", p("serial.safetensors"), "--eval-out", p("serial.eval.json")],
+        p("run.serial.log"), "galaxy-run (serial)")
+    ranks = ["--nproc", str(args.world), "--timeout", "60"] if args.world > 1 else []
+    run([galaxy_run, p("parallel.plan"), *common, *ranks,
+         "--metrics", p("parallel.metrics.jsonl"), "--save", p("parallel.safetensors"),
+         "--eval-out", p("parallel.eval.json")],
+        p("run.parallel.log"), f"galaxy-run ({label})")
+
+    compare = [py, os.path.join(ORACLE, "compare.py")]
+    checks = [
+        ("losses", [p("parallel.metrics.jsonl"), p("serial.metrics.jsonl"), "--rtol", "1e-4"]),
+        ("weights", [p("parallel.safetensors"), p("serial.safetensors"), "--atol", "1e-3",
+                     "--init", p("init.safetensors") if init else p("serial.safetensors")]),
+        ("logits", [p("parallel.eval.json"), p("serial.eval.json"), "--atol", "1e-4"]),
+    ]
+    if not init:  # no shared starting point to measure updates from
+        checks[1] = ("weights", checks[1][1][:4])
+    status = 0
+    for what, extra in checks:
+        print("+ compare.py " + what, flush=True)
+        r = subprocess.run([*compare, what, *extra])
+        status |= r.returncode
+    if status:
+        print(f"run_equiv.py: {label} differs from serial (files: rerun with --keep DIR)")
+        return 1
+    print(f"run_equiv.py: {label} trains like serial ({args.steps} steps)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

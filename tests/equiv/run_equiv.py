@@ -89,6 +89,15 @@ def make_config(args, lr_factor=1.0):
         }
     )
     cfg["learning_rate"] *= lr_factor
+    if args.peft == "lora":
+        # All six targets: LoRA factors then meet every layout (column, row parallel).
+        cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
+                    "lora_target_modules": ["query", "key", "value", "attention_output",
+                                            "intermediate", "output"]})
+    elif args.peft == "adapter":
+        cfg.update({"use_adapter": True, "adapter_reduction_dim": 8})
+    elif args.peft == "side":
+        cfg.update({"use_side": True, "side_reduction_factor": 4})
     if args.mode == "galaxy":
         cfg.update(
             {
@@ -132,6 +141,8 @@ def main(argv=None):
     for name in ("heads", "inter", "seq", "batch"):
         ap.add_argument(f"--{name}", type=int_list)
     ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--peft", default="full", choices=["full", "lora", "adapter", "side"],
+                    help="PEFT method (both runs start from Galaxy's seeded init)")
     ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--lr-factor", type=float, default=1.0)
@@ -162,7 +173,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    label = f"{args.mode} world {args.world}"
+    label = f"{args.mode} world {args.world}" + ("" if args.peft == "full" else f" {args.peft}")
     if args.mode == "galaxy":
         label += f" ({args.att}/{args.con}/{args.mlp})"
     with open(p("serial.json"), "w") as f:
@@ -179,7 +190,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     # find_spec does not import torch (which alone takes seconds).
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
     has_torch = subprocess.run([py, "-c", probe], capture_output=True).returncode == 0
-    if has_torch:
+    if has_torch and args.peft == "full":
         run([py, os.path.join(ORACLE, "bert_torch.py"), "init", p("serial.json"), "--seed", "1234",
              "--out", p("init.safetensors")], p("init.log"), "bert_torch.py init")
         init = ["--init", p("init.safetensors")]

@@ -76,12 +76,20 @@ absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
   o.loraTargets = c.lora_target_modules;
   o.fanInFanOut = c.fan_in_fan_out;
   o.adapterDim = c.adapter_reduction_dim;
-  if (c.non_linearity != config::Activation::kGelu && c.non_linearity != config::Activation::kGeluNew &&
-      *method == config::PeftMethod::kAdapter)
-    return absl::UnimplementedError(absl::StrCat(
-        "non_linearity '", config::toString(c.non_linearity),
-        "' has no kernel yet; adapters support gelu_new (tanh GELU) and gelu"));
-  o.adapterAct = c.non_linearity == config::Activation::kGelu ? "gelu" : "gelu_new";
+  switch (c.non_linearity) {
+  case config::Activation::kGelu:
+    o.adapterAct = "gelu";
+    break;
+  case config::Activation::kGeluNew:
+    o.adapterAct = "gelu_new";
+    break;
+  case config::Activation::kRelu:
+    o.adapterAct = "relu";
+    break;
+  case config::Activation::kSwish:
+    o.adapterAct = "swish";
+    break;
+  }
   return o;
 }
 

@@ -36,10 +36,8 @@ RuleOf ruleOf(llvm::StringRef name) {
       .Cases("masked_softmax", "softmax_grad", "gelu", "gelu_grad", {Rule::kPerElement, 1})
       .Cases("tanh", "tanh_grad", "cross_entropy", "cross_entropy_grad", {Rule::kPerElement, 1})
       .Cases("add", "mul", "scale", "bias_grad", {Rule::kPerElement, 1})
-      .Cases("embedding", "embedding_grad", "dropout", "split_heads", "merge_heads",
-             {Rule::kZero})
-      .Cases("take_token", "take_token_grad", "slice", "to_partial", "fill", "iota",
-             {Rule::kZero})
+      .Cases("embedding", "embedding_grad", "dropout", "split_heads", "merge_heads", {Rule::kZero})
+      .Cases("take_token", "take_token_grad", "slice", "to_partial", "fill", "iota", {Rule::kZero})
       .Cases("all_reduce", "all_gather", "reduce_scatter", {Rule::kComm})
       .Case("sgd_update", {Rule::kSgd})
       .Case("adamw_update", {Rule::kAdamw})
@@ -75,14 +73,11 @@ OpCost costOf(mlir::Operation *op, int rank) {
     c.macs = macsOf(op, rank);
     c.flops = 2 * c.macs;
     break;
-  case Rule::kPerElement: {
-    // Elements of the main input: x for norms, the output for the rest (same size).
-    mlir::Value v = op->getNumResults() ? op->getResult(0) : op->getOperand(0);
-    if (name == "layer_norm_grad" || name == "cross_entropy" || name == "cross_entropy_grad")
-      v = op->getOperand(0);
-    c.flops = r.perElement * localNumel(v, rank);
+  case Rule::kPerElement:
+    // Operand 0 is the main input (x, dy, logits), shaped like the output but
+    // for the reductions (bias_grad: dy, not db).
+    c.flops = r.perElement * localNumel(op->getOperand(0), rank);
     break;
-  }
   case Rule::kSgd: {
     auto sgd = llvm::cast<SgdUpdateOp>(op);
     int64_t per = sgd.getWeightDecay().convertToDouble() != 0.0 ? 4 : 2;
@@ -108,7 +103,8 @@ OpCost costOf(mlir::Operation *op, int rank) {
 
 const std::vector<std::string> &countingRules() {
   static const std::vector<std::string> rules = {
-      "linear, matmul (attention scores and context included), linear_weight_grad: "
+      "linear, matmul (attention scores and context included), "
+      "linear_weight_grad: "
       "FLOPs = 2 x MACs; bias adds not counted",
       "layer_norm and layer_norm_grad: 5 FLOPs per element",
       "masked_softmax, gelu, tanh and their grads: 1 FLOP per element",
@@ -117,7 +113,8 @@ const std::vector<std::string> &countingRules() {
       "embedding, embedding_grad, dropout, data movement: 0",
       "sgd_update: 2 FLOPs per parameter element (4 with weight decay); "
       "adamw_update: 15",
-      "comm bytes per rank: all_reduce = its local tensor, all_gather = its output, "
+      "comm bytes per rank: all_reduce = its local tensor, all_gather = its "
+      "output, "
       "reduce_scatter = its input",
       "shapes are each rank's local shapes; backward = ops autodiff derived",
   };

@@ -13,8 +13,8 @@
 
 namespace galaxy::profile {
 
-// Figures of one tree node (or one rank, or all ranks). Element counts, not bytes,
-// for parameters; FLOPs follow counting_rules.h.
+// Figures of one tree node (or one rank, or all ranks). Element counts, not
+// bytes, for parameters; FLOPs follow counting_rules.h.
 struct Figures {
   int64_t params = 0, trainable = 0; // parameter elements held (a rank's slice)
   int64_t fwdMacs = 0, fwdFlops = 0;
@@ -34,8 +34,8 @@ struct Node {
   std::string kind; // "model" | "group" | "block" | "op"
   Figures fig;
   // op nodes: indices of their instructions in the plan's "train_step" program
-  // (or "eval_step" when the module has no @train_step), so measured per-instruction
-  // times can be summed into the same node.
+  // (or "eval_step" when the module has no @train_step), so measured
+  // per-instruction times can be summed into the same node.
   std::vector<int> instrs;
   std::vector<Node> children;
   // The model's own parameters here, each counted once at its global shape
@@ -73,8 +73,8 @@ struct RankProfile {
   std::vector<CommOp> comm;
   Memory memory;
   Node tree;
-  // Op kinds the rules do not know, counted as 0 FLOPs (listed so nobody trusts a
-  // silent zero).
+  // Op kinds the rules do not know, counted as 0 FLOPs (listed so nobody trusts
+  // a silent zero).
   std::vector<std::string> uncounted;
 };
 
@@ -93,8 +93,7 @@ struct Profile {
 absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan &plan);
 
 // profileRank for every plan (one per rank, in rank order) plus the total.
-absl::StatusOr<Profile> profileModule(mlir::ModuleOp module,
-                                      const std::vector<plan::Plan> &plans);
+absl::StatusOr<Profile> profileModule(mlir::ModuleOp module, const std::vector<plan::Plan> &plans);
 
 // Depth-first search by path, e.g. {"layer.0", "att"}; nullptr when absent.
 const Node *findNode(const Node &root, const std::vector<std::string> &path);

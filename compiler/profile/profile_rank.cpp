@@ -70,8 +70,7 @@ llvm::DenseSet<mlir::Operation *> deadOps(mlir::Block &body) {
   for (mlir::Operation &op : llvm::reverse(body.without_terminator())) {
     bool pure = !llvm::isa<SgdUpdateOp, AdamwUpdateOp>(op);
     if (pure && llvm::all_of(op.getResults(), [&](mlir::Value r) {
-          return llvm::all_of(r.getUsers(),
-                              [&](mlir::Operation *u) { return dead.contains(u); });
+          return llvm::all_of(r.getUsers(), [&](mlir::Operation *u) { return dead.contains(u); });
         }))
       dead.insert(&op);
   }
@@ -85,7 +84,8 @@ int64_t elems(const google::protobuf::RepeatedField<int64_t> &shape) {
   return n;
 }
 
-// The largest total size of optimizer-update gradients alive at one instruction.
+// The largest total size of optimizer-update gradients alive at one
+// instruction.
 int64_t liveGradientPeak(const plan::Plan &p, const plan::Program &prog) {
   std::map<int32_t, std::pair<int, int>> life; // buffer -> [def, last use]
   std::set<int32_t> grads;
@@ -155,9 +155,9 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan 
     if (pr.name() == rp.program)
       prog = &pr;
   if (!prog)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the plan of rank ", rp.rank, " has no '", rp.program,
-        "' program; lower it from the same module the profile reads"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the plan of rank ", rp.rank, " has no '", rp.program,
+                     "' program; lower it from the same module the profile reads"));
 
   rp.tree = Node{"model", "model", {}, {}, {}};
   std::set<std::string> seenParams, uncounted;

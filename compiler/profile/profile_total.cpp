@@ -12,8 +12,8 @@ namespace {
 // Every rank's tree has the same shape (one module, only local shapes differ).
 absl::Status addTree(Node &into, const Node &from) {
   if (into.name != from.name || into.children.size() != from.children.size())
-    return absl::InternalError(absl::StrCat("rank trees differ at '", into.name, "' vs '",
-                                            from.name, "'"));
+    return absl::InternalError(
+        absl::StrCat("rank trees differ at '", into.name, "' vs '", from.name, "'"));
   into.fig += from.fig;
   for (size_t i = 0; i < into.children.size(); ++i)
     if (absl::Status s = addTree(into.children[i], from.children[i]); !s.ok())
@@ -40,8 +40,7 @@ void addMemory(Memory &m, const Memory &o) {
 
 } // namespace
 
-absl::StatusOr<Profile> profileModule(mlir::ModuleOp module,
-                                      const std::vector<plan::Plan> &plans) {
+absl::StatusOr<Profile> profileModule(mlir::ModuleOp module, const std::vector<plan::Plan> &plans) {
   if (plans.empty())
     return absl::InvalidArgumentError("profileModule needs at least one plan");
   Profile prof;

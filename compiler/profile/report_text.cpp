@@ -1,5 +1,5 @@
-// DeepSpeed flops-profiler layout: summary, aggregated profile by depth, then the
-// detailed tree where every node shows its share of its rank's totals.
+// DeepSpeed flops-profiler layout: summary, aggregated profile by depth, then
+// the detailed tree where every node shows its share of its rank's totals.
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -15,6 +15,8 @@ namespace {
 
 // 1234567 -> "1.23 M" (DeepSpeed's number_to_string, decimal prefixes).
 std::string si(double v, const std::string &unit = "") {
+  if (std::abs(v) < 1000) // counts below a thousand are whole numbers
+    return absl::StrFormat("%.0f%s", v, unit.empty() ? "" : " " + unit);
   const char *prefix[] = {"", "K", "M", "G", "T", "P"};
   int i = 0;
   while (std::abs(v) >= 1000 && i < 5) {
@@ -49,7 +51,8 @@ void summary(const Profile &p, std::string &out) {
     cols.push_back(&r);
   if (p.ranks.size() > 1)
     cols.push_back(&p.total);
-  auto row = [&](const std::string &label, const std::function<std::string(const RankProfile &)> &cell) {
+  auto row = [&](const std::string &label,
+                 const std::function<std::string(const RankProfile &)> &cell) {
     out += absl::StrFormat("%-34s", label);
     for (const RankProfile *r : cols)
       out += absl::StrFormat(" %18s", cell(*r));
@@ -152,17 +155,21 @@ void detailed(const Node &n, const Figures &all, int depth, const ReportOptions 
               std::string &out) {
   if (o.depth >= 0 && depth > o.depth)
     return;
+  // Zero figures are left out so op lines stay short.
   const Figures &f = n.fig;
-  std::string line = absl::StrFormat(
-      "%s%s: %s = %s params, %s = %s fwd MACs, %s = %s fwd FLOPs, %s = %s bwd FLOPs",
-      std::string(2 * depth, ' '), n.name, si(f.params), pct(f.params, all.params),
-      si(f.fwdMacs, "MACs"), pct(f.fwdMacs, all.fwdMacs), si(f.fwdFlops, "FLOPs"),
-      pct(f.fwdFlops, all.fwdFlops), si(f.bwdFlops, "FLOPs"), pct(f.bwdFlops, all.bwdFlops));
-  if (f.optFlops)
-    line += absl::StrFormat(", %s optimizer FLOPs", si(f.optFlops));
-  if (f.commBytes)
-    line += absl::StrFormat(", comm %s = %s", bytes(f.commBytes), pct(f.commBytes, all.commBytes));
-  out += absl::StrFormat("%s, %d ops\n", line, f.ops);
+  std::vector<std::string> parts = {
+      absl::StrFormat("%s = %s params", si(f.params), pct(f.params, all.params))};
+  auto add = [&](int64_t v, int64_t whole, const std::string &shown, const char *what) {
+    if (v)
+      parts.push_back(absl::StrFormat("%s = %s %s", shown, pct(v, whole), what));
+  };
+  add(f.fwdMacs, all.fwdMacs, si(f.fwdMacs, "MACs"), "fwd MACs");
+  add(f.fwdFlops, all.fwdFlops, si(f.fwdFlops, "FLOPs"), "fwd FLOPs");
+  add(f.bwdFlops, all.bwdFlops, si(f.bwdFlops, "FLOPs"), "bwd FLOPs");
+  add(f.optFlops, all.optFlops, si(f.optFlops, "FLOPs"), "optimizer");
+  add(f.commBytes, all.commBytes, bytes(f.commBytes), "comm");
+  out += absl::StrFormat("%s%s: %s, %d ops\n", std::string(2 * depth, ' '), n.name,
+                         absl::StrJoin(parts, ", "), f.ops);
   for (const Node &c : n.children)
     detailed(c, all, depth + 1, o, out);
 }
@@ -173,13 +180,17 @@ std::string profileText(const Profile &p, const ReportOptions &o) {
   std::string rule(90, '-');
   std::string out = absl::StrFormat("%s\nGalaxy static profile%s%s (program %s, batch %d, seq %d, "
                                     "optimizer %s)\n%s\n",
-                                    rule, o.title.empty() ? "" : ": ", o.title,
-                                    p.total.program, p.batch, p.seq, p.optimizer, rule);
-  out += "Counting rules (DeepSpeed flops-profiler conventions, applied per rank):\n";
+                                    rule, o.title.empty() ? "" : ": ", o.title, p.total.program,
+                                    p.batch, p.seq, p.optimizer, rule);
+  out += "Counting rules (DeepSpeed flops-profiler conventions, applied per "
+         "rank):\n";
   for (const std::string &r : countingRules())
     out += "  - " + r + "\n";
-  out += "params: elements a rank holds (its slices); total = the model's own, each once.\n"
-         "Everything else in the total column is the sum over ranks.\n";
+  out += "params: elements a rank holds (its slices).\n";
+  if (p.ranks.size() > 1)
+    out += "total: params are the model's own, each counted once; every other "
+           "figure is the "
+           "sum over ranks.\n";
   if (!p.total.uncounted.empty())
     out += absl::StrCat("WARNING: no counting rule for: ", absl::StrJoin(p.total.uncounted, ", "),
                         " (counted as 0 FLOPs)\n");

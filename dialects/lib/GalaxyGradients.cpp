@@ -115,8 +115,10 @@ Grads MaskedSoftmaxOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool
 
 Grads LayerNormOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   auto t = getGamma().getType();
+  // Frozen gamma/beta: no parameter-gradient work in the kernel.
   auto lg = b.create<LayerNormGradOp>(getLoc(), getInput().getType(), t, t, getInput(),
-                                      getGamma(), dy[0], getEpsAttr());
+                                      getGamma(), dy[0], getEpsAttr(),
+                                      b.getBoolAttr(need[1] || need[2]));
   return {need[0] ? lg.getDx() : Value(), need[1] ? lg.getDgamma() : Value(),
           need[2] ? lg.getDbeta() : Value()};
 }
@@ -126,6 +128,20 @@ Grads GeluOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   if (need[0])
     g[0] = b.create<GeluGradOp>(getLoc(), getType(), getInput(), dy[0],
                                 getApproximateAttr());
+  return g;
+}
+
+Grads ReluOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+  Grads g = none(*this);
+  if (need[0])
+    g[0] = b.create<ReluGradOp>(getLoc(), getType(), getInput(), dy[0]);
+  return g;
+}
+
+Grads SiluOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+  Grads g = none(*this);
+  if (need[0])
+    g[0] = b.create<SiluGradOp>(getLoc(), getType(), getInput(), dy[0]);
   return g;
 }
 

@@ -137,9 +137,13 @@ void PeftPass::addAdapter(LinearOp lin, StringRef module) {
                  withLastDim(x, outD), "con");
   };
   Value down = linear(h, prefix + ".down", hidden, width, hDim, "Ad", "normal");
-  Value act = stamp(lin,
-                    b.create<GeluOp>(loc, down, adapterAct == "gelu_new" ? "tanh" : "none"),
-                    dimsOf(down), "con");
+  Value actv = adapterAct == "relu"    ? b.create<ReluOp>(loc, down).getResult()
+               : adapterAct == "swish" ? b.create<SiluOp>(loc, down).getResult()
+                                       : b.create<GeluOp>(loc, down, adapterAct == "gelu_new"
+                                                                         ? "tanh"
+                                                                         : "none")
+                                             .getResult();
+  Value act = stamp(lin, actv, dimsOf(down), "con");
   Value up = linear(act, prefix + ".up", width, hidden, "Ad", hDim, "zeros");
   Value sum = stamp(lin, b.create<AddOp>(loc, h, up), dimsOf(h), "con");
   h.replaceAllUsesExcept(sum, llvm::SmallPtrSet<Operation *, 2>{sum.getDefiningOp(),
@@ -182,6 +186,12 @@ void PeftPass::runOnOperation() {
                             "or output";
       return signalPassFailure();
     }
+  if (adapterAct != "gelu_new" && adapterAct != "gelu" && adapterAct != "relu" &&
+      adapterAct != "swish") {
+    module.emitError() << "unknown adapter non_linearity '" << adapterAct
+                       << "'; expected gelu_new, gelu, relu or swish";
+    return signalPassFailure();
+  }
   if (method == "lora" && loraDim <= 0) {
     module.emitError() << "LoRA rank must be positive, got " << loraDim;
     return signalPassFailure();

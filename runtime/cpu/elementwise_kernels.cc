@@ -156,4 +156,42 @@ absl::Status tanhGradKernel(const KernelCall &c) {
   return absl::OkStatus();
 }
 
+absl::Status reluKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
+  const float *x = c.in[0].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { y[i] = x[i] > 0.f ? x[i] : 0.f; });
+  return absl::OkStatus();
+}
+
+absl::Status reluGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  const float *x = c.in[0].f32(), *dy = c.in[1].f32();
+  float *dx = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { dx[i] = x[i] > 0.f ? dy[i] : 0.f; });
+  return absl::OkStatus();
+}
+
+// swish / SiLU: x·σ(x).
+absl::Status siluKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
+  const float *x = c.in[0].f32();
+  float *y = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 20,
+          [&](int64_t i) { y[i] = x[i] / (1.f + std::exp(-x[i])); });
+  return absl::OkStatus();
+}
+
+// d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))).
+absl::Status siluGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
+  const float *x = c.in[0].f32(), *dy = c.in[1].f32();
+  float *dx = c.out[0].f32();
+  forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
+    const float s = 1.f / (1.f + std::exp(-x[i]));
+    dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
+  });
+  return absl::OkStatus();
+}
+
 } // namespace galaxy::rt::cpu

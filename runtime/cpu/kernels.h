@@ -14,6 +14,10 @@ absl::Status mulKernel(const KernelCall &c);
 absl::Status scaleKernel(const KernelCall &c);
 absl::Status geluKernel(const KernelCall &c);
 absl::Status geluGradKernel(const KernelCall &c);
+absl::Status reluKernel(const KernelCall &c);
+absl::Status reluGradKernel(const KernelCall &c);
+absl::Status siluKernel(const KernelCall &c);
+absl::Status siluGradKernel(const KernelCall &c);
 absl::Status tanhKernel(const KernelCall &c);
 absl::Status tanhGradKernel(const KernelCall &c);
 

@@ -121,6 +121,38 @@ TEST(Dropout, ShardMatchesTheSerialSlice) {
   EXPECT_NE(ylocal.f, ypart.f);
 }
 
+// Long rows go through the lane-parallel (vectorised) Philox path; every
+// element must still equal the one-block-at-a-time definition, including the
+// unaligned head and tail of each row and a 64-bit global index.
+TEST(Dropout, WideRowsMatchPerElementPhilox) {
+  std::mt19937 rng(51);
+  const std::vector<int64_t> global = {3, 5, 1000}, off = {1, 1, 37},
+                             shape = {2, 3, 517};
+  Buf x = Buf::random(shape, rng), y = Buf::zeros(shape);
+  const uint64_t seed = 0x123456789abcdefull;
+  const KernelContext ctx{.seed = seed, .step = 9, .training = true};
+  const double p = 0.3;
+  runOk(Op("dropout")
+            .f("p", p)
+            .i("op_id", 11)
+            .ints("global_shape", global)
+            .ints("offset", off),
+        {&x}, {&y}, ctx);
+  int mismatches = 0, dropped = 0;
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 3; ++b)
+      for (int c = 0; c < 517; ++c) {
+        const uint64_t g = ((a + 1) * 5 + (b + 1)) * 1000 + (c + 37);
+        const int64_t k = (a * 3 + b) * 517 + c;
+        const float u = dropoutUniform(seed, 9, 11, g);
+        const float want = u >= float(p) ? x.f[k] / float(1.0 - p) : 0.f;
+        mismatches += y.f[k] != want;
+        dropped += want == 0.f;
+      }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_GT(dropped, 500); // ~30% of 3102
+}
+
 TEST(Dropout, IdentityWhenNotTrainingOrPZero) {
   std::mt19937 rng(51);
   Buf x = Buf::random({3, 5, 7}, rng), y = Buf::zeros(x.shape);

@@ -6,8 +6,11 @@
       [--optimizer sgd|adamw] [--lr X] [--metrics M.jsonl] [--save OUT.safetensors]
       [--eval E.jsonl --eval-out LOGITS.json]
   bert_torch.py eval CONFIG --init W.safetensors --eval E.jsonl --eval-out LOGITS.json
+  bert_torch.py params CONFIG     (JSON: method, total/trainable counts, trainable regex)
 
 Runs with Debian's python3-torch (use /usr/bin/python3). float32, 2 threads, dropout off.
+The config's PEFT method (use_lora / use_adapter / use_side) decides the parameter set
+init writes and the trainable set train updates; frozen tensors are saved bit-unchanged.
 """
 
 import argparse
@@ -83,9 +86,12 @@ def cmd_train(args):
     opt_name = args.optimizer or cfg["optimizer"]
     lr = cfg["learning_rate"] if args.lr is None else args.lr
     params = load_params(cfg, args.init)
-    for t in params.values():
+    # Only the trainable set gets gradients and optimizer state, so frozen tensors are
+    # never touched (AdamW's weight decay included) and stay bit-identical.
+    trainable = [t for n, t in params.items() if bert_model.is_trainable(cfg, n)]
+    for t in trainable:
         t.requires_grad_(True)
-    opt = make_optimizer(cfg, list(params.values()), opt_name, lr)
+    opt = make_optimizer(cfg, trainable, opt_name, lr)
     rows = bert_data.load_rows(args.data, cfg)
     B = cfg["batch_size"]
 
@@ -122,6 +128,17 @@ def cmd_eval(args):
     write_eval(cfg, load_params(cfg, args.init), args.eval, args.eval_out)
 
 
+def cmd_params(args):
+    cfg = bert_config.load_config(args.config)
+    total, trainable = bert_model.param_counts(cfg)
+    print(json.dumps({
+        "method": cfg["peft"],
+        "total": total,
+        "trainable": trainable,
+        "trainable_regex": bert_config.trainable_regex(cfg),
+    }))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -133,7 +150,8 @@ def main(argv=None):
     p.add_argument(
         "--spec-init",
         action="store_true",
-        help="zero biases and unit LayerNorm (Galaxy's own init) instead of small noise",
+        help="Galaxy's own init (zero biases, unit LayerNorm, LoRA B and adapter up "
+        "zero) instead of small noise",
     )
     p.set_defaults(fn=cmd_init)
 
@@ -156,6 +174,10 @@ def main(argv=None):
     p.add_argument("--eval", required=True)
     p.add_argument("--eval-out", required=True)
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("params", help="parameter counts and the trainable-name regex")
+    p.add_argument("config")
+    p.set_defaults(fn=cmd_params)
 
     args = ap.parse_args(argv)
     if getattr(args, "eval", None) and not args.eval_out:

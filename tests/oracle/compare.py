@@ -5,6 +5,12 @@
   compare.py weights A.safetensors B.safetensors [--atol 1e-3] [--ignore REGEX]
       [--init W.safetensors [--update-rtol 0.05] [--update-atol 1e-7]]
   compare.py logits A.json B.json [--atol 1e-4]
+  compare.py frozen SAVED.safetensors INIT.safetensors --trainable REGEX
+
+frozen (PEFT runs): SAVED must hold every tensor of INIT (a run that dropped or never
+created the method's parameters fails here, naming them), every tensor whose name does
+not match REGEX must be bit-identical to INIT, and at least one trainable tensor must
+have moved.
 
 With --init, weights also compares the updates dA = A-W and dB = B-W per tensor:
 max|dA-dB| <= update_atol + update_rtol * max|dB| + 1e-6 * max|B| (the last term covers
@@ -153,6 +159,46 @@ def compare_weights(a_path, b_path, atol, ignore, init=None, urtol=0.05, uatol=1
     return 0
 
 
+def compare_frozen(saved_path, init_path, trainable):
+    saved = safetensors_io.load(saved_path)
+    init = safetensors_io.load(init_path)
+    train = re.compile(trainable)
+    missing = [n for n in init if n not in saved]
+    if missing:
+        return _fail(
+            f"{saved_path} lacks {len(missing)} of the {len(init)} initial tensors, e.g. "
+            f"{missing[:4]}: the run did not create (or did not save) these parameters; "
+            "does it implement the config's PEFT method?"
+        )
+    extra = [n for n in saved if n not in init]
+    if extra:
+        return _fail(f"{saved_path} has tensors {init_path} lacks: {extra[:4]}")
+    frozen = [n for n in init if not train.search(n)]
+    if not frozen:
+        return _fail(f"nothing to compare: every tensor matches --trainable {trainable!r}")
+    changed = []
+    for n in frozen:
+        a, b = saved[n], init[n]
+        # Bit patterns, not values: -0.0 vs 0.0 or a NaN must not pass.
+        if a.shape != b.shape or a.dtype != b.dtype or a.tobytes() != b.tobytes():
+            d = np.abs(a.astype(np.float64) - b.astype(np.float64)) if a.shape == b.shape else None
+            changed.append((n, float(d.max()) if d is not None and d.size else math.inf))
+    if changed:
+        worst = max(changed, key=lambda x: x[1])
+        return _fail(
+            f"{len(changed)} frozen tensors changed, e.g. {[c[0] for c in changed[:4]]}; "
+            f"worst '{worst[0]}' by {worst[1]:.3e}: a frozen weight got an update"
+        )
+    moved = [n for n in init if train.search(n) and saved[n].tobytes() != init[n].tobytes()]
+    if not moved:
+        return _fail(f"no trainable tensor (matching {trainable!r}) moved from {init_path}")
+    print(
+        f"OK: {len(frozen)} frozen tensors bit-identical to {init_path}; "
+        f"{len(moved)} of {len(init) - len(frozen)} trainable tensors moved"
+    )
+    return 0
+
+
 def _read_eval(path):
     with open(path) as f:
         obj = json.load(f)
@@ -191,7 +237,7 @@ def compare_logits(a_path, b_path, atol):
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] not in ("losses", "weights", "logits", "-h", "--help"):
+    if argv and argv[0] not in ("losses", "weights", "logits", "frozen", "-h", "--help"):
         argv.insert(0, "losses")  # the brief's form: compare.py LOSSES_A LOSSES_B
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -212,6 +258,10 @@ def main(argv=None):
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--atol", type=float, default=1e-4)
+    p = sub.add_parser("frozen")
+    p.add_argument("saved")
+    p.add_argument("init")
+    p.add_argument("--trainable", required=True, help="regex of the trainable names")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "losses":
@@ -221,6 +271,8 @@ def main(argv=None):
                 args.a, args.b, args.atol, args.ignore,
                 args.init, args.update_rtol, args.update_atol,
             )
+        if args.cmd == "frozen":
+            return compare_frozen(args.saved, args.init, args.trainable)
         return compare_logits(args.a, args.b, args.atol)
     except (OSError, ValueError) as e:  # unreadable input: cannot show a match
         print(f"ERROR: {e}")

@@ -177,6 +177,20 @@ def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
+def Galaxy_ReluOp : Galaxy_DiffOp<"relu", [SameOperandsAndResultType]> {
+  let summary = "Elementwise max(x, 0)";
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
+def Galaxy_SiluOp : Galaxy_DiffOp<"silu", [SameOperandsAndResultType]> {
+  let summary = "Elementwise swish / SiLU: x·sigmoid(x)";
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+}
+
 def Galaxy_TanhOp : Galaxy_DiffOp<"tanh", [SameOperandsAndResultType]> {
   let summary = "Elementwise tanh";
   let arguments = (ins GF32Tensor:$input);
@@ -246,7 +260,12 @@ def Galaxy_SoftmaxGradOp : Galaxy_GradOp<"softmax_grad", [AllTypesMatch<["output
 
 def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad"> {
   let summary = "dx, dgamma, dbeta of layer_norm";
-  let arguments = (ins GF32Tensor:$input, GF32Tensor:$gamma, GF32Tensor:$grad, F64Attr:$eps);
+  let description = [{
+    With `param_grads = false` (gamma and beta frozen) only dx is computed;
+    dgamma and dbeta are left undefined and must not be used.
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$gamma, GF32Tensor:$grad, F64Attr:$eps,
+                       DefaultValuedAttr<BoolAttr, "true">:$param_grads);
   let results = (outs GF32Tensor:$dx, GF32Tensor:$dgamma, GF32Tensor:$dbeta);
   let assemblyFormat = "$input `,` $gamma `,` $grad attr-dict `:` functional-type(operands, results)";
 }
@@ -255,6 +274,20 @@ def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [AllTypesMatch<["input", "gra
   let summary = "dx = dy·gelu'(x)";
   let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad,
                        DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_ReluGradOp : Galaxy_GradOp<"relu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "dx = dy where x > 0";
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_SiluGradOp : Galaxy_GradOp<"silu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "dx = dy·σ(x)·(1 + x·(1 − σ(x)))";
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
 }

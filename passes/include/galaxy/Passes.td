@@ -38,7 +38,8 @@ def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
     Option<"fanInFanOut", "fan-in-fan-out", "bool", "false",
            "LoRA target weights are stored [in, out]">,
     Option<"adapterDim", "adapter-dim", "int64_t", "16", "adapter reduction k (width H/k)">,
-    Option<"adapterAct", "adapter-act", "std::string", "\"gelu_new\"", "gelu_new or gelu">
+    Option<"adapterAct", "adapter-act", "std::string", "\"gelu_new\"",
+           "gelu_new (tanh GELU), gelu (erf), relu or swish">
   ];
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }

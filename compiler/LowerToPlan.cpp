@@ -65,7 +65,8 @@ int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
 
 class Lowering {
 public:
-  Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts) : cfg(cfg), opts(opts) {}
+  Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts)
+      : cfg(cfg), opts(opts) {}
   absl::StatusOr<plan::Plan> run(ModuleOp module);
 
 private:
@@ -81,12 +82,13 @@ private:
   LowerOptions opts;
   plan::Plan p;
   std::map<std::string, int32_t> paramByName;
-  std::map<int32_t, int32_t> paramBuffer;          // param index -> PARAM buffer
+  std::map<int32_t, int32_t> paramBuffer; // param index -> PARAM buffer
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
-  llvm::DenseMap<Value, int32_t> bufferOf;         // within the current function
+  llvm::DenseMap<Value, int32_t> bufferOf; // within the current function
 };
 
-int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name) {
+int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind,
+                            const std::string &name) {
   auto t = cast<RankedTensorType>(v.getType());
   Layout layout = layoutOf(v);
   plan::Buffer *b = p.add_buffers();
@@ -106,7 +108,8 @@ int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind, const std::string 
 }
 
 int32_t Lowering::paramIndex(ParamOp op) {
-  auto [it, inserted] = paramByName.try_emplace(op.getName().str(), p.params_size());
+  auto [it, inserted] =
+      paramByName.try_emplace(op.getName().str(), p.params_size());
   if (inserted) {
     plan::Param *pp = p.add_params();
     pp->set_name(op.getName().str());
@@ -134,7 +137,8 @@ int32_t Lowering::optState(int32_t param, int slot, RankedTensorType type) {
     return it->second;
   plan::Buffer *b = p.add_buffers();
   b->set_id(p.buffers_size() - 1);
-  b->set_name(absl::StrCat(p.params(param).name(), slot == 0 ? ".exp_avg" : ".exp_avg_sq"));
+  b->set_name(absl::StrCat(p.params(param).name(),
+                           slot == 0 ? ".exp_avg" : ".exp_avg_sq"));
   b->set_dtype(plan::F32);
   for (int64_t d : p.params(param).slice_shape())
     b->add_shape(d);
@@ -164,8 +168,9 @@ absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
       for (int64_t x : arr.asArrayRef())
         a.mutable_ints()->add_v(x);
     else
-      return absl::InternalError(absl::StrCat("cannot lower attribute '", name.str(), "' of ",
-                                              op->getName().getStringRef().str()));
+      return absl::InternalError(
+          absl::StrCat("cannot lower attribute '", name.str(), "' of ",
+                       op->getName().getStringRef().str()));
     (*instr.mutable_attrs())[name.str()] = a;
   }
   if (auto blk = op->getAttrOfType<StringAttr>(kBlockAttr)) {
@@ -210,17 +215,20 @@ void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
   }
 }
 
-absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
-                                     const std::vector<std::string> &outputNames) {
+absl::Status
+Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
+                        const std::vector<std::string> &outputNames) {
   bufferOf.clear();
   plan::Program *prog = p.add_programs();
   prog->set_name(name);
   Block &body = fn.getBody().front();
   for (BlockArgument arg : body.getArguments()) {
-    auto input = fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kInputAttr);
+    auto input =
+        fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kInputAttr);
     if (!input)
-      return absl::InternalError(absl::StrCat("@", fn.getSymName().str(), " argument ",
-                                              arg.getArgNumber(), " has no galaxy.input name"));
+      return absl::InternalError(absl::StrCat("@", fn.getSymName().str(),
+                                              " argument ", arg.getArgNumber(),
+                                              " has no galaxy.input name"));
     int32_t id = newBuffer(arg, plan::Buffer::INPUT, input.str());
     p.mutable_buffers(id)->set_input(input.str());
     auto *bind = prog->add_inputs();
@@ -233,7 +241,8 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   for (Operation &op : llvm::reverse(body.without_terminator())) {
     bool pure = !isa<SgdUpdateOp, AdamwUpdateOp>(op);
     if (pure && llvm::all_of(op.getResults(), [&](Value r) {
-          return llvm::all_of(r.getUsers(), [&](Operation *u) { return dead.contains(u); });
+          return llvm::all_of(r.getUsers(),
+                              [&](Operation *u) { return dead.contains(u); });
         }))
       dead.insert(&op);
   }
@@ -255,7 +264,8 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
       int32_t pi = paramIndex(param);
       auto it = paramBuffer.find(pi);
       if (it == paramBuffer.end()) {
-        int32_t id = newBuffer(param, plan::Buffer::PARAM, param.getName().str());
+        int32_t id =
+            newBuffer(param, plan::Buffer::PARAM, param.getName().str());
         p.mutable_buffers(id)->set_param(pi);
         paramBuffer[pi] = id;
       } else {
@@ -268,12 +278,14 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
     SmallVector<Value> operands(op.getOperands());
     if (auto lin = dyn_cast<LinearOp>(op);
-        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P && opts.rank != 0)
+        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P &&
+        opts.rank != 0)
       operands.pop_back(); // a partial result gets its bias once, on rank 0
     for (Value v : operands) {
       auto it = bufferOf.find(v);
       if (it == bufferOf.end())
-        return absl::InternalError(absl::StrCat("operand of ", opName.str(), " has no buffer"));
+        return absl::InternalError(
+            absl::StrCat("operand of ", opName.str(), " has no buffer"));
       instr->add_inputs(it->second);
       touch(v, idx);
     }
@@ -284,12 +296,15 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
       instr->add_inputs(optState(pi, 1, t));
     }
     for (Value r : op.getResults()) {
-      int32_t id = newBuffer(r, plan::Buffer::ARENA,
-                             absl::StrCat(opName.drop_front(7).str(), "#", idx));
+      int32_t id =
+          newBuffer(r, plan::Buffer::ARENA,
+                    absl::StrCat(opName.drop_front(7).str(), "#", idx));
       instr->add_outputs(id);
       defAt[r] = live.size();
       auto shape = p.buffers(id).shape();
-      live.push_back({id, idx, idx, bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
+      live.push_back(
+          {id, idx, idx,
+           bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
     }
     if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
       return s;
@@ -300,7 +315,8 @@ absl::Status Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     touch(v, idx); // outputs live until the program ends
     auto *bind = prog->add_outputs();
-    bind->set_name(i < outputNames.size() ? outputNames[i] : absl::StrCat("out", i));
+    bind->set_name(i < outputNames.size() ? outputNames[i]
+                                          : absl::StrCat("out", i));
     bind->set_buffer(bufferOf[v]);
   }
   int64_t unshared = 0;
@@ -339,14 +355,16 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   if (train)
     if (absl::Status s = lowerFunction(train, "train_step", {"loss"}); !s.ok())
       return s;
-  if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"}); !s.ok())
+  if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"});
+      !s.ok())
     return s;
   return std::move(p);
 }
 
 } // namespace
 
-absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module, const config::GalaxyConfig &cfg,
+absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module,
+                                       const config::GalaxyConfig &cfg,
                                        const LowerOptions &opts) {
   return Lowering(cfg, opts).run(module);
 }

@@ -17,10 +17,12 @@ struct LowerOptions {
 
 // @forward lowers to program "eval_step" (outputs loss, logits) and
 // @train_step to "train_step" (output loss).
-absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
+absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module,
+                                       const config::GalaxyConfig &cfg,
                                        const LowerOptions &opts);
 
-// Arena bytes needed when each value gets its own buffer vs. with liveness reuse.
+// Arena bytes needed when each value gets its own buffer vs. with liveness
+// reuse.
 struct ArenaReport {
   int64_t arenaBytes = 0, unsharedBytes = 0;
 };

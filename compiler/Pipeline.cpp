@@ -4,17 +4,17 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
-#include "models/bert/BertModel.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "models/bert/BertModel.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace galaxy {
 
 const std::vector<std::string> &pipelineStages() {
-  static const std::vector<std::string> stages = {"model", "annotate", "peft", "autodiff",
-                                                  "partition"};
+  static const std::vector<std::string> stages = {"model", "annotate", "peft",
+                                                  "autodiff", "partition"};
   return stages;
 }
 
@@ -41,7 +41,8 @@ BertDims bertDims(const config::GalaxyConfig &c) {
   d.hiddenDropout = c.hidden_dropout_prob;
   d.attentionDropout = c.attention_probs_dropout_prob;
   d.initializerRange = c.initializer_range;
-  d.hiddenAct = c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
+  d.hiddenAct =
+      c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
   if (c.use_side && !c.use_side_only)
     d.sideReduction = c.side_reduction_factor;
   return d;
@@ -67,8 +68,10 @@ absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
     break;
   case config::PeftMethod::kSideOnly:
     return absl::UnimplementedError(
-        "use_side_only (forward-free side tuning from precomputed taps) is not supported yet; "
-        "use use_side, which trains the same side network with the backbone run in-graph");
+        "use_side_only (forward-free side tuning from precomputed taps) is not "
+        "supported yet; "
+        "use use_side, which trains the same side network with the backbone "
+        "run in-graph");
   }
   o.loraDim = c.lora_dim;
   o.loraAlpha = c.lora_alpha;
@@ -94,12 +97,15 @@ absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
 }
 
 std::string methodName(config::BlockMethod m, const char *tp) {
-  return m == config::BlockMethod::kTP ? tp : m == config::BlockMethod::kSP ? "sp" : "none";
+  return m == config::BlockMethod::kTP   ? tp
+         : m == config::BlockMethod::kSP ? "sp"
+                                         : "none";
 }
 
 // The partition pass's view of the resolved config: a method per region and
 // the split lists (already checked against the world size by resolveConfig).
-absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c) {
+absl::StatusOr<PartitionOptions>
+partitionOptions(const config::GalaxyConfig &c) {
   PartitionOptions o;
   o.world = std::max(c.world_size, 1);
   using config::ParallelMode;
@@ -111,7 +117,8 @@ absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c)
     break;
   case ParallelMode::kPP:
     return absl::UnimplementedError(
-        "parallel_mode 'pp' (pipeline) has no compiler support yet; use serial, dp, tp, sp "
+        "parallel_mode 'pp' (pipeline) has no compiler support yet; use "
+        "serial, dp, tp, sp "
         "or galaxy");
   default: {
     config::RegionMethods m = config::regionMethods(c);
@@ -134,12 +141,13 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   const auto &stages = pipelineStages();
   auto last = std::find(stages.begin(), stages.end(), stopAfter);
   if (last == stages.end())
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown stage '", stopAfter,
-                     "'; expected one of: model, annotate, peft, autodiff, partition"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown stage '", stopAfter,
+        "'; expected one of: model, annotate, peft, autodiff, partition"));
   if (cfg.model_type != "bert")
-    return absl::UnimplementedError(absl::StrCat("model_type '", cfg.model_type,
-                                                 "' has no builder yet; only bert does"));
+    return absl::UnimplementedError(
+        absl::StrCat("model_type '", cfg.model_type,
+                     "' has no builder yet; only bert does"));
   registerGalaxyDialects(ctx);
 
   // Collect diagnostics into the status message instead of stderr.
@@ -152,7 +160,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
 
   mlir::OwningOpRef<mlir::ModuleOp> module = buildBert(ctx, bertDims(cfg));
   if (failed(mlir::verify(*module)))
-    return absl::InternalError("the BERT builder produced invalid IR:\n" + diags);
+    return absl::InternalError("the BERT builder produced invalid IR:\n" +
+                               diags);
 
   for (auto it = stages.begin() + 1; it <= last; ++it) {
     mlir::PassManager pm(&ctx);
@@ -165,7 +174,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       pm.addPass(createPeft(*o));
     } else if (*it == "autodiff") {
       AutodiffOptions o;
-      o.optimizer = cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd";
+      o.optimizer =
+          cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd";
       o.lr = cfg.learning_rate;
       o.weightDecay = cfg.weight_decay;
       o.beta1 = cfg.adam_beta1;
@@ -179,7 +189,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       pm.addPass(createPartition(*o));
     }
     if (failed(pm.run(*module)))
-      return absl::InternalError(absl::StrCat("stage '", *it, "' failed:\n", diags));
+      return absl::InternalError(
+          absl::StrCat("stage '", *it, "' failed:\n", diags));
   }
   return module;
 }

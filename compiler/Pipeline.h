@@ -1,4 +1,5 @@
-// The compiler pipeline: config -> model IR -> annotate -> autodiff -> (partition)
+// The compiler pipeline: config -> model IR -> annotate -> autodiff ->
+// (partition)
 // -> plan. galaxyc drives it; tests call it directly.
 #pragma once
 
@@ -19,7 +20,8 @@ const std::vector<std::string> &pipelineStages();
 // Registers every dialect the pipeline produces on `ctx`.
 void registerGalaxyDialects(mlir::MLIRContext &ctx);
 
-// Builds the model for `cfg` and runs the passes up to and including `stopAfter`
+// Builds the model for `cfg` and runs the passes up to and including
+// `stopAfter`
 // ("model", "annotate", "autodiff"). The module is verified after every stage;
 // a failure carries the MLIR diagnostics in its message.
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>

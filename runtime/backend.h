@@ -1,5 +1,6 @@
 // The device-independent kernel interface. A plan instruction names a kernel
-// (docs/kernels.md); a Backend runs it over tensors bound to the instruction's buffers.
+// (docs/kernels.md); a Backend runs it over tensors bound to the instruction's
+// buffers.
 #pragma once
 
 #include <cstdint>
@@ -20,18 +21,21 @@ struct Tensor {
 
   int64_t numel() const {
     int64_t n = 1;
-    for (int64_t d : shape) n *= d;
+    for (int64_t d : shape)
+      n *= d;
     return n;
   }
   float *f32() const { return static_cast<float *>(data); }
   int32_t *i32() const { return static_cast<int32_t *>(data); }
 };
 
-// Per-call state the kernels may read: dropout addressing and the optimizer step.
+// Per-call state the kernels may read: dropout addressing and the optimizer
+// step.
 struct KernelContext {
-  uint64_t seed = 0;  // run seed (galaxy-run --seed)
-  int64_t step = 0;   // 1-based optimizer step; dropout key and Adam bias correction
-  bool training = true;  // false: dropout is the identity
+  uint64_t seed = 0; // run seed (galaxy-run --seed)
+  int64_t step =
+      0; // 1-based optimizer step; dropout key and Adam bias correction
+  bool training = true; // false: dropout is the identity
 };
 
 class Backend {
@@ -42,8 +46,10 @@ public:
   virtual std::string gemmDescription() const = 0;
   // Runs instr.kernel. `in`/`out` follow instr.inputs / instr.outputs.
   // Returns InvalidArgument naming the kernel on unknown kernels or bad shapes.
-  virtual absl::Status run(const plan::Instr &instr, const std::vector<Tensor> &in,
-                           const std::vector<Tensor> &out, const KernelContext &ctx) = 0;
+  virtual absl::Status run(const plan::Instr &instr,
+                           const std::vector<Tensor> &in,
+                           const std::vector<Tensor> &out,
+                           const KernelContext &ctx) = 0;
 };
 
 // CPU backend; measures the available GEMM libraries once and keeps the fastest

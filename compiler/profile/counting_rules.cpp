@@ -20,9 +20,19 @@ int64_t numel(const std::vector<int64_t> &shape) {
   return n;
 }
 
-int64_t localNumel(mlir::Value v, int rank) { return numel(localShape(v, rank)); }
+int64_t localNumel(mlir::Value v, int rank) {
+  return numel(localShape(v, rank));
+}
 
-enum class Rule { kMatmulLike, kPerElement, kZero, kSgd, kAdamw, kComm, kUnknown };
+enum class Rule {
+  kMatmulLike,
+  kPerElement,
+  kZero,
+  kSgd,
+  kAdamw,
+  kComm,
+  kUnknown
+};
 
 struct RuleOf {
   Rule rule;
@@ -33,11 +43,15 @@ RuleOf ruleOf(llvm::StringRef name) {
   return llvm::StringSwitch<RuleOf>(name)
       .Cases("linear", "matmul", "linear_weight_grad", {Rule::kMatmulLike})
       .Cases("layer_norm", "layer_norm_grad", {Rule::kPerElement, 5})
-      .Cases("masked_softmax", "softmax_grad", "gelu", "gelu_grad", {Rule::kPerElement, 1})
-      .Cases("tanh", "tanh_grad", "cross_entropy", "cross_entropy_grad", {Rule::kPerElement, 1})
+      .Cases("masked_softmax", "softmax_grad", "gelu", "gelu_grad",
+             {Rule::kPerElement, 1})
+      .Cases("tanh", "tanh_grad", "cross_entropy", "cross_entropy_grad",
+             {Rule::kPerElement, 1})
       .Cases("add", "mul", "scale", "bias_grad", {Rule::kPerElement, 1})
-      .Cases("embedding", "embedding_grad", "dropout", "split_heads", "merge_heads", {Rule::kZero})
-      .Cases("take_token", "take_token_grad", "slice", "to_partial", "fill", "iota", {Rule::kZero})
+      .Cases("embedding", "embedding_grad", "dropout", "split_heads",
+             "merge_heads", {Rule::kZero})
+      .Cases("take_token", "take_token_grad", "slice", "to_partial", "fill",
+             "iota", {Rule::kZero})
       .Cases("all_reduce", "all_gather", "reduce_scatter", {Rule::kComm})
       .Case("sgd_update", {Rule::kSgd})
       .Case("adamw_update", {Rule::kAdamw})
@@ -52,10 +66,13 @@ int64_t macsOf(mlir::Operation *op, int rank) {
     int64_t k = mm.getTransposeA() ? a[a.size() - 2] : a.back();
     return localNumel(mm.getResult(), rank) * k;
   }
-  if (auto wg = llvm::dyn_cast<LinearWeightGradOp>(op)) // dw[N,K] = dy^T x over rows
-    return localNumel(wg.getGrad(), rank) * localShape(wg.getInput(), rank).back();
+  if (auto wg =
+          llvm::dyn_cast<LinearWeightGradOp>(op)) // dw[N,K] = dy^T x over rows
+    return localNumel(wg.getGrad(), rank) *
+           localShape(wg.getInput(), rank).back();
   auto lin = llvm::cast<LinearOp>(op);
-  return localNumel(lin.getResult(), rank) * localShape(lin.getInput(), rank).back();
+  return localNumel(lin.getResult(), rank) *
+         localShape(lin.getInput(), rank).back();
 }
 
 } // namespace

@@ -56,12 +56,16 @@ struct CommOp {
 
 // Bytes per rank (sums over ranks in the total).
 struct Memory {
-  int64_t weights = 0;         // every parameter slice the rank holds
-  int64_t gradients = 0;       // sum over trainable slices (what torch's .grad would hold)
-  int64_t gradientsLive = 0;   // largest set of gradients live at once in Galaxy's plan
-  int64_t optimizerState = 0;  // adamw: exp_avg + exp_avg_sq (2x trainable); sgd: 0
-  int64_t inputs = 0;          // batch buffers of the program
-  int64_t activationArena = 0; // the plan's arena: activations and gradients, liveness-packed
+  int64_t weights = 0; // every parameter slice the rank holds
+  int64_t gradients =
+      0; // sum over trainable slices (what torch's .grad would hold)
+  int64_t gradientsLive =
+      0; // largest set of gradients live at once in Galaxy's plan
+  int64_t optimizerState =
+      0;              // adamw: exp_avg + exp_avg_sq (2x trainable); sgd: 0
+  int64_t inputs = 0; // batch buffers of the program
+  int64_t activationArena =
+      0; // the plan's arena: activations and gradients, liveness-packed
   // weights + optimizer state + inputs + arena (gradients live in the arena).
   int64_t peak = 0;
 };
@@ -90,10 +94,12 @@ struct Profile {
 // Profiles one rank. `module` is the partitioned module (compileToStage(...,
 // "partition")); `plan` is lowerToPlan(module, cfg, {rank, world}) and supplies
 // the rank, the world and the memory figures.
-absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan &plan);
+absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
+                                        const plan::Plan &plan);
 
 // profileRank for every plan (one per rank, in rank order) plus the total.
-absl::StatusOr<Profile> profileModule(mlir::ModuleOp module, const std::vector<plan::Plan> &plans);
+absl::StatusOr<Profile> profileModule(mlir::ModuleOp module,
+                                      const std::vector<plan::Plan> &plans);
 
 // Depth-first search by path, e.g. {"layer.0", "att"}; nullptr when absent.
 const Node *findNode(const Node &root, const std::vector<std::string> &path);

@@ -70,7 +70,9 @@ llvm::DenseSet<mlir::Operation *> deadOps(mlir::Block &body) {
   for (mlir::Operation &op : llvm::reverse(body.without_terminator())) {
     bool pure = !llvm::isa<SgdUpdateOp, AdamwUpdateOp>(op);
     if (pure && llvm::all_of(op.getResults(), [&](mlir::Value r) {
-          return llvm::all_of(r.getUsers(), [&](mlir::Operation *u) { return dead.contains(u); });
+          return llvm::all_of(r.getUsers(), [&](mlir::Operation *u) {
+            return dead.contains(u);
+          });
         }))
       dead.insert(&op);
   }
@@ -96,7 +98,8 @@ int64_t liveGradientPeak(const plan::Plan &p, const plan::Program &prog) {
     for (int32_t id : in.inputs())
       if (auto it = life.find(id); it != life.end())
         it->second.second = i;
-    if ((in.kernel() == "sgd_update" || in.kernel() == "adamw_update") && in.inputs_size() > 1)
+    if ((in.kernel() == "sgd_update" || in.kernel() == "adamw_update") &&
+        in.inputs_size() > 1)
       grads.insert(in.inputs(1));
   }
   std::map<int, int64_t> delta; // instruction -> change in live bytes
@@ -135,7 +138,8 @@ Memory memoryOf(const plan::Plan &p, const plan::Program &prog) {
 
 } // namespace
 
-absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan &plan) {
+absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
+                                        const plan::Plan &plan) {
   RankProfile rp;
   rp.rank = plan.rank();
   rp.world = plan.world();
@@ -149,15 +153,16 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan 
     rp.program = "eval_step";
   }
   if (!fn)
-    return absl::InvalidArgumentError("the module has neither @train_step nor @forward");
+    return absl::InvalidArgumentError(
+        "the module has neither @train_step nor @forward");
   const plan::Program *prog = nullptr;
   for (const plan::Program &pr : plan.programs())
     if (pr.name() == rp.program)
       prog = &pr;
   if (!prog)
-    return absl::InvalidArgumentError(
-        absl::StrCat("the plan of rank ", rp.rank, " has no '", rp.program,
-                     "' program; lower it from the same module the profile reads"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the plan of rank ", rp.rank, " has no '", rp.program,
+        "' program; lower it from the same module the profile reads"));
 
   rp.tree = Node{"model", "model", {}, {}, {}};
   std::set<std::string> seenParams, uncounted;
@@ -176,7 +181,8 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan 
     std::string kind = op.getName().getStringRef().str();
     if (llvm::StringRef(kind).starts_with("galaxy."))
       kind = kind.substr(7);
-    Node &leaf = child(child(child(rp.tree, group, "group"), block, "block"), kind, "op");
+    Node &leaf = child(child(child(rp.tree, group, "group"), block, "block"),
+                       kind, "op");
     leaf.instrs.push_back(instr++);
     leaf.fig.ops += 1;
 
@@ -187,7 +193,8 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan 
     (backward ? leaf.fig.bwdMacs : leaf.fig.fwdMacs) += c.macs;
     (backward ? leaf.fig.bwdFlops : leaf.fig.fwdFlops) += c.flops;
     leaf.fig.optFlops += c.optFlops;
-    if (c.commBytes > 0 || llvm::isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op)) {
+    if (c.commBytes > 0 ||
+        llvm::isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op)) {
       leaf.fig.commBytes += c.commBytes;
       CommOp &co = comm[{kind, backward}];
       co.kind = kind;
@@ -216,8 +223,9 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module, const plan::Plan 
   }
   if (instr != prog->instrs_size())
     return absl::InternalError(absl::StrCat(
-        "profile of rank ", rp.rank, " counted ", instr, " ops in @", fn.getSymName().str(),
-        " but the plan's '", rp.program, "' has ", prog->instrs_size(),
+        "profile of rank ", rp.rank, " counted ", instr, " ops in @",
+        fn.getSymName().str(), " but the plan's '", rp.program, "' has ",
+        prog->instrs_size(),
         " instructions; the plan must be lowered from this module"));
   sumUp(rp.tree);
   rp.fig = rp.tree.fig;

@@ -12,8 +12,8 @@ namespace {
 // Every rank's tree has the same shape (one module, only local shapes differ).
 absl::Status addTree(Node &into, const Node &from) {
   if (into.name != from.name || into.children.size() != from.children.size())
-    return absl::InternalError(
-        absl::StrCat("rank trees differ at '", into.name, "' vs '", from.name, "'"));
+    return absl::InternalError(absl::StrCat("rank trees differ at '", into.name,
+                                            "' vs '", from.name, "'"));
   into.fig += from.fig;
   for (size_t i = 0; i < into.children.size(); ++i)
     if (absl::Status s = addTree(into.children[i], from.children[i]); !s.ok())
@@ -40,7 +40,8 @@ void addMemory(Memory &m, const Memory &o) {
 
 } // namespace
 
-absl::StatusOr<Profile> profileModule(mlir::ModuleOp module, const std::vector<plan::Plan> &plans) {
+absl::StatusOr<Profile> profileModule(mlir::ModuleOp module,
+                                      const std::vector<plan::Plan> &plans) {
   if (plans.empty())
     return absl::InvalidArgumentError("profileModule needs at least one plan");
   Profile prof;
@@ -67,9 +68,10 @@ absl::StatusOr<Profile> profileModule(mlir::ModuleOp module, const std::vector<p
         return s;
     addMemory(t.memory, r.memory);
     for (const CommOp &c : r.comm) {
-      auto it = std::find_if(t.comm.begin(), t.comm.end(), [&](const CommOp &x) {
-        return x.kind == c.kind && x.backward == c.backward;
-      });
+      auto it =
+          std::find_if(t.comm.begin(), t.comm.end(), [&](const CommOp &x) {
+            return x.kind == c.kind && x.backward == c.backward;
+          });
       if (it == t.comm.end())
         it = t.comm.insert(t.comm.end(), CommOp{c.kind, c.backward, 0, 0});
       it->count += c.count;

@@ -37,23 +37,24 @@ json rankJson(const RankProfile &r) {
                    {"count", c.count},
                    {"bytes", c.bytes}});
   const Memory &m = r.memory;
-  json j = {{"program", r.program},
-            {"params", {{"total", r.fig.params}, {"trainable", r.fig.trainable}}},
-            {"forward", {{"macs", r.fig.fwdMacs}, {"flops", r.fig.fwdFlops}}},
-            {"backward", {{"macs", r.fig.bwdMacs}, {"flops", r.fig.bwdFlops}}},
-            {"optimizer", {{"flops", r.fig.optFlops}}},
-            {"step_flops", r.fig.stepFlops()},
-            {"comm", {{"bytes", r.fig.commBytes}, {"ops", std::move(ops)}}},
-            {"memory",
-             {{"weights", m.weights},
-              {"gradients", m.gradients},
-              {"gradients_live", m.gradientsLive},
-              {"optimizer_state", m.optimizerState},
-              {"inputs", m.inputs},
-              {"activation_arena", m.activationArena},
-              {"peak", m.peak}}},
-            {"uncounted_ops", r.uncounted},
-            {"tree", json::array({nodeJson(r.tree, "")})}};
+  json j = {
+      {"program", r.program},
+      {"params", {{"total", r.fig.params}, {"trainable", r.fig.trainable}}},
+      {"forward", {{"macs", r.fig.fwdMacs}, {"flops", r.fig.fwdFlops}}},
+      {"backward", {{"macs", r.fig.bwdMacs}, {"flops", r.fig.bwdFlops}}},
+      {"optimizer", {{"flops", r.fig.optFlops}}},
+      {"step_flops", r.fig.stepFlops()},
+      {"comm", {{"bytes", r.fig.commBytes}, {"ops", std::move(ops)}}},
+      {"memory",
+       {{"weights", m.weights},
+        {"gradients", m.gradients},
+        {"gradients_live", m.gradientsLive},
+        {"optimizer_state", m.optimizerState},
+        {"inputs", m.inputs},
+        {"activation_arena", m.activationArena},
+        {"peak", m.peak}}},
+      {"uncounted_ops", r.uncounted},
+      {"tree", json::array({nodeJson(r.tree, "")})}};
   if (r.rank >= 0)
     j["rank"] = r.rank;
   return j;
@@ -66,7 +67,8 @@ std::string profileJson(const Profile &p, int indent) {
   for (const RankProfile &r : p.ranks)
     ranks.push_back(rankJson(r));
   json j = {{"conventions", countingRules()},
-            {"units", {{"params", "elements"}, {"comm", "bytes"}, {"memory", "bytes"}}},
+            {"units",
+             {{"params", "elements"}, {"comm", "bytes"}, {"memory", "bytes"}}},
             {"optimizer", p.optimizer},
             {"batch", p.batch},
             {"seq", p.seq},

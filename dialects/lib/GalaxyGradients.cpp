@@ -17,18 +17,19 @@ using Grads = SmallVector<Value>;
 namespace {
 Grads none(Operation *op) { return Grads(op->getNumOperands(), Value()); }
 
-Value matmul(OpBuilder &b, Location loc, Type type, Value lhs, Value rhs, bool ta,
-             bool tb, double alpha) {
-  return b.create<MatmulOp>(loc, type, lhs, rhs, b.getBoolAttr(ta), b.getBoolAttr(tb),
-                             b.getF64FloatAttr(alpha));
+Value matmul(OpBuilder &b, Location loc, Type type, Value lhs, Value rhs,
+             bool ta, bool tb, double alpha) {
+  return b.create<MatmulOp>(loc, type, lhs, rhs, b.getBoolAttr(ta),
+                            b.getBoolAttr(tb), b.getF64FloatAttr(alpha));
 }
 } // namespace
 
-Grads EmbeddingOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads EmbeddingOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                  ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
-    g[0] = b.create<EmbeddingGradOp>(getLoc(), getTable().getType(), getIds(), dy[0],
-                                     getPaddingIdxAttr());
+    g[0] = b.create<EmbeddingGradOp>(getLoc(), getTable().getType(), getIds(),
+                                     dy[0], getPaddingIdxAttr());
   return g;
 }
 
@@ -45,29 +46,34 @@ Grads MulOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   return g;
 }
 
-Grads ScaleOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads ScaleOp::buildGradients(OpBuilder &b, ValueRange dy,
+                              ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
     g[0] = b.create<ScaleOp>(getLoc(), dy[0], getAlphaAttr());
   return g;
 }
 
-Grads LinearOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads LinearOp::buildGradients(OpBuilder &b, ValueRange dy,
+                               ArrayRef<bool> need) {
   Grads g = none(*this);
   Location loc = getLoc();
   bool tw = getTransposeW();
   if (need[0]) // dx = dy·w (w [N,K]) or dy·wᵀ (w [K,N])
-    g[0] = b.create<LinearOp>(loc, getInput().getType(), dy[0], getWeight(), Value(),
-                              b.getBoolAttr(!tw));
+    g[0] = b.create<LinearOp>(loc, getInput().getType(), dy[0], getWeight(),
+                              Value(), b.getBoolAttr(!tw));
   if (need[1])
-    g[1] = tw ? b.create<LinearWeightGradOp>(loc, getWeight().getType(), dy[0], getInput())
-              : b.create<LinearWeightGradOp>(loc, getWeight().getType(), getInput(), dy[0]);
+    g[1] = tw ? b.create<LinearWeightGradOp>(loc, getWeight().getType(), dy[0],
+                                             getInput())
+              : b.create<LinearWeightGradOp>(loc, getWeight().getType(),
+                                             getInput(), dy[0]);
   if (getBias() && need[2])
     g[2] = b.create<BiasGradOp>(loc, getBias().getType(), dy[0]);
   return g;
 }
 
-Grads MatmulOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads MatmulOp::buildGradients(OpBuilder &b, ValueRange dy,
+                               ArrayRef<bool> need) {
   Grads g = none(*this);
   Location loc = getLoc();
   Value a = getLhs(), bb = getRhs(), dc = dy[0];
@@ -77,48 +83,60 @@ Grads MatmulOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need)
   // c = α·op(a)·op(b); each case writes da, db with the transposes that keep
   // them in a's and b's own layouts.
   if (!tA && !tB) {
-    if (need[0]) g[0] = matmul(b, loc, ta, dc, bb, false, true, al);
-    if (need[1]) g[1] = matmul(b, loc, tb, a, dc, true, false, al);
+    if (need[0])
+      g[0] = matmul(b, loc, ta, dc, bb, false, true, al);
+    if (need[1])
+      g[1] = matmul(b, loc, tb, a, dc, true, false, al);
   } else if (!tA && tB) {
-    if (need[0]) g[0] = matmul(b, loc, ta, dc, bb, false, false, al);
-    if (need[1]) g[1] = matmul(b, loc, tb, dc, a, true, false, al);
+    if (need[0])
+      g[0] = matmul(b, loc, ta, dc, bb, false, false, al);
+    if (need[1])
+      g[1] = matmul(b, loc, tb, dc, a, true, false, al);
   } else if (tA && !tB) {
-    if (need[0]) g[0] = matmul(b, loc, ta, bb, dc, false, true, al);
-    if (need[1]) g[1] = matmul(b, loc, tb, a, dc, false, false, al);
+    if (need[0])
+      g[0] = matmul(b, loc, ta, bb, dc, false, true, al);
+    if (need[1])
+      g[1] = matmul(b, loc, tb, a, dc, false, false, al);
   } else {
-    if (need[0]) g[0] = matmul(b, loc, ta, bb, dc, true, true, al);
-    if (need[1]) g[1] = matmul(b, loc, tb, dc, a, true, true, al);
+    if (need[0])
+      g[0] = matmul(b, loc, ta, bb, dc, true, true, al);
+    if (need[1])
+      g[1] = matmul(b, loc, tb, dc, a, true, true, al);
   }
   return g;
 }
 
-Grads SplitHeadsOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads SplitHeadsOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                   ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
     g[0] = b.create<MergeHeadsOp>(getLoc(), getInput().getType(), dy[0]);
   return g;
 }
 
-Grads MergeHeadsOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads MergeHeadsOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                   ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
     g[0] = b.create<SplitHeadsOp>(getLoc(), getInput().getType(), dy[0]);
   return g;
 }
 
-Grads MaskedSoftmaxOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads MaskedSoftmaxOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                      ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
     g[0] = b.create<SoftmaxGradOp>(getLoc(), getType(), getResult(), dy[0]);
   return g; // the mask is data: no gradient
 }
 
-Grads LayerNormOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads LayerNormOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                  ArrayRef<bool> need) {
   auto t = getGamma().getType();
   // Frozen gamma/beta: no parameter-gradient work in the kernel.
-  auto lg = b.create<LayerNormGradOp>(getLoc(), getInput().getType(), t, t, getInput(),
-                                      getGamma(), dy[0], getEpsAttr(),
-                                      b.getBoolAttr(need[1] || need[2]));
+  auto lg = b.create<LayerNormGradOp>(
+      getLoc(), getInput().getType(), t, t, getInput(), getGamma(), dy[0],
+      getEpsAttr(), b.getBoolAttr(need[1] || need[2]));
   return {need[0] ? lg.getDx() : Value(), need[1] ? lg.getDgamma() : Value(),
           need[2] ? lg.getDbeta() : Value()};
 }
@@ -152,25 +170,31 @@ Grads TanhOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   return g;
 }
 
-Grads DropoutOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads DropoutOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                ArrayRef<bool> need) {
   Grads g = none(*this);
-  // The same (p, op_id) address draws the same mask, so backward is dropout of dy.
+  // The same (p, op_id) address draws the same mask, so backward is dropout of
+  // dy.
   if (need[0])
     g[0] = b.create<DropoutOp>(getLoc(), dy[0], getPAttr(), getOpIdAttr());
   return g;
 }
 
-Grads TakeTokenOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads TakeTokenOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                  ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
-    g[0] = b.create<TakeTokenGradOp>(getLoc(), getInput().getType(), dy[0], getIndexAttr());
+    g[0] = b.create<TakeTokenGradOp>(getLoc(), getInput().getType(), dy[0],
+                                     getIndexAttr());
   return g;
 }
 
-Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                     ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
-    g[0] = b.create<CrossEntropyGradOp>(getLoc(), getLogits().getType(), getLogits(),
-                                        getLabels(), dy[0], getDenominatorAttr());
+    g[0] = b.create<CrossEntropyGradOp>(getLoc(), getLogits().getType(),
+                                        getLogits(), getLabels(), dy[0],
+                                        getDenominatorAttr());
   return g;
 }

@@ -1,4 +1,5 @@
-//===- GalaxyOps.cpp - galaxy dialect, op verifiers -------------------------===//
+//===- GalaxyOps.cpp - galaxy dialect, op verifiers
+//-------------------------===//
 #include "galaxy/GalaxyDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -61,7 +62,9 @@ static void setPerValueString(Value v, StringRef attr, StringRef value) {
 }
 
 StringRef galaxy::dimsOf(Value v) { return perValueString(v, kDimsAttr); }
-void galaxy::setDims(Value v, StringRef names) { setPerValueString(v, kDimsAttr, names); }
+void galaxy::setDims(Value v, StringRef names) {
+  setPerValueString(v, kDimsAttr, names);
+}
 
 namespace {
 ArrayRef<int64_t> shapeOf(Value v) {
@@ -76,8 +79,8 @@ std::string str(ArrayRef<int64_t> shape) {
 }
 
 // Checks `shape` equals `expected`, naming what it is on failure.
-LogicalResult expectShape(Operation *op, StringRef what, ArrayRef<int64_t> shape,
-                          ArrayRef<int64_t> expected) {
+LogicalResult expectShape(Operation *op, StringRef what,
+                          ArrayRef<int64_t> shape, ArrayRef<int64_t> expected) {
   if (shape == expected)
     return success();
   return op->emitOpError() << what << " has shape " << str(shape) << " but "
@@ -87,12 +90,14 @@ LogicalResult expectShape(Operation *op, StringRef what, ArrayRef<int64_t> shape
 
 LogicalResult BlockOp::verify() {
   if (!isValidBlockKind(getKind()))
-    return emitOpError() << "unknown block kind '" << getKind()
-                         << "'; expected embedding, att, con, mlp, pooler, head or side";
+    return emitOpError()
+           << "unknown block kind '" << getKind()
+           << "'; expected embedding, att, con, mlp, pooler, head or side";
   auto yield = cast<YieldOp>(getBody().front().getTerminator());
   if (yield.getValues().getTypes() != getResultTypes())
-    return emitOpError() << "yields " << yield.getValues().size()
-                         << " values whose types differ from the block's results";
+    return emitOpError()
+           << "yields " << yield.getValues().size()
+           << " values whose types differ from the block's results";
   return success();
 }
 
@@ -100,16 +105,19 @@ LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("needs a non-empty parameter name");
   StringRef init = getInit();
-  if (init != "normal" && init != "zeros" && init != "ones" && init != "kaiming_uniform")
-    return emitOpError() << "unknown initializer '" << init
-                         << "'; expected normal, zeros, ones or kaiming_uniform";
+  if (init != "normal" && init != "zeros" && init != "ones" &&
+      init != "kaiming_uniform")
+    return emitOpError()
+           << "unknown initializer '" << init
+           << "'; expected normal, zeros, ones or kaiming_uniform";
   return success();
 }
 
 LogicalResult IotaOp::verify() {
   int64_t rank = getType().getRank();
   if (getDim() < 0 || getDim() >= rank)
-    return emitOpError() << "dim " << getDim() << " is out of range for rank " << rank;
+    return emitOpError() << "dim " << getDim() << " is out of range for rank "
+                         << rank;
   return success();
 }
 
@@ -125,12 +133,13 @@ LogicalResult EmbeddingOp::verify() {
 LogicalResult LinearOp::verify() {
   auto x = shapeOf(getInput()), w = shapeOf(getWeight());
   if (x.empty() || w.size() != 2)
-    return emitOpError() << "expects input [..., K] and a 2-D weight, got " << str(x)
-                         << " and " << str(w);
+    return emitOpError() << "expects input [..., K] and a 2-D weight, got "
+                         << str(x) << " and " << str(w);
   int64_t k = getTransposeW() ? w[1] : w[0], n = getTransposeW() ? w[0] : w[1];
   if (k != x.back())
     return emitOpError() << "input has " << x.back() << " features but weight "
-                         << str(w) << (getTransposeW() ? " (out, in)" : " (in, out)")
+                         << str(w)
+                         << (getTransposeW() ? " (out, in)" : " (in, out)")
                          << " expects " << k;
   if (getBias() && failed(expectShape(*this, "bias", shapeOf(getBias()), {n})))
     return failure();
@@ -142,8 +151,8 @@ LogicalResult LinearOp::verify() {
 LogicalResult MatmulOp::verify() {
   auto a = shapeOf(getLhs()), b = shapeOf(getRhs());
   if (a.size() < 2 || a.size() != b.size())
-    return emitOpError() << "operands must have the same rank >= 2, got " << str(a)
-                         << " and " << str(b);
+    return emitOpError() << "operands must have the same rank >= 2, got "
+                         << str(a) << " and " << str(b);
   if (a.drop_back(2) != b.drop_back(2))
     return emitOpError() << "batch dims differ: " << str(a) << " vs " << str(b);
   size_t r = a.size();
@@ -161,11 +170,11 @@ LogicalResult MatmulOp::verify() {
 LogicalResult SplitHeadsOp::verify() {
   auto x = shapeOf(getInput()), y = shapeOf(getResult());
   if (x.size() != 3 || y.size() != 4)
-    return emitOpError() << "maps [B, S, H] to [B, n, S, d], got " << str(x) << " -> "
-                         << str(y);
+    return emitOpError() << "maps [B, S, H] to [B, n, S, d], got " << str(x)
+                         << " -> " << str(y);
   if (y[1] <= 0 || x[2] % y[1] != 0)
-    return emitOpError() << "hidden size " << x[2] << " is not divisible into " << y[1]
-                         << " heads";
+    return emitOpError() << "hidden size " << x[2] << " is not divisible into "
+                         << y[1] << " heads";
   return expectShape(*this, "result", y, {x[0], y[1], x[1], x[2] / y[1]});
 }
 
@@ -173,14 +182,16 @@ LogicalResult MergeHeadsOp::verify() {
   auto x = shapeOf(getInput());
   if (x.size() != 4)
     return emitOpError() << "expects [B, n, S, d], got " << str(x);
-  return expectShape(*this, "result", shapeOf(getResult()), {x[0], x[2], x[1] * x[3]});
+  return expectShape(*this, "result", shapeOf(getResult()),
+                     {x[0], x[2], x[1] * x[3]});
 }
 
 LogicalResult MaskedSoftmaxOp::verify() {
   auto x = shapeOf(getInput());
   if (x.size() != 4)
     return emitOpError() << "expects scores [B, n, Sq, Sk], got " << str(x);
-  if (getMask() && failed(expectShape(*this, "mask", shapeOf(getMask()), {x[0], x[3]})))
+  if (getMask() &&
+      failed(expectShape(*this, "mask", shapeOf(getMask()), {x[0], x[3]})))
     return failure();
   return expectShape(*this, "result", shapeOf(getResult()), x);
 }
@@ -216,16 +227,16 @@ LogicalResult TakeTokenOp::verify() {
   if (x.size() != 3)
     return emitOpError() << "expects [B, S, H], got " << str(x);
   if (getIndex() < 0 || getIndex() >= x[1])
-    return emitOpError() << "index " << getIndex() << " is outside the sequence of "
-                         << x[1];
+    return emitOpError() << "index " << getIndex()
+                         << " is outside the sequence of " << x[1];
   return expectShape(*this, "result", shapeOf(getResult()), {x[0], x[2]});
 }
 
 LogicalResult CrossEntropyOp::verify() {
   auto l = shapeOf(getLogits()), y = shapeOf(getLabels());
   if (l.size() != 2 || y.size() != 1 || l[0] != y[0])
-    return emitOpError() << "expects logits [B, C] and labels [B], got " << str(l)
-                         << " and " << str(y);
+    return emitOpError() << "expects logits [B, C] and labels [B], got "
+                         << str(l) << " and " << str(y);
   if (getDenominator().convertToDouble() <= 0)
     return emitOpError("denominator must be positive");
   return success();
@@ -233,23 +244,28 @@ LogicalResult CrossEntropyOp::verify() {
 
 static LogicalResult verifyUpdate(Operation *op, Value param, Value grad) {
   if (param.getType() != grad.getType())
-    return op->emitOpError() << "gradient type " << grad.getType()
-                             << " differs from parameter type " << param.getType();
+    return op->emitOpError()
+           << "gradient type " << grad.getType()
+           << " differs from parameter type " << param.getType();
   if (!param.getDefiningOp<ParamOp>())
     return op->emitOpError("updates a value that is not a galaxy.param");
   return success();
 }
 
-LogicalResult SgdUpdateOp::verify() { return verifyUpdate(*this, getParam(), getGrad()); }
+LogicalResult SgdUpdateOp::verify() {
+  return verifyUpdate(*this, getParam(), getGrad());
+}
 LogicalResult AdamwUpdateOp::verify() {
   return verifyUpdate(*this, getParam(), getGrad());
 }
 
 // A sharded axis must exist and its per-rank sizes must add up to its length.
-static LogicalResult verifyShards(Operation *op, Value v, int64_t dim, ArrayRef<int64_t> sizes) {
+static LogicalResult verifyShards(Operation *op, Value v, int64_t dim,
+                                  ArrayRef<int64_t> sizes) {
   auto shape = shapeOf(v);
   if (dim < 0 || dim >= int64_t(shape.size()))
-    return op->emitOpError() << "dim " << dim << " is out of range for " << str(shape);
+    return op->emitOpError()
+           << "dim " << dim << " is out of range for " << str(shape);
   int64_t sum = 0;
   for (int64_t s : sizes) {
     if (s < 0)
@@ -257,16 +273,21 @@ static LogicalResult verifyShards(Operation *op, Value v, int64_t dim, ArrayRef<
     sum += s;
   }
   if (sum != shape[dim])
-    return op->emitOpError() << "shard sizes " << str(sizes) << " sum to " << sum
-                             << " but dim " << dim << " has " << shape[dim];
+    return op->emitOpError()
+           << "shard sizes " << str(sizes) << " sum to " << sum << " but dim "
+           << dim << " has " << shape[dim];
   return success();
 }
 
-LogicalResult AllGatherOp::verify() { return verifyShards(*this, getInput(), getDim(), getSizes()); }
+LogicalResult AllGatherOp::verify() {
+  return verifyShards(*this, getInput(), getDim(), getSizes());
+}
 LogicalResult ReduceScatterOp::verify() {
   return verifyShards(*this, getInput(), getDim(), getSizes());
 }
-LogicalResult SliceOp::verify() { return verifyShards(*this, getInput(), getDim(), getSizes()); }
+LogicalResult SliceOp::verify() {
+  return verifyShards(*this, getInput(), getDim(), getSizes());
+}
 
 #define GET_OP_CLASSES
 #include "galaxy/GalaxyOps.cpp.inc"

@@ -39,14 +39,16 @@ std::optional<Layout> Layout::parse(llvm::StringRef t) {
   return l;
 }
 
-std::vector<int64_t> Layout::localShape(llvm::ArrayRef<int64_t> shape, int rank) const {
+std::vector<int64_t> Layout::localShape(llvm::ArrayRef<int64_t> shape,
+                                        int rank) const {
   std::vector<int64_t> s(shape.begin(), shape.end());
   if (kind == S)
     s[dim] = sizes[rank];
   return s;
 }
 
-std::vector<int64_t> Layout::localOffset(llvm::ArrayRef<int64_t> shape, int rank) const {
+std::vector<int64_t> Layout::localOffset(llvm::ArrayRef<int64_t> shape,
+                                         int rank) const {
   std::vector<int64_t> o(shape.size(), 0);
   if (kind == S)
     for (int r = 0; r < rank; ++r)
@@ -58,7 +60,8 @@ Layout layoutOf(mlir::Value v) {
   mlir::ArrayAttr a;
   unsigned idx = 0;
   if (auto arg = llvm::dyn_cast<mlir::BlockArgument>(v)) {
-    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(arg.getOwner()->getParentOp()))
+    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(
+            arg.getOwner()->getParentOp()))
       a = fn.getArgAttrOfType<mlir::ArrayAttr>(arg.getArgNumber(), kLayoutAttr);
   } else {
     auto r = llvm::cast<mlir::OpResult>(v);
@@ -74,13 +77,16 @@ Layout layoutOf(mlir::Value v) {
 void setLayout(mlir::Value v, const Layout &l) {
   mlir::Builder b(v.getContext());
   if (auto arg = llvm::dyn_cast<mlir::BlockArgument>(v)) {
-    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(arg.getOwner()->getParentOp()))
-      fn.setArgAttr(arg.getArgNumber(), kLayoutAttr, b.getStrArrayAttr({l.str()}));
+    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(
+            arg.getOwner()->getParentOp()))
+      fn.setArgAttr(arg.getArgNumber(), kLayoutAttr,
+                    b.getStrArrayAttr({l.str()}));
     return;
   }
   auto r = llvm::cast<mlir::OpResult>(v);
   mlir::Operation *op = r.getOwner();
-  llvm::SmallVector<mlir::Attribute> vals(op->getNumResults(), b.getStringAttr("R"));
+  llvm::SmallVector<mlir::Attribute> vals(op->getNumResults(),
+                                          b.getStringAttr("R"));
   if (auto old = op->getAttrOfType<mlir::ArrayAttr>(kLayoutAttr))
     for (unsigned i = 0; i < std::min<size_t>(old.size(), vals.size()); ++i)
       vals[i] = old[i];

@@ -37,29 +37,35 @@ private:
   }
   Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
               StringRef names) {
-    return dims(b.create<ParamOp>(loc, f32(shape), b.getStringAttr(name), b.getBoolAttr(true),
-                                  b.getStringAttr(init),
-                                  b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0)),
-                names);
+    return dims(
+        b.create<ParamOp>(
+            loc, f32(shape), b.getStringAttr(name), b.getBoolAttr(true),
+            b.getStringAttr(init),
+            b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0)),
+        names);
   }
   // Linear(in -> out) with bias, named `prefix`.weight / .bias.
-  // `inDim` / `outDim` name the feature axes; the result keeps x's leading axes.
-  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out, StringRef inDim,
-               StringRef outDim) {
-    Value w = param(prefix + ".weight", {out, in}, "normal", (outDim + "," + inDim).str());
+  // `inDim` / `outDim` name the feature axes; the result keeps x's leading
+  // axes.
+  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out,
+               StringRef inDim, StringRef outDim) {
+    Value w = param(prefix + ".weight", {out, in}, "normal",
+                    (outDim + "," + inDim).str());
     Value bias = param(prefix + ".bias", {out}, "zeros", outDim);
     auto xs = cast<RankedTensorType>(x.getType()).getShape();
     SmallVector<int64_t> ys(xs.drop_back());
     ys.push_back(out);
-    return dims(b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true)),
-                replaceLast(x, outDim));
+    return dims(
+        b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true)),
+        replaceLast(x, outDim));
   }
   // x's axis names with the last one replaced.
   std::string replaceLast(Value x, StringRef last) {
     StringRef names = dimsOf(x);
     return (names.rsplit(',').first + "," + last).str();
   }
-  Value layerNorm(Value x, const std::string &prefix, int64_t width = 0, StringRef dim = "H") {
+  Value layerNorm(Value x, const std::string &prefix, int64_t width = 0,
+                  StringRef dim = "H") {
     if (!width)
       width = d.hidden;
     Value g = param(prefix + ".weight", {width}, "ones", dim);
@@ -72,7 +78,8 @@ private:
   Value dropout(Value x, double p) {
     if (p == 0.0)
       return x;
-    return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p), b.getI64IntegerAttr(nextOpId++)),
+    return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p),
+                                    b.getI64IntegerAttr(nextOpId++)),
                 dimsOf(x));
   }
 
@@ -104,13 +111,27 @@ private:
     bool side;
   };
   LayerSpec backboneLayer(int64_t i) const {
-    return {"bert.encoder.layer." + std::to_string(i) + ".", d.hidden, d.intermediate, d.heads,
-            "H", "A", "N", "I", false};
+    return {"bert.encoder.layer." + std::to_string(i) + ".",
+            d.hidden,
+            d.intermediate,
+            d.heads,
+            "H",
+            "A",
+            "N",
+            "I",
+            false};
   }
   LayerSpec sideLayer(int64_t i) const {
     int64_t f = d.sideReduction;
-    return {"side.layer." + std::to_string(i) + ".", d.hidden / f, d.intermediate / f, d.heads,
-            "Hs", "As", "Ns", "Is", true};
+    return {"side.layer." + std::to_string(i) + ".",
+            d.hidden / f,
+            d.intermediate / f,
+            d.heads,
+            "Hs",
+            "As",
+            "Ns",
+            "Is",
+            true};
   }
   Value encoderLayer(Value x, Value mask, int64_t i, const LayerSpec &spec);
 
@@ -126,72 +147,96 @@ Value BertBuilder::embeddings(Value ids, Value types) {
     const std::string p = "bert.embeddings.";
     auto hs = f32({d.batch, d.seq, d.hidden});
     Value word = dims(
-        b.create<EmbeddingOp>(
-            loc, hs, param(p + "word_embeddings.weight", {d.vocabSize, d.hidden}, "normal", "V,H"),
-            ids, b.getI64IntegerAttr(d.padId)),
+        b.create<EmbeddingOp>(loc, hs,
+                              param(p + "word_embeddings.weight",
+                                    {d.vocabSize, d.hidden}, "normal", "V,H"),
+                              ids, b.getI64IntegerAttr(d.padId)),
         "B,S,H");
-    Value pos_ids = dims(b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0), "B,S");
-    Value pos = dims(b.create<EmbeddingOp>(loc, hs,
-                                           param(p + "position_embeddings.weight",
-                                                 {d.maxPositions, d.hidden}, "normal", "P,H"),
-                                           pos_ids, b.getI64IntegerAttr(-1)),
+    Value pos_ids =
+        dims(b.create<IotaOp>(loc, i32({d.batch, d.seq}), 1, 0), "B,S");
+    Value pos = dims(b.create<EmbeddingOp>(
+                         loc, hs,
+                         param(p + "position_embeddings.weight",
+                               {d.maxPositions, d.hidden}, "normal", "P,H"),
+                         pos_ids, b.getI64IntegerAttr(-1)),
                      "B,S,H");
-    Value type = dims(b.create<EmbeddingOp>(loc, hs,
-                                            param(p + "token_type_embeddings.weight",
-                                                  {d.typeVocab, d.hidden}, "normal", "T,H"),
-                                            types, b.getI64IntegerAttr(-1)),
-                      "B,S,H");
-    Value sum = dims(b.create<AddOp>(loc, dims(b.create<AddOp>(loc, word, pos), "B,S,H"), type),
-                     "B,S,H");
+    Value type = dims(
+        b.create<EmbeddingOp>(loc, hs,
+                              param(p + "token_type_embeddings.weight",
+                                    {d.typeVocab, d.hidden}, "normal", "T,H"),
+                              types, b.getI64IntegerAttr(-1)),
+        "B,S,H");
+    Value sum =
+        dims(b.create<AddOp>(
+                 loc, dims(b.create<AddOp>(loc, word, pos), "B,S,H"), type),
+             "B,S,H");
     return {dropout(layerNorm(sum, p + "LayerNorm"), d.hiddenDropout)};
   })[0];
 }
 
-Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i, const LayerSpec &L) {
+Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i,
+                                const LayerSpec &L) {
   const std::string &p = L.prefix;
   int64_t hd = L.hidden / L.heads;
-  auto names = [](std::initializer_list<StringRef> parts) { return llvm::join(parts, ","); };
-  // Side layers are one "side" region each; backbone layers are att/con/mlp/con.
+  auto names = [](std::initializer_list<StringRef> parts) {
+    return llvm::join(parts, ",");
+  };
+  // Side layers are one "side" region each; backbone layers are
+  // att/con/mlp/con.
   auto kind = [&](StringRef k) { return L.side ? StringRef("side") : k; };
   auto xT = f32({d.batch, d.seq, L.hidden});
   Value att = block(kind("att"), i, [&]() -> SmallVector<Value> {
     // Keys and values index key positions (K): under sequence parallelism the
     // queries stay sharded while K and V are gathered.
     auto heads = [&](Value v, StringRef seq) {
-      return dims(b.create<SplitHeadsOp>(loc, f32({d.batch, L.heads, d.seq, hd}), v),
-                  names({"B", L.N, seq, "D"}));
+      return dims(
+          b.create<SplitHeadsOp>(loc, f32({d.batch, L.heads, d.seq, hd}), v),
+          names({"B", L.N, seq, "D"}));
     };
-    Value q = heads(linear(x, p + "attention.self.query", L.hidden, L.hidden, L.H, L.A), "S");
-    Value k = heads(linear(x, p + "attention.self.key", L.hidden, L.hidden, L.H, L.A), "K");
-    Value v = heads(linear(x, p + "attention.self.value", L.hidden, L.hidden, L.H, L.A), "K");
+    Value q = heads(
+        linear(x, p + "attention.self.query", L.hidden, L.hidden, L.H, L.A),
+        "S");
+    Value k = heads(
+        linear(x, p + "attention.self.key", L.hidden, L.hidden, L.H, L.A), "K");
+    Value v = heads(
+        linear(x, p + "attention.self.value", L.hidden, L.hidden, L.H, L.A),
+        "K");
     auto scoresT = f32({d.batch, L.heads, d.seq, d.seq});
-    Value scores = dims(b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
-                                           b.getBoolAttr(true),
-                                           b.getF64FloatAttr(1.0 / std::sqrt(double(hd)))),
-                        names({"B", L.N, "S", "K"}));
-    Value probs =
-        dims(b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask, b.getBoolAttr(false)),
+    Value scores =
+        dims(b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
+                                b.getBoolAttr(true),
+                                b.getF64FloatAttr(1.0 / std::sqrt(double(hd)))),
              names({"B", L.N, "S", "K"}));
+    Value probs = dims(b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask,
+                                                 b.getBoolAttr(false)),
+                       names({"B", L.N, "S", "K"}));
     probs = dropout(probs, d.attentionDropout);
-    Value ctxv = dims(b.create<MatmulOp>(loc, f32({d.batch, L.heads, d.seq, hd}), probs, v,
-                                         b.getBoolAttr(false), b.getBoolAttr(false),
-                                         b.getF64FloatAttr(1.0)),
-                      names({"B", L.N, "S", "D"}));
-    Value merged = dims(b.create<MergeHeadsOp>(loc, xT, ctxv), names({"B", "S", L.A}));
-    return {linear(merged, p + "attention.output.dense", L.hidden, L.hidden, L.A, L.H)};
+    Value ctxv =
+        dims(b.create<MatmulOp>(loc, f32({d.batch, L.heads, d.seq, hd}), probs,
+                                v, b.getBoolAttr(false), b.getBoolAttr(false),
+                                b.getF64FloatAttr(1.0)),
+             names({"B", L.N, "S", "D"}));
+    Value merged =
+        dims(b.create<MergeHeadsOp>(loc, xT, ctxv), names({"B", "S", L.A}));
+    return {linear(merged, p + "attention.output.dense", L.hidden, L.hidden,
+                   L.A, L.H)};
   })[0];
   Value h1 = block(kind("con"), i, [&]() -> SmallVector<Value> {
-    Value r = dims(b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x), names({"B", "S", L.H}));
+    Value r = dims(b.create<AddOp>(loc, dropout(att, d.hiddenDropout), x),
+                   names({"B", "S", L.H}));
     return {layerNorm(r, p + "attention.output.LayerNorm", L.hidden, L.H)};
   })[0];
   Value mlp = block(kind("mlp"), i, [&]() -> SmallVector<Value> {
-    Value up = linear(h1, p + "intermediate.dense", L.hidden, L.inter, L.H, L.I);
-    Value act = dims(b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none"),
-                     names({"B", "S", L.I}));
+    Value up =
+        linear(h1, p + "intermediate.dense", L.hidden, L.inter, L.H, L.I);
+    Value act = dims(
+        b.create<GeluOp>(loc, up, d.hiddenAct == "gelu_new" ? "tanh" : "none"),
+        names({"B", "S", L.I}));
     return {linear(act, p + "output.dense", L.inter, L.hidden, L.I, L.H)};
   })[0];
   return block(kind("con"), i, [&]() -> SmallVector<Value> {
-    Value r = dims(b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1), names({"B", "S", L.H}));
+    Value r = dims(b.create<AddOp>(loc, dropout(mlp, d.hiddenDropout), h1),
+                   names({"B", "S", L.H}));
     return {layerNorm(r, p + "output.LayerNorm", L.hidden, L.H)};
   })[0];
 }
@@ -200,11 +245,12 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());
   auto idsT = i32({d.batch, d.seq});
-  auto fnType = b.getFunctionType(
-      {idsT, f32({d.batch, d.seq}), idsT, i32({d.batch})},
-      {f32({}), f32({d.batch, d.numClasses})});
+  auto fnType =
+      b.getFunctionType({idsT, f32({d.batch, d.seq}), idsT, i32({d.batch})},
+                        {f32({}), f32({d.batch, d.numClasses})});
   auto fn = b.create<func::FuncOp>(loc, "forward", fnType);
-  const char *names[] = {"input_ids", "attention_mask", "token_type_ids", "labels"};
+  const char *names[] = {"input_ids", "attention_mask", "token_type_ids",
+                         "labels"};
   const char *argDims[] = {"B,S", "B,K", "B,S", "B"}; // the mask indexes keys
   for (unsigned i = 0; i < 4; ++i) {
     fn.setArgAttr(i, kInputAttr, b.getStringAttr(names[i]));
@@ -217,7 +263,8 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
 
   Value h = embeddings(ids, types);
   // Side-tuning: a narrow network fed by a downsampled tap of every backbone
-  // layer; only it (and the classifier) trains, so backward stays out of the backbone.
+  // layer; only it (and the classifier) trains, so backward stays out of the
+  // backbone.
   const int64_t f = d.sideReduction, hs = f ? d.hidden / f : 0;
   Value side;
   auto down = [&](Value x, const std::string &name) {
@@ -231,8 +278,10 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
     h = encoderLayer(h, mask, i, backboneLayer(i));
     if (f) {
       Value tap = block("side", i, [&]() -> SmallVector<Value> {
-        return {dims(b.create<AddOp>(loc, side, down(h, "side.downsample." + std::to_string(i))),
-                     "B,S,Hs")};
+        return {dims(
+            b.create<AddOp>(loc, side,
+                            down(h, "side.downsample." + std::to_string(i))),
+            "B,S,Hs")};
       })[0];
       side = encoderLayer(tap, mask, i, sideLayer(i));
     }
@@ -243,17 +292,19 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
       return {dims(b.create<AddOp>(loc, h, up), "B,S,H")};
     })[0];
   Value pooled = block("pooler", -1, [&]() -> SmallVector<Value> {
-    Value first = dims(b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0), "B,H");
-    return {dims(b.create<TanhOp>(loc, linear(first, "bert.pooler.dense", d.hidden, d.hidden,
-                                              "H", "H")),
+    Value first =
+        dims(b.create<TakeTokenOp>(loc, f32({d.batch, d.hidden}), h, 0), "B,H");
+    return {dims(b.create<TanhOp>(loc, linear(first, "bert.pooler.dense",
+                                              d.hidden, d.hidden, "H", "H")),
                  "B,H")};
   })[0];
   auto head = block("head", -1, [&]() -> SmallVector<Value> {
-    Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier", d.hidden,
-                          d.numClasses, "H", "C");
-    Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                               b.getF64FloatAttr(double(d.batch))),
-                      "");
+    Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier",
+                          d.hidden, d.numClasses, "H", "C");
+    Value loss =
+        dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                      b.getF64FloatAttr(double(d.batch))),
+             "");
     return {loss, logits};
   });
   b.create<func::ReturnOp>(loc, ValueRange(head));

@@ -1,4 +1,5 @@
-//===- BertModel.h - BERT for sequence classification as galaxy IR -*- C++ -*-===//
+//===- BertModel.h - BERT for sequence classification as galaxy IR -*- C++
+//-*-===//
 #pragma once
 
 #include <cstdint>
@@ -11,19 +12,22 @@ namespace galaxy {
 
 // The sizes and hyper-parameters BERT's graph depends on (from the config).
 struct BertDims {
-  int64_t vocabSize = 21128, hidden = 768, layers = 12, heads = 12, intermediate = 3072;
+  int64_t vocabSize = 21128, hidden = 768, layers = 12, heads = 12,
+          intermediate = 3072;
   int64_t maxPositions = 512, typeVocab = 2, numClasses = 10;
   int64_t batch = 4, seq = 32, padId = 0;
   double layerNormEps = 1e-12, hiddenDropout = 0.1, attentionDropout = 0.1;
   double initializerRange = 0.02;
   std::string hiddenAct = "gelu"; // "gelu" (erf) or "gelu_new" (tanh)
-  int64_t sideReduction = 0;      // side-tuning reduction factor f; 0 = no side network
+  int64_t sideReduction =
+      0; // side-tuning reduction factor f; 0 = no side network
 };
 
 // Builds `func.func @forward(input_ids, attention_mask, token_type_ids, labels)
 // -> (loss, logits)`: the serial BertForSequenceClassification graph
 // (reference-semantics §1) with Hugging Face parameter names, grouped into
 // galaxy.block regions (embedding, per layer att/con/mlp/con, pooler, head).
-mlir::OwningOpRef<mlir::ModuleOp> buildBert(mlir::MLIRContext &ctx, const BertDims &dims);
+mlir::OwningOpRef<mlir::ModuleOp> buildBert(mlir::MLIRContext &ctx,
+                                            const BertDims &dims);
 
 } // namespace galaxy

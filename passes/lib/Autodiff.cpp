@@ -23,11 +23,13 @@ struct AutodiffPass : galaxy::impl::AutodiffBase<AutodiffPass> {
     ModuleOp module = getOperation();
     auto forward = module.lookupSymbol<func::FuncOp>("forward");
     if (!forward) {
-      module.emitError("galaxy-autodiff needs a func.func @forward to differentiate");
+      module.emitError(
+          "galaxy-autodiff needs a func.func @forward to differentiate");
       return signalPassFailure();
     }
     if (optimizer != "sgd" && optimizer != "adamw") {
-      module.emitError() << "unknown optimizer '" << optimizer << "'; expected sgd or adamw";
+      module.emitError() << "unknown optimizer '" << optimizer
+                         << "'; expected sgd or adamw";
       return signalPassFailure();
     }
     if (module.lookupSymbol("train_step")) {
@@ -49,7 +51,8 @@ struct AutodiffPass : galaxy::impl::AutodiffBase<AutodiffPass> {
 // Copies the forward op's region attributes onto the ops created after `mark`.
 void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
   for (auto it = from; it != to; ++it) {
-    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(), kMethodAttr.data()})
+    for (StringRef name :
+         {kBlockAttr.data(), kLayerAttr.data(), kMethodAttr.data()})
       if (Attribute a = fwd->getAttr(name))
         it->setAttr(name, a);
     it->setAttr(kBackwardAttr, UnitAttr::get(fwd->getContext()));
@@ -61,11 +64,13 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   if (ret.getNumOperands() == 0 ||
       cast<RankedTensorType>(ret.getOperand(0).getType()).getRank() != 0)
-    return fn.emitError("@forward must return the scalar loss as its first result");
+    return fn.emitError(
+        "@forward must return the scalar loss as its first result");
 
   // Forward sweep: which values depend on a trainable parameter.
   llvm::DenseSet<Value> needs;
-  llvm::StringMap<int> paramUses; // ParamOps per name, so tied weights update once
+  llvm::StringMap<int>
+      paramUses; // ParamOps per name, so tied weights update once
   SmallVector<Operation *> ops;
   for (Operation &op : body.without_terminator()) {
     ops.push_back(&op);
@@ -77,7 +82,8 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
       continue;
     }
     if (isa<GradientOpInterface>(op) &&
-        llvm::any_of(op.getOperands(), [&](Value v) { return needs.contains(v); }))
+        llvm::any_of(op.getOperands(),
+                     [&](Value v) { return needs.contains(v); }))
       for (Value r : op.getResults())
         needs.insert(r);
   }
@@ -98,10 +104,12 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
     }
   };
   {
-    Value one = b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
+    Value one =
+        b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
     one.getDefiningOp()->setAttr(kBackwardAttr, b.getUnitAttr());
     if (Operation *def = loss.getDefiningOp())
-      stampBackward(def, Block::iterator(one.getDefiningOp()), Block::iterator(ret));
+      stampBackward(def, Block::iterator(one.getDefiningOp()),
+                    Block::iterator(ret));
     grads[loss] = one;
   }
 
@@ -125,7 +133,8 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
       continue;
     }
     auto diff = dyn_cast<GradientOpInterface>(op);
-    if (!diff || llvm::none_of(op->getResults(), [&](Value r) { return grads.count(r); }))
+    if (!diff || llvm::none_of(op->getResults(),
+                               [&](Value r) { return grads.count(r); }))
       continue;
     SmallVector<Value> resultGrads;
     for (Value r : op->getResults()) {
@@ -134,16 +143,19 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
         resultGrads.push_back(it->second);
         continue;
       }
-      Value zero = b.create<FillOp>(op->getLoc(), r.getType(), b.getF64FloatAttr(0.0));
+      Value zero =
+          b.create<FillOp>(op->getLoc(), r.getType(), b.getF64FloatAttr(0.0));
       setDims(zero, dimsOf(r));
-      stampBackward(op, Block::iterator(zero.getDefiningOp()), Block::iterator(ret));
+      stampBackward(op, Block::iterator(zero.getDefiningOp()),
+                    Block::iterator(ret));
       resultGrads.push_back(zero);
     }
     SmallVector<bool> needGrad;
     for (Value v : op->getOperands())
       needGrad.push_back(needs.contains(v));
     Block::iterator before = std::prev(Block::iterator(ret));
-    SmallVector<Value> operandGrads = diff.buildGradients(b, resultGrads, needGrad);
+    SmallVector<Value> operandGrads =
+        diff.buildGradients(b, resultGrads, needGrad);
     stampBackward(op, std::next(before), Block::iterator(ret));
     // A gradient has its primal's axes; label what the rule created.
     for (auto it = std::next(before); it != Block::iterator(ret); ++it) {
@@ -161,7 +173,8 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
 
   b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss});
   ret.erase();
-  fn.setType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(), {loss.getType()}));
+  fn.setType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
+                               {loss.getType()}));
   return success();
 }
 
@@ -169,10 +182,12 @@ void AutodiffPass::emitUpdate(OpBuilder &b, ParamOp p, Value grad) {
   Location loc = p.getLoc();
   Block::iterator before = std::prev(b.getInsertionPoint());
   if (optimizer == "sgd")
-    b.create<SgdUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr), b.getF64FloatAttr(weightDecay));
+    b.create<SgdUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr),
+                          b.getF64FloatAttr(weightDecay));
   else
-    b.create<AdamwUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr), b.getF64FloatAttr(beta1),
-                            b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
+    b.create<AdamwUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr),
+                            b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
+                            b.getF64FloatAttr(epsilon),
                             b.getF64FloatAttr(weightDecay));
   stampBackward(p, std::next(before), b.getInsertionPoint());
 }

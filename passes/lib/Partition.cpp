@@ -47,7 +47,8 @@ struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass> {
   Value convert(Value v, const Layout &to, Operation *user);
 
   std::map<std::string, SplitLabels> regionSplits; // att, con, mlp, other
-  // (value, target layout) -> converted value, so each redistribution happens once.
+  // (value, target layout) -> converted value, so each redistribution happens
+  // once.
   std::map<std::pair<void *, std::string>, Value> cache;
 };
 
@@ -55,8 +56,8 @@ LogicalResult PartitionPass::buildSplits() {
   auto check = [&](StringRef what, ArrayRef<int64_t> sizes) -> LogicalResult {
     if (int64_t(sizes.size()) != world)
       return getOperation().emitError()
-             << what << " has " << sizes.size() << " entries but the world has " << world
-             << " ranks";
+             << what << " has " << sizes.size() << " entries but the world has "
+             << world << " ranks";
     return success();
   };
   for (auto [region, method] : {std::pair<std::string, std::string>{"att", att},
@@ -77,14 +78,16 @@ LogicalResult PartitionPass::buildSplits() {
     } else if (method == "tp" && region == "att") {
       if (failed(check("head-sizes", headSizes)))
         return failure();
-      s["A"] = s["N"] = std::vector<int64_t>(headSizes.begin(), headSizes.end());
+      s["A"] = s["N"] =
+          std::vector<int64_t>(headSizes.begin(), headSizes.end());
     } else if (method == "tp" && region == "mlp") {
       if (failed(check("inter-sizes", interSizes)))
         return failure();
       s["I"] = std::vector<int64_t>(interSizes.begin(), interSizes.end());
     } else {
       return getOperation().emitError()
-             << "method '" << method << "' is not valid for " << region << " regions";
+             << "method '" << method << "' is not valid for " << region
+             << " regions";
     }
   }
   return success();
@@ -93,7 +96,8 @@ LogicalResult PartitionPass::buildSplits() {
 const SplitLabels &PartitionPass::splitsOf(Operation *op) const {
   auto kind = op->getAttrOfType<StringAttr>(kBlockAttr);
   StringRef k = kind ? kind.getValue() : "";
-  auto it = regionSplits.find((k == "att" || k == "con" || k == "mlp") ? k.str() : "other");
+  auto it = regionSplits.find(
+      (k == "att" || k == "con" || k == "mlp") ? k.str() : "other");
   return it->second;
 }
 
@@ -131,24 +135,32 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
   Operation *owner = user->hasAttr(kBlockAttr) ? user : v.getDefiningOp();
   auto stamp = [&](Value r, const Layout &l) {
     Operation *op = r.getDefiningOp();
-    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(), kBackwardAttr.data()})
+    for (StringRef name :
+         {kBlockAttr.data(), kLayerAttr.data(), kBackwardAttr.data()})
       if (Attribute a = owner ? owner->getAttr(name) : Attribute())
         op->setAttr(name, a);
     setDims(r, dimsOf(v));
     setLayout(r, l);
     return r;
   };
-  auto sizesAttr = [&](const Layout &l) { return b.getDenseI64ArrayAttr(l.sizes); };
+  auto sizesAttr = [&](const Layout &l) {
+    return b.getDenseI64ArrayAttr(l.sizes);
+  };
   Value out;
   if (from.kind == Layout::P && to.kind == Layout::R) {
     out = stamp(b.create<AllReduceOp>(loc, v), to);
   } else if (from.kind == Layout::P && to.kind == Layout::S) {
-    out = stamp(b.create<ReduceScatterOp>(loc, v, b.getI64IntegerAttr(to.dim), sizesAttr(to)), to);
+    out = stamp(b.create<ReduceScatterOp>(loc, v, b.getI64IntegerAttr(to.dim),
+                                          sizesAttr(to)),
+                to);
   } else if (from.kind == Layout::S && to.kind == Layout::R) {
-    out = stamp(b.create<AllGatherOp>(loc, v, b.getI64IntegerAttr(from.dim), sizesAttr(from)),
+    out = stamp(b.create<AllGatherOp>(loc, v, b.getI64IntegerAttr(from.dim),
+                                      sizesAttr(from)),
                 to);
   } else if (from.kind == Layout::R && to.kind == Layout::S) {
-    out = stamp(b.create<SliceOp>(loc, v, b.getI64IntegerAttr(to.dim), sizesAttr(to)), to);
+    out = stamp(
+        b.create<SliceOp>(loc, v, b.getI64IntegerAttr(to.dim), sizesAttr(to)),
+        to);
   } else if (to.kind == Layout::P) {
     // R -> P: rank 0 keeps the value; S -> P: each rank zero-pads its shard.
     // Both local: this is what lets gradient contributions be summed lazily.
@@ -187,26 +199,32 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
       // used reduced: no second reduction of the same value.
       for (OpOperand &o : op->getOpOperands())
         if (layoutOf(o.get()).kind == Layout::P)
-          if (auto it = cache.find({o.get().getAsOpaquePointer(), "R"}); it != cache.end())
+          if (auto it = cache.find({o.get().getAsOpaquePointer(), "R"});
+              it != cache.end())
             o.set(it->second);
       Value r = op->getResult(0);
       Layout want = pref(r, split);
-      bool anyP = llvm::any_of(op->getOperands(),
-                               [](Value v) { return layoutOf(v).kind == Layout::P; });
+      bool anyP = llvm::any_of(op->getOperands(), [](Value v) {
+        return layoutOf(v).kind == Layout::P;
+      });
       bool allS = want.kind == Layout::S &&
-                  llvm::all_of(op->getOperands(),
-                               [&](Value v) { return pref(v, split).kind == Layout::S; });
+                  llvm::all_of(op->getOperands(), [&](Value v) {
+                    return pref(v, split).kind == Layout::S;
+                  });
       for (OpOperand &o : op->getOpOperands()) {
-        Layout to = allS ? pref(o.get(), split)
+        Layout to = allS   ? pref(o.get(), split)
                     : anyP ? Layout::partial()
                            : Layout::replicated();
         o.set(convert(o.get(), to, op));
       }
-      setLayout(r, allS ? want : anyP ? Layout::partial() : Layout::replicated());
+      setLayout(r, allS   ? want
+                   : anyP ? Layout::partial()
+                          : Layout::replicated());
       continue;
     }
     // General rule: operands in their preferred layouts; a result keeps a
-    // sharded dimension, or is partial when a sharded dimension was summed away.
+    // sharded dimension, or is partial when a sharded dimension was summed
+    // away.
     llvm::StringSet<> operandSharded;
     for (OpOperand &o : op->getOpOperands()) {
       Layout to = pref(o.get(), split);
@@ -243,7 +261,8 @@ void PartitionPass::runOnOperation() {
   for (auto fn : getOperation().getOps<func::FuncOp>())
     if (failed(partition(fn)))
       return signalPassFailure();
-  getOperation()->setAttr("galaxy.world", Builder(&getContext()).getI64IntegerAttr(world));
+  getOperation()->setAttr("galaxy.world",
+                          Builder(&getContext()).getI64IntegerAttr(world));
 }
 
 } // namespace

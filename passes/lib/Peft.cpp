@@ -30,17 +30,22 @@ std::optional<StringRef> targetSuffix(StringRef target) {
 // output dense also ends in ".output.dense" and must not match "output".
 bool matchesTarget(StringRef module, StringRef target) {
   auto suffix = targetSuffix(target);
-  if (!suffix || !module.ends_with(*suffix) || !module.starts_with("bert.encoder.layer."))
+  if (!suffix || !module.ends_with(*suffix) ||
+      !module.starts_with("bert.encoder.layer."))
     return false;
   return target != "output" || !module.ends_with(".attention.output.dense");
 }
 
-StringRef lastDim(Value v) { return dimsOf(v).rsplit(',').second.empty() ? dimsOf(v) : dimsOf(v).rsplit(',').second; }
+StringRef lastDim(Value v) {
+  return dimsOf(v).rsplit(',').second.empty() ? dimsOf(v)
+                                              : dimsOf(v).rsplit(',').second;
+}
 
 std::string withLastDim(Value v, StringRef last) {
   StringRef d = dimsOf(v);
   auto [head, tail] = d.rsplit(',');
-  return tail.empty() && !d.contains(',') ? last.str() : (head + "," + last).str();
+  return tail.empty() && !d.contains(',') ? last.str()
+                                          : (head + "," + last).str();
 }
 
 struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
@@ -50,8 +55,8 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
   void addLora(LinearOp lin, StringRef module);
   void addAdapter(LinearOp lin, StringRef module);
   void flipToFanInFanOut(LinearOp lin);
-  Value param(OpBuilder &b, Location loc, const std::string &name, ArrayRef<int64_t> shape,
-              StringRef init, StringRef dims);
+  Value param(OpBuilder &b, Location loc, const std::string &name,
+              ArrayRef<int64_t> shape, StringRef init, StringRef dims);
   Value stamp(Operation *from, Value v, StringRef dims, StringRef block = "");
 
   Operation *anchor = nullptr; // the forward op whose attributes new ops copy
@@ -59,7 +64,8 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
   double initStd = 0.02;
 };
 
-Value PeftPass::stamp(Operation *from, Value v, StringRef dims, StringRef block) {
+Value PeftPass::stamp(Operation *from, Value v, StringRef dims,
+                      StringRef block) {
   Operation *op = v.getDefiningOp();
   for (StringRef name : {kBlockAttr.data(), kLayerAttr.data()})
     if (Attribute a = from->getAttr(name))
@@ -73,9 +79,9 @@ Value PeftPass::stamp(Operation *from, Value v, StringRef dims, StringRef block)
 Value PeftPass::param(OpBuilder &b, Location loc, const std::string &name,
                       ArrayRef<int64_t> shape, StringRef init, StringRef dims) {
   auto t = RankedTensorType::get(shape, b.getF32Type());
-  Value p = b.create<ParamOp>(loc, t, b.getStringAttr(name), b.getBoolAttr(true),
-                              b.getStringAttr(init),
-                              b.getF64FloatAttr(init == "normal" ? initStd : 0.0));
+  Value p = b.create<ParamOp>(
+      loc, t, b.getStringAttr(name), b.getBoolAttr(true), b.getStringAttr(init),
+      b.getF64FloatAttr(init == "normal" ? initStd : 0.0));
   return stamp(anchor, p, dims);
 }
 
@@ -89,24 +95,29 @@ void PeftPass::addLora(LinearOp lin, StringRef module) {
   auto ys = lin.getType().getShape();
   int64_t in = xs.back(), out = ys.back(), r = loraDim;
   StringRef inDim = lastDim(x), outDim = lastDim(y);
-  Value a = param(b, loc, (module + ".lora_A.weight").str(), {r, in}, "kaiming_uniform",
-                  ("R," + inDim).str());
+  Value a = param(b, loc, (module + ".lora_A.weight").str(), {r, in},
+                  "kaiming_uniform", ("R," + inDim).str());
   Value bw = param(b, loc, (module + ".lora_B.weight").str(), {out, r}, "zeros",
                    (outDim + ",R").str());
   Value xd = x;
   if (loraDropout > 0)
-    xd = stamp(lin, b.create<DropoutOp>(loc, x, b.getF64FloatAttr(loraDropout),
-                                        b.getI64IntegerAttr(nextOpId++)),
+    xd = stamp(lin,
+               b.create<DropoutOp>(loc, x, b.getF64FloatAttr(loraDropout),
+                                   b.getI64IntegerAttr(nextOpId++)),
                dimsOf(x));
   SmallVector<int64_t> ts(xs.drop_back());
   ts.push_back(r);
   auto tt = RankedTensorType::get(ts, b.getF32Type());
-  Value t = stamp(lin, b.create<LinearOp>(loc, tt, xd, a, Value(), b.getBoolAttr(true)),
-                  withLastDim(x, "R"));
-  Value u = stamp(lin, b.create<LinearOp>(loc, y.getType(), t, bw, Value(), b.getBoolAttr(true)),
-                  dimsOf(y));
-  Value s = stamp(lin, b.create<ScaleOp>(loc, u, b.getF64FloatAttr(loraAlpha / double(r))),
-                  dimsOf(y));
+  Value t = stamp(
+      lin, b.create<LinearOp>(loc, tt, xd, a, Value(), b.getBoolAttr(true)),
+      withLastDim(x, "R"));
+  Value u = stamp(
+      lin,
+      b.create<LinearOp>(loc, y.getType(), t, bw, Value(), b.getBoolAttr(true)),
+      dimsOf(y));
+  Value s = stamp(
+      lin, b.create<ScaleOp>(loc, u, b.getF64FloatAttr(loraAlpha / double(r))),
+      dimsOf(y));
   Value sum = stamp(lin, b.create<AddOp>(loc, y, s), dimsOf(y));
   y.replaceAllUsesExcept(sum, sum.getDefiningOp());
 }
@@ -122,9 +133,10 @@ void PeftPass::addAdapter(LinearOp lin, StringRef module) {
   std::string prefix = (module.drop_back(strlen(".dense")) + ".adapter").str();
   // The adapter runs in the con region that consumes it (sequence-parallel in
   // Galaxy mode, replicated in TP) rather than on the partial sums of ATT/MLP.
-  auto linear = [&](Value x, const std::string &name, int64_t inN, int64_t outN, StringRef inD,
-                    StringRef outD, StringRef wInit) {
-    Value w = param(b, loc, name + ".weight", {outN, inN}, wInit, (outD + "," + inD).str());
+  auto linear = [&](Value x, const std::string &name, int64_t inN, int64_t outN,
+                    StringRef inD, StringRef outD, StringRef wInit) {
+    Value w = param(b, loc, name + ".weight", {outN, inN}, wInit,
+                    (outD + "," + inD).str());
     Value bias = param(b, loc, name + ".bias", {outN}, "zeros", outD);
     for (Value p : {w, bias})
       p.getDefiningOp()->setAttr(kBlockAttr, b.getStringAttr("con"));
@@ -132,22 +144,23 @@ void PeftPass::addAdapter(LinearOp lin, StringRef module) {
     SmallVector<int64_t> ys(xs.drop_back());
     ys.push_back(outN);
     return stamp(lin,
-                 b.create<LinearOp>(loc, RankedTensorType::get(ys, b.getF32Type()), x, w, bias,
-                                    b.getBoolAttr(true)),
+                 b.create<LinearOp>(loc,
+                                    RankedTensorType::get(ys, b.getF32Type()),
+                                    x, w, bias, b.getBoolAttr(true)),
                  withLastDim(x, outD), "con");
   };
   Value down = linear(h, prefix + ".down", hidden, width, hDim, "Ad", "normal");
-  Value actv = adapterAct == "relu"    ? b.create<ReluOp>(loc, down).getResult()
-               : adapterAct == "swish" ? b.create<SiluOp>(loc, down).getResult()
-                                       : b.create<GeluOp>(loc, down, adapterAct == "gelu_new"
-                                                                         ? "tanh"
-                                                                         : "none")
-                                             .getResult();
+  Value actv = adapterAct == "relu" ? b.create<ReluOp>(loc, down).getResult()
+               : adapterAct == "swish"
+                   ? b.create<SiluOp>(loc, down).getResult()
+                   : b.create<GeluOp>(
+                          loc, down, adapterAct == "gelu_new" ? "tanh" : "none")
+                         .getResult();
   Value act = stamp(lin, actv, dimsOf(down), "con");
   Value up = linear(act, prefix + ".up", width, hidden, "Ad", hDim, "zeros");
   Value sum = stamp(lin, b.create<AddOp>(loc, h, up), dimsOf(h), "con");
-  h.replaceAllUsesExcept(sum, llvm::SmallPtrSet<Operation *, 2>{sum.getDefiningOp(),
-                                                                  down.getDefiningOp()});
+  h.replaceAllUsesExcept(sum, llvm::SmallPtrSet<Operation *, 2>{
+                                  sum.getDefiningOp(), down.getDefiningOp()});
 }
 
 // fan_in_fan_out: the checkpoint stores this weight as [in, out]; use it as is.
@@ -156,8 +169,9 @@ void PeftPass::flipToFanInFanOut(LinearOp lin) {
   auto shape = w.getType().getShape();
   OpBuilder b(w);
   auto t = RankedTensorType::get({shape[1], shape[0]}, b.getF32Type());
-  auto flipped = b.create<ParamOp>(w.getLoc(), t, w.getNameAttr(), w.getTrainableAttr(),
-                                   w.getInitAttr(), w.getStdAttr());
+  auto flipped =
+      b.create<ParamOp>(w.getLoc(), t, w.getNameAttr(), w.getTrainableAttr(),
+                        w.getInitAttr(), w.getStdAttr());
   flipped->setAttrs(w->getDiscardableAttrDictionary());
   auto [outD, inD] = dimsOf(w.getResult()).split(',');
   setDims(flipped.getResult(), (inD + "," + outD).str());
@@ -174,20 +188,22 @@ void PeftPass::runOnOperation() {
     module.emitError("galaxy-peft needs a func.func @forward");
     return signalPassFailure();
   }
-  if (method != "full" && method != "lora" && method != "adapter" && method != "side") {
+  if (method != "full" && method != "lora" && method != "adapter" &&
+      method != "side") {
     module.emitError() << "unknown PEFT method '" << method
                        << "'; expected full, lora, adapter or side";
     return signalPassFailure();
   }
   for (const std::string &t : loraTargets)
     if (!targetSuffix(t)) {
-      module.emitError() << "unknown LoRA target '" << t
-                         << "'; expected query, key, value, attention_output, intermediate "
-                            "or output";
+      module.emitError()
+          << "unknown LoRA target '" << t
+          << "'; expected query, key, value, attention_output, intermediate "
+             "or output";
       return signalPassFailure();
     }
-  if (adapterAct != "gelu_new" && adapterAct != "gelu" && adapterAct != "relu" &&
-      adapterAct != "swish") {
+  if (adapterAct != "gelu_new" && adapterAct != "gelu" &&
+      adapterAct != "relu" && adapterAct != "swish") {
     module.emitError() << "unknown adapter non_linearity '" << adapterAct
                        << "'; expected gelu_new, gelu, relu or swish";
     return signalPassFailure();
@@ -196,7 +212,9 @@ void PeftPass::runOnOperation() {
     module.emitError() << "LoRA rank must be positive, got " << loraDim;
     return signalPassFailure();
   }
-  fn.walk([&](DropoutOp d) { nextOpId = std::max<int64_t>(nextOpId, d.getOpId() + 1); });
+  fn.walk([&](DropoutOp d) {
+    nextOpId = std::max<int64_t>(nextOpId, d.getOpId() + 1);
+  });
   fn.walk([&](ParamOp p) {
     if (p.getInit() == "normal")
       initStd = p.getStd().convertToDouble();
@@ -206,7 +224,8 @@ void PeftPass::runOnOperation() {
   fn.walk([&](LinearOp lin) {
     if (auto w = lin.getWeight().getDefiningOp<ParamOp>())
       if (w.getName().ends_with(".weight"))
-        linears.push_back({lin, w.getName().drop_back(strlen(".weight")).str()});
+        linears.push_back(
+            {lin, w.getName().drop_back(strlen(".weight")).str()});
   });
   for (auto &[lin, name] : linears) {
     StringRef mod = name;
@@ -219,8 +238,8 @@ void PeftPass::runOnOperation() {
       if (fanInFanOut)
         flipToFanInFanOut(lin);
       addLora(lin, mod);
-    } else if (method == "adapter" &&
-               (matchesTarget(mod, "attention_output") || matchesTarget(mod, "output"))) {
+    } else if (method == "adapter" && (matchesTarget(mod, "attention_output") ||
+                                       matchesTarget(mod, "output"))) {
       int64_t hidden = lin.getType().getShape().back();
       if (adapterDim <= 0 || hidden % adapterDim != 0) {
         lin.emitError() << "adapter_reduction_dim " << adapterDim

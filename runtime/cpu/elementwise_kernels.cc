@@ -160,7 +160,8 @@ absl::Status reluKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
   const float *x = c.in[0].f32();
   float *y = c.out[0].f32();
-  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { y[i] = x[i] > 0.f ? x[i] : 0.f; });
+  forEach(c.env, c.out[0].numel(), 1,
+          [&](int64_t i) { y[i] = x[i] > 0.f ? x[i] : 0.f; });
   return absl::OkStatus();
 }
 
@@ -168,7 +169,8 @@ absl::Status reluGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
   const float *x = c.in[0].f32(), *dy = c.in[1].f32();
   float *dx = c.out[0].f32();
-  forEach(c.env, c.out[0].numel(), 1, [&](int64_t i) { dx[i] = x[i] > 0.f ? dy[i] : 0.f; });
+  forEach(c.env, c.out[0].numel(), 1,
+          [&](int64_t i) { dx[i] = x[i] > 0.f ? dy[i] : 0.f; });
   return absl::OkStatus();
 }
 

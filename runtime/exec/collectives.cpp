@@ -87,7 +87,8 @@ absl::StatusOr<DataMove> bindDataMove(const plan::Instr &instr,
     total += s;
   }
   // The full tensor is y for all_gather / pad and x for reduce_scatter / slice.
-  const bool gather = m.kind == MoveKind::kAllGather || m.kind == MoveKind::kPad;
+  const bool gather =
+      m.kind == MoveKind::kAllGather || m.kind == MoveKind::kPad;
   const Tensor &full = gather ? y : x, &shard = gather ? x : y;
   const int nd = static_cast<int>(full.shape.size());
   int64_t dim = dimIt->second.i();

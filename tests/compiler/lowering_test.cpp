@@ -77,9 +77,11 @@ void expectArenaSound(const plan::Plan &p) {
         auto [a0, a1] = life[ids[a]];
         auto [b0, b1] = life[ids[b]];
         bool liveTogether = a0 <= b1 && b0 <= a1;
-        bool memOverlap = A.offset() < B.offset() + bytes(B) && B.offset() < A.offset() + bytes(A);
+        bool memOverlap = A.offset() < B.offset() + bytes(B) &&
+                          B.offset() < A.offset() + bytes(A);
         EXPECT_FALSE(liveTogether && memOverlap && bytes(A) && bytes(B))
-            << prog.name() << ": " << A.name() << " and " << B.name() << " share memory";
+            << prog.name() << ": " << A.name() << " and " << B.name()
+            << " share memory";
       }
     }
   }
@@ -118,7 +120,8 @@ TEST_P(ModeTest, RanksOwnDisjointSlicesThatCoverEveryParameter) {
     }
     // Either replicated (every rank holds all) or sharded (the slices tile it).
     EXPECT_TRUE(covered == global || covered == global * world)
-        << mode << " " << p0.name() << ": slices cover " << covered << " of " << global;
+        << mode << " " << p0.name() << ": slices cover " << covered << " of "
+        << global;
   }
 }
 
@@ -130,18 +133,23 @@ TEST_P(ModeTest, RowParallelBiasIsAddedOnRankZeroOnly) {
   for (const plan::Plan &p : plans)
     for (const plan::Program &prog : p.programs())
       for (const plan::Instr &in : prog.instrs())
-        if (in.kernel() == "linear" && !in.backward() && p.buffers(in.outputs(0)).layout() == "P") {
-          EXPECT_EQ(in.inputs_size(), p.rank() == 0 ? 3 : 2) << mode << " rank " << p.rank();
+        if (in.kernel() == "linear" && !in.backward() &&
+            p.buffers(in.outputs(0)).layout() == "P") {
+          EXPECT_EQ(in.inputs_size(), p.rank() == 0 ? 3 : 2)
+              << mode << " rank " << p.rank();
           ++rowParallel;
         }
-  // TP and Galaxy shard ATT and MLP by columns: both output denses are row-parallel.
+  // TP and Galaxy shard ATT and MLP by columns: both output denses are
+  // row-parallel.
   if (std::string(mode) == "tp" || std::string(mode) == "galaxy")
     EXPECT_GT(rowParallel, 0) << mode;
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ModeTest,
-                         testing::Values(std::make_pair("tp", 2), std::make_pair("sp", 2),
-                                         std::make_pair("dp", 2), std::make_pair("galaxy", 2)));
+                         testing::Values(std::make_pair("tp", 2),
+                                         std::make_pair("sp", 2),
+                                         std::make_pair("dp", 2),
+                                         std::make_pair("galaxy", 2)));
 
 TEST(Lowering, TpHalvesNothingButShardsHeadsUnevenly) {
   auto plans = compile(tinyConfig("tp", 2));
@@ -158,7 +166,8 @@ TEST(Lowering, TpHalvesNothingButShardsHeadsUnevenly) {
   EXPECT_EQ(q0.slice_shape(0), 24);
   EXPECT_EQ(q1.slice_shape(0), 8);
   EXPECT_EQ(q1.slice_offset(0), 24);
-  auto o1 = find(plans[1], "bert.encoder.layer.0.attention.output.dense.weight");
+  auto o1 =
+      find(plans[1], "bert.encoder.layer.0.attention.output.dense.weight");
   EXPECT_EQ(o1.slice_shape(1), 8);
   EXPECT_EQ(o1.slice_offset(1), 24);
   auto i1 = find(plans[1], "bert.encoder.layer.1.intermediate.dense.weight");
@@ -172,7 +181,8 @@ TEST(Lowering, DropoutIsAddressedByGlobalIndex) {
   auto plans = compile(c);
   for (const plan::Plan &p : plans)
     for (const plan::Instr &in : p.programs(0).instrs())
-      if (in.kernel() == "dropout" && p.buffers(in.outputs(0)).layout() != "R") {
+      if (in.kernel() == "dropout" &&
+          p.buffers(in.outputs(0)).layout() != "R") {
         const auto &off = in.attrs().at("offset").ints();
         const auto &global = in.attrs().at("global_shape").ints();
         const auto &local = p.buffers(in.outputs(0)).shape();

@@ -182,7 +182,8 @@ TEST(Grad, ReluAndSilu) {
     auto fwd = [&] { return runOk(Op(act), {&x}, {&y}); };
     fwd();
     for (size_t i = 0; i < x.f.size(); ++i) {
-      float want = act == "relu" ? std::max(x.f[i], 0.f) : x.f[i] / (1.f + std::exp(-x.f[i]));
+      float want = act == "relu" ? std::max(x.f[i], 0.f)
+                                 : x.f[i] / (1.f + std::exp(-x.f[i]));
       EXPECT_NEAR(y.f[i], want, 1e-6f) << act;
     }
     Buf dx = Buf::zeros(x.shape);

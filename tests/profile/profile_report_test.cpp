@@ -19,7 +19,8 @@ const char *kSmall =
   "tp_num_attention_heads_list": [1, 1], "tp_intermediate_size_list": [96, 32]})";
 
 const testing::Compiled &galaxy2() {
-  static const testing::Compiled c = compileAndProfile(makeConfig(kSmall, "galaxy", 2));
+  static const testing::Compiled c =
+      compileAndProfile(makeConfig(kSmall, "galaxy", 2));
   return c;
 }
 
@@ -72,8 +73,9 @@ TEST(ProfileReport, JsonHasTheDocumentedKeys) {
     EXPECT_EQ(jr["optimizer"]["flops"], p.ranks[r].fig.optFlops);
     EXPECT_EQ(jr["comm"]["bytes"], p.ranks[r].fig.commBytes);
     EXPECT_FALSE(jr["comm"]["ops"].empty());
-    for (const char *k : {"weights", "gradients", "gradients_live", "optimizer_state", "inputs",
-                          "activation_arena", "peak"})
+    for (const char *k :
+         {"weights", "gradients", "gradients_live", "optimizer_state", "inputs",
+          "activation_arena", "peak"})
       EXPECT_TRUE(jr["memory"].contains(k)) << k;
     ASSERT_EQ(jr["tree"].size(), 1u);
     EXPECT_EQ(jr["tree"][0]["path"], "model");
@@ -81,7 +83,8 @@ TEST(ProfileReport, JsonHasTheDocumentedKeys) {
   }
   EXPECT_FALSE(j["total"].contains("rank"));
   EXPECT_EQ(j["total"]["params"]["total"], p.total.fig.params);
-  EXPECT_EQ(j["total"]["forward"]["flops"], p.ranks[0].fig.fwdFlops + p.ranks[1].fig.fwdFlops);
+  EXPECT_EQ(j["total"]["forward"]["flops"],
+            p.ranks[0].fig.fwdFlops + p.ranks[1].fig.fwdFlops);
   EXPECT_FALSE(j["conventions"].empty());
 }
 
@@ -91,8 +94,9 @@ TEST(ProfileReport, TextShowsSummaryAggregateAndTree) {
   o.title = "small (galaxy, world 2)";
   std::string all = profileText(p, o);
   for (const char *s :
-       {"Counting rules", "rank 0", "rank 1", "total", "comm reduce_scatter (fwd)", "memory: peak",
-        "Aggregated profile", "depth 3:", "layer.1:", "    att:", "      linear:"})
+       {"Counting rules", "rank 0", "rank 1", "total",
+        "comm reduce_scatter (fwd)", "memory: peak", "Aggregated profile",
+        "depth 3:", "layer.1:", "    att:", "      linear:"})
     EXPECT_NE(all.find(s), std::string::npos) << s;
   o.depth = 1;
   std::string shallow = profileText(p, o);
@@ -104,13 +108,16 @@ TEST(ProfileReport, TextShowsSummaryAggregateAndTree) {
 TEST(ProfileReport, PlanFromAnotherModuleIsRefused) {
   const auto &[prof, plans] = galaxy2();
   mlir::MLIRContext ctx;
-  auto serial = compileToStage(ctx, makeConfig(kSmall, "serial", 1), "partition");
+  auto serial =
+      compileToStage(ctx, makeConfig(kSmall, "serial", 1), "partition");
   ASSERT_TRUE(serial.ok());
   plan::Plan wrong = plans[0];
   wrong.mutable_programs(0)->mutable_instrs()->RemoveLast();
   auto r = profileRank(**serial, wrong);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("lowered from this module"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("lowered from this module"),
+            std::string::npos)
+      << r.status();
 }
 
 } // namespace

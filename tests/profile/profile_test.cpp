@@ -11,7 +11,8 @@ using testing::makeConfig;
 using testing::profileOf;
 
 // Hugging Face BertForSequenceClassification at bert-base-chinese sizes.
-constexpr int64_t V = 21128, P = 512, T = 2, H = 768, I = 3072, L = 12, NH = 12, C = 10;
+constexpr int64_t V = 21128, P = 512, T = 2, H = 768, I = 3072, L = 12, NH = 12,
+                  C = 10;
 constexpr int64_t B = 4, S = 32;
 
 const char *kBertBase =
@@ -25,8 +26,9 @@ const Profile &bertBaseSerial() {
 }
 
 TEST(ProfileBertBase, ParameterCountIsExact) {
-  const int64_t embeddings = V * H + P * H + T * H + 2 * H;  // tables + LayerNorm
-  const int64_t layer = 4 * (H * H + H) + 2 * H              // Q, K, V, O + LayerNorm
+  const int64_t embeddings =
+      V * H + P * H + T * H + 2 * H;            // tables + LayerNorm
+  const int64_t layer = 4 * (H * H + H) + 2 * H // Q, K, V, O + LayerNorm
                         + (H * I + I) + (I * H + H) + 2 * H; // MLP + LayerNorm
   const int64_t pooler = H * H + H, classifier = H * C + C;
   const int64_t total = embeddings + L * layer + pooler + classifier;
@@ -61,8 +63,9 @@ TEST(ProfileBertBase, MatmulMacsMatchTheAnalyticFormula) {
   // FLOPs: 2·MACs, LayerNorm 5/element (2 per layer + embeddings), softmax over
   // the scores, GELU over [B,S,I], tanh in the pooler, the embedding sum (2
   // adds) and two residual adds per layer, cross-entropy over the logits.
-  const int64_t fwdFlops = 2 * fwdMacs + 5 * (2 * L + 1) * B * S * H + L * B * NH * S * S +
-                           L * B * S * I + B * H + (2 + 2 * L) * B * S * H + B * C;
+  const int64_t fwdFlops = 2 * fwdMacs + 5 * (2 * L + 1) * B * S * H +
+                           L * B * NH * S * S + L * B * S * I + B * H +
+                           (2 + 2 * L) * B * S * H + B * C;
   EXPECT_EQ(r.fig.fwdFlops, fwdFlops);
   // Backward: the GEMMs (2·MACs), each forward rule applied to its grad op
   // (LayerNorm 5, softmax, GELU, tanh and cross-entropy 1 per element),
@@ -70,9 +73,10 @@ TEST(ProfileBertBase, MatmulMacsMatchTheAnalyticFormula) {
   // classifier), and the gradient sums where a value has several consumers: Q,
   // K, V and the residual at each layer input (3 adds), the MLP input and the
   // residual (1 add).
-  const int64_t bwdFlops = 2 * r.fig.bwdMacs + 5 * (2 * L + 1) * B * S * H + L * B * NH * S * S +
-                           L * B * S * I + B * H + B * C + L * (5 * B * S * H + B * S * I) + B * H +
-                           B * C + L * 4 * B * S * H;
+  const int64_t bwdFlops = 2 * r.fig.bwdMacs + 5 * (2 * L + 1) * B * S * H +
+                           L * B * NH * S * S + L * B * S * I + B * H + B * C +
+                           L * (5 * B * S * H + B * S * I) + B * H + B * C +
+                           L * 4 * B * S * H;
   EXPECT_EQ(r.fig.bwdFlops, bwdFlops);
   // SGD: 2 FLOPs per trainable element.
   EXPECT_EQ(r.fig.optFlops, 2 * 102275338);
@@ -91,10 +95,12 @@ std::string smallBert(const std::string &splits) {
 
 // rank's work * den == serial work * num, for the forward FLOPs and for all
 // GEMM work (forward and backward) of ATT and MLP in every layer.
-void expectShare(const Profile &serial, const Profile &tp, int rank, int64_t num, int64_t den) {
+void expectShare(const Profile &serial, const Profile &tp, int rank,
+                 int64_t num, int64_t den) {
   for (const char *layer : {"layer.0", "layer.1"})
     for (const char *block : {"att", "mlp"}) {
-      SCOPED_TRACE(::testing::Message() << "rank " << rank << " " << layer << "/" << block);
+      SCOPED_TRACE(::testing::Message()
+                   << "rank " << rank << " " << layer << "/" << block);
       Figures s = at(serial.ranks[0], {layer, block});
       Figures t = at(tp.ranks[rank], {layer, block});
       EXPECT_GT(s.fwdFlops, 0);
@@ -105,9 +111,10 @@ void expectShare(const Profile &serial, const Profile &tp, int rank, int64_t num
 
 TEST(ProfileTensorParallel, TwoRanksHalveAttentionAndMlpWork) {
   Profile serial = profileOf(makeConfig(smallBert(""), "serial", 1));
-  Profile tp = profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [2, 2],
+  Profile tp =
+      profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [2, 2],
                    "tp_intermediate_size_list": [128, 128])"),
-                                    "tp", 2));
+                           "tp", 2));
   ASSERT_EQ(tp.ranks.size(), 2u);
   expectShare(serial, tp, 0, 1, 2);
   expectShare(serial, tp, 1, 1, 2);
@@ -118,31 +125,36 @@ TEST(ProfileTensorParallel, TwoRanksHalveAttentionAndMlpWork) {
 
 TEST(ProfileTensorParallel, UnevenSplitsGiveProportionalShares) {
   Profile serial = profileOf(makeConfig(smallBert(""), "serial", 1));
-  Profile tp = profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
+  Profile tp =
+      profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
                    "tp_intermediate_size_list": [192, 64])"),
-                                    "tp", 2));
+                           "tp", 2));
   expectShare(serial, tp, 0, 3, 4);
   expectShare(serial, tp, 1, 1, 4);
 }
 
 TEST(ProfileTensorParallel, ParamSlicesAndReplicasPerRank) {
-  Profile tp = profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
+  Profile tp =
+      profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
                    "tp_intermediate_size_list": [192, 64])"),
-                                    "tp", 2));
+                           "tp", 2));
   const int64_t h = 128, i = 256;
   // MLP: intermediate.dense [I,H]+[I] split by rows, output.dense [H,I] by
   // columns, its bias [H] replicated (added once, on rank 0).
-  EXPECT_EQ(at(tp.ranks[0], {"layer.1", "mlp"}).params, 192 * h + 192 + h * 192 + h);
-  EXPECT_EQ(at(tp.ranks[1], {"layer.1", "mlp"}).params, 64 * h + 64 + h * 64 + h);
+  EXPECT_EQ(at(tp.ranks[0], {"layer.1", "mlp"}).params,
+            192 * h + 192 + h * 192 + h);
+  EXPECT_EQ(at(tp.ranks[1], {"layer.1", "mlp"}).params,
+            64 * h + 64 + h * 64 + h);
   EXPECT_EQ(at(tp.total, {"layer.1", "mlp"}).params, 2 * h * i + i + h);
 }
 
 // TP per rank and layer: all-reduce after ATT and after MLP forward; backward,
 // the gradient of each block's (replicated) input is all-reduced.
 TEST(ProfileComm, TensorParallelAllReducesFullActivations) {
-  Profile tp = profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
+  Profile tp =
+      profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
                    "tp_intermediate_size_list": [192, 64])"),
-                                    "tp", 2));
+                           "tp", 2));
   const int64_t act = 2 * 16 * 128 * 4, layers = 2; // B·S·H·4 bytes
   for (const RankProfile &r : tp.ranks) {
     ASSERT_EQ(r.comm.size(), 2u);
@@ -179,11 +191,11 @@ int64_t bytesOf(const RankProfile &r, const std::string &kind, bool backward) {
 TEST(ProfileComm, GalaxyBytesMatchTheScheduleFormula) {
   for (const char *seq : {"[8, 8]", "[10, 6]"}) {
     SCOPED_TRACE(seq);
-    Profile g =
-        profileOf(makeConfig(smallBert(std::string(R"(, "tp_num_attention_heads_list": [3, 1],
+    Profile g = profileOf(makeConfig(
+        smallBert(std::string(R"(, "tp_num_attention_heads_list": [3, 1],
                      "tp_intermediate_size_list": [192, 64], "seq_scatter_list": )") +
-                                       seq),
-                             "galaxy", 2));
+                  seq),
+        "galaxy", 2));
     const int64_t h = 128, l = 2, x = 2 * 16 * h * 4;
     for (const RankProfile &r : g.ranks) {
       SCOPED_TRACE(r.rank);
@@ -198,25 +210,29 @@ TEST(ProfileComm, GalaxyBytesMatchTheScheduleFormula) {
     EXPECT_EQ(g.total.fig.commBytes, 2 * g.ranks[0].fig.commBytes);
     // CON (SP) work follows the sequence split: rank 0 holds 8 or 10 of 16.
     int64_t s0 = std::string(seq) == "[8, 8]" ? 8 : 10;
-    Figures con0 = at(g.ranks[0], {"layer.1", "con"}), con1 = at(g.ranks[1], {"layer.1", "con"});
+    Figures con0 = at(g.ranks[0], {"layer.1", "con"}),
+            con1 = at(g.ranks[1], {"layer.1", "con"});
     EXPECT_EQ(con0.fwdFlops * (16 - s0), con1.fwdFlops * s0);
   }
 }
 
 TEST(ProfileDataParallel, ForwardWorkIsConservedAcrossRanks) {
   Profile serial = profileOf(makeConfig(smallBert(""), "serial", 1));
-  Profile dp = profileOf(makeConfig(smallBert(R"(, "dp_batch_list": [1, 1])"), "dp", 2));
+  Profile dp =
+      profileOf(makeConfig(smallBert(R"(, "dp_batch_list": [1, 1])"), "dp", 2));
   EXPECT_EQ(dp.total.fig.fwdFlops, serial.total.fig.fwdFlops);
   EXPECT_EQ(dp.total.fig.fwdMacs, serial.total.fig.fwdMacs);
   EXPECT_EQ(dp.ranks[0].fig.fwdMacs * 2, serial.ranks[0].fig.fwdMacs);
   // Every trainable gradient is all-reduced once, at full size.
-  EXPECT_EQ(bytesOf(dp.ranks[0], "all_reduce", true), 4 * serial.total.fig.trainable);
+  EXPECT_EQ(bytesOf(dp.ranks[0], "all_reduce", true),
+            4 * serial.total.fig.trainable);
 }
 
 TEST(ProfileMemory, WeightsGradientsAndAdamState) {
-  Profile tp = profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
+  Profile tp =
+      profileOf(makeConfig(smallBert(R"(, "tp_num_attention_heads_list": [3, 1],
                    "tp_intermediate_size_list": [192, 64])"),
-                                    "tp", 2));
+                           "tp", 2));
   for (const RankProfile &r : tp.ranks) {
     const Memory &m = r.memory;
     EXPECT_EQ(m.weights, 4 * r.fig.params);
@@ -229,9 +245,11 @@ TEST(ProfileMemory, WeightsGradientsAndAdamState) {
     EXPECT_EQ(m.inputs,
               4 * (2 * 16 * 3 + 2)); // ids, mask, types [B,S]; labels [B]
     EXPECT_GT(m.activationArena, 0);
-    EXPECT_EQ(m.peak, m.weights + m.optimizerState + m.inputs + m.activationArena);
+    EXPECT_EQ(m.peak,
+              m.weights + m.optimizerState + m.inputs + m.activationArena);
   }
-  EXPECT_EQ(tp.total.memory.weights, tp.ranks[0].memory.weights + tp.ranks[1].memory.weights);
+  EXPECT_EQ(tp.total.memory.weights,
+            tp.ranks[0].memory.weights + tp.ranks[1].memory.weights);
 }
 
 } // namespace

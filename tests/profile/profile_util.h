@@ -14,8 +14,8 @@
 namespace galaxy::profile::testing {
 
 // `json` holds the model and split keys; mode and world come from the caller.
-inline config::GalaxyConfig makeConfig(const std::string &json, const std::string &mode,
-                                       int world) {
+inline config::GalaxyConfig makeConfig(const std::string &json,
+                                       const std::string &mode, int world) {
   auto c = config::parseConfig(json, "test");
   EXPECT_TRUE(c.ok()) << c.status();
   config::ParallelChoice choice;
@@ -47,7 +47,9 @@ inline Compiled compileAndProfile(const config::GalaxyConfig &cfg) {
   return {prof.ok() ? *prof : Profile{}, plans};
 }
 
-inline Profile profileOf(const config::GalaxyConfig &cfg) { return compileAndProfile(cfg).prof; }
+inline Profile profileOf(const config::GalaxyConfig &cfg) {
+  return compileAndProfile(cfg).prof;
+}
 
 // The figures of one node, e.g. at({"layer.0", "att"}); fails the test when
 // absent.

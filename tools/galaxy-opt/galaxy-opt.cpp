@@ -12,7 +12,7 @@ int main(int argc, char **argv) {
   galaxy::registerGalaxyPasses();
   mlir::registerCanonicalizerPass();
   mlir::registerCSEPass();
-  return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "galaxy-opt: the galaxy dialect's optimizer driver\n",
-                        registry));
+  return mlir::asMainReturnCode(mlir::MlirOptMain(
+      argc, argv, "galaxy-opt: the galaxy dialect's optimizer driver\n",
+      registry));
 }

@@ -16,10 +16,10 @@
 #include "runtime/comm/communicator.h"
 #include "runtime/cpu/omp_env.h"
 #include "runtime/exec/executor.h"
-#include "runtime/plan/version.h"
 #include "runtime/exec/launch.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
+#include "runtime/plan/version.h"
 
 namespace fs = std::filesystem;
 using namespace galaxy;
@@ -213,7 +213,8 @@ absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,
   if (!p.ParseFromIstream(&in))
     return absl::InvalidArgumentError(absl::StrCat(
         "'", path.string(), "' is not a Galaxy plan (protobuf parse failed)"));
-  // Before anything reads the plan's contents: another version may mean anything.
+  // Before anything reads the plan's contents: another version may mean
+  // anything.
   if (p.format_version() != plan::kPlanFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
         "'", path.string(), "' has format version ", p.format_version(),

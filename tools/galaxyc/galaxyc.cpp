@@ -26,7 +26,8 @@ using namespace galaxy;
 
 namespace {
 
-constexpr const char *kUsage = R"(galaxyc - compile a transformer config into per-rank execution plans
+constexpr const char *kUsage =
+    R"(galaxyc - compile a transformer config into per-rank execution plans
 
 Usage: galaxyc CONFIG.json [options]
 
@@ -79,7 +80,8 @@ int parseInt(const std::string &flag, const std::string &v) {
       return n;
   } catch (...) {
   }
-  usageError(absl::StrCat(flag, " expects a non-negative integer, got '", v, "'"));
+  usageError(
+      absl::StrCat(flag, " expects a non-negative integer, got '", v, "'"));
 }
 
 Args parseArgs(int argc, char **argv) {
@@ -101,42 +103,59 @@ Args parseArgs(int argc, char **argv) {
       }
       return std::string("\x01");
     };
-    if (arg == "--profile") a.profile = true;
-    else if ((value = takeValue("--profile-json")) != "\x01") a.profileJson = value;
+    if (arg == "--profile")
+      a.profile = true;
+    else if ((value = takeValue("--profile-json")) != "\x01")
+      a.profileJson = value;
     else if ((value = takeValue("--profile-depth")) != "\x01")
       a.profileDepth = parseInt("--profile-depth", value);
-    else if ((value = takeValue("--mode")) != "\x01") a.mode = value;
-    else if ((value = takeValue("--world")) != "\x01") a.world = parseInt("--world", value);
-    else if ((value = takeValue("--emit")) != "\x01") a.emit = value;
-    else if ((value = takeValue("--after")) != "\x01") a.after = value;
-    else if ((value = takeValue("--rank")) != "\x01") a.rank = parseInt("--rank", value);
-    else if ((value = takeValue("-o")) != "\x01") a.outDir = value;
-    else if ((value = takeValue("--out")) != "\x01") a.outDir = value;
-    else if (!arg.empty() && arg[0] == '-') usageError("unknown option '" + arg + "'");
-    else if (a.config.empty()) a.config = arg;
-    else usageError("more than one config given ('" + a.config + "' and '" + arg + "')");
+    else if ((value = takeValue("--mode")) != "\x01")
+      a.mode = value;
+    else if ((value = takeValue("--world")) != "\x01")
+      a.world = parseInt("--world", value);
+    else if ((value = takeValue("--emit")) != "\x01")
+      a.emit = value;
+    else if ((value = takeValue("--after")) != "\x01")
+      a.after = value;
+    else if ((value = takeValue("--rank")) != "\x01")
+      a.rank = parseInt("--rank", value);
+    else if ((value = takeValue("-o")) != "\x01")
+      a.outDir = value;
+    else if ((value = takeValue("--out")) != "\x01")
+      a.outDir = value;
+    else if (!arg.empty() && arg[0] == '-')
+      usageError("unknown option '" + arg + "'");
+    else if (a.config.empty())
+      a.config = arg;
+    else
+      usageError("more than one config given ('" + a.config + "' and '" + arg +
+                 "')");
   }
   if (a.config.empty())
     usageError("no config given");
   if (a.emit.empty())
     a.emit = a.profile || !a.profileJson.empty() ? "none" : "summary";
-  if (a.emit != "summary" && a.emit != "ir" && a.emit != "plan-text" && a.emit != "none")
-    usageError("--emit must be summary, ir, plan-text or none, got '" + a.emit + "'");
+  if (a.emit != "summary" && a.emit != "ir" && a.emit != "plan-text" &&
+      a.emit != "none")
+    usageError("--emit must be summary, ir, plan-text or none, got '" + a.emit +
+               "'");
   const auto &stages = pipelineStages();
   if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
-    usageError("--after must be one of model, annotate, autodiff, partition, got '" + a.after +
-               "'");
+    usageError(
+        "--after must be one of model, annotate, autodiff, partition, got '" +
+        a.after + "'");
   return a;
 }
 
 // Writes every plan to a temporary file first, then renames them all, so a
 // failure never leaves a half-written plan directory behind.
-absl::Status writePlans(const std::string &dir, const std::vector<plan::Plan> &plans) {
+absl::Status writePlans(const std::string &dir,
+                        const std::vector<plan::Plan> &plans) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create plan directory '", dir, "': ", ec.message()));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot create plan directory '", dir, "': ", ec.message()));
   std::vector<std::pair<fs::path, fs::path>> moves;
   for (const plan::Plan &p : plans) {
     fs::path final = fs::path(dir) / absl::StrCat("rank", p.rank(), ".plan.pb");
@@ -147,15 +166,17 @@ absl::Status writePlans(const std::string &dir, const std::vector<plan::Plan> &p
       for (auto &[t, f] : moves)
         fs::remove(t, ec);
       fs::remove(tmp, ec);
-      return absl::PermissionDeniedError(absl::StrCat("cannot write '", tmp.string(), "'"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write '", tmp.string(), "'"));
     }
     moves.push_back({tmp, final});
   }
   for (auto &[t, f] : moves) {
     fs::rename(t, f, ec);
     if (ec)
-      return absl::InternalError(absl::StrCat("cannot rename '", t.string(), "' to '",
-                                              f.string(), "': ", ec.message()));
+      return absl::InternalError(absl::StrCat("cannot rename '", t.string(),
+                                              "' to '", f.string(),
+                                              "': ", ec.message()));
   }
   return absl::OkStatus();
 }
@@ -189,18 +210,21 @@ int main(int argc, char **argv) {
 
   int world = cfg.world_size > 0 ? cfg.world_size : 1;
   bool wantProfile = args.profile || !args.profileJson.empty();
-  bool needPlan = !args.outDir.empty() || args.emit == "plan-text" || args.emit == "summary" ||
-                  wantProfile;
+  bool needPlan = !args.outDir.empty() || args.emit == "plan-text" ||
+                  args.emit == "summary" || wantProfile;
   if (args.emit == "ir" && !args.outDir.empty() && args.after == "model")
     args.after = "partition"; // -o with --emit=ir prints what is lowered
   std::string stage = args.emit == "ir" ? args.after : "partition";
   if (needPlan && args.emit == "ir" && args.after != "partition")
-    usageError(wantProfile ? "the profile reads the partitioned IR: use --after=partition "
-                             "with --profile"
-                           : "plans are lowered from the partitioned IR: use "
-                             "--after=partition with -o");
+    usageError(
+        wantProfile
+            ? "the profile reads the partitioned IR: use --after=partition "
+              "with --profile"
+            : "plans are lowered from the partitioned IR: use "
+              "--after=partition with -o");
   if (args.emit == "plan-text" && args.rank >= world)
-    usageError(absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
+    usageError(
+        absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
 
   mlir::MLIRContext ctx;
   auto module = compileToStage(ctx, cfg, stage);
@@ -224,8 +248,9 @@ int main(int argc, char **argv) {
     }
   }
   if (args.emit == "summary") {
-    std::cout << "config " << args.config << " (" << config::toString(cfg.parallel_mode)
-              << ", world " << world << ")\n"
+    std::cout << "config " << args.config << " ("
+              << config::toString(cfg.parallel_mode) << ", world " << world
+              << ")\n"
               << summarizeModule(**module);
     for (const plan::Plan &p : plans)
       std::cout << summarizePlan(p);
@@ -242,8 +267,9 @@ int main(int argc, char **argv) {
     }
     if (args.profile) {
       profile::ReportOptions ro;
-      ro.title = absl::StrCat(args.config, " (", config::toString(cfg.parallel_mode),
-                              ", world ", world, ")");
+      ro.title =
+          absl::StrCat(args.config, " (", config::toString(cfg.parallel_mode),
+                       ", world ", world, ")");
       ro.depth = args.profileDepth;
       std::cout << profile::profileText(*prof, ro);
     }
@@ -254,8 +280,8 @@ int main(int argc, char **argv) {
       } else {
         std::ofstream out(args.profileJson, std::ios::trunc);
         if (!out || !(out << json) || !out.flush()) {
-          std::cerr << "galaxyc: cannot write --profile-json file '" << args.profileJson
-                    << "'\n";
+          std::cerr << "galaxyc: cannot write --profile-json file '"
+                    << args.profileJson << "'\n";
           return 1;
         }
       }
@@ -266,7 +292,8 @@ int main(int argc, char **argv) {
       std::cerr << "galaxyc: " << s.message() << "\n";
       return 1;
     }
-    std::cerr << "galaxyc: wrote " << plans.size() << " plan(s) to " << args.outDir << "\n";
+    std::cerr << "galaxyc: wrote " << plans.size() << " plan(s) to "
+              << args.outDir << "\n";
   }
   return 0;
 }

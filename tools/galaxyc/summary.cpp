@@ -9,7 +9,9 @@
 namespace galaxy {
 
 namespace {
-std::string mib(int64_t bytes) { return absl::StrFormat("%.2f MiB", bytes / 1048576.0); }
+std::string mib(int64_t bytes) {
+  return absl::StrFormat("%.2f MiB", bytes / 1048576.0);
+}
 } // namespace
 
 std::string summarizeModule(mlir::ModuleOp module) {
@@ -22,10 +24,12 @@ std::string summarizeModule(mlir::ModuleOp module) {
       if (auto b = llvm::dyn_cast<BlockOp>(op)) {
         ++blocks[b.getKind().str()];
       } else if (auto p = llvm::dyn_cast<ParamOp>(op)) {
-        if (params.emplace(p.getName().str(), p.getType().getNumElements()).second &&
+        if (params.emplace(p.getName().str(), p.getType().getNumElements())
+                .second &&
             p.getTrainable())
           trainable += p.getType().getNumElements();
-      } else if (op->getDialect() && op->getDialect()->getNamespace() == "galaxy" &&
+      } else if (op->getDialect() &&
+                 op->getDialect()->getNamespace() == "galaxy" &&
                  !llvm::isa<YieldOp>(op)) {
         ++ops[op->getName().getStringRef().drop_front(7).str()];
         if (op->hasAttr(kBackwardAttr))
@@ -35,8 +39,9 @@ std::string summarizeModule(mlir::ModuleOp module) {
     int64_t total = 0;
     for (auto &[n, e] : params)
       total += e;
-    out += absl::StrFormat("@%s: %d parameters (%d tensors), %d trainable\n",
-                           fn.getSymName().str(), total, params.size(), trainable);
+    out +=
+        absl::StrFormat("@%s: %d parameters (%d tensors), %d trainable\n",
+                        fn.getSymName().str(), total, params.size(), trainable);
     if (!blocks.empty()) {
       out += "  blocks:";
       for (auto &[k, n] : blocks)
@@ -56,10 +61,11 @@ std::string summarizeModule(mlir::ModuleOp module) {
 
 std::string summarizePlan(const plan::Plan &p) {
   std::string out = absl::StrFormat(
-      "plan v%d rank %d/%d: %s, batch %d, seq %d, %d classes, optimizer %s (lr %g)\n",
-      p.format_version(), p.rank(), p.world(), p.model().model(), p.model().batch_size(),
-      p.model().seq_len(), p.model().num_classes(), p.optimizer().kind(),
-      p.optimizer().learning_rate());
+      "plan v%d rank %d/%d: %s, batch %d, seq %d, %d classes, optimizer %s (lr "
+      "%g)\n",
+      p.format_version(), p.rank(), p.world(), p.model().model(),
+      p.model().batch_size(), p.model().seq_len(), p.model().num_classes(),
+      p.optimizer().kind(), p.optimizer().learning_rate());
   int64_t paramElems = 0, trainable = 0;
   for (const auto &pp : p.params()) {
     int64_t n = 1;
@@ -69,8 +75,9 @@ std::string summarizePlan(const plan::Plan &p) {
     if (pp.trainable())
       trainable += n;
   }
-  out += absl::StrFormat("  parameters: %d tensors, %d elements (%s), %d trainable\n",
-                         p.params_size(), paramElems, mib(paramElems * 4), trainable);
+  out += absl::StrFormat(
+      "  parameters: %d tensors, %d elements (%s), %d trainable\n",
+      p.params_size(), paramElems, mib(paramElems * 4), trainable);
   for (const auto &prog : p.programs()) {
     out += absl::StrFormat("  %-10s %5d instructions, arena %s\n", prog.name(),
                            prog.instrs_size(), mib(prog.arena_bytes()));
@@ -81,7 +88,8 @@ std::string summarizePlan(const plan::Plan &p) {
       const std::string &k = in.kernel();
       if (k != "all_reduce" && k != "all_gather" && k != "reduce_scatter")
         continue;
-      const auto &buf = p.buffers(k == "all_gather" ? in.outputs(0) : in.inputs(0));
+      const auto &buf =
+          p.buffers(k == "all_gather" ? in.outputs(0) : in.inputs(0));
       int64_t n = 4;
       for (int64_t d : buf.shape())
         n *= d;
@@ -90,11 +98,13 @@ std::string summarizePlan(const plan::Plan &p) {
       bytes += n;
     }
     for (const auto &[k, cb] : comm)
-      out += absl::StrFormat("    %-22s x%-4d %s per step\n", k, cb.first, mib(cb.second));
+      out += absl::StrFormat("    %-22s x%-4d %s per step\n", k, cb.first,
+                             mib(cb.second));
   }
-  out += absl::StrFormat("  activation arena %s with liveness reuse vs %s unshared (%.1fx less)\n",
-                         mib(p.arena_bytes()), mib(p.unshared_bytes()),
-                         p.arena_bytes() ? double(p.unshared_bytes()) / p.arena_bytes() : 0.0);
+  out += absl::StrFormat(
+      "  activation arena %s with liveness reuse vs %s unshared (%.1fx less)\n",
+      mib(p.arena_bytes()), mib(p.unshared_bytes()),
+      p.arena_bytes() ? double(p.unshared_bytes()) / p.arena_bytes() : 0.0);
   return out;
 }
 

@@ -7,7 +7,8 @@
 #include "runtime/plan/plan.pb.h"
 
 namespace galaxy {
-// Blocks per kind, ops per kind, parameters (total / trainable) of each function.
+// Blocks per kind, ops per kind, parameters (total / trainable) of each
+// function.
 std::string summarizeModule(mlir::ModuleOp module);
 // Programs, instruction counts, buffers and the arena report of one plan.
 std::string summarizePlan(const plan::Plan &p);

@@ -25,12 +25,14 @@ inline constexpr llvm::StringLiteral kMethodAttr = "galaxy.method";
 inline constexpr llvm::StringLiteral kBackwardAttr = "galaxy.backward";
 // Function argument attribute naming a runtime input ("input_ids", ...).
 inline constexpr llvm::StringLiteral kInputAttr = "galaxy.input";
-// Model-dimension names of each result's axes, e.g. "B,S,H" (array, one per result).
+// Model-dimension names of each result's axes, e.g. "B,S,H" (array, one per
+// result).
 inline constexpr llvm::StringLiteral kDimsAttr = "galaxy.dims";
 // Layout of each result after partitioning: "R", "P" or "S(dim;n0,n1,...)".
 inline constexpr llvm::StringLiteral kLayoutAttr = "galaxy.layout";
 
-// The axis names of `v` ("" when unknown), from its defining op or function argument.
+// The axis names of `v` ("" when unknown), from its defining op or function
+// argument.
 llvm::StringRef dimsOf(mlir::Value v);
 // Sets the axis names of `v` (an op result or a function argument).
 void setDims(mlir::Value v, llvm::StringRef names);

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
 #include "mlir/Interfaces/FunctionInterfaces.h"
-#include "mlir/IR/Builders.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -40,8 +40,10 @@ struct Layout {
   static std::optional<Layout> parse(llvm::StringRef text);
 
   // This rank's extent of `shape` and the offset of its slice, per axis.
-  std::vector<int64_t> localShape(llvm::ArrayRef<int64_t> shape, int rank) const;
-  std::vector<int64_t> localOffset(llvm::ArrayRef<int64_t> shape, int rank) const;
+  std::vector<int64_t> localShape(llvm::ArrayRef<int64_t> shape,
+                                  int rank) const;
+  std::vector<int64_t> localOffset(llvm::ArrayRef<int64_t> shape,
+                                   int rank) const;
 };
 
 // The layout partitioning recorded for `v` (R when none was recorded).

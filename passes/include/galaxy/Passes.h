@@ -1,4 +1,5 @@
-//===- Passes.h - galaxy passes ----------------------------------*- C++ -*-===//
+//===- Passes.h - galaxy passes ----------------------------------*- C++
+//-*-===//
 #pragma once
 
 #include "galaxy/GalaxyDialect.h"

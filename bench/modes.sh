@@ -7,11 +7,11 @@
 # Model: vocab 21128, H 768, 12 layers, 12 heads, I 3072, 10 classes, batch 4, seq 32,
 # dropout 0.1, SGD (configs/bert/full.json and its dp/tp/sp/galaxy variants, even splits).
 # Every run starts from the same checkpoint (the serial plan's seeded initialisation, saved
-# once and loaded with --init). Runs: serial with 1 and with 2 threads; dp, tp, sp, galaxy (ATT TP / CON SP / MLP TP) and
-# galaxy2 (TP / SP / SP), each as 2 ranks x 1 thread. On a 2-core machine the two ranks
-# share the cores, so "2 ranks x 1 thread" uses the same cores as "serial, 2 threads":
-# that is the fair comparison; serial with 1 thread is what one rank's core alone does.
-# Each rank is launched by hand with
+# once and loaded with --init). Runs: serial with 1 and with 2 threads; dp, tp, sp,
+# galaxy (ATT TP / CON SP / MLP TP) and galaxy2 (TP / SP / SP), each as 2 ranks x 1
+# thread. On a 2-core machine the two ranks share the cores, so "2 ranks x 1 thread" uses
+# the same cores as "serial, 2 threads": that is the fair comparison; serial with 1 thread
+# is what one rank's core alone does. Each rank is launched by hand with
 # --rank/--world/--master on PORT, PORT+1, ... Step time = batch / samples_per_s of rank 0's
 # --metrics, median of the STEPS steps after WARMUP; ROUNDS rounds go round-robin over the
 # runs (so load drift on a shared machine hits all alike) and the spread is printed.
@@ -120,7 +120,8 @@ for r in $(seq 1 "$rounds"); do
       ((world > 1)) && rankargs=(--rank "$k" --world "$world" --master "127.0.0.1:$port")
       GALAXY_THREADS=$threads OMP_NUM_THREADS=$threads "$galaxy_run" "$work/plan_$name" \
         --data "$work/data.jsonl" --steps "$total" --init "$work/init.safetensors" \
-        "${rankargs[@]}" --metrics "$work/metrics_${name}_$r.jsonl" >"$work/log_${name}_${r}_$k.txt" 2>&1 &
+        "${rankargs[@]}" --metrics "$work/metrics_${name}_$r.jsonl" \
+        >"$work/log_${name}_${r}_$k.txt" 2>&1 &
       pids+=($!)
     done
     port=$((port + 1))

@@ -16,8 +16,10 @@
 # The static side, per rank, from galaxyc's summary: trainable parameters, parameter MiB,
 # activation arena MiB (liveness-packed) and the unshared sum it replaces.
 # Env: STEPS (6), WARMUP (2), ROUNDS (2), THREADS (2, serial runs), METHODS (full lora
-#      adapter side), GEMM (onednn; "auto" lets galaxy-run measure), PORT (29671),
-#      GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the files there).
+#      adapter side), OPTIMIZER (default: the configs' sgd, which keeps no state; adamw
+#      keeps 2 states per trainable parameter), GEMM (onednn; "auto" lets galaxy-run
+#      measure), PORT (29671), GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the
+#      files there).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +30,7 @@ warmup=${WARMUP:-2}
 rounds=${ROUNDS:-2}
 threads=${THREADS:-2}
 methods=${METHODS:-full lora adapter side}
+optimizer=${OPTIMIZER:-}
 gemm=${GEMM:-onednn}
 port=${PORT:-29671}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
@@ -81,14 +84,21 @@ EOF
 # Run names: METHOD.serial and METHOD.galaxy.
 names=()
 for m in $methods; do
+  python3 - "$root/configs/bert/$m.json" "$work/$m.json" "$optimizer" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+if sys.argv[3]:
+    c["optimizer"] = sys.argv[3]
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+EOF
   for mode in serial galaxy; do
     name=$m.$mode
     names+=("$name")
     flags=()
     [[ $mode == galaxy ]] && flags=(--mode galaxy --world 2)
-    "$galaxyc" "$root/configs/bert/$m.json" "${flags[@]}" -o "$work/plan_$name" \
+    "$galaxyc" "$work/$m.json" "${flags[@]}" -o "$work/plan_$name" \
       >"$work/galaxyc_$name.log" 2>&1 || { cat "$work/galaxyc_$name.log" >&2; exit 1; }
-    "$galaxyc" "$root/configs/bert/$m.json" "${flags[@]}" >"$work/summary_$name.txt"
+    "$galaxyc" "$work/$m.json" "${flags[@]}" >"$work/summary_$name.txt"
   done
 done
 
@@ -97,7 +107,8 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
   "model $(lscpu | sed -n 's/^Model: *//p' | head -1)), $(nproc) cores online;" \
   "$(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "serial: 1 process x $threads threads; galaxy: 2 local ranks x GALAXY_THREADS=1 sharing" \
-  "the $(nproc) cores; GEMM ${GALAXY_GEMM:-measured}; OMP_WAIT_POLICY=PASSIVE"
+  "the $(nproc) cores; optimizer ${optimizer:-sgd (configs)};" \
+  "GEMM ${GALAXY_GEMM:-measured}; OMP_WAIT_POLICY=PASSIVE"
 
 total=$((warmup + steps))
 : >"$work/runs.tsv"
@@ -180,9 +191,10 @@ for mode in ("serial", "galaxy"):
         if name not in by:
             continue
         sf, sm = static(full), static(name)
+        beyond = (rss_of[name] - sm["params_mib"]) / (rss_of[full] - sf["params_mib"])
         print(f"{name:15} vs full: peak RSS -{100 * (1 - rss_of[name] / rss_of[full]):.0f}%, "
               f"activation arena -{100 * (1 - sm['arena'] / sf['arena']):.0f}%, "
-              f"RSS beyond parameters -{100 * (1 - (rss_of[name] - sm['params_mib']) / (rss_of[full] - sf['params_mib'])):.0f}%"
+              f"RSS beyond parameters -{100 * (1 - beyond):.0f}%"
               f" (LST, T5 on GLUE: -69% side-tuning, -26% other PETL)")
 print("step = batch / samples_per_s of rank 0, median after warm-up; 'rounds' = spread of the "
       "per-round medians; peak RSS per rank = max over rounds (spread over all rounds and "

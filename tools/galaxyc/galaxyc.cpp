@@ -32,7 +32,7 @@ constexpr const char *kUsage =
 Usage: galaxyc CONFIG.json [options]
 
 Options:
-  --mode=MODE      parallel mode: serial|dp|tp|sp|pp|galaxy
+  --mode=MODE      parallel mode: serial|dp|tp|sp|galaxy (pp: not yet)
                    (default: the config's "parallel_mode", else serial)
   --world=N        number of ranks (default: the config's "world_size", else the
                    length of the mode's split lists)
@@ -41,7 +41,8 @@ Options:
                      ir         the MLIR module after the stage --after names
                      plan-text  the plan of --rank in protobuf text form
                      none       nothing
-  --after=STAGE    with --emit=ir: model|annotate|autodiff|partition (default: model)
+  --after=STAGE    with --emit=ir: model|annotate|peft|autodiff|partition
+                   (default: model; -o implies partition, what is lowered)
   --rank=R         with --emit=plan-text: the rank whose plan to print (default 0)
   -o DIR           write the plans to DIR/rank<R>.plan.pb (created if missing)
   --profile        print the static profile of every rank and in total: parameters,
@@ -142,7 +143,7 @@ Args parseArgs(int argc, char **argv) {
   const auto &stages = pipelineStages();
   if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
     usageError(
-        "--after must be one of model, annotate, autodiff, partition, got '" +
+        "--after must be one of model, annotate, peft, autodiff, partition, got '" +
         a.after + "'");
   return a;
 }

@@ -43,8 +43,12 @@ BertDims bertDims(const config::GalaxyConfig &c) {
   d.initializerRange = c.initializer_range;
   d.hiddenAct =
       c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
-  if (c.use_side && !c.use_side_only)
+  if (c.use_side || c.use_side_only)
     d.sideReduction = c.side_reduction_factor;
+  // Side-only: the backbone's taps are program inputs; side-tuning plans
+  // return them from eval_step so galaxy-run --dump-taps can record them.
+  d.sideOnly = c.use_side_only;
+  d.exposeTaps = c.use_side && !c.use_side_only;
   return d;
 }
 
@@ -66,12 +70,9 @@ absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
   case config::PeftMethod::kSide:
     o.method = "side";
     break;
-  case config::PeftMethod::kSideOnly:
-    return absl::UnimplementedError(
-        "use_side_only (forward-free side tuning from precomputed taps) is not "
-        "supported yet; "
-        "use use_side, which trains the same side network with the backbone "
-        "run in-graph");
+  case config::PeftMethod::kSideOnly: // the builder leaves the backbone out
+    o.method = "side";
+    break;
   }
   o.loraDim = c.lora_dim;
   o.loraAlpha = c.lora_alpha;
@@ -182,6 +183,9 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       o.beta2 = cfg.adam_beta2;
       o.epsilon = cfg.adam_epsilon;
       pm.addPass(createAutodiff(o));
+      // After autodiff, so only @forward (eval_step) sees merged weights.
+      if (cfg.merge_weights && cfg.use_lora)
+        pm.addPass(createMergeLora());
     } else if (*it == "partition") {
       auto o = partitionOptions(cfg);
       if (!o.ok())

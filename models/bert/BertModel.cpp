@@ -2,6 +2,7 @@
 #include "models/bert/BertModel.h"
 
 #include <cmath>
+#include <tuple>
 
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -245,23 +246,54 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());
   auto idsT = i32({d.batch, d.seq});
-  auto fnType =
-      b.getFunctionType({idsT, f32({d.batch, d.seq}), idsT, i32({d.batch})},
-                        {f32({}), f32({d.batch, d.numClasses})});
-  auto fn = b.create<func::FuncOp>(loc, "forward", fnType);
-  const char *names[] = {"input_ids", "attention_mask", "token_type_ids",
-                         "labels"};
-  const char *argDims[] = {"B,S", "B,K", "B,S", "B"}; // the mask indexes keys
-  for (unsigned i = 0; i < 4; ++i) {
-    fn.setArgAttr(i, kInputAttr, b.getStringAttr(names[i]));
-    fn.setArgAttr(i, kDimsAttr, b.getStrArrayAttr({argDims[i]}));
+  auto hT = f32({d.batch, d.seq, d.hidden});
+  // (input name, type, dims); the mask indexes keys.
+  SmallVector<std::tuple<std::string, Type, StringRef>> args;
+  if (!d.sideOnly)
+    args.push_back({"input_ids", idsT, "B,S"});
+  args.push_back({"attention_mask", f32({d.batch, d.seq}), "B,K"});
+  if (!d.sideOnly)
+    args.push_back({"token_type_ids", idsT, "B,S"});
+  args.push_back({"labels", i32({d.batch}), "B"});
+  if (d.sideOnly) {
+    args.push_back({"tap.embeddings", hT, "B,S,H"});
+    for (int64_t i = 0; i < d.layers; ++i)
+      args.push_back({"tap.layer." + std::to_string(i), hT, "B,S,H"});
+  }
+  SmallVector<Type> argTypes,
+      resultTypes = {f32({}), f32({d.batch, d.numClasses})};
+  for (auto &a : args)
+    argTypes.push_back(std::get<1>(a));
+  if (d.exposeTaps)
+    resultTypes.append(d.layers + 1, hT);
+  auto fn = b.create<func::FuncOp>(loc, "forward",
+                                   b.getFunctionType(argTypes, resultTypes));
+  for (auto [i, a] : llvm::enumerate(args)) {
+    fn.setArgAttr(i, kInputAttr, b.getStringAttr(std::get<0>(a)));
+    fn.setArgAttr(i, kDimsAttr, b.getStrArrayAttr({std::get<2>(a)}));
   }
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
-  Value ids = entry->getArgument(0), mask = entry->getArgument(1),
-        types = entry->getArgument(2), labels = entry->getArgument(3);
+  auto arg = [&](StringRef name) {
+    for (auto [i, a] : llvm::enumerate(args))
+      if (std::get<0>(a) == name)
+        return Value(entry->getArgument(i));
+    return Value();
+  };
+  Value mask = arg("attention_mask"), labels = arg("labels");
 
-  Value h = embeddings(ids, types);
+  // Side-only keeps the dropout op ids side-tuning gives the side network and
+  // the head, so both draw the same masks.
+  const int64_t layerDropouts =
+      (d.attentionDropout != 0.0) + 2 * (d.hiddenDropout != 0.0);
+  Value h;
+  if (d.sideOnly) {
+    h = arg("tap.embeddings");
+    nextOpId += d.hiddenDropout != 0.0;
+  } else {
+    h = embeddings(arg("input_ids"), arg("token_type_ids"));
+  }
+  SmallVector<Value> taps = {h};
   // Side-tuning: a narrow network fed by a downsampled tap of every backbone
   // layer; only it (and the classifier) trains, so backward stays out of the
   // backbone.
@@ -275,7 +307,13 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
       return {down(h, "side.first_downsample")};
     })[0];
   for (int64_t i = 0; i < d.layers; ++i) {
-    h = encoderLayer(h, mask, i, backboneLayer(i));
+    if (d.sideOnly) {
+      h = arg("tap.layer." + std::to_string(i));
+      nextOpId += layerDropouts;
+    } else {
+      h = encoderLayer(h, mask, i, backboneLayer(i));
+    }
+    taps.push_back(h);
     if (f) {
       Value tap = block("side", i, [&]() -> SmallVector<Value> {
         return {dims(
@@ -307,6 +345,8 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
              "");
     return {loss, logits};
   });
+  if (d.exposeTaps)
+    head.append(taps.begin(), taps.end());
   b.create<func::ReturnOp>(loc, ValueRange(head));
   return module;
 }

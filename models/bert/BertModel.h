@@ -21,6 +21,13 @@ struct BertDims {
   std::string hiddenAct = "gelu"; // "gelu" (erf) or "gelu_new" (tanh)
   int64_t sideReduction =
       0; // side-tuning reduction factor f; 0 = no side network
+  // Side-only ("forward free"): no backbone; its taps are inputs named
+  // "tap.embeddings" and "tap.layer.{i}" ([B,S,H] each) after attention_mask
+  // and labels. Needs sideReduction.
+  bool sideOnly = false;
+  // Side-tuning: @forward also returns the taps, after (loss, logits), in the
+  // order embeddings, layer 0 .. layer L-1 (galaxy-run --dump-taps reads them).
+  bool exposeTaps = false;
 };
 
 // Builds `func.func @forward(input_ids, attention_mask, token_type_ids, labels)

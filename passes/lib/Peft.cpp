@@ -264,3 +264,118 @@ void PeftPass::runOnOperation() {
 }
 
 } // namespace
+
+//===- galaxy-merge-lora: merge_weights for eval/inference ----------------===//
+namespace galaxy {
+#define GEN_PASS_DEF_MERGELORA
+#include "galaxy/Passes.h.inc"
+} // namespace galaxy
+
+namespace {
+
+// One LoRA branch as galaxy-peft built it:
+//   sum = add(y, scale(linear(linear(dropout?(x), A), B)))  with y = linear(x,
+//   W, b).
+struct LoraBranch {
+  LinearOp base, down, up;
+  ParamOp a, b;
+  ScaleOp scale;
+  AddOp sum;
+  DropoutOp dropout; // null without lora_dropout
+};
+
+template <typename T> T onlyUser(Value v) {
+  return v.hasOneUse() ? dyn_cast<T>(*v.getUsers().begin()) : T();
+}
+
+std::optional<LoraBranch> matchBranch(ParamOp a) {
+  LoraBranch br;
+  br.a = a;
+  br.down = onlyUser<LinearOp>(a.getResult());
+  if (!br.down || br.down.getWeight() != a.getResult())
+    return std::nullopt;
+  br.up = onlyUser<LinearOp>(br.down.getResult());
+  if (!br.up)
+    return std::nullopt;
+  br.b = br.up.getWeight().getDefiningOp<ParamOp>();
+  br.scale = onlyUser<ScaleOp>(br.up.getResult());
+  if (!br.b || !br.scale)
+    return std::nullopt;
+  br.sum = onlyUser<AddOp>(br.scale.getResult());
+  if (!br.sum || br.sum.getRhs() != br.scale.getResult())
+    return std::nullopt;
+  br.base = br.sum.getLhs().getDefiningOp<LinearOp>();
+  if (!br.base || !br.base.getWeight().getDefiningOp<ParamOp>())
+    return std::nullopt;
+  br.dropout = br.down.getInput().getDefiningOp<DropoutOp>();
+  Value x = br.dropout ? br.dropout.getInput() : br.down.getInput();
+  if (x != br.base.getInput())
+    return std::nullopt;
+  return br;
+}
+
+struct MergeLoraPass : galaxy::impl::MergeLoraBase<MergeLoraPass> {
+  void runOnOperation() override {
+    auto fn = getOperation().lookupSymbol<func::FuncOp>("forward");
+    if (!fn) {
+      getOperation().emitError("galaxy-merge-lora needs a func.func @forward");
+      return signalPassFailure();
+    }
+    SmallVector<ParamOp> factorsA;
+    fn.walk([&](ParamOp p) {
+      if (p.getName().ends_with(".lora_A.weight"))
+        factorsA.push_back(p);
+    });
+    for (ParamOp a : factorsA) {
+      auto br = matchBranch(a);
+      if (!br) {
+        a.emitError("galaxy-merge-lora: ")
+            << a.getName() << " is not used as galaxy-peft's LoRA branch "
+            << "y + scale(linear(linear(x, A), B)); run it right after "
+               "galaxy-peft/galaxy-autodiff";
+        return signalPassFailure();
+      }
+      merge(*br);
+    }
+  }
+
+  void merge(LoraBranch &br) {
+    LinearOp base = br.base;
+    Value w = base.getWeight();
+    auto wt = cast<RankedTensorType>(w.getType());
+    // The factors are used before the base linear now.
+    br.a->moveBefore(base);
+    br.b->moveBefore(base);
+    OpBuilder b(base);
+    Location loc = base.getLoc();
+    auto stamp = [&](Value v) {
+      Operation *op = v.getDefiningOp();
+      for (StringRef name : {kBlockAttr.data(), kLayerAttr.data()})
+        if (Attribute attr = base->getAttr(name))
+          op->setAttr(name, attr);
+      setDims(v, dimsOf(w));
+      return v;
+    };
+    // transpose_w: W is [out, in] and B·A matches it; otherwise
+    // (fan_in_fan_out) W is [in, out] and (B·A)ᵀ = Aᵀ·Bᵀ.
+    bool outIn = base.getTransposeW();
+    Value lhs = outIn ? br.b.getResult() : br.a.getResult();
+    Value rhs = outIn ? br.a.getResult() : br.b.getResult();
+    Value delta = stamp(
+        b.create<MatmulOp>(loc, wt, lhs, rhs, b.getBoolAttr(!outIn),
+                           b.getBoolAttr(!outIn), b.getF64FloatAttr(1.0)));
+    Value scaled =
+        stamp(b.create<ScaleOp>(loc, delta, br.scale.getAlphaAttr()));
+    Value merged = stamp(b.create<AddOp>(loc, w, scaled));
+    base.getWeightMutable().assign(merged);
+    br.sum.getResult().replaceAllUsesWith(base.getResult());
+    br.sum.erase();
+    br.scale.erase();
+    br.up.erase();
+    br.down.erase();
+    if (br.dropout && br.dropout->use_empty())
+      br.dropout.erase();
+  }
+};
+
+} // namespace

@@ -1,8 +1,10 @@
 #include "runtime/exec/executor.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -208,38 +210,50 @@ void Executor::initParams(uint64_t seed) {
     const plan::Param &p = plan_.params(i);
     const plan::Initializer &init = p.init();
     std::vector<float> &data = params_[i];
+    if (init.kind() == "zeros" || init.kind() == "ones") {
+      std::fill(data.begin(), data.end(), init.kind() == "ones" ? 1.0f : 0.0f);
+      continue;
+    }
+    const bool kaiming = init.kind() == "kaiming_uniform"; // a = sqrt(5)
+    const double bound =
+        1.0 / std::sqrt(double(std::max<int64_t>(init.fan_in(), 1)));
+    const double stddev = init.std();
     const uint32_t key = fnv1a(p.name());
     const int rank = p.global_shape_size();
-    std::vector<int64_t> idx(rank, 0);
-    for (size_t local = 0; local < data.size(); ++local) {
-      // Global linear index of this slice element.
-      uint64_t g = 0;
-      for (int d = 0; d < rank; ++d)
-        g = g * p.global_shape(d) + (idx[d] + p.slice_offset(d));
-      for (int d = rank - 1; d >= 0; --d)
-        if (++idx[d] < p.slice_shape(d) || d == 0)
-          break;
-        else
-          idx[d] = 0;
-      if (init.kind() == "zeros" || init.kind() == "ones") {
-        data[local] = init.kind() == "ones" ? 1.0f : 0.0f;
-        continue;
+    const int64_t n = static_cast<int64_t>(data.size());
+    // Elements are independent (addressed by global index), so any split of
+    // the loop draws the same values. Plain threads, not OpenMP: tests fork
+    // after initialising, and libgomp's pool does not survive a fork.
+    auto fill = [&](int64_t begin, int64_t end) {
+      for (int64_t local = begin; local < end; ++local) {
+        // Global linear index of this slice element.
+        uint64_t g = 0, rest = static_cast<uint64_t>(local), stride = 1;
+        for (int d = rank - 1; d >= 0; --d) {
+          const uint64_t extent = static_cast<uint64_t>(p.slice_shape(d));
+          const uint64_t idx = extent ? rest % extent : 0;
+          rest = extent ? rest / extent : 0;
+          g += (idx + static_cast<uint64_t>(p.slice_offset(d))) * stride;
+          stride *= static_cast<uint64_t>(p.global_shape(d));
+        }
+        Philox4x32Words w =
+            philox4x32_10(uint32_t(g), uint32_t(g >> 32), 0x494E4954u,
+                          uint32_t(seed >> 32), uint32_t(seed), key);
+        double u1 = ((w.w[0] >> 8) + 1.0) / 16777216.0,
+               u2 = (w.w[1] >> 8) / 16777216.0;
+        data[local] = kaiming ? float((2.0 * u2 - 1.0) * bound)
+                              : float(stddev * std::sqrt(-2.0 * std::log(u1)) *
+                                      std::cos(2.0 * M_PI * u2)); // Box-Muller
       }
-      Philox4x32Words w =
-          philox4x32_10(uint32_t(g), uint32_t(g >> 32), 0x494E4954u,
-                        uint32_t(seed >> 32), uint32_t(seed), key);
-      double u1 = ((w.w[0] >> 8) + 1.0) / 16777216.0,
-             u2 = (w.w[1] >> 8) / 16777216.0;
-      if (init.kind() ==
-          "kaiming_uniform") { // a = sqrt(5): bound = 1/sqrt(fan_in)
-        double bound =
-            1.0 / std::sqrt(double(std::max<int64_t>(init.fan_in(), 1)));
-        data[local] = float((2.0 * u2 - 1.0) * bound);
-      } else { // normal(0, std), Box-Muller
-        data[local] = float(init.std() * std::sqrt(-2.0 * std::log(u1)) *
-                            std::cos(2.0 * M_PI * u2));
-      }
-    }
+    };
+    const int64_t threads =
+        n < (1 << 20) ? 1
+                      : std::max<int64_t>(1, std::thread::hardware_concurrency());
+    std::vector<std::thread> pool;
+    for (int64_t t = 1; t < threads; ++t)
+      pool.emplace_back(fill, n * t / threads, n * (t + 1) / threads);
+    fill(0, n / threads);
+    for (std::thread &th : pool)
+      th.join();
   }
   for (auto &[id, s] : state_)
     std::fill(s.begin(), s.end(), 0.0f);
@@ -336,9 +350,15 @@ absl::Status Executor::fillInputs(const plan::Program &program,
       s = fill(batch.token_type_ids, plan::I32);
     else if (in.name() == "labels")
       s = fill(batch.labels, plan::I32);
+    else if (auto e = extraInputs_.find(in.name()); e != extraInputs_.end())
+      s = fill(e->second, plan::F32);
     else
-      s = absl::InvalidArgumentError("the plan asks for unknown input '" +
-                                     in.name() + "'");
+      s = absl::InvalidArgumentError(
+          "the plan asks for input '" + in.name() +
+          "', which the batch does not hold" +
+          (in.name().rfind("tap.", 0) == 0
+               ? " (a side-only plan: give galaxy-run --taps / --eval-taps)"
+               : ""));
     if (!s.ok())
       return s;
   }
@@ -386,19 +406,52 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
   if (it == programs_.end())
     return absl::NotFoundError(
         absl::StrCat("the plan has no program '", program, "'"));
-  const BoundProgram &bp = it->second;
+  BoundProgram &bp = it->second;
   if (absl::Status s = fillInputs(*bp.program, batch); !s.ok())
     return s;
-  for (const BoundInstr &bi : bp.instrs) {
+  if (timing_) {
+    bp.seconds.resize(bp.instrs.size(), 0.0);
+    ++bp.timedRuns;
+  }
+  for (size_t i = 0; i < bp.instrs.size(); ++i) {
+    const BoundInstr &bi = bp.instrs[i];
+    std::chrono::steady_clock::time_point t0;
+    if (timing_)
+      t0 = std::chrono::steady_clock::now();
     absl::Status s = bi.move ? runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,
                                            rank_, scratch_)
                              : backend_.run(*bi.instr, bi.in, bi.out, ctx);
+    if (timing_)
+      bp.seconds[i] +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
     if (!s.ok())
       return absl::Status(
           s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
                                  bi.instr->block(), ": ", s.message()));
   }
   return collectOutputs(bp);
+}
+
+void Executor::resetInstrTimes() {
+  for (auto &[name, bp] : programs_) {
+    bp.seconds.assign(bp.instrs.size(), 0.0);
+    bp.timedRuns = 0;
+  }
+}
+
+std::vector<double> Executor::instrSeconds(const std::string &program) const {
+  auto it = programs_.find(program);
+  if (it == programs_.end())
+    return {};
+  std::vector<double> s = it->second.seconds;
+  s.resize(it->second.instrs.size(), 0.0);
+  return s;
+}
+
+int64_t Executor::timedRuns(const std::string &program) const {
+  auto it = programs_.find(program);
+  return it == programs_.end() ? 0 : it->second.timedRuns;
 }
 
 } // namespace galaxy::rt

@@ -56,6 +56,24 @@ public:
     return programs_.count(name) > 0;
   }
 
+  // Global f32 tensors for program inputs the batch does not hold (side-only's
+  // "tap.embeddings", "tap.layer.{i}"), by input name; each rank takes its
+  // slice like any input. Used by every later run() until replaced.
+  void setExtraInputs(std::map<std::string, std::vector<float>> extra) {
+    extraInputs_ = std::move(extra);
+  }
+
+  // Per-instruction timing for profiles (runtime/exec/profiling.h), off by
+  // default: when on, run() adds each instruction's steady_clock time to
+  // instrSeconds(program)[i]. Off costs one branch per instruction.
+  void setInstrTiming(bool on) { timing_ = on; }
+  // Zeroes the sums and run counts (e.g. after a warm-up step).
+  void resetInstrTimes();
+  // Summed seconds per instruction of `program` since the last reset, and how
+  // many timed runs they cover; empty/0 for an unknown program.
+  std::vector<double> instrSeconds(const std::string &program) const;
+  int64_t timedRuns(const std::string &program) const;
+
 private:
   Executor(plan::Plan plan, Backend &backend, comm::Communicator *comm)
       : plan_(std::move(plan)), backend_(backend), comm_(comm) {}
@@ -73,6 +91,8 @@ private:
     const plan::Program *program;
     std::vector<BoundInstr> instrs;
     std::vector<bool> gatherOutput; // per program output: sharded on some rank
+    std::vector<double> seconds;    // per instruction, while timing_ is on
+    int64_t timedRuns = 0;
   };
 
   absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp);
@@ -89,6 +109,8 @@ private:
   std::map<int32_t, std::vector<float>> inputsF32_;
   std::vector<Tensor> tensors_; // per buffer id
   std::map<std::string, BoundProgram> programs_;
+  std::map<std::string, std::vector<float>> extraInputs_;
+  bool timing_ = false;
 };
 
 } // namespace galaxy::rt

@@ -17,6 +17,9 @@
 #include "runtime/cpu/omp_env.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/launch.h"
+#include "runtime/exec/lora_merge.h"
+#include "runtime/exec/profiling.h"
+#include "runtime/exec/taps.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/version.h"
@@ -52,6 +55,25 @@ Weights:
                      default: seeded random initialisation
   --save FILE        write the final weights as safetensors (atomically)
   --metrics FILE     one JSON object per step: {"step", "loss", "samples_per_s"}
+  --save-merged FILE LoRA plans: write the final weights with every LoRA pair
+                     folded into its base weight (W + (alpha/r)·B·A) and the
+                     lora_A/lora_B tensors left out, for a plan without LoRA
+Side-only (forward-free side tuning):
+  --dump-taps FILE   with a side-tuning plan (use_side): run the backbone in eval
+                     mode over the --data rows (else the --eval rows), in file
+                     order, and write its taps (taps.embeddings, taps.layer.{i},
+                     [rows, S, H] each) as safetensors; nothing is trained
+  --taps FILE        a side-only plan (use_side_only) reads the taps of the --data
+                     rows from FILE (what --dump-taps wrote for the same file)
+  --eval-taps FILE   the same for the --eval rows
+Profiling (docs/profiler.md; every rank measures, rank 0 reports all):
+  --profile          time every train_step instruction (step 1 is warm-up when
+                     there are more than 2 steps) and print time, share and
+                     GFLOP/s per region (embedding, att.i, con.i, mlp.i, ...)
+  --profile-json FILE  measured profile as JSON in galaxyc's tree layout
+  --profile-static FILE  merge into this `galaxyc --profile-json` output instead
+                     (--profile-json then writes galaxyc's tree + "measured")
+  --profile-svg FILE time per region per rank as stacked bars
 Ranks (progress, --metrics, --eval-out and --save come from rank 0):
   --nproc N          spawn N local ranks (N must be the plan's world size); their
                      output lines are prefixed "[rank r] "; if one fails, the
@@ -71,6 +93,9 @@ _exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there.
 
 struct Args {
   std::string plan, data, vocab, eval, evalOut, init, save, metrics;
+  std::string saveMerged, dumpTaps, taps, evalTaps;
+  std::string profileJson, profileStatic, profileSvg;
+  bool profile = false;
   int64_t steps = -1, epochs = -1, logEvery = 0, nproc = 0;
   uint64_t seed = 42;
   bool shuffle = false;
@@ -153,6 +178,22 @@ Args parseArgs(int argc, char **argv) {
       a.save = val();
     else if (flag == "--metrics")
       a.metrics = val();
+    else if (flag == "--save-merged")
+      a.saveMerged = val();
+    else if (flag == "--dump-taps")
+      a.dumpTaps = val();
+    else if (flag == "--taps")
+      a.taps = val();
+    else if (flag == "--eval-taps")
+      a.evalTaps = val();
+    else if (flag == "--profile")
+      a.profile = true;
+    else if (flag == "--profile-json")
+      a.profileJson = val();
+    else if (flag == "--profile-static")
+      a.profileStatic = val();
+    else if (flag == "--profile-svg")
+      a.profileSvg = val();
     else if (flag == "--steps")
       a.steps = parseInt(flag, val());
     else if (flag == "--epochs")
@@ -191,6 +232,19 @@ Args parseArgs(int argc, char **argv) {
     fail(2, "give either --steps or --epochs, not both");
   if (!a.evalOut.empty() && a.eval.empty())
     fail(2, "--eval-out needs --eval");
+  if (!a.evalTaps.empty() && a.eval.empty())
+    fail(2, "--eval-taps needs --eval");
+  if (!a.taps.empty() && a.data.empty())
+    fail(2, "--taps needs --data (the rows the taps belong to)");
+  if (!a.dumpTaps.empty() && (!a.taps.empty() || !a.save.empty() ||
+                              !a.saveMerged.empty() || !a.evalOut.empty()))
+    fail(2, "--dump-taps only records taps: drop --taps, --save, "
+            "--save-merged and --eval-out");
+  // Any profile output implies --profile; it measures training steps.
+  a.profile = a.profile || !a.profileJson.empty() || !a.profileSvg.empty() ||
+              !a.profileStatic.empty();
+  if (a.profile && a.data.empty())
+    fail(2, "--profile measures training steps: give --data");
   if (a.nproc > 0 && (a.launch.rank || a.launch.world || a.launch.master))
     fail(2, "--nproc launches the ranks itself; drop --rank/--world/--master");
   if (a.timeoutS <= 0)
@@ -245,7 +299,7 @@ std::pair<double, bool> scoreRow(const float *logits, int64_t classes,
 }
 
 int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
-             uint64_t seed, bool lead) {
+             uint64_t seed, bool lead, const rt::TapsFile *taps) {
   const plan::ModelInfo &m = ex.plan().model();
   const int64_t B = m.batch_size(), C = m.num_classes(), N = data.size();
   double loss = 0;
@@ -256,6 +310,8 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
     // The plan's batch is fixed: the last partial batch wraps and the extra
     // rows are ignored.
     io::Batch batch = data.batch(start / B, B);
+    if (taps)
+      ex.setExtraInputs(taps->batch(data, start / B, B));
     auto out = ex.run("eval_step", batch, ctx);
     if (!out.ok())
       fail(1, std::string(out.status().message()));
@@ -289,6 +345,121 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
       fail(1, "cannot write '" + args.evalOut + "'");
   }
   return 0;
+}
+
+// --dump-taps: the side-tuning backbone's taps of every row of `data`, in file
+// order (eval mode: no dropout), written by rank 0.
+int dumpTaps(rt::Executor &ex, const io::Dataset &data, const Args &args,
+             bool lead) {
+  const plan::Plan &plan = ex.plan();
+  const plan::Program *eval = nullptr;
+  for (const plan::Program &p : plan.programs())
+    if (p.name() == "eval_step")
+      eval = &p;
+  const int64_t taps = eval ? eval->outputs_size() - 2 : 0;
+  if (taps <= 0)
+    fail(2, "--dump-taps: this plan's eval_step returns no taps; compile the "
+            "side-tuning config (use_side: true, not use_side_only) and dump "
+            "with that plan");
+  const plan::Buffer &out =
+      plan.buffers(eval->outputs(2).buffer()); // [B, S, H]
+  const int64_t B = plan.model().batch_size(), N = data.size();
+  rt::TapsRecorder rec(taps, plan.model().seq_len(),
+                       out.shape(out.shape_size() - 1));
+  rt::KernelContext ctx{args.seed, 0, /*training=*/false};
+  for (int64_t start = 0; start < N; start += B) {
+    auto res = ex.run("eval_step", data.batch(start / B, B), ctx);
+    if (!res.ok())
+      fail(1, std::string(res.status().message()));
+    if (absl::Status s = rec.add(*res, std::min(B, N - start)); !s.ok())
+      fail(1, std::string(s.message()));
+  }
+  if (lead) {
+    if (absl::Status s = rec.write(args.dumpTaps); !s.ok())
+      fail(1, std::string(s.message()));
+    std::cerr << absl::StrFormat(
+        "galaxy-run: wrote %d taps of %d rows of %s to %s\n", taps, N,
+        data.path(), args.dumpTaps);
+  }
+  return 0;
+}
+
+// The taps file of `data` for a side-only plan; none when the plan reads none.
+std::optional<rt::TapsFile> openTaps(const plan::Plan &plan,
+                                     const std::string &path,
+                                     const io::Dataset &data,
+                                     const char *flag) {
+  std::vector<std::string> inputs = rt::tapInputs(plan);
+  if (inputs.empty()) {
+    if (!path.empty())
+      fail(2, absl::StrCat(flag, " given but the plan reads no taps (it was "
+                                 "not compiled with use_side_only)"));
+    return std::nullopt;
+  }
+  if (path.empty())
+    fail(2, absl::StrCat("this side-only plan reads the backbone's taps of ",
+                         data.path(), ": give ", flag,
+                         " FILE (galaxy-run SIDE_TUNING_PLAN --data ",
+                         data.path(), " --dump-taps FILE writes it)"));
+  int64_t hidden = 0;
+  for (const plan::Buffer &b : plan.buffers())
+    if (b.kind() == plan::Buffer::INPUT && b.input() == inputs[0])
+      hidden = b.shape(b.shape_size() - 1);
+  auto t = rt::TapsFile::open(path, inputs, data.size(), plan.model().seq_len(),
+                              hidden);
+  if (!t.ok())
+    fail(2, std::string(t.status().message()));
+  return std::move(*t);
+}
+
+// --profile: every rank's instruction times, gathered; rank 0 prints and
+// writes the JSON (merged into galaxyc's tree with --profile-static) and SVG.
+void reportProfile(const rt::Executor &ex, const Args &args,
+                   comm::Communicator *comm, double measuredS, bool lead) {
+  namespace prof = rt::profiling;
+  const int64_t runs = ex.timedRuns("train_step");
+  auto mine =
+      prof::measureRank(ex.plan(), "train_step", ex.instrSeconds("train_step"),
+                        runs, runs > 0 ? measuredS / runs : 0);
+  if (!mine.ok())
+    fail(1, std::string(mine.status().message()));
+  auto all = prof::gatherMeasured(comm, *mine);
+  if (!all.ok())
+    fail(1, absl::StrCat("gathering the profile: ", all.status().message()));
+  if (!lead)
+    return;
+  std::cerr << prof::measuredText(*all);
+  auto write = [](const std::string &path, const std::string &text) {
+    std::string tmp = path + ".tmp";
+    std::ofstream o(tmp);
+    o << text;
+    o.close();
+    if (!o || std::rename(tmp.c_str(), path.c_str()) != 0)
+      fail(1, "cannot write '" + path + "'");
+    std::cerr << "galaxy-run: wrote " << path << "\n";
+  };
+  if (!args.profileJson.empty()) {
+    nlohmann::json j = prof::measuredJson(*all);
+    if (!args.profileStatic.empty()) {
+      std::ifstream in(args.profileStatic);
+      j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded())
+        fail(2,
+             "--profile-static: '" + args.profileStatic +
+                 "' is not JSON (write it with galaxyc CONFIG --profile-json "
+                 "FILE)");
+      if (absl::Status s = prof::mergeMeasured(j, *all); !s.ok())
+        fail(2, absl::StrCat("--profile-static ", args.profileStatic, ": ",
+                             s.message()));
+    }
+    write(args.profileJson, j.dump(1) + "\n");
+  }
+  if (!args.profileSvg.empty())
+    write(args.profileSvg,
+          prof::profileSvg(
+              *all, absl::StrCat("galaxy-run --profile: ", args.plan, ", ",
+                                 all->size(),
+                                 all->size() == 1 ? " rank" : " ranks")));
 }
 
 int64_t envInt(const char *name, int64_t otherwise) {
@@ -356,7 +527,7 @@ int runRank(const Args &args) {
     if (!d.ok())
       fail(2, std::string(d.status().message()));
     train = std::move(*d);
-    if (args.shuffle)
+    if (args.shuffle && args.dumpTaps.empty()) // taps are in file order
       train->setShuffle(args.seed);
   }
   if (!args.eval.empty()) {
@@ -409,10 +580,25 @@ int runRank(const Args &args) {
   if (init) {
     if (absl::Status s = ex.loadParams(*init); !s.ok())
       fail(2, std::string(s.message()));
+    init.reset(); // unmap the checkpoint: its pages would count for the whole run
   } else {
     ex.initParams(args.seed);
   }
+  if (!args.dumpTaps.empty()) {
+    int code = dumpTaps(ex, train ? *train : *eval, args, lead);
+    if (comm)
+      if (absl::Status s = comm->barrier(); !s.ok())
+        fail(1, absl::StrCat("rank ", rank, ": final barrier: ", s.message()));
+    return code;
+  }
+  std::optional<rt::TapsFile> trainTaps, evalTaps;
+  if (train)
+    trainTaps = openTaps(ex.plan(), args.taps, *train, "--taps");
+  if (eval)
+    evalTaps = openTaps(ex.plan(), args.evalTaps, *eval, "--eval-taps");
 
+  double profiledS = 0; // wall time of the measured (post-warm-up) steps
+  ex.setInstrTiming(args.profile);
   if (train) {
     if (!ex.hasProgram("train_step"))
       fail(
@@ -441,6 +627,8 @@ int runRank(const Args &args) {
       while (rank == faultRank && s + 1 == hangAt)
         pause(); // test hook: alive but silent
       io::Batch batch = train->batch(s, B);
+      if (trainTaps)
+        ex.setExtraInputs(trainTaps->batch(*train, s, B));
       auto ts = std::chrono::steady_clock::now();
       auto out = ex.run("train_step", batch,
                         rt::KernelContext{args.seed, s + 1, true});
@@ -455,6 +643,10 @@ int runRank(const Args &args) {
       auto now = std::chrono::steady_clock::now();
       double stepS = std::chrono::duration<double>(now - ts).count();
       double total = std::chrono::duration<double>(now - t0).count();
+      if (args.profile && s == 0 && steps > 2)
+        ex.resetInstrTimes(); // step 1 warms caches and GEMM plans up
+      else
+        profiledS += stepS;
       windowLoss += loss;
       ++windowSteps;
       if (metrics.is_open())
@@ -476,13 +668,32 @@ int runRank(const Args &args) {
       }
     }
   }
+  if (args.profile)
+    reportProfile(ex, args, comm.get(), profiledS, lead);
   if (!args.save.empty()) {
     if (absl::Status s = ex.saveParams(args.save); !s.ok())
       fail(1, std::string(s.message()));
     if (lead)
       std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
   }
-  int code = eval ? evaluate(ex, *eval, args, args.seed, lead) : 0;
+  if (!args.saveMerged.empty()) {
+    // Gather like --save, then fold on rank 0.
+    const std::string unmerged = args.saveMerged + ".unmerged.tmp";
+    if (absl::Status s = ex.saveParams(unmerged); !s.ok())
+      fail(1, std::string(s.message()));
+    if (lead) {
+      absl::Status s = rt::writeMergedLora(unmerged, ex.plan().config_json(),
+                                           args.saveMerged);
+      std::remove(unmerged.c_str());
+      if (!s.ok())
+        fail(1, std::string(s.message()));
+      std::cerr << "galaxy-run: saved merged weights to " << args.saveMerged
+                << "\n";
+    }
+  }
+  int code = eval ? evaluate(ex, *eval, args, args.seed, lead,
+                             evalTaps ? &*evalTaps : nullptr)
+                  : 0;
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)
     if (absl::Status s = comm->barrier(); !s.ok())

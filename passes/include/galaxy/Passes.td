@@ -44,6 +44,20 @@ def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }
 
+def MergeLora : Pass<"galaxy-merge-lora", "mlir::ModuleOp"> {
+  let summary = "merge_weights: fold each LoRA pair into its base weight in @forward";
+  let description = [{
+    Runs after galaxy-autodiff (so @train_step keeps the separate factors) and
+    rewrites @forward only, which lowers to the eval_step program: each LoRA
+    branch y + scale(linear(linear(dropout(x), A), B)) becomes one linear with
+    W_eff = W + (alpha/r)·(B·A) (for a [in, out] base weight: Aᵀ·Bᵀ through the
+    matmul's transpose flags). Eval dropout is the identity, so the result is
+    the same function. New values carry W's galaxy.dims and the linear's block,
+    so every parallel mode partitions them like W.
+  }];
+  let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
+}
+
 def Autodiff : Pass<"galaxy-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive @train_step: forward, backward and optimizer updates";
   let description = [{

@@ -246,8 +246,9 @@ void Executor::initParams(uint64_t seed) {
       }
     };
     const int64_t threads =
-        n < (1 << 20) ? 1
-                      : std::max<int64_t>(1, std::thread::hardware_concurrency());
+        n < (1 << 20)
+            ? 1
+            : std::max<int64_t>(1, std::thread::hardware_concurrency());
     std::vector<std::thread> pool;
     for (int64_t t = 1; t < threads; ++t)
       pool.emplace_back(fill, n * t / threads, n * (t + 1) / threads);

@@ -580,7 +580,8 @@ int runRank(const Args &args) {
   if (init) {
     if (absl::Status s = ex.loadParams(*init); !s.ok())
       fail(2, std::string(s.message()));
-    init.reset(); // unmap the checkpoint: its pages would count for the whole run
+    init.reset(); // unmap the checkpoint: its pages would count for the whole
+                  // run
   } else {
     ex.initParams(args.seed);
   }

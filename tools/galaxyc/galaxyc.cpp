@@ -142,9 +142,9 @@ Args parseArgs(int argc, char **argv) {
                "'");
   const auto &stages = pipelineStages();
   if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
-    usageError(
-        "--after must be one of model, annotate, peft, autodiff, partition, got '" +
-        a.after + "'");
+    usageError("--after must be one of model, annotate, peft, autodiff, "
+               "partition, got '" +
+               a.after + "'");
   return a;
 }
 

@@ -1,4 +1,8 @@
 #include "runtime/cpu/gemm.h"
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
 #include <omp.h>
 
@@ -254,6 +258,76 @@ double measureGemmGflops(GemmKind kind, int reps) {
   return flops / best * 1e-9;
 }
 
+namespace {
+// The per-machine memory of the GEMM measurement: one line per
+// "cpu-model|threads" key, in $XDG_CACHE_HOME/galaxy (or ~/.cache/galaxy).
+std::string gemmCacheKey(int threads) {
+  std::ifstream cpu("/proc/cpuinfo");
+  std::string line, model = "unknown-cpu";
+  while (std::getline(cpu, line))
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 1);
+      break;
+    }
+  return absl::StrFormat("%s|%d", model, threads);
+}
+
+std::string gemmCachePath() {
+  const char *xdg = std::getenv("XDG_CACHE_HOME");
+  const char *home = std::getenv("HOME");
+  if (xdg && *xdg)
+    return std::string(xdg) + "/galaxy/gemm-choice.txt";
+  if (home && *home)
+    return std::string(home) + "/.cache/galaxy/gemm-choice.txt";
+  return "";
+}
+
+bool readGemmCache(int threads, double *onednn, double *openblas) {
+  const std::string path = gemmCachePath(), key = gemmCacheKey(threads);
+  std::ifstream in(path);
+  std::string line;
+  while (in && std::getline(in, line)) {
+    auto tab = line.rfind('\t');
+    if (tab == std::string::npos || line.substr(0, tab) != key)
+      continue;
+    return std::sscanf(line.c_str() + tab + 1, "%lf %lf", onednn, openblas) ==
+           2;
+  }
+  return false;
+}
+
+void writeGemmCache(int threads, double onednn, double openblas) {
+  const std::string path = gemmCachePath();
+  if (path.empty())
+    return;
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
+                                      ec);
+  // Keep other machines' / thread counts' lines; replace ours atomically.
+  const std::string key = gemmCacheKey(threads);
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(path);
+    std::string line;
+    while (in && std::getline(in, line))
+      if (line.rfind(key + "\t", 0) != 0)
+        lines.push_back(line);
+  }
+  lines.push_back(absl::StrFormat("%s\t%.3f %.3f", key, onednn, openblas));
+  const std::string tmp = absl::StrFormat("%s.%d.tmp", path, ::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const std::string &l : lines)
+      out << l << "\n";
+    if (!out)
+      return; // a read-only home just means measuring every time
+  }
+  std::filesystem::rename(tmp, path, ec);
+  if (ec)
+    std::filesystem::remove(tmp, ec);
+}
+} // namespace
+
 GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
   setGemmThreads(threads);
   std::string note;
@@ -269,17 +343,30 @@ GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
     return {*forced, absl::StrFormat("GEMM: %s (chosen by the caller)",
                                      kindName(*forced, threads))};
   }
-  // Measured once per process: every backend after the first reuses the
-  // verdict. Rounds alternate between the libraries and each keeps its best,
-  // so a burst of load from other processes does not decide the choice.
+  // Measured once per machine and thread count, then remembered in a cache
+  // file: every later process uses the same library, so runs with the same
+  // seed stay bit-identical (GALAXY_GEMM=measure re-measures). Rounds
+  // alternate between the libraries and each keeps its best, so a burst of
+  // load from other processes does not decide the choice.
   static std::once_flag once;
   static double onednn = 0, openblas = 0;
-  std::call_once(once, [] {
+  static bool cached = false;
+  std::call_once(once, [threads] {
+    const char *env = std::getenv("GALAXY_GEMM");
+    const bool remeasure = env && std::string(env) == "measure";
+    if (!remeasure && readGemmCache(threads, &onednn, &openblas)) {
+      cached = true;
+      return;
+    }
     for (int round = 0; round < 3; ++round) {
       onednn = std::max(onednn, measureGemmGflops(GemmKind::kOneDnn, 2));
       openblas = std::max(openblas, measureGemmGflops(GemmKind::kOpenBlas, 2));
     }
+    writeGemmCache(threads, onednn, openblas);
   });
+  if (cached)
+    note +=
+        " (measured earlier on this machine; GALAXY_GEMM=measure re-measures)";
   // Both run on the same OpenMP threads now, so the faster simply wins.
   const bool use_onednn = onednn >= openblas;
   GemmKind kind = use_onednn ? GemmKind::kOneDnn : GemmKind::kOpenBlas;

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # One run on a GPU machine: build (Release, sm_90 unless GALAXY_CUDA_ARCH says
-# otherwise), run the `gpu` tests, then time BERT-base and BERT-large training
-# steps on GPU 0 (step time, tokens/s, MFU against the dense fp32 peak).
+# otherwise), run the `gpu` tests (every kernel vs the CPU backend, NCCL on
+# device buffers, serial tiny BERT GPU vs CPU), train a tiny BERT with
+# `galaxy-run --backend cuda` and `--backend cpu` and compare the losses
+# (within 1e-4, fp32; 2 ranks over NCCL as well when there are 2 GPUs), then
+# time BERT-base and BERT-large training steps on GPU 0 (step time, tokens/s,
+# MFU against the dense fp32 peak). A summary comes last.
 #
 #   scripts/gpu-check.sh [BUILD_DIR]        (default: build-gpu)
 #
 # Env: GALAXY_JOBS (build parallelism, default nproc), GALAXY_CUDA_ARCH (90),
 # BENCH_STEPS (10), BENCH_WARMUP (3), BENCH_BATCH (32), BENCH_SEQ (128).
-# Exit status: that of the gpu tests (the benchmark only prints).
+# Exit status: 0 when the gpu tests and the galaxy-run comparison pass (the
+# benchmark only prints), 1 otherwise.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$here/build-gpu}
@@ -35,14 +40,77 @@ cmake --build "$build" -j "$jobs" ||
 echo "built in $(( $(date +%s) - t0 )) s"
 
 say "ctest -L gpu"
-(cd "$build" && ctest -L gpu --output-on-failure)
-test_rc=$?
+work_log=$(mktemp)
+(cd "$build" && ctest -L gpu --output-on-failure) 2>&1 | tee "$work_log"
+test_rc=${PIPESTATUS[0]}
+skipped=$(grep -c '(Skipped)' "$work_log")
+
+
+galaxyc=$build/tools/galaxyc
+run=$build/tools/galaxy-run
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+say "galaxy-run: tiny BERT, --backend cuda vs --backend cpu (fp32, 1e-4)"
+# Losses of a --metrics file, one per line.
+losses() { sed -n 's/.*"loss": *\([-0-9.eE+]*\).*/\1/p' "$1"; }
+# Largest |a-b| / max(1,|b|) over two loss columns; "inf" when lengths differ.
+maxdiff() {
+  paste "$1" "$2" | awk 'NF != 2 { bad = 1 }
+    { d = $1 - $2; d = d < 0 ? -d : d; r = $2 < 0 ? -$2 : $2; r = r < 1 ? 1 : r
+      if (d / r > m) m = d / r }
+    END { if (bad || NR == 0) print "inf"; else printf "%.3g\n", m }'
+}
+cat >"$work/tiny.json" <<JSON
+{"model_type": "bert", "vocab_size": 128, "hidden_size": 64,
+ "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
+ "max_position_embeddings": 64, "pad_size": 16, "batch_size": 8,
+ "num_classes": 2, "hidden_dropout_prob": 0.1,
+ "attention_probs_dropout_prob": 0.1, "optimizer": "adamw",
+ "learning_rate": 1e-3, "parallel_mode": "serial", "seed": 42}
+JSON
+for i in $(seq 1 64); do # deterministic rows: ids < vocab, label = i % 2
+  ids=$(seq -s, $((i % 7 + 2)) $((i % 5 + 1)) $((i % 7 + 40)))
+  echo "{\"input_ids\": [$ids], \"label\": $((i % 2))}"
+done >"$work/tiny.jsonl"
+tiny_rc=1 tiny_note="not run"
+if ! "$galaxyc" "$work/tiny.json" --mode serial --emit none -o "$work/tiny1" \
+    >"$work/tiny.galaxyc.log" 2>&1; then
+  tiny_note="galaxyc failed"; tail -5 "$work/tiny.galaxyc.log"
+else
+  for be in cpu cuda; do
+    "$run" "$work/tiny1" --data "$work/tiny.jsonl" --steps 8 --seed 7 \
+      --backend "$be" --metrics "$work/tiny1.$be.metrics" 2>&1 | tail -3
+    losses "$work/tiny1.$be.metrics" >"$work/tiny1.$be.loss"
+  done
+  d=$(maxdiff "$work/tiny1.cuda.loss" "$work/tiny1.cpu.loss")
+  echo "serial: cpu losses $(paste -sd' ' "$work/tiny1.cpu.loss")"
+  echo "serial: gpu losses $(paste -sd' ' "$work/tiny1.cuda.loss")"
+  echo "serial: max relative loss difference $d"
+  if [[ $d != inf ]] && awk -v d="$d" 'BEGIN { exit !(d <= 1e-4) }'; then
+    tiny_rc=0 tiny_note="serial max diff $d"
+  else
+    tiny_note="serial max diff $d (limit 1e-4)"
+  fi
+  gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
+  if [[ $gpus -ge 2 ]] &&
+      "$galaxyc" "$work/tiny.json" --mode tp --world 2 --emit none -o "$work/tiny2" \
+        >"$work/tiny2.galaxyc.log" 2>&1; then
+    "$run" "$work/tiny2" --nproc 2 --data "$work/tiny.jsonl" --steps 8 --seed 7 \
+      --backend cuda --metrics "$work/tiny2.cuda.metrics" 2>&1 | tail -3
+    losses "$work/tiny2.cuda.metrics" >"$work/tiny2.cuda.loss"
+    d2=$(maxdiff "$work/tiny2.cuda.loss" "$work/tiny1.cpu.loss")
+    echo "2 ranks (NCCL) vs serial cpu: max relative loss difference $d2"
+    tiny_note="$tiny_note; 2-rank NCCL max diff $d2"
+    awk -v d="$d2" 'BEGIN { exit !(d != "inf" && d <= 1e-4) }' || tiny_rc=1
+  else
+    tiny_note="$tiny_note; 2-rank NCCL run skipped (needs 2 GPUs)"
+  fi
+fi
 
 say "benchmark: BERT training step on GPU 0 (fp32)"
 bench=$build/runtime/cuda/cuda_bert_bench
-galaxyc=$build/tools/galaxyc
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bench_lines=()
 steps=${BENCH_STEPS:-10} warmup=${BENCH_WARMUP:-3}
 batch=${BENCH_BATCH:-32} seq=${BENCH_SEQ:-128}
 for model in base large; do
@@ -65,16 +133,23 @@ JSON
   rc=$?
   if [[ $rc -eq 3 ]]; then
     echo "BERT-$model: not measured: $out"
-    echo "(the benchmark runs once runtime/exec supports the CUDA backend)"
+    echo "(galaxy_runtime was built without GALAXY_EXECUTOR_DEVICE_MEMORY)"
     break
   elif [[ $rc -ne 0 ]]; then
     echo "BERT-$model: benchmark failed (exit $rc): $out"
   else
     echo "BERT-$model (batch $batch, seq $seq): $out"
+    bench_lines+=("BERT-$model: $out")
   fi
 done
 echo "bf16: not measured (the CUDA backend runs fp32 plans only so far)"
 
 say "summary"
-echo "gpu tests: $([[ $test_rc -eq 0 ]] && echo passed-or-skipped || echo FAILED) (exit $test_rc)"
-exit $test_rc
+echo "gpu tests: $([[ $test_rc -eq 0 ]] && echo passed-or-skipped || echo FAILED) (exit $test_rc; $skipped skipped: on a GPU machine that should be 0)"
+echo "galaxy-run cuda vs cpu: $([[ $tiny_rc -eq 0 ]] && echo passed || echo FAILED) ($tiny_note)"
+if [[ ${#bench_lines[@]} -eq 0 ]]; then
+  echo "benchmark: nothing measured"
+else
+  printf 'benchmark %s\n' "${bench_lines[@]}"
+fi
+[[ $test_rc -eq 0 && $tiny_rc -eq 0 ]]

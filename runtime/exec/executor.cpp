@@ -11,6 +11,7 @@
 #include "runtime/cpu/philox.h"
 #include "runtime/exec/box_copy.h"
 #include "runtime/exec/gather_boxes.h"
+#include "runtime/exec/staged_communicator.h"
 #include "runtime/plan/version.h"
 
 namespace galaxy::rt {
@@ -41,13 +42,27 @@ std::vector<int64_t> vec(const google::protobuf::RepeatedField<int64_t> &s) {
 
 absl::StatusOr<std::unique_ptr<Executor>>
 Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
-                 std::string origin) {
+                 std::string origin, CommBuffers commBuffers) {
   if (plan.format_version() != plan::kPlanFormatVersion)
     return absl::FailedPreconditionError(absl::StrCat(
         origin, " has format version ", plan.format_version(),
         " but this galaxy-run reads version ", plan::kPlanFormatVersion,
         "; recompile it with the matching galaxyc"));
   std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));
+  DeviceMemory *mem = deviceMemoryOfBackend(backend);
+  const bool commOnDevice = comm && commBuffers == CommBuffers::kDevice;
+  if (commOnDevice && !mem)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the communicator takes device buffers but backend ", backend.name(),
+        " keeps its tensors in host memory; connect Gloo for it"));
+  ex->store_ = std::make_unique<BufferStore>(mem);
+  if (mem) {
+    ex->mover_ = std::make_unique<DeviceMover>(*mem, comm, commOnDevice);
+    if (commOnDevice) {
+      ex->stagedComm_ = comm::makeHostStagedCommunicator(*comm, *mem);
+      ex->hostComm_ = ex->stagedComm_.get();
+    }
+  }
   if (absl::Status s = ex->checkWorld(origin); !s.ok())
     return s;
   if (absl::Status s = ex->bind(); !s.ok())
@@ -67,8 +82,8 @@ absl::Status Executor::agreeOnGatheredOutputs() {
       flags.push_back(b.global_shape_size() > 0 &&
                       numel(b.global_shape()) != numel(b.shape()));
     }
-  if (comm_ && world_ > 1 && !flags.empty())
-    if (absl::Status s = comm_->allReduceSum(flags.data(), flags.size());
+  if (hostComm_ && world_ > 1 && !flags.empty())
+    if (absl::Status s = hostComm_->allReduceSum(flags.data(), flags.size());
         !s.ok())
       return s;
   size_t i = 0;
@@ -104,16 +119,24 @@ absl::Status Executor::checkWorld(const std::string &origin) {
 
 absl::Status Executor::bind() {
   const int nb = plan_.buffers_size();
-  void *mem = nullptr;
-  size_t arenaBytes = std::max<int64_t>(plan_.arena_bytes(), 64);
-  if (posix_memalign(&mem, 64, arenaBytes) != 0)
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot allocate the ", arenaBytes, "-byte activation arena"));
-  arena_ = {static_cast<float *>(mem), std::free};
+  absl::StatusOr<void *> arena = store_->allocate(
+      std::max<int64_t>(plan_.arena_bytes(), 64), "the activation arena");
+  if (!arena.ok())
+    return arena.status();
+  arena_ = static_cast<char *>(*arena);
 
   params_.resize(plan_.params_size());
-  for (int i = 0; i < plan_.params_size(); ++i)
-    params_[i].assign(numel(plan_.params(i).slice_shape()), 0.0f);
+  paramNumel_.resize(plan_.params_size());
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    paramNumel_[i] = numel(plan_.params(i).slice_shape());
+    absl::StatusOr<void *> p =
+        store_->allocate(4 * paramNumel_[i], "a parameter slice");
+    if (!p.ok())
+      return absl::Status(p.status().code(),
+                          absl::StrCat("parameter ", plan_.params(i).name(),
+                                       ": ", p.status().message()));
+    params_[i] = static_cast<float *>(*p);
+  }
 
   tensors_.resize(nb);
   for (int id = 0; id < nb; ++id) {
@@ -130,20 +153,21 @@ absl::Status Executor::bind() {
       if (b.offset() < 0 || b.offset() + 4 * n > plan_.arena_bytes())
         return absl::InvalidArgumentError(
             absl::StrCat("buffer ", b.name(), " lies outside the arena"));
-      t.data = reinterpret_cast<char *>(arena_.get()) + b.offset();
+      t.data = arena_ + b.offset();
       break;
     case plan::Buffer::PARAM:
     case plan::Buffer::OPT_STATE: {
       if (b.param() < 0 || b.param() >= plan_.params_size() ||
-          int64_t(params_[b.param()].size()) != n)
+          paramNumel_[b.param()] != n)
         return absl::InvalidArgumentError(absl::StrCat(
             "buffer ", b.name(), " does not match its parameter's slice"));
       if (b.kind() == plan::Buffer::PARAM) {
-        t.data = params_[b.param()].data();
+        t.data = params_[b.param()];
       } else {
-        auto &s = state_[id];
-        s.assign(n, 0.0f);
-        t.data = s.data();
+        absl::StatusOr<void *> s = store_->allocate(4 * n, "optimizer state");
+        if (!s.ok())
+          return s.status();
+        t.data = state_[id] = static_cast<float *>(*s);
       }
       break;
     }
@@ -158,13 +182,11 @@ absl::Status Executor::bind() {
             "input buffer ", b.name(), " of shape ", shapeStr(b.shape()),
             " at offset ", shapeStr(b.slice_offset()),
             " does not fit its global shape ", shapeStr(b.global_shape())));
-      if (b.dtype() == plan::I32) {
-        inputsI32_[id].assign(n, 0);
-        t.data = inputsI32_[id].data();
-      } else {
-        inputsF32_[id].assign(n, 0.0f);
-        t.data = inputsF32_[id].data();
-      }
+      if (absl::StatusOr<void *> in = store_->allocate(4 * n, "an input");
+          in.ok())
+        t.data = *in;
+      else
+        return in.status();
       break;
     default:
       return absl::InvalidArgumentError(
@@ -209,9 +231,17 @@ void Executor::initParams(uint64_t seed) {
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     const plan::Initializer &init = p.init();
-    std::vector<float> &data = params_[i];
+    const int64_t n = paramNumel_[i];
+    // Built in place on the host; in a staging area for a device.
+    float *data = static_cast<float *>(store_->stage(params_[i], 4 * n));
+    auto upload = [&] {
+      if (absl::Status s = store_->fromHost(params_[i], data, 4 * n);
+          !s.ok() && deferred_.ok())
+        deferred_ = s;
+    };
     if (init.kind() == "zeros" || init.kind() == "ones") {
-      std::fill(data.begin(), data.end(), init.kind() == "ones" ? 1.0f : 0.0f);
+      std::fill(data, data + n, init.kind() == "ones" ? 1.0f : 0.0f);
+      upload();
       continue;
     }
     const bool kaiming = init.kind() == "kaiming_uniform"; // a = sqrt(5)
@@ -220,7 +250,6 @@ void Executor::initParams(uint64_t seed) {
     const double stddev = init.std();
     const uint32_t key = fnv1a(p.name());
     const int rank = p.global_shape_size();
-    const int64_t n = static_cast<int64_t>(data.size());
     // Elements are independent (addressed by global index), so any split of
     // the loop draws the same values. Plain threads, not OpenMP: tests fork
     // after initialising, and libgomp's pool does not survive a fork.
@@ -255,9 +284,23 @@ void Executor::initParams(uint64_t seed) {
     fill(0, n / threads);
     for (std::thread &th : pool)
       th.join();
+    upload();
   }
-  for (auto &[id, s] : state_)
-    std::fill(s.begin(), s.end(), 0.0f);
+  if (absl::Status s = zeroState(); !s.ok() && deferred_.ok())
+    deferred_ = s;
+}
+
+absl::Status Executor::zeroState() {
+  for (auto &[id, s] : state_) {
+    const size_t bytes = 4 * numel(plan_.buffers(id).shape());
+    if (DeviceMemory *mem = store_->device()) {
+      if (absl::Status st = mem->fillZero(s, bytes); !st.ok())
+        return st;
+    } else {
+      std::memset(s, 0, bytes);
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
@@ -267,17 +310,21 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
                     {p.slice_shape().begin(), p.slice_shape().end()}};
     std::vector<int64_t> global(p.global_shape().begin(),
                                 p.global_shape().end());
-    if (absl::Status s =
-            file.readF32Into(p.name(), global, slice, params_[i].data());
+    const size_t bytes = 4 * paramNumel_[i];
+    float *host = static_cast<float *>(store_->stage(params_[i], bytes));
+    if (absl::Status s = file.readF32Into(p.name(), global, slice, host);
         !s.ok())
       return s;
+    if (absl::Status s = store_->fromHost(params_[i], host, bytes); !s.ok())
+      return s;
   }
-  for (auto &[id, s] : state_)
-    std::fill(s.begin(), s.end(), 0.0f);
-  return absl::OkStatus();
+  deferred_ = absl::OkStatus();
+  return zeroState();
 }
 
 absl::Status Executor::saveParams(const std::string &path) {
+  if (!deferred_.ok())
+    return deferred_;
   // Whether a parameter is sharded anywhere must be decided alike on every
   // rank (a rank may hold all of it while others hold nothing): sum the flags.
   std::vector<int32_t> sharded(plan_.params_size(), 0);
@@ -290,17 +337,26 @@ absl::Status Executor::saveParams(const std::string &path) {
           " of ", shapeStr(p.global_shape()),
           " but there is no communicator to gather it"));
   }
-  if (comm_ && world_ > 1)
-    if (absl::Status s = comm_->allReduceSum(sharded.data(), sharded.size());
+  if (hostComm_ && world_ > 1)
+    if (absl::Status s =
+            hostComm_->allReduceSum(sharded.data(), sharded.size());
         !s.ok())
       return s;
   std::vector<std::vector<float>> gathered(plan_.params_size());
   std::vector<io::TensorToWrite> out;
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
-    const float *data = params_[i].data();
+    const float *data = params_[i];
+    if (store_->onDevice()) { // every slice is kept: one copy per parameter
+      gathered[i].resize(paramNumel_[i]);
+      if (absl::Status s = store_->device()->copyToHost(
+              gathered[i].data(), data, 4 * gathered[i].size());
+          !s.ok())
+        return s;
+      data = gathered[i].data();
+    }
     if (sharded[i]) {
-      auto g = gatherBoxes(*comm_, data, vec(p.global_shape()),
+      auto g = gatherBoxes(*hostComm_, data, vec(p.global_shape()),
                            vec(p.slice_offset()), vec(p.slice_shape()),
                            absl::StrCat("parameter ", p.name()));
       if (!g.ok())
@@ -333,14 +389,13 @@ absl::Status Executor::fillInputs(const plan::Program &program,
             absl::StrCat("input ", in.name(), " has ", src.size(),
                          " elements, the plan expects ", want, " (shape ",
                          shapeStr(sliced ? b.global_shape() : b.shape()), ")"));
-      if (!sliced) {
-        std::memcpy(t.data, src.data(), 4 * src.size());
-        return absl::OkStatus();
-      }
+      if (!sliced) // straight from the batch: no staging copy on a device
+        return store_->fromHost(t.data, src.data(), 4 * src.size());
       std::vector<int64_t> offset = vec(b.slice_offset());
       offset.resize(b.shape_size(), 0);
-      extractBox(src.data(), vec(b.global_shape()), offset, t.shape, t.data, 4);
-      return absl::OkStatus();
+      void *host = store_->stage(t.data, 4 * t.numel());
+      extractBox(src.data(), vec(b.global_shape()), offset, t.shape, host, 4);
+      return store_->fromHost(t.data, host, 4 * t.numel());
     };
     absl::Status s;
     if (in.name() == "input_ids")
@@ -373,7 +428,10 @@ absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp) {
     const plan::Buffer &b = plan_.buffers(o.buffer());
     const Tensor &t = tensors_[o.buffer()];
     std::vector<float> &dst = outs[o.name()];
-    const float *src = t.f32();
+    absl::StatusOr<const void *> host = store_->toHost(t.data, 4 * t.numel());
+    if (!host.ok())
+      return host.status();
+    const float *src = static_cast<const float *>(*host);
     std::vector<float> gathered;
     int64_t n = t.numel();
     if (bp.gatherOutput[k]) {
@@ -381,9 +439,9 @@ absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp) {
         return absl::FailedPreconditionError(absl::StrCat(
             "output ", o.name(),
             " is sharded but there is no communicator to gather it"));
-      auto g =
-          gatherBoxes(*comm_, src, vec(b.global_shape()), vec(b.slice_offset()),
-                      vec(b.shape()), absl::StrCat("output ", o.name()));
+      auto g = gatherBoxes(*hostComm_, src, vec(b.global_shape()),
+                           vec(b.slice_offset()), vec(b.shape()),
+                           absl::StrCat("output ", o.name()));
       if (!g.ok())
         return g.status();
       gathered = std::move(*g);
@@ -408,6 +466,8 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     return absl::NotFoundError(
         absl::StrCat("the plan has no program '", program, "'"));
   BoundProgram &bp = it->second;
+  if (!deferred_.ok())
+    return deferred_;
   if (absl::Status s = fillInputs(*bp.program, batch); !s.ok())
     return s;
   if (timing_) {
@@ -419,9 +479,13 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     std::chrono::steady_clock::time_point t0;
     if (timing_)
       t0 = std::chrono::steady_clock::now();
-    absl::Status s = bi.move ? runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,
-                                           rank_, scratch_)
-                             : backend_.run(*bi.instr, bi.in, bi.out, ctx);
+    absl::Status s = !bi.move ? backend_.run(*bi.instr, bi.in, bi.out, ctx)
+                     : mover_
+                         ? mover_->run(*bi.move, bi.in[0], bi.out[0], rank_)
+                         : runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,
+                                       rank_, scratch_);
+    if (timing_ && s.ok() && store_->onDevice())
+      s = store_->device()->synchronize(); // time the kernel, not its launch
     if (timing_)
       bp.seconds[i] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -11,7 +11,9 @@
 #include "absl/status/statusor.h"
 #include "runtime/backend.h"
 #include "runtime/comm/communicator.h"
+#include "runtime/exec/buffer_store.h"
 #include "runtime/exec/collectives.h"
+#include "runtime/exec/device_moves.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/plan.pb.h"
@@ -23,22 +25,36 @@ namespace galaxy::rt {
 // gathered to the global shape on every rank; i32 outputs are converted.
 using Outputs = std::map<std::string, std::vector<float>>;
 
+// Which memory the communicator given to Executor::create reads: host (Gloo)
+// or the backend's device (NCCL, comm::connectNccl). With a device backend and
+// a host communicator, collectives are staged through host memory.
+enum class CommBuffers { kHost, kDevice };
+
 class Executor {
 public:
   // Collective when world > 1 (all ranks call it). Checks the plan (format
   // version, rank and world against `comm`, buffer
   // table, programs, data-movement shapes) and allocates. `comm` (not owned,
   // must outlive the executor) may be null for a plan of world 1. `origin`
-  // names the plan in messages (e.g. its file).
+  // names the plan in messages (e.g. its file). When the backend keeps its
+  // tensors on a device (deviceMemoryOfBackend), every buffer is allocated
+  // there and the host sees only batches, outputs and checkpoints.
   static absl::StatusOr<std::unique_ptr<Executor>>
   create(plan::Plan plan, Backend &backend, comm::Communicator *comm = nullptr,
-         std::string origin = "the plan");
+         std::string origin = "the plan",
+         CommBuffers commBuffers = CommBuffers::kHost);
+
+  // The communicator for host buffers (flags, profiles, barriers): `comm`
+  // itself, or a host-staged view of it when it takes device buffers. Null
+  // when create() got none.
+  comm::Communicator *hostComm() const { return hostComm_; }
 
   const plan::Plan &plan() const { return plan_; }
 
   // Seeded initialisation from each parameter's initializer; an element's value
   // depends only on (seed, parameter name, global index), so every rank and
-  // every sharding of a parameter draws the same numbers.
+  // every sharding of a parameter draws the same numbers. On a device, a
+  // failed upload is reported by the next run() or saveParams().
   void initParams(uint64_t seed);
   // Reads every parameter's slice from a safetensors file (by HF name).
   absl::Status loadParams(const io::SafetensorsFile &file);
@@ -76,7 +92,9 @@ public:
 
 private:
   Executor(plan::Plan plan, Backend &backend, comm::Communicator *comm)
-      : plan_(std::move(plan)), backend_(backend), comm_(comm) {}
+      : plan_(std::move(plan)), backend_(backend), comm_(comm),
+        hostComm_(comm) {}
+  absl::Status zeroState();
   absl::Status checkWorld(const std::string &origin);
   absl::Status bind();
   absl::Status agreeOnGatheredOutputs();
@@ -101,13 +119,18 @@ private:
   Backend &backend_;
   comm::Communicator *comm_;
   int rank_ = 0, world_ = 1;
-  std::vector<char> scratch_; // packing space of the data moves
-  std::unique_ptr<float[], void (*)(void *)> arena_{nullptr, nullptr};
-  std::vector<std::vector<float>> params_;      // per plan param: its slice
-  std::map<int32_t, std::vector<float>> state_; // OPT_STATE buffer id -> data
-  std::map<int32_t, std::vector<int32_t>> inputsI32_; // INPUT buffer id -> data
-  std::map<int32_t, std::vector<float>> inputsF32_;
-  std::vector<Tensor> tensors_; // per buffer id
+  comm::Communicator *hostComm_; // see hostComm()
+  std::unique_ptr<comm::Communicator> stagedComm_;
+  std::vector<char> scratch_; // packing space of the host data moves
+  // Declared before every pointer into it; released last.
+  std::unique_ptr<BufferStore> store_;
+  std::unique_ptr<DeviceMover> mover_; // set on a device
+  char *arena_ = nullptr;
+  std::vector<float *> params_; // per plan param: its slice
+  std::vector<int64_t> paramNumel_;
+  std::map<int32_t, float *> state_; // OPT_STATE buffer id -> data
+  absl::Status deferred_;            // a failed initParams upload
+  std::vector<Tensor> tensors_;      // per buffer id
   std::map<std::string, BoundProgram> programs_;
   std::map<std::string, std::vector<float>> extraInputs_;
   bool timing_ = false;

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/cpu/omp_env.h"
 #include "runtime/exec/executor.h"
@@ -23,6 +24,11 @@
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/version.h"
+
+#ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
+#include "runtime/cuda/cuda_backend.h"
+#include "runtime/cuda/nccl_communicator.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace galaxy;
@@ -46,6 +52,9 @@ Data:
   --eval FILE        evaluate on FILE after training: loss and accuracy
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
 Run:
+  --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
+                     rank (LOCAL_RANK, else the rank, modulo the visible GPUs),
+                     NCCL between ranks
   --steps N          optimizer steps (default: one epoch)
   --epochs E         epochs instead of steps
   --seed S           seed of initialisation, dropout and shuffling (default 42)
@@ -96,6 +105,7 @@ struct Args {
   std::string saveMerged, dumpTaps, taps, evalTaps;
   std::string profileJson, profileStatic, profileSvg;
   bool profile = false;
+  std::string backend = "cpu";
   int64_t steps = -1, epochs = -1, logEvery = 0, nproc = 0;
   uint64_t seed = 42;
   bool shuffle = false;
@@ -194,7 +204,11 @@ Args parseArgs(int argc, char **argv) {
       a.profileStatic = val();
     else if (flag == "--profile-svg")
       a.profileSvg = val();
-    else if (flag == "--steps")
+    else if (flag == "--backend") {
+      a.backend = val();
+      if (a.backend != "cpu" && a.backend != "cuda")
+        fail(2, "--backend expects cpu or cuda, got '" + a.backend + "'");
+    } else if (flag == "--steps")
       a.steps = parseInt(flag, val());
     else if (flag == "--epochs")
       a.epochs = parseInt(flag, val());
@@ -486,6 +500,53 @@ int launchLocal(const Args &args) {
   return rt::runLocalRanks(o);
 }
 
+// --backend cuda: the GPU of this rank (LOCAL_RANK, else the rank) and the
+// CUDA backend on it; `stream`/`device` are for connecting NCCL.
+std::unique_ptr<rt::Backend> cudaBackendFor(const rt::LaunchInfo &launch,
+                                            void **stream, int *device) {
+#ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
+  absl::StatusOr<int> visible = rt::cuda::visibleDeviceCount();
+  if (!visible.ok()) {
+    absl::string_view why = visible.status().message();
+    absl::ConsumePrefix(&why, "no usable GPU: "); // said once, below
+    fail(2, absl::StrCat("--backend cuda: no usable GPU: ", why));
+  }
+  if (*visible <= 0)
+    fail(2, "--backend cuda: no usable GPU: no CUDA device is visible");
+  int localRank = launch.rank;
+  if (const char *lr = std::getenv("LOCAL_RANK"); lr && *lr)
+    localRank = launch.localRank > 0 ? launch.localRank : std::atoi(lr);
+  *device = comm::deviceForLocalRank(localRank, *visible);
+  auto b = rt::cuda::createCudaBackend({.device = *device});
+  if (!b.ok())
+    fail(2,
+         absl::StrCat("--backend cuda: no usable GPU: ", b.status().message()));
+  rt::DeviceMemory *mem = rt::cuda::deviceMemoryOf(**b);
+  if (!mem)
+    fail(1, "--backend cuda: the CUDA backend has no device memory");
+  *stream = mem->stream();
+  return std::move(*b);
+#else
+  (void)launch, (void)stream, (void)device;
+  fail(2, "--backend cuda: this galaxy-run was built without CUDA (no nvcc "
+          "when configured, or -DGALAXY_CUDA=OFF); rebuild with the CUDA "
+          "toolkit or use --backend cpu");
+#endif
+}
+
+// Gloo for the CPU; NCCL on `device` (>= 0) for the CUDA backend, through
+// the same TCP store rendezvous.
+absl::StatusOr<std::unique_ptr<comm::Communicator>>
+connectRanks(const comm::CommOptions &co, int device, void *stream) {
+#ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
+  if (device >= 0)
+    return comm::connectNccl(co, device, stream);
+#else
+  (void)device, (void)stream;
+#endif
+  return comm::connectGloo(co);
+}
+
 int runRank(const Args &args) {
   auto launch = rt::resolveLaunch(args.launch);
   if (!launch.ok())
@@ -550,6 +611,12 @@ int runRank(const Args &args) {
       fail(2, "cannot write metrics file '" + args.metrics + "'");
   }
 
+  // Declared before the communicator, which may use the backend's stream.
+  std::unique_ptr<rt::Backend> backend;
+  void *stream = nullptr;
+  int device = -1;
+  if (args.backend == "cuda")
+    backend = cudaBackendFor(*launch, &stream, &device);
   std::unique_ptr<comm::Communicator> comm;
   if (world > 1) {
     comm::CommOptions co;
@@ -558,7 +625,7 @@ int runRank(const Args &args) {
     co.masterHost = launch->masterHost;
     co.masterPort = launch->masterPort;
     co.timeout = std::chrono::milliseconds(int64_t(args.timeoutS * 1000));
-    auto c = comm::connectGloo(co);
+    auto c = connectRanks(co, device, stream);
     if (!c.ok())
       fail(1,
            absl::StrCat("rank ", rank, " of ", world,
@@ -567,13 +634,15 @@ int runRank(const Args &args) {
     comm = std::move(*c);
   }
 
-  auto backend = rt::makeCpuBackend();
+  if (!backend)
+    backend = rt::makeCpuBackend();
   if (lead)
     std::cerr << "galaxy-run: backend " << backend->name() << "; "
               << backend->gemmDescription()
               << (world > 1 ? absl::StrCat("; ", world, " ranks") : "") << "\n";
-  auto exOr = rt::Executor::create(std::move(*planOr), *backend, comm.get(),
-                                   "plan " + planFile);
+  auto exOr = rt::Executor::create(
+      std::move(*planOr), *backend, comm.get(), "plan " + planFile,
+      device >= 0 ? rt::CommBuffers::kDevice : rt::CommBuffers::kHost);
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
@@ -670,7 +739,7 @@ int runRank(const Args &args) {
     }
   }
   if (args.profile)
-    reportProfile(ex, args, comm.get(), profiledS, lead);
+    reportProfile(ex, args, ex.hostComm(), profiledS, lead);
   if (!args.save.empty()) {
     if (absl::Status s = ex.saveParams(args.save); !s.ok())
       fail(1, std::string(s.message()));

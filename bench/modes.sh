@@ -34,30 +34,9 @@ port=${PORT:-29631}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
 galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 
-for bin in "$galaxyc" "$galaxy_run"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "modes.sh: $bin is missing: build the galaxyc and galaxy-run targets in $build" \
-      "(or set GALAXYC / GALAXY_RUN)" >&2
-    exit 1
-  fi
-done
-if [[ -n "${BENCH_WORKDIR:-}" ]]; then
-  work=$BENCH_WORKDIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/galaxy-modes.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-
-# Snapshot the binaries: a rebuild of the build tree during the run must not swap them.
-mkdir -p "$work/bin"
-cp "$galaxyc" "$work/bin/galaxyc"
-cp "$galaxy_run" "$work/bin/galaxy-run"
-galaxyc=$work/bin/galaxyc
-galaxy_run=$work/bin/galaxy-run
-
-export OMP_WAIT_POLICY=PASSIVE
-[[ "$gemm" == auto ]] || export GALAXY_GEMM=$gemm
+bench=modes.sh
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # run name -> "config world threads"
 declare -A spec=(
@@ -197,6 +176,5 @@ for name in by:
 print("step = batch / samples_per_s of rank 0, median of the steps after warm-up; "
       "'rounds' = the spread of the per-round medians; load = 1-min load average "
       "at the start/end of the runs; params+arena = galaxyc's per-rank parameter "
-      "and activation-arena bytes (peak RSS: bench/peft.sh; --init keeps the mapped "
-      "checkpoint in RSS)")
+      "and activation-arena bytes (peak RSS: bench/peft.sh)")
 EOF

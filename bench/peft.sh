@@ -36,13 +36,6 @@ port=${PORT:-29671}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
 galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 
-for bin in "$galaxyc" "$galaxy_run"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "peft.sh: $bin is missing: build the galaxyc and galaxy-run targets in $build" \
-      "(or set GALAXYC / GALAXY_RUN)" >&2
-    exit 1
-  fi
-done
 if [[ ! -x /usr/bin/time ]]; then
   echo "peft.sh: /usr/bin/time is missing (Debian package 'time'): it measures peak RSS" >&2
   exit 1
@@ -54,23 +47,9 @@ for m in $methods; do
     exit 2
   fi
 done
-if [[ -n "${BENCH_WORKDIR:-}" ]]; then
-  work=$BENCH_WORKDIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/galaxy-peft.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-
-# Snapshot the binaries: a rebuild of the build tree during the run must not swap them.
-mkdir -p "$work/bin"
-cp "$galaxyc" "$work/bin/galaxyc"
-cp "$galaxy_run" "$work/bin/galaxy-run"
-galaxyc=$work/bin/galaxyc
-galaxy_run=$work/bin/galaxy-run
-
-export OMP_WAIT_POLICY=PASSIVE
-[[ "$gemm" == auto ]] || export GALAXY_GEMM=$gemm
+bench=peft.sh
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 python3 - "$work/data.jsonl" <<'EOF'
 import json, random, sys

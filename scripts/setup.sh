@@ -9,7 +9,7 @@ pkgs=(
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libprotobuf-dev protobuf-compiler libabsl-dev nlohmann-json3-dev
   libgloo-dev libicu-dev libdnnl-dev libopenblas-dev libgtest-dev
-  python3-torch python3-numpy python3-venv
+  python3-torch python3-numpy python3-venv time
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -56,13 +56,15 @@ absl::Status TcpStore::lost(const absl::Status &cause) {
   return broken_;
 }
 
-absl::Status TcpStore::put(const std::string &key, std::string_view value) {
+// One acknowledged key/value request: set, or set-when-I-disconnect.
+absl::Status TcpStore::sendKeyValue(uint8_t op, const std::string &key,
+                                    std::string_view value) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!broken_.ok())
     return broken_;
   Writer w;
   armReply(std::chrono::milliseconds(0));
-  w.u8(kSet);
+  w.u8(op);
   w.str(key);
   w.str(value);
   if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
@@ -72,21 +74,13 @@ absl::Status TcpStore::put(const std::string &key, std::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status TcpStore::put(const std::string &key, std::string_view value) {
+  return sendKeyValue(kSet, key, value);
+}
+
 absl::Status TcpStore::setOnDisconnect(const std::string &key,
                                        std::string_view value) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
-  Writer w;
-  armReply(std::chrono::milliseconds(0));
-  w.u8(kOnDisconnect);
-  w.str(key);
-  w.str(value);
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
-  if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
-    return lost(ack.status());
-  return absl::OkStatus();
+  return sendKeyValue(kOnDisconnect, key, value);
 }
 
 absl::StatusOr<std::string> TcpStore::fetch(const std::string &key,

@@ -56,6 +56,8 @@ private:
            std::chrono::milliseconds timeout);
   // Marks the store lost on any transport error so later calls fail fast.
   absl::Status lost(const absl::Status &cause);
+  absl::Status sendKeyValue(uint8_t op, const std::string &key,
+                            std::string_view value);
   void armReply(std::chrono::milliseconds wait);
 
   std::mutex mu_; // one request/response at a time on the socket

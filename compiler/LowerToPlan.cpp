@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/to_json.h"
@@ -63,15 +64,31 @@ int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
   return alignUp(peak);
 }
 
+// One program being emitted: its instructions and arena lifetimes.
+struct ProgramState {
+  plan::Program *prog = nullptr;
+  int64_t idx = 0;
+  std::vector<Interval> live;
+  llvm::DenseMap<Value, int64_t> defAt; // value -> index into live
+};
+
 class Lowering {
 public:
   Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts)
       : cfg(cfg), opts(opts) {}
   absl::StatusOr<plan::Plan> run(ModuleOp module);
+  absl::StatusOr<plan::Plan> runPipeline(const std::vector<StageModule> &mods,
+                                         const plan::Pipeline &info);
 
 private:
+  void header();
+  // Lowers `fn` to program `name`; with `bwdName`, ops of the backward pass
+  // (and everything computed from them) go to a second program and the values
+  // it reads from the first become stash buffers.
   absl::Status lowerFunction(func::FuncOp fn, const std::string &name,
-                             const std::vector<std::string> &outputNames);
+                             const std::vector<std::string> &outputNames,
+                             const std::string &bwdName = "");
+  absl::Status emitOp(Operation &op, ProgramState &st);
   int32_t newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name);
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
@@ -85,6 +102,10 @@ private:
   std::map<int32_t, int32_t> paramBuffer; // param index -> PARAM buffer
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
   llvm::DenseMap<Value, int32_t> bufferOf; // within the current function
+  llvm::DenseSet<Value> stash;             // values the backward program reads
+  std::set<int32_t> stashPlaced;           // stash buffers given an offset
+  int64_t stashSlotBytes = 0;
+  bool pipeline = false;
 };
 
 int32_t Lowering::newBuffer(Value v, plan::Buffer::Kind kind,
@@ -137,8 +158,9 @@ int32_t Lowering::optState(int32_t param, int slot, RankedTensorType type) {
     return it->second;
   plan::Buffer *b = p.add_buffers();
   b->set_id(p.buffers_size() - 1);
-  b->set_name(absl::StrCat(p.params(param).name(),
-                           slot == 0 ? ".exp_avg" : ".exp_avg_sq"));
+  b->set_name(absl::StrCat(p.params(param).name(), slot == 0   ? ".exp_avg"
+                                                   : slot == 1 ? ".exp_avg_sq"
+                                                               : ".grad_acc"));
   b->set_dtype(plan::F32);
   for (int64_t d : p.params(param).slice_shape())
     b->add_shape(d);
@@ -198,6 +220,13 @@ void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
     Layout l = layoutOf(d.getResult());
     attrs["global_shape"] = ints(shape);
     attrs["offset"] = ints(l.localOffset(shape, opts.rank));
+    if (pipeline) { // a microbatch draws its rows of the global batch's mask
+      SmallVector<StringRef> names;
+      dimsOf(d.getResult()).split(names, ',');
+      auto *it = llvm::find(names, "B");
+      if (it != names.end())
+        attrs["batch_dim"].set_i(it - names.begin());
+    }
   } else if (auto iota = dyn_cast<IotaOp>(op)) {
     Layout l = layoutOf(iota.getResult());
     auto off = l.localOffset(iota.getType().getShape(), opts.rank);
@@ -215,13 +244,146 @@ void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
   }
 }
 
+absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
+  auto touch = [&](Value v, int64_t at) {
+    auto it = st.defAt.find(v);
+    if (it != st.defAt.end())
+      st.live[it->second].end = std::max(st.live[it->second].end, at);
+  };
+  StringRef opName = op.getName().getStringRef();
+  auto accumulator = [&](Value param) {
+    int32_t pi = p.buffers(bufferOf[param]).param();
+    return optState(pi, 2, cast<RankedTensorType>(param.getType()));
+  };
+  if (auto g = dyn_cast<GradOfOp>(op)) { // no work: names the accumulator
+    bufferOf[g.getResult()] = accumulator(g.getParam());
+    return absl::OkStatus();
+  }
+  plan::Instr *instr = st.prog->add_instrs();
+  instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
+  if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
+    int32_t a = accumulator(acc.getParam());
+    instr->set_kernel("add");
+    instr->add_inputs(a);
+    instr->add_inputs(bufferOf[acc.getGrad()]);
+    instr->add_outputs(a);
+    touch(acc.getGrad(), st.idx);
+  } else if (auto z = dyn_cast<ZeroGradOp>(op)) {
+    instr->set_kernel("fill");
+    (*instr->mutable_attrs())["value"].set_f(0.0);
+    instr->add_outputs(accumulator(z.getParam()));
+  } else {
+    SmallVector<Value> operands(op.getOperands());
+    if (auto lin = dyn_cast<LinearOp>(op);
+        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P &&
+        opts.rank != 0)
+      operands.pop_back(); // a partial result gets its bias once, on rank 0
+    for (Value v : operands) {
+      auto it = bufferOf.find(v);
+      if (it == bufferOf.end())
+        return absl::InternalError(
+            absl::StrCat("operand of ", opName.str(), " has no buffer"));
+      instr->add_inputs(it->second);
+      touch(v, st.idx);
+    }
+    if (auto adam = dyn_cast<AdamwUpdateOp>(op)) {
+      int32_t pi = p.buffers(bufferOf[adam.getParam()]).param();
+      auto t = cast<RankedTensorType>(adam.getParam().getType());
+      instr->add_inputs(optState(pi, 0, t));
+      instr->add_inputs(optState(pi, 1, t));
+    }
+    for (Value r : op.getResults()) {
+      int32_t id =
+          newBuffer(r, plan::Buffer::ARENA,
+                    absl::StrCat(opName.drop_front(7).str(), "#", st.idx));
+      instr->add_outputs(id);
+      if (stash.contains(r)) {
+        p.mutable_buffers(id)->set_stash(true);
+        continue;
+      }
+      st.defAt[r] = st.live.size();
+      auto shape = p.buffers(id).shape();
+      st.live.push_back(
+          {id, st.idx, st.idx,
+           bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
+    }
+  }
+  if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
+    return s;
+  rankAttrs(&op, *instr);
+  ++st.idx;
+  return absl::OkStatus();
+}
+
 absl::Status
 Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
-                        const std::vector<std::string> &outputNames) {
+                        const std::vector<std::string> &outputNames,
+                        const std::string &bwdName) {
   bufferOf.clear();
-  plan::Program *prog = p.add_programs();
-  prog->set_name(name);
+  stash.clear();
   Block &body = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  const bool split = !bwdName.empty();
+  auto outputName = [&](unsigned i) {
+    if (auto a = fn.getResultAttrOfType<StringAttr>(i, kOutputAttr))
+      return a.str();
+    return i < outputNames.size() ? outputNames[i] : absl::StrCat("out", i);
+  };
+
+  // Values nobody uses are dead work (Pure ops only; updates have effects).
+  llvm::DenseSet<Operation *> dead;
+  for (Operation &op : llvm::reverse(body.without_terminator())) {
+    bool pure =
+        !isa<SgdUpdateOp, AdamwUpdateOp, GradAccumulateOp, ZeroGradOp>(op);
+    if (pure && llvm::all_of(op.getResults(), [&](Value r) {
+          return llvm::all_of(r.getUsers(),
+                              [&](Operation *u) { return dead.contains(u); });
+        }))
+      dead.insert(&op);
+  }
+
+  // Split: the backward program takes every op marked backward and whatever
+  // reads their results; the rest is the forward program. Outputs named
+  // pp.dgrad.* come from the backward program.
+  llvm::DenseSet<Operation *> bwd;
+  llvm::DenseSet<Value> bwdValues;
+  std::vector<bool> bwdOutput(ret.getNumOperands(), false);
+  if (split) {
+    for (Operation &op : body.without_terminator())
+      if (op.hasAttr(kBackwardAttr) ||
+          llvm::any_of(op.getOperands(),
+                       [&](Value v) { return bwdValues.contains(v); })) {
+        bwd.insert(&op);
+        bwdValues.insert(op.result_begin(), op.result_end());
+      }
+    for (unsigned i = 0; i < ret.getNumOperands(); ++i)
+      bwdOutput[i] = StringRef(outputName(i)).starts_with("pp.dgrad.");
+    auto readByBwd = [&](Value v) {
+      for (OpOperand &use : v.getUses()) {
+        Operation *u = use.getOwner();
+        if ((bwd.contains(u) && !dead.contains(u)) ||
+            (u == ret.getOperation() && bwdOutput[use.getOperandNumber()]))
+          return true;
+      }
+      return false;
+    };
+    for (BlockArgument a : body.getArguments())
+      if (readByBwd(a))
+        stash.insert(a);
+    for (Operation &op : body.without_terminator())
+      if (!bwd.contains(&op))
+        for (Value r : op.getResults())
+          if (readByBwd(r) && !isa<ParamOp>(op))
+            stash.insert(r);
+  }
+
+  ProgramState fwdState, bwdState;
+  fwdState.prog = p.add_programs();
+  fwdState.prog->set_name(name);
+  if (split) {
+    bwdState.prog = p.add_programs();
+    bwdState.prog->set_name(bwdName);
+  }
   for (BlockArgument arg : body.getArguments()) {
     auto input =
         fn.getArgAttrOfType<StringAttr>(arg.getArgNumber(), kInputAttr);
@@ -231,32 +393,15 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
                                               " has no galaxy.input name"));
     int32_t id = newBuffer(arg, plan::Buffer::INPUT, input.str());
     p.mutable_buffers(id)->set_input(input.str());
-    auto *bind = prog->add_inputs();
+    p.mutable_buffers(id)->set_stash(stash.contains(arg));
+    // Gradient seeds arrive for the backward program; everything else
+    // (batch fields, activations) is filled for the forward one.
+    bool toBwd = split && input.getValue().starts_with("pp.grad.");
+    auto *bind = (toBwd ? bwdState : fwdState).prog->add_inputs();
     bind->set_name(input.str());
     bind->set_buffer(id);
   }
 
-  // Values nobody uses are dead work (Pure ops only; updates have effects).
-  llvm::DenseSet<Operation *> dead;
-  for (Operation &op : llvm::reverse(body.without_terminator())) {
-    bool pure = !isa<SgdUpdateOp, AdamwUpdateOp>(op);
-    if (pure && llvm::all_of(op.getResults(), [&](Value r) {
-          return llvm::all_of(r.getUsers(),
-                              [&](Operation *u) { return dead.contains(u); });
-        }))
-      dead.insert(&op);
-  }
-
-  std::vector<Interval> live;
-  llvm::DenseMap<Value, int64_t> defAt;
-  int64_t idx = 0;
-  auto touch = [&](Value v, int64_t at) {
-    auto it = defAt.find(v);
-    if (it == defAt.end())
-      return;
-    Interval &iv = live[it->second];
-    iv.end = std::max(iv.end, at);
-  };
   for (Operation &op : body.without_terminator()) {
     if (dead.contains(&op))
       continue;
@@ -273,62 +418,45 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
       }
       continue;
     }
-    plan::Instr *instr = prog->add_instrs();
-    StringRef opName = op.getName().getStringRef();
-    instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
-    SmallVector<Value> operands(op.getOperands());
-    if (auto lin = dyn_cast<LinearOp>(op);
-        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P &&
-        opts.rank != 0)
-      operands.pop_back(); // a partial result gets its bias once, on rank 0
-    for (Value v : operands) {
-      auto it = bufferOf.find(v);
-      if (it == bufferOf.end())
-        return absl::InternalError(
-            absl::StrCat("operand of ", opName.str(), " has no buffer"));
-      instr->add_inputs(it->second);
-      touch(v, idx);
-    }
-    if (auto adam = dyn_cast<AdamwUpdateOp>(op)) {
-      int32_t pi = p.buffers(bufferOf[adam.getParam()]).param();
-      auto t = cast<RankedTensorType>(adam.getParam().getType());
-      instr->add_inputs(optState(pi, 0, t));
-      instr->add_inputs(optState(pi, 1, t));
-    }
-    for (Value r : op.getResults()) {
-      int32_t id =
-          newBuffer(r, plan::Buffer::ARENA,
-                    absl::StrCat(opName.drop_front(7).str(), "#", idx));
-      instr->add_outputs(id);
-      defAt[r] = live.size();
-      auto shape = p.buffers(id).shape();
-      live.push_back(
-          {id, idx, idx,
-           bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
-    }
-    if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
+    if (absl::Status s = emitOp(op, bwd.contains(&op) ? bwdState : fwdState);
+        !s.ok())
       return s;
-    rankAttrs(&op, *instr);
-    ++idx;
   }
-  auto ret = cast<func::ReturnOp>(body.getTerminator());
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-    touch(v, idx); // outputs live until the program ends
-    auto *bind = prog->add_outputs();
-    bind->set_name(i < outputNames.size() ? outputNames[i]
-                                          : absl::StrCat("out", i));
+    ProgramState &st = bwdOutput[i] ? bwdState : fwdState;
+    if (auto it = st.defAt.find(v); it != st.defAt.end()) // live to the end
+      st.live[it->second].end = std::max(st.live[it->second].end, st.idx);
+    auto *bind = st.prog->add_outputs();
+    bind->set_name(outputName(i));
     bind->set_buffer(bufferOf[v]);
   }
-  int64_t unshared = 0;
-  for (const Interval &iv : live)
-    unshared += alignUp(iv.bytes);
-  prog->set_arena_bytes(assignOffsets(live, p));
-  p.set_unshared_bytes(p.unshared_bytes() + unshared);
-  p.set_arena_bytes(std::max(p.arena_bytes(), prog->arena_bytes()));
+
+  // Stash buffers: one after another in a microbatch's slot (all of them
+  // are live together, from the end of the forward to the backward).
+  int64_t slot = 0;
+  for (plan::Buffer &b : *p.mutable_buffers())
+    if (b.stash() && !stashPlaced.count(b.id())) {
+      stashPlaced.insert(b.id());
+      b.set_offset(slot);
+      std::vector<int64_t> shape(b.shape().begin(), b.shape().end());
+      slot += alignUp(bytesOf(shape));
+    }
+  stashSlotBytes = std::max(stashSlotBytes, slot);
+
+  for (ProgramState *st : {&fwdState, &bwdState}) {
+    if (!st->prog)
+      continue;
+    int64_t unshared = 0;
+    for (const Interval &iv : st->live)
+      unshared += alignUp(iv.bytes);
+    st->prog->set_arena_bytes(assignOffsets(st->live, p));
+    p.set_unshared_bytes(p.unshared_bytes() + unshared);
+    p.set_arena_bytes(std::max(p.arena_bytes(), st->prog->arena_bytes()));
+  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
+void Lowering::header() {
   p.set_format_version(plan::kPlanFormatVersion);
   p.set_rank(opts.rank);
   p.set_world(opts.world);
@@ -347,7 +475,10 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   o->set_beta2(cfg.adam_beta2);
   o->set_epsilon(cfg.adam_epsilon);
   p.set_config_json(config::toJson(cfg));
+}
 
+absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
+  header();
   auto train = module.lookupSymbol<func::FuncOp>("train_step");
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
@@ -361,7 +492,45 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   return std::move(p);
 }
 
+absl::StatusOr<plan::Plan>
+Lowering::runPipeline(const std::vector<StageModule> &mods,
+                      const plan::Pipeline &info) {
+  pipeline = true;
+  header();
+  *p.mutable_pipeline() = info;
+  for (auto [i, m] : llvm::enumerate(mods)) {
+    ModuleOp module = m.module;
+    auto train = module.lookupSymbol<func::FuncOp>("train_step");
+    auto forward = module.lookupSymbol<func::FuncOp>("forward");
+    auto update = module.lookupSymbol<func::FuncOp>("update");
+    if (!forward)
+      return absl::InvalidArgumentError("the module has no @forward to lower");
+    const std::string b = absl::StrCat(".b", m.rows);
+    if (train)
+      if (absl::Status s =
+              lowerFunction(train, "train_fwd" + b, {"loss"}, "train_bwd" + b);
+          !s.ok())
+        return s;
+    if (absl::Status s =
+            lowerFunction(forward, "eval_step" + b, {"loss", "logits"});
+        !s.ok())
+      return s;
+    if (i == 0 && update)
+      if (absl::Status s = lowerFunction(update, "update", {}); !s.ok())
+        return s;
+  }
+  p.mutable_pipeline()->set_stash_slot_bytes(stashSlotBytes);
+  return std::move(p);
+}
+
 } // namespace
+
+absl::StatusOr<plan::Plan>
+lowerPipelineStage(const std::vector<StageModule> &modules,
+                   const config::GalaxyConfig &cfg, const LowerOptions &opts,
+                   const plan::Pipeline &info) {
+  return Lowering(cfg, opts).runPipeline(modules, info);
+}
 
 absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module,
                                        const config::GalaxyConfig &cfg,

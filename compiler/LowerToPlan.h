@@ -21,6 +21,21 @@ absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module,
                                        const config::GalaxyConfig &cfg,
                                        const LowerOptions &opts);
 
+// A pipeline stage compiled for one microbatch size (rows).
+struct StageModule {
+  int64_t rows;
+  mlir::ModuleOp module;
+};
+// Lowers one stage's modules (one per distinct microbatch size) into one plan:
+// per size "train_fwd.b<rows>" / "train_bwd.b<rows>" (the train step split at
+// the backward pass; what the backward reads from the forward is stashed per
+// microbatch) and "eval_step.b<rows>", plus "update" once. `info` is copied
+// into Plan.pipeline with stash_slot_bytes filled in.
+absl::StatusOr<plan::Plan>
+lowerPipelineStage(const std::vector<StageModule> &modules,
+                   const config::GalaxyConfig &cfg, const LowerOptions &opts,
+                   const plan::Pipeline &info);
+
 // Arena bytes needed when each value gets its own buffer vs. with liveness
 // reuse.
 struct ArenaReport {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/enum_names.h"
+#include "compiler/config/split.h"
 #include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -13,8 +14,8 @@
 namespace galaxy {
 
 const std::vector<std::string> &pipelineStages() {
-  static const std::vector<std::string> stages = {"model", "annotate", "peft",
-                                                  "autodiff", "partition"};
+  static const std::vector<std::string> stages = {
+      "model", "annotate", "peft", "pipeline", "autodiff", "partition"};
   return stages;
 }
 
@@ -105,8 +106,10 @@ std::string methodName(config::BlockMethod m, const char *tp) {
 
 // The partition pass's view of the resolved config: a method per region and
 // the split lists (already checked against the world size by resolveConfig).
-absl::StatusOr<PartitionOptions>
-partitionOptions(const config::GalaxyConfig &c) {
+// A pipeline stage is partitioned as its group: the group mode over
+// pp_group_size ranks, a dp group splitting the microbatch's `rows` evenly.
+absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c,
+                                                  int64_t rows) {
   PartitionOptions o;
   o.world = std::max(c.world_size, 1);
   using config::ParallelMode;
@@ -116,11 +119,14 @@ partitionOptions(const config::GalaxyConfig &c) {
   case ParallelMode::kDP:
     o.att = o.con = o.mlp = o.other = "dp";
     break;
-  case ParallelMode::kPP:
-    return absl::UnimplementedError(
-        "parallel_mode 'pp' (pipeline) has no compiler support yet; use "
-        "serial, dp, tp, sp "
-        "or galaxy");
+  case ParallelMode::kPP: {
+    config::GalaxyConfig g = c;
+    g.parallel_mode = c.pp_group_mode;
+    g.world_size = c.pp_group_size;
+    if (g.parallel_mode == ParallelMode::kDP)
+      g.dp_batch_list = config::evenSplit(rows, c.pp_group_size);
+    return partitionOptions(g, rows);
+  }
   default: {
     config::RegionMethods m = config::regionMethods(c);
     o.att = methodName(m.att, "tp");
@@ -136,15 +142,28 @@ partitionOptions(const config::GalaxyConfig &c) {
 }
 } // namespace
 
+std::vector<int64_t> microbatchSizes(const config::GalaxyConfig &cfg) {
+  std::vector<int64_t> sizes;
+  for (int64_t n : cfg.pp_microbatch_list)
+    if (std::find(sizes.begin(), sizes.end(), n) == sizes.end())
+      sizes.push_back(n);
+  return sizes;
+}
+
 absl::StatusOr<mlir::OwningOpRef<mlir::ModuleOp>>
 compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
-               const std::string &stopAfter) {
+               const std::string &stopAfter, StageChoice pipe) {
+  const bool pp = cfg.parallel_mode == config::ParallelMode::kPP;
+  if (pp && pipe.rows <= 0)
+    pipe.rows = cfg.pp_microbatch_list.empty() ? cfg.batch_size
+                                               : cfg.pp_microbatch_list[0];
   const auto &stages = pipelineStages();
   auto last = std::find(stages.begin(), stages.end(), stopAfter);
   if (last == stages.end())
     return absl::InvalidArgumentError(absl::StrCat(
         "unknown stage '", stopAfter,
-        "'; expected one of: model, annotate, peft, autodiff, partition"));
+        "'; expected one of: model, annotate, peft, pipeline, autodiff, "
+        "partition"));
   if (cfg.model_type != "bert")
     return absl::UnimplementedError(
         absl::StrCat("model_type '", cfg.model_type,
@@ -159,7 +178,10 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return mlir::success();
   });
 
-  mlir::OwningOpRef<mlir::ModuleOp> module = buildBert(ctx, bertDims(cfg));
+  BertDims dims = bertDims(cfg);
+  if (pp)
+    dims.batch = pipe.rows; // each stage program sees one microbatch
+  mlir::OwningOpRef<mlir::ModuleOp> module = buildBert(ctx, dims);
   if (failed(mlir::verify(*module)))
     return absl::InternalError("the BERT builder produced invalid IR:\n" +
                                diags);
@@ -173,8 +195,21 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       if (!o.ok())
         return o.status();
       pm.addPass(createPeft(*o));
+    } else if (*it == "pipeline") {
+      if (!pp)
+        continue;
+      PipelineSplitOptions o;
+      o.stage = pipe.stage;
+      o.stageLayers = cfg.stage_num_hidden_layers_list;
+      pm.addPass(createPipelineSplit(o));
     } else if (*it == "autodiff") {
       AutodiffOptions o;
+      if (pp) {
+        // Gradients add up over the step's microbatches; the loss gradient
+        // of a microbatch is its share of the global-batch mean.
+        o.accumulate = true;
+        o.lossScale = double(pipe.rows) / double(cfg.batch_size);
+      }
       o.optimizer =
           cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd";
       o.lr = cfg.learning_rate;
@@ -187,7 +222,7 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       if (cfg.merge_weights && cfg.use_lora)
         pm.addPass(createMergeLora());
     } else if (*it == "partition") {
-      auto o = partitionOptions(cfg);
+      auto o = partitionOptions(cfg, pipe.rows);
       if (!o.ok())
         return o.status();
       pm.addPass(createPartition(*o));

@@ -36,6 +36,12 @@ struct KernelContext {
   int64_t step =
       0; // 1-based optimizer step; dropout key and Adam bias correction
   bool training = true; // false: dropout is the identity
+  // Pipeline microbatches: a microbatch is rows [batchOffset, batchOffset + n)
+  // of a global batch of globalBatch rows; dropout with a "batch_dim" attribute
+  // addresses its mask in the global batch, so microbatching draws the serial
+  // mask. globalBatch 0: the program sees the whole batch.
+  int64_t batchOffset = 0;
+  int64_t globalBatch = 0;
 };
 
 class Backend {

@@ -69,6 +69,33 @@ std::string toString(PipelineSchedule s) { return nameOf(kSchedules, s); }
 absl::StatusOr<ParallelMode> parseParallelMode(std::string_view text) {
   return parseName(kParallelModes, text);
 }
+absl::StatusOr<ModeSpec> parseModeSpec(std::string_view text) {
+  ModeSpec spec;
+  if (text.substr(0, 3) == "pp+") {
+    absl::StatusOr<ParallelMode> g = parseParallelMode(text.substr(3));
+    if (!g.ok() || *g == ParallelMode::kPP || *g == ParallelMode::kSerial)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "\"", std::string(text),
+          "\" is not supported; a hybrid pipeline is \"pp+dp\", \"pp+tp\", "
+          "\"pp+sp\" or \"pp+galaxy\""));
+    spec.mode = ParallelMode::kPP;
+    spec.group = *g;
+    return spec;
+  }
+  absl::StatusOr<ParallelMode> m = parseParallelMode(text);
+  if (!m.ok())
+    return absl::InvalidArgumentError(absl::StrCat(
+        m.status().message(), " (or \"pp+MODE\" for a hybrid pipeline)"));
+  spec.mode = *m;
+  return spec;
+}
+
+std::string modeString(ParallelMode mode, ParallelMode group) {
+  if (mode == ParallelMode::kPP && group != ParallelMode::kSerial)
+    return absl::StrCat("pp+", toString(group));
+  return toString(mode);
+}
+
 absl::StatusOr<BlockMethod> parseBlockMethod(std::string_view text) {
   return parseName(kBlockMethods, text);
 }

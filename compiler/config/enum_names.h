@@ -22,6 +22,16 @@ std::string toString(PipelineSchedule s); // gpipe 1f1b
 // Errors read `"x" is not supported; expected one of "a", "b", ...` so a caller
 // can prefix the key: `parallel_mode = "x" is not supported; ...`.
 absl::StatusOr<ParallelMode> parseParallelMode(std::string_view text);
+
+// A parallel_mode value: a mode, or "pp+MODE" (a pipeline whose stages are
+// SPMD groups running MODE: dp, tp, sp or galaxy).
+struct ModeSpec {
+  ParallelMode mode = ParallelMode::kSerial;
+  ParallelMode group = ParallelMode::kSerial; // pp only
+};
+absl::StatusOr<ModeSpec> parseModeSpec(std::string_view text);
+// "pp+tp" for a hybrid pipeline, else toString(mode).
+std::string modeString(ParallelMode mode, ParallelMode group);
 absl::StatusOr<BlockMethod> parseBlockMethod(std::string_view text);
 absl::StatusOr<Optimizer> parseOptimizer(std::string_view text);
 absl::StatusOr<Activation> parseActivation(std::string_view text);

@@ -81,6 +81,11 @@ struct GalaxyConfig {
   int64_t num_microbatches = 1;
   std::vector<int64_t> pp_microbatch_list;
   PipelineSchedule pp_schedule = PipelineSchedule::kGPipe;
+  // Hybrid pipelines ("pp+tp", "pp+galaxy", "pp+dp", "pp+sp" as
+  // parallel_mode): each stage is a group of pp_group_size ranks running this
+  // SPMD mode; world = stages x pp_group_size. Serial: one rank per stage.
+  ParallelMode pp_group_mode = ParallelMode::kSerial;
+  int pp_group_size = 1; // derived by resolveConfig
 
   // --- Not keys ---
   std::string source; // file (or name) the config came from; prefixes errors

@@ -287,7 +287,10 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("use_side_only", c.use_side_only);
   r.read("side_reduction_factor", c.side_reduction_factor);
   // Parallel
-  r.readEnum("parallel_mode", c.parallel_mode, parseParallelMode);
+  ModeSpec modeSpec{c.parallel_mode, c.pp_group_mode};
+  r.readEnum("parallel_mode", modeSpec, parseModeSpec);
+  c.parallel_mode = modeSpec.mode;
+  c.pp_group_mode = modeSpec.group;
   r.read("world_size", c.world_size);
   r.read("tp_num_attention_heads_list", c.tp_num_attention_heads_list);
   r.read("tp_intermediate_size_list", c.tp_intermediate_size_list);

@@ -50,7 +50,7 @@ std::string toJson(const GalaxyConfig &c) {
   j["use_side_only"] = c.use_side_only;
   j["side_reduction_factor"] = c.side_reduction_factor;
 
-  j["parallel_mode"] = toString(c.parallel_mode);
+  j["parallel_mode"] = modeString(c.parallel_mode, c.pp_group_mode);
   if (c.world_size > 0)
     j["world_size"] = c.world_size;
   else

@@ -194,7 +194,7 @@ struct Split {
   const char *unit; // singular: "head"
 };
 
-std::vector<Split> splitsFor(GalaxyConfig &c) {
+std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
   Split heads{"tp_num_attention_heads_list", &c.tp_num_attention_heads_list,
               "num_attention_heads", c.num_attention_heads, "head"};
   Split inter{"tp_intermediate_size_list", &c.tp_intermediate_size_list,
@@ -205,7 +205,7 @@ std::vector<Split> splitsFor(GalaxyConfig &c) {
                "num_hidden_layers", c.num_hidden_layers, "layer"};
   Split batch{"dp_batch_list", &c.dp_batch_list, "batch_size", c.batch_size,
               "sample"};
-  switch (c.parallel_mode) {
+  switch (mode) {
   case ParallelMode::kSerial:
     return {};
   case ParallelMode::kDP:
@@ -214,8 +214,16 @@ std::vector<Split> splitsFor(GalaxyConfig &c) {
     return {heads, inter};
   case ParallelMode::kSP:
     return {seq};
-  case ParallelMode::kPP:
-    return {stages};
+  case ParallelMode::kPP: {
+    // A stage group's splits, but not dp's: a pipeline splits each
+    // microbatch's rows evenly over the group (its size is only known per
+    // microbatch).
+    std::vector<Split> out;
+    if (c.pp_group_mode != ParallelMode::kDP)
+      out = splitsFor(c, c.pp_group_mode);
+    out.insert(out.begin(), stages);
+    return out;
+  }
   case ParallelMode::kGalaxy: {
     RegionMethods m = regionMethods(c);
     std::vector<Split> out;
@@ -239,7 +247,9 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
                           const std::string &part,
                           const std::string &partsWhat) {
   const std::string work = part == "rank" ? " (ranks must get work)" : "";
-  const std::string partsName = part == "rank" ? "ranks" : "microbatches";
+  const std::string partsName = part == "rank"    ? "ranks"
+                                : part == "stage" ? "stages"
+                                                  : "microbatches";
   std::vector<int64_t> &v = *s.values;
   if (v.empty()) {
     if (s.total < parts)
@@ -272,7 +282,9 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
 } // namespace
 
 RegionMethods regionMethods(const GalaxyConfig &c) {
-  switch (c.parallel_mode) {
+  // A hybrid pipeline's stages run the group mode.
+  switch (c.parallel_mode == ParallelMode::kPP ? c.pp_group_mode
+                                               : c.parallel_mode) {
   case ParallelMode::kTP:
     return {BlockMethod::kTP, BlockMethod::kNone, BlockMethod::kTP};
   case ParallelMode::kSP:
@@ -317,6 +329,95 @@ absl::StatusOr<PeftMethod> peftMethod(const GalaxyConfig &c) {
   return PeftMethod::kFull;
 }
 
+// Pipeline world: stages (p, stage_num_hidden_layers_list) x group size (G,
+// the group mode's split lists; 1 for a plain pipeline). Any two of world, p
+// and G fix the third. Resolves the stage list and the group's lists.
+absl::Status resolvePipelineWorld(GalaxyConfig &c, const ParallelChoice &choice,
+                                  const std::vector<Split> &splits,
+                                  const std::string &file) {
+  const Split &stages = splits.front();
+  int64_t p = c.stage_num_hidden_layers_list.size(), g = 0;
+  std::string gFrom;
+  for (size_t i = 1; i < splits.size() && !g; ++i)
+    if (!splits[i].values->empty()) {
+      g = splits[i].values->size();
+      gFrom = splits[i].list;
+    }
+  const bool plain = c.pp_group_mode == ParallelMode::kSerial;
+  if (plain)
+    g = 1;
+  int64_t world = choice.world > 0   ? choice.world
+                  : c.world_size > 0 ? c.world_size
+                                     : 0;
+  if (choice.world > 0 && c.world_size > 0 && c.world_size != choice.world)
+    c.warnings.push_back(absl::StrCat(
+        "world_size = ", c.world_size, " in ", file,
+        " is overridden by the command line (", choice.world, ")"));
+  const std::string mode = modeString(c.parallel_mode, c.pp_group_mode);
+  if (!world) {
+    if (!p)
+      return bad(
+          c,
+          absl::StrCat("parallel_mode \"", mode,
+                       "\" needs the stages: give stage_num_hidden_layers_list "
+                       "(layers per stage), or a world size (--world N or "
+                       "world_size)",
+                       plain ? "" : " and the group's split list"));
+    if (!g)
+      return bad(c, absl::StrCat(
+                        "parallel_mode \"", mode,
+                        "\" needs the group size of each stage: pass --world N "
+                        "(stages x group size), set world_size, or give the ",
+                        toString(c.pp_group_mode), " split lists"));
+    world = p * g;
+  }
+  if (!p && g) {
+    if (world % g)
+      return bad(c, absl::StrCat("world size ", world,
+                                 " is not a multiple of the group size ", g,
+                                 " (from ", gFrom, ")"));
+    p = world / g;
+  }
+  if (p && !g) {
+    if (world % p)
+      return bad(c, absl::StrCat("world size ", world,
+                                 " is not a multiple of the ", p,
+                                 " stages of stage_num_hidden_layers_list"));
+    g = world / p;
+  }
+  if (!p)
+    return bad(c,
+               absl::StrCat("parallel_mode \"", mode, "\" with world ", world,
+                            " needs stage_num_hidden_layers_list or the ",
+                            toString(c.pp_group_mode),
+                            " split lists to tell stages from group ranks"));
+  if (p * g != world)
+    return bad(c,
+               absl::StrCat(
+                   "world size ", world,
+                   " must be stages x group size, but "
+                   "stage_num_hidden_layers_list gives ",
+                   p, " stages and ",
+                   plain ? std::string("a plain pipeline has 1 rank per stage")
+                         : absl::StrCat("the group has ", g, " ranks"),
+                   "; use --world ", p * g));
+  if (p < 2)
+    c.warnings.push_back(absl::StrCat("a pipeline of one stage (", mode,
+                                      ") runs like its group mode alone"));
+  GALAXY_CONFIG_TRY(resolveSplit(
+      c, stages, p, "stage",
+      absl::StrCat("the pipeline has ", p, " stages (world ", world, " = ", p,
+                   " stages x ", g, " ranks per stage)")));
+  for (size_t i = 1; i < splits.size(); ++i)
+    GALAXY_CONFIG_TRY(resolveSplit(c, splits[i], g, "rank",
+                                   absl::StrCat("each stage is a group of ", g,
+                                                " ranks (world ", world, " = ",
+                                                p, " stages x ", g, ")")));
+  c.world_size = static_cast<int>(world);
+  c.pp_group_size = static_cast<int>(g);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
                                            const ParallelChoice &choice) {
   GalaxyConfig c = in;
@@ -337,8 +438,12 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
     c.warnings.push_back(absl::StrCat(
         "parallel_mode ", quoted(toString(c.parallel_mode)), " in ", file,
         " is overridden by the command line (", toString(*choice.mode), ")"));
-  if (choice.mode)
+  if (choice.mode) {
     c.parallel_mode = *choice.mode;
+    c.pp_group_mode = choice.groupMode;
+  }
+  if (c.parallel_mode != ParallelMode::kPP)
+    c.pp_group_mode = ParallelMode::kSerial;
   if (choice.world < 0)
     return bad(c, absl::StrCat("the command line asks for world size ",
                                choice.world, "; it must be positive"));
@@ -347,7 +452,7 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
                                " must be positive (or leave it out to infer "
                                "it from the split lists)"));
 
-  std::vector<Split> splits = splitsFor(c);
+  std::vector<Split> splits = splitsFor(c, c.parallel_mode);
   // Clear lists this mode does not read, so the resolved config says exactly
   // what the compiler uses.
   auto used = [&](const std::vector<int64_t> *list) {
@@ -374,7 +479,10 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
   // The world size: command line, then world_size, then the first list given.
   int world = 0;
   std::string worldFrom;
-  if (c.parallel_mode == ParallelMode::kSerial) {
+  if (c.parallel_mode == ParallelMode::kPP) {
+    GALAXY_CONFIG_TRY(resolvePipelineWorld(c, choice, splits, file));
+    world = c.world_size;
+  } else if (c.parallel_mode == ParallelMode::kSerial) {
     if (choice.world > 1)
       return bad(c, absl::StrCat("parallel_mode is \"serial\" (one rank) but "
                                  "the command line asks for world size ",
@@ -416,11 +524,12 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
   c.world_size = world;
 
   for (const Split &s : splits)
-    GALAXY_CONFIG_TRY(resolveSplit(
-        c, s, world, "rank",
-        absl::StrCat("world size is ", world,
-                     " (one entry per rank); the world size comes from ",
-                     worldFrom)));
+    if (c.parallel_mode != ParallelMode::kPP)
+      GALAXY_CONFIG_TRY(resolveSplit(
+          c, s, world, "rank",
+          absl::StrCat("world size is ", world,
+                       " (one entry per rank); the world size comes from ",
+                       worldFrom)));
 
   if (c.parallel_mode == ParallelMode::kPP) {
     Split micro{"pp_microbatch_list", &c.pp_microbatch_list, "batch_size",
@@ -429,6 +538,17 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
         resolveSplit(c, micro, c.num_microbatches, "microbatch",
                      absl::StrCat("num_microbatches is ", c.num_microbatches,
                                   " (one entry per microbatch)")));
+    if (c.pp_group_mode == ParallelMode::kDP)
+      for (int64_t rows : c.pp_microbatch_list)
+        if (rows < c.pp_group_size)
+          return bad(
+              c, absl::StrCat(
+                     "pp_microbatch_list = ", listText(c.pp_microbatch_list),
+                     " has a microbatch of ", rows,
+                     " rows, but pp+dp splits every microbatch over its ",
+                     c.pp_group_size,
+                     " group ranks; make each microbatch at least that "
+                     "big (fewer microbatches or a larger batch_size)"));
   } else if (!c.pp_microbatch_list.empty()) {
     c.warnings.push_back(
         absl::StrCat("pp_microbatch_list in ", file, " is not used in ",
@@ -443,7 +563,10 @@ absl::Status validate(const GalaxyConfig &c, const ParallelChoice &choice) {
 }
 
 absl::Status validate(const GalaxyConfig &c, ParallelMode mode, int world) {
-  return validate(c, ParallelChoice{mode, world});
+  ParallelChoice choice;
+  choice.mode = mode;
+  choice.world = world;
+  return validate(c, choice);
 }
 
 } // namespace galaxy::config

@@ -16,6 +16,8 @@ namespace galaxy::config {
 struct ParallelChoice {
   std::optional<ParallelMode> mode; // nullopt: the config's parallel_mode
   int world = 0; // 0: the config's world_size, else inferred from the lists
+  // With mode pp: the stages' SPMD mode ("pp+tp" on the command line).
+  ParallelMode groupMode = ParallelMode::kSerial;
 };
 
 // The method each region runs under the config's parallel_mode: serial, dp

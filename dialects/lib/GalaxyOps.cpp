@@ -258,6 +258,15 @@ LogicalResult SgdUpdateOp::verify() {
 LogicalResult AdamwUpdateOp::verify() {
   return verifyUpdate(*this, getParam(), getGrad());
 }
+LogicalResult GradAccumulateOp::verify() {
+  return verifyUpdate(*this, getParam(), getGrad());
+}
+LogicalResult GradOfOp::verify() {
+  return verifyUpdate(*this, getParam(), getResult());
+}
+LogicalResult ZeroGradOp::verify() {
+  return verifyUpdate(*this, getParam(), getParam());
+}
 
 // A sharded axis must exist and its per-rank sizes must add up to its length.
 static LogicalResult verifyShards(Operation *op, Value v, int64_t dim,

@@ -5,6 +5,7 @@
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 
 namespace galaxy {
 #define GEN_PASS_DEF_AUTODIFF
@@ -41,12 +42,21 @@ struct AutodiffPass : galaxy::impl::AutodiffBase<AutodiffPass> {
     auto train = cast<func::FuncOp>(mb.clone(*forward));
     train.setSymName("train_step");
     if (failed(differentiate(train)))
-      signalPassFailure();
+      return signalPassFailure();
+    if (accumulate)
+      buildUpdate(module, train);
   }
 
   LogicalResult differentiate(func::FuncOp fn);
   void emitUpdate(OpBuilder &b, ParamOp p, Value grad);
+  void buildUpdate(ModuleOp module, func::FuncOp train);
 };
+
+StringRef ioName(func::FuncOp fn, unsigned i, bool result) {
+  auto a = result ? fn.getResultAttrOfType<StringAttr>(i, kOutputAttr)
+                  : fn.getArgAttrOfType<StringAttr>(i, kInputAttr);
+  return a ? a.getValue() : "";
+}
 
 // Copies the forward op's region attributes onto the ops created after `mark`.
 void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
@@ -62,13 +72,23 @@ void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
 LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
   Block &body = fn.getBody().front();
   auto ret = cast<func::ReturnOp>(body.getTerminator());
-  if (ret.getNumOperands() == 0 ||
-      cast<RankedTensorType>(ret.getOperand(0).getType()).getRank() != 0)
+  // A pipeline stage before the last returns activations "pp.out.K" whose
+  // gradients arrive from the next stage, and differentiates its "pp.in.K"
+  // arguments for the previous one.
+  const bool seeded =
+      ret.getNumOperands() > 0 && ioName(fn, 0, true).starts_with("pp.out.");
+  SmallVector<BlockArgument> wrtArgs;
+  for (BlockArgument a : body.getArguments())
+    if (ioName(fn, a.getArgNumber(), false).starts_with("pp.in."))
+      wrtArgs.push_back(a);
+  if (!seeded &&
+      (ret.getNumOperands() == 0 ||
+       cast<RankedTensorType>(ret.getOperand(0).getType()).getRank() != 0))
     return fn.emitError(
         "@forward must return the scalar loss as its first result");
 
   // Forward sweep: which values depend on a trainable parameter.
-  llvm::DenseSet<Value> needs;
+  llvm::DenseSet<Value> needs(wrtArgs.begin(), wrtArgs.end());
   llvm::StringMap<int>
       paramUses; // ParamOps per name, so tied weights update once
   SmallVector<Operation *> ops;
@@ -88,7 +108,8 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
         needs.insert(r);
   }
   Value loss = ret.getOperand(0);
-  if (!needs.contains(loss))
+  const bool pipeline = seeded || !wrtArgs.empty() || accumulate;
+  if (!pipeline && !needs.contains(loss))
     return fn.emitError("the loss does not depend on any trainable parameter");
 
   OpBuilder b(ret);
@@ -103,9 +124,28 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
       stampBackward(fwd, std::next(before), Block::iterator(ret));
     }
   };
-  {
-    Value one =
-        b.create<FillOp>(loss.getLoc(), loss.getType(), b.getF64FloatAttr(1.0));
+  if (seeded) {
+    // Seeds are new arguments "pp.grad.K", typed and labelled like pp.out.K.
+    for (unsigned k = 0; k < ret.getNumOperands(); ++k) {
+      Value out = ret.getOperand(k);
+      std::string name = ioName(fn, k, true).str();
+      name.replace(0, strlen("pp.out."), "pp.grad.");
+      unsigned idx = fn.getNumArguments();
+      OpBuilder ab(fn.getContext());
+      (void)fn.insertArgument(
+          idx, out.getType(),
+          ab.getDictionaryAttr(
+              {ab.getNamedAttr(kInputAttr, ab.getStringAttr(name)),
+               ab.getNamedAttr(kDimsAttr, ab.getStrArrayAttr({dimsOf(out)}))}),
+          out.getLoc());
+      if (needs.contains(out))
+        accumulate(out, body.getArgument(idx),
+                   out.getDefiningOp() ? out.getDefiningOp()
+                                       : ret.getOperation());
+    }
+  } else if (needs.contains(loss)) {
+    Value one = b.create<FillOp>(loss.getLoc(), loss.getType(),
+                                 b.getF64FloatAttr(lossScale));
     one.getDefiningOp()->setAttr(kBackwardAttr, b.getUnitAttr());
     if (Operation *def = loss.getDefiningOp())
       stampBackward(def, Block::iterator(one.getDefiningOp()),
@@ -171,17 +211,49 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
       }
   }
 
-  b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss});
+  if (!pipeline) {
+    b.create<func::ReturnOp>(ret.getLoc(), ValueRange{loss});
+    ret.erase();
+    fn.setType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
+                                 {loss.getType()}));
+    return success();
+  }
+  // A stage returns its forward results (pp.out.K, or the loss only), then
+  // the gradient of each pp.in.K (zeros when nothing reached it).
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> attrs;
+  unsigned nFwd = seeded ? ret.getNumOperands() : 1;
+  for (unsigned k = 0; k < nFwd; ++k) {
+    results.push_back(ret.getOperand(k));
+    attrs.push_back(fn.getResultAttrDict(k));
+  }
+  for (BlockArgument a : wrtArgs) {
+    Value g = grads.lookup(a);
+    if (!g) {
+      g = b.create<FillOp>(a.getLoc(), a.getType(), b.getF64FloatAttr(0.0));
+      g.getDefiningOp()->setAttr(kBackwardAttr, b.getUnitAttr());
+      setDims(g, dimsOf(a));
+    }
+    results.push_back(g);
+    std::string name = ioName(fn, a.getArgNumber(), false).str();
+    name.replace(0, strlen("pp.in."), "pp.dgrad.");
+    attrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr(kOutputAttr, b.getStringAttr(name))));
+  }
+  b.create<func::ReturnOp>(ret.getLoc(), results);
   ret.erase();
   fn.setType(FunctionType::get(fn.getContext(), fn.getArgumentTypes(),
-                               {loss.getType()}));
+                               ValueRange(results).getTypes()));
+  fn.setAllResultAttrs(attrs);
   return success();
 }
 
 void AutodiffPass::emitUpdate(OpBuilder &b, ParamOp p, Value grad) {
   Location loc = p.getLoc();
   Block::iterator before = std::prev(b.getInsertionPoint());
-  if (optimizer == "sgd")
+  if (accumulate)
+    b.create<GradAccumulateOp>(loc, p, grad);
+  else if (optimizer == "sgd")
     b.create<SgdUpdateOp>(loc, p, grad, b.getF64FloatAttr(lr),
                           b.getF64FloatAttr(weightDecay));
   else
@@ -192,4 +264,43 @@ void AutodiffPass::emitUpdate(OpBuilder &b, ParamOp p, Value grad) {
   stampBackward(p, std::next(before), b.getInsertionPoint());
 }
 
+} // namespace
+
+namespace {
+// @update: one optimizer step from the accumulated gradients, then zeroed
+// accumulators. Each op carries its parameter's block and layer.
+void AutodiffPass::buildUpdate(ModuleOp module, func::FuncOp train) {
+  OpBuilder b(module.getContext());
+  b.setInsertionPointAfter(train);
+  auto fn = b.create<func::FuncOp>(train.getLoc(), "update",
+                                   b.getFunctionType({}, {}));
+  Block *body = fn.addEntryBlock();
+  b.setInsertionPointToEnd(body);
+  llvm::StringSet<> done;
+  train.walk([&](GradAccumulateOp acc) {
+    auto p = acc.getParam().getDefiningOp<ParamOp>();
+    if (!done.insert(p.getName()).second)
+      return;
+    Block::iterator before =
+        body->empty() ? body->end() : std::prev(body->end());
+    auto param = cast<ParamOp>(b.clone(*p));
+    Value g = b.create<GradOfOp>(p.getLoc(), param);
+    setDims(g, dimsOf(param));
+    if (optimizer == "sgd")
+      b.create<SgdUpdateOp>(p.getLoc(), param, g, b.getF64FloatAttr(lr),
+                            b.getF64FloatAttr(weightDecay));
+    else
+      b.create<AdamwUpdateOp>(
+          p.getLoc(), param, g, b.getF64FloatAttr(lr), b.getF64FloatAttr(beta1),
+          b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
+          b.getF64FloatAttr(weightDecay));
+    b.create<ZeroGradOp>(p.getLoc(), param);
+    Block::iterator from =
+        before == body->end() ? body->begin() : std::next(before);
+    for (auto it = from; it != body->end(); ++it)
+      if (!isa<ParamOp>(*it))
+        stampBackward(p, it, std::next(it));
+  });
+  b.create<func::ReturnOp>(train.getLoc());
+}
 } // namespace

@@ -189,7 +189,7 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
         setLayout(r, pref(r, split));
       continue;
     }
-    if (isa<SgdUpdateOp, AdamwUpdateOp>(op)) {
+    if (isa<SgdUpdateOp, AdamwUpdateOp, GradAccumulateOp>(op)) {
       Value param = op->getOperand(0);
       op->setOperand(1, convert(op->getOperand(1), layoutOf(param), op));
       continue;

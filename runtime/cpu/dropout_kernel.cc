@@ -12,6 +12,20 @@
 
 namespace galaxy::rt::cpu {
 
+absl::Status placeInGlobalBatch(const KernelCall &c,
+                                std::vector<int64_t> &global,
+                                std::vector<int64_t> &offset) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t dim, intAttr(c, "batch_dim", -1));
+  if (dim < 0 || c.ctx.globalBatch <= 0)
+    return absl::OkStatus();
+  if (dim >= int64_t(global.size()) || dim >= int64_t(offset.size()))
+    return kernelError(c, absl::StrFormat("batch_dim %d outside the rank %d",
+                                          dim, global.size()));
+  offset[dim] += c.ctx.batchOffset;
+  global[dim] = c.ctx.globalBatch;
+  return absl::OkStatus();
+}
+
 absl::Status dropoutKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
   GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
@@ -39,6 +53,7 @@ absl::Status dropoutKernel(const KernelCall &c) {
     global = x.shape;
   if (offset.empty())
     offset.assign(rank, 0);
+  GALAXY_CPU_RETURN_IF_ERROR(placeInGlobalBatch(c, global, offset));
   if (global.size() != rank || offset.size() != rank)
     return kernelError(
         c, absl::StrFormat("global_shape %s and offset %s need x's rank %d",

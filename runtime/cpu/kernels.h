@@ -42,6 +42,12 @@ absl::Status crossEntropyKernel(const KernelCall &c);
 absl::Status crossEntropyGradKernel(const KernelCall &c);
 
 absl::Status dropoutKernel(const KernelCall &c);
+// Moves a dropout block into the global batch of a pipeline microbatch
+// (KernelContext::batchOffset/globalBatch) along its "batch_dim" attribute;
+// a no-op outside pipelines. Shared by the CPU and CUDA kernels.
+absl::Status placeInGlobalBatch(const KernelCall &c,
+                                std::vector<int64_t> &global,
+                                std::vector<int64_t> &offset);
 
 absl::Status sgdUpdateKernel(const KernelCall &c);
 absl::Status adamwUpdateKernel(const KernelCall &c);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
 #include "runtime/cuda/cuda_ops.h"
 #include "runtime/cuda/cuda_status.h"
 
@@ -155,6 +156,7 @@ absl::Status dropoutOp(const CudaOp &op) {
     global = x.shape;
   if (offset.empty())
     offset.assign(rank, 0);
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::placeInGlobalBatch(c, global, offset));
   if (global.size() != rank || offset.size() != rank)
     return kernelError(
         c, absl::StrFormat("global_shape %s and offset %s need x's rank %d",

@@ -4,5 +4,5 @@
 #include <cstdint>
 
 namespace galaxy::plan {
-inline constexpr uint32_t kPlanFormatVersion = 1;
+inline constexpr uint32_t kPlanFormatVersion = 2;
 } // namespace galaxy::plan

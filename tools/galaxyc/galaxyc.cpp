@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "compiler/LowerToPlan.h"
 #include "compiler/Pipeline.h"
+#include "compiler/PipelinePlans.h"
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
@@ -32,7 +33,9 @@ constexpr const char *kUsage =
 Usage: galaxyc CONFIG.json [options]
 
 Options:
-  --mode=MODE      parallel mode: serial|dp|tp|sp|galaxy (pp: not yet)
+  --mode=MODE      parallel mode: serial|dp|tp|sp|galaxy|pp, or a pipeline of
+                   SPMD groups: pp+dp|pp+tp|pp+sp|pp+galaxy (world = stages x
+                   group size; stages from stage_num_hidden_layers_list)
                    (default: the config's "parallel_mode", else serial)
   --world=N        number of ranks (default: the config's "world_size", else the
                    length of the mode's split lists)
@@ -41,7 +44,9 @@ Options:
                      ir         the MLIR module after the stage --after names
                      plan-text  the plan of --rank in protobuf text form
                      none       nothing
-  --after=STAGE    with --emit=ir: model|annotate|peft|autodiff|partition
+  --after=STAGE    with --emit=ir: model|annotate|peft|pipeline|autodiff|partition
+                   (pipeline configs print every stage, each under a comment
+                   naming its layers, ranks and the tensors it sends/receives)
                    (default: model; -o implies partition, what is lowered)
   --rank=R         with --emit=plan-text: the rank whose plan to print (default 0)
   -o DIR           write the plans to DIR/rank<R>.plan.pb (created if missing)
@@ -142,8 +147,8 @@ Args parseArgs(int argc, char **argv) {
                "'");
   const auto &stages = pipelineStages();
   if (std::find(stages.begin(), stages.end(), a.after) == stages.end())
-    usageError("--after must be one of model, annotate, peft, autodiff, "
-               "partition, got '" +
+    usageError("--after must be one of model, annotate, peft, pipeline, "
+               "autodiff, partition, got '" +
                a.after + "'");
   return a;
 }
@@ -159,7 +164,14 @@ absl::Status writePlans(const std::string &dir,
         "cannot create plan directory '", dir, "': ", ec.message()));
   std::vector<std::pair<fs::path, fs::path>> moves;
   for (const plan::Plan &p : plans) {
-    fs::path final = fs::path(dir) / absl::StrCat("rank", p.rank(), ".plan.pb");
+    // Files are named by world rank; a pipeline plan's rank is its rank in
+    // its stage's group.
+    const int worldRank =
+        p.pipeline().num_stages() > 0
+            ? p.pipeline().stage() * p.pipeline().group_size() + p.rank()
+            : p.rank();
+    fs::path final =
+        fs::path(dir) / absl::StrCat("rank", worldRank, ".plan.pb");
     fs::path tmp = final;
     tmp += ".tmp";
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -182,6 +194,66 @@ absl::Status writePlans(const std::string &dir,
   return absl::OkStatus();
 }
 
+// Pipeline configs: every stage is compiled on its own (per microbatch size).
+int compilePipelineMain(const Args &args, const config::GalaxyConfig &cfg,
+                        const std::string &stage, bool needPlan,
+                        bool wantProfile) {
+  if (wantProfile) {
+    std::cerr << "galaxyc: --profile does not cover pipeline plans yet; "
+                 "profile one stage's layers with a serial or SPMD config, or "
+                 "measure with galaxy-run --profile\n";
+    return 2;
+  }
+  const int world = cfg.world_size;
+  const std::string mode =
+      config::modeString(cfg.parallel_mode, cfg.pp_group_mode);
+  mlir::MLIRContext ctx;
+  if (args.emit == "ir") {
+    auto c = compilePipeline(ctx, cfg, stage, false);
+    if (!c.ok()) {
+      std::cerr << "galaxyc: " << c.status().message() << "\n";
+      return 1;
+    }
+    for (size_t s = 0; s < c->stageModules.size(); ++s) {
+      llvm::outs() << stageBanner(cfg, s, *c->stageModules[s]);
+      c->stageModules[s]->print(llvm::outs());
+      llvm::outs() << "\n";
+    }
+  }
+  std::vector<plan::Plan> plans;
+  if (needPlan) {
+    auto c = compilePipeline(ctx, cfg, "partition", true);
+    if (!c.ok()) {
+      std::cerr << "galaxyc: " << c.status().message() << "\n";
+      return 1;
+    }
+    plans = std::move(c->plans);
+  }
+  if (args.emit == "summary") {
+    std::cout << "config " << args.config << " (" << mode << ", world " << world
+              << ")\n"
+              << pipelineReport(cfg, plans);
+    for (const plan::Plan &p : plans)
+      std::cout << "stage " << p.pipeline().stage() << ", group rank "
+                << p.rank() << ":\n"
+                << summarizePlan(p);
+  } else if (args.emit == "plan-text") {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(plans[args.rank], &text);
+    std::cout << text;
+  }
+  if (!args.outDir.empty()) {
+    if (absl::Status s = writePlans(args.outDir, plans); !s.ok()) {
+      std::cerr << "galaxyc: " << s.message() << "\n";
+      return 1;
+    }
+    std::cerr << "galaxyc: wrote " << plans.size() << " plan(s) to "
+              << args.outDir << "\n";
+    std::cerr << pipelineReport(cfg, plans);
+  }
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -194,10 +266,11 @@ int main(int argc, char **argv) {
   }
   config::ParallelChoice choice;
   if (args.mode) {
-    auto mode = config::parseParallelMode(*args.mode);
+    auto mode = config::parseModeSpec(*args.mode);
     if (!mode.ok())
       usageError(absl::StrCat("--mode: ", mode.status().message()));
-    choice.mode = *mode;
+    choice.mode = mode->mode;
+    choice.groupMode = mode->group;
   }
   choice.world = args.world;
   auto resolved = config::resolveConfig(*loaded, choice);
@@ -227,6 +300,8 @@ int main(int argc, char **argv) {
     usageError(
         absl::StrCat("--rank ", args.rank, " is outside the world of ", world));
 
+  if (cfg.parallel_mode == config::ParallelMode::kPP)
+    return compilePipelineMain(args, cfg, stage, needPlan, wantProfile);
   mlir::MLIRContext ctx;
   auto module = compileToStage(ctx, cfg, stage);
   if (!module.ok()) {

@@ -25,6 +25,8 @@ inline constexpr llvm::StringLiteral kMethodAttr = "galaxy.method";
 inline constexpr llvm::StringLiteral kBackwardAttr = "galaxy.backward";
 // Function argument attribute naming a runtime input ("input_ids", ...).
 inline constexpr llvm::StringLiteral kInputAttr = "galaxy.input";
+// Function result attribute naming a program output ("loss", "pp.out.0").
+inline constexpr llvm::StringLiteral kOutputAttr = "galaxy.output";
 // Model-dimension names of each result's axes, e.g. "B,S,H" (array, one per
 // result).
 inline constexpr llvm::StringLiteral kDimsAttr = "galaxy.dims";

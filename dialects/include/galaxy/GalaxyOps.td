@@ -334,6 +334,32 @@ def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [MemoryEffects<[MemWrite]>,
   let hasVerifier = 1;
 }
 
+// Gradient accumulation across pipeline microbatches: train_bwd adds each
+// microbatch's gradient into a per-parameter accumulator that lives in the
+// runtime (like AdamW's moments); @update reads it, applies the optimizer and
+// zeroes it.
+def Galaxy_GradAccumulateOp : Galaxy_Op<"grad_accumulate", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+  let summary = "accumulator(param) += grad";
+  let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad);
+  let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [MemoryEffects<[MemRead]>, AllTypesMatch<["param", "result"]>]> {
+  let summary = "The accumulated gradient of a parameter";
+  let arguments = (ins GF32Tensor:$param);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$param attr-dict `:` type($param)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [MemoryEffects<[MemWrite]>]> {
+  let summary = "accumulator(param) = 0";
+  let arguments = (ins GF32Tensor:$param);
+  let assemblyFormat = "$param attr-dict `:` type($param)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Redistribution (inserted by galaxy-partition). Types stay global; the
 // layouts before and after are in the op's galaxy.layout annotations.

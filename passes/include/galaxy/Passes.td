@@ -58,11 +58,35 @@ def MergeLora : Pass<"galaxy-merge-lora", "mlir::ModuleOp"> {
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }
 
+def PipelineSplit : Pass<"galaxy-pipeline", "mlir::ModuleOp"> {
+  let summary = "Cut @forward down to one pipeline stage";
+  let description = [{
+    Runs after galaxy-peft, before autodiff. Layers are split into stages by
+    `stage-layers` (layers per stage); the embedding region belongs to the
+    first stage, the pooler, head, loss (and anything else outside a layer) to
+    the last. @forward keeps only stage `stage`'s ops. Values an earlier stage
+    computes from parameters and a later stage reads cross every boundary in
+    between: they become arguments "pp.in.K" and results "pp.out.K" (K numbers
+    the values crossing one boundary, in program order). Values computed from
+    the inputs alone (no parameter) are recomputed where they are read. The
+    last stage keeps @forward's results (loss, logits). Arguments carry
+    `galaxy.input`, results `galaxy.output` names, and the module
+    `galaxy.pipeline = [stage, stages]`.
+  }];
+  let options = [
+    Option<"stage", "stage", "int", "0", "the stage to keep">,
+    ListOption<"stageLayers", "stage-layers", "int64_t", "encoder layers per stage">
+  ];
+  let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
+}
+
 def Autodiff : Pass<"galaxy-autodiff", "mlir::ModuleOp"> {
   let summary = "Derive @train_step: forward, backward and optimizer updates";
   let description = [{
     Clones `@forward` into `@train_step`, differentiates its loss (result 0)
-    with each op's GradientOpInterface rule, accumulates gradients of values
+    with each op's GradientOpInterface rule (a pipeline stage: each
+    "pp.out.K" result is seeded by a new argument "pp.grad.K", and the
+    gradient of each "pp.in.K" argument is returned as "pp.dgrad.K"), accumulates gradients of values
     used more than once, and updates every trainable parameter right after its
     gradient is complete. Values that do not depend on a trainable parameter
     get no gradient work. Backward ops inherit their forward op's block and
@@ -74,7 +98,12 @@ def Autodiff : Pass<"galaxy-autodiff", "mlir::ModuleOp"> {
     Option<"weightDecay", "weight-decay", "double", "0.0", "weight decay">,
     Option<"beta1", "beta1", "double", "0.9", "AdamW beta1">,
     Option<"beta2", "beta2", "double", "0.999", "AdamW beta2">,
-    Option<"epsilon", "epsilon", "double", "1e-8", "AdamW epsilon">
+    Option<"epsilon", "epsilon", "double", "1e-8", "AdamW epsilon">,
+    Option<"accumulate", "accumulate", "bool", "false",
+           "pipeline: add gradients into accumulators (galaxy.grad_accumulate) and "
+           "put the optimizer updates into a separate @update">,
+    Option<"lossScale", "loss-scale", "double", "1.0",
+           "the loss gradient's seed (a microbatch's share of the global batch)">
   ];
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }

@@ -1,0 +1,162 @@
+#include "compiler/PipelinePlans.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "compiler/LowerToPlan.h"
+#include "compiler/config/enum_names.h"
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/plan/schedule.h"
+
+namespace galaxy {
+namespace {
+
+std::string shapeText(mlir::Type t) {
+  auto rt = mlir::cast<mlir::RankedTensorType>(t);
+  return absl::StrCat("[", absl::StrJoin(rt.getShape(), "x"), "]");
+}
+
+std::string mib(int64_t bytes) {
+  return absl::StrFormat("%.2f MiB", bytes / 1048576.0);
+}
+
+} // namespace
+
+absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
+                                                const config::GalaxyConfig &cfg,
+                                                const std::string &stopAfter,
+                                                bool lower) {
+  PipelineCompile out;
+  const int stages = cfg.stage_num_hidden_layers_list.size();
+  const int group = std::max(cfg.pp_group_size, 1);
+  const int m = cfg.pp_microbatch_list.size();
+  const std::string kind = config::toString(cfg.pp_schedule);
+  std::vector<int64_t> sizes = microbatchSizes(cfg);
+  if (lower)
+    out.plans.resize(stages * group);
+  int64_t firstLayer = 0;
+  for (int s = 0; s < stages; ++s) {
+    std::vector<mlir::OwningOpRef<mlir::ModuleOp>> mods;
+    for (int64_t rows : sizes) {
+      auto mod = compileToStage(ctx, cfg, stopAfter, StageChoice{s, rows});
+      if (!mod.ok())
+        return absl::Status(mod.status().code(),
+                            absl::StrCat("stage ", s, " (microbatch of ", rows,
+                                         " rows): ", mod.status().message()));
+      mods.push_back(std::move(*mod));
+      if (!lower)
+        break;
+    }
+    if (lower) {
+      plan::Pipeline info;
+      info.set_stage(s);
+      info.set_num_stages(stages);
+      info.set_group_size(group);
+      info.set_schedule(kind);
+      for (int64_t n : cfg.pp_microbatch_list)
+        info.add_microbatch_sizes(n);
+      info.set_slots(plan::stashSlots(kind, s, stages, m));
+      info.set_first_layer(firstLayer);
+      info.set_end_layer(firstLayer + cfg.stage_num_hidden_layers_list[s]);
+      info.set_group_mode(config::toString(cfg.pp_group_mode));
+      auto fwd = mods[0]->lookupSymbol<mlir::func::FuncOp>("forward");
+      for (unsigned i = 0; i < fwd.getNumArguments(); ++i)
+        if (auto a = fwd.getArgAttrOfType<mlir::StringAttr>(i, kInputAttr);
+            a && a.getValue().starts_with("pp.in."))
+          info.add_in_names(a.str());
+      for (unsigned i = 0; i < fwd.getNumResults(); ++i)
+        if (auto a = fwd.getResultAttrOfType<mlir::StringAttr>(i, kOutputAttr);
+            a && a.getValue().starts_with("pp.out."))
+          info.add_out_names(a.str());
+      std::vector<StageModule> sm;
+      for (size_t i = 0; i < sizes.size(); ++i)
+        sm.push_back({sizes[i], *mods[i]});
+      for (int g = 0; g < group; ++g) {
+        auto p = lowerPipelineStage(sm, cfg, {g, group}, info);
+        if (!p.ok())
+          return p.status();
+        out.plans[s * group + g] = std::move(*p);
+      }
+    }
+    firstLayer += cfg.stage_num_hidden_layers_list[s];
+    out.stageModules.push_back(std::move(mods[0]));
+  }
+  return out;
+}
+
+std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
+                        mlir::ModuleOp module) {
+  const int stages = cfg.stage_num_hidden_layers_list.size();
+  const int group = std::max(cfg.pp_group_size, 1);
+  int64_t first = 0;
+  for (int s = 0; s < stage; ++s)
+    first += cfg.stage_num_hidden_layers_list[s];
+  const int64_t end = first + cfg.stage_num_hidden_layers_list[stage];
+  std::string out = absl::StrFormat(
+      "// ---- stage %d of %d: encoder layers [%d, %d)%s%s on world rank%s "
+      "%d..%d (%s group of %d)\n",
+      stage, stages, first, end, stage == 0 ? " + embeddings" : "",
+      stage + 1 == stages ? " + pooler, head, loss" : "", group > 1 ? "s" : "",
+      stage * group, stage * group + group - 1,
+      config::toString(cfg.pp_group_mode), group);
+  auto fwd = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  if (!fwd)
+    return out;
+  auto peer = [&](int s) {
+    return group > 1 ? absl::StrFormat("stage %d (same group rank)", s)
+                     : absl::StrFormat("stage %d (rank %d)", s, s);
+  };
+  for (unsigned i = 0; i < fwd.getNumArguments(); ++i)
+    if (auto a = fwd.getArgAttrOfType<mlir::StringAttr>(i, kInputAttr);
+        a && a.getValue().starts_with("pp.in."))
+      out += absl::StrFormat(
+          "//   recv %s %s from %s; send its gradient back as pp.dgrad.%s\n",
+          a.str(), shapeText(fwd.getArgumentTypes()[i]), peer(stage - 1),
+          a.getValue().substr(strlen("pp.in.")).str());
+  for (unsigned i = 0; i < fwd.getNumResults(); ++i)
+    if (auto a = fwd.getResultAttrOfType<mlir::StringAttr>(i, kOutputAttr);
+        a && a.getValue().starts_with("pp.out."))
+      out += absl::StrFormat(
+          "//   send %s %s to %s; recv its gradient as pp.grad.%s\n", a.str(),
+          shapeText(fwd.getResultTypes()[i]), peer(stage + 1),
+          a.getValue().substr(strlen("pp.out.")).str());
+  return out;
+}
+
+std::string pipelineReport(const config::GalaxyConfig &cfg,
+                           const std::vector<plan::Plan> &plans) {
+  const int stages = cfg.stage_num_hidden_layers_list.size();
+  const int group = std::max(cfg.pp_group_size, 1);
+  const int m = cfg.pp_microbatch_list.size();
+  const std::string kind = config::toString(cfg.pp_schedule);
+  plan::Timeline t = plan::simulate(kind, stages, m);
+  std::string out = absl::StrFormat(
+      "pipeline: %d stages x %d rank%s (%s), %d microbatches [%s], schedule "
+      "%s\n",
+      stages, group, group > 1 ? "s" : "",
+      config::modeString(cfg.parallel_mode, cfg.pp_group_mode), m,
+      absl::StrJoin(cfg.pp_microbatch_list, ","), kind);
+  out += "timeline (F = forward, B = backward of a microbatch; B counted 2x F; "
+         ".. = idle):\n";
+  out += plan::renderTimeline(t);
+  out += absl::StrFormat(
+      "bubble: %.1f%% of the step idle; idle/busy %.3f vs (p-1)/m = %.3f\n",
+      100 * t.bubbleFraction, t.bubbleOverBusy, double(stages - 1) / m);
+  out += "activation memory per stage (stash slots x slot + arena):\n";
+  for (int s = 0; s < stages && size_t(s * group) < plans.size(); ++s) {
+    const plan::Plan &p = plans[s * group];
+    const int64_t slot = p.pipeline().stash_slot_bytes(),
+                  arena = p.arena_bytes();
+    const int gp = plan::stashSlots("gpipe", s, stages, m),
+              ob = plan::stashSlots("1f1b", s, stages, m);
+    out += absl::StrFormat(
+        "  stage %d: slot %s, arena %s | gpipe %d x slot = %s | 1f1b %d x "
+        "slot = %s\n",
+        s, mib(slot), mib(arena), gp, mib(gp * slot + arena), ob,
+        mib(ob * slot + arena));
+  }
+  return out;
+}
+
+} // namespace galaxy

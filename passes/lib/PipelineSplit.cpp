@@ -1,0 +1,183 @@
+//===- PipelineSplit.cpp - cut @forward down to one pipeline stage --------===//
+#include "galaxy/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/IRMapping.h"
+#include "llvm/ADT/DenseSet.h"
+
+namespace galaxy {
+#define GEN_PASS_DEF_PIPELINESPLIT
+#include "galaxy/Passes.h.inc"
+} // namespace galaxy
+
+using namespace mlir;
+using namespace galaxy;
+
+namespace {
+
+struct PipelineSplitPass : galaxy::impl::PipelineSplitBase<PipelineSplitPass> {
+  using PipelineSplitBase::PipelineSplitBase;
+  void runOnOperation() override;
+};
+
+void PipelineSplitPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  auto fn = module.lookupSymbol<func::FuncOp>("forward");
+  if (!fn) {
+    module.emitError("galaxy-pipeline needs a func.func @forward");
+    return signalPassFailure();
+  }
+  const int stages = stageLayers.size();
+  if (stages < 1 || stage < 0 || stage >= stages) {
+    module.emitError() << "galaxy-pipeline: stage " << stage
+                       << " is outside the " << stages
+                       << " stages of stage-layers";
+    return signalPassFailure();
+  }
+  // First layer of each stage; layer l belongs to the last stage whose first
+  // layer is <= l.
+  std::vector<int64_t> first(stages + 1, 0);
+  for (int s = 0; s < stages; ++s)
+    first[s + 1] = first[s] + stageLayers[s];
+  auto stageOf = [&](Operation *op) -> int {
+    auto layer = op->getAttrOfType<IntegerAttr>(kLayerAttr);
+    if (layer && layer.getInt() >= 0) {
+      for (int s = stages - 1; s >= 0; --s)
+        if (layer.getInt() >= first[s])
+          return s;
+      return 0;
+    }
+    auto block = op->getAttrOfType<StringAttr>(kBlockAttr);
+    return block && block.getValue() == "embedding" ? 0 : stages - 1;
+  };
+
+  Block &body = fn.getBody().front();
+  auto ret = cast<func::ReturnOp>(body.getTerminator());
+  llvm::DenseMap<Operation *, int> opStage;
+  // Values computed from inputs alone: recomputed by every stage that reads
+  // them instead of being sent.
+  llvm::DenseSet<Value> inputOnly;
+  for (BlockArgument a : body.getArguments())
+    inputOnly.insert(a);
+  for (Operation &op : body.without_terminator()) {
+    opStage[&op] = stageOf(&op);
+    if (!isa<ParamOp>(op) && op.getNumResults() &&
+        llvm::all_of(op.getOperands(),
+                     [&](Value v) { return inputOnly.contains(v); }))
+      for (Value r : op.getResults())
+        inputOnly.insert(r);
+  }
+
+  // A parameter lives on one stage: a tied weight read by two stages would
+  // need its gradients summed across them.
+  for (Operation &op : body.without_terminator())
+    if (auto p = dyn_cast<ParamOp>(op))
+      for (Operation *user : p->getUsers())
+        if (opStage[user] != opStage[&op]) {
+          p.emitError() << "parameter " << p.getName() << " is read by stages "
+                        << opStage[&op] << " and " << opStage[user]
+                        << "; a pipeline keeps each parameter on one stage";
+          return signalPassFailure();
+        }
+
+  // Crossing values per boundary b (between stage b and b+1), in program
+  // order: defined by a parameter-dependent op of stage <= b, read at > b.
+  std::vector<SmallVector<Value>> crossing(std::max(stages - 1, 0));
+  for (Operation &op : body.without_terminator()) {
+    for (Value r : op.getResults()) {
+      if (inputOnly.contains(r))
+        continue;
+      int last = -1;
+      for (Operation *user : r.getUsers())
+        last = std::max(last, user == ret ? stages - 1 : opStage[user]);
+      for (int b = opStage[&op]; b < last; ++b)
+        crossing[b].push_back(r);
+    }
+  }
+
+  // The ops this stage runs: its own, plus the input-only ops they (or its
+  // outputs) read, transitively.
+  llvm::DenseSet<Operation *> keep;
+  SmallVector<Operation *> work;
+  for (Operation &op : body.without_terminator())
+    if (opStage[&op] == stage) {
+      keep.insert(&op);
+      work.push_back(&op);
+    }
+  while (!work.empty()) {
+    Operation *op = work.pop_back_val();
+    for (Value v : op->getOperands())
+      if (Operation *d = v.getDefiningOp();
+          d && inputOnly.contains(v) && keep.insert(d).second)
+        work.push_back(d);
+  }
+
+  // New signature: the inputs the kept ops read, then pp.in.K.
+  OpBuilder b(module.getContext());
+  SmallVector<Type> argTypes;
+  SmallVector<DictionaryAttr> argAttrs;
+  SmallVector<Value> oldArgs;
+  for (BlockArgument a : body.getArguments())
+    if (llvm::any_of(a.getUsers(), [&](Operation *u) {
+          return keep.contains(u) || (u == ret && stage == stages - 1);
+        })) {
+      oldArgs.push_back(a);
+      argTypes.push_back(a.getType());
+      argAttrs.push_back(fn.getArgAttrDict(a.getArgNumber()));
+    }
+  SmallVector<Value> inValues =
+      stage > 0 ? crossing[stage - 1] : SmallVector<Value>();
+  for (auto [k, v] : llvm::enumerate(inValues)) {
+    argTypes.push_back(v.getType());
+    argAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr(kInputAttr,
+                        b.getStringAttr("pp.in." + std::to_string(k))),
+         b.getNamedAttr(kDimsAttr, b.getStrArrayAttr({dimsOf(v)}))}));
+  }
+  SmallVector<Value> outValues = stage + 1 < stages
+                                     ? crossing[stage]
+                                     : SmallVector<Value>(ret.getOperands());
+  SmallVector<Type> resultTypes;
+  SmallVector<DictionaryAttr> resAttrs;
+  for (auto [k, v] : llvm::enumerate(outValues)) {
+    resultTypes.push_back(v.getType());
+    std::string name = stage + 1 < stages ? "pp.out." + std::to_string(k)
+                       : k == 0           ? "loss"
+                       : k == 1           ? "logits"
+                                          : "out" + std::to_string(k);
+    resAttrs.push_back(b.getDictionaryAttr(
+        b.getNamedAttr(kOutputAttr, b.getStringAttr(name))));
+  }
+
+  b.setInsertionPoint(fn);
+  auto stageFn = b.create<func::FuncOp>(
+      fn.getLoc(), "forward", b.getFunctionType(argTypes, resultTypes));
+  stageFn.setAllArgAttrs(argAttrs);
+  stageFn.setAllResultAttrs(resAttrs);
+  Block *nb = stageFn.addEntryBlock();
+  IRMapping map;
+  for (auto [i, a] : llvm::enumerate(oldArgs))
+    map.map(a, nb->getArgument(i));
+  for (auto [k, v] : llvm::enumerate(inValues))
+    map.map(v, nb->getArgument(oldArgs.size() + k));
+  OpBuilder nbld = OpBuilder::atBlockEnd(nb);
+  for (Operation &op : body.without_terminator())
+    if (keep.contains(&op))
+      nbld.clone(op, map);
+  SmallVector<Value> results;
+  for (Value v : outValues) {
+    Value m = map.lookupOrNull(v);
+    if (!m) {
+      fn.emitError() << "galaxy-pipeline: stage " << stage
+                     << " returns a value it neither computes nor receives";
+      return signalPassFailure();
+    }
+    results.push_back(m);
+  }
+  nbld.create<func::ReturnOp>(fn.getLoc(), results);
+  fn.erase();
+  module->setAttr("galaxy.pipeline",
+                  b.getDenseI64ArrayAttr({int64_t(stage), int64_t(stages)}));
+}
+
+} // namespace

@@ -108,8 +108,19 @@ std::string methodName(config::BlockMethod m, const char *tp) {
 // the split lists (already checked against the world size by resolveConfig).
 // A pipeline stage is partitioned as its group: the group mode over
 // pp_group_size ranks, a dp group splitting the microbatch's `rows` evenly.
-absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c,
-                                                  int64_t rows) {
+config::GalaxyConfig groupView(const config::GalaxyConfig &c, int64_t rows) {
+  config::GalaxyConfig g = c;
+  g.parallel_mode = c.pp_group_mode;
+  g.world_size = c.pp_group_size;
+  if (g.parallel_mode == config::ParallelMode::kDP)
+    g.dp_batch_list = config::evenSplit(rows, c.pp_group_size);
+  return g;
+}
+
+// The options point into `c` (list options are views): keep it alive while
+// the pass runs.
+absl::StatusOr<PartitionOptions>
+partitionOptions(const config::GalaxyConfig &c) {
   PartitionOptions o;
   o.world = std::max(c.world_size, 1);
   using config::ParallelMode;
@@ -119,14 +130,8 @@ absl::StatusOr<PartitionOptions> partitionOptions(const config::GalaxyConfig &c,
   case ParallelMode::kDP:
     o.att = o.con = o.mlp = o.other = "dp";
     break;
-  case ParallelMode::kPP: {
-    config::GalaxyConfig g = c;
-    g.parallel_mode = c.pp_group_mode;
-    g.world_size = c.pp_group_size;
-    if (g.parallel_mode == ParallelMode::kDP)
-      g.dp_batch_list = config::evenSplit(rows, c.pp_group_size);
-    return partitionOptions(g, rows);
-  }
+  case ParallelMode::kPP:
+    return absl::InternalError("partition a pipeline stage with groupView()");
   default: {
     config::RegionMethods m = config::regionMethods(c);
     o.att = methodName(m.att, "tp");
@@ -178,6 +183,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return mlir::success();
   });
 
+  const config::GalaxyConfig group =
+      pp ? groupView(cfg, pipe.rows) : config::GalaxyConfig();
   BertDims dims = bertDims(cfg);
   if (pp)
     dims.batch = pipe.rows; // each stage program sees one microbatch
@@ -222,7 +229,7 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       if (cfg.merge_weights && cfg.use_lora)
         pm.addPass(createMergeLora());
     } else if (*it == "partition") {
-      auto o = partitionOptions(cfg, pipe.rows);
+      auto o = partitionOptions(pp ? group : cfg);
       if (!o.ok())
         return o.status();
       pm.addPass(createPartition(*o));

@@ -124,6 +124,20 @@ absl::Status Executor::bind() {
   if (!arena.ok())
     return arena.status();
   arena_ = static_cast<char *>(*arena);
+  if (const plan::Pipeline &pp = plan_.pipeline(); pp.num_stages() > 0) {
+    if (pp.slots() < 1 || pp.stash_slot_bytes() < 0)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the plan's pipeline has ", pp.slots(), " stash slots of ",
+          pp.stash_slot_bytes(),
+          " bytes; it needs at least 1 slot of >= 0 bytes (recompile it)"));
+    slots_ = pp.slots();
+    slotBytes_ = pp.stash_slot_bytes();
+    absl::StatusOr<void *> stash = store_->allocate(
+        std::max<int64_t>(slots_ * slotBytes_, 64), "the stash slots");
+    if (!stash.ok())
+      return stash.status();
+    stash_ = static_cast<char *>(*stash);
+  }
 
   params_.resize(plan_.params_size());
   paramNumel_.resize(plan_.params_size());
@@ -139,6 +153,7 @@ absl::Status Executor::bind() {
   }
 
   tensors_.resize(nb);
+  stashTensors_.assign(nb, {});
   for (int id = 0; id < nb; ++id) {
     const plan::Buffer &b = plan_.buffers(id);
     if (b.id() != id)
@@ -148,6 +163,11 @@ absl::Status Executor::bind() {
     t.dtype = b.dtype();
     t.shape.assign(b.shape().begin(), b.shape().end());
     int64_t n = numel(b.shape());
+    if (b.stash()) {
+      if (absl::Status s = bindStash(b, 4 * n); !s.ok())
+        return s;
+      continue;
+    }
     switch (b.kind()) {
     case plan::Buffer::ARENA:
       if (b.offset() < 0 || b.offset() + 4 * n > plan_.arena_bytes())
@@ -196,34 +216,92 @@ absl::Status Executor::bind() {
   for (const plan::Program &prog : plan_.programs()) {
     BoundProgram &bp = programs_[prog.name()];
     bp.program = &prog;
+    bool touchesStash = false;
+    auto check = [&](int32_t id, const char *what) -> absl::Status {
+      if (id < 0 || id >= nb)
+        return absl::InvalidArgumentError(
+            absl::StrCat(prog.name(), ": ", what, " buffer ", id,
+                         " which the plan does not have"));
+      touchesStash = touchesStash || plan_.buffers(id).stash();
+      return absl::OkStatus();
+    };
     for (const plan::Instr &instr : prog.instrs()) {
-      BoundInstr bi{&instr, {}, {}, std::nullopt};
-      for (int32_t id : instr.inputs()) {
-        if (id < 0 || id >= nb)
-          return absl::InvalidArgumentError(
-              absl::StrCat(instr.kernel(), " reads buffer ", id,
-                           " which the plan does not have"));
-        bi.in.push_back(tensors_[id]);
+      for (int32_t id : instr.inputs())
+        if (absl::Status s = check(id, (instr.kernel() + " reads").c_str());
+            !s.ok())
+          return s;
+      for (int32_t id : instr.outputs())
+        if (absl::Status s = check(id, (instr.kernel() + " writes").c_str());
+            !s.ok())
+          return s;
+    }
+    for (const auto *bindings : {&prog.inputs(), &prog.outputs()})
+      for (const plan::Binding &bd : *bindings)
+        if (absl::Status s =
+                check(bd.buffer(), ("'" + bd.name() + "' binds").c_str());
+            !s.ok())
+          return s;
+    bp.bySlot.resize(touchesStash ? slots_ : 1);
+    for (int slot = 0; slot < int(bp.bySlot.size()); ++slot) {
+      for (const plan::Instr &instr : prog.instrs()) {
+        BoundInstr bi{&instr, {}, {}, std::nullopt};
+        for (int32_t id : instr.inputs())
+          bi.in.push_back(tensorAt(id, slot));
+        for (int32_t id : instr.outputs())
+          bi.out.push_back(tensorAt(id, slot));
+        if (isDataMovement(instr.kernel())) {
+          auto move = bindDataMove(
+              instr, bi.in, bi.out, rank_, world_,
+              absl::StrCat(prog.name(), " instruction ",
+                           bp.bySlot[slot].size(), " (", instr.block(), ")"));
+          if (!move.ok())
+            return move.status();
+          bi.move = std::move(*move);
+        }
+        bp.bySlot[slot].push_back(std::move(bi));
       }
-      for (int32_t id : instr.outputs()) {
-        if (id < 0 || id >= nb)
-          return absl::InvalidArgumentError(
-              absl::StrCat(instr.kernel(), " writes buffer ", id,
-                           " which the plan does not have"));
-        bi.out.push_back(tensors_[id]);
-      }
-      if (isDataMovement(instr.kernel())) {
-        auto move = bindDataMove(instr, bi.in, bi.out, rank_, world_,
-                                 absl::StrCat(prog.name(), " instruction ",
-                                              bp.instrs.size(), " (",
-                                              instr.block(), ")"));
-        if (!move.ok())
-          return move.status();
-        bi.move = std::move(*move);
-      }
-      bp.instrs.push_back(std::move(bi));
     }
   }
+  return absl::OkStatus();
+}
+
+// A stash buffer lives in every slot at the same offset: bind one tensor per
+// slot. Only pipeline plans have slots, and only transient values (ARENA) and
+// batch inputs (INPUT) belong there.
+absl::Status Executor::bindStash(const plan::Buffer &b, int64_t bytes) {
+  if (!stash_)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "buffer ", b.name(),
+        " is marked stash but the plan has no pipeline (Plan.pipeline."
+        "num_stages is 0); recompile the plan"));
+  if (b.kind() != plan::Buffer::ARENA && b.kind() != plan::Buffer::INPUT)
+    return absl::InvalidArgumentError(
+        absl::StrCat("buffer ", b.name(),
+                     " is marked stash but is a parameter or optimizer "
+                     "state; only ARENA and INPUT buffers live in stash "
+                     "slots (recompile the plan)"));
+  if (b.offset() < 0 || b.offset() + bytes > slotBytes_)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stash buffer ", b.name(), " (", bytes, " bytes at byte ", b.offset(),
+        ") lies outside the stash slot of ", slotBytes_,
+        " bytes (Pipeline.stash_slot_bytes); recompile the plan"));
+  if (b.kind() == plan::Buffer::INPUT && b.global_shape_size() > 0 &&
+      !boxInside(vec(b.global_shape()),
+                 b.slice_offset_size()
+                     ? vec(b.slice_offset())
+                     : std::vector<int64_t>(b.shape_size(), 0),
+                 vec(b.shape())))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input buffer ", b.name(), " of shape ", shapeStr(b.shape()),
+        " at offset ", shapeStr(b.slice_offset()),
+        " does not fit its global shape ", shapeStr(b.global_shape())));
+  std::vector<Tensor> &slots = stashTensors_[b.id()];
+  for (int s = 0; s < slots_; ++s) {
+    Tensor t = tensors_[b.id()];
+    t.data = stash_ + s * slotBytes_ + b.offset();
+    slots.push_back(std::move(t));
+  }
+  tensors_[b.id()] = slots[0];
   return absl::OkStatus();
 }
 
@@ -322,7 +400,7 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
   return zeroState();
 }
 
-absl::Status Executor::saveParams(const std::string &path) {
+absl::StatusOr<Executor::GatheredParams> Executor::gatherParams() {
   if (!deferred_.ok())
     return deferred_;
   // Whether a parameter is sharded anywhere must be decided alike on every
@@ -342,18 +420,19 @@ absl::Status Executor::saveParams(const std::string &path) {
             hostComm_->allReduceSum(sharded.data(), sharded.size());
         !s.ok())
       return s;
-  std::vector<std::vector<float>> gathered(plan_.params_size());
-  std::vector<io::TensorToWrite> out;
+  GatheredParams out;
+  out.owned.resize(plan_.params_size());
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
+    std::vector<float> &owned = out.owned[i];
     const float *data = params_[i];
     if (store_->onDevice()) { // every slice is kept: one copy per parameter
-      gathered[i].resize(paramNumel_[i]);
-      if (absl::Status s = store_->device()->copyToHost(
-              gathered[i].data(), data, 4 * gathered[i].size());
+      owned.resize(paramNumel_[i]);
+      if (absl::Status s = store_->device()->copyToHost(owned.data(), data,
+                                                        4 * owned.size());
           !s.ok())
         return s;
-      data = gathered[i].data();
+      data = owned.data();
     }
     if (sharded[i]) {
       auto g = gatherBoxes(*hostComm_, data, vec(p.global_shape()),
@@ -361,22 +440,30 @@ absl::Status Executor::saveParams(const std::string &path) {
                            absl::StrCat("parameter ", p.name()));
       if (!g.ok())
         return g.status();
-      gathered[i] = std::move(*g);
-      data = gathered[i].data();
+      owned = std::move(*g);
+      data = owned.data();
     }
-    out.push_back({p.name(), io::StDType::F32, vec(p.global_shape()), data});
+    out.tensors.push_back(
+        {p.name(), io::StDType::F32, vec(p.global_shape()), data});
   }
+  return out;
+}
+
+absl::Status Executor::saveParams(const std::string &path) {
+  absl::StatusOr<GatheredParams> g = gatherParams();
+  if (!g.ok())
+    return g.status();
   if (rank_ != 0)
     return absl::OkStatus();
-  return io::writeSafetensors(path, out,
+  return io::writeSafetensors(path, g->tensors,
                               {{"format", "pt"}, {"producer", "galaxy-run"}});
 }
 
 absl::Status Executor::fillInputs(const plan::Program &program,
-                                  const io::Batch &batch) {
+                                  const io::Batch &batch, int slot) {
   for (const plan::Binding &in : program.inputs()) {
     const plan::Buffer &b = plan_.buffers(in.buffer());
-    const Tensor &t = tensors_[in.buffer()];
+    const Tensor &t = tensorAt(in.buffer(), slot);
     const bool sliced = b.global_shape_size() > 0;
     const int64_t want = sliced ? numel(b.global_shape()) : numel(b.shape());
     auto fill = [&](const auto &src, plan::DType dtype) -> absl::Status {
@@ -421,12 +508,13 @@ absl::Status Executor::fillInputs(const plan::Program &program,
   return absl::OkStatus();
 }
 
-absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp) {
+absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp,
+                                                 int slot) {
   Outputs outs;
   for (int k = 0; k < bp.program->outputs_size(); ++k) {
     const plan::Binding &o = bp.program->outputs(k);
     const plan::Buffer &b = plan_.buffers(o.buffer());
-    const Tensor &t = tensors_[o.buffer()];
+    const Tensor &t = tensorAt(o.buffer(), slot);
     std::vector<float> &dst = outs[o.name()];
     absl::StatusOr<const void *> host = store_->toHost(t.data, 4 * t.numel());
     if (!host.ok())
@@ -460,22 +548,28 @@ absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp) {
 
 absl::StatusOr<Outputs> Executor::run(const std::string &program,
                                       const io::Batch &batch,
-                                      const KernelContext &ctx) {
+                                      const KernelContext &ctx, int slot) {
   auto it = programs_.find(program);
   if (it == programs_.end())
     return absl::NotFoundError(
         absl::StrCat("the plan has no program '", program, "'"));
   BoundProgram &bp = it->second;
+  if (slot < 0 || slot >= slots_)
+    return absl::InvalidArgumentError(absl::StrCat(
+        program, ": stash slot ", slot, " is out of range; the plan has ",
+        slots_, slots_ == 1 ? " slot" : " slots", " (Pipeline.slots)"));
   if (!deferred_.ok())
     return deferred_;
-  if (absl::Status s = fillInputs(*bp.program, batch); !s.ok())
+  if (absl::Status s = fillInputs(*bp.program, batch, slot); !s.ok())
     return s;
+  const std::vector<BoundInstr> &instrs =
+      bp.bySlot[bp.bySlot.size() == 1 ? 0 : slot];
   if (timing_) {
-    bp.seconds.resize(bp.instrs.size(), 0.0);
+    bp.seconds.resize(instrs.size(), 0.0);
     ++bp.timedRuns;
   }
-  for (size_t i = 0; i < bp.instrs.size(); ++i) {
-    const BoundInstr &bi = bp.instrs[i];
+  for (size_t i = 0; i < instrs.size(); ++i) {
+    const BoundInstr &bi = instrs[i];
     std::chrono::steady_clock::time_point t0;
     if (timing_)
       t0 = std::chrono::steady_clock::now();
@@ -495,12 +589,12 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
           s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
                                  bi.instr->block(), ": ", s.message()));
   }
-  return collectOutputs(bp);
+  return collectOutputs(bp, slot);
 }
 
 void Executor::resetInstrTimes() {
   for (auto &[name, bp] : programs_) {
-    bp.seconds.assign(bp.instrs.size(), 0.0);
+    bp.seconds.assign(bp.bySlot[0].size(), 0.0);
     bp.timedRuns = 0;
   }
 }
@@ -510,7 +604,7 @@ std::vector<double> Executor::instrSeconds(const std::string &program) const {
   if (it == programs_.end())
     return {};
   std::vector<double> s = it->second.seconds;
-  s.resize(it->second.instrs.size(), 0.0);
+  s.resize(it->second.bySlot[0].size(), 0.0);
   return s;
 }
 

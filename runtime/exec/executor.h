@@ -58,15 +58,36 @@ public:
   void initParams(uint64_t seed);
   // Reads every parameter's slice from a safetensors file (by HF name).
   absl::Status loadParams(const io::SafetensorsFile &file);
+  // Every parameter as a global tensor (Hugging Face name, global shape,
+  // data), in plan order. `tensors[i].data` points into `owned` or into the
+  // executor's own host memory, so it is valid while both live and the
+  // parameters are not changed.
+  struct GatheredParams {
+    std::vector<io::TensorToWrite> tensors;
+    std::vector<std::vector<float>> owned;
+  };
+  // Collective: every rank calls it and gets the global tensors (sharded
+  // parameters are gathered over the communicator).
+  absl::StatusOr<GatheredParams> gatherParams();
   // Collective: every rank calls it. Sharded parameters are gathered; rank 0
   // writes the global tensors (atomically), other ranks write nothing.
   absl::Status saveParams(const std::string &path);
 
   // Runs one program on a batch (the *global* batch: each INPUT buffer takes
   // its slice by global_shape / slice_offset). Collective when the plan holds
-  // data movement. `ctx.step` drives dropout and AdamW.
+  // data movement. `ctx.step` drives dropout and AdamW. `slot` is the stash
+  // slot (pipeline plans: where the program's stash buffers live, so a
+  // microbatch's forward and backward must use the same one); 0 otherwise.
   absl::StatusOr<Outputs> run(const std::string &program,
-                              const io::Batch &batch, const KernelContext &ctx);
+                              const io::Batch &batch, const KernelContext &ctx,
+                              int slot = 0);
+
+  // Memory of the activations, for reports: the shared arena, and for a
+  // pipeline plan the stash slots (stashSlots() slots of stashSlotBytes()
+  // each; 1 and 0 for other plans).
+  int64_t arenaBytes() const { return plan_.arena_bytes(); }
+  int stashSlots() const { return slots_; }
+  int64_t stashSlotBytes() const { return slotBytes_; }
 
   bool hasProgram(const std::string &name) const {
     return programs_.count(name) > 0;
@@ -98,7 +119,14 @@ private:
   absl::Status checkWorld(const std::string &origin);
   absl::Status bind();
   absl::Status agreeOnGatheredOutputs();
-  absl::Status fillInputs(const plan::Program &program, const io::Batch &batch);
+  absl::Status fillInputs(const plan::Program &program, const io::Batch &batch,
+                          int slot);
+  absl::Status bindStash(const plan::Buffer &b, int64_t bytes);
+  // Buffer `id` as bound in stash slot `slot` (the slot only matters for
+  // stash buffers).
+  const Tensor &tensorAt(int32_t id, int slot) const {
+    return stashTensors_[id].empty() ? tensors_[id] : stashTensors_[id][slot];
+  }
 
   struct BoundInstr {
     const plan::Instr *instr;
@@ -107,13 +135,15 @@ private:
   };
   struct BoundProgram {
     const plan::Program *program;
-    std::vector<BoundInstr> instrs;
+    // One bound copy per stash slot when the program touches a stash buffer,
+    // else one for all slots.
+    std::vector<std::vector<BoundInstr>> bySlot;
     std::vector<bool> gatherOutput; // per program output: sharded on some rank
     std::vector<double> seconds;    // per instruction, while timing_ is on
     int64_t timedRuns = 0;
   };
 
-  absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp);
+  absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp, int slot);
 
   plan::Plan plan_;
   Backend &backend_;
@@ -126,11 +156,15 @@ private:
   std::unique_ptr<BufferStore> store_;
   std::unique_ptr<DeviceMover> mover_; // set on a device
   char *arena_ = nullptr;
+  char *stash_ = nullptr; // slots_ * slotBytes_ (pipeline plans)
+  int slots_ = 1;
+  int64_t slotBytes_ = 0;
   std::vector<float *> params_; // per plan param: its slice
   std::vector<int64_t> paramNumel_;
   std::map<int32_t, float *> state_; // OPT_STATE buffer id -> data
   absl::Status deferred_;            // a failed initParams upload
-  std::vector<Tensor> tensors_;      // per buffer id
+  std::vector<Tensor> tensors_;      // per buffer id (stash: slot 0)
+  std::vector<std::vector<Tensor>> stashTensors_; // per buffer id, per slot
   std::map<std::string, BoundProgram> programs_;
   std::map<std::string, std::vector<float>> extraInputs_;
   bool timing_ = false;

@@ -24,14 +24,16 @@
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/version.h"
+#include "tools/galaxy-run/common.h"
+#include "tools/galaxy-run/run_pipeline.h"
 
 #ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
 #include "runtime/cuda/cuda_backend.h"
 #include "runtime/cuda/nccl_communicator.h"
 #endif
 
-namespace fs = std::filesystem;
 using namespace galaxy;
+using namespace galaxy::run;
 
 namespace {
 
@@ -83,6 +85,17 @@ Profiling (docs/profiler.md; every rank measures, rank 0 reports all):
   --profile-static FILE  merge into this `galaxyc --profile-json` output instead
                      (--profile-json then writes galaxyc's tree + "measured")
   --profile-svg FILE time per region per rank as stacked bars
+Pipeline plans (galaxyc with pipeline stages: rank<W>.plan.pb per world rank
+W = stage * ranks_per_stage + rank within the stage):
+                     run on stages x ranks_per_stage ranks; every step runs the
+                     plan's microbatches in its schedule (gpipe or 1f1b) and
+                     reports the mean loss over the whole batch; --save and
+                     --save-merged write every stage's weights from rank 0;
+                     --profile prints per rank the busy time, the idle time
+                     (waiting on neighbour stages), the step time and the
+                     activation memory (stash slots x slot bytes + arena);
+                     --profile-json/-svg/-static, --dump-taps, --taps,
+                     --eval-taps and --backend cuda are refused
 Ranks (progress, --metrics, --eval-out and --save come from rank 0):
   --nproc N          spawn N local ranks (N must be the plan's world size); their
                      output lines are prefixed "[rank r] "; if one fails, the
@@ -99,32 +112,6 @@ Exit status: 0 success, 2 bad command line or input, 1 run failure.
 Test hooks: GALAXY_TEST_DIE_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default 1)
 _exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there.
 )";
-
-struct Args {
-  std::string plan, data, vocab, eval, evalOut, init, save, metrics;
-  std::string saveMerged, dumpTaps, taps, evalTaps;
-  std::string profileJson, profileStatic, profileSvg;
-  bool profile = false;
-  std::string backend = "cpu";
-  int64_t steps = -1, epochs = -1, logEvery = 0, nproc = 0;
-  uint64_t seed = 42;
-  bool shuffle = false;
-  double timeoutS = 60;
-  rt::LaunchFlags launch;
-  std::vector<std::string> childArgs; // the command line minus --nproc
-};
-
-// Thrown by fail() and caught in main, so the communicator's destructor still
-// runs (it tells the peers this rank left and, on rank 0, keeps the store up
-// while they diagnose a failure).
-struct Exit {
-  int code;
-};
-
-[[noreturn]] void fail(int code, const std::string &msg) {
-  std::cerr << "galaxy-run: " << msg << "\n";
-  throw Exit{code};
-}
 
 int64_t parseInt(const std::string &flag, const std::string &v) {
   try {
@@ -266,59 +253,11 @@ Args parseArgs(int argc, char **argv) {
   return a;
 }
 
-absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,
-                                    std::string *file) {
-  fs::path path = where;
-  if (fs::is_directory(path))
-    path /= absl::StrCat("rank", rank, ".plan.pb");
-  *file = path.string();
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    return absl::NotFoundError(
-        absl::StrCat("cannot read plan '", path.string(),
-                     "' (compile one with galaxyc CONFIG -o DIR)"));
-  plan::Plan p;
-  if (!p.ParseFromIstream(&in))
-    return absl::InvalidArgumentError(absl::StrCat(
-        "'", path.string(), "' is not a Galaxy plan (protobuf parse failed)"));
-  // Before anything reads the plan's contents: another version may mean
-  // anything.
-  if (p.format_version() != plan::kPlanFormatVersion)
-    return absl::FailedPreconditionError(absl::StrCat(
-        "'", path.string(), "' has format version ", p.format_version(),
-        " but this galaxy-run reads version ", plan::kPlanFormatVersion,
-        "; recompile it with the matching galaxyc"));
-  return p;
-}
-
-std::string hms(double s) {
-  int64_t t = int64_t(s + 0.5);
-  return absl::StrFormat("%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-}
-
-// Cross-entropy and argmax of one row of logits.
-std::pair<double, bool> scoreRow(const float *logits, int64_t classes,
-                                 int32_t label) {
-  double mx = logits[0];
-  int64_t arg = 0;
-  for (int64_t c = 1; c < classes; ++c)
-    if (logits[c] > mx) {
-      mx = logits[c];
-      arg = c;
-    }
-  double sum = 0;
-  for (int64_t c = 0; c < classes; ++c)
-    sum += std::exp(logits[c] - mx);
-  return {std::log(sum) + mx - logits[label], arg == label};
-}
-
 int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
              uint64_t seed, bool lead, const rt::TapsFile *taps) {
   const plan::ModelInfo &m = ex.plan().model();
   const int64_t B = m.batch_size(), C = m.num_classes(), N = data.size();
-  double loss = 0;
-  int64_t correct = 0;
-  std::vector<std::vector<float>> logits;
+  EvalTally tally(C);
   rt::KernelContext ctx{seed, 0, /*training=*/false};
   for (int64_t start = 0; start < N; start += B) {
     // The plan's batch is fixed: the last partial batch wraps and the extra
@@ -330,34 +269,11 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
     if (!out.ok())
       fail(1, std::string(out.status().message()));
     const std::vector<float> &lg = (*out)["logits"];
-    for (int64_t r = 0; r < B && start + r < N; ++r) {
-      auto [l, ok] = scoreRow(&lg[r * C], C, batch.labels[r]);
-      loss += l;
-      correct += ok;
-      logits.emplace_back(lg.begin() + r * C, lg.begin() + (r + 1) * C);
-    }
+    for (int64_t r = 0; r < B && start + r < N; ++r)
+      tally.add(&lg[r * C], batch.labels[r]);
   }
-  if (!lead)
-    return 0;
-  std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N,
-                               loss / N, double(correct) / N);
-  if (!args.evalOut.empty()) {
-    std::string tmp = args.evalOut + ".tmp";
-    std::ofstream o(tmp);
-    o << absl::StrFormat(
-        "{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
-        loss / N, double(correct) / N, N);
-    for (size_t r = 0; r < logits.size(); ++r) {
-      o << (r ? ",\n" : "\n") << "[";
-      for (size_t c = 0; c < logits[r].size(); ++c)
-        o << (c ? ", " : "") << absl::StrFormat("%.9g", logits[r][c]);
-      o << "]";
-    }
-    o << "]}\n";
-    o.close();
-    if (!o || std::rename(tmp.c_str(), args.evalOut.c_str()) != 0)
-      fail(1, "cannot write '" + args.evalOut + "'");
-  }
+  if (lead)
+    tally.report(args);
   return 0;
 }
 
@@ -476,23 +392,24 @@ void reportProfile(const rt::Executor &ex, const Args &args,
                                  all->size() == 1 ? " rank" : " ranks")));
 }
 
-int64_t envInt(const char *name, int64_t otherwise) {
-  const char *v = std::getenv(name);
-  return v && *v ? std::atoll(v) : otherwise;
-}
-
 // --nproc N: check the plan's world, then run N copies of this program.
 int launchLocal(const Args &args) {
   std::string file;
   auto planOr = readPlan(args.plan, 0, &file);
   if (!planOr.ok())
     fail(2, std::string(planOr.status().message()));
-  const int world = std::max(planOr->world(), 1);
+  const int world = planWorldSize(*planOr);
+  const plan::Pipeline &pp = planOr->pipeline();
   if (args.nproc != world)
-    fail(2, absl::StrCat("--nproc ", args.nproc, " does not match the plan: ",
-                         file, " was compiled for ", world,
-                         world == 1 ? " rank" : " ranks", "; use --nproc ",
-                         world, " or recompile with --world ", args.nproc));
+    fail(2, absl::StrCat(
+                "--nproc ", args.nproc, " does not match the plan: ", file,
+                " was compiled for ", world, world == 1 ? " rank" : " ranks",
+                pp.num_stages() > 0
+                    ? absl::StrCat(" (", pp.num_stages(), " pipeline stages of ",
+                                   std::max(pp.group_size(), 1), ")")
+                    : std::string(),
+                "; use --nproc ", world, " or recompile with --world ",
+                args.nproc));
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.childArgs;
@@ -557,6 +474,8 @@ int runRank(const Args &args) {
   auto planOr = readPlan(args.plan, rank, &planFile);
   if (!planOr.ok())
     fail(2, std::string(planOr.status().message()));
+  if (planOr->pipeline().num_stages() > 0)
+    return runPipelineRank(args, *launch, planFile, std::move(*planOr));
   // Refuse a mismatched plan before anyone waits on a rendezvous.
   const int planWorld = std::max(planOr->world(), 1);
   if (planWorld > 1 && launch->source == "default")
@@ -577,39 +496,9 @@ int runRank(const Args &args) {
   const plan::ModelInfo model = planOr->model();
 
   // Validate every input before anything is written.
-  io::DatasetOptions dopts;
-  dopts.padSize = model.seq_len();
-  dopts.numClasses = model.num_classes();
-  dopts.vocabSize = model.vocab_size();
-  dopts.vocabPath = args.vocab;
-  std::optional<io::Dataset> train, eval;
-  if (!args.data.empty()) {
-    auto d = io::Dataset::load(args.data, dopts);
-    if (!d.ok())
-      fail(2, std::string(d.status().message()));
-    train = std::move(*d);
-    if (args.shuffle && args.dumpTaps.empty()) // taps are in file order
-      train->setShuffle(args.seed);
-  }
-  if (!args.eval.empty()) {
-    auto d = io::Dataset::load(args.eval, dopts);
-    if (!d.ok())
-      fail(2, std::string(d.status().message()));
-    eval = std::move(*d);
-  }
-  std::optional<io::SafetensorsFile> init;
-  if (!args.init.empty()) {
-    auto f = io::readSafetensors(args.init);
-    if (!f.ok())
-      fail(2, std::string(f.status().message()));
-    init = std::move(*f);
-  }
-  std::ofstream metrics;
-  if (lead && !args.metrics.empty() && train) {
-    metrics.open(args.metrics, std::ios::trunc);
-    if (!metrics)
-      fail(2, "cannot write metrics file '" + args.metrics + "'");
-  }
+  RunInputs inputs = loadInputs(args, model, lead);
+  std::optional<io::Dataset> &train = inputs.train, &eval = inputs.eval;
+  std::optional<io::SafetensorsFile> &init = inputs.init;
 
   // Declared before the communicator, which may use the backend's stream.
   std::unique_ptr<rt::Backend> backend;
@@ -675,22 +564,11 @@ int runRank(const Args &args) {
           2,
           "the plan has no train_step program (it was compiled for inference)");
     const int64_t B = model.batch_size();
-    int64_t steps = args.steps >= 0 ? args.steps
-                    : args.epochs >= 0
-                        ? (args.epochs * train->size() + B - 1) / B
-                        : (train->size() + B - 1) / B;
-    int64_t logEvery =
-        args.logEvery > 0 ? args.logEvery : std::max<int64_t>(1, steps / 20);
+    const int64_t steps = trainingSteps(args, B, train->size());
     const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
     const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
     const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
-    if (lead)
-      std::cerr << absl::StrFormat(
-          "galaxy-run: training %d steps, batch %d, %d rows in %s\n", steps, B,
-          train->size(), args.data);
-    auto t0 = std::chrono::steady_clock::now();
-    double windowLoss = 0;
-    int64_t windowSteps = 0;
+    StepLog log(args, steps, B, train->size(), lead, inputs.metrics);
     for (int64_t s = 0; s < steps; ++s) {
       if (rank == faultRank && s + 1 == dieAt)
         _exit(9); // test hook: a crash without any goodbye
@@ -705,37 +583,15 @@ int runRank(const Args &args) {
       if (!out.ok())
         fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "",
                              "step ", s + 1, ": ", out.status().message()));
-      double loss = (*out)["loss"][0];
-      if (!std::isfinite(loss))
-        fail(1, absl::StrFormat(
-                    "loss became %f at step %d; lower the learning rate", loss,
-                    s + 1));
-      auto now = std::chrono::steady_clock::now();
-      double stepS = std::chrono::duration<double>(now - ts).count();
-      double total = std::chrono::duration<double>(now - t0).count();
+      const double loss = (*out)["loss"][0];
+      const double stepS = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - ts)
+                               .count();
       if (args.profile && s == 0 && steps > 2)
         ex.resetInstrTimes(); // step 1 warms caches and GEMM plans up
       else
         profiledS += stepS;
-      windowLoss += loss;
-      ++windowSteps;
-      if (metrics.is_open())
-        metrics
-            << absl::StrFormat(
-                   "{\"step\": %d, \"loss\": %.9g, \"samples_per_s\": %.3f}\n",
-                   s + 1, loss, B / stepS)
-            << std::flush;
-      if (lead && ((s + 1) % logEvery == 0 || s + 1 == steps)) {
-        double rate = (s + 1) * B / total;
-        std::cerr << absl::StrFormat(
-            "step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
-            int(std::to_string(steps).size()), s + 1, steps,
-            windowLoss / windowSteps, rate, hms((steps - s - 1) * B / rate));
-      }
-      if ((s + 1) % logEvery == 0 || s + 1 == steps) {
-        windowLoss = 0;
-        windowSteps = 0;
-      }
+      log.record(s, loss, stepS);
     }
   }
   if (args.profile)

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """Equivalence test: an N-rank plan must train exactly like the serial plan.
 
-  run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy --world N
+  run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy|pp --world N
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR]
+      [--layers L] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
+      [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
 batch 6), data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
@@ -13,6 +15,10 @@ init when torch is missing), compiles it with `galaxyc --mode serial` and with
 seed (galaxy-run, the N-rank run with --nproc N), and compares per-step losses
 (rtol 1e-4), saved weights (atol 1e-3 plus compare.py's update check) and eval logits
 (atol 1e-4). Addressed dropout makes runs with dropout equal too.
+
+--mode pp is a pipeline: world = stages x group size, each stage a group running
+--group's mode (its split lists are those of the group size); batch 6 in 4 microbatches
+is [2,2,1,1] — uneven sizes too.
 
 Split lists default to uneven ones for the world size (world 3: heads 2,1,1,
 intermediate 64,32,32, seq 8,5,3, batch 3,2,1). --lr-factor scales the learning rate of
@@ -61,14 +67,22 @@ def int_list(text):
         raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers")
 
 
+def group_of(args):
+    """The SPMD mode and rank count the split lists are for."""
+    if args.mode == "pp":
+        return args.group, args.world // len(args.stages)
+    return args.mode, args.world
+
+
 def lists_for(args):
-    if args.mode == "serial":
+    mode, _ = group_of(args)
+    if mode == "serial":
         return []
-    if args.mode == "dp":
-        return ["batch"]
-    if args.mode == "tp":
+    if mode == "dp":
+        return [] if args.mode == "pp" else ["batch"]  # pp+dp splits microbatches evenly
+    if mode == "tp":
         return ["heads", "inter"]
-    if args.mode == "sp":
+    if mode == "sp":
         return ["seq"]
     used = {"seq"} if "SP" in (args.att, args.con, args.mlp) else set()
     if args.att == "TP":
@@ -86,6 +100,7 @@ def make_config(args, lr_factor=1.0):
             "batch_size": 6,
             "hidden_dropout_prob": args.dropout,
             "attention_probs_dropout_prob": args.dropout,
+            "num_hidden_layers": args.layers,
         }
     )
     cfg["learning_rate"] *= lr_factor
@@ -98,7 +113,11 @@ def make_config(args, lr_factor=1.0):
         cfg.update({"use_adapter": True, "adapter_reduction_dim": 8})
     elif args.peft == "side":
         cfg.update({"use_side": True, "side_reduction_factor": 4})
-    if args.mode == "galaxy":
+    mode, group_world = group_of(args)
+    if args.mode == "pp":
+        cfg.update({"stage_num_hidden_layers_list": args.stages,
+                    "num_microbatches": args.microbatches, "pp_schedule": args.schedule})
+    if mode == "galaxy":
         cfg.update(
             {
                 "att_parallel_method": args.att,
@@ -106,13 +125,13 @@ def make_config(args, lr_factor=1.0):
                 "mlp_parallel_method": args.mlp,
             }
         )
-    splits = DEFAULT_SPLITS.get(args.world, {})
+    splits = DEFAULT_SPLITS.get(group_world, {})
     for name in lists_for(args):
         value = getattr(args, name) or splits.get(name)
         if value is None:
-            fail(f"give --{name} for world {args.world} (no default split)", 2)
-        if len(value) != args.world:
-            fail(f"--{name} {value} has {len(value)} entries for world {args.world}", 2)
+            fail(f"give --{name} for world {group_world} (no default split)", 2)
+        if len(value) != group_world:
+            fail(f"--{name} {value} has {len(value)} entries for world {group_world}", 2)
         cfg[LIST_KEYS[name]] = value
     return cfg
 
@@ -133,7 +152,7 @@ def run(cmd, log, what, env=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="the CMake build directory (for tools/galaxyc, tools/galaxy-run)")
-    ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy"])
+    ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy", "pp"])
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--att", default="TP", choices=["TP", "SP"])
     ap.add_argument("--con", default="SP", choices=["SP", "None"])
@@ -147,7 +166,15 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--lr-factor", type=float, default=1.0)
     ap.add_argument("--keep", help="work in this directory and keep it")
+    ap.add_argument("--layers", type=int, default=2, help="encoder layers")
+    ap.add_argument("--stages", type=int_list, default=[1, 1], help="pp: layers per stage")
+    ap.add_argument("--group", default="serial", choices=["serial", "dp", "tp", "sp", "galaxy"],
+                    help="pp: the SPMD mode inside each stage")
+    ap.add_argument("--microbatches", type=int, default=4)
+    ap.add_argument("--schedule", default="gpipe", choices=["gpipe", "1f1b"])
     args = ap.parse_args(argv)
+    if args.mode == "pp" and args.world % len(args.stages):
+        fail(f"--world {args.world} is not stages ({len(args.stages)}) x group size", 2)
     if args.world < 1 or (args.mode == "serial" and args.world != 1):
         fail("--world must be at least 1 (and 1 for --mode serial)", 2)
 
@@ -173,8 +200,11 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    label = f"{args.mode} world {args.world}" + ("" if args.peft == "full" else f" {args.peft}")
-    if args.mode == "galaxy":
+    mode_arg = args.mode if args.mode != "pp" or args.group == "serial" else f"pp+{args.group}"
+    label = f"{mode_arg} world {args.world}" + ("" if args.peft == "full" else f" {args.peft}")
+    if args.mode == "pp":
+        label += f" stages {args.stages} x{args.microbatches} {args.schedule}"
+    if group_of(args)[0] == "galaxy":
         label += f" ({args.att}/{args.con}/{args.mlp})"
     with open(p("serial.json"), "w") as f:
         json.dump(make_config(args), f, indent=1)
@@ -199,9 +229,9 @@ def compare_runs(args, work, galaxyc, galaxy_run):
 
     run([galaxyc, p("serial.json"), "--mode", "serial", "-o", p("serial.plan"), "--emit", "none"],
         p("galaxyc.serial.log"), "galaxyc --mode serial")
-    run([galaxyc, p("parallel.json"), "--mode", args.mode, "--world", str(args.world), "-o",
+    run([galaxyc, p("parallel.json"), "--mode", mode_arg, "--world", str(args.world), "-o",
          p("parallel.plan"), "--emit", "none"],
-        p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {args.mode}")
+        p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
 
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7",
               "--eval", p("eval.jsonl"), *init]

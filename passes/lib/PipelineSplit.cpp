@@ -48,7 +48,7 @@ void PipelineSplitPass::runOnOperation() {
       return 0;
     }
     auto block = op->getAttrOfType<StringAttr>(kBlockAttr);
-    return block && block.getValue() == "embedding" ? 0 : stages - 1;
+    return block && block.getValue() == "embedding" ? 0 : -1;
   };
 
   Block &body = fn.getBody().front();
@@ -59,14 +59,33 @@ void PipelineSplitPass::runOnOperation() {
   llvm::DenseSet<Value> inputOnly;
   for (BlockArgument a : body.getArguments())
     inputOnly.insert(a);
+  // Ops outside the encoder layers and the embeddings (pooler, head, loss, a
+  // side network's ends) run as early as their operands allow; a parameter
+  // outside a layer lives where it is read.
   for (Operation &op : body.without_terminator()) {
-    opStage[&op] = stageOf(&op);
+    int s = stageOf(&op);
+    if (s < 0 && !isa<ParamOp>(op)) {
+      s = 0;
+      for (Value v : op.getOperands())
+        if (Operation *d = v.getDefiningOp(); d && !isa<ParamOp>(d))
+          s = std::max(s, opStage[d]);
+    }
+    opStage[&op] = s;
     if (!isa<ParamOp>(op) && op.getNumResults() &&
         llvm::all_of(op.getOperands(),
                      [&](Value v) { return inputOnly.contains(v); }))
       for (Value r : op.getResults())
         inputOnly.insert(r);
   }
+
+  for (Operation &op : body.without_terminator())
+    if (opStage[&op] < 0) {
+      int s = stages - 1;
+      for (Operation *user : op.getUsers())
+        if (user != ret.getOperation())
+          s = std::min(s, opStage[user]);
+      opStage[&op] = s;
+    }
 
   // A parameter lives on one stage: a tied weight read by two stages would
   // need its gradients summed across them.
@@ -161,9 +180,22 @@ void PipelineSplitPass::runOnOperation() {
   for (auto [k, v] : llvm::enumerate(inValues))
     map.map(v, nb->getArgument(oldArgs.size() + k));
   OpBuilder nbld = OpBuilder::atBlockEnd(nb);
-  for (Operation &op : body.without_terminator())
-    if (keep.contains(&op))
-      nbld.clone(op, map);
+  for (Operation &op : body.without_terminator()) {
+    if (!keep.contains(&op))
+      continue;
+    for (Value v : op.getOperands())
+      if (!map.contains(v)) {
+        Operation *d = v.getDefiningOp();
+        op.emitError() << "galaxy-pipeline: " << op.getName() << " (stage "
+                       << int(stage) << ") reads a value of stage "
+                       << (d ? opStage[d] : -1)
+                       << "; a pipeline's data must flow from earlier stages "
+                          "to later ones";
+        stageFn.erase();
+        return signalPassFailure();
+      }
+    nbld.clone(op, map);
+  }
   SmallVector<Value> results;
   for (Value v : outValues) {
     Value m = map.lookupOrNull(v);

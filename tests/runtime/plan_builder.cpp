@@ -64,6 +64,22 @@ void PlanBuilder::setGlobal(int id, const Shape &global, const Shape &offset) {
     b.add_slice_offset(d);
 }
 
+void PlanBuilder::setStash(int id, int64_t offset) {
+  plan::Buffer &b = *plan_.mutable_buffers(id);
+  b.set_stash(true);
+  b.set_offset(offset);
+}
+
+int PlanBuilder::optState(const std::string &name, int param, int slot) {
+  const plan::Param &p = plan_.params(param);
+  plan::Buffer &b = newBuffer(name, {p.slice_shape().begin(), p.slice_shape().end()},
+                              plan::F32);
+  b.set_kind(plan::Buffer::OPT_STATE);
+  b.set_param(param);
+  b.set_slot(slot);
+  return b.id();
+}
+
 int PlanBuilder::param(const std::string &name, const Shape &global,
                        const Shape &sliceOffset, const Shape &sliceShape,
                        const std::string &init, float std) {

@@ -32,6 +32,12 @@ public:
             const std::string &init = "normal", float std = 0.5f);
   // Marks buffer `id` as this rank's box of a `global` tensor.
   void setGlobal(int id, const Shape &global, const Shape &offset);
+  // Pipeline plans: moves buffer `id` (ARENA or INPUT) into the stash slot
+  // at byte `offset`.
+  void setStash(int id, int64_t offset);
+  // Optimizer state of parameter `param` (its index), slot `slot` (2: the
+  // gradient accumulator of pipeline plans).
+  int optState(const std::string &name, int param, int slot);
 
   plan::Instr &add(const std::string &program, const std::string &kernel,
                    const std::vector<int> &inputs,

@@ -103,7 +103,10 @@ private:
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
   llvm::DenseMap<Value, int32_t> bufferOf; // within the current function
   llvm::DenseSet<Value> stash;             // values the backward program reads
-  std::set<int32_t> stashPlaced;           // stash buffers given an offset
+  // SGD steps fused into the kernel computing their gradient (the gradient's
+  // only use): gradient op -> update, and update -> gradient op.
+  llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
+  std::set<int32_t> stashPlaced; // stash buffers given an offset
   int64_t stashSlotBytes = 0;
   bool pipeline = false;
 };
@@ -259,6 +262,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
     bufferOf[g.getResult()] = accumulator(g.getParam());
     return absl::OkStatus();
   }
+  if (fusedGrad.count(&op)) // the gradient kernel did the update
+    return absl::OkStatus();
   plan::Instr *instr = st.prog->add_instrs();
   instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
   if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
@@ -292,7 +297,16 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
       instr->add_inputs(optState(pi, 0, t));
       instr->add_inputs(optState(pi, 1, t));
     }
-    for (Value r : op.getResults()) {
+    if (auto it = fusedInto.find(&op); it != fusedInto.end()) {
+      // SGD fused into the gradient GEMM / scatter: p = beta·p + alpha·grad.
+      auto upd = cast<SgdUpdateOp>(it->second);
+      const double lr = upd.getLr().convertToDouble(),
+                   wd = upd.getWeightDecay().convertToDouble();
+      instr->add_outputs(bufferOf[upd.getParam()]);
+      (*instr->mutable_attrs())["alpha"].set_f(-lr);
+      (*instr->mutable_attrs())["beta"].set_f(1.0 - lr * wd);
+    }
+    for (Value r : fusedInto.count(&op) ? ValueRange() : op.getResults()) {
       int32_t id =
           newBuffer(r, plan::Buffer::ARENA,
                     absl::StrCat(opName.drop_front(7).str(), "#", st.idx));
@@ -376,6 +390,18 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
           if (readByBwd(r) && !isa<ParamOp>(op))
             stash.insert(r);
   }
+
+  fusedInto.clear();
+  fusedGrad.clear();
+  for (Operation &op : body.without_terminator())
+    if (auto upd = dyn_cast<SgdUpdateOp>(op)) {
+      Operation *d = upd.getGrad().getDefiningOp();
+      if (d && upd.getGrad().hasOneUse() &&
+          isa<LinearWeightGradOp, EmbeddingGradOp>(d)) {
+        fusedInto[d] = &op;
+        fusedGrad[&op] = d;
+      }
+    }
 
   ProgramState fwdState, bwdState;
   fwdState.prog = p.add_programs();

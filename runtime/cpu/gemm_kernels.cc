@@ -60,8 +60,13 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
     return kernelError(
         c,
         "dy[...,N] and x[...,K] must have the same rows and dw must be [N,K]");
-  // dw[N,K] = dyᵀ[N,rows] · x[rows,K]
-  return c.env.sgemm(true, false, n, k, rows, 1.f, dy.f32(), n, x.f32(), k, 0.f,
+  // dw[N,K] = alpha·dyᵀ[N,rows]·x[rows,K] + beta·dw. With dw the parameter,
+  // alpha = -lr and beta = 1 - lr·wd this is the whole SGD step (the lowering
+  // fuses them): no gradient buffer is written and read back.
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha", 1.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta", 0.0));
+  return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha),
+                     dy.f32(), n, x.f32(), k, static_cast<float>(beta),
                      dw.f32(), k);
 }
 

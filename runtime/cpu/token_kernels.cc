@@ -86,13 +86,26 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
   if (dt.shape.size() != 2 || dy.shape.empty() ||
       dy.shape.back() != dt.shape[1] || rowCount(dy) != ids.numel())
     return kernelError(c, "needs ids [...], dy [...,H] and dtable [V,H]");
+  // dtable = beta·dtable + alpha·scatter(dy). With dtable the parameter,
+  // alpha = -lr and beta = 1 this is SGD touching only the rows in the batch
+  // (the lowering fuses embedding_grad + sgd_update without weight decay).
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha", 1.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double beta_d, floatAttr(c, "beta", 0.0));
+  const float alpha = static_cast<float>(alpha_d),
+              beta = static_cast<float>(beta_d);
   const int64_t v = dt.shape[0], h = dt.shape[1], rows = ids.numel();
   const int32_t *id = ids.i32();
   const float *g = dy.f32();
   float *out = dt.f32();
-  parallelChunks(v, h, c.env.threads, [&](int64_t r0, int64_t r1) {
-    std::memset(out + r0 * h, 0, (r1 - r0) * h * sizeof(float));
-  });
+  if (beta != 1.f)
+    parallelChunks(v, h, c.env.threads, [&](int64_t r0, int64_t r1) {
+      if (beta == 0.f) {
+        std::memset(out + r0 * h, 0, (r1 - r0) * h * sizeof(float));
+        return;
+      }
+      for (int64_t i = r0 * h; i < r1 * h; ++i)
+        out[i] *= beta;
+    });
   // Threads own column ranges and add rows in order: deterministic for any
   // thread count.
   parallelChunks(h, rows, c.env.threads, [&](int64_t j0, int64_t j1) {
@@ -102,8 +115,12 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
         continue;
       float *o = out + row * h;
       const float *gr = g + r * h;
-      for (int64_t j = j0; j < j1; ++j)
-        o[j] += gr[j];
+      if (alpha == 1.f)
+        for (int64_t j = j0; j < j1; ++j)
+          o[j] += gr[j];
+      else
+        for (int64_t j = j0; j < j1; ++j)
+          o[j] += alpha * gr[j];
     }
   });
   return absl::OkStatus();

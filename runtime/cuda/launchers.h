@@ -105,10 +105,12 @@ int launchEmbedding(const float *table, int64_t v, int64_t h,
 // Deterministic: ids are stably sorted (scratch from embeddingGradScratch
 // bytes), then each id's rows are added in row order.
 int64_t embeddingGradScratch(int64_t rows);
+// dtable = beta·dtable + alpha·scatter(dy) (beta 0: the plain gradient).
 int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
                         int64_t v, int64_t h, int64_t vocabOffset,
-                        int64_t paddingIdx, float *dtable, void *scratch,
-                        int64_t scratchBytes, Stream s);
+                        int64_t paddingIdx, float alpha, float beta,
+                        float *dtable, void *scratch, int64_t scratchBytes,
+                        Stream s);
 // y[b, :] = x[b, index, :]; grad: dx = 0, dx[b, index, :] = dy[b, :].
 int launchTakeToken(const float *x, float *y, int64_t b, int64_t s_, int64_t h,
                     int64_t index, Stream s);

@@ -88,9 +88,13 @@ absl::Status linearWeightGradOp(const CudaOp &op) {
     return kernelError(
         c,
         "dy[...,N] and x[...,K] must have the same rows and dw must be [N,K]");
-  // dw[N,K] = dyᵀ[N,rows] · x[rows,K]
-  return gemmRowMajor(op, true, false, n, k, rows, 1.f, dy.f32(), n, 0, x.f32(),
-                      k, 0, 0.f, dw.f32(), k, 0, 1);
+  // dw[N,K] = alpha·dyᵀ[N,rows]·x[rows,K] + beta·dw (fused SGD: see the CPU
+  // kernel).
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta", 0.0));
+  return gemmRowMajor(op, true, false, n, k, rows, static_cast<float>(alpha),
+                      dy.f32(), n, 0, x.f32(), k, 0, static_cast<float>(beta),
+                      dw.f32(), k, 0, 1);
 }
 
 absl::Status biasGradOp(const CudaOp &op) {

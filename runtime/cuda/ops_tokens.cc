@@ -63,13 +63,17 @@ absl::Status embeddingGradOp(const CudaOp &op) {
   if (dt.shape.size() != 2 || dy.shape.empty() ||
       dy.shape.back() != dt.shape[1] || rowCount(dy) != ids.numel())
     return kernelError(c, "needs ids [...], dy [...,H] and dtable [V,H]");
+  // dtable = beta·dtable + alpha·scatter(dy) (fused SGD: see the CPU kernel).
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta", 0.0));
   const int64_t rows = ids.numel();
   const int64_t bytes = embeddingGradScratch(rows);
   GALAXY_CUDA_ASSIGN_OR_RETURN(void *scratch, op.env.scratch->get(bytes));
-  return launched(op,
-                  launchEmbeddingGrad(ids.i32(), dy.f32(), rows, dt.shape[0],
-                                      dt.shape[1], vocabOffset, paddingIdx,
-                                      dt.f32(), scratch, bytes, op.env.stream));
+  return launched(op, launchEmbeddingGrad(ids.i32(), dy.f32(), rows,
+                                          dt.shape[0], dt.shape[1], vocabOffset,
+                                          paddingIdx, static_cast<float>(alpha),
+                                          static_cast<float>(beta), dt.f32(),
+                                          scratch, bytes, op.env.stream));
 }
 
 absl::Status takeTokenOp(const CudaOp &op) {

@@ -31,7 +31,7 @@ __global__ void embeddingGradK(const int32_t *sortedIds,
                                const int32_t *sortedRows, const float *dy,
                                int64_t rows, int64_t v, int64_t h,
                                int64_t vocabOffset, int64_t paddingIdx,
-                               float *dtable) {
+                               float alpha, bool keep, float *dtable) {
   for (int64_t p = blockIdx.x; p < rows; p += gridDim.x) {
     const int32_t id = sortedIds[p];
     if (p > 0 && sortedIds[p - 1] == id)
@@ -43,9 +43,15 @@ __global__ void embeddingGradK(const int32_t *sortedIds,
       float acc = 0.f;
       for (int64_t q = p; q < rows && sortedIds[q] == id; ++q)
         acc += dy[static_cast<int64_t>(sortedRows[q]) * h + j];
-      dtable[row * h + j] = acc;
+      // Each row is written by one block: deterministic without atomics.
+      float *out = dtable + row * h + j;
+      *out = (keep ? *out : 0.f) + alpha * acc;
     }
   }
+}
+
+__global__ void scaleTableK(float *t, int64_t n, float beta) {
+  GALAXY_GRID_STRIDE(i, n) { t[i] *= beta; }
 }
 
 __global__ void takeTokenK(const float *x, float *y, int64_t b, int64_t s,
@@ -104,11 +110,16 @@ int64_t embeddingGradScratch(int64_t rows) {
 
 int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
                         int64_t v, int64_t h, int64_t vocabOffset,
-                        int64_t paddingIdx, float *dtable, void *scratch,
-                        int64_t scratchBytes, Stream s) {
+                        int64_t paddingIdx, float alpha, float beta,
+                        float *dtable, void *scratch, int64_t scratchBytes,
+                        Stream s) {
   cudaStream_t st = asStream(s);
-  if (cudaError_t e = cudaMemsetAsync(dtable, 0, v * h * sizeof(float), st))
-    return static_cast<int>(e);
+  if (beta == 0.f) {
+    if (cudaError_t e = cudaMemsetAsync(dtable, 0, v * h * sizeof(float), st))
+      return static_cast<int>(e);
+  } else if (beta != 1.f) {
+    scaleTableK<<<gridFor(v * h), kThreads, 0, st>>>(dtable, v * h, beta);
+  }
   if (rows == 0)
     return 0;
   char *base = static_cast<char *>(scratch);
@@ -126,7 +137,8 @@ int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
   const unsigned blocks =
       static_cast<unsigned>(rows < 65535 * 4 ? rows : 65535 * 4);
   embeddingGradK<<<blocks, 128, 0, st>>>(sortedIds, sortedRows, dy, rows, v, h,
-                                         vocabOffset, paddingIdx, dtable);
+                                         vocabOffset, paddingIdx, alpha,
+                                         beta != 0.f, dtable);
   return launchStatus();
 }
 

@@ -55,6 +55,44 @@ TEST(Optimizer, AdamwTwoSteps) {
               "adamw p2");
 }
 
+// The lowering fuses sgd_update into the kernel computing its gradient
+// (alpha = -lr, beta = 1 - lr·wd, output = the parameter): the result must be
+// the two-step one.
+TEST(Optimizer, SgdFusedIntoLinearWeightGrad) {
+  std::mt19937 rng(3);
+  Buf dy = Buf::random({2, 3, 4}, rng), x = Buf::random({2, 3, 5}, rng);
+  Buf p = Buf::random({4, 5}, rng), dw = Buf::zeros({4, 5});
+  Buf fused = p;
+  const double lr = 0.1, wd = 0.01;
+  runOk(Op("linear_weight_grad"), {&dy, &x}, {&dw});
+  runOk(Op("sgd_update").f("lr", lr).f("weight_decay", wd), {&p, &dw}, {});
+  runOk(Op("linear_weight_grad").f("alpha", -lr).f("beta", 1 - lr * wd),
+        {&dy, &x}, {&fused});
+  std::vector<double> want(p.f.begin(), p.f.end());
+  expectClose(fused.f, want, 1e-6, 1e-6, "fused linear_weight_grad + sgd");
+}
+
+TEST(Optimizer, SgdFusedIntoEmbeddingGradTouchesBatchRowsOnly) {
+  std::mt19937 rng(4);
+  // Ids 1 and 3 repeat, 0 is padding_idx, row 2 is not in the batch.
+  Buf ids = Buf::ints({2, 3}, {1, 3, 0, 3, 1, 1});
+  Buf dy = Buf::random({2, 3, 4}, rng), table = Buf::random({5, 4}, rng);
+  Buf dt = Buf::zeros({5, 4}), fused = table;
+  const Op grad = Op("embedding_grad").i("padding_idx", 0);
+  runOk(grad, {&ids, &dy}, {&dt});
+  runOk(Op("sgd_update").f("lr", 0.5), {&table, &dt}, {});
+  runOk(
+      Op("embedding_grad").i("padding_idx", 0).f("alpha", -0.5).f("beta", 1.0),
+      {&ids, &dy}, {&fused});
+  std::vector<double> want(table.f.begin(), table.f.end());
+  expectClose(fused.f, want, 1e-6, 1e-6, "fused embedding_grad + sgd");
+  // beta 0.5 scales every row, alpha adds the scatter.
+  Buf half = Buf::values({5, 4}, std::vector<float>(20, 2.f));
+  runOk(Op("embedding_grad").f("alpha", 0.0).f("beta", 0.5), {&ids, &dy},
+        {&half});
+  expectClose(half.f, std::vector<double>(20, 1.0), 0, 0, "beta scales");
+}
+
 TEST(Optimizer, AdamwNeedsAOneBasedStep) {
   Buf p = Buf::zeros({2}), g = Buf::zeros({2}), m = Buf::zeros({2}),
       v = Buf::zeros({2});

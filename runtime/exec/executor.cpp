@@ -250,10 +250,10 @@ absl::Status Executor::bind() {
         for (int32_t id : instr.outputs())
           bi.out.push_back(tensorAt(id, slot));
         if (isDataMovement(instr.kernel())) {
-          auto move = bindDataMove(
-              instr, bi.in, bi.out, rank_, world_,
-              absl::StrCat(prog.name(), " instruction ",
-                           bp.bySlot[slot].size(), " (", instr.block(), ")"));
+          auto move = bindDataMove(instr, bi.in, bi.out, rank_, world_,
+                                   absl::StrCat(prog.name(), " instruction ",
+                                                bp.bySlot[slot].size(), " (",
+                                                instr.block(), ")"));
           if (!move.ok())
             return move.status();
           bi.move = std::move(*move);

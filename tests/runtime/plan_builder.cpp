@@ -72,8 +72,8 @@ void PlanBuilder::setStash(int id, int64_t offset) {
 
 int PlanBuilder::optState(const std::string &name, int param, int slot) {
   const plan::Param &p = plan_.params(param);
-  plan::Buffer &b = newBuffer(name, {p.slice_shape().begin(), p.slice_shape().end()},
-                              plan::F32);
+  plan::Buffer &b = newBuffer(
+      name, {p.slice_shape().begin(), p.slice_shape().end()}, plan::F32);
   b.set_kind(plan::Buffer::OPT_STATE);
   b.set_param(param);
   b.set_slot(slot);

@@ -401,15 +401,16 @@ int launchLocal(const Args &args) {
   const int world = planWorldSize(*planOr);
   const plan::Pipeline &pp = planOr->pipeline();
   if (args.nproc != world)
-    fail(2, absl::StrCat(
-                "--nproc ", args.nproc, " does not match the plan: ", file,
-                " was compiled for ", world, world == 1 ? " rank" : " ranks",
-                pp.num_stages() > 0
-                    ? absl::StrCat(" (", pp.num_stages(), " pipeline stages of ",
-                                   std::max(pp.group_size(), 1), ")")
-                    : std::string(),
-                "; use --nproc ", world, " or recompile with --world ",
-                args.nproc));
+    fail(2,
+         absl::StrCat(
+             "--nproc ", args.nproc, " does not match the plan: ", file,
+             " was compiled for ", world, world == 1 ? " rank" : " ranks",
+             pp.num_stages() > 0
+                 ? absl::StrCat(" (", pp.num_stages(), " pipeline stages of ",
+                                std::max(pp.group_size(), 1), ")")
+                 : std::string(),
+             "; use --nproc ", world, " or recompile with --world ",
+             args.nproc));
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.childArgs;
@@ -584,9 +585,9 @@ int runRank(const Args &args) {
         fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "",
                              "step ", s + 1, ": ", out.status().message()));
       const double loss = (*out)["loss"][0];
-      const double stepS = std::chrono::duration<double>(
-                               std::chrono::steady_clock::now() - ts)
-                               .count();
+      const double stepS =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - ts)
+              .count();
       if (args.profile && s == 0 && steps > 2)
         ex.resetInstrTimes(); // step 1 warms caches and GEMM plans up
       else

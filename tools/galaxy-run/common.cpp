@@ -1,0 +1,187 @@
+#include "tools/galaxy-run/common.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/plan/version.h"
+
+namespace fs = std::filesystem;
+
+namespace galaxy::run {
+
+void fail(int code, const std::string &msg) {
+  std::cerr << "galaxy-run: " << msg << "\n";
+  throw Exit{code};
+}
+
+absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,
+                                    std::string *file) {
+  fs::path path = where;
+  if (fs::is_directory(path))
+    path /= absl::StrCat("rank", rank, ".plan.pb");
+  *file = path.string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot read plan '", path.string(),
+                     "' (compile one with galaxyc CONFIG -o DIR)"));
+  plan::Plan p;
+  if (!p.ParseFromIstream(&in))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path.string(), "' is not a Galaxy plan (protobuf parse failed)"));
+  // Before anything reads the plan's contents: another version may mean
+  // anything.
+  if (p.format_version() != plan::kPlanFormatVersion)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", path.string(), "' has format version ", p.format_version(),
+        " but this galaxy-run reads version ", plan::kPlanFormatVersion,
+        "; recompile it with the matching galaxyc"));
+  return p;
+}
+
+int planWorldSize(const plan::Plan &plan) {
+  const int group = std::max(plan.world(), 1);
+  return plan.pipeline().num_stages() > 0 ? plan.pipeline().num_stages() * group
+                                          : group;
+}
+
+std::string hms(double s) {
+  int64_t t = int64_t(s + 0.5);
+  return absl::StrFormat("%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+}
+
+int64_t envInt(const char *name, int64_t otherwise) {
+  const char *v = std::getenv(name);
+  return v && *v ? std::atoll(v) : otherwise;
+}
+
+RunInputs loadInputs(const Args &args, const plan::ModelInfo &model,
+                     bool lead) {
+  RunInputs in;
+  io::DatasetOptions dopts;
+  dopts.padSize = model.seq_len();
+  dopts.numClasses = model.num_classes();
+  dopts.vocabSize = model.vocab_size();
+  dopts.vocabPath = args.vocab;
+  if (!args.data.empty()) {
+    auto d = io::Dataset::load(args.data, dopts);
+    if (!d.ok())
+      fail(2, std::string(d.status().message()));
+    in.train = std::move(*d);
+    if (args.shuffle && args.dumpTaps.empty()) // taps are in file order
+      in.train->setShuffle(args.seed);
+  }
+  if (!args.eval.empty()) {
+    auto d = io::Dataset::load(args.eval, dopts);
+    if (!d.ok())
+      fail(2, std::string(d.status().message()));
+    in.eval = std::move(*d);
+  }
+  if (!args.init.empty()) {
+    auto f = io::readSafetensors(args.init);
+    if (!f.ok())
+      fail(2, std::string(f.status().message()));
+    in.init = std::move(*f);
+  }
+  if (lead && !args.metrics.empty() && in.train) {
+    in.metrics.open(args.metrics, std::ios::trunc);
+    if (!in.metrics)
+      fail(2, "cannot write metrics file '" + args.metrics + "'");
+  }
+  return in;
+}
+
+int64_t trainingSteps(const Args &args, int64_t B, int64_t rows) {
+  return args.steps >= 0    ? args.steps
+         : args.epochs >= 0 ? (args.epochs * rows + B - 1) / B
+                            : (rows + B - 1) / B;
+}
+
+StepLog::StepLog(const Args &args, int64_t steps, int64_t batchSize,
+                 int64_t rows, bool lead, std::ofstream &metrics)
+    : steps_(steps), batch_(batchSize),
+      logEvery_(args.logEvery > 0 ? args.logEvery
+                                  : std::max<int64_t>(1, steps / 20)),
+      lead_(lead), metrics_(metrics), t0_(std::chrono::steady_clock::now()) {
+  if (lead)
+    std::cerr << absl::StrFormat(
+        "galaxy-run: training %d steps, batch %d, %d rows in %s\n", steps,
+        batchSize, rows, args.data);
+}
+
+void StepLog::record(int64_t s, double loss, double stepS) {
+  if (!std::isfinite(loss))
+    fail(1,
+         absl::StrFormat("loss became %f at step %d; lower the learning rate",
+                         loss, s + 1));
+  const double total =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_)
+          .count();
+  windowLoss_ += loss;
+  ++windowSteps_;
+  if (metrics_.is_open())
+    metrics_ << absl::StrFormat(
+                    "{\"step\": %d, \"loss\": %.9g, \"samples_per_s\": %.3f}\n",
+                    s + 1, loss, batch_ / stepS)
+             << std::flush;
+  const bool logNow = (s + 1) % logEvery_ == 0 || s + 1 == steps_;
+  if (lead_ && logNow) {
+    double rate = (s + 1) * batch_ / total;
+    std::cerr << absl::StrFormat(
+        "step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
+        int(std::to_string(steps_).size()), s + 1, steps_,
+        windowLoss_ / windowSteps_, rate,
+        hms((steps_ - s - 1) * batch_ / rate));
+  }
+  if (logNow) {
+    windowLoss_ = 0;
+    windowSteps_ = 0;
+  }
+}
+
+void EvalTally::add(const float *logits, int32_t label) {
+  const int64_t C = classes_;
+  double mx = logits[0];
+  int64_t arg = 0;
+  for (int64_t c = 1; c < C; ++c)
+    if (logits[c] > mx) {
+      mx = logits[c];
+      arg = c;
+    }
+  double sum = 0;
+  for (int64_t c = 0; c < C; ++c)
+    sum += std::exp(logits[c] - mx);
+  loss_ += std::log(sum) + mx - logits[label];
+  correct_ += arg == label;
+  logits_.emplace_back(logits, logits + C);
+}
+
+void EvalTally::report(const Args &args) const {
+  const int64_t N = int64_t(logits_.size());
+  std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N,
+                               loss_ / N, double(correct_) / N);
+  if (args.evalOut.empty())
+    return;
+  std::string tmp = args.evalOut + ".tmp";
+  std::ofstream o(tmp);
+  o << absl::StrFormat(
+      "{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
+      loss_ / N, double(correct_) / N, N);
+  for (size_t r = 0; r < logits_.size(); ++r) {
+    o << (r ? ",\n" : "\n") << "[";
+    for (size_t c = 0; c < logits_[r].size(); ++c)
+      o << (c ? ", " : "") << absl::StrFormat("%.9g", logits_[r][c]);
+    o << "]";
+  }
+  o << "]}\n";
+  o.close();
+  if (!o || std::rename(tmp.c_str(), args.evalOut.c_str()) != 0)
+    fail(1, "cannot write '" + args.evalOut + "'");
+}
+
+} // namespace galaxy::run

@@ -1,0 +1,101 @@
+// What galaxy-run's SPMD path (galaxy-run.cpp) and pipeline path
+// (run_pipeline.cpp) share: the parsed command line, failing, reading plans
+// and inputs, progress lines and evaluation reports.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/exec/launch.h"
+#include "runtime/io/dataset.h"
+#include "runtime/io/safetensors.h"
+#include "runtime/plan/plan.pb.h"
+
+namespace galaxy::run {
+
+struct Args {
+  std::string plan, data, vocab, eval, evalOut, init, save, metrics;
+  std::string saveMerged, dumpTaps, taps, evalTaps;
+  std::string profileJson, profileStatic, profileSvg;
+  bool profile = false;
+  std::string backend = "cpu";
+  int64_t steps = -1, epochs = -1, logEvery = 0, nproc = 0;
+  uint64_t seed = 42;
+  bool shuffle = false;
+  double timeoutS = 60;
+  rt::LaunchFlags launch;
+  std::vector<std::string> childArgs; // the command line minus --nproc
+};
+
+// Thrown by fail() and caught in main, so the communicator's destructor still
+// runs (it tells the peers this rank left and, on rank 0, keeps the store up
+// while they diagnose a failure).
+struct Exit {
+  int code;
+};
+
+[[noreturn]] void fail(int code, const std::string &msg);
+
+// PLAN_DIR/rank<rank>.plan.pb (or the file itself), checked for the format
+// version before anything reads its contents; `file` gets the path.
+absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,
+                                    std::string *file);
+
+// Ranks the plan runs on: every stage's group for a pipeline plan.
+int planWorldSize(const plan::Plan &plan);
+
+std::string hms(double s);
+int64_t envInt(const char *name, int64_t otherwise);
+
+// The inputs of a run, all validated before anything is written.
+struct RunInputs {
+  std::optional<io::Dataset> train, eval;
+  std::optional<io::SafetensorsFile> init;
+  std::ofstream metrics; // open on the lead rank when --metrics is given
+};
+RunInputs loadInputs(const Args &args, const plan::ModelInfo &model, bool lead);
+
+// Steps of a training run: --steps, else --epochs (default one) over the
+// training rows.
+int64_t trainingSteps(const Args &args, int64_t batchSize, int64_t rows);
+
+// The progress lines ("step k/N  loss ...") on the lead rank and --metrics.
+class StepLog {
+public:
+  // Prints the "training N steps" line on the lead rank; `rows` of --data.
+  StepLog(const Args &args, int64_t steps, int64_t batchSize, int64_t rows,
+          bool lead, std::ofstream &metrics);
+  // Fails (exit 1) on a non-finite loss.
+  void record(int64_t step0, double loss, double stepSeconds);
+
+private:
+  int64_t steps_, batch_, logEvery_;
+  bool lead_;
+  std::ofstream &metrics_;
+  std::chrono::steady_clock::time_point t0_;
+  double windowLoss_ = 0;
+  int64_t windowSteps_ = 0;
+};
+
+// Evaluation: cross-entropy and accuracy of each row's logits, then the
+// "eval:" line and --eval-out.
+class EvalTally {
+public:
+  explicit EvalTally(int64_t classes) : classes_(classes) {}
+  void add(const float *logits, int32_t label);
+  // On the lead rank: prints and writes args.evalOut (if given).
+  void report(const Args &args) const;
+
+private:
+  int64_t classes_;
+  double loss_ = 0;
+  int64_t correct_ = 0;
+  std::vector<std::vector<float>> logits_;
+};
+
+} // namespace galaxy::run

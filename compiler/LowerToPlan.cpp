@@ -394,13 +394,9 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   fusedInto.clear();
   fusedGrad.clear();
   for (Operation &op : body.without_terminator())
-    if (auto upd = dyn_cast<SgdUpdateOp>(op)) {
-      Operation *d = upd.getGrad().getDefiningOp();
-      if (d && upd.getGrad().hasOneUse() &&
-          isa<LinearWeightGradOp, EmbeddingGradOp>(d)) {
-        fusedInto[d] = &op;
-        fusedGrad[&op] = d;
-      }
+    if (Operation *d = sgdFusedInto(&op)) {
+      fusedInto[d] = &op;
+      fusedGrad[&op] = d;
     }
 
   ProgramState fwdState, bwdState;

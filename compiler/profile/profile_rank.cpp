@@ -183,8 +183,12 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
       kind = kind.substr(7);
     Node &leaf = child(child(child(rp.tree, group, "group"), block, "block"),
                        kind, "op");
-    leaf.instrs.push_back(instr++);
-    leaf.fig.ops += 1;
+    // A fused SGD step runs inside its gradient's instruction: its FLOPs
+    // count, it is no instruction of its own.
+    if (!sgdFusedInto(&op)) {
+      leaf.instrs.push_back(instr++);
+      leaf.fig.ops += 1;
+    }
 
     OpCost c = costOf(&op, rp.rank);
     if (!c.known)

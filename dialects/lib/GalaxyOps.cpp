@@ -62,6 +62,14 @@ static void setPerValueString(Value v, StringRef attr, StringRef value) {
 }
 
 StringRef galaxy::dimsOf(Value v) { return perValueString(v, kDimsAttr); }
+
+Operation *galaxy::sgdFusedInto(Operation *op) {
+  auto upd = dyn_cast<SgdUpdateOp>(op);
+  if (!upd || !upd.getGrad().hasOneUse())
+    return nullptr;
+  Operation *d = upd.getGrad().getDefiningOp();
+  return d && isa<LinearWeightGradOp, EmbeddingGradOp>(d) ? d : nullptr;
+}
 void galaxy::setDims(Value v, StringRef names) {
   setPerValueString(v, kDimsAttr, names);
 }

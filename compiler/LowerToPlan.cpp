@@ -298,13 +298,21 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
       instr->add_inputs(optState(pi, 1, t));
     }
     if (auto it = fusedInto.find(&op); it != fusedInto.end()) {
-      // SGD fused into the gradient GEMM / scatter: p = beta·p + alpha·grad.
-      auto upd = cast<SgdUpdateOp>(it->second);
-      const double lr = upd.getLr().convertToDouble(),
-                   wd = upd.getWeightDecay().convertToDouble();
-      instr->add_outputs(bufferOf[upd.getParam()]);
-      (*instr->mutable_attrs())["alpha"].set_f(-lr);
-      (*instr->mutable_attrs())["beta"].set_f(1.0 - lr * wd);
+      // SGD fused into the gradient GEMM / scatter: p = beta·p + alpha·grad;
+      // accumulation: acc = acc + grad.
+      auto attrs = instr->mutable_attrs();
+      if (auto upd = dyn_cast<SgdUpdateOp>(it->second)) {
+        const double lr = upd.getLr().convertToDouble(),
+                     wd = upd.getWeightDecay().convertToDouble();
+        instr->add_outputs(bufferOf[upd.getParam()]);
+        (*attrs)["alpha"].set_f(-lr);
+        (*attrs)["beta"].set_f(1.0 - lr * wd);
+      } else {
+        instr->add_outputs(
+            accumulator(cast<GradAccumulateOp>(it->second).getParam()));
+        (*attrs)["alpha"].set_f(1.0);
+        (*attrs)["beta"].set_f(1.0);
+      }
     }
     for (Value r : fusedInto.count(&op) ? ValueRange() : op.getResults()) {
       int32_t id =

@@ -64,10 +64,12 @@ static void setPerValueString(Value v, StringRef attr, StringRef value) {
 StringRef galaxy::dimsOf(Value v) { return perValueString(v, kDimsAttr); }
 
 Operation *galaxy::sgdFusedInto(Operation *op) {
-  auto upd = dyn_cast<SgdUpdateOp>(op);
-  if (!upd || !upd.getGrad().hasOneUse())
+  if (!isa<SgdUpdateOp, GradAccumulateOp>(op))
     return nullptr;
-  Operation *d = upd.getGrad().getDefiningOp();
+  Value grad = op->getOperand(1);
+  if (!grad.hasOneUse())
+    return nullptr;
+  Operation *d = grad.getDefiningOp();
   return d && isa<LinearWeightGradOp, EmbeddingGradOp>(d) ? d : nullptr;
 }
 void galaxy::setDims(Value v, StringRef names) {

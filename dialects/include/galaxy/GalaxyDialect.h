@@ -37,11 +37,12 @@ inline constexpr llvm::StringLiteral kLayoutAttr = "galaxy.layout";
 // argument.
 llvm::StringRef dimsOf(mlir::Value v);
 
-// The lowering fuses an SGD step into the kernel that computes its gradient
-// when that gradient is a weight gradient (linear_weight_grad or
-// embedding_grad) used by nothing else: the op it fuses into, else null. The
-// profiler asks the same question to map ops to plan instructions.
-mlir::Operation *sgdFusedInto(mlir::Operation *sgdUpdate);
+// The lowering fuses an SGD step (sgd_update) or a gradient accumulation
+// (grad_accumulate) into the kernel that computes its gradient when that
+// gradient is a weight gradient (linear_weight_grad or embedding_grad) used by
+// nothing else: the op it fuses into, else null. The profiler asks the same
+// question to map ops to plan instructions.
+mlir::Operation *sgdFusedInto(mlir::Operation *update);
 // Sets the axis names of `v` (an op result or a function argument).
 void setDims(mlir::Value v, llvm::StringRef names);
 

@@ -79,7 +79,7 @@ absl::Status dropoutKernel(const KernelCall &c) {
   const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
   const uint64_t seed = c.ctx.seed, step = static_cast<uint64_t>(c.ctx.step);
   const uint32_t op = static_cast<uint32_t>(op_id);
-  parallelChunks(rows, inner * 12, c.env.threads, [&](int64_t r0, int64_t r1) {
+  parallelChunks(rows, inner * 40, c.env.threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       // Global linear index of this row's first element.
       uint64_t g = 0;

@@ -157,7 +157,9 @@ std::string openblasName(int threads) {
       version, openblas_get_corename(), threads);
 }
 
-std::string kindName(GemmKind kind, int threads) {
+} // namespace
+
+std::string gemmLibraryName(GemmKind kind, int threads) {
   switch (kind) {
   case GemmKind::kOneDnn:
     return onednnName(threads);
@@ -165,11 +167,13 @@ std::string kindName(GemmKind kind, int threads) {
     return openblasName(threads);
   case GemmKind::kNaive:
     return absl::StrFormat("naive loops (%d threads)", threads);
+  case GemmKind::kPerShape:
+    return absl::StrFormat(
+        "per shape: the faster of %s and %s for each GEMM shape",
+        onednnName(threads), openblasName(threads));
   }
   return "?";
 }
-
-} // namespace
 
 std::string_view gemmKindName(GemmKind kind) {
   switch (kind) {
@@ -179,16 +183,21 @@ std::string_view gemmKindName(GemmKind kind) {
     return "openblas";
   case GemmKind::kNaive:
     return "naive";
+  case GemmKind::kPerShape:
+    return "per-shape";
   }
   return "?";
 }
 
 absl::StatusOr<GemmKind> parseGemmKind(std::string_view name) {
-  for (GemmKind k : {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive})
+  for (GemmKind k : {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
+                     GemmKind::kPerShape})
     if (name == gemmKindName(k))
       return k;
   return absl::InvalidArgumentError(absl::StrFormat(
-      "GALAXY_GEMM='%s' is not a GEMM: use onednn, openblas or naive", name));
+      "GALAXY_GEMM='%s' is not a GEMM: use onednn, openblas, naive or "
+      "per-shape (or measure)",
+      name));
 }
 
 SgemmFn sgemmFor(GemmKind kind) {
@@ -199,6 +208,8 @@ SgemmFn sgemmFor(GemmKind kind) {
     return openblasSgemm;
   case GemmKind::kNaive:
     return naiveSgemm;
+  case GemmKind::kPerShape:
+    return perShapeSgemm;
   }
   return naiveSgemm;
 }
@@ -256,126 +267,6 @@ double measureGemmGflops(GemmKind kind, int reps) {
   }
   const double flops = 2.0 * kM * kK * (kN1 + kN2);
   return flops / best * 1e-9;
-}
-
-namespace {
-// The per-machine memory of the GEMM measurement: one line per
-// "cpu-model|threads" key, in $XDG_CACHE_HOME/galaxy (or ~/.cache/galaxy).
-std::string gemmCacheKey(int threads) {
-  std::ifstream cpu("/proc/cpuinfo");
-  std::string line, model = "unknown-cpu";
-  while (std::getline(cpu, line))
-    if (line.rfind("model name", 0) == 0) {
-      model = line.substr(line.find(':') + 1);
-      break;
-    }
-  return absl::StrFormat("%s|%d", model, threads);
-}
-
-std::string gemmCachePath() {
-  const char *xdg = std::getenv("XDG_CACHE_HOME");
-  const char *home = std::getenv("HOME");
-  if (xdg && *xdg)
-    return std::string(xdg) + "/galaxy/gemm-choice.txt";
-  if (home && *home)
-    return std::string(home) + "/.cache/galaxy/gemm-choice.txt";
-  return "";
-}
-
-bool readGemmCache(int threads, double *onednn, double *openblas) {
-  const std::string path = gemmCachePath(), key = gemmCacheKey(threads);
-  std::ifstream in(path);
-  std::string line;
-  while (in && std::getline(in, line)) {
-    auto tab = line.rfind('\t');
-    if (tab == std::string::npos || line.substr(0, tab) != key)
-      continue;
-    return std::sscanf(line.c_str() + tab + 1, "%lf %lf", onednn, openblas) ==
-           2;
-  }
-  return false;
-}
-
-void writeGemmCache(int threads, double onednn, double openblas) {
-  const std::string path = gemmCachePath();
-  if (path.empty())
-    return;
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(),
-                                      ec);
-  // Keep other machines' / thread counts' lines; replace ours atomically.
-  const std::string key = gemmCacheKey(threads);
-  std::vector<std::string> lines;
-  {
-    std::ifstream in(path);
-    std::string line;
-    while (in && std::getline(in, line))
-      if (line.rfind(key + "\t", 0) != 0)
-        lines.push_back(line);
-  }
-  lines.push_back(absl::StrFormat("%s\t%.3f %.3f", key, onednn, openblas));
-  const std::string tmp = absl::StrFormat("%s.%d.tmp", path, ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const std::string &l : lines)
-      out << l << "\n";
-    if (!out)
-      return; // a read-only home just means measuring every time
-  }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec)
-    std::filesystem::remove(tmp, ec);
-}
-} // namespace
-
-GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
-  setGemmThreads(threads);
-  std::string note;
-  if (!forced) {
-    if (const char *env = std::getenv("GALAXY_GEMM"); env && *env) {
-      absl::StatusOr<GemmKind> k = parseGemmKind(env);
-      if (k.ok())
-        return {*k, absl::StrFormat("GEMM: %s (forced by GALAXY_GEMM=%s)",
-                                    kindName(*k, threads), env)};
-      note = absl::StrFormat(" (%s; measured instead)", k.status().message());
-    }
-  } else {
-    return {*forced, absl::StrFormat("GEMM: %s (chosen by the caller)",
-                                     kindName(*forced, threads))};
-  }
-  // Measured once per machine and thread count, then remembered in a cache
-  // file: every later process uses the same library, so runs with the same
-  // seed stay bit-identical (GALAXY_GEMM=measure re-measures). Rounds
-  // alternate between the libraries and each keeps its best, so a burst of
-  // load from other processes does not decide the choice.
-  static std::once_flag once;
-  static double onednn = 0, openblas = 0;
-  static bool cached = false;
-  std::call_once(once, [threads] {
-    const char *env = std::getenv("GALAXY_GEMM");
-    const bool remeasure = env && std::string(env) == "measure";
-    if (!remeasure && readGemmCache(threads, &onednn, &openblas)) {
-      cached = true;
-      return;
-    }
-    for (int round = 0; round < 3; ++round) {
-      onednn = std::max(onednn, measureGemmGflops(GemmKind::kOneDnn, 2));
-      openblas = std::max(openblas, measureGemmGflops(GemmKind::kOpenBlas, 2));
-    }
-    writeGemmCache(threads, onednn, openblas);
-  });
-  if (cached)
-    note +=
-        " (measured earlier on this machine; GALAXY_GEMM=measure re-measures)";
-  // Both run on the same OpenMP threads now, so the faster simply wins.
-  const bool use_onednn = onednn >= openblas;
-  GemmKind kind = use_onednn ? GemmKind::kOneDnn : GemmKind::kOpenBlas;
-  GemmKind other = use_onednn ? GemmKind::kOpenBlas : GemmKind::kOneDnn;
-  return {kind, absl::StrFormat("GEMM: %s — %.0f GFLOP/s vs %s %.0f GFLOP/s%s",
-                                kindName(kind, threads),
-                                use_onednn ? onednn : openblas,
-                                kindName(other, threads),
-                                use_onednn ? openblas : onednn, note)};
 }
 
 } // namespace galaxy::rt::cpu

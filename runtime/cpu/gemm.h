@@ -13,9 +13,14 @@
 
 namespace galaxy::rt::cpu {
 
-enum class GemmKind { kOneDnn, kOpenBlas, kNaive };
+// kPerShape times oneDNN and OpenBLAS on each GEMM shape at its first use and
+// keeps the faster (remembered per machine, see chooseGemm).
+enum class GemmKind { kOneDnn, kOpenBlas, kNaive, kPerShape };
 
-std::string_view gemmKindName(GemmKind kind); // "onednn" | "openblas" | "naive"
+// "onednn" | "openblas" | "naive" | "per-shape"
+std::string_view gemmKindName(GemmKind kind);
+// The library (and its ISA / thread count) in human words.
+std::string gemmLibraryName(GemmKind kind, int threads);
 absl::StatusOr<GemmKind> parseGemmKind(std::string_view name);
 
 // Row-major C[m,n] = alpha·op(A)·op(B) + beta·C with op(A) [m,k], op(B) [k,n];
@@ -26,6 +31,13 @@ using SgemmFn = absl::Status (*)(bool trans_a, bool trans_b, int64_t m,
                                  int64_t ldb, float beta, float *c,
                                  int64_t ldc);
 SgemmFn sgemmFor(GemmKind kind);
+
+// The kPerShape GEMM: looks the shape up (ta, tb, m, n, k, strides, thread
+// count) and, the first time, times both libraries into scratch memory.
+absl::Status perShapeSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
+                           int64_t k, float alpha, const float *a, int64_t lda,
+                           const float *b, int64_t ldb, float beta, float *c,
+                           int64_t ldc);
 
 // Thread count for both libraries (OpenMP for oneDNN, OpenBLAS's own pool).
 // Process-wide: a backend calls it before each kernel, and it is a no-op while
@@ -48,8 +60,11 @@ struct GemmChoice {
   GemmKind kind = GemmKind::kNaive;
   std::string description; // the start-up line, see Backend::gemmDescription()
 };
-// `forced` (or else GALAXY_GEMM=onednn|openblas|naive) wins; otherwise oneDNN
-// and OpenBLAS are timed (once per process, < 0.2 s) and the faster is kept.
+// `forced` (or else GALAXY_GEMM=onednn|openblas|naive|per-shape) wins;
+// otherwise kPerShape: each shape's faster library, measured at its first use
+// and remembered in $XDG_CACHE_HOME/galaxy/gemm-shapes.txt (~/.cache/...) per
+// CPU model and thread count, so later processes make the same choices and
+// same-seed runs stay bit-identical. GALAXY_GEMM=measure re-measures.
 GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced);
 
 } // namespace galaxy::rt::cpu

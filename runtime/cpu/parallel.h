@@ -7,7 +7,7 @@
 namespace galaxy::rt::cpu {
 
 // Below this many scalar operations a loop runs on the calling thread.
-inline constexpr int64_t kParallelWork = 1 << 15;
+inline constexpr int64_t kParallelWork = 1 << 20;
 
 // Calls f(begin, end) on contiguous static chunks of [0, n); chunk boundaries
 // depend only on n and the thread count, so per-chunk results are reproducible

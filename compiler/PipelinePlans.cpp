@@ -139,7 +139,13 @@ std::string pipelineReport(const config::GalaxyConfig &cfg,
       absl::StrJoin(cfg.pp_microbatch_list, ","), kind);
   out += "timeline (F = forward, B = backward of a microbatch; B counted 2x F; "
          ".. = idle):\n";
-  out += plan::renderTimeline(t);
+  std::vector<std::string> labels;
+  for (int s = 0; s < stages; ++s)
+    labels.push_back(group > 1
+                         ? absl::StrFormat("stage %d (ranks %d-%d)", s,
+                                           s * group, s * group + group - 1)
+                         : absl::StrFormat("stage %d (rank %d)", s, s));
+  out += plan::renderTimeline(t, labels);
   out += absl::StrFormat(
       "bubble: %.1f%% of the step idle; idle/busy %.3f vs (p-1)/m = %.3f\n",
       100 * t.bubbleFraction, t.bubbleOverBusy, double(stages - 1) / m);

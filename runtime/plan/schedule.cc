@@ -83,12 +83,17 @@ Timeline simulate(const std::string &kind, int stages, int m, double fwdCost,
   return t;
 }
 
-std::string renderTimeline(const Timeline &t) {
+std::string renderTimeline(const Timeline &t,
+                           const std::vector<std::string> &labels) {
+  size_t width = 0;
+  for (const std::string &l : labels)
+    width = std::max(width, l.size());
   std::string out;
   for (size_t s = 0; s < t.ops.size(); ++s) {
-    char head[32];
-    std::snprintf(head, sizeof head, "stage %zu |", s);
-    out += head;
+    std::string head =
+        s < labels.size() ? labels[s] : "stage " + std::to_string(s);
+    head.resize(std::max(width, head.size()), ' ');
+    out += head + " |";
     double clock = 0;
     for (size_t i = 0; i < t.ops[s].size(); ++i) {
       for (; clock + 1e-9 < t.start[s][i]; clock += 1)

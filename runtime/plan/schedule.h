@@ -43,7 +43,8 @@ Timeline simulate(const std::string &kind, int stages, int microbatches,
                   double fwdCost = 1, double bwdCost = 2);
 
 // Human-readable timeline: one row per stage, one column per time unit
-// ("F3", "B0", ".." for idle).
-std::string renderTimeline(const Timeline &t);
+// ("F3", "B0", ".." for idle). `labels` name the rows (default "stage s").
+std::string renderTimeline(const Timeline &t,
+                           const std::vector<std::string> &labels = {});
 
 } // namespace galaxy::plan

@@ -1,7 +1,10 @@
 #include "runtime/exec/buffer_store.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 
@@ -29,6 +32,18 @@ BufferStore::~BufferStore() {
   }
 }
 
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+// GALAXY_HUGEPAGES=0 turns the hint off (for A/B measurements).
+bool hugePages() {
+  static const bool on = [] {
+    const char *e = std::getenv("GALAXY_HUGEPAGES");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+} // namespace
+
 absl::StatusOr<void *> BufferStore::allocate(size_t bytes, const char *what) {
   bytes = std::max<size_t>(bytes, 64);
   void *p = nullptr;
@@ -40,11 +55,20 @@ absl::StatusOr<void *> BufferStore::allocate(size_t bytes, const char *what) {
                        " on GPU ", mem_->device(), ": ", d.status().message()));
     p = *d;
   } else {
-    bytes = (bytes + 63) / 64 * 64; // aligned_alloc wants a multiple
-    p = std::aligned_alloc(64, bytes);
+    // Big buffers (weights, the arena) on 2 MiB boundaries and marked for
+    // transparent huge pages: GEMMs stream whole weight matrices every step,
+    // and 4 KiB pages cost TLB misses (Linux's default THP mode is madvise).
+    // The size is not rounded up to whole huge pages (a 768x768 weight would
+    // grow by 70%): its tail simply stays on small pages.
+    const size_t align = bytes >= kHugePage && hugePages() ? kHugePage : 64;
+    bytes = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, align, bytes) != 0)
+      p = nullptr;
     if (!p)
       return absl::ResourceExhaustedError(
           absl::StrCat("cannot allocate ", bytes, " bytes for ", what));
+    if (align == kHugePage)
+      (void)madvise(p, bytes, MADV_HUGEPAGE); // a hint; failure is harmless
     std::memset(p, 0, bytes);
   }
   owned_.push_back(p);

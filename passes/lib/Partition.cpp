@@ -50,6 +50,9 @@ struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass> {
   // (value, target layout) -> converted value, so each redistribution happens
   // once.
   std::map<std::pair<void *, std::string>, Value> cache;
+  // Per parameter: the layout its gradient accumulator holds (set while
+  // partitioning @train_step, read by @update, which comes after it).
+  llvm::StringMap<Layout> accumulatorLayout;
 };
 
 LogicalResult PartitionPass::buildSplits() {
@@ -189,9 +192,28 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
         setLayout(r, pref(r, split));
       continue;
     }
-    if (isa<SgdUpdateOp, AdamwUpdateOp, GradAccumulateOp>(op)) {
+    if (isa<SgdUpdateOp, AdamwUpdateOp>(op)) {
       Value param = op->getOperand(0);
       op->setOperand(1, convert(op->getOperand(1), layoutOf(param), op));
+      continue;
+    }
+    if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
+      // A replicated parameter's partial gradient is accumulated partial and
+      // reduced once per step, in @update, not once per microbatch.
+      Layout want = layoutOf(acc.getParam());
+      if (want.kind == Layout::R && layoutOf(acc.getGrad()).kind == Layout::P)
+        want = Layout::partial();
+      accumulatorLayout[acc.getParam().getDefiningOp<ParamOp>().getName()] =
+          want;
+      op->setOperand(1, convert(acc.getGrad(), want, op));
+      continue;
+    }
+    if (auto g = dyn_cast<GradOfOp>(op)) {
+      auto it = accumulatorLayout.find(
+          g.getParam().getDefiningOp<ParamOp>().getName());
+      setLayout(g.getResult(), it != accumulatorLayout.end()
+                                   ? it->second
+                                   : layoutOf(g.getParam()));
       continue;
     }
     if (isPassThrough(op)) {

@@ -37,6 +37,8 @@ CASES = {
         "non_linearity": "gelu_new",
     },
     "adapter-gelu": {"use_adapter": True, "adapter_reduction_dim": 8, "non_linearity": "gelu"},
+    "adapter-relu": {"use_adapter": True, "adapter_reduction_dim": 8, "non_linearity": "relu"},
+    "adapter-swish": {"use_adapter": True, "adapter_reduction_dim": 8, "non_linearity": "swish"},
     "side": {"use_side": True, "side_reduction_factor": 4},
 }
 

@@ -4,7 +4,8 @@
 #
 #   run_peft_oracle.sh BUILD_DIR METHOD sgd|adamw
 #
-# METHOD: lora | lora-all-targets-fanin | adapter-gelu_new | adapter-gelu | side
+# METHOD: lora | lora-all-targets-fanin | adapter-gelu_new | adapter-gelu | adapter-relu |
+#         adapter-swish | side
 # (peft_case.py holds the configs). 5 steps, then:
 #   - Galaxy's saved weights hold every initial tensor (the method's LoRA/adapter/side
 #     parameters included) and its frozen tensors are bit-identical to the init;

@@ -538,6 +538,14 @@ absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &in,
         resolveSplit(c, micro, c.num_microbatches, "microbatch",
                      absl::StrCat("num_microbatches is ", c.num_microbatches,
                                   " (one entry per microbatch)")));
+    const size_t stages = c.stage_num_hidden_layers_list.size();
+    if (c.pp_microbatch_list.size() < stages)
+      c.warnings.push_back(absl::StrCat(
+          c.pp_microbatch_list.size(), " microbatch",
+          c.pp_microbatch_list.size() == 1 ? "" : "es", " for ", stages,
+          " pipeline stages: at most ", c.pp_microbatch_list.size(),
+          " stage(s) work at a time; set num_microbatches to ", stages,
+          " or more to keep every stage busy"));
     if (c.pp_group_mode == ParallelMode::kDP)
       for (int64_t rows : c.pp_microbatch_list)
         if (rows < c.pp_group_size)

@@ -68,7 +68,7 @@ public:
   const PipelineStats &stats() const { return stats_; }
   void resetStats() { stats_ = {}; }
 
-  class Channel; // a point-to-point link to a neighbour (pipeline_driver.cpp)
+  class Channel; // a point-to-point link to a neighbour (pipeline_channel.h)
 
 private:
   PipelineDriver(comm::Communicator *world, Executor &ex);

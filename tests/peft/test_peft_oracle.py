@@ -53,6 +53,10 @@ def _numpy_forward(cfg, p, ids, mask, types):
     def act(x, kind):
         if kind == "gelu_new":
             return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+        if kind == "relu":
+            return np.maximum(x, 0.0)
+        if kind == "swish":
+            return x / (1.0 + np.exp(-x))
         return x * 0.5 * (1.0 + erf(x / math.sqrt(2.0)))
 
     def ln(x, name):

@@ -1,5 +1,7 @@
 #include "runtime/exec/launch.h"
 
+#include <random>
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -111,20 +113,28 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
   return info;
 }
 
+// A random bindable port below Linux's ephemeral range (32768+): a port the
+// kernel gave out for bind(0) can be given out again — to a Gloo listener or
+// an outgoing connection of another local job — before rank 0's store binds
+// it, and local runs start many of those.
 int freeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return 0;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = pick(rng);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (ok)
+      return port;
+  }
+  return 0;
 }
 
 namespace {

@@ -108,6 +108,13 @@ Ranks (progress, --metrics, --eval-out and --save come from rank 0):
                      rank that dies or hangs makes the others fail naming it
   -h, --help         this text
 
+Environment (CPU backend):
+  GALAXY_THREADS=N   threads per rank (default: all cores)
+  GALAXY_GEMM=...    onednn | openblas force one GEMM library; measure re-times
+                     every shape (default: per shape, timed at first use and
+                     remembered in ~/.cache/galaxy/gemm-shapes.txt)
+  GALAXY_PROFILE=1   print every kernel's calls and time when the run ends
+  GALAXY_HUGEPAGES=0 do not ask for transparent huge pages for big buffers
 Exit status: 0 success, 2 bad command line or input, 1 run failure.
 Test hooks: GALAXY_TEST_DIE_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default 1)
 _exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there.

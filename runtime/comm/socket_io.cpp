@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <random>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <thread>
@@ -238,6 +239,30 @@ std::string formatDuration(std::chrono::milliseconds d) {
   if (d.count() > 1000)
     return absl::StrFormat("%.1f s", d.count() / 1000.0);
   return absl::StrCat(d.count(), " ms");
+}
+
+// A random bindable port below Linux's ephemeral range (32768+): a port the
+// kernel gave out for bind(0) can be given out again — to a Gloo listener or
+// an outgoing connection of another local job — before rank 0's store binds
+// it, and local runs start many of those.
+int freeLoopbackPort() {
+  std::mt19937 rng(std::random_device{}());
+  std::uniform_int_distribution<int> pick(20000, 32000);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = pick(rng);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+      return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (ok)
+      return port;
+  }
+  return 0;
 }
 
 } // namespace galaxy::comm

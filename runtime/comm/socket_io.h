@@ -57,6 +57,10 @@ absl::StatusOr<Fd> connectWithRetry(const std::string &host, int port,
 // traffic sent): the address other ranks can reach us on.
 absl::StatusOr<std::string> localAddressFor(const std::string &host);
 
+// A loopback TCP port that was free a moment ago, drawn at random below
+// Linux's ephemeral range (0 when none could be bound).
+int freeLoopbackPort();
+
 // "12 s" / "250 ms" for messages.
 std::string formatDuration(std::chrono::milliseconds d);
 

@@ -1,6 +1,6 @@
 #include "runtime/exec/launch.h"
 
-#include <random>
+#include "runtime/comm/socket_io.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -113,30 +113,6 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
   return info;
 }
 
-// A random bindable port below Linux's ephemeral range (32768+): a port the
-// kernel gave out for bind(0) can be given out again — to a Gloo listener or
-// an outgoing connection of another local job — before rank 0's store binds
-// it, and local runs start many of those.
-int freeLoopbackPort() {
-  std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> pick(20000, 32000);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int port = pick(rng);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-      return 0;
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    const bool ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
-    close(fd);
-    if (ok)
-      return port;
-  }
-  return 0;
-}
-
 namespace {
 volatile sig_atomic_t gStopSignal = 0;
 void onStopSignal(int sig) { gStopSignal = sig; }
@@ -193,7 +169,7 @@ std::string describeStatus(int status) {
 } // namespace
 
 int runLocalRanks(const LocalRanksOptions &o) {
-  const int port = o.masterPort > 0 ? o.masterPort : freeLoopbackPort();
+  const int port = o.masterPort > 0 ? o.masterPort : comm::freeLoopbackPort();
   if (port <= 0) {
     writeAll(
         2,

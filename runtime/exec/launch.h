@@ -40,9 +40,6 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
 // "host:port" (the port 1..65535).
 absl::StatusOr<std::pair<std::string, int>> parseHostPort(std::string_view s);
 
-// A loopback TCP port that was free a moment ago.
-int freeLoopbackPort();
-
 struct LocalRanksOptions {
   std::string exe;               // program to run for every rank
   std::vector<std::string> args; // its arguments, without launch flags

@@ -1,6 +1,6 @@
 #include "tests/comm/multiprocess.h"
 
-#include <random>
+#include "runtime/comm/socket_io.h"
 
 #include <csignal>
 #include <cstring>
@@ -15,25 +15,9 @@
 
 namespace galaxy::comm::testing {
 
-// A port below Linux's ephemeral range (32768+): a port the kernel handed out
-// for bind(0) could be handed out again — to a Gloo listener or an outgoing
-// connection of a test running in parallel — before our store binds it.
 int freePort() {
-  static std::mt19937 rng(std::random_device{}());
-  std::uniform_int_distribution<int> pick(20000, 32000);
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    const int port = pick(rng);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    const bool ok = bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
-    close(fd);
-    if (ok)
-      return port;
-  }
-  return 20000 + static_cast<int>(getpid() % 12000);
+  const int port = freeLoopbackPort();
+  return port > 0 ? port : 20000 + static_cast<int>(getpid() % 12000);
 }
 
 std::vector<RankResult>

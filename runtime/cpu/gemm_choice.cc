@@ -85,6 +85,33 @@ ShapeTable &table() {
   return t;
 }
 
+// First use of a shape: both libraries, alternately, three times each, into
+// scratch (C keeps its contents for beta != 0); the faster one.
+absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
+                                       int64_t k, float alpha, const float *a,
+                                       int64_t lda, const float *b, int64_t ldb,
+                                       float beta, const float *c,
+                                       int64_t ldc) {
+  std::vector<float> scratch(static_cast<size_t>(std::max<int64_t>(m, 1)) *
+                             std::max<int64_t>(ldc, 1));
+  double best[2] = {1e30, 1e30};
+  const GemmKind libs[2] = {GemmKind::kOneDnn, GemmKind::kOpenBlas};
+  for (int round = 0; round < 3; ++round)
+    for (int l = 0; l < 2; ++l) {
+      if (beta != 0.f && m > 0)
+        std::copy(c, c + (m - 1) * ldc + n, scratch.begin());
+      auto t0 = std::chrono::steady_clock::now();
+      absl::Status s = sgemmFor(libs[l])(ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                                         beta, scratch.data(), ldc);
+      if (!s.ok())
+        return s;
+      best[l] = std::min(best[l], std::chrono::duration<double>(
+                                      std::chrono::steady_clock::now() - t0)
+                                      .count());
+    }
+  return best[0] <= best[1] ? libs[0] : libs[1];
+}
+
 } // namespace
 
 absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
@@ -103,44 +130,27 @@ absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     return lastFn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   const std::string shape = absl::StrFormat("%d %d %d %d %d %d %d %d", ta, tb,
                                             m, n, k, lda, ldb, ldc);
-  GemmKind kind;
   {
     std::lock_guard<std::mutex> lock(t.mu);
     if (!t.loaded)
       t.load();
     auto it = t.kinds.find(shape);
+    GemmKind kind;
     if (it != t.kinds.end()) {
-      lastKey = key;
-      lastFn = sgemmFor(it->second);
-      lastGeneration = t.generation.load(std::memory_order_relaxed);
-      return lastFn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      kind = it->second;
+    } else {
+      absl::StatusOr<GemmKind> timed =
+          fasterLibrary(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      if (!timed.ok())
+        return timed.status();
+      kind = *timed;
+      t.remember(shape, kind);
     }
-    // First use of this shape: both libraries, alternately, three times
-    // each, into scratch (C keeps its contents for beta != 0); best wins.
-    std::vector<float> scratch(static_cast<size_t>(std::max<int64_t>(m, 1)) *
-                               std::max<int64_t>(ldc, 1));
-    double best[2] = {1e30, 1e30};
-    const GemmKind libs[2] = {GemmKind::kOneDnn, GemmKind::kOpenBlas};
-    for (int round = 0; round < 3; ++round)
-      for (int l = 0; l < 2; ++l) {
-        if (beta != 0.f && m > 0)
-          std::copy(c, c + (m - 1) * ldc + n, scratch.begin());
-        auto t0 = std::chrono::steady_clock::now();
-        absl::Status s = sgemmFor(libs[l])(ta, tb, m, n, k, alpha, a, lda, b,
-                                           ldb, beta, scratch.data(), ldc);
-        if (!s.ok())
-          return s;
-        best[l] = std::min(best[l], std::chrono::duration<double>(
-                                        std::chrono::steady_clock::now() - t0)
-                                        .count());
-      }
-    kind = best[0] <= best[1] ? libs[0] : libs[1];
-    t.remember(shape, kind);
     lastKey = key;
     lastFn = sgemmFor(kind);
     lastGeneration = t.generation.load(std::memory_order_relaxed);
   }
-  return sgemmFor(kind)(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  return lastFn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {

@@ -37,7 +37,7 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
       header.push_back(int32_t(t.shape.size()));
       for (int64_t d : t.shape) {
         if (d > INT32_MAX)
-          return absl::UnimplementedError(
+          return absl::OutOfRangeError(
               absl::StrCat("parameter ", t.name, " has a dimension of ", d,
                            ", too large to ship to world rank 0"));
         header.push_back(int32_t(d));

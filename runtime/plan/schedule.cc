@@ -37,6 +37,8 @@ int stashSlots(const std::string &kind, int stage, int stages, int m) {
 Timeline simulate(const std::string &kind, int stages, int m, double fwdCost,
                   double bwdCost) {
   Timeline t;
+  t.fwdCost = fwdCost;
+  t.bwdCost = bwdCost;
   t.ops.resize(stages);
   t.start.resize(stages);
   for (int s = 0; s < stages; ++s) {
@@ -99,7 +101,8 @@ std::string renderTimeline(const Timeline &t,
       for (; clock + 1e-9 < t.start[s][i]; clock += 1)
         out += " ..";
       const PipeOp op = t.ops[s][i];
-      const int units = op.forward ? 1 : 2; // matches simulate()'s defaults
+      const int units =
+          static_cast<int>(std::lround(op.forward ? t.fwdCost : t.bwdCost));
       char cell[16];
       std::snprintf(cell, sizeof cell, " %c%d", op.forward ? 'F' : 'B',
                     op.microbatch);

@@ -34,6 +34,7 @@ inline int slotOf(int microbatch, int slots) { return microbatch % slots; }
 struct Timeline {
   std::vector<std::vector<double>> start; // [stage][op index]
   std::vector<std::vector<PipeOp>> ops;   // [stage]
+  double fwdCost = 1, bwdCost = 2;        // as simulated
   double makespan = 0;
   // Idle time over total stage time, and the same relative to busy time
   // (what the (p-1)/m formula predicts for equal stages).

@@ -10,7 +10,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/cpu/gemm.h"
-#include "runtime/cpu/omp_env.h"
+#include "runtime/cpu/library_env.h"
 
 namespace {
 
@@ -125,7 +125,7 @@ int sgemmPeak() {
 }
 
 int main(int argc, char **argv) {
-  galaxy::rt::cpu::ensurePassiveOpenMp(argv);
+  galaxy::rt::cpu::prepareCpuLibraries(argv);
   if (argc > 1 && std::string(argv[1]) == "--sgemm-peak")
     return sgemmPeak();
   if (argc > 1) {

@@ -1,4 +1,5 @@
 #include "runtime/cpu/gemm.h"
+#include "runtime/cpu/library_env.h"
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -152,9 +153,18 @@ std::string openblasName(int threads) {
   std::vector<std::string> words = absl::StrSplit(openblas_get_config(), ' ');
   std::string version =
       words.size() >= 2 ? words[0] + " " + words[1] : "OpenBLAS";
+  std::string note = openblasCoreNote();
+  if (!note.empty())
+    note = "; " + note;
   return absl::StrFormat(
-      "%s cblas_sgemm (core %s, %d threads: blocks of C on OpenMP threads)",
-      version, openblas_get_corename(), threads);
+      "%s cblas_sgemm (core %s%s, %d threads: blocks of C on OpenMP threads)",
+      version, openblas_get_corename(), note, threads);
+}
+
+std::string onednnMatmulName(int threads) {
+  const dnnl_version_t *v = dnnl_version();
+  return absl::StrFormat("oneDNN %d.%d.%d matmul primitive (%d threads)",
+                         v->major, v->minor, v->patch, threads);
 }
 
 } // namespace
@@ -165,12 +175,14 @@ std::string gemmLibraryName(GemmKind kind, int threads) {
     return onednnName(threads);
   case GemmKind::kOpenBlas:
     return openblasName(threads);
+  case GemmKind::kOneDnnMatmul:
+    return onednnMatmulName(threads);
   case GemmKind::kNaive:
     return absl::StrFormat("naive loops (%d threads)", threads);
   case GemmKind::kPerShape:
     return absl::StrFormat(
-        "per shape: the faster of %s and %s for each GEMM shape",
-        onednnName(threads), openblasName(threads));
+        "per shape: the fastest of %s, %s and %s for each GEMM shape",
+        onednnName(threads), onednnMatmulName(threads), openblasName(threads));
   }
   return "?";
 }
@@ -185,18 +197,20 @@ std::string_view gemmKindName(GemmKind kind) {
     return "naive";
   case GemmKind::kPerShape:
     return "per-shape";
+  case GemmKind::kOneDnnMatmul:
+    return "onednn-matmul";
   }
   return "?";
 }
 
 absl::StatusOr<GemmKind> parseGemmKind(std::string_view name) {
   for (GemmKind k : {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
-                     GemmKind::kPerShape})
+                     GemmKind::kPerShape, GemmKind::kOneDnnMatmul})
     if (name == gemmKindName(k))
       return k;
   return absl::InvalidArgumentError(absl::StrFormat(
-      "GALAXY_GEMM='%s' is not a GEMM: use onednn, openblas, naive or "
-      "per-shape (or measure)",
+      "GALAXY_GEMM='%s' is not a GEMM: use onednn, onednn-matmul, openblas, "
+      "naive or per-shape (or measure)",
       name));
 }
 
@@ -210,6 +224,8 @@ SgemmFn sgemmFor(GemmKind kind) {
     return naiveSgemm;
   case GemmKind::kPerShape:
     return perShapeSgemm;
+  case GemmKind::kOneDnnMatmul:
+    return onednnMatmulSgemm;
   }
   return naiveSgemm;
 }

@@ -13,11 +13,12 @@
 
 namespace galaxy::rt::cpu {
 
-// kPerShape times oneDNN and OpenBLAS on each GEMM shape at its first use and
-// keeps the faster (remembered per machine, see chooseGemm).
-enum class GemmKind { kOneDnn, kOpenBlas, kNaive, kPerShape };
+// kOneDnn is dnnl_sgemm, kOneDnnMatmul oneDNN's matmul primitive (brgemm
+// kernels). kPerShape times the three libraries on each GEMM shape at its first
+// use and keeps the fastest (remembered per machine, see chooseGemm).
+enum class GemmKind { kOneDnn, kOpenBlas, kNaive, kPerShape, kOneDnnMatmul };
 
-// "onednn" | "openblas" | "naive" | "per-shape"
+// "onednn" | "openblas" | "naive" | "per-shape" | "onednn-matmul"
 std::string_view gemmKindName(GemmKind kind);
 // The library (and its ISA / thread count) in human words.
 std::string gemmLibraryName(GemmKind kind, int threads);
@@ -32,8 +33,14 @@ using SgemmFn = absl::Status (*)(bool trans_a, bool trans_b, int64_t m,
                                  int64_t ldc);
 SgemmFn sgemmFor(GemmKind kind);
 
+// The kOneDnnMatmul GEMM (onednn_matmul.cc).
+absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
+                               int64_t k, float alpha, const float *a,
+                               int64_t lda, const float *b, int64_t ldb,
+                               float beta, float *c, int64_t ldc);
+
 // The kPerShape GEMM: looks the shape up (ta, tb, m, n, k, strides, thread
-// count) and, the first time, times both libraries into scratch memory.
+// count) and, the first time, times the libraries into scratch memory.
 absl::Status perShapeSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                            int64_t k, float alpha, const float *a, int64_t lda,
                            const float *b, int64_t ldb, float beta, float *c,

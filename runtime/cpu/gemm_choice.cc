@@ -1,9 +1,12 @@
 // Which GEMM library runs each shape: chooseGemm() and the per-shape choice
-// (gemm.h). Both libraries are fast on some BERT shapes and slow on others
-// (e.g. oneDNN's dy·W with N = 3072 runs at half OpenBLAS's speed on Zen 3
-// while oneDNN wins the weight gradients), so the choice is made per shape.
+// (gemm.h). Each library is fast on some BERT shapes and slow on others (e.g.
+// oneDNN's dy·W with N = 3072 runs at half OpenBLAS's speed on Zen 3 while
+// oneDNN wins the weight gradients; on an AVX-512 Xeon OpenBLAS wins the weight
+// gradients and oneDNN's matmul primitive x·Wᵀ with K = 3072), so the choice is
+// made per shape.
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -85,8 +88,9 @@ ShapeTable &table() {
   return t;
 }
 
-// First use of a shape: both libraries, alternately, three times each, into
-// scratch (C keeps its contents for beta != 0); the faster one.
+// First use of a shape: each library, in turn, three times, into scratch (C
+// keeps its contents for beta != 0); the fastest. The first round also pays
+// one-time costs (JIT, building a primitive), so the best of three counts.
 absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                        int64_t k, float alpha, const float *a,
                                        int64_t lda, const float *b, int64_t ldb,
@@ -94,10 +98,12 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                        int64_t ldc) {
   std::vector<float> scratch(static_cast<size_t>(std::max<int64_t>(m, 1)) *
                              std::max<int64_t>(ldc, 1));
-  double best[2] = {1e30, 1e30};
-  const GemmKind libs[2] = {GemmKind::kOneDnn, GemmKind::kOpenBlas};
+  constexpr int kLibs = 3;
+  double best[kLibs] = {1e30, 1e30, 1e30};
+  const GemmKind libs[kLibs] = {GemmKind::kOneDnn, GemmKind::kOpenBlas,
+                                GemmKind::kOneDnnMatmul};
   for (int round = 0; round < 3; ++round)
-    for (int l = 0; l < 2; ++l) {
+    for (int l = 0; l < kLibs; ++l) {
       if (beta != 0.f && m > 0)
         std::copy(c, c + (m - 1) * ldc + n, scratch.begin());
       auto t0 = std::chrono::steady_clock::now();
@@ -109,7 +115,7 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                       std::chrono::steady_clock::now() - t0)
                                       .count());
     }
-  return best[0] <= best[1] ? libs[0] : libs[1];
+  return libs[std::min_element(best, best + kLibs) - best];
 }
 
 } // namespace
@@ -181,7 +187,7 @@ GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
   return {GemmKind::kPerShape,
           absl::StrFormat("GEMM: %s, timed at a shape's first use and "
                           "remembered in %s%s (GALAXY_GEMM=measure re-times; "
-                          "=onednn|openblas forces one)",
+                          "=onednn|onednn-matmul|openblas forces one)",
                           gemmLibraryName(GemmKind::kPerShape, threads),
                           cachePath(), note)};
 }

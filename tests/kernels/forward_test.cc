@@ -117,7 +117,7 @@ TEST(Forward, MatmulAllTransposes) {
   std::mt19937 rng(5);
   const int bt0 = 2, bt1 = 3, m = 3, k = 5, n = 7;
   for (auto kind : {cpu::GemmKind::kOneDnn, cpu::GemmKind::kOpenBlas,
-                    cpu::GemmKind::kNaive})
+                    cpu::GemmKind::kNaive, cpu::GemmKind::kOneDnnMatmul})
     for (int ta : {0, 1})
       for (int tb : {0, 1}) {
         Buf a = ta ? Buf::random({bt0, bt1, k, m}, rng)

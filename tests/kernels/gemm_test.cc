@@ -13,15 +13,17 @@ using cpu::GemmKind;
 
 // Row-major with padded leading dimensions, beta != 0: every argument of the
 // wrapper matters.
-// kPerShape twice: its first call of a shape times both libraries into
-// scratch (C must keep its contents for beta), its second uses the choice.
+// kPerShape twice: its first call of a shape times the libraries into
+// scratch (C must keep its contents for beta), its second uses the choice;
+// kOneDnnMatmul twice: the second call reuses the cached primitive.
 TEST(Gemm, EveryLibraryMatchesLoops) {
   std::mt19937 rng(20);
   std::uniform_real_distribution<float> dist(-1, 1);
   const int64_t m = 5, n = 7, k = 3, pad = 2;
   for (GemmKind kind :
        {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
-        GemmKind::kPerShape, GemmKind::kPerShape})
+        GemmKind::kOneDnnMatmul, GemmKind::kOneDnnMatmul, GemmKind::kPerShape,
+        GemmKind::kPerShape})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         const int64_t arows = ta ? k : m, acols = ta ? m : k;
@@ -54,8 +56,9 @@ TEST(Gemm, EveryLibraryMatchesLoops) {
 
 TEST(Gemm, EmptyInnerDimensionScalesC) {
   std::vector<float> c = {1, 2, 3, 4};
-  for (GemmKind kind : {GemmKind::kOneDnn, GemmKind::kOpenBlas,
-                        GemmKind::kNaive, GemmKind::kPerShape}) {
+  for (GemmKind kind :
+       {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
+        GemmKind::kPerShape, GemmKind::kOneDnnMatmul}) {
     std::vector<float> cc = c;
     ASSERT_TRUE(cpu::sgemmFor(kind)(false, false, 2, 2, 0, 1.f, nullptr, 1,
                                     nullptr, 2, 0.f, cc.data(), 2)
@@ -91,6 +94,31 @@ TEST(Gemm, EnvironmentForcesALibrary) {
   unsetenv("GALAXY_THREADS");
   EXPECT_FALSE(cpu::parseGemmKind("mkl").ok());
   EXPECT_EQ(*cpu::parseGemmKind("onednn"), GemmKind::kOneDnn);
+  EXPECT_EQ(*cpu::parseGemmKind("onednn-matmul"), GemmKind::kOneDnnMatmul);
+}
+
+// A matmul primitive is built per (shape, alpha, beta): the same shape with
+// another alpha and beta must not reuse the first one's scales.
+TEST(Gemm, OneDnnMatmulKeysPrimitivesOnAlphaAndBeta) {
+  const int64_t m = 3, n = 4, k = 2;
+  std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {1, 0, 2, 1, 0, 1, 1, 3};
+  for (auto [alpha, beta] : {std::pair{1.f, 0.f}, {-0.5f, 1.f}, {2.f, 0.25f}}) {
+    std::vector<float> c(m * n, 2.f);
+    std::vector<double> want(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < k; ++p)
+          s += a[i * k + p] * b[p * n + j];
+        want[i * n + j] = alpha * s + beta * 2.0;
+      }
+    ASSERT_TRUE(cpu::onednnMatmulSgemm(false, false, m, n, k, alpha, a.data(),
+                                       k, b.data(), n, beta, c.data(), n)
+                    .ok());
+    expectClose(c, want, 1e-6, 1e-6,
+                "alpha " + std::to_string(alpha) + " beta " +
+                    std::to_string(beta));
+  }
 }
 
 } // namespace

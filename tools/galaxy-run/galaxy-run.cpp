@@ -15,7 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "runtime/comm/communicator.h"
-#include "runtime/cpu/omp_env.h"
+#include "runtime/cpu/library_env.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/launch.h"
 #include "runtime/exec/lora_merge.h"
@@ -110,8 +110,8 @@ Ranks (progress, --metrics, --eval-out and --save come from rank 0):
 
 Environment (CPU backend):
   GALAXY_THREADS=N   threads per rank (default: all cores)
-  GALAXY_GEMM=...    onednn | openblas force one GEMM library; measure re-times
-                     every shape (default: per shape, timed at first use and
+  GALAXY_GEMM=...    onednn | onednn-matmul | openblas force one GEMM library;
+                     measure re-times every shape (default: per shape, timed at first use and
                      remembered in ~/.cache/galaxy/gemm-shapes.txt)
   GALAXY_PROFILE=1   print every kernel's calls and time when the run ends
   GALAXY_HUGEPAGES=0 do not ask for transparent huge pages for big buffers
@@ -640,7 +640,7 @@ int runRank(const Args &args) {
 int main(int argc, char **argv) {
   // libgomp fixes its wait policy at load: re-exec with PASSIVE unless the user
   // chose, or spinning threads fight the GEMM's on a busy machine.
-  rt::cpu::ensurePassiveOpenMp(argv);
+  rt::cpu::prepareCpuLibraries(argv);
   try {
     Args args = parseArgs(argc, argv);
     return args.nproc > 0 ? launchLocal(args) : runRank(args);

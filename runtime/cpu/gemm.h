@@ -39,6 +39,13 @@ absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                                int64_t lda, const float *b, int64_t ldb,
                                float beta, float *c, int64_t ldc);
 
+// batch independent products C_i = alpha·op(A_i)·op(B_i), every matrix dense
+// and stored one after another, as one oneDNN matmul primitive (attention's
+// many small matrices: one call instead of one GEMM each).
+absl::Status onednnBatchedMatmul(int64_t batch, bool trans_a, bool trans_b,
+                                 int64_t m, int64_t n, int64_t k, float alpha,
+                                 const float *a, const float *b, float *c);
+
 // The kPerShape GEMM: looks the shape up (ta, tb, m, n, k, strides, thread
 // count) and, the first time, times the libraries into scratch memory.
 absl::Status perShapeSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,

@@ -3,6 +3,7 @@
 // vs 212 GFLOP/s on an AVX-512 Xeon, 2 threads) and lose on others, so the
 // per-shape choice times it beside the other two. A primitive is built once per
 // shape, alpha and beta (beta becomes a sum post-op) and kept.
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,8 +16,9 @@
 namespace galaxy::rt::cpu {
 namespace {
 
-using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, float, float>;
+// (batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta); batch 0 = 2-D.
+using Key = std::tuple<int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
+                       int64_t, int64_t, float, float>;
 
 // Plans have a handful of distinct (alpha, beta) pairs; a learning-rate
 // schedule could make more, so the cache is bounded.
@@ -34,31 +36,30 @@ PrimitiveCache &cache() {
 }
 
 // Row-major op(X)[rows, cols] stored with row stride ld (transposed: X is
-// [cols, rows]).
-dnnl::memory::desc matrix(bool trans, int64_t rows, int64_t cols, int64_t ld) {
-  return dnnl::memory::desc({rows, cols}, dnnl::memory::data_type::f32,
-                            trans ? dnnl::memory::dims{1, ld}
-                                  : dnnl::memory::dims{ld, 1});
+// [cols, rows]); batch > 0 adds a leading dimension of stride rows·cols.
+dnnl::memory::desc matrix(int64_t batch, bool trans, int64_t rows, int64_t cols,
+                          int64_t ld) {
+  dnnl::memory::dims strides =
+      trans ? dnnl::memory::dims{1, ld} : dnnl::memory::dims{ld, 1};
+  dnnl::memory::dims dims = {rows, cols};
+  if (batch > 0) {
+    dims.insert(dims.begin(), batch);
+    strides.insert(strides.begin(), rows * cols);
+  }
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
-} // namespace
-
-absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
-                               int64_t k, float alpha, const float *a,
-                               int64_t lda, const float *b, int64_t ldb,
-                               float beta, float *c, int64_t ldc) {
-  if (m == 0 || n == 0)
-    return absl::OkStatus();
-  if (k == 0) // oneDNN wants k >= 1; C = beta·C
-    return sgemmFor(GemmKind::kOneDnn)(ta, tb, m, n, k, alpha, a, lda, b, ldb,
-                                       beta, c, ldc);
-  const dnnl::memory::desc amd = matrix(ta, m, k, lda),
-                           bmd = matrix(tb, k, n, ldb),
-                           cmd = matrix(false, m, n, ldc);
+absl::Status run(int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
+                 int64_t k, float alpha, const float *a, int64_t lda,
+                 const float *b, int64_t ldb, float beta, float *c,
+                 int64_t ldc) {
+  const dnnl::memory::desc amd = matrix(batch, ta, m, k, lda),
+                           bmd = matrix(batch, tb, k, n, ldb),
+                           cmd = matrix(batch, false, m, n, ldc);
   PrimitiveCache &pc = cache();
   std::shared_ptr<dnnl::matmul> prim;
   try {
-    const Key key{ta, tb, m, n, k, lda, ldb, ldc, alpha, beta};
+    const Key key{batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta};
     {
       std::lock_guard<std::mutex> lock(pc.mu);
       auto it = pc.prims.find(key);
@@ -91,11 +92,40 @@ absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
         {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
     stream.wait();
   } catch (const dnnl::error &e) {
-    return absl::InternalError(absl::StrFormat(
-        "oneDNN matmul (%c%c, m=%d n=%d k=%d lda=%d ldb=%d ldc=%d) failed: %s",
-        ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, lda, ldb, ldc, e.what()));
+    return absl::InternalError(
+        absl::StrFormat("oneDNN matmul (batch %d, %c%c, m=%d n=%d k=%d lda=%d "
+                        "ldb=%d ldc=%d) failed: %s",
+                        batch, ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, lda,
+                        ldb, ldc, e.what()));
   }
   return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
+                               int64_t k, float alpha, const float *a,
+                               int64_t lda, const float *b, int64_t ldb,
+                               float beta, float *c, int64_t ldc) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  if (k == 0) // oneDNN wants k >= 1; C = beta·C
+    return sgemmFor(GemmKind::kOneDnn)(ta, tb, m, n, k, alpha, a, lda, b, ldb,
+                                       beta, c, ldc);
+  return run(0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,
+                                 int64_t n, int64_t k, float alpha,
+                                 const float *a, const float *b, float *c) {
+  if (batch == 0 || m == 0 || n == 0)
+    return absl::OkStatus();
+  if (k == 0) {
+    std::fill(c, c + batch * m * n, 0.f);
+    return absl::OkStatus();
+  }
+  return run(batch, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, 0.f,
+             c, n);
 }
 
 } // namespace galaxy::rt::cpu

@@ -1,6 +1,11 @@
 #include "runtime/cpu/vector_loops.h"
 
 #include <cmath>
+#include <initializer_list>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/philox.h"
@@ -231,10 +236,12 @@ void adamwSpan(float *p, const float *g, float *m, float *v, int64_t n,
   }
 }
 
+namespace {
+
 GALAXY_CPU_MULTIVERSION
-void dropoutBlocks(const float *x, float *y, int64_t blocks, uint64_t q0,
-                   uint64_t seed, uint64_t step, uint32_t op_id,
-                   uint32_t threshold, float keep) {
+void dropoutBlocksPortable(const float *x, float *y, int64_t blocks,
+                           uint64_t q0, uint64_t seed, uint64_t step,
+                           uint32_t op_id, uint32_t threshold, float keep) {
   // Philox4x32-10 as in philox.h, on kGroup counters side by side.
   constexpr int kGroup = 16;
   const uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
@@ -283,6 +290,218 @@ void dropoutBlocks(const float *x, float *y, int64_t blocks, uint64_t q0,
       y[4 * b + lane] =
           (w.w[lane] >> 8) >= threshold ? x[4 * b + lane] / keep : 0.f;
   }
+}
+
+#if defined(__x86_64__)
+// The same draws with AVX-512 intrinsics: 16 Philox blocks (64 elements) per
+// iteration, 32-bit lanes. GCC's auto-vectorised loop above spends most of
+// its time moving words between the four counter arrays and the interleaved
+// output (2.2 ns an element on a Xeon); here the keep bits of the four words
+// are compared as masks and interleaved with pdep into one bit per element,
+// which drives masked divides.
+#define GALAXY_AVX512 __attribute__((target("avx512f,avx512bw,bmi2")))
+
+// mulhilo of 16 u32 lanes by a constant: even lanes from one vpmuludq, odd
+// lanes from another on the words shifted down.
+GALAXY_AVX512 inline void mulHiLo16(__m512i a, __m512i m, __m512i &hi,
+                                    __m512i &lo) {
+  constexpr __mmask16 kOdd = 0xAAAA;
+  const __m512i even = _mm512_mul_epu32(a, m);
+  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  hi = _mm512_mask_blend_epi32(kOdd, _mm512_srli_epi64(even, 32), odd);
+  lo = _mm512_mask_blend_epi32(kOdd, even, _mm512_slli_epi64(odd, 32));
+}
+
+// One keep bit per lane: (word >> 8) >= threshold.
+GALAXY_AVX512 inline uint64_t keepBits16(__m512i w, __m512i threshold) {
+  return static_cast<uint64_t>(
+      _mm512_cmpge_epu32_mask(_mm512_srli_epi32(w, 8), threshold));
+}
+
+GALAXY_AVX512 void dropoutBlocksAvx512(const float *x, float *y, int64_t blocks,
+                                       uint64_t q0, uint64_t seed,
+                                       uint64_t step, uint32_t op_id,
+                                       uint32_t threshold, float keep) {
+  const __m512i lanes =
+      _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i mul0 = _mm512_set1_epi32(int(0xD2511F53u)),
+                mul1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  const __m512i thr = _mm512_set1_epi32(int(threshold));
+  const __m512 keepv = _mm512_set1_ps(keep);
+  int64_t b = 0;
+  for (; b + 16 <= blocks; b += 16) {
+    const uint64_t q = q0 + b;
+    const __m512i qlo = _mm512_set1_epi32(int(uint32_t(q)));
+    __m512i c0 = _mm512_add_epi32(qlo, lanes);
+    // Lanes whose low word wrapped carry into the high word.
+    const __mmask16 carry = _mm512_cmplt_epu32_mask(c0, qlo);
+    const __m512i qhi = _mm512_set1_epi32(int(uint32_t(q >> 32)));
+    __m512i c1 = _mm512_mask_add_epi32(qhi, carry, qhi, _mm512_set1_epi32(1));
+    __m512i c2 = _mm512_set1_epi32(int(uint32_t(step)));
+    __m512i c3 = _mm512_set1_epi32(int(uint32_t(seed >> 32)));
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = op_id;
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) {
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+      }
+      __m512i hi0, lo0, hi1, lo1;
+      mulHiLo16(c0, mul0, hi0, lo0);
+      mulHiLo16(c2, mul1, hi1, lo1);
+      // 0x96 = a ^ b ^ c.
+      c0 = _mm512_ternarylogic_epi32(hi1, c1, _mm512_set1_epi32(int(k0)), 0x96);
+      c2 = _mm512_ternarylogic_epi32(hi0, c3, _mm512_set1_epi32(int(k1)), 0x96);
+      c1 = lo1;
+      c3 = lo0;
+    }
+    // Element 4l + j keeps when word j of block l does.
+    const uint64_t bits =
+        _pdep_u64(keepBits16(c0, thr), 0x1111111111111111ull) |
+        _pdep_u64(keepBits16(c1, thr), 0x2222222222222222ull) |
+        _pdep_u64(keepBits16(c2, thr), 0x4444444444444444ull) |
+        _pdep_u64(keepBits16(c3, thr), 0x8888888888888888ull);
+    for (int i = 0; i < 4; ++i) {
+      const __m512 xv = _mm512_loadu_ps(x + 4 * b + 16 * i);
+      _mm512_storeu_ps(
+          y + 4 * b + 16 * i,
+          _mm512_maskz_div_ps(__mmask16(bits >> (16 * i)), xv, keepv));
+    }
+  }
+  if (b < blocks)
+    dropoutBlocksPortable(x + 4 * b, y + 4 * b, blocks - b, q0 + b, seed, step,
+                          op_id, threshold, keep);
+}
+
+#define GALAXY_AVX2 __attribute__((target("avx2")))
+
+GALAXY_AVX2 inline void mulHiLo8(__m256i a, __m256i m, __m256i &hi,
+                                 __m256i &lo) {
+  const __m256i even = _mm256_mul_epu32(a, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+}
+
+// The AVX2 copy: 8 blocks (32 elements) per iteration. Keep masks are lanes of
+// all ones; a 4x8 transpose (unpack, then 128-bit halves) puts word j of block
+// l at element 4l + j. No pdep: it is microcoded on AMD before Zen 3.
+GALAXY_AVX2 void dropoutBlocksAvx2(const float *x, float *y, int64_t blocks,
+                                   uint64_t q0, uint64_t seed, uint64_t step,
+                                   uint32_t op_id, uint32_t threshold,
+                                   float keep) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i mul0 = _mm256_set1_epi32(int(0xD2511F53u)),
+                mul1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  // (word >> 8) < 2^24 and threshold <= 2^24: a signed compare is exact.
+  const __m256i below = _mm256_set1_epi32(int(threshold) - 1);
+  const __m256i bias = _mm256_set1_epi32(int(0x80000000u));
+  const __m256 keepv = _mm256_set1_ps(keep);
+  int64_t b = 0;
+  for (; b + 8 <= blocks; b += 8) {
+    const uint64_t q = q0 + b;
+    const __m256i qlo = _mm256_set1_epi32(int(uint32_t(q)));
+    __m256i c0 = _mm256_add_epi32(qlo, lanes);
+    // Unsigned c0 < qlo (the low word wrapped): compare with the sign bit
+    // flipped; the all-ones lanes subtract -1 from the high word.
+    const __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(qlo, bias),
+                                             _mm256_xor_si256(c0, bias));
+    __m256i c1 =
+        _mm256_sub_epi32(_mm256_set1_epi32(int(uint32_t(q >> 32))), carry);
+    __m256i c2 = _mm256_set1_epi32(int(uint32_t(step)));
+    __m256i c3 = _mm256_set1_epi32(int(uint32_t(seed >> 32)));
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = op_id;
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) {
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+      }
+      __m256i hi0, lo0, hi1, lo1;
+      mulHiLo8(c0, mul0, hi0, lo0);
+      mulHiLo8(c2, mul1, hi1, lo1);
+      c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1),
+                            _mm256_set1_epi32(int(k0)));
+      c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3),
+                            _mm256_set1_epi32(int(k1)));
+      c1 = lo1;
+      c3 = lo0;
+    }
+    __m256i m[4] = {c0, c1, c2, c3};
+    for (__m256i &w : m)
+      w = _mm256_cmpgt_epi32(_mm256_srli_epi32(w, 8), below);
+    const __m256i t0 = _mm256_unpacklo_epi32(m[0], m[1]),
+                  t1 = _mm256_unpacklo_epi32(m[2], m[3]),
+                  t2 = _mm256_unpackhi_epi32(m[0], m[1]),
+                  t3 = _mm256_unpackhi_epi32(m[2], m[3]);
+    // u_i holds blocks i and i + 4, four words each.
+    const __m256i u0 = _mm256_unpacklo_epi64(t0, t1),
+                  u1 = _mm256_unpackhi_epi64(t0, t1),
+                  u2 = _mm256_unpacklo_epi64(t2, t3),
+                  u3 = _mm256_unpackhi_epi64(t2, t3);
+    const __m256i out[4] = {_mm256_permute2x128_si256(u0, u1, 0x20),
+                            _mm256_permute2x128_si256(u2, u3, 0x20),
+                            _mm256_permute2x128_si256(u0, u1, 0x31),
+                            _mm256_permute2x128_si256(u2, u3, 0x31)};
+    for (int i = 0; i < 4; ++i) {
+      const __m256 xv = _mm256_loadu_ps(x + 4 * b + 8 * i);
+      _mm256_storeu_ps(
+          y + 4 * b + 8 * i,
+          _mm256_and_ps(_mm256_div_ps(xv, keepv), _mm256_castsi256_ps(out[i])));
+    }
+  }
+  if (b < blocks)
+    dropoutBlocksPortable(x + 4 * b, y + 4 * b, blocks - b, q0 + b, seed, step,
+                          op_id, threshold, keep);
+}
+#endif
+
+} // namespace
+
+bool dropoutIsaSupported(DropoutIsa isa) {
+  switch (isa) {
+  case DropoutIsa::kPortable:
+    return true;
+#if defined(__x86_64__)
+  case DropoutIsa::kAvx2:
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+  case DropoutIsa::kAvx512:
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi2");
+#endif
+  default:
+    return false;
+  }
+}
+
+void dropoutBlocksWith(DropoutIsa isa, const float *x, float *y, int64_t blocks,
+                       uint64_t q0, uint64_t seed, uint64_t step,
+                       uint32_t op_id, uint32_t threshold, float keep) {
+  switch (isa) {
+#if defined(__x86_64__)
+  case DropoutIsa::kAvx512:
+    return dropoutBlocksAvx512(x, y, blocks, q0, seed, step, op_id, threshold,
+                               keep);
+  case DropoutIsa::kAvx2:
+    return dropoutBlocksAvx2(x, y, blocks, q0, seed, step, op_id, threshold,
+                             keep);
+#endif
+  default:
+    return dropoutBlocksPortable(x, y, blocks, q0, seed, step, op_id, threshold,
+                                 keep);
+  }
+}
+
+void dropoutBlocks(const float *x, float *y, int64_t blocks, uint64_t q0,
+                   uint64_t seed, uint64_t step, uint32_t op_id,
+                   uint32_t threshold, float keep) {
+  static const DropoutIsa best = [] {
+    for (DropoutIsa isa : {DropoutIsa::kAvx512, DropoutIsa::kAvx2})
+      if (dropoutIsaSupported(isa))
+        return isa;
+    return DropoutIsa::kPortable;
+  }();
+  dropoutBlocksWith(best, x, y, blocks, q0, seed, step, op_id, threshold, keep);
 }
 
 GALAXY_CPU_MULTIVERSION

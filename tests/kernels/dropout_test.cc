@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "runtime/cpu/philox.h"
+#include "runtime/cpu/vector_loops.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
 
@@ -151,6 +152,41 @@ TEST(Dropout, WideRowsMatchPerElementPhilox) {
       }
   EXPECT_EQ(mismatches, 0);
   EXPECT_GT(dropped, 500); // ~30% of 3102
+}
+
+// The block loop on its own, each ISA copy this CPU can run, against the
+// one-block definition: many whole 16-block groups plus a tail, starting just
+// below 2^32 blocks so the counter's low word wraps inside a group.
+TEST(Dropout, BlockLoopMatchesPhiloxAcrossTheLowWordWrap) {
+  std::mt19937 rng(52);
+  const int64_t blocks = 16 * 5 + 7, n = 4 * blocks;
+  std::vector<float> x(n), y(n, -1.f);
+  for (float &v : x)
+    v = std::uniform_real_distribution<float>(-2, 2)(rng);
+  const uint64_t seed = 0xfedcba9876543210ull, step = 77;
+  const uint32_t op = 4, threshold = 5033165; // ceil(0.3 * 2^24)
+  const float keep = 0.7f;
+  int copies = 0;
+  for (auto isa : {cpu::DropoutIsa::kAvx512, cpu::DropoutIsa::kAvx2,
+                   cpu::DropoutIsa::kPortable})
+    for (uint64_t q0 :
+         {uint64_t{0}, (uint64_t{1} << 32) - 37, (uint64_t{5} << 32) - 3}) {
+      if (!cpu::dropoutIsaSupported(isa))
+        continue;
+      copies += q0 == 0;
+      std::fill(y.begin(), y.end(), -1.f);
+      cpu::dropoutBlocksWith(isa, x.data(), y.data(), blocks, q0, seed, step,
+                             op, threshold, keep);
+      int mismatches = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint32_t w = dropoutBlock(seed, step, op, q0 + i / 4).w[i % 4];
+        const float want = (w >> 8) >= threshold ? x[i] / keep : 0.f;
+        mismatches += y[i] != want;
+      }
+      EXPECT_EQ(mismatches, 0) << "copy " << int(isa) << " q0 " << q0;
+    }
+  EXPECT_GE(copies, 1);
+  std::cout << copies << " of 3 ISA copies ran on this CPU\n";
 }
 
 TEST(Dropout, IdentityWhenNotTrainingOrPZero) {

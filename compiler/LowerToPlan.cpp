@@ -505,6 +505,9 @@ void Lowering::header() {
   o->set_beta2(cfg.adam_beta2);
   o->set_epsilon(cfg.adam_epsilon);
   p.set_config_json(config::toJson(cfg));
+  // Every plan kind (serial, SPMD, pipeline stage) comes through here.
+  p.set_matmul_dtype(cfg.dtype == config::DType::kBF16 ? plan::MATMUL_BF16
+                                                       : plan::MATMUL_F32);
 }
 
 absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {

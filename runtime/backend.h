@@ -29,8 +29,8 @@ struct Tensor {
   int32_t *i32() const { return static_cast<int32_t *>(data); }
 };
 
-// Per-call state the kernels may read: dropout addressing and the optimizer
-// step.
+// Per-call state the kernels may read: dropout addressing, the optimizer step
+// and the matmul precision.
 struct KernelContext {
   uint64_t seed = 0; // run seed (galaxy-run --seed)
   int64_t step =
@@ -42,6 +42,11 @@ struct KernelContext {
   // mask. globalBatch 0: the program sees the whole batch.
   int64_t batchOffset = 0;
   int64_t globalBatch = 0;
+  // Operand precision of linear, linear_weight_grad and matmul
+  // (docs/kernels.md "Matmul precision"). The Executor sets it from the plan's
+  // matmul_dtype on every run, so its callers (SPMD runs, the pipeline driver)
+  // need not.
+  plan::MatmulDType matmulDType = plan::MATMUL_F32;
 };
 
 class Backend {

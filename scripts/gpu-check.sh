@@ -3,9 +3,10 @@
 # otherwise), run the `gpu` tests (every kernel vs the CPU backend, NCCL on
 # device buffers, serial tiny BERT GPU vs CPU), train a tiny BERT with
 # `galaxy-run --backend cuda` and `--backend cpu` and compare the losses
-# (within 1e-4, fp32; 2 ranks over NCCL as well when there are 2 GPUs), then
-# time BERT-base and BERT-large training steps on GPU 0 (step time, tokens/s,
-# MFU against the dense fp32 peak). A summary comes last.
+# (within 1e-4, fp32; 2 ranks over NCCL as well when there are 2 GPUs; a bf16
+# plan within 1e-3), then time BERT-base and BERT-large training steps on GPU 0
+# as fp32 and as bf16 plans (step time, tokens/s, MFU against the dense fp32
+# or bf16 peak). A summary comes last.
 #
 #   scripts/gpu-check.sh [BUILD_DIR]        (default: build-gpu)
 #
@@ -92,6 +93,27 @@ else
   else
     tiny_note="serial max diff $d (limit 1e-4)"
   fi
+  # bf16 plans: the same operand rounding on both backends, fp32 sums in
+  # another order. A sanity check only: over 8 steps bf16 and fp32 losses
+  # differ by less than this limit too (the gpu test
+  # GpuVsCpu.Bf16GemmsMatchTheCpuBf16Kernels tells them apart).
+  sed 's/^{/{"dtype": "bf16",/' "$work/tiny.json" >"$work/tiny.bf16.json"
+  if "$galaxyc" "$work/tiny.bf16.json" --mode serial --emit none -o "$work/tinyb" \
+      >"$work/tinyb.galaxyc.log" 2>&1; then
+    for be in cpu cuda; do
+      "$run" "$work/tinyb" --data "$work/tiny.jsonl" --steps 8 --seed 7 \
+        --backend "$be" --metrics "$work/tinyb.$be.metrics" 2>&1 | tail -1
+      losses "$work/tinyb.$be.metrics" >"$work/tinyb.$be.loss"
+    done
+    db=$(maxdiff "$work/tinyb.cuda.loss" "$work/tinyb.cpu.loss")
+    echo "bf16 serial: cpu losses $(paste -sd' ' "$work/tinyb.cpu.loss")"
+    echo "bf16 serial: gpu losses $(paste -sd' ' "$work/tinyb.cuda.loss")"
+    echo "bf16 serial: max relative loss difference $db (limit 1e-3)"
+    tiny_note="$tiny_note; bf16 max diff $db"
+    awk -v d="$db" 'BEGIN { exit !(d != "inf" && d <= 1e-3) }' || tiny_rc=1
+  else
+    tiny_note="$tiny_note; bf16 galaxyc failed"; tail -5 "$work/tinyb.galaxyc.log"; tiny_rc=1
+  fi
   gpus=$(nvidia-smi -L 2>/dev/null | wc -l)
   if [[ $gpus -ge 2 ]] &&
       "$galaxyc" "$work/tiny.json" --mode tp --world 2 --emit none -o "$work/tiny2" \
@@ -108,7 +130,7 @@ else
   fi
 fi
 
-say "benchmark: BERT training step on GPU 0 (fp32)"
+say "benchmark: BERT training step on GPU 0 (fp32 and bf16 plans)"
 bench=$build/runtime/cuda/cuda_bert_bench
 bench_lines=()
 steps=${BENCH_STEPS:-10} warmup=${BENCH_WARMUP:-3}
@@ -116,33 +138,35 @@ batch=${BENCH_BATCH:-32} seq=${BENCH_SEQ:-128}
 for model in base large; do
   if [[ $model == base ]]; then h=768 layers=12 heads=12 inter=3072
   else h=1024 layers=24 heads=16 inter=4096; fi
-  cat >"$work/$model.json" <<JSON
+  for dtype in fp32 bf16; do
+    name=$model.$dtype
+    cat >"$work/$name.json" <<JSON
 {"model_type": "bert", "vocab_size": 30522, "hidden_size": $h,
  "num_hidden_layers": $layers, "num_attention_heads": $heads,
  "intermediate_size": $inter, "max_position_embeddings": 512,
  "pad_size": $seq, "batch_size": $batch, "num_classes": 2,
  "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
  "optimizer": "adamw", "learning_rate": 1e-4, "parallel_mode": "serial",
- "seed": 42}
+ "seed": 42, "dtype": "$dtype"}
 JSON
-  if ! "$galaxyc" "$work/$model.json" --mode serial --emit none -o "$work/$model" \
-      >"$work/$model.galaxyc.log" 2>&1; then
-    echo "BERT-$model: galaxyc failed:"; tail -5 "$work/$model.galaxyc.log"; continue
-  fi
-  out=$("$bench" "$work/$model/rank0.plan.pb" --steps "$steps" --warmup "$warmup" 2>&1)
-  rc=$?
-  if [[ $rc -eq 3 ]]; then
-    echo "BERT-$model: not measured: $out"
-    echo "(galaxy_runtime was built without GALAXY_EXECUTOR_DEVICE_MEMORY)"
-    break
-  elif [[ $rc -ne 0 ]]; then
-    echo "BERT-$model: benchmark failed (exit $rc): $out"
-  else
-    echo "BERT-$model (batch $batch, seq $seq): $out"
-    bench_lines+=("BERT-$model: $out")
-  fi
+    if ! "$galaxyc" "$work/$name.json" --mode serial --emit none -o "$work/$name" \
+        >"$work/$name.galaxyc.log" 2>&1; then
+      echo "BERT-$model $dtype: galaxyc failed:"; tail -5 "$work/$name.galaxyc.log"; continue
+    fi
+    out=$("$bench" "$work/$name/rank0.plan.pb" --steps "$steps" --warmup "$warmup" 2>&1)
+    rc=$?
+    if [[ $rc -eq 3 ]]; then
+      echo "BERT-$model: not measured: $out"
+      echo "(galaxy_runtime was built without GALAXY_EXECUTOR_DEVICE_MEMORY)"
+      break 2
+    elif [[ $rc -ne 0 ]]; then
+      echo "BERT-$model $dtype: benchmark failed (exit $rc): $out"
+    else
+      echo "BERT-$model $dtype (batch $batch, seq $seq): $out"
+      bench_lines+=("BERT-$model $dtype: $out")
+    fi
+  done
 done
-echo "bf16: not measured (the CUDA backend runs fp32 plans only so far)"
 
 say "summary"
 echo "gpu tests: $([[ $test_rc -eq 0 ]] && echo passed-or-skipped || echo FAILED) (exit $test_rc; $skipped skipped: on a GPU machine that should be 0)"

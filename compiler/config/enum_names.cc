@@ -34,6 +34,11 @@ constexpr Names<Activation> kActivations[] = {
     {"swish", Activation::kSwish}};
 constexpr Names<PipelineSchedule> kSchedules[] = {
     {"gpipe", PipelineSchedule::kGPipe}, {"1f1b", PipelineSchedule::k1F1B}};
+// Canonical spellings first: toString writes the first match.
+constexpr Names<DType> kDTypes[] = {{"fp32", DType::kF32},
+                                    {"bf16", DType::kBF16},
+                                    {"float32", DType::kF32},
+                                    {"bfloat16", DType::kBF16}};
 
 template <typename E, size_t N>
 std::string nameOf(const Names<E> (&table)[N], E value) {
@@ -65,6 +70,7 @@ std::string toString(PeftMethod m) { return nameOf(kPeftMethods, m); }
 std::string toString(Optimizer o) { return nameOf(kOptimizers, o); }
 std::string toString(Activation a) { return nameOf(kActivations, a); }
 std::string toString(PipelineSchedule s) { return nameOf(kSchedules, s); }
+std::string toString(DType d) { return nameOf(kDTypes, d); }
 
 absl::StatusOr<ParallelMode> parseParallelMode(std::string_view text) {
   return parseName(kParallelModes, text);
@@ -107,6 +113,9 @@ absl::StatusOr<Activation> parseActivation(std::string_view text) {
 }
 absl::StatusOr<PipelineSchedule> parsePipelineSchedule(std::string_view text) {
   return parseName(kSchedules, text);
+}
+absl::StatusOr<DType> parseDType(std::string_view text) {
+  return parseName(kDTypes, text);
 }
 
 } // namespace galaxy::config

@@ -18,6 +18,7 @@ std::string toString(PeftMethod m);       // full lora adapter side side_only
 std::string toString(Optimizer o);        // sgd adamw
 std::string toString(Activation a);       // gelu gelu_new relu swish
 std::string toString(PipelineSchedule s); // gpipe 1f1b
+std::string toString(DType d);            // fp32 bf16
 
 // Errors read `"x" is not supported; expected one of "a", "b", ...` so a caller
 // can prefix the key: `parallel_mode = "x" is not supported; ...`.
@@ -36,5 +37,7 @@ absl::StatusOr<BlockMethod> parseBlockMethod(std::string_view text);
 absl::StatusOr<Optimizer> parseOptimizer(std::string_view text);
 absl::StatusOr<Activation> parseActivation(std::string_view text);
 absl::StatusOr<PipelineSchedule> parsePipelineSchedule(std::string_view text);
+// Also accepts the aliases "float32" and "bfloat16".
+absl::StatusOr<DType> parseDType(std::string_view text);
 
 } // namespace galaxy::config

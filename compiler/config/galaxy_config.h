@@ -17,6 +17,9 @@ enum class Optimizer { kSgd, kAdamW };
 // gelu = exact erf GELU; gelu_new = tanh approximation; swish = x*sigmoid(x).
 enum class Activation { kGelu, kGeluNew, kRelu, kSwish };
 enum class PipelineSchedule { kGPipe, k1F1B };
+// Operand precision of the matmul-class kernels (docs/kernels.md "Matmul
+// precision"); everything else, parameters included, stays fp32.
+enum class DType { kF32, kBF16 };
 
 struct GalaxyConfig {
   // --- Model ---
@@ -47,6 +50,7 @@ struct GalaxyConfig {
   double adam_epsilon = 1e-8;
   int64_t num_epochs = 3;
   int64_t seed = 42;
+  DType dtype = DType::kF32; // "fp32" | "bf16" (not a prototype key)
 
   // --- PEFT: at most one method flag true; none true means full. The parser
   // clears full_model when the file turns another method on without naming

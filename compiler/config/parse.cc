@@ -271,6 +271,7 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("adam_epsilon", c.adam_epsilon);
   r.read("num_epochs", c.num_epochs);
   r.read("seed", c.seed);
+  r.readEnum("dtype", c.dtype, parseDType);
   // PEFT
   r.read("full_model", c.full_model);
   r.read("use_lora", c.use_lora);

@@ -34,6 +34,7 @@ std::string toJson(const GalaxyConfig &c) {
   j["adam_epsilon"] = c.adam_epsilon;
   j["num_epochs"] = c.num_epochs;
   j["seed"] = c.seed;
+  j["dtype"] = toString(c.dtype);
 
   j["full_model"] = c.full_model;
   j["use_lora"] = c.use_lora;

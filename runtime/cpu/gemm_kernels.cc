@@ -1,10 +1,12 @@
 // linear, linear_weight_grad, bias_grad, matmul: everything matmul-like goes
 // through the GEMM.
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -12,6 +14,34 @@ namespace {
 // Batched matrices at most this big (m·n·k) are spread over threads one matrix
 // each.
 constexpr int64_t kSmallMatrix = 64 * 64 * 64;
+
+// This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
+// floats. It only grows, so a training step allocates only for new shapes.
+float *operandScratch(int slot, int64_t n) {
+  thread_local std::vector<float> buffers[2];
+  std::vector<float> &b = buffers[slot];
+  if (b.size() < static_cast<size_t>(n))
+    b.resize(n);
+  return b.data();
+}
+
+// What the GEMM reads for operand `t`: t itself in fp32 plans; in bf16 plans
+// (docs/kernels.md "Matmul precision") a copy rounded to bfloat16, kept in
+// fp32 containers. A bf16 x bf16 product is exact in fp32, so the fp32 GEMM
+// over the copies is a bf16 GEMM accumulating in fp32, up to summation order.
+// Only A and B go through here: C (the bias, or fused SGD's parameter under
+// beta) stays fp32.
+const float *gemmOperand(const KernelCall &c, const Tensor &t, int slot) {
+  if (c.ctx.matmulDType != plan::MATMUL_BF16)
+    return t.f32();
+  const int64_t n = t.numel();
+  float *copy = operandScratch(slot, n);
+  const float *src = t.f32();
+  parallelChunks(n, 1, c.env.threads, [&](int64_t i0, int64_t i1) {
+    roundToBf16(src + i0, copy + i0, i1 - i0);
+  });
+  return copy;
+}
 
 } // namespace
 
@@ -45,7 +75,8 @@ absl::Status linearKernel(const KernelCall &c) {
     });
     beta = 1.f; // the GEMM accumulates onto the broadcast bias
   }
-  return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, x.f32(), k, w.f32(),
+  const float *xp = gemmOperand(c, x, 0), *wp = gemmOperand(c, w, 1);
+  return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, xp, k, wp,
                      transpose_w ? k : n, beta, yp, n);
 }
 
@@ -65,9 +96,9 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // fuses them): no gradient buffer is written and read back.
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha", 1.0));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta", 0.0));
-  return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha),
-                     dy.f32(), n, x.f32(), k, static_cast<float>(beta),
-                     dw.f32(), k);
+  const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
+  return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,
+                     xp, k, static_cast<float>(beta), dw.f32(), k);
 }
 
 absl::Status biasGradKernel(const KernelCall &c) {
@@ -122,7 +153,7 @@ absl::Status matmulKernel(const KernelCall &c) {
                         "and op(b) [%d,%d]: inner dims and c must match",
                         ta, tb, m, k, kb, n));
   const float alpha = static_cast<float>(alpha_d);
-  const float *ap = a.f32(), *bp = b.f32();
+  const float *ap = gemmOperand(c, a, 0), *bp = gemmOperand(c, b, 1);
   float *yp = y.f32();
   const int64_t sa = ar * ac, sb = br * bc, sy = m * n;
   if (batch > 1 && (c.env.gemm == GemmKind::kPerShape ||

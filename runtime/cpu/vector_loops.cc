@@ -510,4 +510,21 @@ void addInto(float *out, const float *in, int64_t n) {
     out[j] += in[j];
 }
 
+// On the bits: adding 0x7fff plus the lowest kept bit carries into the kept
+// half exactly when the dropped half is above one half, or equal to it with
+// an odd kept half (ties to even); a carry out of the mantissa bumps the
+// exponent, which is the right rounding up to and including inf. NaN would
+// round to inf, so it only gets its quiet bit set (a kept bit).
+GALAXY_CPU_MULTIVERSION
+void roundToBf16(const float *x, float *y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    uint32_t u;
+    __builtin_memcpy(&u, x + j, sizeof u);
+    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    const uint32_t nan = (u | 0x00400000u) & 0xffff0000u;
+    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
+    __builtin_memcpy(y + j, &r, sizeof r);
+  }
+}
+
 } // namespace galaxy::rt::cpu

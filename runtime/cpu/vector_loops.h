@@ -56,4 +56,9 @@ void dropoutBlocksWith(DropoutIsa isa, const float *x, float *y, int64_t blocks,
 // out[j] += in[j] for j in [0, n).
 void addInto(float *out, const float *in, int64_t n);
 
+// y[j] = x[j] rounded to bfloat16 (round to nearest, ties to even) and kept in
+// an fp32 container (low 16 bits zero); NaN stays NaN (quietened), ±inf stays
+// ±inf, values beyond bf16's range round to ±inf. y may equal x.
+void roundToBf16(const float *x, float *y, int64_t n);
+
 } // namespace galaxy::rt::cpu

@@ -1,10 +1,12 @@
 // cuda_bert_bench PLAN.pb [--steps N] [--warmup W] [--peak-tflops T]
 //
 // Times the train_step of a serial plan (galaxyc --mode serial) on GPU 0 with
-// the CUDA backend and prints one JSON line: device, step time (median after
-// warm-up), tokens/s, the GEMM FLOPs of one step, achieved TFLOP/s and MFU
-// against the GPU's dense fp32 peak (SMs × clock × 128 FMA; --peak-tflops
-// overrides). A benchmark that prints figures, not a test. Exit 3: the
+// the CUDA backend and prints one JSON line: device, the plan's matmul dtype,
+// step time (median after warm-up), tokens/s, the GEMM FLOPs of one step,
+// achieved TFLOP/s and MFU against the GPU's dense peak for that dtype: fp32
+// SMs × clock × 128 FMA, bf16 SMs × clock × the tensor cores' dense bf16
+// FLOPs per SM per clock (--peak-tflops overrides the one in use). A
+// benchmark that prints figures, not a test. Exit 3: the
 // executor cannot run a device-memory backend yet
 // (GALAXY_EXECUTOR_DEVICE_MEMORY undefined), so nothing was measured.
 #include <algorithm>
@@ -53,6 +55,18 @@ double programFlops(const plan::Plan &p, const std::string &program) {
     }
   }
   return flops;
+}
+
+// Dense bf16 tensor-core FLOPs per SM per clock (fp32 accumulation, no
+// sparsity): Hopper 4096 (H100/H200 SXM: 132 SMs x 1.98 GHz = 1070 TFLOP/s;
+// NVIDIA's datasheet quotes 989.4 at a 1.83 GHz tensor clock), A100 2048,
+// other Ampere/Ada 1024; 0 = unknown (pass --peak-tflops).
+double bf16FlopsPerSmClock(const cudaDeviceProp &prop) {
+  if (prop.major == 9)
+    return 4096;
+  if (prop.major == 8)
+    return prop.minor == 0 ? 2048 : 1024;
+  return 0;
 }
 
 io::Batch syntheticBatch(const plan::ModelInfo &m, int step) {
@@ -111,9 +125,13 @@ int main(int argc, char **argv) {
   int clockKHz = 0;
   cudaDeviceGetAttribute(&clockKHz, cudaDevAttrClockRate, 0);
   // Dense fp32: 128 FP32 lanes per SM (Ampere..Hopper), one FMA = 2 FLOPs.
+  const double smHz = prop.multiProcessorCount * (clockKHz * 1e3);
+  const double peakFp32 = smHz * 128.0 * 2.0;
+  const double peakBf16 = smHz * bf16FlopsPerSmClock(prop);
+  const bool bf16 = p.matmul_dtype() == plan::MATMUL_BF16;
   const double peak = peakOverride > 0 ? peakOverride * 1e12
-                                       : prop.multiProcessorCount * 128.0 *
-                                             2.0 * clockKHz * 1e3;
+                      : bf16           ? peakBf16
+                                       : peakFp32;
 
   absl::StatusOr<std::unique_ptr<rt::Executor>> ex =
       rt::Executor::create(p, **backend, nullptr, argv[1]);
@@ -138,15 +156,19 @@ int main(int argc, char **argv) {
   const double median = times.empty() ? 0 : times[times.size() / 2];
   const double flops = programFlops(p, "train_step");
   const double tokens = double(p.model().batch_size()) * p.model().seq_len();
-  std::printf("{\"device\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
+  std::printf("{\"device\": \"%s\", \"matmul_dtype\": \"%s\", "
+              "\"batch\": %lld, \"seq\": %lld, "
               "\"step_s\": %.6f, \"tokens_per_s\": %.1f, \"gemm_tflop\": %.4f, "
-              "\"tflops\": %.2f, \"peak_fp32_tflops\": %.1f, \"mfu\": %.4f, "
-              "\"gemm\": \"%s\"}\n",
-              prop.name, static_cast<long long>(p.model().batch_size()),
+              "\"tflops\": %.2f, \"peak_fp32_tflops\": %.1f, "
+              "\"peak_bf16_tflops\": %.1f, \"mfu_peak_tflops\": %.1f, "
+              "\"mfu\": %.4f, \"gemm\": \"%s\"}\n",
+              prop.name, bf16 ? "bf16" : "fp32",
+              static_cast<long long>(p.model().batch_size()),
               static_cast<long long>(p.model().seq_len()), median,
               median > 0 ? tokens / median : 0.0, flops / 1e12,
-              median > 0 ? flops / median / 1e12 : 0.0, peak / 1e12,
-              median > 0 ? flops / median / peak : 0.0,
+              median > 0 ? flops / median / 1e12 : 0.0, peakFp32 / 1e12,
+              peakBf16 / 1e12, peak / 1e12,
+              median > 0 && peak > 0 ? flops / median / peak : 0.0,
               (*backend)->gemmDescription().c_str());
   return 0;
 }

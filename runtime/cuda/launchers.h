@@ -33,6 +33,11 @@ int launchTanhGrad(const float *y, const float *dy, float *dx, int64_t n,
 int launchBroadcastRows(const float *bias, float *y, int64_t rows, int64_t n,
                         Stream s);
 
+// --- bf16.cu ----------------------------------------------------------------
+// y[i] = x[i] as bfloat16 bits (nearest, ties to even; the CPU backend's
+// rounding bit for bit).
+int launchToBf16(const float *x, uint16_t *y, int64_t n, Stream s);
+
 // --- optimizer.cu -----------------------------------------------------------
 int launchSgd(float *p, const float *g, int64_t n, float lr, float wd,
               Stream s);

@@ -1,5 +1,8 @@
-// linear, linear_weight_grad, matmul through cuBLAS; bias_grad as
-// deterministic column sums.
+// linear, linear_weight_grad, matmul through cuBLAS (bf16 operands in bf16
+// plans); bias_grad as deterministic column sums.
+#include <cstdint>
+#include <utility>
+
 #include "absl/strings/str_format.h"
 #include "runtime/cuda/cuda_ops.h"
 #include "runtime/cuda/cuda_status.h"
@@ -11,14 +14,42 @@ using cpu::checkArity;
 using cpu::kernelError;
 using cpu::rowCount;
 
+// One row-major operand of a GEMM: `elems` floats from `data` (the whole
+// tensor, batch included), `ld` its row stride, `stride` the distance between
+// batch matrices.
+struct Operand {
+  const float *data;
+  int64_t elems, ld, stride;
+};
+
+// bf16 plans (docs/kernels.md "Matmul precision"): A and B are rounded to
+// bfloat16 into the backend's device scratch (A first, B from the next
+// 256-byte boundary), and cuBLAS multiplies them accumulating in fp32 into
+// the fp32 C. C itself is never rounded: it may hold the bias or, under beta,
+// fused SGD's fp32 parameter.
+absl::StatusOr<std::pair<const void *, const void *>>
+bf16Operands(const CudaOp &op, const Operand &a, const Operand &b) {
+  const size_t aBytes = (a.elems * sizeof(uint16_t) + 255) / 256 * 256;
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      void *scratch, op.env.scratch->get(aBytes + b.elems * sizeof(uint16_t)));
+  auto *a16 = static_cast<uint16_t *>(scratch);
+  auto *b16 =
+      reinterpret_cast<uint16_t *>(static_cast<char *>(scratch) + aBytes);
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      launched(op, launchToBf16(a.data, a16, a.elems, op.env.stream)));
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      launched(op, launchToBf16(b.data, b16, b.elems, op.env.stream)));
+  return std::make_pair(static_cast<const void *>(a16),
+                        static_cast<const void *>(b16));
+}
+
 // Row-major C[M,N] = alpha·op(A)·op(B) + beta·C, `batch` times with strides.
 // cuBLAS is column-major and a row-major matrix is its transpose there, so
 // this computes Cᵀ = op(B)ᵀ·op(A)ᵀ: B comes first and M, N swap.
 absl::Status gemmRowMajor(const CudaOp &op, bool ta, bool tb, int64_t m,
-                          int64_t n, int64_t k, float alpha, const float *a,
-                          int64_t lda, int64_t strideA, const float *b,
-                          int64_t ldb, int64_t strideB, float beta, float *c,
-                          int64_t ldc, int64_t strideC, int64_t batch) {
+                          int64_t n, int64_t k, float alpha, const Operand &a,
+                          const Operand &b, float beta, float *c, int64_t ldc,
+                          int64_t strideC, int64_t batch) {
   if (m == 0 || n == 0 || batch == 0)
     return absl::OkStatus();
   const int64_t limit = INT32_MAX;
@@ -26,18 +57,32 @@ absl::Status gemmRowMajor(const CudaOp &op, bool ta, bool tb, int64_t m,
     return kernelError(op.c, "a GEMM dimension exceeds cuBLAS's int range");
   const cublasOperation_t opB = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int in = static_cast<int>(n), im = static_cast<int>(m),
+            ik = static_cast<int>(k), ilda = static_cast<int>(a.ld),
+            ildb = static_cast<int>(b.ld), ildc = static_cast<int>(ldc);
   cublasStatus_t s;
-  if (batch == 1)
-    s = cublasSgemm(op.env.blas, opB, opA, static_cast<int>(n),
-                    static_cast<int>(m), static_cast<int>(k), &alpha, b,
-                    static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c,
-                    static_cast<int>(ldc));
-  else
-    s = cublasSgemmStridedBatched(
-        op.env.blas, opB, opA, static_cast<int>(n), static_cast<int>(m),
-        static_cast<int>(k), &alpha, b, static_cast<int>(ldb), strideB, a,
-        static_cast<int>(lda), strideA, &beta, c, static_cast<int>(ldc),
-        strideC, static_cast<int>(batch));
+  if (op.c.ctx.matmulDType == plan::MATMUL_BF16) {
+    GALAXY_CUDA_ASSIGN_OR_RETURN(auto ab, bf16Operands(op, a, b));
+    if (batch == 1)
+      s = cublasGemmEx(op.env.blas, opB, opA, in, im, ik, &alpha, ab.second,
+                       CUDA_R_16BF, ildb, ab.first, CUDA_R_16BF, ilda, &beta, c,
+                       CUDA_R_32F, ildc, CUBLAS_COMPUTE_32F,
+                       CUBLAS_GEMM_DEFAULT);
+    else
+      s = cublasGemmStridedBatchedEx(
+          op.env.blas, opB, opA, in, im, ik, &alpha, ab.second, CUDA_R_16BF,
+          ildb, b.stride, ab.first, CUDA_R_16BF, ilda, a.stride, &beta, c,
+          CUDA_R_32F, ildc, strideC, static_cast<int>(batch),
+          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  } else if (batch == 1) {
+    s = cublasSgemm(op.env.blas, opB, opA, in, im, ik, &alpha, b.data, ildb,
+                    a.data, ilda, &beta, c, ildc);
+  } else {
+    s = cublasSgemmStridedBatched(op.env.blas, opB, opA, in, im, ik, &alpha,
+                                  b.data, ildb, b.stride, a.data, ilda,
+                                  a.stride, &beta, c, ildc, strideC,
+                                  static_cast<int>(batch));
+  }
   return cublasStatus(s,
                       absl::StrFormat("kernel '%s' (block '%s')",
                                       op.c.instr.kernel(), op.c.instr.block()));
@@ -72,8 +117,9 @@ absl::Status linearOp(const CudaOp &op) {
         op, launchBroadcastRows(b.f32(), y.f32(), m, n, op.env.stream)));
     beta = 1.f; // the GEMM accumulates onto the broadcast bias
   }
-  return gemmRowMajor(op, false, transposeW != 0, m, n, k, 1.f, x.f32(), k, 0,
-                      w.f32(), transposeW ? k : n, 0, beta, y.f32(), n, 0, 1);
+  return gemmRowMajor(
+      op, false, transposeW != 0, m, n, k, 1.f, {x.f32(), x.numel(), k, 0},
+      {w.f32(), w.numel(), transposeW ? k : n, 0}, beta, y.f32(), n, 0, 1);
 }
 
 absl::Status linearWeightGradOp(const CudaOp &op) {
@@ -93,8 +139,8 @@ absl::Status linearWeightGradOp(const CudaOp &op) {
   GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta", 0.0));
   return gemmRowMajor(op, true, false, n, k, rows, static_cast<float>(alpha),
-                      dy.f32(), n, 0, x.f32(), k, 0, static_cast<float>(beta),
-                      dw.f32(), k, 0, 1);
+                      {dy.f32(), dy.numel(), n, 0}, {x.f32(), x.numel(), k, 0},
+                      static_cast<float>(beta), dw.f32(), k, 0, 1);
 }
 
 absl::Status biasGradOp(const CudaOp &op) {
@@ -143,8 +189,9 @@ absl::Status matmulOp(const CudaOp &op) {
                         "and op(b) [%d,%d]: inner dims and c must match",
                         ta, tb, m, k, kb, n));
   return gemmRowMajor(op, ta != 0, tb != 0, m, n, k, static_cast<float>(alpha),
-                      a.f32(), ac, ar * ac, b.f32(), bc, br * bc, 0.f, y.f32(),
-                      n, m * n, batch);
+                      {a.f32(), a.numel(), ac, ar * ac},
+                      {b.f32(), b.numel(), bc, br * bc}, 0.f, y.f32(), n, m * n,
+                      batch);
 }
 
 } // namespace galaxy::rt::cuda

@@ -48,6 +48,13 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
         origin, " has format version ", plan.format_version(),
         " but this galaxy-run reads version ", plan::kPlanFormatVersion,
         "; recompile it with the matching galaxyc"));
+  // matmul_dtype came without a version bump (plan.proto), so a newer galaxyc
+  // may write a value this runtime does not know.
+  if (!plan::MatmulDType_IsValid(plan.matmul_dtype()))
+    return absl::FailedPreconditionError(absl::StrCat(
+        origin, " asks for matmul_dtype ", plan.matmul_dtype(),
+        ", which this galaxy-run does not know (it runs MATMUL_F32 and "
+        "MATMUL_BF16); recompile it with the matching galaxyc"));
   std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));
   DeviceMemory *mem = deviceMemoryOfBackend(backend);
   const bool commOnDevice = comm && commBuffers == CommBuffers::kDevice;
@@ -562,6 +569,9 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     return deferred_;
   if (absl::Status s = fillInputs(*bp.program, batch, slot); !s.ok())
     return s;
+  // The plan, not the caller, decides the matmul precision.
+  KernelContext kctx = ctx;
+  kctx.matmulDType = plan_.matmul_dtype();
   const std::vector<BoundInstr> &instrs =
       bp.bySlot[bp.bySlot.size() == 1 ? 0 : slot];
   if (timing_) {
@@ -573,7 +583,7 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     std::chrono::steady_clock::time_point t0;
     if (timing_)
       t0 = std::chrono::steady_clock::now();
-    absl::Status s = !bi.move ? backend_.run(*bi.instr, bi.in, bi.out, ctx)
+    absl::Status s = !bi.move ? backend_.run(*bi.instr, bi.in, bi.out, kctx)
                      : mover_
                          ? mover_->run(*bi.move, bi.in[0], bi.out[0], rank_)
                          : runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,

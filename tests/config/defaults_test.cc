@@ -35,6 +35,7 @@ TEST(Defaults, EmptyObjectGivesPrototypeDefaults) {
   EXPECT_DOUBLE_EQ(c->adam_epsilon, 1e-8);
   EXPECT_EQ(c->num_epochs, 3);
   EXPECT_EQ(c->seed, 42);
+  EXPECT_EQ(c->dtype, DType::kF32);
   EXPECT_TRUE(c->full_model);
   EXPECT_FALSE(c->use_lora);
   EXPECT_EQ(c->lora_dim, 8);

@@ -14,8 +14,9 @@ TEST(ToJson, WritesEveryKeyAndNoWarningsOnReload) {
   GalaxyConfig c;
   std::string text = toJson(c);
   nlohmann::json j = nlohmann::json::parse(text);
-  EXPECT_EQ(j.size(), 52u); // every key of GalaxyConfig, once
+  EXPECT_EQ(j.size(), 53u); // every key of GalaxyConfig, once
   EXPECT_EQ(j["hidden_size"], 768);
+  EXPECT_EQ(j["dtype"], "fp32");
   EXPECT_EQ(j["con_parallel_method"], "SP");
   EXPECT_TRUE(j["world_size"].is_null());
   EXPECT_EQ(j["lora_target_modules"], (nlohmann::json{"query", "value"}));

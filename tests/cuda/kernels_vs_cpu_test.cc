@@ -1,6 +1,7 @@
 // Every compute kernel of docs/kernels.md on the CUDA backend against the CPU
 // backend, on random data (dropout bit for bit: both draw the same Philox
 // mask). Skipped, with the reason, where no GPU is present.
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <set>
@@ -75,6 +76,7 @@ protected:
     download(out, to);
     for (void *p : owned)
       mem.release(p);
+    lastGpuOut_ = out;
     const std::string k = op.instr().kernel();
     for (size_t j = 0; j < out.size(); ++j)
       compare(out[j], cpuOut[j], tol, k + " output " + std::to_string(j));
@@ -104,7 +106,8 @@ protected:
   }
 
   std::mt19937 rng_{1234};
-  bool poisonOutputs_ = true; // false for outputs a kernel may leave alone
+  bool poisonOutputs_ = true;   // false for outputs a kernel may leave alone
+  std::vector<Buf> lastGpuOut_; // the GPU's outputs of the last same()
 };
 
 TEST_F(GpuVsCpu, FillAndIota) {
@@ -157,6 +160,59 @@ TEST_F(GpuVsCpu, Matmul) {
            {rnd(a), rnd(b)}, {Buf::zeros({2, 3, m, n})});
     }
   same(Op("matmul"), {rnd({16, 32}), rnd({32, 8})}, {Buf::zeros({16, 8})});
+}
+
+// bf16 plans (docs/kernels.md "Matmul precision"): both backends round the
+// operands with the same bits and sum exact products in fp32, so they agree
+// to fp32 summation order; and the GPU's result is visibly not the fp32 one
+// (bf16 rounding moves these products by ~1e-3), so a GPU GEMM that ignored
+// the context's matmulDType fails.
+TEST_F(GpuVsCpu, Bf16GemmsMatchTheCpuBf16Kernels) {
+  const KernelContext bf16{
+      .seed = 7, .step = 3, .matmulDType = plan::MATMUL_BF16};
+  auto visiblyNotFp32 = [&](const Op &op, std::vector<Buf> in, Buf out,
+                            const std::string &what) {
+    std::vector<Buf *> pi;
+    for (Buf &b : in)
+      pi.push_back(&b);
+    std::vector<float> fp32 = runOk(op, pi, {&out}, {}, &cpuBackend());
+    ASSERT_EQ(lastGpuOut_.size(), 1u) << what;
+    double d = 0;
+    for (size_t i = 0; i < fp32.size(); ++i)
+      d = std::max(d, double(std::fabs(lastGpuOut_[0].f[i] - fp32[i])));
+    EXPECT_GT(d, 1e-3) << what << ": the GPU ran the bf16 GEMM in fp32?";
+  };
+  for (int tw : {0, 1}) {
+    std::vector<int64_t> w =
+        tw ? std::vector<int64_t>{24, 64} : std::vector<int64_t>{64, 24};
+    const Op op = Op("linear").i("transpose_w", tw);
+    std::vector<Buf> in = {rnd({3, 5, 64}), rnd(w), rnd({24})};
+    same(op, in, {Buf::zeros({3, 5, 24})}, {}, bf16);
+    visiblyNotFp32(op, in, Buf::zeros({3, 5, 24}), "linear");
+  }
+  // Fused SGD: the parameter (C, read under beta, so not poisoned) stays fp32.
+  const Op sgd = Op("linear_weight_grad").f("alpha", -1e-3).f("beta", 0.999);
+  poisonOutputs_ = false;
+  same(sgd, {rnd({2, 9, 24}), rnd({2, 9, 40})}, {rnd({24, 40})}, {}, bf16);
+  poisonOutputs_ = true;
+  const Op grad = Op("linear_weight_grad");
+  std::vector<Buf> gin = {rnd({4, 16, 24}), rnd({4, 16, 40})};
+  same(grad, gin, {Buf::zeros({24, 40})}, {}, bf16);
+  visiblyNotFp32(grad, gin, Buf::zeros({24, 40}), "linear_weight_grad");
+  for (int ta : {0, 1})
+    for (int tb : {0, 1}) {
+      const int64_t m = 7, k = 48, n = 5;
+      const Op op = Op("matmul")
+                        .i("transpose_a", ta)
+                        .i("transpose_b", tb)
+                        .f("alpha", 0.5);
+      std::vector<Buf> in = {rnd(ta ? std::vector<int64_t>{2, 3, k, m}
+                                    : std::vector<int64_t>{2, 3, m, k}),
+                             rnd(tb ? std::vector<int64_t>{2, 3, n, k}
+                                    : std::vector<int64_t>{2, 3, k, n})};
+      same(op, in, {Buf::zeros({2, 3, m, n})}, {}, bf16);
+      visiblyNotFp32(op, in, Buf::zeros({2, 3, m, n}), "batched matmul");
+    }
 }
 
 TEST_F(GpuVsCpu, HeadsAndSoftmax) {

@@ -4,7 +4,7 @@
   run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy|pp --world N
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
-      [--steps 4] [--lr-factor F] [--keep DIR]
+      [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
       [--layers L] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
       [--microbatches 4] [--schedule gpipe|1f1b]
 
@@ -23,6 +23,9 @@ is [2,2,1,1] — uneven sizes too.
 Split lists default to uneven ones for the world size (world 3: heads 2,1,1,
 intermediate 64,32,32, seq 8,5,3, batch 3,2,1). --lr-factor scales the learning rate of
 the N-rank side only: a negative control that must make the comparison fail.
+--dtype sets the config's "dtype" on both sides (bf16: matmul operands rounded to
+bfloat16, the tolerances stay); --parallel-dtype overrides it on the N-rank side only,
+a negative control showing that the comparison notices an N-rank run that lost bf16.
 Env: GALAXYC / GALAXY_RUN override BUILD_DIR/tools/{galaxyc,galaxy-run}.
 Exit status: 0 equal, 1 different or failed to compile/run, 2 bad usage.
 """
@@ -92,7 +95,7 @@ def lists_for(args):
     return sorted(used)
 
 
-def make_config(args, lr_factor=1.0):
+def make_config(args, lr_factor=1.0, dtype="fp32"):
     cfg = tiny_case.config(args.optimizer)
     cfg.update(
         {
@@ -101,6 +104,7 @@ def make_config(args, lr_factor=1.0):
             "hidden_dropout_prob": args.dropout,
             "attention_probs_dropout_prob": args.dropout,
             "num_hidden_layers": args.layers,
+            "dtype": dtype,
         }
     )
     cfg["learning_rate"] *= lr_factor
@@ -172,6 +176,10 @@ def main(argv=None):
                     help="pp: the SPMD mode inside each stage")
     ap.add_argument("--microbatches", type=int, default=4)
     ap.add_argument("--schedule", default="gpipe", choices=["gpipe", "1f1b"])
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16"],
+                    help="the config's dtype (matmul operand precision), both sides")
+    ap.add_argument("--parallel-dtype", choices=["fp32", "bf16"],
+                    help="negative control: the N-rank side's dtype (default --dtype)")
     args = ap.parse_args(argv)
     if args.mode == "pp" and args.world % len(args.stages):
         fail(f"--world {args.world} is not stages ({len(args.stages)}) x group size", 2)
@@ -206,10 +214,13 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         label += f" stages {args.stages} x{args.microbatches} {args.schedule}"
     if group_of(args)[0] == "galaxy":
         label += f" ({args.att}/{args.con}/{args.mlp})"
+    parallel_dtype = args.parallel_dtype or args.dtype
+    if args.dtype != "fp32" or parallel_dtype != args.dtype:
+        label += f" {args.dtype}" + ("" if parallel_dtype == args.dtype else f"/{parallel_dtype}")
     with open(p("serial.json"), "w") as f:
-        json.dump(make_config(args), f, indent=1)
+        json.dump(make_config(args, dtype=args.dtype), f, indent=1)
     with open(p("parallel.json"), "w") as f:
-        json.dump(make_config(args, args.lr_factor), f, indent=1)
+        json.dump(make_config(args, args.lr_factor, parallel_dtype), f, indent=1)
     for name, n, seed in (("train.jsonl", 24, 1), ("eval.jsonl", 8, 2)):
         with open(p(name), "w") as f:
             for row in tiny_case.rows(n, seed):

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/denormals.h"
 #include "runtime/cpu/kernel_profile.h"
 #include "runtime/cpu/kernels.h"
 
@@ -79,6 +80,8 @@ public:
                           instr.kernel(), instr.block()));
     setGemmThreads(
         env_.threads); // another backend in this process may have changed it
+    // Any thread may call (pipeline drivers, tests); each gets the setting.
+    setDenormalsOnThisThread(env_.flushDenormals);
     if (!profile_)
       return it->second(KernelCall{instr, in, out, ctx, env_});
     const auto t0 = std::chrono::steady_clock::now();
@@ -113,7 +116,10 @@ std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
   GemmChoice gemm = chooseGemm(env.threads, options.gemm);
   env.gemm = gemm.kind;
   env.sgemm = sgemmFor(gemm.kind);
-  return std::make_unique<CpuBackend>(env, gemm.description + note);
+  env.flushDenormals = flushDenormalsWanted();
+  setDenormalsOnPool(env.flushDenormals, env.threads);
+  return std::make_unique<CpuBackend>(
+      env, gemm.description + note + denormalsNote(env.flushDenormals));
 }
 
 } // namespace galaxy::rt::cpu

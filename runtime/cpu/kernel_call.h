@@ -35,6 +35,7 @@ struct CpuEnv {
   int threads = 1;
   GemmKind gemm = GemmKind::kNaive;
   SgemmFn sgemm = nullptr;
+  bool flushDenormals = true; // FTZ/DAZ on kernel threads (denormals.h)
 };
 
 struct KernelCall {

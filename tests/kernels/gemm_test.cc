@@ -121,5 +121,27 @@ TEST(Gemm, OneDnnMatmulKeysPrimitivesOnAlphaAndBeta) {
   }
 }
 
+// Denormals are flushed to zero by default (FTZ/DAZ: they cost 50-100x per
+// operation) and kept with GALAXY_DENORMALS=keep.
+TEST(Denormals, FlushedByDefaultKeptOnRequest) {
+  const float tiny = 1e-39f; // below FLT_MIN: a denormal
+  ASSERT_LT(tiny, 1.17549435e-38f);
+  auto scaled = [&](Backend &be) {
+    Buf x = Buf::values({2}, {tiny, 1.f}), y = Buf::zeros({2});
+    runOk(Op("scale").f("alpha", 1.0), {&x}, {&y}, {}, &be);
+    return y.f;
+  };
+  std::unique_ptr<Backend> flush = cpu::makeCpuBackend({.threads = 1});
+  EXPECT_NE(flush->gemmDescription().find("denormals flushed"),
+            std::string::npos);
+  EXPECT_EQ(scaled(*flush), (std::vector<float>{0.f, 1.f}));
+  ASSERT_EQ(setenv("GALAXY_DENORMALS", "keep", 1), 0);
+  std::unique_ptr<Backend> keep = cpu::makeCpuBackend({.threads = 1});
+  unsetenv("GALAXY_DENORMALS");
+  EXPECT_NE(keep->gemmDescription().find("denormals kept"), std::string::npos);
+  EXPECT_EQ(scaled(*keep), (std::vector<float>{tiny, 1.f}));
+  EXPECT_EQ(scaled(*flush), (std::vector<float>{0.f, 1.f})); // set back
+}
+
 } // namespace
 } // namespace galaxy::rt::testing

@@ -1,0 +1,24 @@
+// Denormal floats take a slow microcode path on x86 (50-100x per operation).
+// Training produces them (masked attention rows, tiny gradients late in a
+// run): BERT-base on the padded demo data ran its backward GEMMs at 3 GFLOP/s
+// instead of ~200 until the CPU flushed them to zero. The CPU backend sets
+// FTZ/DAZ on every thread that runs its kernels, as TensorFlow does by default;
+// GALAXY_DENORMALS=keep leaves the IEEE behaviour.
+#pragma once
+
+#include <string>
+
+namespace galaxy::rt::cpu {
+
+// False when GALAXY_DENORMALS=keep.
+bool flushDenormalsWanted();
+// Sets (flush) or clears FTZ and DAZ on the calling thread; cheap when the
+// thread already has that setting.
+void setDenormalsOnThisThread(bool flush);
+// The calling thread and `threads` OpenMP threads (the GEMM libraries run on
+// the OpenMP pool; threads created later inherit the creator's setting).
+void setDenormalsOnPool(bool flush, int threads);
+// For the start-up line.
+std::string denormalsNote(bool flushed);
+
+} // namespace galaxy::rt::cpu

@@ -41,10 +41,12 @@ absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
 
 // batch independent products C_i = alpha·op(A_i)·op(B_i), every matrix dense
 // and stored one after another, as one oneDNN matmul primitive (attention's
-// many small matrices: one call instead of one GEMM each).
+// many small matrices: one call instead of one GEMM each), on `threads`
+// OpenMP threads (0: the current default).
 absl::Status onednnBatchedMatmul(int64_t batch, bool trans_a, bool trans_b,
                                  int64_t m, int64_t n, int64_t k, float alpha,
-                                 const float *a, const float *b, float *c);
+                                 const float *a, const float *b, float *c,
+                                 int threads = 0);
 
 // The kPerShape GEMM: looks the shape up (ta, tb, m, n, k, strides, thread
 // count) and, the first time, times the libraries into scratch memory.

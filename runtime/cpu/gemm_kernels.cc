@@ -15,6 +15,12 @@ namespace {
 // each.
 constexpr int64_t kSmallMatrix = 64 * 64 * 64;
 
+// Batched products below this many multiply-adds run on the calling thread
+// (~80 us of work on one core, what a PASSIVE wake-up of the second thread
+// nearly costs): BERT's 48 attention matrices of 32x32x64 took 67 us on one
+// thread and 104 us on two.
+constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
+
 // This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
 // floats. It only grows, so a training step allocates only for new shapes.
 float *operandScratch(int slot, int64_t n) {
@@ -157,11 +163,14 @@ absl::Status matmulKernel(const KernelCall &c) {
   float *yp = y.f32();
   const int64_t sa = ar * ac, sb = br * bc, sy = m * n;
   if (batch > 1 && (c.env.gemm == GemmKind::kPerShape ||
-                    c.env.gemm == GemmKind::kOneDnnMatmul))
+                    c.env.gemm == GemmKind::kOneDnnMatmul)) {
     // One batched primitive: 48 attention matrices of 32x32x64 ran at ~50
-    // GFLOP/s as separate GEMMs (per-call overhead).
+    // GFLOP/s as separate GEMMs (per-call overhead). Small batches stay on
+    // this thread: waking a sleeping (PASSIVE) OpenMP thread costs ~50 us.
+    const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
     return onednnBatchedMatmul(batch, ta != 0, tb != 0, m, n, k, alpha, ap, bp,
-                               yp);
+                               yp, threads);
+  }
   auto one = [&](int64_t i) {
     return c.env.sgemm(ta != 0, tb != 0, m, n, k, alpha, ap + i * sa, ac,
                        bp + i * sb, bc, 0.f, yp + i * sy, n);

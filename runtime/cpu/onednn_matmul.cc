@@ -9,6 +9,8 @@
 #include <mutex>
 #include <tuple>
 
+#include <omp.h>
+
 #include "absl/strings/str_format.h"
 #include "oneapi/dnnl/dnnl.hpp"
 #include "runtime/cpu/gemm.h"
@@ -16,9 +18,10 @@
 namespace galaxy::rt::cpu {
 namespace {
 
-// (batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta); batch 0 = 2-D.
+// (batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, threads); batch 0 =
+// 2-D; threads 0 = the OpenMP default.
 using Key = std::tuple<int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, float, float>;
+                       int64_t, int64_t, float, float, int>;
 
 // Plans have a handful of distinct (alpha, beta) pairs; a learning-rate
 // schedule could make more, so the cache is bounded.
@@ -49,17 +52,32 @@ dnnl::memory::desc matrix(int64_t batch, bool trans, int64_t rows, int64_t cols,
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+// Runs oneDNN with `threads` OpenMP threads on this thread (0: unchanged); a
+// primitive plans its split at creation, so it is built and run alike.
+class OmpThreads {
+public:
+  explicit OmpThreads(int threads) : saved_(omp_get_max_threads()) {
+    if (threads > 0 && threads != saved_)
+      omp_set_num_threads(threads);
+  }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+
+private:
+  int saved_;
+};
+
 absl::Status run(int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
                  int64_t k, float alpha, const float *a, int64_t lda,
-                 const float *b, int64_t ldb, float beta, float *c,
-                 int64_t ldc) {
+                 const float *b, int64_t ldb, float beta, float *c, int64_t ldc,
+                 int threads = 0) {
+  OmpThreads pin(threads);
   const dnnl::memory::desc amd = matrix(batch, ta, m, k, lda),
                            bmd = matrix(batch, tb, k, n, ldb),
                            cmd = matrix(batch, false, m, n, ldc);
   PrimitiveCache &pc = cache();
   std::shared_ptr<dnnl::matmul> prim;
   try {
-    const Key key{batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta};
+    const Key key{batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, threads};
     {
       std::lock_guard<std::mutex> lock(pc.mu);
       auto it = pc.prims.find(key);
@@ -117,7 +135,8 @@ absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
 
 absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,
                                  int64_t n, int64_t k, float alpha,
-                                 const float *a, const float *b, float *c) {
+                                 const float *a, const float *b, float *c,
+                                 int threads) {
   if (batch == 0 || m == 0 || n == 0)
     return absl::OkStatus();
   if (k == 0) {
@@ -125,7 +144,7 @@ absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,
     return absl::OkStatus();
   }
   return run(batch, ta, tb, m, n, k, alpha, a, ta ? m : k, b, tb ? k : n, 0.f,
-             c, n);
+             c, n, threads);
 }
 
 } // namespace galaxy::rt::cpu

@@ -117,7 +117,7 @@ std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
   env.gemm = gemm.kind;
   env.sgemm = sgemmFor(gemm.kind);
   env.flushDenormals = flushDenormalsWanted();
-  setDenormalsOnPool(env.flushDenormals, env.threads);
+  setDenormalsOnThisThread(env.flushDenormals);
   return std::make_unique<CpuBackend>(
       env, gemm.description + note + denormalsNote(env.flushDenormals));
 }

@@ -3,7 +3,6 @@
 #include <cstdlib>
 #include <string_view>
 
-#include <omp.h>
 #if defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -27,12 +26,6 @@ void setDenormalsOnThisThread(bool flush) {
   constexpr unsigned kFtzDaz = 0x8040;
   _mm_setcsr(flush ? (_mm_getcsr() | kFtzDaz) : (_mm_getcsr() & ~kFtzDaz));
 #endif
-}
-
-void setDenormalsOnPool(bool flush, int threads) {
-  setDenormalsOnThisThread(flush);
-#pragma omp parallel num_threads(threads)
-  setDenormalsOnThisThread(flush);
 }
 
 std::string denormalsNote(bool flushed) {

@@ -13,11 +13,12 @@ namespace galaxy::rt::cpu {
 // False when GALAXY_DENORMALS=keep.
 bool flushDenormalsWanted();
 // Sets (flush) or clears FTZ and DAZ on the calling thread; cheap when the
-// thread already has that setting.
+// thread already has that setting. The OpenMP pool the GEMM libraries and our
+// loops run on is created by the first parallel region, from the thread that
+// calls the kernels, and new threads inherit its setting. (No parallel region
+// is opened just to set it: in a process forked after its parent used OpenMP,
+// libgomp hangs in the first one.)
 void setDenormalsOnThisThread(bool flush);
-// The calling thread and `threads` OpenMP threads (the GEMM libraries run on
-// the OpenMP pool; threads created later inherit the creator's setting).
-void setDenormalsOnPool(bool flush, int threads);
 // For the start-up line.
 std::string denormalsNote(bool flushed);
 

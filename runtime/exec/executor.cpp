@@ -48,8 +48,8 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
         origin, " has format version ", plan.format_version(),
         " but this galaxy-run reads version ", plan::kPlanFormatVersion,
         "; recompile it with the matching galaxyc"));
-  // matmul_dtype came without a version bump (plan.proto), so a newer galaxyc
-  // may write a value this runtime does not know.
+  // A hand-edited plan, or one from a mismatched build, may carry a value
+  // this runtime does not know.
   if (!plan::MatmulDType_IsValid(plan.matmul_dtype()))
     return absl::FailedPreconditionError(absl::StrCat(
         origin, " asks for matmul_dtype ", plan.matmul_dtype(),

@@ -4,5 +4,5 @@
 #include <cstdint>
 
 namespace galaxy::plan {
-inline constexpr uint32_t kPlanFormatVersion = 2;
+inline constexpr uint32_t kPlanFormatVersion = 3; // 3: Plan.matmul_dtype
 } // namespace galaxy::plan

@@ -62,10 +62,12 @@ std::string summarizeModule(mlir::ModuleOp module) {
 std::string summarizePlan(const plan::Plan &p) {
   std::string out = absl::StrFormat(
       "plan v%d rank %d/%d: %s, batch %d, seq %d, %d classes, optimizer %s (lr "
-      "%g)\n",
+      "%g), matmuls %s\n",
       p.format_version(), p.rank(), p.world(), p.model().model(),
       p.model().batch_size(), p.model().seq_len(), p.model().num_classes(),
-      p.optimizer().kind(), p.optimizer().learning_rate());
+      p.optimizer().kind(), p.optimizer().learning_rate(),
+      p.matmul_dtype() == plan::MATMUL_BF16 ? "bf16 (fp32 accumulation)"
+                                            : "fp32");
   int64_t paramElems = 0, trainable = 0;
   for (const auto &pp : p.params()) {
     int64_t n = 1;

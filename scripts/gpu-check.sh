@@ -74,24 +74,32 @@ for i in $(seq 1 64); do # deterministic rows: ids < vocab, label = i % 2
   ids=$(seq -s, $((i % 7 + 2)) $((i % 5 + 1)) $((i % 7 + 40)))
   echo "{\"input_ids\": [$ids], \"label\": $((i % 2))}"
 done >"$work/tiny.jsonl"
+# Trains plan dir $2 for 8 steps on both backends, prints the two loss columns
+# (tagged $1) and leaves their largest relative difference in $diff.
+cpu_vs_gpu() {
+  local tag=$1 plan=$2 be
+  for be in cpu cuda; do
+    "$run" "$plan" --data "$work/tiny.jsonl" --steps 8 --seed 7 \
+      --backend "$be" --metrics "$plan.$be.metrics" 2>&1 | tail -3
+    losses "$plan.$be.metrics" >"$plan.$be.loss"
+  done
+  diff=$(maxdiff "$plan.cuda.loss" "$plan.cpu.loss")
+  echo "$tag: cpu losses $(paste -sd' ' "$plan.cpu.loss")"
+  echo "$tag: gpu losses $(paste -sd' ' "$plan.cuda.loss")"
+  echo "$tag: max relative loss difference $diff"
+}
+# True when difference $1 is finite and at most $2.
+within() { awk -v d="$1" -v l="$2" 'BEGIN { exit !(d != "inf" && d <= l) }'; }
 tiny_rc=1 tiny_note="not run"
 if ! "$galaxyc" "$work/tiny.json" --mode serial --emit none -o "$work/tiny1" \
     >"$work/tiny.galaxyc.log" 2>&1; then
   tiny_note="galaxyc failed"; tail -5 "$work/tiny.galaxyc.log"
 else
-  for be in cpu cuda; do
-    "$run" "$work/tiny1" --data "$work/tiny.jsonl" --steps 8 --seed 7 \
-      --backend "$be" --metrics "$work/tiny1.$be.metrics" 2>&1 | tail -3
-    losses "$work/tiny1.$be.metrics" >"$work/tiny1.$be.loss"
-  done
-  d=$(maxdiff "$work/tiny1.cuda.loss" "$work/tiny1.cpu.loss")
-  echo "serial: cpu losses $(paste -sd' ' "$work/tiny1.cpu.loss")"
-  echo "serial: gpu losses $(paste -sd' ' "$work/tiny1.cuda.loss")"
-  echo "serial: max relative loss difference $d"
-  if [[ $d != inf ]] && awk -v d="$d" 'BEGIN { exit !(d <= 1e-4) }'; then
-    tiny_rc=0 tiny_note="serial max diff $d"
+  cpu_vs_gpu serial "$work/tiny1"
+  if within "$diff" 1e-4; then
+    tiny_rc=0 tiny_note="serial max diff $diff"
   else
-    tiny_note="serial max diff $d (limit 1e-4)"
+    tiny_note="serial max diff $diff (limit 1e-4)"
   fi
   # bf16 plans: the same operand rounding on both backends, fp32 sums in
   # another order. A sanity check only: over 8 steps bf16 and fp32 losses
@@ -100,17 +108,9 @@ else
   sed 's/^{/{"dtype": "bf16",/' "$work/tiny.json" >"$work/tiny.bf16.json"
   if "$galaxyc" "$work/tiny.bf16.json" --mode serial --emit none -o "$work/tinyb" \
       >"$work/tinyb.galaxyc.log" 2>&1; then
-    for be in cpu cuda; do
-      "$run" "$work/tinyb" --data "$work/tiny.jsonl" --steps 8 --seed 7 \
-        --backend "$be" --metrics "$work/tinyb.$be.metrics" 2>&1 | tail -1
-      losses "$work/tinyb.$be.metrics" >"$work/tinyb.$be.loss"
-    done
-    db=$(maxdiff "$work/tinyb.cuda.loss" "$work/tinyb.cpu.loss")
-    echo "bf16 serial: cpu losses $(paste -sd' ' "$work/tinyb.cpu.loss")"
-    echo "bf16 serial: gpu losses $(paste -sd' ' "$work/tinyb.cuda.loss")"
-    echo "bf16 serial: max relative loss difference $db (limit 1e-3)"
-    tiny_note="$tiny_note; bf16 max diff $db"
-    awk -v d="$db" 'BEGIN { exit !(d != "inf" && d <= 1e-3) }' || tiny_rc=1
+    cpu_vs_gpu "bf16 serial (limit 1e-3)" "$work/tinyb"
+    tiny_note="$tiny_note; bf16 max diff $diff"
+    within "$diff" 1e-3 || tiny_rc=1
   else
     tiny_note="$tiny_note; bf16 galaxyc failed"; tail -5 "$work/tinyb.galaxyc.log"; tiny_rc=1
   fi
@@ -124,7 +124,7 @@ else
     d2=$(maxdiff "$work/tiny2.cuda.loss" "$work/tiny1.cpu.loss")
     echo "2 ranks (NCCL) vs serial cpu: max relative loss difference $d2"
     tiny_note="$tiny_note; 2-rank NCCL max diff $d2"
-    awk -v d="$d2" 'BEGIN { exit !(d != "inf" && d <= 1e-4) }' || tiny_rc=1
+    within "$d2" 1e-4 || tiny_rc=1
   else
     tiny_note="$tiny_note; 2-rank NCCL run skipped (needs 2 GPUs)"
   fi

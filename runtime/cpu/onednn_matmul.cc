@@ -56,14 +56,19 @@ dnnl::memory::desc matrix(int64_t batch, bool trans, int64_t rows, int64_t cols,
 // primitive plans its split at creation, so it is built and run alike.
 class OmpThreads {
 public:
-  explicit OmpThreads(int threads) : saved_(omp_get_max_threads()) {
-    if (threads > 0 && threads != saved_)
+  explicit OmpThreads(int threads) {
+    if (threads > 0 && threads != omp_get_max_threads()) {
+      saved_ = omp_get_max_threads();
       omp_set_num_threads(threads);
+    }
   }
-  ~OmpThreads() { omp_set_num_threads(saved_); }
+  ~OmpThreads() {
+    if (saved_ > 0)
+      omp_set_num_threads(saved_);
+  }
 
 private:
-  int saved_;
+  int saved_ = 0; // the count to restore; 0: unchanged
 };
 
 absl::Status run(int64_t batch, bool ta, bool tb, int64_t m, int64_t n,

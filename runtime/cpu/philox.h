@@ -5,13 +5,15 @@
 
 #include <stdint.h>
 
-#if defined(__CUDACC__)
-#define GALAXY_HOST_DEVICE __host__ __device__
-#else
-#define GALAXY_HOST_DEVICE
-#endif
+#include "runtime/cpu/host_device.h"
 
 namespace galaxy::rt {
+
+// Philox4x32's round multipliers and key increments (Weyl constants); the
+// vectorised copies in vector_loops.cc use them too.
+inline constexpr uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
+inline constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u,
+                          kPhiloxWeyl1 = 0xBB67AE85u;
 
 struct Philox4x32Words {
   uint32_t w[4];
@@ -21,15 +23,13 @@ struct Philox4x32Words {
 GALAXY_HOST_DEVICE inline Philox4x32Words
 philox4x32_10(uint32_t c0, uint32_t c1, uint32_t c2, uint32_t c3, uint32_t k0,
               uint32_t k1) {
-  const uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  const uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   for (int round = 0; round < 10; ++round) {
     if (round > 0) { // the key is bumped between rounds, not before the first
-      k0 += kWeyl0;
-      k1 += kWeyl1;
+      k0 += kPhiloxWeyl0;
+      k1 += kPhiloxWeyl1;
     }
-    const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2;
+    const uint64_t p0 = static_cast<uint64_t>(kPhiloxMul0) * c0;
+    const uint64_t p1 = static_cast<uint64_t>(kPhiloxMul1) * c2;
     const uint32_t hi0 = static_cast<uint32_t>(p0 >> 32),
                    lo0 = static_cast<uint32_t>(p0);
     const uint32_t hi1 = static_cast<uint32_t>(p1 >> 32),

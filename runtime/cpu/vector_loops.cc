@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #endif
 
+#include "runtime/cpu/bf16_bits.h"
 #include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/philox.h"
 
@@ -244,8 +245,6 @@ void dropoutBlocksPortable(const float *x, float *y, int64_t blocks,
                            uint32_t op_id, uint32_t threshold, float keep) {
   // Philox4x32-10 as in philox.h, on kGroup counters side by side.
   constexpr int kGroup = 16;
-  const uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  const uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   int64_t b = 0;
   for (; b + kGroup <= blocks; b += kGroup) {
     uint32_t c0[kGroup], c1[kGroup], c2[kGroup], c3[kGroup];
@@ -259,14 +258,14 @@ void dropoutBlocksPortable(const float *x, float *y, int64_t blocks,
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = op_id;
     for (int round = 0; round < 10; ++round) {
       if (round > 0) {
-        k0 += kWeyl0;
-        k1 += kWeyl1;
+        k0 += kPhiloxWeyl0;
+        k1 += kPhiloxWeyl1;
       }
       // Kept as a loop (not unrolled into scalars) so it becomes vpmuludq.
 #pragma GCC unroll 1
       for (int l = 0; l < kGroup; ++l) {
-        const uint64_t p0 = static_cast<uint64_t>(kMul0) * c0[l];
-        const uint64_t p1 = static_cast<uint64_t>(kMul1) * c2[l];
+        const uint64_t p0 = static_cast<uint64_t>(kPhiloxMul0) * c0[l];
+        const uint64_t p1 = static_cast<uint64_t>(kPhiloxMul1) * c2[l];
         const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
         const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
         c1[l] = static_cast<uint32_t>(p1);
@@ -324,8 +323,8 @@ GALAXY_AVX512 void dropoutBlocksAvx512(const float *x, float *y, int64_t blocks,
                                        uint32_t threshold, float keep) {
   const __m512i lanes =
       _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  const __m512i mul0 = _mm512_set1_epi32(int(0xD2511F53u)),
-                mul1 = _mm512_set1_epi32(int(0xCD9E8D57u));
+  const __m512i mul0 = _mm512_set1_epi32(int(kPhiloxMul0)),
+                mul1 = _mm512_set1_epi32(int(kPhiloxMul1));
   const __m512i thr = _mm512_set1_epi32(int(threshold));
   const __m512 keepv = _mm512_set1_ps(keep);
   int64_t b = 0;
@@ -342,8 +341,8 @@ GALAXY_AVX512 void dropoutBlocksAvx512(const float *x, float *y, int64_t blocks,
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = op_id;
     for (int round = 0; round < 10; ++round) {
       if (round > 0) {
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
+        k0 += kPhiloxWeyl0;
+        k1 += kPhiloxWeyl1;
       }
       __m512i hi0, lo0, hi1, lo1;
       mulHiLo16(c0, mul0, hi0, lo0);
@@ -390,8 +389,8 @@ GALAXY_AVX2 void dropoutBlocksAvx2(const float *x, float *y, int64_t blocks,
                                    uint32_t op_id, uint32_t threshold,
                                    float keep) {
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i mul0 = _mm256_set1_epi32(int(0xD2511F53u)),
-                mul1 = _mm256_set1_epi32(int(0xCD9E8D57u));
+  const __m256i mul0 = _mm256_set1_epi32(int(kPhiloxMul0)),
+                mul1 = _mm256_set1_epi32(int(kPhiloxMul1));
   // (word >> 8) < 2^24 and threshold <= 2^24: a signed compare is exact.
   const __m256i below = _mm256_set1_epi32(int(threshold) - 1);
   const __m256i bias = _mm256_set1_epi32(int(0x80000000u));
@@ -412,8 +411,8 @@ GALAXY_AVX2 void dropoutBlocksAvx2(const float *x, float *y, int64_t blocks,
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = op_id;
     for (int round = 0; round < 10; ++round) {
       if (round > 0) {
-        k0 += 0x9E3779B9u;
-        k1 += 0xBB67AE85u;
+        k0 += kPhiloxWeyl0;
+        k1 += kPhiloxWeyl1;
       }
       __m256i hi0, lo0, hi1, lo1;
       mulHiLo8(c0, mul0, hi0, lo0);
@@ -510,19 +509,13 @@ void addInto(float *out, const float *in, int64_t n) {
     out[j] += in[j];
 }
 
-// On the bits: adding 0x7fff plus the lowest kept bit carries into the kept
-// half exactly when the dropped half is above one half, or equal to it with
-// an odd kept half (ties to even); a carry out of the mantissa bumps the
-// exponent, which is the right rounding up to and including inf. NaN would
-// round to inf, so it only gets its quiet bit set (a kept bit).
+// bf16RoundedBits (bf16_bits.h), element by element; it vectorises.
 GALAXY_CPU_MULTIVERSION
 void roundToBf16(const float *x, float *y, int64_t n) {
   for (int64_t j = 0; j < n; ++j) {
     uint32_t u;
     __builtin_memcpy(&u, x + j, sizeof u);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    const uint32_t nan = (u | 0x00400000u) & 0xffff0000u;
-    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
+    const uint32_t r = bf16RoundedBits(u);
     __builtin_memcpy(y + j, &r, sizeof r);
   }
 }

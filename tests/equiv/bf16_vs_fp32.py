@@ -20,10 +20,10 @@ Exit status: 0 pass, 1 fail, 2 bad usage.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
+
+import harness  # this directory: binaries and work directory
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
@@ -55,18 +55,9 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--keep", help="work in this directory and keep it")
     args = ap.parse_args(argv)
-    galaxyc = os.environ.get("GALAXYC") or os.path.join(args.build, "tools", "galaxyc")
-    galaxy_run = os.environ.get("GALAXY_RUN") or os.path.join(args.build, "tools", "galaxy-run")
-    for b in (galaxyc, galaxy_run):
-        if not os.access(b, os.X_OK):
-            fail(f"{b} does not exist; build the galaxyc and galaxy-run targets", 2)
-    work = args.keep or tempfile.mkdtemp(prefix="galaxy-bf16.")
-    os.makedirs(work, exist_ok=True)
-    try:
+    galaxyc, galaxy_run = harness.tools(args.build, lambda msg: fail(msg, 2))
+    with harness.work_dir(args.keep, "galaxy-bf16.") as work:
         return check(args, work, galaxyc, galaxy_run)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def check(args, work, galaxyc, galaxy_run):

@@ -33,16 +33,15 @@ Exit status: 0 equal, 1 different or failed to compile/run, 2 bad usage.
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORACLE = os.path.join(HERE, "..", "oracle")
 sys.path.insert(0, ORACLE)
 
+import harness  # noqa: E402  (this directory: binaries and work directory)
 import tiny_case  # noqa: E402  (rows of the oracle's tiny case; pad 16, vocab 300)
 
 DEFAULT_SPLITS = {
@@ -186,22 +185,9 @@ def main(argv=None):
     if args.world < 1 or (args.mode == "serial" and args.world != 1):
         fail("--world must be at least 1 (and 1 for --mode serial)", 2)
 
-    galaxyc = os.environ.get("GALAXYC") or os.path.join(args.build, "tools", "galaxyc")
-    galaxy_run = os.environ.get("GALAXY_RUN") or os.path.join(args.build, "tools", "galaxy-run")
-    for b in (galaxyc, galaxy_run):
-        if not os.access(b, os.X_OK):
-            fail(f"{b} does not exist; build the galaxyc and galaxy-run targets")
-
-    if args.keep:
-        work = args.keep
-        os.makedirs(work, exist_ok=True)
-    else:
-        work = tempfile.mkdtemp(prefix="galaxy-equiv.")
-    try:
+    galaxyc, galaxy_run = harness.tools(args.build, fail)
+    with harness.work_dir(args.keep, "galaxy-equiv.") as work:
         return compare_runs(args, work, galaxyc, galaxy_run)
-    finally:
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def compare_runs(args, work, galaxyc, galaxy_run):

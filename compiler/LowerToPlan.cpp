@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/to_json.h"
@@ -93,7 +94,8 @@ private:
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
   absl::Status lowerAttrs(Operation *op, plan::Instr &instr);
-  void rankAttrs(Operation *op, plan::Instr &instr);
+  RankLowering rankLowering(Operation &op) const;
+  static void applyRankAttrs(const RankLowering &k, plan::Instr &instr);
 
   const config::GalaxyConfig &cfg;
   LowerOptions opts;
@@ -208,42 +210,34 @@ absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
   return absl::OkStatus();
 }
 
-// Attributes that depend on which slice this rank computes.
-void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
+// The op's rank lowering (RankLoweringOpInterface): kernel attributes that
+// depend on which slice this rank computes, the kernel where the layout picks
+// it, operands only some ranks apply.
+RankLowering Lowering::rankLowering(Operation &op) const {
+  RankLowering k;
+  k.kernel = op.getName().getStringRef().drop_front(strlen("galaxy.")).str();
+  k.keepOperand.assign(op.getNumOperands(), true);
+  k.pipeline = pipeline;
+  if (auto iface = dyn_cast<RankLoweringOpInterface>(op))
+    iface.lowerForRank(opts.rank, k);
+  return k;
+}
+
+void Lowering::applyRankAttrs(const RankLowering &k, plan::Instr &instr) {
+  instr.set_kernel(k.kernel);
   auto &attrs = *instr.mutable_attrs();
-  auto ints = [](ArrayRef<int64_t> v) {
-    plan::Attr a;
-    for (int64_t x : v)
-      a.mutable_ints()->add_v(x);
-    return a;
-  };
-  if (auto d = dyn_cast<DropoutOp>(op)) {
-    // Addressed dropout: the mask is drawn by global element index.
-    auto shape = d.getType().getShape();
-    Layout l = layoutOf(d.getResult());
-    attrs["global_shape"] = ints(shape);
-    attrs["offset"] = ints(l.localOffset(shape, opts.rank));
-    if (pipeline) { // a microbatch draws its rows of the global batch's mask
-      SmallVector<StringRef> names;
-      dimsOf(d.getResult()).split(names, ',');
-      auto *it = llvm::find(names, "B");
-      if (it != names.end())
-        attrs["batch_dim"].set_i(it - names.begin());
-    }
-  } else if (auto iota = dyn_cast<IotaOp>(op)) {
-    Layout l = layoutOf(iota.getResult());
-    auto off = l.localOffset(iota.getType().getShape(), opts.rank);
-    attrs["offset"].set_i(iota.getOffset() + off[iota.getDim()]);
-  } else if (auto tp = dyn_cast<ToPartialOp>(op)) {
-    Layout from = layoutOf(tp.getInput());
-    if (from.kind == Layout::S) {
-      instr.set_kernel("pad");
-      attrs["dim"].set_i(from.dim);
-      attrs["sizes"] = ints(from.sizes);
-    } else {
-      instr.set_kernel("scale");
-      attrs["alpha"].set_f(opts.rank == 0 ? 1.0 : 0.0);
-    }
+  for (const auto &[name, value] : k.attrs) {
+    plan::Attr &a = attrs[name];
+    a.Clear();
+    if (auto *i = std::get_if<int64_t>(&value))
+      a.set_i(*i);
+    else if (auto *f = std::get_if<double>(&value))
+      a.set_f(*f);
+    else if (auto *str = std::get_if<std::string>(&value))
+      a.set_s(*str);
+    else
+      for (int64_t x : std::get<std::vector<int64_t>>(value))
+        a.mutable_ints()->add_v(x);
   }
 }
 
@@ -265,24 +259,20 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   if (fusedGrad.count(&op)) // the gradient kernel did the update
     return absl::OkStatus();
   plan::Instr *instr = st.prog->add_instrs();
-  instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
+  const RankLowering rank = rankLowering(op);
   if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
     int32_t a = accumulator(acc.getParam());
-    instr->set_kernel("add");
     instr->add_inputs(a);
     instr->add_inputs(bufferOf[acc.getGrad()]);
     instr->add_outputs(a);
     touch(acc.getGrad(), st.idx);
   } else if (auto z = dyn_cast<ZeroGradOp>(op)) {
-    instr->set_kernel("fill");
-    (*instr->mutable_attrs())["value"].set_f(0.0);
     instr->add_outputs(accumulator(z.getParam()));
   } else {
-    SmallVector<Value> operands(op.getOperands());
-    if (auto lin = dyn_cast<LinearOp>(op);
-        lin && lin.getBias() && layoutOf(lin.getResult()).kind == Layout::P &&
-        opts.rank != 0)
-      operands.pop_back(); // a partial result gets its bias once, on rank 0
+    SmallVector<Value> operands;
+    for (auto [v, keep] : llvm::zip(op.getOperands(), rank.keepOperand))
+      if (keep)
+        operands.push_back(v);
     for (Value v : operands) {
       auto it = bufferOf.find(v);
       if (it == bufferOf.end())
@@ -332,7 +322,7 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   }
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
     return s;
-  rankAttrs(&op, *instr);
+  applyRankAttrs(rank, *instr);
   ++st.idx;
   return absl::OkStatus();
 }
@@ -355,9 +345,7 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   // Values nobody uses are dead work (Pure ops only; updates have effects).
   llvm::DenseSet<Operation *> dead;
   for (Operation &op : llvm::reverse(body.without_terminator())) {
-    bool pure =
-        !isa<SgdUpdateOp, AdamwUpdateOp, GradAccumulateOp, ZeroGradOp>(op);
-    if (pure && llvm::all_of(op.getResults(), [&](Value r) {
+    if (isPure(&op) && llvm::all_of(op.getResults(), [&](Value r) {
           return llvm::all_of(r.getUsers(),
                               [&](Operation *u) { return dead.contains(u); });
         }))

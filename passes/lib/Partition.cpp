@@ -6,7 +6,6 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/ADT/StringSet.h"
 
 namespace galaxy {
 #define GEN_PASS_DEF_PARTITION
@@ -22,21 +21,29 @@ namespace {
 // (scaled to each axis' extent, so A = heads·d follows the head split).
 using SplitLabels = llvm::StringMap<std::vector<int64_t>>;
 
-SmallVector<StringRef> axisNames(Value v) {
-  SmallVector<StringRef> names;
-  StringRef d = dimsOf(v);
-  if (!d.empty())
-    d.split(names, ',');
-  return names;
-}
-
-bool isPassThrough(Operation *op) {
-  // Linear in their (single f32) input, so partial sums may flow through them.
-  return isa<AddOp, ScaleOp, DropoutOp, SplitHeadsOp, MergeHeadsOp>(op);
-}
-
-struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass> {
+struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass>,
+                       PartitionContext {
   using PartitionBase::PartitionBase;
+
+  // PartitionContext: what the ops' partition rules (PartitionOpInterface)
+  // ask of the pass.
+  Layout preferred(Value v, Operation *op) override {
+    return pref(v, splitsOf(op));
+  }
+  Value convert(Value v, const Layout &to, Operation *user) override;
+  Value reducedCopy(Value v) override {
+    auto it = cache.find({v.getAsOpaquePointer(), "R"});
+    return it == cache.end() ? Value() : it->second;
+  }
+  void setAccumulatorLayout(StringRef param, const Layout &l) override {
+    accumulatorLayout_[param] = l;
+  }
+  std::optional<Layout> accumulatorLayout(StringRef param) override {
+    auto it = accumulatorLayout_.find(param);
+    if (it == accumulatorLayout_.end())
+      return std::nullopt;
+    return it->second;
+  }
 
   void runOnOperation() override;
   LogicalResult partition(func::FuncOp fn);
@@ -44,7 +51,6 @@ struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass> {
   LogicalResult buildSplits();
   const SplitLabels &splitsOf(Operation *op) const;
   Layout pref(Value v, const SplitLabels &split) const;
-  Value convert(Value v, const Layout &to, Operation *user);
 
   std::map<std::string, SplitLabels> regionSplits; // att, con, mlp, other
   // (value, target layout) -> converted value, so each redistribution happens
@@ -52,7 +58,7 @@ struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass> {
   std::map<std::pair<void *, std::string>, Value> cache;
   // Per parameter: the layout its gradient accumulator holds (set while
   // partitioning @train_step, read by @update, which comes after it).
-  llvm::StringMap<Layout> accumulatorLayout;
+  llvm::StringMap<Layout> accumulatorLayout_;
 };
 
 LogicalResult PartitionPass::buildSplits() {
@@ -106,7 +112,9 @@ const SplitLabels &PartitionPass::splitsOf(Operation *op) const {
 
 Layout PartitionPass::pref(Value v, const SplitLabels &split) const {
   auto shape = cast<RankedTensorType>(v.getType()).getShape();
-  SmallVector<StringRef> names = axisNames(v);
+  SmallVector<StringRef> names;
+  if (StringRef d = dimsOf(v); !d.empty())
+    d.split(names, ',');
   for (auto [axis, name] : llvm::enumerate(names)) {
     auto it = split.find(name);
     if (it == split.end() || axis >= shape.size())
@@ -185,88 +193,8 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
   SmallVector<Operation *> ops;
   for (Operation &op : body.without_terminator())
     ops.push_back(&op);
-  for (Operation *op : ops) {
-    const SplitLabels &split = splitsOf(op);
-    if (op->getNumOperands() == 0) { // params, iota, fill
-      for (Value r : op->getResults())
-        setLayout(r, pref(r, split));
-      continue;
-    }
-    if (isa<SgdUpdateOp, AdamwUpdateOp>(op)) {
-      Value param = op->getOperand(0);
-      op->setOperand(1, convert(op->getOperand(1), layoutOf(param), op));
-      continue;
-    }
-    if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
-      // A replicated parameter's partial gradient is accumulated partial and
-      // reduced once per step, in @update, not once per microbatch.
-      Layout want = layoutOf(acc.getParam());
-      if (want.kind == Layout::R && layoutOf(acc.getGrad()).kind == Layout::P)
-        want = Layout::partial();
-      accumulatorLayout[acc.getParam().getDefiningOp<ParamOp>().getName()] =
-          want;
-      op->setOperand(1, convert(acc.getGrad(), want, op));
-      continue;
-    }
-    if (auto g = dyn_cast<GradOfOp>(op)) {
-      auto it = accumulatorLayout.find(
-          g.getParam().getDefiningOp<ParamOp>().getName());
-      setLayout(g.getResult(), it != accumulatorLayout.end()
-                                   ? it->second
-                                   : layoutOf(g.getParam()));
-      continue;
-    }
-    if (isPassThrough(op)) {
-      // A partial operand that was already reduced for another consumer is
-      // used reduced: no second reduction of the same value.
-      for (OpOperand &o : op->getOpOperands())
-        if (layoutOf(o.get()).kind == Layout::P)
-          if (auto it = cache.find({o.get().getAsOpaquePointer(), "R"});
-              it != cache.end())
-            o.set(it->second);
-      Value r = op->getResult(0);
-      Layout want = pref(r, split);
-      bool anyP = llvm::any_of(op->getOperands(), [](Value v) {
-        return layoutOf(v).kind == Layout::P;
-      });
-      bool allS = want.kind == Layout::S &&
-                  llvm::all_of(op->getOperands(), [&](Value v) {
-                    return pref(v, split).kind == Layout::S;
-                  });
-      for (OpOperand &o : op->getOpOperands()) {
-        Layout to = allS   ? pref(o.get(), split)
-                    : anyP ? Layout::partial()
-                           : Layout::replicated();
-        o.set(convert(o.get(), to, op));
-      }
-      setLayout(r, allS   ? want
-                   : anyP ? Layout::partial()
-                          : Layout::replicated());
-      continue;
-    }
-    // General rule: operands in their preferred layouts; a result keeps a
-    // sharded dimension, or is partial when a sharded dimension was summed
-    // away.
-    llvm::StringSet<> operandSharded;
-    for (OpOperand &o : op->getOpOperands()) {
-      Layout to = pref(o.get(), split);
-      if (isa<TakeTokenOp>(op) && to.kind == Layout::S && to.dim == 1)
-        to = Layout::replicated(); // the selected token lives on one rank
-      o.set(convert(o.get(), to, op));
-      if (to.kind == Layout::S)
-        operandSharded.insert(axisNames(o.get())[to.dim]);
-    }
-    for (Value r : op->getResults()) {
-      Layout l = pref(r, split);
-      if (l.kind != Layout::S) {
-        SmallVector<StringRef> names = axisNames(r);
-        for (const auto &s : operandSharded)
-          if (!llvm::is_contained(names, s.getKey()))
-            l = Layout::partial();
-      }
-      setLayout(r, l);
-    }
-  }
+  for (Operation *op : ops)
+    cast<PartitionOpInterface>(op).partition(*this);
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   for (OpOperand &o : ret->getOpOperands())
     o.set(convert(o.get(), Layout::replicated(), ret));

@@ -12,6 +12,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "galaxy/GalaxyDialect.h.inc"
+#include "galaxy/OpRules.h"
 #include "galaxy/GalaxyInterfaces.h.inc"
 
 #define GET_OP_CLASSES

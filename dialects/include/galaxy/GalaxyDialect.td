@@ -8,6 +8,7 @@
 #define GALAXY_DIALECT_TD
 
 include "mlir/IR/OpBase.td"
+include "galaxy/GalaxyInterfaces.td"
 
 def Galaxy_Dialect : Dialect {
   let name = "galaxy";
@@ -21,7 +22,24 @@ def Galaxy_Dialect : Dialect {
   }];
 }
 
+// Partial (P) operands may flow through the op unreduced: it is linear in
+// each of them (add, scale, dropout, head reshapes).
+def Galaxy_LinearInPartials : NativeOpTrait<"LinearInPartials"> {
+  let cppNamespace = "::galaxy";
+}
+// Cost traits (CostOpInterface's default): n FLOPs per element of operand 0,
+// or none.
+class Galaxy_FlopsPerElement<int n>
+    : ParamNativeOpTrait<"FlopsPerElement", !cast<string>(n)> {
+  let cppNamespace = "::galaxy";
+}
+def Galaxy_NoFlops : NativeOpTrait<"NoFlops"> { let cppNamespace = "::galaxy"; }
+
+// Every op answers the partition, cost and rank-lowering questions; the
+// interfaces' defaults are derived from its named dims and traits, and an op
+// overrides a method by listing it in DeclareOpInterfaceMethods.
 class Galaxy_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Galaxy_Dialect, mnemonic, traits>;
+    : Op<Galaxy_Dialect, mnemonic, !listconcat(traits,
+        [PartitionOpInterface, CostOpInterface, RankLoweringOpInterface])>;
 
 #endif // GALAXY_DIALECT_TD

@@ -9,6 +9,14 @@ include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/Interfaces/ControlFlowInterfaces.td"
 
+// An op that overrides an interface method says so with one of these.
+defvar Galaxy_OwnCost =
+    DeclareOpInterfaceMethods<CostOpInterface, ["cost", "costRule"]>;
+defvar Galaxy_OwnPartition =
+    DeclareOpInterfaceMethods<PartitionOpInterface, ["partition"]>;
+defvar Galaxy_OwnRankLowering =
+    DeclareOpInterfaceMethods<RankLoweringOpInterface, ["lowerForRank"]>;
+
 def GF32Tensor : RankedTensorOf<[F32]>;
 def GI32Tensor : RankedTensorOf<[I32]>;
 def GF32OrI32Tensor : RankedTensorOf<[F32, I32]>;
@@ -21,7 +29,7 @@ class Galaxy_DiffOp<string mnemonic, list<Trait> traits = []>
 // Structure
 //===----------------------------------------------------------------------===//
 
-def Galaxy_BlockOp : Galaxy_Op<"block", [
+def Galaxy_BlockOp : Galaxy_Op<"block", [Galaxy_NoFlops,
     SingleBlockImplicitTerminator<"YieldOp">, RecursiveMemoryEffects]> {
   let summary = "A model region of one layer: embedding, att, con, mlp, pooler or head";
   let description = [{
@@ -36,7 +44,8 @@ def Galaxy_BlockOp : Galaxy_Op<"block", [
   let hasVerifier = 1;
 }
 
-def Galaxy_YieldOp : Galaxy_Op<"yield", [Pure, Terminator, HasParent<"BlockOp">,
+def Galaxy_YieldOp : Galaxy_Op<"yield", [Galaxy_NoFlops, Pure, Terminator,
+    HasParent<"BlockOp">,
                                           ReturnLike]> {
   let summary = "Returns values from a galaxy.block";
   let arguments = (ins Variadic<AnyRankedTensor>:$values);
@@ -44,7 +53,7 @@ def Galaxy_YieldOp : Galaxy_Op<"yield", [Pure, Terminator, HasParent<"BlockOp">,
   let builders = [OpBuilder<(ins), [{ }]>];
 }
 
-def Galaxy_ParamOp : Galaxy_Op<"param", [Pure]> {
+def Galaxy_ParamOp : Galaxy_Op<"param", [Galaxy_NoFlops, Pure]> {
   let summary = "A model parameter, by its Hugging Face name";
   let arguments = (ins StrAttr:$name, BoolAttr:$trainable, StrAttr:$init,
                        DefaultValuedAttr<F64Attr, "0.0">:$std);
@@ -57,7 +66,7 @@ def Galaxy_ParamOp : Galaxy_Op<"param", [Pure]> {
 // Forward ops
 //===----------------------------------------------------------------------===//
 
-def Galaxy_IotaOp : Galaxy_Op<"iota", [Pure]> {
+def Galaxy_IotaOp : Galaxy_Op<"iota", [Galaxy_NoFlops, Galaxy_OwnRankLowering, Pure]> {
   let summary = "Index along one dimension (position ids)";
   let arguments = (ins I64Attr:$dim, DefaultValuedAttr<I64Attr, "0">:$offset);
   let results = (outs GI32Tensor:$result);
@@ -65,14 +74,14 @@ def Galaxy_IotaOp : Galaxy_Op<"iota", [Pure]> {
   let hasVerifier = 1;
 }
 
-def Galaxy_FillOp : Galaxy_Op<"fill", [Pure]> {
+def Galaxy_FillOp : Galaxy_Op<"fill", [Galaxy_NoFlops, Pure]> {
   let summary = "A tensor filled with one value";
   let arguments = (ins F64Attr:$value);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "attr-dict `:` type($result)";
 }
 
-def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding"> {
+def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding", [Galaxy_NoFlops]> {
   let summary = "Row lookup: result[..., :] = table[ids[...], :]";
   let description = [{
     `padding_idx` (as torch.nn.Embedding's): the row of that id gets no gradient.
@@ -84,28 +93,31 @@ def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_AddOp : Galaxy_DiffOp<"add", [SameOperandsAndResultType]> {
+def Galaxy_AddOp : Galaxy_DiffOp<"add", [Galaxy_FlopsPerElement<1>,
+    Galaxy_LinearInPartials, SameOperandsAndResultType]> {
   let summary = "Elementwise sum";
   let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def Galaxy_MulOp : Galaxy_DiffOp<"mul", [SameOperandsAndResultType]> {
+def Galaxy_MulOp : Galaxy_DiffOp<"mul", [Galaxy_FlopsPerElement<1>,
+    SameOperandsAndResultType]> {
   let summary = "Elementwise product";
   let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$lhs `,` $rhs attr-dict `:` type($result)";
 }
 
-def Galaxy_ScaleOp : Galaxy_DiffOp<"scale", [SameOperandsAndResultType]> {
+def Galaxy_ScaleOp : Galaxy_DiffOp<"scale", [Galaxy_FlopsPerElement<1>,
+    Galaxy_LinearInPartials, SameOperandsAndResultType]> {
   let summary = "Multiply by a constant";
   let arguments = (ins GF32Tensor:$input, F64Attr:$alpha);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Galaxy_LinearOp : Galaxy_DiffOp<"linear"> {
+def Galaxy_LinearOp : Galaxy_DiffOp<"linear", [Galaxy_OwnCost, Galaxy_OwnRankLowering]> {
   let summary = "y = x·wᵀ + b (transpose_w) or y = x·w + b";
   let description = [{
     `x` is [..., K]. With `transpose_w` (the default, Hugging Face layout) `w`
@@ -121,7 +133,7 @@ def Galaxy_LinearOp : Galaxy_DiffOp<"linear"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_MatmulOp : Galaxy_DiffOp<"matmul"> {
+def Galaxy_MatmulOp : Galaxy_DiffOp<"matmul", [Galaxy_OwnCost]> {
   let summary = "Batched c = alpha·op(a)·op(b) over the last two dims";
   let arguments = (ins GF32Tensor:$lhs, GF32Tensor:$rhs,
                        DefaultValuedAttr<BoolAttr, "false">:$transpose_a,
@@ -132,7 +144,8 @@ def Galaxy_MatmulOp : Galaxy_DiffOp<"matmul"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_SplitHeadsOp : Galaxy_DiffOp<"split_heads"> {
+def Galaxy_SplitHeadsOp : Galaxy_DiffOp<"split_heads", [Galaxy_NoFlops,
+    Galaxy_LinearInPartials]> {
   let summary = "[B, S, n·d] -> [B, n, S, d]";
   let arguments = (ins GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
@@ -140,7 +153,8 @@ def Galaxy_SplitHeadsOp : Galaxy_DiffOp<"split_heads"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads"> {
+def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads", [Galaxy_NoFlops,
+    Galaxy_LinearInPartials]> {
   let summary = "[B, n, S, d] -> [B, S, n·d]";
   let arguments = (ins GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
@@ -148,7 +162,8 @@ def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax"> {
+def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax", [
+    Galaxy_FlopsPerElement<1>, Galaxy_OwnRankLowering]> {
   let summary = "softmax(x + (1 - mask)·-10000) over the last dim";
   let description = [{
     `x` is [B, n, Sq, Sk]; the optional `mask` is [B, Sk] of 0/1 and is
@@ -161,7 +176,7 @@ def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm"> {
+def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm", [Galaxy_FlopsPerElement<5>]> {
   let summary = "LayerNorm over the last dim (biased variance)";
   let arguments = (ins GF32Tensor:$input, GF32Tensor:$gamma, GF32Tensor:$beta, F64Attr:$eps);
   let results = (outs GF32Tensor:$result);
@@ -169,7 +184,8 @@ def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [SameOperandsAndResultType]> {
+def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [Galaxy_FlopsPerElement<1>,
+    SameOperandsAndResultType]> {
   let summary = "GELU, exact (erf) or tanh-approximated";
   let arguments = (ins GF32Tensor:$input, DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
   let results = (outs GF32Tensor:$result);
@@ -177,28 +193,32 @@ def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def Galaxy_ReluOp : Galaxy_DiffOp<"relu", [SameOperandsAndResultType]> {
+def Galaxy_ReluOp : Galaxy_DiffOp<"relu", [Galaxy_FlopsPerElement<1>,
+    SameOperandsAndResultType]> {
   let summary = "Elementwise max(x, 0)";
   let arguments = (ins GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Galaxy_SiluOp : Galaxy_DiffOp<"silu", [SameOperandsAndResultType]> {
+def Galaxy_SiluOp : Galaxy_DiffOp<"silu", [Galaxy_FlopsPerElement<1>,
+    SameOperandsAndResultType]> {
   let summary = "Elementwise swish / SiLU: x·sigmoid(x)";
   let arguments = (ins GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Galaxy_TanhOp : Galaxy_DiffOp<"tanh", [SameOperandsAndResultType]> {
+def Galaxy_TanhOp : Galaxy_DiffOp<"tanh", [Galaxy_FlopsPerElement<1>,
+    SameOperandsAndResultType]> {
   let summary = "Elementwise tanh";
   let arguments = (ins GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [SameOperandsAndResultType]> {
+def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [Galaxy_NoFlops,
+    Galaxy_LinearInPartials, Galaxy_OwnRankLowering, SameOperandsAndResultType]> {
   let summary = "Addressed dropout: the mask depends on (seed, step, op_id, global index)";
   let arguments = (ins GF32Tensor:$input, F64Attr:$p, I64Attr:$op_id);
   let results = (outs GF32Tensor:$result);
@@ -206,7 +226,8 @@ def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [SameOperandsAndResultType]> {
   let hasVerifier = 1;
 }
 
-def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token"> {
+def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token", [Galaxy_NoFlops,
+    DeclareOpInterfaceMethods<PartitionOpInterface, ["operandLayout"]>]> {
   let summary = "[B, S, H] -> [B, H]: the hidden state of one position";
   let arguments = (ins GF32Tensor:$input, DefaultValuedAttr<I64Attr, "0">:$index);
   let results = (outs GF32Tensor:$result);
@@ -214,7 +235,7 @@ def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token"> {
   let hasVerifier = 1;
 }
 
-def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy"> {
+def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy", [Galaxy_FlopsPerElement<1>]> {
   let summary = "Σ_b CE(logits[b], labels[b]) / denominator (the mean when it is B)";
   let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, F64Attr:$denominator);
   let results = (outs 0DTensorOf<[F32]>:$loss);
@@ -229,7 +250,7 @@ def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy"> {
 class Galaxy_GradOp<string mnemonic, list<Trait> traits = []>
     : Galaxy_Op<mnemonic, !listconcat(traits, [Pure])>;
 
-def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad"> {
+def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad", [Galaxy_NoFlops]> {
   let summary = "Scatter-add of dy rows into a zeroed table gradient";
   let arguments = (ins GI32Tensor:$ids, GF32Tensor:$grad,
                        DefaultValuedAttr<I64Attr, "-1">:$padding_idx);
@@ -237,28 +258,29 @@ def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad"> {
   let assemblyFormat = "$ids `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
-def Galaxy_LinearWeightGradOp : Galaxy_GradOp<"linear_weight_grad"> {
+def Galaxy_LinearWeightGradOp : Galaxy_GradOp<"linear_weight_grad", [Galaxy_OwnCost]> {
   let summary = "dw[N, K] = Σ_rows dyᵀ·x";
   let arguments = (ins GF32Tensor:$grad, GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
 }
 
-def Galaxy_BiasGradOp : Galaxy_GradOp<"bias_grad"> {
+def Galaxy_BiasGradOp : Galaxy_GradOp<"bias_grad", [Galaxy_FlopsPerElement<1>]> {
   let summary = "db[N] = Σ_rows dy";
   let arguments = (ins GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
 }
 
-def Galaxy_SoftmaxGradOp : Galaxy_GradOp<"softmax_grad", [AllTypesMatch<["output", "grad", "result"]>]> {
+def Galaxy_SoftmaxGradOp : Galaxy_GradOp<"softmax_grad", [Galaxy_FlopsPerElement<1>,
+    AllTypesMatch<["output", "grad", "result"]>]> {
   let summary = "dx = y·(dy − Σ_last dy·y)";
   let arguments = (ins GF32Tensor:$output, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad"> {
+def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad", [Galaxy_FlopsPerElement<5>]> {
   let summary = "dx, dgamma, dbeta of layer_norm";
   let description = [{
     With `param_grads = false` (gamma and beta frozen) only dx is computed;
@@ -270,7 +292,8 @@ def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad"> {
   let assemblyFormat = "$input `,` $gamma `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
-def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [Galaxy_FlopsPerElement<1>,
+    AllTypesMatch<["input", "grad", "result"]>]> {
   let summary = "dx = dy·gelu'(x)";
   let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad,
                        DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
@@ -278,35 +301,39 @@ def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [AllTypesMatch<["input", "gra
   let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_ReluGradOp : Galaxy_GradOp<"relu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+def Galaxy_ReluGradOp : Galaxy_GradOp<"relu_grad", [Galaxy_FlopsPerElement<1>,
+    AllTypesMatch<["input", "grad", "result"]>]> {
   let summary = "dx = dy where x > 0";
   let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_SiluGradOp : Galaxy_GradOp<"silu_grad", [AllTypesMatch<["input", "grad", "result"]>]> {
+def Galaxy_SiluGradOp : Galaxy_GradOp<"silu_grad", [Galaxy_FlopsPerElement<1>,
+    AllTypesMatch<["input", "grad", "result"]>]> {
   let summary = "dx = dy·σ(x)·(1 + x·(1 − σ(x)))";
   let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_TanhGradOp : Galaxy_GradOp<"tanh_grad", [AllTypesMatch<["output", "grad", "result"]>]> {
+def Galaxy_TanhGradOp : Galaxy_GradOp<"tanh_grad", [Galaxy_FlopsPerElement<1>,
+    AllTypesMatch<["output", "grad", "result"]>]> {
   let summary = "dx = dy·(1 − y²)";
   let arguments = (ins GF32Tensor:$output, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad"> {
+def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad", [Galaxy_NoFlops]> {
   let summary = "dx = 0 except dx[:, index] = dy";
   let arguments = (ins GF32Tensor:$grad, DefaultValuedAttr<I64Attr, "0">:$index);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
 }
 
-def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad"> {
+def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad", [
+    Galaxy_FlopsPerElement<1>]> {
   let summary = "dlogits = (softmax − onehot)·dloss / denominator";
   let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, GF32Tensor:$grad,
                        F64Attr:$denominator);
@@ -318,7 +345,8 @@ def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad"> {
 // Optimizer updates (in place on the parameter at run time)
 //===----------------------------------------------------------------------===//
 
-def Galaxy_SgdUpdateOp : Galaxy_Op<"sgd_update", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+def Galaxy_SgdUpdateOp : Galaxy_Op<"sgd_update", [Galaxy_OwnCost, Galaxy_OwnPartition,
+    MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
   let summary = "param -= lr·(grad + weight_decay·param)";
   let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad, F64Attr:$lr,
                        DefaultValuedAttr<F64Attr, "0.0">:$weight_decay);
@@ -326,7 +354,8 @@ def Galaxy_SgdUpdateOp : Galaxy_Op<"sgd_update", [MemoryEffects<[MemWrite]>, All
   let hasVerifier = 1;
 }
 
-def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [Galaxy_OwnCost,
+    Galaxy_OwnPartition, MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
   let summary = "torch.optim.AdamW step; exp_avg / exp_avg_sq live in the runtime";
   let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad, F64Attr:$lr, F64Attr:$beta1,
                        F64Attr:$beta2, F64Attr:$eps, F64Attr:$weight_decay);
@@ -338,14 +367,17 @@ def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [MemoryEffects<[MemWrite]>,
 // microbatch's gradient into a per-parameter accumulator that lives in the
 // runtime (like AdamW's moments); @update reads it, applies the optimizer and
 // zeroes it.
-def Galaxy_GradAccumulateOp : Galaxy_Op<"grad_accumulate", [MemoryEffects<[MemWrite]>, AllTypesMatch<["param", "grad"]>]> {
+def Galaxy_GradAccumulateOp : Galaxy_Op<"grad_accumulate", [Galaxy_FlopsPerElement<1>,
+    Galaxy_OwnPartition, Galaxy_OwnRankLowering, MemoryEffects<[MemWrite]>,
+    AllTypesMatch<["param", "grad"]>]> {
   let summary = "accumulator(param) += grad";
   let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad);
   let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
   let hasVerifier = 1;
 }
 
-def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [MemoryEffects<[MemRead]>, AllTypesMatch<["param", "result"]>]> {
+def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [Galaxy_NoFlops, Galaxy_OwnPartition,
+    MemoryEffects<[MemRead]>, AllTypesMatch<["param", "result"]>]> {
   let summary = "The accumulated gradient of a parameter";
   let arguments = (ins GF32Tensor:$param);
   let results = (outs GF32Tensor:$result);
@@ -353,7 +385,8 @@ def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [MemoryEffects<[MemRead]>, AllTypesMa
   let hasVerifier = 1;
 }
 
-def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [MemoryEffects<[MemWrite]>]> {
+def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [Galaxy_NoFlops, Galaxy_OwnRankLowering,
+    MemoryEffects<[MemWrite]>]> {
   let summary = "accumulator(param) = 0";
   let arguments = (ins GF32Tensor:$param);
   let assemblyFormat = "$param attr-dict `:` type($param)";
@@ -365,38 +398,40 @@ def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [MemoryEffects<[MemWrite]>]> {
 // layouts before and after are in the op's galaxy.layout annotations.
 //===----------------------------------------------------------------------===//
 
-class Galaxy_RedistOp<string mnemonic, string summaryText>
-    : Galaxy_Op<mnemonic, [Pure, SameOperandsAndResultType]> {
+class Galaxy_RedistOp<string mnemonic, string summaryText,
+                      list<Trait> traits = []>
+    : Galaxy_Op<mnemonic, !listconcat(traits, [Pure, SameOperandsAndResultType])> {
   let summary = summaryText;
   let results = (outs GF32OrI32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
 }
 
-def Galaxy_AllReduceOp : Galaxy_RedistOp<"all_reduce", "P -> R: sum over ranks"> {
+def Galaxy_AllReduceOp : Galaxy_RedistOp<"all_reduce", "P -> R: sum over ranks", [
+    Galaxy_OwnCost]> {
   let arguments = (ins GF32OrI32Tensor:$input);
 }
 
 def Galaxy_AllGatherOp : Galaxy_RedistOp<"all_gather",
-    "S(dim, sizes) -> R: concatenate the ranks' shards along dim"> {
+    "S(dim, sizes) -> R: concatenate the ranks' shards along dim", [Galaxy_OwnCost]> {
   let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
   let hasVerifier = 1;
 }
 
 def Galaxy_ReduceScatterOp : Galaxy_RedistOp<"reduce_scatter",
-    "P -> S(dim, sizes): sum over ranks, rank r keeps shard r along dim"> {
+    "P -> S(dim, sizes): sum over ranks, rank r keeps shard r along dim", [Galaxy_OwnCost]> {
   let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
   let hasVerifier = 1;
 }
 
 def Galaxy_SliceOp : Galaxy_RedistOp<"slice",
-    "R -> S(dim, sizes): each rank keeps its shard (no communication)"> {
+    "R -> S(dim, sizes): each rank keeps its shard (no communication)", [Galaxy_NoFlops]> {
   let arguments = (ins GF32OrI32Tensor:$input, I64Attr:$dim, DenseI64ArrayAttr:$sizes);
   let hasVerifier = 1;
 }
 
 def Galaxy_ToPartialOp : Galaxy_RedistOp<"to_partial",
     "R -> P (rank 0 keeps the value, the others hold zeros) or S -> P (each rank "
-    "zero-pads its shard to the full shape); no communication"> {
+    "zero-pads its shard to the full shape); no communication", [Galaxy_NoFlops, Galaxy_OwnRankLowering]> {
   let arguments = (ins GF32OrI32Tensor:$input);
 }
 

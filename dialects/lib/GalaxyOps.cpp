@@ -18,6 +18,7 @@ void GalaxyDialect::initialize() {
 #define GET_OP_LIST
 #include "galaxy/GalaxyOps.cpp.inc"
       >();
+  registerAttributes();
 }
 
 bool galaxy::isValidBlockKind(StringRef kind) {
@@ -27,42 +28,6 @@ bool galaxy::isValidBlockKind(StringRef kind) {
       .Default(false);
 }
 
-// Per-value string attributes live on the defining op (one array entry per
-// result) or, for function arguments, in the argument attributes.
-static StringRef perValueString(Value v, StringRef attr) {
-  if (auto arg = dyn_cast<BlockArgument>(v)) {
-    auto fn = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp());
-    if (!fn)
-      return "";
-    auto a = fn.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), attr);
-    return a && a.size() == 1 ? cast<StringAttr>(a[0]).getValue() : "";
-  }
-  auto r = cast<OpResult>(v);
-  auto a = r.getOwner()->getAttrOfType<ArrayAttr>(attr);
-  if (!a || r.getResultNumber() >= a.size())
-    return "";
-  return cast<StringAttr>(a[r.getResultNumber()]).getValue();
-}
-
-static void setPerValueString(Value v, StringRef attr, StringRef value) {
-  Builder b(v.getContext());
-  if (auto arg = dyn_cast<BlockArgument>(v)) {
-    if (auto fn = dyn_cast<FunctionOpInterface>(arg.getOwner()->getParentOp()))
-      fn.setArgAttr(arg.getArgNumber(), attr, b.getStrArrayAttr({value}));
-    return;
-  }
-  auto r = cast<OpResult>(v);
-  Operation *op = r.getOwner();
-  SmallVector<Attribute> vals(op->getNumResults(), b.getStringAttr(""));
-  if (auto old = op->getAttrOfType<ArrayAttr>(attr))
-    for (unsigned i = 0; i < std::min<size_t>(old.size(), vals.size()); ++i)
-      vals[i] = old[i];
-  vals[r.getResultNumber()] = b.getStringAttr(value);
-  op->setAttr(attr, b.getArrayAttr(vals));
-}
-
-StringRef galaxy::dimsOf(Value v) { return perValueString(v, kDimsAttr); }
-
 Operation *galaxy::sgdFusedInto(Operation *op) {
   if (!isa<SgdUpdateOp, GradAccumulateOp>(op))
     return nullptr;
@@ -71,9 +36,6 @@ Operation *galaxy::sgdFusedInto(Operation *op) {
     return nullptr;
   Operation *d = grad.getDefiningOp();
   return d && isa<LinearWeightGradOp, EmbeddingGradOp>(d) ? d : nullptr;
-}
-void galaxy::setDims(Value v, StringRef names) {
-  setPerValueString(v, kDimsAttr, names);
 }
 
 namespace {

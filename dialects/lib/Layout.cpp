@@ -1,8 +1,8 @@
+//===- Layout.cpp - the Layout struct: plan text form, per-rank shapes ----===//
+// (The IR side, #galaxy.layout and layoutOf/setLayout, is in GalaxyAttrs.cpp.)
 #include "galaxy/Layout.h"
 
-#include "galaxy/GalaxyDialect.h"
-#include "llvm/ADT/STLExtras.h"
-#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/SmallVector.h"
 
 namespace galaxy {
 
@@ -54,44 +54,6 @@ std::vector<int64_t> Layout::localOffset(llvm::ArrayRef<int64_t> shape,
     for (int r = 0; r < rank; ++r)
       o[dim] += sizes[r];
   return o;
-}
-
-Layout layoutOf(mlir::Value v) {
-  mlir::ArrayAttr a;
-  unsigned idx = 0;
-  if (auto arg = llvm::dyn_cast<mlir::BlockArgument>(v)) {
-    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(
-            arg.getOwner()->getParentOp()))
-      a = fn.getArgAttrOfType<mlir::ArrayAttr>(arg.getArgNumber(), kLayoutAttr);
-  } else {
-    auto r = llvm::cast<mlir::OpResult>(v);
-    a = r.getOwner()->getAttrOfType<mlir::ArrayAttr>(kLayoutAttr);
-    idx = r.getResultNumber();
-  }
-  if (!a || idx >= a.size())
-    return Layout::replicated();
-  return Layout::parse(llvm::cast<mlir::StringAttr>(a[idx]).getValue())
-      .value_or(Layout::replicated());
-}
-
-void setLayout(mlir::Value v, const Layout &l) {
-  mlir::Builder b(v.getContext());
-  if (auto arg = llvm::dyn_cast<mlir::BlockArgument>(v)) {
-    if (auto fn = llvm::dyn_cast<mlir::FunctionOpInterface>(
-            arg.getOwner()->getParentOp()))
-      fn.setArgAttr(arg.getArgNumber(), kLayoutAttr,
-                    b.getStrArrayAttr({l.str()}));
-    return;
-  }
-  auto r = llvm::cast<mlir::OpResult>(v);
-  mlir::Operation *op = r.getOwner();
-  llvm::SmallVector<mlir::Attribute> vals(op->getNumResults(),
-                                          b.getStringAttr("R"));
-  if (auto old = op->getAttrOfType<mlir::ArrayAttr>(kLayoutAttr))
-    for (unsigned i = 0; i < std::min<size_t>(old.size(), vals.size()); ++i)
-      vals[i] = old[i];
-  vals[r.getResultNumber()] = b.getStringAttr(l.str());
-  op->setAttr(kLayoutAttr, b.getArrayAttr(vals));
 }
 
 } // namespace galaxy

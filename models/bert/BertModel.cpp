@@ -33,7 +33,7 @@ private:
   // positions, K key positions, H hidden, A attention hidden, N heads, D head
   // size, I intermediate, ...). Partitioning shards by these names.
   Value dims(Value v, StringRef names) {
-    v.getDefiningOp()->setAttr(kDimsAttr, b.getStrArrayAttr({names}));
+    setDims(v, names);
     return v;
   }
   Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
@@ -270,7 +270,7 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
                                    b.getFunctionType(argTypes, resultTypes));
   for (auto [i, a] : llvm::enumerate(args)) {
     fn.setArgAttr(i, kInputAttr, b.getStringAttr(std::get<0>(a)));
-    fn.setArgAttr(i, kDimsAttr, b.getStrArrayAttr({std::get<2>(a)}));
+    fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), std::get<2>(a)));
   }
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);

@@ -136,7 +136,8 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
           idx, out.getType(),
           ab.getDictionaryAttr(
               {ab.getNamedAttr(kInputAttr, ab.getStringAttr(name)),
-               ab.getNamedAttr(kDimsAttr, ab.getStrArrayAttr({dimsOf(out)}))}),
+               ab.getNamedAttr(kDimsAttr,
+                               argDimsAttr(ab.getContext(), dimsOf(out)))}),
           out.getLoc());
       if (needs.contains(out))
         accumulate(out, body.getArgument(idx),

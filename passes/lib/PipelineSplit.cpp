@@ -151,7 +151,7 @@ void PipelineSplitPass::runOnOperation() {
     argAttrs.push_back(b.getDictionaryAttr(
         {b.getNamedAttr(kInputAttr,
                         b.getStringAttr("pp.in." + std::to_string(k))),
-         b.getNamedAttr(kDimsAttr, b.getStrArrayAttr({dimsOf(v)}))}));
+         b.getNamedAttr(kDimsAttr, argDimsAttr(b.getContext(), dimsOf(v)))}));
   }
   SmallVector<Value> outValues = stage + 1 < stages
                                      ? crossing[stage]

@@ -1,6 +1,9 @@
 // Layout text form and per-rank shapes, the vocabulary of partitioned IR.
 #include "galaxy/Layout.h"
 
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/IR/MLIRContext.h"
+
 #include <gtest/gtest.h>
 
 namespace galaxy {
@@ -32,6 +35,20 @@ TEST(Layout, EqualityIgnoresSizesOnlyForNonSharded) {
   EXPECT_NE(Layout::sharded(1, {4, 4}), Layout::sharded(1, {5, 3}));
   EXPECT_NE(Layout::sharded(1, {4, 4}), Layout::sharded(2, {4, 4}));
   EXPECT_NE(Layout::partial(), Layout::replicated());
+}
+
+TEST(Layout, AttributeCarriesTheLayout) {
+  mlir::MLIRContext ctx;
+  ctx.loadDialect<GalaxyDialect>();
+  for (const Layout &l :
+       {Layout::replicated(), Layout::partial(), Layout::sharded(1, {5, 3})})
+    EXPECT_EQ(LayoutAttr::get(&ctx, l).getLayout(), l) << l.str();
+  // A non-sharded layout's dim and sizes mean nothing: one attribute for R.
+  EXPECT_EQ(LayoutAttr::get(&ctx, Layout{Layout::R, 2, {4}}),
+            LayoutAttr::get(&ctx, Layout::replicated()));
+  EXPECT_EQ(DimsAttr::get(&ctx, "B,S,H").getNames(),
+            (llvm::SmallVector<llvm::StringRef>{"B", "S", "H"}));
+  EXPECT_TRUE(DimsAttr::get(&ctx, "").getNames().empty());
 }
 
 } // namespace

@@ -12,6 +12,9 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "galaxy/GalaxyDialect.h.inc"
+#include "galaxy/Layout.h"
+#define GET_ATTRDEF_CLASSES
+#include "galaxy/GalaxyAttrs.h.inc"
 #include "galaxy/OpRules.h"
 #include "galaxy/GalaxyInterfaces.h.inc"
 
@@ -28,15 +31,21 @@ inline constexpr llvm::StringLiteral kBackwardAttr = "galaxy.backward";
 inline constexpr llvm::StringLiteral kInputAttr = "galaxy.input";
 // Function result attribute naming a program output ("loss", "pp.out.0").
 inline constexpr llvm::StringLiteral kOutputAttr = "galaxy.output";
-// Model-dimension names of each result's axes, e.g. "B,S,H" (array, one per
-// result).
+// Model-dimension names of each result's axes: an array of #galaxy.dims, one
+// per result (one for a function argument).
 inline constexpr llvm::StringLiteral kDimsAttr = "galaxy.dims";
-// Layout of each result after partitioning: "R", "P" or "S(dim;n0,n1,...)".
+// Layout of each result after partitioning: an array of #galaxy.layout, one
+// per result (one for a function argument).
 inline constexpr llvm::StringLiteral kLayoutAttr = "galaxy.layout";
+// Module attribute: the number of ranks partitioning laid values out over.
+inline constexpr llvm::StringLiteral kWorldAttr = "galaxy.world";
 
-// The axis names of `v` ("" when unknown), from its defining op or function
-// argument.
+// The axis names of `v` joined by ',' ("B,S,H"; "" when unknown), from its
+// defining op or function argument.
 llvm::StringRef dimsOf(mlir::Value v);
+// The galaxy.dims value of a function argument named `names` ("B,S,H"), for
+// building argument attribute dictionaries.
+mlir::ArrayAttr argDimsAttr(mlir::MLIRContext *ctx, llvm::StringRef names);
 
 // The lowering fuses an SGD step (sgd_update) or a gradient accumulation
 // (grad_accumulate) into the kernel that computes its gradient when that

@@ -20,6 +20,14 @@ def Galaxy_Dialect : Dialect {
     the annotate pass flattens blocks into `galaxy.block` / `galaxy.layer`
     attributes on each op so that autodiff and partitioning see one list.
   }];
+  // #galaxy.layout / #galaxy.dims (GalaxyAttrs.td), checked where they are
+  // attached: on op results and function arguments.
+  let useDefaultAttributePrinterParser = 1;
+  let hasOperationAttrVerify = 1;
+  let hasRegionArgAttrVerify = 1;
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
 }
 
 // Partial (P) operands may flow through the op unreduced: it is linear in

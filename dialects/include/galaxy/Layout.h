@@ -4,6 +4,10 @@
 // slice of `dim` of length n_r (uneven sizes allowed, in rank order).
 // P: every rank holds a full-shape partial value; the true value is the sum.
 //
+// In IR a layout is a #galaxy.layout attribute (GalaxyAttrs.td:
+// LayoutAttr::get(ctx, layout), LayoutAttr::getLayout()); the text form here
+// is the plan's (Buffer.layout), read by the runtime, which has no MLIR.
+//
 //===----------------------------------------------------------------------===//
 #pragma once
 
@@ -12,9 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "mlir/IR/Builders.h"
 #include "mlir/IR/Value.h"
-#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/StringRef.h"
 
@@ -35,7 +37,7 @@ struct Layout {
   }
   bool operator!=(const Layout &o) const { return !(*this == o); }
 
-  // "R", "P", "S(1;16,16)".
+  // The plan's text form: "R", "P", "S(1;16,16)".
   std::string str() const;
   static std::optional<Layout> parse(llvm::StringRef text);
 
@@ -46,8 +48,11 @@ struct Layout {
                                    int rank) const;
 };
 
-// The layout partitioning recorded for `v` (R when none was recorded).
+// The layout partitioning recorded for `v` in its galaxy.layout entry (R when
+// none was recorded; a malformed entry is a verifier error).
 Layout layoutOf(mlir::Value v);
+// Records `l` as v's galaxy.layout entry (other results of the op: R unless
+// already set).
 void setLayout(mlir::Value v, const Layout &l);
 
 } // namespace galaxy

@@ -199,11 +199,6 @@ LogicalResult AutodiffPass::differentiate(func::FuncOp fn) {
         diff.buildGradients(b, resultGrads, needGrad);
     stampBackward(op, std::next(before), Block::iterator(ret));
     // A gradient has its primal's axes; label what the rule created.
-    for (auto it = std::next(before); it != Block::iterator(ret); ++it) {
-      if (auto lg = dyn_cast<LayerNormGradOp>(*it))
-        for (unsigned i = 0; i < 3; ++i)
-          setDims(lg->getResult(i), dimsOf(lg->getOperand(i == 0 ? 0 : 1)));
-    }
     for (auto [v, g] : llvm::zip(op->getOperands(), operandGrads))
       if (g) {
         if (dimsOf(g).empty())

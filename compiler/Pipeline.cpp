@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/enum_names.h"
-#include "compiler/config/split.h"
+#include "compiler/config/parallel_modes.h"
 #include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
 #include "mlir/IR/Diagnostics.h"
@@ -98,51 +98,19 @@ absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
   return o;
 }
 
-std::string methodName(config::BlockMethod m, const char *tp) {
-  return m == config::BlockMethod::kTP   ? tp
-         : m == config::BlockMethod::kSP ? "sp"
-                                         : "none";
-}
-
-// The partition pass's view of the resolved config: a method per region and
-// the split lists (already checked against the world size by resolveConfig).
-// A pipeline stage is partitioned as its group: the group mode over
-// pp_group_size ranks, a dp group splitting the microbatch's `rows` evenly.
-config::GalaxyConfig groupView(const config::GalaxyConfig &c, int64_t rows) {
-  config::GalaxyConfig g = c;
-  g.parallel_mode = c.pp_group_mode;
-  g.world_size = c.pp_group_size;
-  if (g.parallel_mode == config::ParallelMode::kDP)
-    g.dp_batch_list = config::evenSplit(rows, c.pp_group_size);
-  return g;
-}
-
-// The options point into `c` (list options are views): keep it alive while
-// the pass runs.
-absl::StatusOr<PartitionOptions>
-partitionOptions(const config::GalaxyConfig &c) {
+// The options point into `spec` (list options are views): keep it alive
+// while the pass runs.
+PartitionOptions partitionOptions(const config::PartitionSpec &spec) {
   PartitionOptions o;
-  o.world = std::max(c.world_size, 1);
-  using config::ParallelMode;
-  switch (c.parallel_mode) {
-  case ParallelMode::kSerial:
-    return o;
-  case ParallelMode::kDP:
-    o.att = o.con = o.mlp = o.other = "dp";
-    break;
-  case ParallelMode::kPP:
-    return absl::InternalError("partition a pipeline stage with groupView()");
-  default: {
-    config::RegionMethods m = config::regionMethods(c);
-    o.att = methodName(m.att, "tp");
-    o.con = methodName(m.con, "tp");
-    o.mlp = methodName(m.mlp, "tp");
-  }
-  }
-  o.batchSizes = c.dp_batch_list;
-  o.seqSizes = c.seq_scatter_list;
-  o.headSizes = c.tp_num_attention_heads_list;
-  o.interSizes = c.tp_intermediate_size_list;
+  o.world = spec.world;
+  o.att = spec.att;
+  o.con = spec.con;
+  o.mlp = spec.mlp;
+  o.other = spec.other;
+  o.batchSizes = spec.batchSizes;
+  o.seqSizes = spec.seqSizes;
+  o.headSizes = spec.headSizes;
+  o.interSizes = spec.interSizes;
   return o;
 }
 } // namespace
@@ -162,6 +130,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   if (pp && pipe.rows <= 0)
     pipe.rows = cfg.pp_microbatch_list.empty() ? cfg.batch_size
                                                : cfg.pp_microbatch_list[0];
+  // What the partition pass is told (a pipeline stage: its group's view).
+  const config::PartitionSpec partition = config::partitionSpec(cfg, pipe.rows);
   const auto &stages = pipelineStages();
   auto last = std::find(stages.begin(), stages.end(), stopAfter);
   if (last == stages.end())
@@ -183,8 +153,6 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return mlir::success();
   });
 
-  const config::GalaxyConfig group =
-      pp ? groupView(cfg, pipe.rows) : config::GalaxyConfig();
   BertDims dims = bertDims(cfg);
   if (pp)
     dims.batch = pipe.rows; // each stage program sees one microbatch
@@ -229,10 +197,7 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       if (cfg.merge_weights && cfg.use_lora)
         pm.addPass(createMergeLora());
     } else if (*it == "partition") {
-      auto o = partitionOptions(pp ? group : cfg);
-      if (!o.ok())
-        return o.status();
-      pm.addPass(createPartition(*o));
+      pm.addPass(createPartition(partitionOptions(partition)));
     }
     if (failed(pm.run(*module)))
       return absl::InternalError(

@@ -1,43 +1,31 @@
-// Value checks, and resolving a config against the parallel mode and world
-// size chosen on the galaxyc command line.
+// Checking a config: the per-key value checks (validate.cc), and
+// resolveConfig, which runs them and then resolves the config against the
+// parallel mode and world size chosen on the galaxyc command line
+// (resolve_parallel.h; what each mode means is parallel_modes.h).
 #pragma once
-
-#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "compiler/config/galaxy_config.h"
+#include "compiler/config/parallel_modes.h"
+#include "compiler/config/resolve_parallel.h"
 
 namespace galaxy::config {
-
-// What the command line chose. Given values override the config's
-// parallel_mode / world_size (with a warning when the file named a different
-// non-serial mode or a different world_size).
-struct ParallelChoice {
-  std::optional<ParallelMode> mode; // nullopt: the config's parallel_mode
-  int world = 0; // 0: the config's world_size, else inferred from the lists
-  // With mode pp: the stages' SPMD mode ("pp+tp" on the command line).
-  ParallelMode groupMode = ParallelMode::kSerial;
-};
-
-// The method each region runs under the config's parallel_mode: serial, dp
-// and pp replicate all three (None); tp is TP/None/TP; sp is SP/SP/SP; galaxy
-// takes att/con/mlp_parallel_method from the config.
-struct RegionMethods {
-  BlockMethod att, con, mlp;
-};
-RegionMethods regionMethods(const GalaxyConfig &c);
 
 // The PEFT method the flags select (none set = full); error when two are set.
 absl::StatusOr<PeftMethod> peftMethod(const GalaxyConfig &c);
 
+// Every key's value on its own and against the keys it depends on (model
+// sizes, training, the PEFT method's values, region methods); nothing that
+// depends on the parallel mode or world. Returns the PEFT method.
+absl::StatusOr<PeftMethod> checkValues(const GalaxyConfig &c);
+
 // Checks every value and returns the config the compiler should use:
-// parallel_mode and world_size (>= 1) set from `choice`; the mode's split
-// lists filled (an even split, see evenSplit, when the file gives none) and
-// checked (one entry per rank, each >= 1, summing to their total); lists the
-// mode does not use cleared with a warning; pp_microbatch_list filled in pp
-// mode; full_model true exactly when no other PEFT method is on. Errors are
-// InvalidArgument and name the key, the value and what was expected.
+// checkValues, then resolveParallel (parallel_mode and world_size set from
+// `choice`, split lists filled and checked, unused lists cleared with a
+// warning, pp_microbatch_list filled in pp mode); full_model true exactly
+// when no other PEFT method is on. Errors are InvalidArgument and name the
+// key, the value and what was expected.
 absl::StatusOr<GalaxyConfig> resolveConfig(const GalaxyConfig &c,
                                            const ParallelChoice &choice);
 

@@ -102,4 +102,41 @@ std::vector<std::string> tapInputs(const plan::Plan &plan) {
   return names;
 }
 
+namespace {
+const plan::Program *evalStep(const plan::Plan &plan) {
+  const plan::Program *eval = nullptr;
+  for (const plan::Program &p : plan.programs())
+    if (p.name() == "eval_step")
+      eval = &p;
+  return eval;
+}
+} // namespace
+
+int64_t evalStepTapCount(const plan::Plan &plan) {
+  const plan::Program *eval = evalStep(plan);
+  return eval ? std::max(eval->outputs_size() - 2, 0) : 0;
+}
+
+absl::StatusOr<TapsRecorder> recordTaps(Executor &ex, const io::Dataset &data,
+                                        uint64_t seed) {
+  const plan::Plan &plan = ex.plan();
+  const int64_t taps = evalStepTapCount(plan);
+  if (taps <= 0)
+    return absl::FailedPreconditionError("eval_step returns no taps");
+  const plan::Buffer &out =
+      plan.buffers(evalStep(plan)->outputs(2).buffer()); // [B, S, H]
+  const int64_t B = plan.model().batch_size(), N = data.size();
+  TapsRecorder rec(taps, plan.model().seq_len(),
+                   out.shape(out.shape_size() - 1));
+  KernelContext ctx{seed, 0, /*training=*/false};
+  for (int64_t start = 0; start < N; start += B) {
+    auto res = ex.run("eval_step", data.batch(start / B, B), ctx);
+    if (!res.ok())
+      return res.status();
+    if (absl::Status s = rec.add(*res, std::min(B, N - start)); !s.ok())
+      return s;
+  }
+  return rec;
+}
+
 } // namespace galaxy::rt

@@ -64,4 +64,13 @@ private:
 // The "tap.*" inputs of a plan's programs, in order of first appearance.
 std::vector<std::string> tapInputs(const plan::Plan &plan);
 
+// How many taps a side-tuning plan's eval_step returns after loss and logits;
+// 0 for any other plan.
+int64_t evalStepTapCount(const plan::Plan &plan);
+
+// galaxy-run --dump-taps: the taps of every row of `data`, in file order, from
+// eval_step runs in eval mode (no dropout). Needs evalStepTapCount > 0.
+absl::StatusOr<TapsRecorder> recordTaps(Executor &ex, const io::Dataset &data,
+                                        uint64_t seed);
+
 } // namespace galaxy::rt

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/plan/version.h"
@@ -102,6 +104,27 @@ int64_t trainingSteps(const Args &args, int64_t B, int64_t rows) {
                             : (rows + B - 1) / B;
 }
 
+rt::TrainerOptions trainerOptions(const Args &args,
+                                  const plan::ModelInfo &model, int rank) {
+  rt::TrainerOptions o;
+  o.batchSize = model.batch_size();
+  o.numClasses = model.num_classes();
+  o.seed = args.seed;
+  o.profile = args.profile;
+  o.lead = rank == 0;
+  const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
+  const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
+  const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
+  if (rank == faultRank && (dieAt > 0 || hangAt > 0))
+    o.beforeStep = [dieAt, hangAt](int64_t step) {
+      if (step == dieAt)
+        _exit(9); // test hook: a crash without any goodbye
+      while (step == hangAt)
+        pause(); // test hook: alive but silent
+    };
+  return o;
+}
+
 StepLog::StepLog(const Args &args, int64_t steps, int64_t batchSize,
                  int64_t rows, bool lead, std::ofstream &metrics)
     : steps_(steps), batch_(batchSize),
@@ -114,11 +137,9 @@ StepLog::StepLog(const Args &args, int64_t steps, int64_t batchSize,
         batchSize, rows, args.data);
 }
 
-void StepLog::record(int64_t s, double loss, double stepS) {
-  if (!std::isfinite(loss))
-    fail(1,
-         absl::StrFormat("loss became %f at step %d; lower the learning rate",
-                         loss, s + 1));
+void StepLog::record(const rt::StepRecord &step) {
+  const int64_t s = step.step - 1;
+  const double loss = step.loss, stepS = step.seconds;
   const double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_)
           .count();
@@ -144,44 +165,70 @@ void StepLog::record(int64_t s, double loss, double stepS) {
   }
 }
 
-void EvalTally::add(const float *logits, int32_t label) {
-  const int64_t C = classes_;
-  double mx = logits[0];
-  int64_t arg = 0;
-  for (int64_t c = 1; c < C; ++c)
-    if (logits[c] > mx) {
-      mx = logits[c];
-      arg = c;
-    }
-  double sum = 0;
-  for (int64_t c = 0; c < C; ++c)
-    sum += std::exp(logits[c] - mx);
-  loss_ += std::log(sum) + mx - logits[label];
-  correct_ += arg == label;
-  logits_.emplace_back(logits, logits + C);
+void trainWithLog(rt::Trainer &trainer, const Args &args,
+                  const plan::ModelInfo &model, const io::Dataset &train,
+                  bool lead, std::ofstream &metrics) {
+  const int64_t B = model.batch_size();
+  const int64_t steps = trainingSteps(args, B, train.size());
+  StepLog log(args, steps, B, train.size(), lead, metrics);
+  if (absl::Status s = trainer.train(
+          train, steps, [&](const rt::StepRecord &r) { log.record(r); });
+      !s.ok())
+    fail(1, std::string(s.message()));
 }
 
-void EvalTally::report(const Args &args) const {
-  const int64_t N = int64_t(logits_.size());
+void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
+                 bool lead) {
+  if (!args.save.empty()) {
+    if (absl::Status s = trainer.save(args.save); !s.ok())
+      fail(1, std::string(s.message()));
+    if (lead)
+      std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
+  }
+  if (!args.saveMerged.empty()) {
+    if (absl::Status s =
+            trainer.saveMerged(args.saveMerged, plan.config_json());
+        !s.ok())
+      fail(1, std::string(s.message()));
+    if (lead)
+      std::cerr << "galaxy-run: saved merged weights to " << args.saveMerged
+                << "\n";
+  }
+}
+
+namespace {
+// The "eval:" line and --eval-out.
+void reportEval(const rt::EvalResult &eval, const Args &args) {
+  const int64_t N = eval.rows;
   std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N,
-                               loss_ / N, double(correct_) / N);
+                               eval.loss, eval.accuracy);
   if (args.evalOut.empty())
     return;
   std::string tmp = args.evalOut + ".tmp";
   std::ofstream o(tmp);
   o << absl::StrFormat(
       "{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
-      loss_ / N, double(correct_) / N, N);
-  for (size_t r = 0; r < logits_.size(); ++r) {
+      eval.loss, eval.accuracy, N);
+  for (size_t r = 0; r < eval.logits.size(); ++r) {
     o << (r ? ",\n" : "\n") << "[";
-    for (size_t c = 0; c < logits_[r].size(); ++c)
-      o << (c ? ", " : "") << absl::StrFormat("%.9g", logits_[r][c]);
+    for (size_t c = 0; c < eval.logits[r].size(); ++c)
+      o << (c ? ", " : "") << absl::StrFormat("%.9g", eval.logits[r][c]);
     o << "]";
   }
   o << "]}\n";
   o.close();
   if (!o || std::rename(tmp.c_str(), args.evalOut.c_str()) != 0)
     fail(1, "cannot write '" + args.evalOut + "'");
+}
+} // namespace
+
+void evaluateWithReport(rt::Trainer &trainer, const Args &args,
+                        const io::Dataset &data, bool lead) {
+  absl::StatusOr<rt::EvalResult> result = trainer.evaluate(data);
+  if (!result.ok())
+    fail(1, std::string(result.status().message()));
+  if (lead)
+    reportEval(*result, args);
 }
 
 } // namespace galaxy::run

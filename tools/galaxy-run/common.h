@@ -1,6 +1,6 @@
 // What galaxy-run's SPMD path (galaxy-run.cpp) and pipeline path
 // (run_pipeline.cpp) share: the parsed command line, failing, reading plans
-// and inputs, progress lines and evaluation reports.
+// and inputs, the Trainer's options, progress lines and evaluation reports.
 #pragma once
 
 #include <chrono>
@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/exec/launch.h"
+#include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/plan.pb.h"
@@ -64,14 +65,20 @@ RunInputs loadInputs(const Args &args, const plan::ModelInfo &model, bool lead);
 // training rows.
 int64_t trainingSteps(const Args &args, int64_t batchSize, int64_t rows);
 
+// The Trainer's options for this run on world rank `rank`: the plan's batch
+// and classes, --seed, --profile, and the test hooks of --help
+// (GALAXY_TEST_DIE_AT_STEP / GALAXY_TEST_HANG_AT_STEP on rank
+// GALAXY_TEST_FAULT_RANK) before every step.
+rt::TrainerOptions trainerOptions(const Args &args,
+                                  const plan::ModelInfo &model, int rank);
+
 // The progress lines ("step k/N  loss ...") on the lead rank and --metrics.
 class StepLog {
 public:
   // Prints the "training N steps" line on the lead rank; `rows` of --data.
   StepLog(const Args &args, int64_t steps, int64_t batchSize, int64_t rows,
           bool lead, std::ofstream &metrics);
-  // Fails (exit 1) on a non-finite loss.
-  void record(int64_t step0, double loss, double stepSeconds);
+  void record(const rt::StepRecord &step);
 
 private:
   int64_t steps_, batch_, logEvery_;
@@ -82,20 +89,19 @@ private:
   int64_t windowSteps_ = 0;
 };
 
-// Evaluation: cross-entropy and accuracy of each row's logits, then the
-// "eval:" line and --eval-out.
-class EvalTally {
-public:
-  explicit EvalTally(int64_t classes) : classes_(classes) {}
-  void add(const float *logits, int32_t label);
-  // On the lead rank: prints and writes args.evalOut (if given).
-  void report(const Args &args) const;
+// --data: trains the steps of --steps / --epochs with progress lines and
+// --metrics; fails (exit 1) when a step does.
+void trainWithLog(rt::Trainer &trainer, const Args &args,
+                  const plan::ModelInfo &model, const io::Dataset &train,
+                  bool lead, std::ofstream &metrics);
 
-private:
-  int64_t classes_;
-  double loss_ = 0;
-  int64_t correct_ = 0;
-  std::vector<std::vector<float>> logits_;
-};
+// --save and --save-merged (collective), each announced by the lead rank.
+void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
+                 bool lead);
+
+// --eval: every row of `data`, then the "eval:" line and --eval-out (on the
+// lead rank); fails (exit 1) when a batch does.
+void evaluateWithReport(rt::Trainer &trainer, const Args &args,
+                        const io::Dataset &data, bool lead);
 
 } // namespace galaxy::run

@@ -1,15 +1,12 @@
 // galaxy-run: executes a compiled plan — trains, evaluates, saves weights.
+// The command line: flags, plans, inputs, backend and ranks; the loop itself
+// is rt::Trainer (runtime/exec/trainer.h).
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -18,13 +15,13 @@
 #include "runtime/cpu/library_env.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/launch.h"
-#include "runtime/exec/lora_merge.h"
-#include "runtime/exec/profiling.h"
 #include "runtime/exec/taps.h"
+#include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/common.h"
+#include "tools/galaxy-run/profile_report.h"
 #include "tools/galaxy-run/run_pipeline.h"
 
 #ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
@@ -262,62 +259,23 @@ Args parseArgs(int argc, char **argv) {
   return a;
 }
 
-int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
-             uint64_t seed, bool lead, const rt::TapsFile *taps) {
-  const plan::ModelInfo &m = ex.plan().model();
-  const int64_t B = m.batch_size(), C = m.num_classes(), N = data.size();
-  EvalTally tally(C);
-  rt::KernelContext ctx{seed, 0, /*training=*/false};
-  for (int64_t start = 0; start < N; start += B) {
-    // The plan's batch is fixed: the last partial batch wraps and the extra
-    // rows are ignored.
-    io::Batch batch = data.batch(start / B, B);
-    if (taps)
-      ex.setExtraInputs(taps->batch(data, start / B, B));
-    auto out = ex.run("eval_step", batch, ctx);
-    if (!out.ok())
-      fail(1, std::string(out.status().message()));
-    const std::vector<float> &lg = (*out)["logits"];
-    for (int64_t r = 0; r < B && start + r < N; ++r)
-      tally.add(&lg[r * C], batch.labels[r]);
-  }
-  if (lead)
-    tally.report(args);
-  return 0;
-}
-
 // --dump-taps: the side-tuning backbone's taps of every row of `data`, in file
 // order (eval mode: no dropout), written by rank 0.
 int dumpTaps(rt::Executor &ex, const io::Dataset &data, const Args &args,
              bool lead) {
-  const plan::Plan &plan = ex.plan();
-  const plan::Program *eval = nullptr;
-  for (const plan::Program &p : plan.programs())
-    if (p.name() == "eval_step")
-      eval = &p;
-  const int64_t taps = eval ? eval->outputs_size() - 2 : 0;
+  const int64_t taps = rt::evalStepTapCount(ex.plan());
   if (taps <= 0)
     fail(2, "--dump-taps: this plan's eval_step returns no taps; compile the "
             "side-tuning config (use_side: true, not use_side_only) and dump "
             "with that plan");
-  const plan::Buffer &out =
-      plan.buffers(eval->outputs(2).buffer()); // [B, S, H]
-  const int64_t B = plan.model().batch_size(), N = data.size();
-  rt::TapsRecorder rec(taps, plan.model().seq_len(),
-                       out.shape(out.shape_size() - 1));
-  rt::KernelContext ctx{args.seed, 0, /*training=*/false};
-  for (int64_t start = 0; start < N; start += B) {
-    auto res = ex.run("eval_step", data.batch(start / B, B), ctx);
-    if (!res.ok())
-      fail(1, std::string(res.status().message()));
-    if (absl::Status s = rec.add(*res, std::min(B, N - start)); !s.ok())
-      fail(1, std::string(s.message()));
-  }
+  auto rec = rt::recordTaps(ex, data, args.seed);
+  if (!rec.ok())
+    fail(1, std::string(rec.status().message()));
   if (lead) {
-    if (absl::Status s = rec.write(args.dumpTaps); !s.ok())
+    if (absl::Status s = rec->write(args.dumpTaps); !s.ok())
       fail(1, std::string(s.message()));
     std::cerr << absl::StrFormat(
-        "galaxy-run: wrote %d taps of %d rows of %s to %s\n", taps, N,
+        "galaxy-run: wrote %d taps of %d rows of %s to %s\n", taps, data.size(),
         data.path(), args.dumpTaps);
   }
   return 0;
@@ -349,56 +307,6 @@ std::optional<rt::TapsFile> openTaps(const plan::Plan &plan,
   if (!t.ok())
     fail(2, std::string(t.status().message()));
   return std::move(*t);
-}
-
-// --profile: every rank's instruction times, gathered; rank 0 prints and
-// writes the JSON (merged into galaxyc's tree with --profile-static) and SVG.
-void reportProfile(const rt::Executor &ex, const Args &args,
-                   comm::Communicator *comm, double measuredS, bool lead) {
-  namespace prof = rt::profiling;
-  const int64_t runs = ex.timedRuns("train_step");
-  auto mine =
-      prof::measureRank(ex.plan(), "train_step", ex.instrSeconds("train_step"),
-                        runs, runs > 0 ? measuredS / runs : 0);
-  if (!mine.ok())
-    fail(1, std::string(mine.status().message()));
-  auto all = prof::gatherMeasured(comm, *mine);
-  if (!all.ok())
-    fail(1, absl::StrCat("gathering the profile: ", all.status().message()));
-  if (!lead)
-    return;
-  std::cerr << prof::measuredText(*all);
-  auto write = [](const std::string &path, const std::string &text) {
-    std::string tmp = path + ".tmp";
-    std::ofstream o(tmp);
-    o << text;
-    o.close();
-    if (!o || std::rename(tmp.c_str(), path.c_str()) != 0)
-      fail(1, "cannot write '" + path + "'");
-    std::cerr << "galaxy-run: wrote " << path << "\n";
-  };
-  if (!args.profileJson.empty()) {
-    nlohmann::json j = prof::measuredJson(*all);
-    if (!args.profileStatic.empty()) {
-      std::ifstream in(args.profileStatic);
-      j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded())
-        fail(2,
-             "--profile-static: '" + args.profileStatic +
-                 "' is not JSON (write it with galaxyc CONFIG --profile-json "
-                 "FILE)");
-      if (absl::Status s = prof::mergeMeasured(j, *all); !s.ok())
-        fail(2, absl::StrCat("--profile-static ", args.profileStatic, ": ",
-                             s.message()));
-    }
-    write(args.profileJson, j.dump(1) + "\n");
-  }
-  if (!args.profileSvg.empty())
-    write(args.profileSvg,
-          prof::profileSvg(
-              *all, absl::StrCat("galaxy-run --profile: ", args.plan, ", ",
-                                 all->size(),
-                                 all->size() == 1 ? " rank" : " ranks")));
 }
 
 // --nproc N: check the plan's world, then run N copies of this program.
@@ -566,75 +474,28 @@ int runRank(const Args &args) {
   if (eval)
     evalTaps = openTaps(ex.plan(), args.evalTaps, *eval, "--eval-taps");
 
-  double profiledS = 0; // wall time of the measured (post-warm-up) steps
   ex.setInstrTiming(args.profile);
+  rt::ExecutorSteps steps(ex);
+  steps.setTaps(trainTaps ? &*trainTaps : nullptr,
+                evalTaps ? &*evalTaps : nullptr);
+  rt::Trainer trainer(steps, trainerOptions(args, model, rank));
   if (train) {
     if (!ex.hasProgram("train_step"))
       fail(
           2,
           "the plan has no train_step program (it was compiled for inference)");
-    const int64_t B = model.batch_size();
-    const int64_t steps = trainingSteps(args, B, train->size());
-    const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
-    const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
-    const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
-    StepLog log(args, steps, B, train->size(), lead, inputs.metrics);
-    for (int64_t s = 0; s < steps; ++s) {
-      if (rank == faultRank && s + 1 == dieAt)
-        _exit(9); // test hook: a crash without any goodbye
-      while (rank == faultRank && s + 1 == hangAt)
-        pause(); // test hook: alive but silent
-      io::Batch batch = train->batch(s, B);
-      if (trainTaps)
-        ex.setExtraInputs(trainTaps->batch(*train, s, B));
-      auto ts = std::chrono::steady_clock::now();
-      auto out = ex.run("train_step", batch,
-                        rt::KernelContext{args.seed, s + 1, true});
-      if (!out.ok())
-        fail(1, absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "",
-                             "step ", s + 1, ": ", out.status().message()));
-      const double loss = (*out)["loss"][0];
-      const double stepS =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - ts)
-              .count();
-      if (args.profile && s == 0 && steps > 2)
-        ex.resetInstrTimes(); // step 1 warms caches and GEMM plans up
-      else
-        profiledS += stepS;
-      log.record(s, loss, stepS);
-    }
+    trainWithLog(trainer, args, model, *train, lead, inputs.metrics);
   }
   if (args.profile)
-    reportProfile(ex, args, ex.hostComm(), profiledS, lead);
-  if (!args.save.empty()) {
-    if (absl::Status s = ex.saveParams(args.save); !s.ok())
-      fail(1, std::string(s.message()));
-    if (lead)
-      std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
-  }
-  if (!args.saveMerged.empty()) {
-    // Gather like --save, then fold on rank 0.
-    const std::string unmerged = args.saveMerged + ".unmerged.tmp";
-    if (absl::Status s = ex.saveParams(unmerged); !s.ok())
-      fail(1, std::string(s.message()));
-    if (lead) {
-      absl::Status s = rt::writeMergedLora(unmerged, ex.plan().config_json(),
-                                           args.saveMerged);
-      std::remove(unmerged.c_str());
-      if (!s.ok())
-        fail(1, std::string(s.message()));
-      std::cerr << "galaxy-run: saved merged weights to " << args.saveMerged
-                << "\n";
-    }
-  }
-  int code = eval ? evaluate(ex, *eval, args, args.seed, lead,
-                             evalTaps ? &*evalTaps : nullptr)
-                  : 0;
+    reportProfile(ex, args, ex.hostComm(), trainer.measuredSeconds(), lead);
+  saveWeights(trainer, args, ex.plan(), lead);
+  if (eval)
+    evaluateWithReport(trainer, args, *eval, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)
     if (absl::Status s = comm->barrier(); !s.ok())
       fail(1, absl::StrCat("rank ", rank, ": final barrier: ", s.message()));
-  return code;
+  return 0;
 }
 
 } // namespace

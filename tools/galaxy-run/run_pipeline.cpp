@@ -1,19 +1,16 @@
 #include "tools/galaxy-run/run_pipeline.h"
 
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <memory>
 
-#include <unistd.h>
-
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/exec/executor.h"
-#include "runtime/exec/lora_merge.h"
 #include "runtime/exec/pipeline_driver.h"
+#include "runtime/exec/trainer.h"
+#include "tools/galaxy-run/profile_report.h"
 
 namespace galaxy::run {
 
@@ -38,79 +35,6 @@ void refuseUnsupported(const Args &args) {
     refuse("--profile-json / --profile-svg / --profile-static",
            "use --profile, which prints each stage's busy and idle time and "
            "activation memory");
-}
-
-// --profile: every rank's busy / idle time and memory, gathered; rank 0
-// prints one line per rank.
-void reportProfile(const rt::PipelineDriver &driver, const rt::Executor &ex,
-                   comm::Communicator *world, double measuredS,
-                   int64_t measuredSteps, bool warmUpDropped, bool lead) {
-  const rt::PipelineStats &st = driver.stats();
-  constexpr size_t kFields = 9;
-  const std::vector<float> mine = {
-      float(driver.stage()), float(ex.plan().rank()),
-      float(st.busySeconds), float(st.idleSeconds),
-      float(measuredS),      float(measuredSteps),
-      float(st.peakSlots),   float(ex.stashSlotBytes()),
-      float(ex.arenaBytes())};
-  const int n = world ? world->size() : 1;
-  std::vector<float> all(kFields * n);
-  if (world) {
-    if (absl::Status s = world->allGatherV(mine.data(), kFields, all.data(),
-                                           std::vector<size_t>(n, kFields));
-        !s.ok())
-      fail(1, absl::StrCat("gathering the profile: ", s.message()));
-  } else {
-    all = mine;
-  }
-  if (!lead)
-    return;
-  auto bytes = [](double b) {
-    return b >= 1 << 20 ? absl::StrFormat("%.2f MiB", b / (1 << 20))
-           : b >= 1024  ? absl::StrFormat("%.2f KiB", b / 1024)
-                        : absl::StrFormat("%.0f B", b);
-  };
-  std::cerr << absl::StrFormat(
-      "pipeline profile: %d measured steps%s\n"
-      "  stage rank    busy s    idle s  idle  step ms  activation memory "
-      "(peak slots x slot + arena)\n",
-      measuredSteps, warmUpDropped ? " (step 1 dropped as warm-up)" : "");
-  for (int r = 0; r < n; ++r) {
-    const float *f = &all[kFields * r];
-    const double busy = f[2], idle = f[3], wall = f[4], steps = f[5];
-    const double slots = f[6], slot = f[7], arena = f[8];
-    // Idle: blocked on a neighbour stage (the bubble), of the wall time.
-    std::cerr << absl::StrFormat(
-        "  %5d %4d %9.4f %9.4f %4.0f%% %8.1f  %.0f x %s + %s = %s\n", int(f[0]),
-        int(f[1]), busy, idle, wall > 0 ? 100 * idle / wall : 0.0,
-        steps > 0 ? 1000 * wall / steps : 0.0, slots, bytes(slot), bytes(arena),
-        bytes(slots * slot + arena));
-  }
-}
-
-void writeSave(rt::PipelineDriver &driver, const Args &args,
-               const plan::Plan &plan, bool lead) {
-  if (!args.save.empty()) {
-    if (absl::Status s = driver.saveParams(args.save); !s.ok())
-      fail(1, std::string(s.message()));
-    if (lead)
-      std::cerr << "galaxy-run: saved weights to " << args.save << "\n";
-  }
-  if (!args.saveMerged.empty()) {
-    // Gather every stage like --save, then fold on rank 0.
-    const std::string unmerged = args.saveMerged + ".unmerged.tmp";
-    if (absl::Status s = driver.saveParams(unmerged); !s.ok())
-      fail(1, std::string(s.message()));
-    if (lead) {
-      absl::Status s =
-          rt::writeMergedLora(unmerged, plan.config_json(), args.saveMerged);
-      std::remove(unmerged.c_str());
-      if (!s.ok())
-        fail(1, std::string(s.message()));
-      std::cerr << "galaxy-run: saved merged weights to " << args.saveMerged
-                << "\n";
-    }
-  }
 }
 
 } // namespace
@@ -198,61 +122,17 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
     fail(2, absl::StrCat("rank ", rank, ": ", driverOr.status().message()));
   rt::PipelineDriver &driver = **driverOr;
 
-  double profiledS = 0; // wall time of the measured (post-warm-up) steps
-  int64_t profiledSteps = 0;
-  bool warmUpDropped = false;
-  if (inputs.train) {
-    const io::Dataset &train = *inputs.train;
-    const int64_t B = model.batch_size();
-    const int64_t steps = trainingSteps(args, B, train.size());
-    const int64_t faultRank = envInt("GALAXY_TEST_FAULT_RANK", 1);
-    const int64_t dieAt = envInt("GALAXY_TEST_DIE_AT_STEP", -1);
-    const int64_t hangAt = envInt("GALAXY_TEST_HANG_AT_STEP", -1);
-    StepLog log(args, steps, B, train.size(), lead, inputs.metrics);
-    for (int64_t s = 0; s < steps; ++s) {
-      if (rank == faultRank && s + 1 == dieAt)
-        _exit(9); // test hook: a crash without any goodbye
-      while (rank == faultRank && s + 1 == hangAt)
-        pause(); // test hook: alive but silent
-      const auto ts = std::chrono::steady_clock::now();
-      auto loss = driver.trainStep(train.batch(s, B), args.seed, s + 1);
-      if (!loss.ok())
-        fail(1, std::string(loss.status().message()));
-      const double stepS =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - ts)
-              .count();
-      if (args.profile && s == 0 && steps > 2) {
-        driver.resetStats(); // step 1 warms caches and GEMM plans up
-        warmUpDropped = true;
-      } else {
-        profiledS += stepS;
-        ++profiledSteps;
-      }
-      log.record(s, *loss, stepS);
-    }
-  }
+  rt::PipelineSteps steps(driver);
+  rt::Trainer trainer(steps, trainerOptions(args, model, rank));
+  if (inputs.train)
+    trainWithLog(trainer, args, model, *inputs.train, lead, inputs.metrics);
   if (args.profile)
-    reportProfile(driver, ex, worldComm.get(), profiledS, profiledSteps,
-                  warmUpDropped, lead);
-  writeSave(driver, args, ex.plan(), lead);
-  if (inputs.eval) {
-    const io::Dataset &data = *inputs.eval;
-    const int64_t B = model.batch_size(), C = model.num_classes();
-    EvalTally tally(C);
-    for (int64_t start = 0; start < data.size(); start += B) {
-      // The plan's batch is fixed: the last partial batch wraps and the
-      // extra rows are ignored.
-      io::Batch batch = data.batch(start / B, B);
-      auto out = driver.evalBatch(batch, args.seed);
-      if (!out.ok())
-        fail(1, std::string(out.status().message()));
-      if (lead)
-        for (int64_t r = 0; r < B && start + r < data.size(); ++r)
-          tally.add(&out->logits[r * C], batch.labels[r]);
-    }
-    if (lead)
-      tally.report(args);
-  }
+    reportPipelineProfile(driver, ex, worldComm.get(),
+                          trainer.measuredSeconds(), trainer.measuredSteps(),
+                          trainer.warmUpDropped(), lead);
+  saveWeights(trainer, args, ex.plan(), lead);
+  if (inputs.eval)
+    evaluateWithReport(trainer, args, *inputs.eval, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (worldComm)
     if (absl::Status s = worldComm->barrier(); !s.ok())

@@ -1,0 +1,108 @@
+#include "compiler/config/parallel_modes.h"
+
+#include <algorithm>
+
+#include "compiler/config/split.h"
+
+namespace galaxy::config {
+
+RegionMethods regionMethods(const GalaxyConfig &c) {
+  // A hybrid pipeline's stages run the group mode.
+  switch (c.parallel_mode == ParallelMode::kPP ? c.pp_group_mode
+                                               : c.parallel_mode) {
+  case ParallelMode::kTP:
+    return {BlockMethod::kTP, BlockMethod::kNone, BlockMethod::kTP};
+  case ParallelMode::kSP:
+    return {BlockMethod::kSP, BlockMethod::kSP, BlockMethod::kSP};
+  case ParallelMode::kGalaxy:
+    return {c.att_parallel_method, c.con_parallel_method,
+            c.mlp_parallel_method};
+  default:
+    return {BlockMethod::kNone, BlockMethod::kNone, BlockMethod::kNone};
+  }
+}
+
+std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
+  Split heads{"tp_num_attention_heads_list", &c.tp_num_attention_heads_list,
+              "num_attention_heads", c.num_attention_heads, "head"};
+  Split inter{"tp_intermediate_size_list", &c.tp_intermediate_size_list,
+              "intermediate_size", c.intermediate_size, "column"};
+  Split seq{"seq_scatter_list", &c.seq_scatter_list, "pad_size", c.pad_size,
+            "position"};
+  Split stages{"stage_num_hidden_layers_list", &c.stage_num_hidden_layers_list,
+               "num_hidden_layers", c.num_hidden_layers, "layer"};
+  Split batch{"dp_batch_list", &c.dp_batch_list, "batch_size", c.batch_size,
+              "sample"};
+  switch (mode) {
+  case ParallelMode::kSerial:
+    return {};
+  case ParallelMode::kDP:
+    return {batch};
+  case ParallelMode::kTP:
+    return {heads, inter};
+  case ParallelMode::kSP:
+    return {seq};
+  case ParallelMode::kPP: {
+    // A stage group's splits, but not dp's: a pipeline splits each
+    // microbatch's rows evenly over the group (its size is only known per
+    // microbatch).
+    std::vector<Split> out;
+    if (c.pp_group_mode != ParallelMode::kDP)
+      out = splitsFor(c, c.pp_group_mode);
+    out.insert(out.begin(), stages);
+    return out;
+  }
+  case ParallelMode::kGalaxy: {
+    RegionMethods m = regionMethods(c);
+    std::vector<Split> out;
+    if (m.att == BlockMethod::kTP)
+      out.push_back(heads);
+    if (m.mlp == BlockMethod::kTP)
+      out.push_back(inter);
+    if (m.att == BlockMethod::kSP || m.con == BlockMethod::kSP ||
+        m.mlp == BlockMethod::kSP)
+      out.push_back(seq);
+    return out;
+  }
+  }
+  return {};
+}
+
+namespace {
+// The partition pass's name of a region method.
+std::string methodName(BlockMethod m) {
+  return m == BlockMethod::kTP ? "tp" : m == BlockMethod::kSP ? "sp" : "none";
+}
+} // namespace
+
+PartitionSpec partitionSpec(const GalaxyConfig &c, int64_t rows) {
+  // A pipeline stage is partitioned as its group: the group mode over
+  // pp_group_size ranks, a dp group splitting the microbatch's rows evenly.
+  const bool pp = c.parallel_mode == ParallelMode::kPP;
+  const ParallelMode mode = pp ? c.pp_group_mode : c.parallel_mode;
+  PartitionSpec s;
+  s.world = std::max(pp ? c.pp_group_size : c.world_size, 1);
+  switch (mode) {
+  case ParallelMode::kSerial:
+  case ParallelMode::kPP: // not a group mode
+    return s;
+  case ParallelMode::kDP:
+    s.att = s.con = s.mlp = s.other = "dp";
+    break;
+  default: {
+    RegionMethods m = regionMethods(c);
+    s.att = methodName(m.att);
+    s.con = methodName(m.con);
+    s.mlp = methodName(m.mlp);
+  }
+  }
+  s.batchSizes = pp && mode == ParallelMode::kDP
+                     ? evenSplit(rows, c.pp_group_size)
+                     : c.dp_batch_list;
+  s.seqSizes = c.seq_scatter_list;
+  s.headSizes = c.tp_num_attention_heads_list;
+  s.interSizes = c.tp_intermediate_size_list;
+  return s;
+}
+
+} // namespace galaxy::config

@@ -1,0 +1,186 @@
+#include "runtime/exec/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/exec/executor.h"
+#include "runtime/exec/lora_merge.h"
+#include "runtime/exec/pipeline_driver.h"
+#include "runtime/exec/taps.h"
+
+namespace galaxy::rt {
+
+absl::StatusOr<double> ExecutorSteps::trainStep(const io::Dataset &data,
+                                                int64_t index,
+                                                const io::Batch &batch,
+                                                uint64_t seed, int64_t step) {
+  if (trainTaps_)
+    ex_.setExtraInputs(trainTaps_->batch(data, index, batchSize()));
+  auto out = ex_.run("train_step", batch, KernelContext{seed, step, true});
+  if (!out.ok()) {
+    const int rank = ex_.plan().rank(), world = std::max(ex_.plan().world(), 1);
+    return absl::Status(
+        out.status().code(),
+        absl::StrCat(world > 1 ? absl::StrCat("rank ", rank, ": ") : "",
+                     "step ", step, ": ", out.status().message()));
+  }
+  return double((*out)["loss"][0]);
+}
+
+absl::StatusOr<std::vector<float>>
+ExecutorSteps::evalLogits(const io::Dataset &data, int64_t index,
+                          const io::Batch &batch, uint64_t seed) {
+  if (evalTaps_)
+    ex_.setExtraInputs(evalTaps_->batch(data, index, batchSize()));
+  auto out =
+      ex_.run("eval_step", batch, KernelContext{seed, 0, /*training=*/false});
+  if (!out.ok())
+    return out.status();
+  return std::move((*out)["logits"]);
+}
+
+int64_t ExecutorSteps::batchSize() const {
+  return ex_.plan().model().batch_size();
+}
+
+void ExecutorSteps::resetTimes() { ex_.resetInstrTimes(); }
+
+absl::Status ExecutorSteps::saveParams(const std::string &path) {
+  return ex_.saveParams(path);
+}
+
+absl::StatusOr<double> PipelineSteps::trainStep(const io::Dataset &, int64_t,
+                                                const io::Batch &batch,
+                                                uint64_t seed, int64_t step) {
+  return driver_.trainStep(batch, seed, step);
+}
+
+absl::StatusOr<std::vector<float>>
+PipelineSteps::evalLogits(const io::Dataset &, int64_t, const io::Batch &batch,
+                          uint64_t seed) {
+  auto out = driver_.evalBatch(batch, seed);
+  if (!out.ok())
+    return out.status();
+  return std::move(out->logits);
+}
+
+void PipelineSteps::resetTimes() { driver_.resetStats(); }
+
+absl::Status PipelineSteps::saveParams(const std::string &path) {
+  return driver_.saveParams(path);
+}
+
+namespace {
+
+// Row r's label of a batch (the one place the trainer reads a batch field).
+int32_t labelOf(const io::Batch &batch, int64_t r) { return batch.labels[r]; }
+
+// Cross-entropy and accuracy of each row's logits.
+class EvalTally {
+public:
+  explicit EvalTally(int64_t classes) : classes_(classes) {}
+  void add(const float *logits, int32_t label) {
+    const int64_t C = classes_;
+    double mx = logits[0];
+    int64_t arg = 0;
+    for (int64_t c = 1; c < C; ++c)
+      if (logits[c] > mx) {
+        mx = logits[c];
+        arg = c;
+      }
+    double sum = 0;
+    for (int64_t c = 0; c < C; ++c)
+      sum += std::exp(logits[c] - mx);
+    loss_ += std::log(sum) + mx - logits[label];
+    correct_ += arg == label;
+    logits_.emplace_back(logits, logits + C);
+  }
+  EvalResult result() && {
+    EvalResult r;
+    r.rows = int64_t(logits_.size());
+    r.loss = loss_ / r.rows;
+    r.accuracy = double(correct_) / r.rows;
+    r.logits = std::move(logits_);
+    return r;
+  }
+
+private:
+  int64_t classes_;
+  double loss_ = 0;
+  int64_t correct_ = 0;
+  std::vector<std::vector<float>> logits_;
+};
+
+} // namespace
+
+absl::Status
+Trainer::train(const io::Dataset &data, int64_t steps,
+               const std::function<void(const StepRecord &)> &onStep) {
+  const int64_t B = o_.batchSize;
+  for (int64_t s = 0; s < steps; ++s) {
+    if (o_.beforeStep)
+      o_.beforeStep(s + 1);
+    io::Batch batch = data.batch(s, B);
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::StatusOr<double> loss =
+        runner_.trainStep(data, s, batch, o_.seed, s + 1);
+    if (!loss.ok())
+      return loss.status();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+    if (o_.profile && s == 0 && steps > 2) {
+      runner_.resetTimes(); // step 1 warms caches and GEMM plans up
+      warmUpDropped_ = true;
+    } else {
+      measuredS_ += seconds;
+      ++measuredSteps_;
+    }
+    if (!std::isfinite(*loss))
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "loss became %f at step %d; lower the learning rate", *loss, s + 1));
+    if (onStep)
+      onStep(StepRecord{s + 1, *loss, seconds});
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> Trainer::evaluate(const io::Dataset &data) {
+  const int64_t B = o_.batchSize, C = o_.numClasses, N = data.size();
+  EvalTally tally(C);
+  for (int64_t start = 0; start < N; start += B) {
+    const int64_t index = start / B;
+    io::Batch batch = data.batch(index, B);
+    absl::StatusOr<std::vector<float>> logits =
+        runner_.evalLogits(data, index, batch, o_.seed);
+    if (!logits.ok())
+      return logits.status();
+    if (logits->empty())
+      continue; // this rank holds none (a pipeline rank other than 0)
+    for (int64_t r = 0; r < B && start + r < N; ++r)
+      tally.add(&(*logits)[r * C], labelOf(batch, r));
+  }
+  return std::move(tally).result();
+}
+
+absl::Status Trainer::save(const std::string &path) {
+  return runner_.saveParams(path);
+}
+
+absl::Status Trainer::saveMerged(const std::string &path,
+                                 const std::string &configJson) {
+  // Gather like save(), then fold on the lead rank.
+  const std::string unmerged = path + ".unmerged.tmp";
+  if (absl::Status s = runner_.saveParams(unmerged); !s.ok())
+    return s;
+  if (!o_.lead)
+    return absl::OkStatus();
+  absl::Status s = writeMergedLora(unmerged, configJson, path);
+  std::remove(unmerged.c_str());
+  return s;
+}
+
+} // namespace galaxy::rt

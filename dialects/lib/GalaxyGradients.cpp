@@ -195,6 +195,7 @@ Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy,
   if (need[0])
     g[0] = b.create<CrossEntropyGradOp>(getLoc(), getLogits().getType(),
                                         getLogits(), getLabels(), dy[0],
-                                        getDenominatorAttr());
+                                        getDenominatorAttr(),
+                                        getIgnoreIndexAttr());
   return g;
 }

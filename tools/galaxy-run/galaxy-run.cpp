@@ -279,7 +279,7 @@ int evaluate(rt::Executor &ex, const io::Dataset &data, const Args &args,
       fail(1, std::string(out.status().message()));
     const std::vector<float> &lg = (*out)["logits"];
     for (int64_t r = 0; r < B && start + r < N; ++r)
-      tally.add(&lg[r * C], batch.labels[r]);
+      tally.add(&lg[r * C], batch.ints("labels")[r]);
   }
   if (lead)
     tally.report(args);
@@ -506,7 +506,7 @@ int runRank(const Args &args) {
   const plan::ModelInfo model = planOr->model();
 
   // Validate every input before anything is written.
-  RunInputs inputs = loadInputs(args, model, lead);
+  RunInputs inputs = loadInputs(args, *planOr, lead);
   std::optional<io::Dataset> &train = inputs.train, &eval = inputs.eval;
   std::optional<io::SafetensorsFile> &init = inputs.init;
 

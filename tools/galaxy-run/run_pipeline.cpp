@@ -144,7 +144,7 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
                          "compiles: recompile it"));
   refuseUnsupported(args);
   const plan::ModelInfo model = plan.model();
-  RunInputs inputs = loadInputs(args, model, lead);
+  RunInputs inputs = loadInputs(args, plan, lead);
 
   std::unique_ptr<comm::Communicator> worldComm, groupComm;
   if (world > 1) {
@@ -248,7 +248,7 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
         fail(1, std::string(out.status().message()));
       if (lead)
         for (int64_t r = 0; r < B && start + r < data.size(); ++r)
-          tally.add(&out->logits[r * C], batch.labels[r]);
+          tally.add(&out->logits[r * C], batch.ints("labels")[r]);
     }
     if (lead)
       tally.report(args);

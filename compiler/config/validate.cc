@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "compiler/config/enum_names.h"
 #include "compiler/config/split.h"
+#include "models/registry.h"
 
 namespace galaxy::config {
 namespace {
@@ -20,9 +21,6 @@ namespace {
     if (!status_.ok())                                                         \
       return status_;                                                          \
   } while (0)
-
-constexpr const char *kLoraTargets[] = {
-    "query", "key", "value", "attention_output", "intermediate", "output"};
 
 absl::Status bad(const GalaxyConfig &c, const std::string &msg) {
   return absl::InvalidArgumentError(
@@ -122,15 +120,22 @@ absl::Status checkPeftValues(const GalaxyConfig &c, PeftMethod method) {
     return bad(
         c, absl::StrCat("lora_alpha = ", c.lora_alpha, " must be positive"));
   GALAXY_CONFIG_TRY(checkProbability(c, "lora_dropout", c.lora_dropout));
+  // The targets are the model's (models/NAME/spec.cc).
+  const models::ModelSpec *model = models::findModel(c.model_type);
+  if (!model)
+    return bad(c, absl::StrCat("model_type '", c.model_type,
+                               "' has no builder yet: available: ",
+                               models::availableModels()));
   std::set<std::string> seen;
   for (const std::string &m : c.lora_target_modules) {
-    if (std::find(std::begin(kLoraTargets), std::end(kLoraTargets), m) ==
-        std::end(kLoraTargets)) {
+    if (std::none_of(model->peftTargets.begin(), model->peftTargets.end(),
+                     [&](const models::PeftTarget &t) { return t.name == m; })) {
       std::vector<std::string> allowed;
-      for (const char *t : kLoraTargets)
-        allowed.push_back(quoted(t));
+      for (const models::PeftTarget &t : model->peftTargets)
+        allowed.push_back(quoted(t.name));
       return bad(c, absl::StrCat("lora_target_modules entry ", quoted(m),
-                                 " is not allowed; expected some of ",
+                                 " is not allowed for ", c.model_type,
+                                 "; expected some of ",
                                  absl::StrJoin(allowed, ", ")));
     }
     if (!seen.insert(m).second)
@@ -201,8 +206,12 @@ std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
               "intermediate_size", c.intermediate_size, "column"};
   Split seq{"seq_scatter_list", &c.seq_scatter_list, "pad_size", c.pad_size,
             "position"};
+  // Stages cut the model's layer sequence (BART: encoder then decoder).
+  const models::ModelSpec *model = models::findModel(c.model_type);
   Split stages{"stage_num_hidden_layers_list", &c.stage_num_hidden_layers_list,
-               "num_hidden_layers", c.num_hidden_layers, "layer"};
+               model ? model->layerCountKey.c_str() : "num_hidden_layers",
+               model ? models::layerCount(*model, c) : c.num_hidden_layers,
+               "layer"};
   Split batch{"dp_batch_list", &c.dp_batch_list, "batch_size", c.batch_size,
               "sample"};
   switch (mode) {

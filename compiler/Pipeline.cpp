@@ -161,9 +161,8 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return absl::UnimplementedError(built.status().message());
   mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*built);
   if (failed(mlir::verify(*module)))
-    return absl::InternalError(absl::StrCat("the ", cfg.model_type,
-                                            " builder produced invalid IR:\n",
-                                            diags));
+    return absl::InternalError(absl::StrCat(
+        "the ", cfg.model_type, " builder produced invalid IR:\n", diags));
 
   for (auto it = stages.begin() + 1; it <= last; ++it) {
     mlir::PassManager pm(&ctx);

@@ -23,8 +23,8 @@ const std::vector<Family> &notYetBuilt() {
         "tie_word_embeddings"}},
       {"bart",
        {"d_model", "encoder_layers", "decoder_layers",
-        "encoder_attention_heads", "decoder_attention_heads",
-        "encoder_ffn_dim", "decoder_ffn_dim"}},
+        "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim",
+        "decoder_ffn_dim"}},
   };
   return families;
 }
@@ -66,19 +66,17 @@ std::string availableModels() {
   return absl::StrJoin(names, ", ");
 }
 
-absl::StatusOr<std::string>
-identifyModel(const std::vector<std::string> &keys,
-              const std::string *modelType) {
+absl::StatusOr<std::string> identifyModel(const std::vector<std::string> &keys,
+                                          const std::string *modelType) {
   if (modelType) {
     if (findModel(*modelType))
       return *modelType;
     for (const Family &f : notYetBuilt())
       if (f.modelType == *modelType)
         return noBuilder(*modelType, "");
-    return absl::InvalidArgumentError(
-        absl::StrCat("model_type '", *modelType,
-                     "' is not a model Galaxy knows: available: ",
-                     availableModels()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model_type '", *modelType,
+        "' is not a model Galaxy knows: available: ", availableModels()));
   }
   // Which families' keys the file uses.
   std::vector<std::pair<std::string, std::vector<std::string>>> hits;
@@ -118,9 +116,8 @@ std::string peftTargetNames(const ModelSpec &spec) {
     names.push_back(t.name);
   if (names.size() < 2)
     return absl::StrJoin(names, "");
-  return absl::StrCat(
-      absl::StrJoin(names.begin(), names.end() - 1, ", "), " or ",
-      names.back());
+  return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "),
+                      " or ", names.back());
 }
 
 } // namespace galaxy::models

@@ -75,9 +75,8 @@ std::string availableModels();
 // the family whose recognising keys it uses (the default family when none).
 // Errors (InvalidArgument) for a family with no builder yet, an unknown
 // model_type, or keys of two families.
-absl::StatusOr<std::string>
-identifyModel(const std::vector<std::string> &keys,
-              const std::string *modelType);
+absl::StatusOr<std::string> identifyModel(const std::vector<std::string> &keys,
+                                          const std::string *modelType);
 
 // Total layers of the spec's layer sequence for `c`.
 int64_t layerCount(const ModelSpec &spec, const config::GalaxyConfig &c);

@@ -128,8 +128,9 @@ absl::Status checkPeftValues(const GalaxyConfig &c, PeftMethod method) {
                                models::availableModels()));
   std::set<std::string> seen;
   for (const std::string &m : c.lora_target_modules) {
-    if (std::none_of(model->peftTargets.begin(), model->peftTargets.end(),
-                     [&](const models::PeftTarget &t) { return t.name == m; })) {
+    if (std::none_of(
+            model->peftTargets.begin(), model->peftTargets.end(),
+            [&](const models::PeftTarget &t) { return t.name == m; })) {
       std::vector<std::string> allowed;
       for (const models::PeftTarget &t : model->peftTargets)
         allowed.push_back(quoted(t.name));

@@ -256,8 +256,8 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   c.use_side_only = d.sideOnly;
   SmallVector<std::tuple<std::string, Type, std::string>> args;
   for (const models::ModelInput &in : models::bertSpec().inputs(c))
-    args.push_back({in.name, in.isInt ? Type(i32(in.shape)) : f32(in.shape),
-                    in.dims});
+    args.push_back(
+        {in.name, in.isInt ? Type(i32(in.shape)) : f32(in.shape), in.dims});
   SmallVector<Type> argTypes,
       resultTypes = {f32({}), f32({d.batch, d.numClasses})};
   for (auto &a : args)
@@ -337,11 +337,11 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   auto head = block("head", -1, [&]() -> SmallVector<Value> {
     Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier",
                           d.hidden, d.numClasses, "H", "C");
-    Value loss =
-        dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                      b.getF64FloatAttr(double(d.batch)),
-                                      /*ignore_index: HF's -100*/ IntegerAttr()),
-             "");
+    Value loss = dims(
+        b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                 b.getF64FloatAttr(double(d.batch)),
+                                 /*ignore_index: HF's -100*/ IntegerAttr()),
+        "");
     return {loss, logits};
   });
   if (d.exposeTaps)

@@ -41,7 +41,7 @@ BertDims bertDims(const config::GalaxyConfig &c);
 mlir::OwningOpRef<mlir::ModuleOp> buildBert(mlir::MLIRContext &ctx,
                                             const BertDims &dims);
 // The registry's builder (models/build.cpp): buildBert(bertDims(c)).
-mlir::OwningOpRef<mlir::ModuleOp>
-buildBertModel(mlir::MLIRContext &ctx, const config::GalaxyConfig &c);
+mlir::OwningOpRef<mlir::ModuleOp> buildBertModel(mlir::MLIRContext &ctx,
+                                                 const config::GalaxyConfig &c);
 
 } // namespace galaxy

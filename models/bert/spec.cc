@@ -20,8 +20,8 @@ std::vector<ModelInput> bertInputs(const config::GalaxyConfig &c) {
   if (sideOnly) {
     in.push_back({"tap.embeddings", false, {b, s, h}, "B,S,H"});
     for (int64_t i = 0; i < c.num_hidden_layers; ++i)
-      in.push_back({"tap.layer." + std::to_string(i), false, {b, s, h},
-                    "B,S,H"});
+      in.push_back(
+          {"tap.layer." + std::to_string(i), false, {b, s, h}, "B,S,H"});
   }
   return in;
 }

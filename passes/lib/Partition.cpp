@@ -141,9 +141,8 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
   Operation *owner = user->hasAttr(kBlockAttr) ? user : v.getDefiningOp();
   auto stamp = [&](Value r, const Layout &l) {
     Operation *op = r.getDefiningOp();
-    for (StringRef name :
-         {kBlockAttr.data(), kLayerAttr.data(), kRegionAttr.data(),
-          kBackwardAttr.data()})
+    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(),
+                           kRegionAttr.data(), kBackwardAttr.data()})
       if (Attribute a = owner ? owner->getAttr(name) : Attribute())
         op->setAttr(name, a);
     setDims(r, dimsOf(v));

@@ -169,8 +169,7 @@ absl::Status takeTokenGradKernel(const KernelCall &c) {
 absl::Status crossEntropyKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore,
-                              intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
@@ -192,8 +191,7 @@ absl::Status crossEntropyKernel(const KernelCall &c) {
 absl::Status crossEntropyGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore,
-                              intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));

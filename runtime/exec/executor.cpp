@@ -630,10 +630,10 @@ absl::Status checkPlanInputs(const plan::Plan &plan,
       if (n.rfind("pp.", 0) == 0 || n.rfind("tap.", 0) == 0 ||
           std::find(provided.begin(), provided.end(), n) != provided.end())
         continue;
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the plan's program '", p.name(), "' reads input '", n,
-          "', which the data does not provide (it provides ",
-          absl::StrJoin(provided, ", "), ")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the plan's program '", p.name(), "' reads input '", n,
+                       "', which the data does not provide (it provides ",
+                       absl::StrJoin(provided, ", "), ")"));
     }
   return absl::OkStatus();
 }

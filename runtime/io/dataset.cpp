@@ -67,8 +67,8 @@ void appendRow(const Row &r, Batch *b) {
 } // namespace
 
 const std::vector<std::string> &textFields() {
-  static const std::vector<std::string> names = {
-      "input_ids", "attention_mask", "token_type_ids", "labels"};
+  static const std::vector<std::string> names = {"input_ids", "attention_mask",
+                                                 "token_type_ids", "labels"};
   return names;
 }
 

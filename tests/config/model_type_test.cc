@@ -45,8 +45,9 @@ TEST(ModelType, UnavailableModelIsTheFirstError) {
 
 TEST(ModelType, GivenModelTypeWinsOverKeys) {
   // The prototype's LLaMA configs carry BERT's type_vocab_size.
-  EXPECT_CONTAINS(parseError(R"({"model_type": "llama", "type_vocab_size": 2})"),
-                  "model_type 'llama' has no builder yet");
+  EXPECT_CONTAINS(
+      parseError(R"({"model_type": "llama", "type_vocab_size": 2})"),
+      "model_type 'llama' has no builder yet");
   absl::StatusOr<GalaxyConfig> c =
       parseConfig(R"({"model_type": "bert", "d_model": 8})", "m.json");
   ASSERT_TRUE(c.ok()) << c.status();

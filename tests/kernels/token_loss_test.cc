@@ -32,8 +32,7 @@ TEST(TokenLoss, ForwardSkipsIgnoredPositions) {
   Buf labels = Buf::ints({kB, kS}, {1, -100, 5, 0, -100, -100, 2, 3});
   Buf loss = Buf::zeros({});
   // No ignore_index attribute: -100, Hugging Face's default.
-  runOk(Op("cross_entropy").f("denominator", 5.0), {&logits, &labels},
-        {&loss});
+  runOk(Op("cross_entropy").f("denominator", 5.0), {&logits, &labels}, {&loss});
   expectClose(loss.f, {naiveLoss(logits, labels, -100, 5.0)}, 1e-6, 1e-7,
               "cross_entropy [B,S,V]");
   // Another ignore_index: -100 is then an error, 3 is skipped.
@@ -42,10 +41,10 @@ TEST(TokenLoss, ForwardSkipsIgnoredPositions) {
         {&logits, &pad}, {&loss});
   expectClose(loss.f, {naiveLoss(logits, pad, 3, 5.0)}, 1e-6, 1e-7,
               "cross_entropy ignore_index 3");
-  EXPECT_FALSE(run(Op("cross_entropy").f("denominator", 5.0).i("ignore_index",
-                                                               3),
-                   {&logits, &labels}, {&loss})
-                   .ok());
+  EXPECT_FALSE(
+      run(Op("cross_entropy").f("denominator", 5.0).i("ignore_index", 3),
+          {&logits, &labels}, {&loss})
+          .ok());
 }
 
 TEST(TokenLoss, GradientMatchesFiniteDifferencesAndIgnoresPadding) {

@@ -179,8 +179,8 @@ io::Batch chainBatch(const ChainSpec &spec, int step) {
   b.size = spec.batch;
   b.seqLen = spec.dims[0];
   for (int64_t i = 0; i < spec.batch * spec.dims[0]; ++i)
-    b.floats("attention_mask").push_back(
-        float(std::sin(0.37 * double(i + 1) + 1.3 * step)));
+    b.floats("attention_mask")
+        .push_back(float(std::sin(0.37 * double(i + 1) + 1.3 * step)));
   for (int64_t r = 0; r < spec.batch; ++r)
     b.ints("labels").push_back(int32_t((r * 7 + step * 3) % spec.dims.back()));
   return b;

@@ -8,7 +8,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
-#include "models/bert/BertModel.h"
+#include "models/build.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace galaxy {
@@ -25,34 +25,6 @@ void registerGalaxyDialects(mlir::MLIRContext &ctx) {
 }
 
 namespace {
-BertDims bertDims(const config::GalaxyConfig &c) {
-  BertDims d;
-  d.vocabSize = c.vocab_size;
-  d.hidden = c.hidden_size;
-  d.layers = c.num_hidden_layers;
-  d.heads = c.num_attention_heads;
-  d.intermediate = c.intermediate_size;
-  d.maxPositions = c.max_position_embeddings;
-  d.typeVocab = c.type_vocab_size;
-  d.numClasses = c.num_classes;
-  d.batch = c.batch_size;
-  d.seq = c.pad_size;
-  d.padId = c.pad_token_id;
-  d.layerNormEps = c.layer_norm_eps;
-  d.hiddenDropout = c.hidden_dropout_prob;
-  d.attentionDropout = c.attention_probs_dropout_prob;
-  d.initializerRange = c.initializer_range;
-  d.hiddenAct =
-      c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
-  if (c.use_side || c.use_side_only)
-    d.sideReduction = c.side_reduction_factor;
-  // Side-only: the backbone's taps are program inputs; side-tuning plans
-  // return them from eval_step so galaxy-run --dump-taps can record them.
-  d.sideOnly = c.use_side_only;
-  d.exposeTaps = c.use_side && !c.use_side_only;
-  return d;
-}
-
 absl::StatusOr<PeftOptions> peftOptions(const config::GalaxyConfig &c) {
   auto method = config::peftMethod(c);
   if (!method.ok())
@@ -139,10 +111,6 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
         "unknown stage '", stopAfter,
         "'; expected one of: model, annotate, peft, pipeline, autodiff, "
         "partition"));
-  if (cfg.model_type != "bert")
-    return absl::UnimplementedError(
-        absl::StrCat("model_type '", cfg.model_type,
-                     "' has no builder yet; only bert does"));
   registerGalaxyDialects(ctx);
 
   // Collect diagnostics into the status message instead of stderr.
@@ -153,13 +121,16 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return mlir::success();
   });
 
-  BertDims dims = bertDims(cfg);
+  models::BuildOptions build;
   if (pp)
-    dims.batch = pipe.rows; // each stage program sees one microbatch
-  mlir::OwningOpRef<mlir::ModuleOp> module = buildBert(ctx, dims);
+    build.batchRows = pipe.rows; // each stage program sees one microbatch
+  auto built = models::buildModel(ctx, cfg, build);
+  if (!built.ok())
+    return absl::UnimplementedError(built.status().message());
+  mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*built);
   if (failed(mlir::verify(*module)))
-    return absl::InternalError("the BERT builder produced invalid IR:\n" +
-                               diags);
+    return absl::InternalError(absl::StrCat(
+        "the ", cfg.model_type, " builder produced invalid IR:\n", diags));
 
   for (auto it = stages.begin() + 1; it <= last; ++it) {
     mlir::PassManager pm(&ctx);

@@ -7,6 +7,7 @@
 #include "compiler/config/enum_names.h"
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "models/registry.h"
 #include "runtime/plan/schedule.h"
 
 namespace galaxy {
@@ -85,6 +86,29 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
   return out;
 }
 
+namespace {
+// Layers [first, end) of the model's layer sequence, named by its groups:
+// "encoder layers [0, 2)", or for BART "encoder layers [2, 3) + decoder
+// layers [0, 1)".
+std::string layerRange(const config::GalaxyConfig &cfg, int64_t first,
+                       int64_t end) {
+  const models::ModelSpec *spec = models::findModel(cfg.model_type);
+  if (!spec)
+    return absl::StrFormat("layers [%d, %d)", first, end);
+  std::vector<std::string> parts;
+  int64_t start = 0;
+  for (const models::LayerGroup &g : spec->layers(cfg)) {
+    const int64_t lo = std::max(first, start),
+                  hi = std::min(end, start + g.count);
+    if (lo < hi)
+      parts.push_back(absl::StrFormat("%s layers [%d, %d)", g.name, lo - start,
+                                      hi - start));
+    start += g.count;
+  }
+  return absl::StrJoin(parts, " + ");
+}
+} // namespace
+
 std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
                         mlir::ModuleOp module) {
   const int stages = cfg.stage_num_hidden_layers_list.size();
@@ -94,9 +118,10 @@ std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
     first += cfg.stage_num_hidden_layers_list[s];
   const int64_t end = first + cfg.stage_num_hidden_layers_list[stage];
   std::string out = absl::StrFormat(
-      "// ---- stage %d of %d: encoder layers [%d, %d)%s%s on world rank%s "
+      "// ---- stage %d of %d: %s%s%s on world rank%s "
       "%d..%d (%s group of %d)\n",
-      stage, stages, first, end, stage == 0 ? " + embeddings" : "",
+      stage, stages, layerRange(cfg, first, end),
+      stage == 0 ? " + embeddings" : "",
       stage + 1 == stages ? " + pooler, head, loss" : "", group > 1 ? "s" : "",
       stage * group, stage * group + group - 1,
       config::toString(cfg.pp_group_mode), group);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compiler/config/split.h"
+#include "models/registry.h"
 
 namespace galaxy::config {
 
@@ -29,8 +30,12 @@ std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
               "intermediate_size", c.intermediate_size, "column"};
   Split seq{"seq_scatter_list", &c.seq_scatter_list, "pad_size", c.pad_size,
             "position"};
+  // Stages cut the model's layer sequence (BART: encoder then decoder).
+  const models::ModelSpec *model = models::findModel(c.model_type);
   Split stages{"stage_num_hidden_layers_list", &c.stage_num_hidden_layers_list,
-               "num_hidden_layers", c.num_hidden_layers, "layer"};
+               model ? model->layerCountKey.c_str() : "num_hidden_layers",
+               model ? models::layerCount(*model, c) : c.num_hidden_layers,
+               "layer"};
   Split batch{"dp_batch_list", &c.dp_batch_list, "batch_size", c.batch_size,
               "sample"};
   switch (mode) {

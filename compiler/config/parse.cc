@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/enum_names.h"
+#include "models/registry.h"
 #include "nlohmann/json.hpp"
 
 namespace galaxy::config {
@@ -326,6 +327,27 @@ absl::StatusOr<GalaxyConfig> parseConfig(const std::string &jsonText,
 
   GalaxyConfig c;
   c.source = sourceName;
+  // Which model the file describes comes first: a config of a model Galaxy
+  // cannot build must say so before any key error, and a config without
+  // model_type is recognised by its keys, never taken for the default model.
+  // (A model_type that is not a string is left to readAll's type error.)
+  {
+    std::vector<std::string> keys;
+    for (const auto &[key, value] : doc.items())
+      keys.push_back(key);
+    auto given = doc.find("model_type");
+    std::optional<std::string> type;
+    if (given != doc.end() && given->is_string())
+      type = given->get<std::string>();
+    if (given == doc.end() || type) {
+      absl::StatusOr<std::string> model =
+          models::identifyModel(keys, type ? &*type : nullptr);
+      if (!model.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat(prefix, model.status().message()));
+      c.model_type = *model;
+    }
+  }
   Reader r(doc, prefix);
   readAll(r, c);
   if (!r.status().ok())

@@ -12,12 +12,11 @@
 #include "absl/strings/str_join.h"
 #include "compiler/config/enum_names.h"
 #include "compiler/config/error_text.h"
+#include "models/registry.h"
 
 namespace galaxy::config {
 namespace {
 
-constexpr const char *kLoraTargets[] = {
-    "query", "key", "value", "attention_output", "intermediate", "output"};
 
 // Dropout-like probabilities; written so that NaN fails too.
 absl::Status checkProbability(const GalaxyConfig &c, const char *key,
@@ -106,15 +105,23 @@ absl::Status checkPeftValues(const GalaxyConfig &c, PeftMethod method) {
     return bad(
         c, absl::StrCat("lora_alpha = ", c.lora_alpha, " must be positive"));
   GALAXY_CONFIG_TRY(checkProbability(c, "lora_dropout", c.lora_dropout));
+  // The targets are the model's (models/NAME/spec.cc).
+  const models::ModelSpec *model = models::findModel(c.model_type);
+  if (!model)
+    return bad(c, absl::StrCat("model_type '", c.model_type,
+                               "' has no builder yet: available: ",
+                               models::availableModels()));
   std::set<std::string> seen;
   for (const std::string &m : c.lora_target_modules) {
-    if (std::find(std::begin(kLoraTargets), std::end(kLoraTargets), m) ==
-        std::end(kLoraTargets)) {
+    if (std::none_of(
+            model->peftTargets.begin(), model->peftTargets.end(),
+            [&](const models::PeftTarget &t) { return t.name == m; })) {
       std::vector<std::string> allowed;
-      for (const char *t : kLoraTargets)
-        allowed.push_back(quoted(t));
+      for (const models::PeftTarget &t : model->peftTargets)
+        allowed.push_back(quoted(t.name));
       return bad(c, absl::StrCat("lora_target_modules entry ", quoted(m),
-                                 " is not allowed; expected some of ",
+                                 " is not allowed for ", c.model_type,
+                                 "; expected some of ",
                                  absl::StrJoin(allowed, ", ")));
     }
     if (!seen.insert(m).second)

@@ -193,8 +193,8 @@ Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy,
                                      ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])
-    g[0] = b.create<CrossEntropyGradOp>(getLoc(), getLogits().getType(),
-                                        getLogits(), getLabels(), dy[0],
-                                        getDenominatorAttr());
+    g[0] = b.create<CrossEntropyGradOp>(
+        getLoc(), getLogits().getType(), getLogits(), getLabels(), dy[0],
+        getDenominatorAttr(), getIgnoreIndexAttr());
   return g;
 }

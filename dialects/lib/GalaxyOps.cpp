@@ -21,13 +21,6 @@ void GalaxyDialect::initialize() {
   registerAttributes();
 }
 
-bool galaxy::isValidBlockKind(StringRef kind) {
-  return llvm::StringSwitch<bool>(kind)
-      .Cases("embedding", "att", "con", "mlp", "pooler", "head", true)
-      .Case("side", true)
-      .Default(false);
-}
-
 Operation *galaxy::sgdFusedInto(Operation *op) {
   if (!isa<SgdUpdateOp, GradAccumulateOp>(op))
     return nullptr;
@@ -61,10 +54,10 @@ LogicalResult expectShape(Operation *op, StringRef what,
 } // namespace
 
 LogicalResult BlockOp::verify() {
-  if (!isValidBlockKind(getKind()))
-    return emitOpError()
-           << "unknown block kind '" << getKind()
-           << "'; expected embedding, att, con, mlp, pooler, head or side";
+  // The kind names the model's region (embedding, att, ...); which kinds
+  // exist is the model's business.
+  if (getKind().empty())
+    return emitOpError() << "needs a non-empty block kind";
   auto yield = cast<YieldOp>(getBody().front().getTerminator());
   if (yield.getValues().getTypes() != getResultTypes())
     return emitOpError()
@@ -206,8 +199,11 @@ LogicalResult TakeTokenOp::verify() {
 
 LogicalResult CrossEntropyOp::verify() {
   auto l = shapeOf(getLogits()), y = shapeOf(getLabels());
-  if (l.size() != 2 || y.size() != 1 || l[0] != y[0])
-    return emitOpError() << "expects logits [B, C] and labels [B], got "
+  // Labels index every leading position of the logits: [B, C] / [B],
+  // [B, S, V] / [B, S].
+  if (l.empty() || ArrayRef<int64_t>(l).drop_back() != ArrayRef<int64_t>(y))
+    return emitOpError() << "expects logits [..., C] and labels [...] of the "
+                            "logits' leading shape, got "
                          << str(l) << " and " << str(y);
   if (getDenominator().convertToDouble() <= 0)
     return emitOpError("denominator must be positive");

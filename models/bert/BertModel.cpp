@@ -1,5 +1,6 @@
 //===- BertModel.cpp - BERT for sequence classification -------------------===//
 #include "models/bert/BertModel.h"
+#include "models/bert/spec.h"
 
 #include <cmath>
 #include <tuple>
@@ -245,21 +246,18 @@ Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i,
 OwningOpRef<ModuleOp> BertBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   b.setInsertionPointToEnd(module->getBody());
-  auto idsT = i32({d.batch, d.seq});
   auto hT = f32({d.batch, d.seq, d.hidden});
-  // (input name, type, dims); the mask indexes keys.
-  SmallVector<std::tuple<std::string, Type, StringRef>> args;
-  if (!d.sideOnly)
-    args.push_back({"input_ids", idsT, "B,S"});
-  args.push_back({"attention_mask", f32({d.batch, d.seq}), "B,K"});
-  if (!d.sideOnly)
-    args.push_back({"token_type_ids", idsT, "B,S"});
-  args.push_back({"labels", i32({d.batch}), "B"});
-  if (d.sideOnly) {
-    args.push_back({"tap.embeddings", hT, "B,S,H"});
-    for (int64_t i = 0; i < d.layers; ++i)
-      args.push_back({"tap.layer." + std::to_string(i), hT, "B,S,H"});
-  }
+  // The inputs bertSpec() declares for these sizes: (name, type, dims).
+  config::GalaxyConfig c;
+  c.batch_size = d.batch;
+  c.pad_size = d.seq;
+  c.hidden_size = d.hidden;
+  c.num_hidden_layers = d.layers;
+  c.use_side_only = d.sideOnly;
+  SmallVector<std::tuple<std::string, Type, std::string>> args;
+  for (const models::ModelInput &in : models::bertSpec().inputs(c))
+    args.push_back(
+        {in.name, in.isInt ? Type(i32(in.shape)) : f32(in.shape), in.dims});
   SmallVector<Type> argTypes,
       resultTypes = {f32({}), f32({d.batch, d.numClasses})};
   for (auto &a : args)
@@ -339,10 +337,11 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   auto head = block("head", -1, [&]() -> SmallVector<Value> {
     Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier",
                           d.hidden, d.numClasses, "H", "C");
-    Value loss =
-        dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                      b.getF64FloatAttr(double(d.batch))),
-             "");
+    Value loss = dims(
+        b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                 b.getF64FloatAttr(double(d.batch)),
+                                 /*ignore_index: HF's -100*/ IntegerAttr()),
+        "");
     return {loss, logits};
   });
   if (d.exposeTaps)
@@ -355,6 +354,39 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
 
 OwningOpRef<ModuleOp> buildBert(MLIRContext &ctx, const BertDims &dims) {
   return BertBuilder(ctx, dims).build();
+}
+
+BertDims bertDims(const config::GalaxyConfig &c) {
+  BertDims d;
+  d.vocabSize = c.vocab_size;
+  d.hidden = c.hidden_size;
+  d.layers = c.num_hidden_layers;
+  d.heads = c.num_attention_heads;
+  d.intermediate = c.intermediate_size;
+  d.maxPositions = c.max_position_embeddings;
+  d.typeVocab = c.type_vocab_size;
+  d.numClasses = c.num_classes;
+  d.batch = c.batch_size;
+  d.seq = c.pad_size;
+  d.padId = c.pad_token_id;
+  d.layerNormEps = c.layer_norm_eps;
+  d.hiddenDropout = c.hidden_dropout_prob;
+  d.attentionDropout = c.attention_probs_dropout_prob;
+  d.initializerRange = c.initializer_range;
+  d.hiddenAct =
+      c.hidden_act == config::Activation::kGeluNew ? "gelu_new" : "gelu";
+  if (c.use_side || c.use_side_only)
+    d.sideReduction = c.side_reduction_factor;
+  // Side-only: the backbone's taps are program inputs; side-tuning plans
+  // return them from eval_step so galaxy-run --dump-taps can record them.
+  d.sideOnly = c.use_side_only;
+  d.exposeTaps = c.use_side && !c.use_side_only;
+  return d;
+}
+
+OwningOpRef<ModuleOp> buildBertModel(MLIRContext &ctx,
+                                     const config::GalaxyConfig &c) {
+  return buildBert(ctx, bertDims(c));
 }
 
 } // namespace galaxy

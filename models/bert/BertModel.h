@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "compiler/config/galaxy_config.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
 
@@ -30,11 +31,17 @@ struct BertDims {
   bool exposeTaps = false;
 };
 
-// Builds `func.func @forward(input_ids, attention_mask, token_type_ids, labels)
+// BERT's sizes from a config (models/bert/spec.cc declares the rest).
+BertDims bertDims(const config::GalaxyConfig &c);
+
+// Builds `func.func @forward(<the inputs bertSpec() declares>)
 // -> (loss, logits)`: the serial BertForSequenceClassification graph
 // (reference-semantics §1) with Hugging Face parameter names, grouped into
 // galaxy.block regions (embedding, per layer att/con/mlp/con, pooler, head).
 mlir::OwningOpRef<mlir::ModuleOp> buildBert(mlir::MLIRContext &ctx,
                                             const BertDims &dims);
+// The registry's builder (models/build.cpp): buildBert(bertDims(c)).
+mlir::OwningOpRef<mlir::ModuleOp> buildBertModel(mlir::MLIRContext &ctx,
+                                                 const config::GalaxyConfig &c);
 
 } // namespace galaxy

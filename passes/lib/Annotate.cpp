@@ -20,6 +20,8 @@ struct AnnotatePass : galaxy::impl::AnnotateBase<AnnotatePass> {
       Builder b(blk);
       auto kind = b.getStringAttr(blk.getKind());
       auto layer = b.getI64IntegerAttr(blk.getLayer());
+      // The partition region the model declared for this block, if any.
+      Attribute region = blk->getAttr(kRegionAttr);
       Block &body = blk.getBody().front();
       auto yield = cast<YieldOp>(body.getTerminator());
       for (Operation &op : body.without_terminator()) {
@@ -27,6 +29,8 @@ struct AnnotatePass : galaxy::impl::AnnotateBase<AnnotatePass> {
         if (!op.hasAttr(kBlockAttr)) {
           op.setAttr(kBlockAttr, kind);
           op.setAttr(kLayerAttr, layer);
+          if (region)
+            op.setAttr(kRegionAttr, region);
         }
       }
       blk.replaceAllUsesWith(yield.getValues());

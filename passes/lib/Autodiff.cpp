@@ -61,8 +61,8 @@ StringRef ioName(func::FuncOp fn, unsigned i, bool result) {
 // Copies the forward op's region attributes onto the ops created after `mark`.
 void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
   for (auto it = from; it != to; ++it) {
-    for (StringRef name :
-         {kBlockAttr.data(), kLayerAttr.data(), kMethodAttr.data()})
+    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(),
+                           kRegionAttr.data(), kMethodAttr.data()})
       if (Attribute a = fwd->getAttr(name))
         it->setAttr(name, a);
     it->setAttr(kBackwardAttr, UnitAttr::get(fwd->getContext()));

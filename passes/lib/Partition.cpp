@@ -103,8 +103,11 @@ LogicalResult PartitionPass::buildSplits() {
 }
 
 const SplitLabels &PartitionPass::splitsOf(Operation *op) const {
+  // The region the model declared for the op's block, else its block kind
+  // when that names a region (BERT's att/con/mlp), else "other".
+  auto region = op->getAttrOfType<StringAttr>(kRegionAttr);
   auto kind = op->getAttrOfType<StringAttr>(kBlockAttr);
-  StringRef k = kind ? kind.getValue() : "";
+  StringRef k = region ? region.getValue() : kind ? kind.getValue() : "";
   auto it = regionSplits.find(
       (k == "att" || k == "con" || k == "mlp") ? k.str() : "other");
   return it->second;
@@ -146,8 +149,8 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
   Operation *owner = user->hasAttr(kBlockAttr) ? user : v.getDefiningOp();
   auto stamp = [&](Value r, const Layout &l) {
     Operation *op = r.getDefiningOp();
-    for (StringRef name :
-         {kBlockAttr.data(), kLayerAttr.data(), kBackwardAttr.data()})
+    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(),
+                           kRegionAttr.data(), kBackwardAttr.data()})
       if (Attribute a = owner ? owner->getAttr(name) : Attribute())
         op->setAttr(name, a);
     setDims(r, dimsOf(v));

@@ -2,7 +2,8 @@
 #include "galaxy/Passes.h"
 
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/StringSwitch.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringMap.h"
 
 namespace galaxy {
 #define GEN_PASS_DEF_PEFT
@@ -14,27 +15,63 @@ using namespace galaxy;
 
 namespace {
 
-// The Hugging Face module suffix each lora_target_modules entry names.
-std::optional<StringRef> targetSuffix(StringRef target) {
-  return llvm::StringSwitch<std::optional<StringRef>>(target)
-      .Case("query", StringRef(".attention.self.query"))
-      .Case("key", StringRef(".attention.self.key"))
-      .Case("value", StringRef(".attention.self.value"))
-      .Case("attention_output", StringRef(".attention.output.dense"))
-      .Case("intermediate", StringRef(".intermediate.dense"))
-      .Case("output", StringRef(".output.dense"))
-      .Default(std::nullopt);
-}
+// The model's PEFT declarations, stamped on the module by its builder
+// (models/build.cpp): target name -> Hugging Face module suffix, the module
+// prefixes of its layers, the targets an adapter follows and the parameters
+// every method trains.
+struct ModelPeft {
+  llvm::StringMap<std::string> suffix;
+  SmallVector<std::string> targetNames; // declaration order, for messages
+  SmallVector<std::string> layerPrefixes, adapterAfter, alwaysTrainable;
 
-// "bert.encoder.layer.3.output.dense" is the layer's output; the attention's
-// output dense also ends in ".output.dense" and must not match "output".
-bool matchesTarget(StringRef module, StringRef target) {
-  auto suffix = targetSuffix(target);
-  if (!suffix || !module.ends_with(*suffix) ||
-      !module.starts_with("bert.encoder.layer."))
+  static ModelPeft read(ModuleOp m) {
+    ModelPeft p;
+    if (auto targets = m->getAttrOfType<ArrayAttr>(kPeftTargetsAttr))
+      for (Attribute a : targets) {
+        auto pair = dyn_cast<ArrayAttr>(a);
+        if (!pair || pair.size() != 2)
+          continue;
+        StringRef name = cast<StringAttr>(pair[0]).getValue();
+        p.targetNames.push_back(name.str());
+        p.suffix[name] = cast<StringAttr>(pair[1]).getValue().str();
+      }
+    auto strings = [&](StringRef attr, SmallVector<std::string> &out) {
+      if (auto arr = m->getAttrOfType<ArrayAttr>(attr))
+        for (Attribute a : arr)
+          out.push_back(cast<StringAttr>(a).getValue().str());
+    };
+    strings(kLayerPrefixesAttr, p.layerPrefixes);
+    strings(kAdapterAfterAttr, p.adapterAfter);
+    strings(kAlwaysTrainableAttr, p.alwaysTrainable);
+    return p;
+  }
+
+  // "bert.encoder.layer.3.output.dense" is target "output": a layer prefix,
+  // the layer number, then exactly the target's suffix (so the attention's
+  // "attention.output.dense" is not "output").
+  bool matches(StringRef module, StringRef target) const {
+    auto it = suffix.find(target);
+    if (it == suffix.end())
+      return false;
+    for (const std::string &prefix : layerPrefixes) {
+      if (!module.starts_with(prefix))
+        continue;
+      StringRef rest = module.drop_front(prefix.size());
+      auto [number, tail] = rest.split('.');
+      unsigned layer;
+      if (!number.getAsInteger(10, layer) && tail == it->second)
+        return true;
+    }
     return false;
-  return target != "output" || !module.ends_with(".attention.output.dense");
-}
+  }
+
+  std::string names() const {
+    if (targetNames.size() < 2)
+      return llvm::join(targetNames, "");
+    return llvm::join(ArrayRef(targetNames).drop_back(), ", ") + " or " +
+           targetNames.back();
+  }
+};
 
 StringRef lastDim(Value v) {
   return dimsOf(v).rsplit(',').second.empty() ? dimsOf(v)
@@ -67,7 +104,8 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
 Value PeftPass::stamp(Operation *from, Value v, StringRef dims,
                       StringRef block) {
   Operation *op = v.getDefiningOp();
-  for (StringRef name : {kBlockAttr.data(), kLayerAttr.data()})
+  for (StringRef name :
+       {kBlockAttr.data(), kLayerAttr.data(), kRegionAttr.data()})
     if (Attribute a = from->getAttr(name))
       op->setAttr(name, a);
   if (!block.empty())
@@ -130,7 +168,13 @@ void PeftPass::addAdapter(LinearOp lin, StringRef module) {
   Value h = lin.getResult();
   int64_t hidden = lin.getType().getShape().back(), width = hidden / adapterDim;
   StringRef hDim = lastDim(h);
-  std::string prefix = (module.drop_back(strlen(".dense")) + ".adapter").str();
+  // BERT's "attention.output.dense" gets "attention.output.adapter"; a
+  // linear not named *.dense gets "<module>.adapter".
+  std::string prefix =
+      ((module.ends_with(".dense") ? module.drop_back(strlen(".dense"))
+                                   : module) +
+       ".adapter")
+          .str();
   // The adapter runs in the con region that consumes it (sequence-parallel in
   // Galaxy mode, replicated in TP) rather than on the partial sums of ATT/MLP.
   auto linear = [&](Value x, const std::string &name, int64_t inN, int64_t outN,
@@ -194,12 +238,14 @@ void PeftPass::runOnOperation() {
                        << "'; expected full, lora, adapter or side";
     return signalPassFailure();
   }
+  const ModelPeft model = ModelPeft::read(module);
   for (const std::string &t : loraTargets)
-    if (!targetSuffix(t)) {
-      module.emitError()
-          << "unknown LoRA target '" << t
-          << "'; expected query, key, value, attention_output, intermediate "
-             "or output";
+    if (!model.suffix.count(t)) {
+      module.emitError() << "unknown LoRA target '" << t << "'; expected "
+                         << (model.targetNames.empty()
+                                 ? std::string("a target the model declares "
+                                               "(it declares none)")
+                                 : model.names());
       return signalPassFailure();
     }
   if (adapterAct != "gelu_new" && adapterAct != "gelu" &&
@@ -231,15 +277,17 @@ void PeftPass::runOnOperation() {
     StringRef mod = name;
     if (method == "lora") {
       bool target = llvm::any_of(loraTargets, [&](const std::string &t) {
-        return matchesTarget(mod, t);
+        return model.matches(mod, t);
       });
       if (!target)
         continue;
       if (fanInFanOut)
         flipToFanInFanOut(lin);
       addLora(lin, mod);
-    } else if (method == "adapter" && (matchesTarget(mod, "attention_output") ||
-                                       matchesTarget(mod, "output"))) {
+    } else if (method == "adapter" &&
+               llvm::any_of(model.adapterAfter, [&](const std::string &t) {
+                 return model.matches(mod, t);
+               })) {
       int64_t hidden = lin.getType().getShape().back();
       if (adapterDim <= 0 || hidden % adapterDim != 0) {
         lin.emitError() << "adapter_reduction_dim " << adapterDim
@@ -250,12 +298,16 @@ void PeftPass::runOnOperation() {
     }
   }
 
-  // Freeze everything the method does not train; the classifier always trains.
+  // Freeze everything the method does not train; the model's task head
+  // (alwaysTrainable) always trains.
   if (method == "full")
     return;
   fn.walk([&](ParamOp p) {
     StringRef n = p.getName();
-    bool trainable = n.starts_with("classifier.") ||
+    bool trainable = llvm::any_of(model.alwaysTrainable,
+                                  [&](const std::string &prefix) {
+                                    return n.starts_with(prefix);
+                                  }) ||
                      (method == "lora" && n.contains(".lora_")) ||
                      (method == "adapter" && n.contains(".adapter.")) ||
                      (method == "side" && n.starts_with("side."));
@@ -350,7 +402,8 @@ struct MergeLoraPass : galaxy::impl::MergeLoraBase<MergeLoraPass> {
     Location loc = base.getLoc();
     auto stamp = [&](Value v) {
       Operation *op = v.getDefiningOp();
-      for (StringRef name : {kBlockAttr.data(), kLayerAttr.data()})
+      for (StringRef name :
+           {kBlockAttr.data(), kLayerAttr.data(), kRegionAttr.data()})
         if (Attribute attr = base->getAttr(name))
           op->setAttr(name, attr);
       setDims(v, dimsOf(w));

@@ -34,6 +34,18 @@ void PipelineSplitPass::runOnOperation() {
                        << " stages of stage-layers";
     return signalPassFailure();
   }
+  // The stages must cover the model's layer sequence exactly.
+  if (auto total = module->getAttrOfType<IntegerAttr>(kNumLayersAttr)) {
+    int64_t sum = 0;
+    for (int64_t n : stageLayers)
+      sum += n;
+    if (sum != total.getInt()) {
+      module.emitError() << "galaxy-pipeline: stage-layers sum to " << sum
+                         << " but the model's layer sequence has "
+                         << total.getInt() << " layers";
+      return signalPassFailure();
+    }
+  }
   // First layer of each stage; layer l belongs to the last stage whose first
   // layer is <= l.
   std::vector<int64_t> first(stages + 1, 0);
@@ -47,8 +59,7 @@ void PipelineSplitPass::runOnOperation() {
           return s;
       return 0;
     }
-    auto block = op->getAttrOfType<StringAttr>(kBlockAttr);
-    return block && block.getValue() == "embedding" ? 0 : -1;
+    return -1; // outside the layer sequence: placed below
   };
 
   Block &body = fn.getBody().front();
@@ -59,9 +70,10 @@ void PipelineSplitPass::runOnOperation() {
   llvm::DenseSet<Value> inputOnly;
   for (BlockArgument a : body.getArguments())
     inputOnly.insert(a);
-  // Ops outside the encoder layers and the embeddings (pooler, head, loss, a
-  // side network's ends) run as early as their operands allow; a parameter
-  // outside a layer lives where it is read.
+  // Ops outside the layer sequence (embeddings, pooler, head, loss, a side
+  // network's ends) run as early as their operands allow, so the embeddings
+  // land on the first stage; a parameter outside a layer lives where it is
+  // read.
   for (Operation &op : body.without_terminator()) {
     int s = stageOf(&op);
     if (s < 0 && !isa<ParamOp>(op)) {

@@ -10,23 +10,26 @@
 namespace galaxy::rt::cpu {
 namespace {
 
-// Labels index logits rows; an out-of-range one would read outside the buffer.
+// Labels index logits rows; an out-of-range one would read outside the
+// buffer. A label equal to ignore_index marks a position that is not counted.
 absl::Status checkLabels(const KernelCall &c, const int32_t *labels,
-                         int64_t rows, int64_t classes) {
+                         int64_t rows, int64_t classes, int64_t ignore) {
   for (int64_t r = 0; r < rows; ++r)
-    if (labels[r] < 0 || labels[r] >= classes)
+    if (labels[r] != ignore && (labels[r] < 0 || labels[r] >= classes))
       return kernelError(c, absl::StrFormat("labels[%d]=%d outside [0,%d)", r,
                                             labels[r], classes));
   return absl::OkStatus();
 }
 
-absl::Status checkCrossEntropyShapes(const KernelCall &c) {
+// logits [..., C] and labels [...]: one label per leading position (a row).
+absl::Status checkCrossEntropyShapes(const KernelCall &c, int64_t ignore) {
   const Tensor &logits = c.in[0], &labels = c.in[1];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, logits, plan::F32, "logits"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, labels, plan::I32, "labels"));
   if (logits.shape.empty() || labels.numel() != rowCount(logits))
-    return kernelError(c, "logits must be [B,C] and labels [B]");
-  return checkLabels(c, labels.i32(), rowCount(logits), logits.shape.back());
+    return kernelError(c, "logits must be [...,C] and labels [...]");
+  return checkLabels(c, labels.i32(), rowCount(logits), logits.shape.back(),
+                     ignore);
 }
 
 // log Σ exp(row) in double: the loss is summed over the batch and compared
@@ -166,7 +169,8 @@ absl::Status takeTokenGradKernel(const KernelCall &c) {
 absl::Status crossEntropyKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
   if (loss.numel() != 1)
@@ -175,6 +179,8 @@ absl::Status crossEntropyKernel(const KernelCall &c) {
   const int32_t *labels = c.in[1].i32();
   double total = 0.0; // serial over rows: the same sum on every run
   for (int64_t r = 0; r < rows; ++r) {
+    if (labels[r] == ignore)
+      continue;
     const float *row = logits.f32() + r * n;
     total += logSumExp(row, n) - row[labels[r]];
   }
@@ -185,7 +191,8 @@ absl::Status crossEntropyKernel(const KernelCall &c) {
 absl::Status crossEntropyGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dlogits, plan::F32, "dlogits"));
@@ -199,6 +206,10 @@ absl::Status crossEntropyGradKernel(const KernelCall &c) {
     for (int64_t r = r0; r < r1; ++r) {
       const float *row = logits.f32() + r * n;
       float *o = dlogits.f32() + r * n;
+      if (labels[r] == ignore) { // not counted: no gradient
+        std::memset(o, 0, n * sizeof(float));
+        continue;
+      }
       const double lse = logSumExp(row, n);
       for (int64_t j = 0; j < n; ++j)
         o[j] = static_cast<float>(std::exp(static_cast<double>(row[j]) - lse) *

@@ -76,12 +76,12 @@ io::Batch syntheticBatch(const plan::ModelInfo &m, int step) {
   b.seqLen = m.seq_len();
   const int64_t vocab = std::max<int64_t>(m.vocab_size(), 3);
   for (int64_t i = 0; i < b.size * b.seqLen; ++i) {
-    b.input_ids.push_back(1 + rng() % (vocab - 1));
-    b.attention_mask.push_back(1.f);
-    b.token_type_ids.push_back(0);
+    b.ints("input_ids").push_back(1 + rng() % (vocab - 1));
+    b.floats("attention_mask").push_back(1.f);
+    b.ints("token_type_ids").push_back(0);
   }
   for (int64_t i = 0; i < b.size; ++i)
-    b.labels.push_back(rng() % std::max<int64_t>(m.num_classes(), 1));
+    b.ints("labels").push_back(rng() % std::max<int64_t>(m.num_classes(), 1));
   return b;
 }
 

@@ -91,17 +91,18 @@ int launchMaskedSoftmax(const float *x, const float *maskF32,
                         bool causal, int64_t qOffset, Stream s);
 int launchSoftmaxGrad(const float *y, const float *dy, float *dx, int64_t rows,
                       int64_t n, Stream s);
-// cross_entropy: loss[0] = Σ_r (lse_r − logits[r, labels[r]]) / denom, the
-// row terms (scratch: rows doubles) added in order. badRow (one int on the
+// cross_entropy: loss[0] = Σ_r (lse_r − logits[r, labels[r]]) / denom over
+// the rows whose label is not `ignore`, the row terms (scratch: rows doubles)
+// added in order; the gradient of an ignored row is 0. badRow (one int on the
 // device, set to rows before the call) receives the lowest row whose label is
-// outside [0, n).
+// neither `ignore` nor inside [0, n).
 int launchCrossEntropy(const float *logits, const int32_t *labels, int64_t rows,
-                       int64_t n, double denom, float *loss, double *scratch,
-                       int32_t *badRow, Stream s);
+                       int64_t n, double denom, int64_t ignore, float *loss,
+                       double *scratch, int32_t *badRow, Stream s);
 int launchCrossEntropyGrad(const float *logits, const int32_t *labels,
                            const float *dloss, int64_t rows, int64_t n,
-                           double denom, float *dlogits, int32_t *badRow,
-                           Stream s);
+                           double denom, int64_t ignore, float *dlogits,
+                           int32_t *badRow, Stream s);
 
 // --- tokens.cu --------------------------------------------------------------
 int launchEmbedding(const float *table, int64_t v, int64_t h,

@@ -31,7 +31,7 @@ absl::Status checkCrossEntropyShapes(const cpu::KernelCall &c) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, logits, plan::F32, "logits"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, labels, plan::I32, "labels"));
   if (logits.shape.empty() || labels.numel() != rowCount(logits))
-    return kernelError(c, "logits must be [B,C] and labels [B]");
+    return kernelError(c, "logits must be [...,C] and labels [...]");
   return absl::OkStatus();
 }
 
@@ -159,6 +159,8 @@ absl::Status crossEntropyOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
+                               cpu::intAttr(c, "ignore_index", -100));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
@@ -170,7 +172,7 @@ absl::Status crossEntropyOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(resetBadRow(op, rows));
   GALAXY_CUDA_RETURN_IF_ERROR(launched(
       op, launchCrossEntropy(logits.f32(), c.in[1].i32(), rows, n, denom,
-                             loss.f32(), static_cast<double *>(terms),
+                             ignore, loss.f32(), static_cast<double *>(terms),
                              op.env.badRow, op.env.stream)));
   return checkBadRow(op, rows, n);
 }
@@ -179,6 +181,8 @@ absl::Status crossEntropyGradOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
+                               cpu::intAttr(c, "ignore_index", -100));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));
@@ -190,7 +194,7 @@ absl::Status crossEntropyGradOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(resetBadRow(op, rows));
   GALAXY_CUDA_RETURN_IF_ERROR(launched(
       op, launchCrossEntropyGrad(logits.f32(), c.in[1].i32(), dloss.f32(), rows,
-                                 n, denom, dlogits.f32(), op.env.badRow,
+                                 n, denom, ignore, dlogits.f32(), op.env.badRow,
                                  op.env.stream)));
   return checkBadRow(op, rows, n);
 }

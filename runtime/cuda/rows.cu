@@ -132,9 +132,13 @@ __device__ inline double logSumExp(const float *row, int64_t n) {
   return static_cast<double>(mx) + log(warpSumD(s));
 }
 
+// Whether row r counts: false for an ignored row (label == ignore) and for
+// a label outside [0, n), which also records the row in badRow.
 __device__ inline bool labelOk(const int32_t *labels, int64_t r, int64_t n,
-                               int32_t *badRow) {
+                               int64_t ignore, int32_t *badRow) {
   const int32_t l = labels[r];
+  if (l == ignore)
+    return false;
   if (l >= 0 && l < n)
     return true;
   if (lane() == 0)
@@ -143,11 +147,11 @@ __device__ inline bool labelOk(const int32_t *labels, int64_t r, int64_t n,
 }
 
 __global__ void crossEntropyTermsK(const float *logits, const int32_t *labels,
-                                   int64_t rows, int64_t n, double *terms,
-                                   int32_t *badRow) {
+                                   int64_t rows, int64_t n, int64_t ignore,
+                                   double *terms, int32_t *badRow) {
   GALAXY_WARP_ROWS(r, rows) {
     const float *row = logits + r * n;
-    const bool ok = labelOk(labels, r, n, badRow);
+    const bool ok = labelOk(labels, r, n, ignore, badRow);
     const double lse = logSumExp(row, n);
     if (lane() == 0)
       terms[r] = ok ? lse - row[labels[r]] : 0.0;
@@ -165,12 +169,17 @@ __global__ void crossEntropySumK(const double *terms, int64_t rows,
 
 __global__ void crossEntropyGradK(const float *logits, const int32_t *labels,
                                   const float *dloss, int64_t rows, int64_t n,
-                                  double denom, float *dlogits,
+                                  double denom, int64_t ignore, float *dlogits,
                                   int32_t *badRow) {
   GALAXY_WARP_ROWS(r, rows) {
     const float *row = logits + r * n;
     float *o = dlogits + r * n;
-    const bool ok = labelOk(labels, r, n, badRow);
+    if (labels[r] == ignore) { // not counted: no gradient
+      for (int64_t j = lane(); j < n; j += kWarp)
+        o[j] = 0.f;
+      continue;
+    }
+    const bool ok = labelOk(labels, r, n, ignore, badRow);
     const double lse = logSumExp(row, n);
     const double scale = static_cast<double>(dloss[0]) / denom;
     const int32_t l = ok ? labels[r] : -1;
@@ -216,20 +225,20 @@ int launchSoftmaxGrad(const float *y, const float *dy, float *dx, int64_t rows,
 }
 
 int launchCrossEntropy(const float *logits, const int32_t *labels, int64_t rows,
-                       int64_t n, double denom, float *loss, double *scratch,
-                       int32_t *badRow, Stream s) {
+                       int64_t n, double denom, int64_t ignore, float *loss,
+                       double *scratch, int32_t *badRow, Stream s) {
   crossEntropyTermsK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
-      logits, labels, rows, n, scratch, badRow);
+      logits, labels, rows, n, ignore, scratch, badRow);
   crossEntropySumK<<<1, 1, 0, asStream(s)>>>(scratch, rows, denom, loss);
   return launchStatus();
 }
 
 int launchCrossEntropyGrad(const float *logits, const int32_t *labels,
                            const float *dloss, int64_t rows, int64_t n,
-                           double denom, float *dlogits, int32_t *badRow,
-                           Stream s) {
+                           double denom, int64_t ignore, float *dlogits,
+                           int32_t *badRow, Stream s) {
   crossEntropyGradK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
-      logits, labels, dloss, rows, n, denom, dlogits, badRow);
+      logits, labels, dloss, rows, n, denom, ignore, dlogits, badRow);
   return launchStatus();
 }
 

@@ -1,5 +1,6 @@
 #include "runtime/exec/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -491,15 +492,11 @@ absl::Status Executor::fillInputs(const plan::Program &program,
       extractBox(src.data(), vec(b.global_shape()), offset, t.shape, host, 4);
       return store_->fromHost(t.data, host, 4 * t.numel());
     };
+    // Inputs are bound by the names the model declared (the plan's input
+    // bindings), to the batch field of that name.
     absl::Status s;
-    if (in.name() == "input_ids")
-      s = fill(batch.input_ids, plan::I32);
-    else if (in.name() == "attention_mask")
-      s = fill(batch.attention_mask, plan::F32);
-    else if (in.name() == "token_type_ids")
-      s = fill(batch.token_type_ids, plan::I32);
-    else if (in.name() == "labels")
-      s = fill(batch.labels, plan::I32);
+    if (const io::BatchField *f = batch.find(in.name()))
+      s = f->isInt ? fill(f->i32, plan::I32) : fill(f->f32, plan::F32);
     else if (auto e = extraInputs_.find(in.name()); e != extraInputs_.end())
       s = fill(e->second, plan::F32);
     else
@@ -621,6 +618,24 @@ std::vector<double> Executor::instrSeconds(const std::string &program) const {
 int64_t Executor::timedRuns(const std::string &program) const {
   auto it = programs_.find(program);
   return it == programs_.end() ? 0 : it->second.timedRuns;
+}
+
+absl::Status checkPlanInputs(const plan::Plan &plan,
+                             const std::vector<std::string> &provided) {
+  for (const plan::Program &p : plan.programs())
+    for (const plan::Binding &in : p.inputs()) {
+      const std::string &n = in.name();
+      // Neighbour stages send pp.*; the taps files (checked where they are
+      // opened) hold tap.*.
+      if (n.rfind("pp.", 0) == 0 || n.rfind("tap.", 0) == 0 ||
+          std::find(provided.begin(), provided.end(), n) != provided.end())
+        continue;
+      return absl::FailedPreconditionError(
+          absl::StrCat("the plan's program '", p.name(), "' reads input '", n,
+                       "', which the data does not provide (it provides ",
+                       absl::StrJoin(provided, ", "), ")"));
+    }
+  return absl::OkStatus();
 }
 
 } // namespace galaxy::rt

@@ -170,4 +170,11 @@ private:
   bool timing_ = false;
 };
 
+// Refuses, naming it, a program input of `plan` that `provided` (the batch
+// fields the data produces, e.g. io::textFields()) does not hold: at plan
+// load, never mid-step. pp.* (sent by neighbour stages) and tap.* (read from
+// taps files) inputs are left to their own checks.
+absl::Status checkPlanInputs(const plan::Plan &plan,
+                             const std::vector<std::string> &provided);
+
 } // namespace galaxy::rt

@@ -39,10 +39,14 @@ io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows) {
     dst.assign(src.begin() + rowBegin * per,
                src.begin() + (rowBegin + rows) * per);
   };
-  take(batch.input_ids, out.input_ids);
-  take(batch.attention_mask, out.attention_mask);
-  take(batch.token_type_ids, out.token_type_ids);
-  take(batch.labels, out.labels);
+  for (const auto &[name, field] : batch.fields) {
+    io::BatchField &f = out.fields[name];
+    f.isInt = field.isInt;
+    if (field.isInt)
+      take(field.i32, f.i32);
+    else
+      take(field.f32, f.f32);
+  }
   return out;
 }
 

@@ -76,7 +76,9 @@ absl::Status PipelineSteps::saveParams(const std::string &path) {
 namespace {
 
 // Row r's label of a batch (the one place the trainer reads a batch field).
-int32_t labelOf(const io::Batch &batch, int64_t r) { return batch.labels[r]; }
+int32_t labelOf(const io::Batch &batch, int64_t r) {
+  return batch.ints("labels")[r];
+}
 
 // Cross-entropy and accuracy of each row's logits.
 class EvalTally {

@@ -55,16 +55,51 @@ uint64_t uniformBelow(std::mt19937_64 &rng, uint64_t bound) {
 }
 
 void appendRow(const Row &r, Batch *b) {
-  b->input_ids.insert(b->input_ids.end(), r.input_ids.begin(),
-                      r.input_ids.end());
-  b->attention_mask.insert(b->attention_mask.end(), r.attention_mask.begin(),
-                           r.attention_mask.end());
-  b->token_type_ids.insert(b->token_type_ids.end(), r.token_type_ids.begin(),
-                           r.token_type_ids.end());
-  b->labels.push_back(r.label);
+  auto append = [](auto &to, const auto &from) {
+    to.insert(to.end(), from.begin(), from.end());
+  };
+  append(b->ints("input_ids"), r.input_ids);
+  append(b->floats("attention_mask"), r.attention_mask);
+  append(b->ints("token_type_ids"), r.token_type_ids);
+  b->ints("labels").push_back(r.label);
 }
 
 } // namespace
+
+const std::vector<std::string> &textFields() {
+  static const std::vector<std::string> names = {"input_ids", "attention_mask",
+                                                 "token_type_ids", "labels"};
+  return names;
+}
+
+std::vector<int32_t> &Batch::ints(const std::string &name) {
+  BatchField &f = fields[name];
+  f.isInt = true;
+  return f.i32;
+}
+
+std::vector<float> &Batch::floats(const std::string &name) {
+  BatchField &f = fields[name];
+  f.isInt = false;
+  return f.f32;
+}
+
+const BatchField *Batch::find(const std::string &name) const {
+  auto it = fields.find(name);
+  return it == fields.end() ? nullptr : &it->second;
+}
+
+const std::vector<int32_t> &Batch::ints(const std::string &name) const {
+  static const std::vector<int32_t> none;
+  const BatchField *f = find(name);
+  return f && f->isInt ? f->i32 : none;
+}
+
+const std::vector<float> &Batch::floats(const std::string &name) const {
+  static const std::vector<float> none;
+  const BatchField *f = find(name);
+  return f && !f->isInt ? f->f32 : none;
+}
 
 absl::StatusOr<Dataset> Dataset::load(const std::string &path,
                                       const DatasetOptions &opts) {
@@ -279,10 +314,10 @@ Batch Dataset::rows(int64_t step, int64_t batchSize, int64_t rowBegin,
   Batch b;
   b.size = rowCount;
   b.seqLen = padSize_;
-  b.input_ids.reserve(rowCount * padSize_);
-  b.attention_mask.reserve(rowCount * padSize_);
-  b.token_type_ids.reserve(rowCount * padSize_);
-  b.labels.reserve(rowCount);
+  b.ints("input_ids").reserve(rowCount * padSize_);
+  b.floats("attention_mask").reserve(rowCount * padSize_);
+  b.ints("token_type_ids").reserve(rowCount * padSize_);
+  b.ints("labels").reserve(rowCount);
   for (int64_t i = rowBegin; i < rowBegin + rowCount; ++i)
     appendRow(rows_[rowIndex(step, batchSize, i)], &b);
   return b;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,15 +21,38 @@ struct Row {
   int32_t label = 0;
 };
 
-// Rows laid out contiguously, row-major: [size, seqLen] and [size] for labels.
+// One field of a batch: a global tensor, rows first, row-major; i32 (ids,
+// labels) or f32 (masks).
+struct BatchField {
+  bool isInt = true;
+  std::vector<int32_t> i32;
+  std::vector<float> f32;
+  int64_t numel() const {
+    return static_cast<int64_t>(isInt ? i32.size() : f32.size());
+  }
+};
+
+// A batch as the plan reads it: fields by input name (a plan binds each
+// program input to the field of its name). A text dataset provides
+// textFields(): input_ids, attention_mask, token_type_ids [size, seqLen] and
+// labels [size].
 struct Batch {
   int64_t size = 0;
   int64_t seqLen = 0;
-  std::vector<int32_t> input_ids;
-  std::vector<float> attention_mask;
-  std::vector<int32_t> token_type_ids;
-  std::vector<int32_t> labels;
+  std::map<std::string, BatchField> fields;
+
+  // The field `name`, created (empty, of that dtype) when absent.
+  std::vector<int32_t> &ints(const std::string &name);
+  std::vector<float> &floats(const std::string &name);
+  // The field `name` or nullptr.
+  const BatchField *find(const std::string &name) const;
+  // Its values; empty when the batch has no such field.
+  const std::vector<int32_t> &ints(const std::string &name) const;
+  const std::vector<float> &floats(const std::string &name) const;
 };
+
+// The fields every Dataset batch holds, by name.
+const std::vector<std::string> &textFields();
 
 struct DatasetOptions {
   int64_t padSize = 32;   // sequence length of every row

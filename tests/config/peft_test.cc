@@ -69,10 +69,11 @@ TEST(Peft, LoraTargetModules) {
   GalaxyConfig c = notFull();
   c.use_lora = true;
   c.lora_target_modules = {"query", "q_proj"};
-  EXPECT_CONTAINS(serialError(c),
-                  "lora_target_modules entry \"q_proj\" is not allowed; "
-                  "expected some of \"query\", \"key\", \"value\", "
-                  "\"attention_output\", \"intermediate\", \"output\"");
+  EXPECT_CONTAINS(
+      serialError(c),
+      "lora_target_modules entry \"q_proj\" is not allowed for bert; "
+      "expected some of \"query\", \"key\", \"value\", "
+      "\"attention_output\", \"intermediate\", \"output\"");
   c.lora_target_modules = {"value", "value"};
   EXPECT_CONTAINS(serialError(c), "lora_target_modules lists \"value\" twice");
   c.lora_target_modules = {};

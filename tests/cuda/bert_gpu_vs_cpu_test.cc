@@ -47,11 +47,11 @@ io::Batch makeBatch(int step) {
   for (int r = 0; r < kBatch; ++r) {
     const int len = 4 + (r * 5 + step) % (kSeq - 3);
     for (int t = 0; t < kSeq; ++t) {
-      b.input_ids.push_back(t < len ? 2 + rng() % (kVocab - 2) : 0);
-      b.attention_mask.push_back(t < len ? 1.f : 0.f);
-      b.token_type_ids.push_back(t < len / 2 ? 0 : 1);
+      b.ints("input_ids").push_back(t < len ? 2 + rng() % (kVocab - 2) : 0);
+      b.floats("attention_mask").push_back(t < len ? 1.f : 0.f);
+      b.ints("token_type_ids").push_back(t < len / 2 ? 0 : 1);
     }
-    b.labels.push_back(rng() % kClasses);
+    b.ints("labels").push_back(rng() % kClasses);
   }
   return b;
 }

@@ -292,6 +292,18 @@ TEST_F(GpuVsCpu, CrossEntropy) {
   same(Op("cross_entropy").f("denominator", 4),
        {rnd({4, 3000}, -4, 4), ids({4}, 0, 3000)}, {Buf::zeros({})},
        {1e-5, 1e-6});
+  // Token-level [B,S,V] with ignored positions (HF's -100, and another
+  // ignore_index): no loss, zero gradient rows.
+  Buf tok = Buf::ints({2, 3}, {1, -100, 4, -100, 0, 2});
+  same(Op("cross_entropy").f("denominator", 4), {rnd({2, 3, 7}, -4, 4), tok},
+       {Buf::zeros({})}, {1e-5, 1e-6});
+  same(Op("cross_entropy_grad").f("denominator", 4),
+       {rnd({2, 3, 7}, -4, 4), tok, Buf::values({}, {0.5f})},
+       {Buf::zeros({2, 3, 7})}, {1e-5, 1e-7});
+  Buf pad = Buf::ints({2, 3}, {1, 6, 4, 6, 0, 2});
+  same(Op("cross_entropy_grad").f("denominator", 4).i("ignore_index", 6),
+       {rnd({2, 3, 7}, -4, 4), pad, Buf::values({}, {0.5f})},
+       {Buf::zeros({2, 3, 7})}, {1e-5, 1e-7});
 }
 
 TEST_F(GpuVsCpu, OptimizerUpdates) {

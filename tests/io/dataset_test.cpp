@@ -222,7 +222,7 @@ Dataset fiveRows(TempDir &dir) {
 std::vector<int> rowsOf(const Batch &b) {
   std::vector<int> out;
   for (int64_t i = 0; i < b.size; ++i)
-    out.push_back(b.input_ids[i * b.seqLen] - 2);
+    out.push_back(b.ints("input_ids")[i * b.seqLen] - 2);
   return out;
 }
 
@@ -232,13 +232,13 @@ TEST(Batching, FileOrderWrapsAround) {
   Batch b0 = ds.batch(0, 2);
   EXPECT_EQ(b0.size, 2);
   EXPECT_EQ(b0.seqLen, 2);
-  EXPECT_THAT(b0.input_ids, ElementsAre(2, 0, 3, 0));
-  EXPECT_THAT(b0.attention_mask, ElementsAre(1, 0, 1, 0));
-  EXPECT_THAT(b0.token_type_ids, ElementsAre(0, 0, 0, 0));
-  EXPECT_THAT(b0.labels, ElementsAre(0, 1));
+  EXPECT_THAT(b0.ints("input_ids"), ElementsAre(2, 0, 3, 0));
+  EXPECT_THAT(b0.floats("attention_mask"), ElementsAre(1, 0, 1, 0));
+  EXPECT_THAT(b0.ints("token_type_ids"), ElementsAre(0, 0, 0, 0));
+  EXPECT_THAT(b0.ints("labels"), ElementsAre(0, 1));
   EXPECT_THAT(rowsOf(ds.batch(2, 2)), ElementsAre(4, 0));
   EXPECT_THAT(rowsOf(ds.batch(1, 3)), ElementsAre(3, 4, 0));
-  EXPECT_THAT(ds.batch(1, 3).labels, ElementsAre(0, 1, 0));
+  EXPECT_THAT(ds.batch(1, 3).ints("labels"), ElementsAre(0, 1, 0));
   EXPECT_THAT(rowsOf(ds.batch(0, 12)),
               ElementsAre(0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1));
 }
@@ -253,8 +253,8 @@ TEST(Batching, RowsAreSlicesOfTheGlobalBatch) {
       const std::vector<int> global = rowsOf(ds.batch(step, 4));
       Batch part = ds.rows(step, 4, 1, 2);
       EXPECT_EQ(part.size, 2);
-      EXPECT_EQ(part.input_ids.size(), 4u);
-      EXPECT_EQ(part.labels.size(), 2u);
+      EXPECT_EQ(part.ints("input_ids").size(), 4u);
+      EXPECT_EQ(part.ints("labels").size(), 2u);
       EXPECT_THAT(rowsOf(part), ElementsAre(global[1], global[2]))
           << "step " << step;
       EXPECT_EQ(rowsOf(ds.rows(step, 4, 3, 0)).size(), 0u);

@@ -25,10 +25,14 @@ func.func @matmul_k(%a: tensor<2x3x4xf32>, %b: tensor<2x5x6xf32>) -> tensor<2x3x
 
 // -----
 
+// A block kind is the model's (any non-empty name); an empty one is an error.
 func.func @block_kind(%x: tensor<2xf32>) -> tensor<2xf32> {
-  // expected-error @+1 {{unknown block kind 'ffn'}}
-  %r = galaxy.block "ffn" layer 0 -> tensor<2xf32> {
+  %f = galaxy.block "ffn" layer 0 -> tensor<2xf32> {
     galaxy.yield %x : tensor<2xf32>
+  }
+  // expected-error @+1 {{needs a non-empty block kind}}
+  %r = galaxy.block "" layer 0 -> tensor<2xf32> {
+    galaxy.yield %f : tensor<2xf32>
   }
   return %r : tensor<2xf32>
 }
@@ -76,7 +80,7 @@ func.func @token(%x: tensor<2x4x8xf32>) -> tensor<2x8xf32> {
 // -----
 
 func.func @ce(%l: tensor<2x3xf32>, %y: tensor<3xi32>) -> tensor<f32> {
-  // expected-error @+1 {{expects logits [B, C] and labels [B], got [2, 3] and [3]}}
+  // expected-error @+1 {{expects logits [..., C] and labels [...] of the logits' leading shape, got [2, 3] and [3]}}
   %loss = galaxy.cross_entropy %l, %y {denominator = 2.0 : f64} : (tensor<2x3xf32>, tensor<3xi32>) -> tensor<f32>
   return %loss : tensor<f32>
 }
@@ -96,4 +100,15 @@ func.func @update(%g: tensor<4xf32>) {
   // expected-error @+1 {{updates a value that is not a galaxy.param}}
   galaxy.sgd_update %g, %g {lr = 0.1 : f64} : tensor<4xf32>
   return
+}
+
+// -----
+
+// Token-level loss: logits [B, S, V], labels [B, S]; the labels must be the
+// logits' leading shape.
+func.func @ce_tokens(%l: tensor<2x4x5xf32>, %y: tensor<2x4xi32>, %z: tensor<2x5xi32>) -> tensor<f32> {
+  %ok = galaxy.cross_entropy %l, %y {denominator = 8.0 : f64, ignore_index = -100 : i64} : (tensor<2x4x5xf32>, tensor<2x4xi32>) -> tensor<f32>
+  // expected-error @+1 {{got [2, 4, 5] and [2, 5]}}
+  %bad = galaxy.cross_entropy %l, %z {denominator = 8.0 : f64} : (tensor<2x4x5xf32>, tensor<2x5xi32>) -> tensor<f32>
+  return %ok : tensor<f32>
 }

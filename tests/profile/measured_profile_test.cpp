@@ -34,11 +34,11 @@ io::Batch batchOf(int64_t step) {
   b.size = 2;
   b.seqLen = 16;
   for (int64_t i = 0; i < 32; ++i) {
-    b.input_ids.push_back(int32_t(1 + (i * 7 + step) % 99));
-    b.attention_mask.push_back(i % 16 < 12 ? 1.0f : 0.0f);
-    b.token_type_ids.push_back(0);
+    b.ints("input_ids").push_back(int32_t(1 + (i * 7 + step) % 99));
+    b.floats("attention_mask").push_back(i % 16 < 12 ? 1.0f : 0.0f);
+    b.ints("token_type_ids").push_back(0);
   }
-  b.labels = {int32_t(step % 3), int32_t((step + 1) % 3)};
+  b.ints("labels") = {int32_t(step % 3), int32_t((step + 1) % 3)};
   return b;
 }
 

@@ -120,8 +120,8 @@ absl::Status runMovementRank(int rank, int world, int port) {
   if (!ex.ok())
     return ex.status();
   io::Batch batch;
-  batch.attention_mask = globalData();
-  batch.input_ids = {3, 1, 4, 1, 5, 9};
+  batch.floats("attention_mask") = globalData();
+  batch.ints("input_ids") = {3, 1, 4, 1, 5, 9};
   // Twice: the second run reuses the scratch space and the bound tensors.
   for (int round = 0; round < 2; ++round) {
     auto out = (*ex)->run("p", batch, KernelContext{});
@@ -194,7 +194,7 @@ TEST(DataMovementSerial, WorldOneMovesAreCopies) {
   auto ex = Executor::create(pb.finish(), *backend);
   ASSERT_TRUE(ex.ok()) << ex.status();
   io::Batch batch;
-  batch.attention_mask = globalData();
+  batch.floats("attention_mask") = globalData();
   auto out = (*ex)->run("p", batch, KernelContext{});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)["w"], globalData());

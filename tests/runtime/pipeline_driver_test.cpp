@@ -179,10 +179,10 @@ io::Batch chainBatch(const ChainSpec &spec, int step) {
   b.size = spec.batch;
   b.seqLen = spec.dims[0];
   for (int64_t i = 0; i < spec.batch * spec.dims[0]; ++i)
-    b.attention_mask.push_back(
-        float(std::sin(0.37 * double(i + 1) + 1.3 * step)));
+    b.floats("attention_mask")
+        .push_back(float(std::sin(0.37 * double(i + 1) + 1.3 * step)));
   for (int64_t r = 0; r < spec.batch; ++r)
-    b.labels.push_back(int32_t((r * 7 + step * 3) % spec.dims.back()));
+    b.ints("labels").push_back(int32_t((r * 7 + step * 3) % spec.dims.back()));
   return b;
 }
 
@@ -472,16 +472,42 @@ TEST(SliceBatch, TakesRows) {
   io::Batch b;
   b.size = 3;
   b.seqLen = 2;
-  b.input_ids = {1, 2, 3, 4, 5, 6};
-  b.attention_mask = {1, 1, 1, 0, 0, 0};
-  b.labels = {7, 8, 9};
+  b.ints("input_ids") = {1, 2, 3, 4, 5, 6};
+  b.floats("attention_mask") = {1, 1, 1, 0, 0, 0};
+  b.ints("labels") = {7, 8, 9};
   io::Batch s = sliceBatch(b, 1, 2);
   EXPECT_EQ(s.size, 2);
   EXPECT_EQ(s.seqLen, 2);
-  EXPECT_EQ(s.input_ids, (std::vector<int32_t>{3, 4, 5, 6}));
-  EXPECT_EQ(s.attention_mask, (std::vector<float>{1, 0, 0, 0}));
-  EXPECT_TRUE(s.token_type_ids.empty());
-  EXPECT_EQ(s.labels, (std::vector<int32_t>{8, 9}));
+  EXPECT_EQ(s.ints("input_ids"), (std::vector<int32_t>{3, 4, 5, 6}));
+  EXPECT_EQ(s.floats("attention_mask"), (std::vector<float>{1, 0, 0, 0}));
+  EXPECT_TRUE(s.ints("token_type_ids").empty());
+  EXPECT_EQ(s.ints("labels"), (std::vector<int32_t>{8, 9}));
+}
+
+// A batch is fields by name: any field slices, whatever the model calls it.
+TEST(SliceBatch, TakesFieldsOfAnyName) {
+  io::Batch b;
+  b.size = 2;
+  b.ints("decoder_input_ids") = {1, 2, 3, 4};
+  io::Batch s = sliceBatch(b, 1, 1);
+  EXPECT_EQ(s.ints("decoder_input_ids"), (std::vector<int32_t>{3, 4}));
+}
+
+// Plan inputs are checked by name at load: one the data cannot provide is
+// refused, naming it; pp.* and tap.* have their own checks.
+TEST(PlanInputs, RefusesAnInputTheDataLacks) {
+  plan::Plan p;
+  plan::Program *prog = p.add_programs();
+  prog->set_name("train_step");
+  for (const char *n : {"input_ids", "labels", "pp.in.0", "tap.layer.0"})
+    prog->add_inputs()->set_name(n);
+  EXPECT_TRUE(checkPlanInputs(p, io::textFields()).ok());
+  prog->add_inputs()->set_name("decoder_input_ids");
+  absl::Status st = checkPlanInputs(p, io::textFields());
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(st.message(), "'train_step' reads input "
+                                              "'decoder_input_ids'"))
+      << st.message();
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/exec/executor.h"
 #include "runtime/plan/version.h"
 
 namespace fs = std::filesystem;
@@ -62,8 +63,8 @@ int64_t envInt(const char *name, int64_t otherwise) {
   return v && *v ? std::atoll(v) : otherwise;
 }
 
-RunInputs loadInputs(const Args &args, const plan::ModelInfo &model,
-                     bool lead) {
+RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
+  const plan::ModelInfo &model = plan.model();
   RunInputs in;
   io::DatasetOptions dopts;
   dopts.padSize = model.seq_len();
@@ -84,6 +85,11 @@ RunInputs loadInputs(const Args &args, const plan::ModelInfo &model,
       fail(2, std::string(d.status().message()));
     in.eval = std::move(*d);
   }
+  // The plan binds its inputs by the names the model declared; the data must
+  // hold every one of them.
+  if (in.train || in.eval)
+    if (absl::Status s = rt::checkPlanInputs(plan, io::textFields()); !s.ok())
+      fail(2, std::string(s.message()));
   if (!args.init.empty()) {
     auto f = io::readSafetensors(args.init);
     if (!f.ok())

@@ -59,7 +59,7 @@ struct RunInputs {
   std::optional<io::SafetensorsFile> init;
   std::ofstream metrics; // open on the lead rank when --metrics is given
 };
-RunInputs loadInputs(const Args &args, const plan::ModelInfo &model, bool lead);
+RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead);
 
 // Steps of a training run: --steps, else --epochs (default one) over the
 // training rows.

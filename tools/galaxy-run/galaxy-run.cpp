@@ -414,7 +414,7 @@ int runRank(const Args &args) {
   const plan::ModelInfo model = planOr->model();
 
   // Validate every input before anything is written.
-  RunInputs inputs = loadInputs(args, model, lead);
+  RunInputs inputs = loadInputs(args, *planOr, lead);
   std::optional<io::Dataset> &train = inputs.train, &eval = inputs.eval;
   std::optional<io::SafetensorsFile> &init = inputs.init;
 

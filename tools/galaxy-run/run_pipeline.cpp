@@ -68,7 +68,7 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
                          "compiles: recompile it"));
   refuseUnsupported(args);
   const plan::ModelInfo model = plan.model();
-  RunInputs inputs = loadInputs(args, model, lead);
+  RunInputs inputs = loadInputs(args, plan, lead);
 
   std::unique_ptr<comm::Communicator> worldComm, groupComm;
   if (world > 1) {

@@ -39,6 +39,24 @@ inline constexpr llvm::StringLiteral kDimsAttr = "galaxy.dims";
 inline constexpr llvm::StringLiteral kLayoutAttr = "galaxy.layout";
 // Module attribute: the number of ranks partitioning laid values out over.
 inline constexpr llvm::StringLiteral kWorldAttr = "galaxy.world";
+// A block's partition region (att, con, mlp; other when absent and the kind
+// is none of those), declared by the model on a galaxy.block and stamped on
+// its ops by annotate. A block kind itself is the model's business.
+inline constexpr llvm::StringLiteral kRegionAttr = "galaxy.region";
+
+// Module attributes a model builder stamps (models/build.cpp) so that passes
+// need not know the model: the PEFT-targetable linears (dictionary: config
+// name -> Hugging Face module suffix after "<layer prefix><N>."), the layer
+// module prefixes, the targets an adapter follows, the parameter-name
+// prefixes every PEFT method trains, and the length of the layer sequence
+// that pipeline stages cut.
+inline constexpr llvm::StringLiteral kPeftTargetsAttr = "galaxy.peft_targets";
+inline constexpr llvm::StringLiteral kLayerPrefixesAttr =
+    "galaxy.layer_prefixes";
+inline constexpr llvm::StringLiteral kAdapterAfterAttr = "galaxy.adapter_after";
+inline constexpr llvm::StringLiteral kAlwaysTrainableAttr =
+    "galaxy.always_trainable";
+inline constexpr llvm::StringLiteral kNumLayersAttr = "galaxy.num_layers";
 
 // The axis names of `v` joined by ',' ("B,S,H"; "" when unknown), from its
 // defining op or function argument.
@@ -55,7 +73,4 @@ mlir::ArrayAttr argDimsAttr(mlir::MLIRContext *ctx, llvm::StringRef names);
 mlir::Operation *sgdFusedInto(mlir::Operation *update);
 // Sets the axis names of `v` (an op result or a function argument).
 void setDims(mlir::Value v, llvm::StringRef names);
-
-// The block kinds a galaxy.block may carry.
-bool isValidBlockKind(llvm::StringRef kind);
 } // namespace galaxy

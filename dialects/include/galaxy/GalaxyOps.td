@@ -236,8 +236,16 @@ def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token", [Galaxy_NoFlops,
 }
 
 def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy", [Galaxy_FlopsPerElement<1>]> {
-  let summary = "Σ_b CE(logits[b], labels[b]) / denominator (the mean when it is B)";
-  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, F64Attr:$denominator);
+  let summary = "Σ_i CE(logits[i], labels[i]) / denominator over every leading index i";
+  let description = [{
+    Logits [..., C] (classification [B, C]; token-level [B, S, V]) against
+    labels of the leading shape [...]. A position whose label is
+    `ignore_index` (Hugging Face's -100: padding) adds no loss and gets no
+    gradient. `denominator` divides the sum (B for BERT's batch mean; the
+    number of counted targets for a token-level mean).
+  }];
+  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, F64Attr:$denominator,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs 0DTensorOf<[F32]>:$loss);
   let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
@@ -334,9 +342,10 @@ def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad", [Galaxy_NoFlops]> 
 
 def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad", [
     Galaxy_FlopsPerElement<1>]> {
-  let summary = "dlogits = (softmax − onehot)·dloss / denominator";
+  let summary = "dlogits = (softmax − onehot)·dloss / denominator; 0 where labels == ignore_index";
   let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, GF32Tensor:$grad,
-                       F64Attr:$denominator);
+                       F64Attr:$denominator,
+                       DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$logits `,` $labels `,` $grad attr-dict `:` functional-type(operands, results)";
 }

@@ -17,12 +17,17 @@ def Annotate : Pass<"galaxy-annotate", "mlir::ModuleOp"> {
 def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
   let summary = "Parameter-efficient fine-tuning as a rewrite of @forward: LoRA, adapters, freezing";
   let description = [{
-    Runs after galaxy-annotate, before autodiff. `lora` adds
+    Runs after galaxy-annotate, before autodiff. What it may target comes from
+    the model, through module attributes its builder stamps:
+    `galaxy.peft_targets` (config name -> Hugging Face module suffix),
+    `galaxy.layer_prefixes`, `galaxy.adapter_after` and
+    `galaxy.always_trainable` (the task head). `lora` adds
     y += (dropout(x)·Aᵀ·Bᵀ)·(alpha/r) to each target linear (names P.lora_A.weight
     [r, in], P.lora_B.weight [out, r]); `adapter` adds the Houlsby adapter
-    h + up(act(down(h))) after the attention output dense and the MLP output
-    dense (it runs in the con region that follows). Every method then freezes
-    all parameters but its own and the classifier: `lora` keeps *.lora_*,
+    h + up(act(down(h))) after each galaxy.adapter_after target (BERT: the
+    attention output dense and the MLP output dense; it runs in the con region
+    that follows). Every method then freezes all parameters but its own and
+    the task head: `lora` keeps *.lora_*,
     `adapter` keeps *.adapter.*, `side` keeps side.*; `full` freezes nothing.
     New ops inherit the block of the linear they extend and model dimension
     names (R for the LoRA rank, Ad for the adapter width), so every parallel
@@ -34,7 +39,7 @@ def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
     Option<"loraAlpha", "lora-alpha", "double", "32", "LoRA alpha (scale alpha/r)">,
     Option<"loraDropout", "lora-dropout", "double", "0.0", "dropout on the LoRA input">,
     ListOption<"loraTargets", "lora-targets", "std::string",
-               "query, key, value, attention_output, intermediate, output">,
+               "names of the model's PEFT targets (module attribute galaxy.peft_targets)">,
     Option<"fanInFanOut", "fan-in-fan-out", "bool", "false",
            "LoRA target weights are stored [in, out]">,
     Option<"adapterDim", "adapter-dim", "int64_t", "16", "adapter reduction k (width H/k)">,
@@ -61,10 +66,13 @@ def MergeLora : Pass<"galaxy-merge-lora", "mlir::ModuleOp"> {
 def PipelineSplit : Pass<"galaxy-pipeline", "mlir::ModuleOp"> {
   let summary = "Cut @forward down to one pipeline stage";
   let description = [{
-    Runs after galaxy-peft, before autodiff. Layers are split into stages by
-    `stage-layers` (layers per stage); the embedding region belongs to the
-    first stage, the pooler, head, loss (and anything else outside a layer) to
-    the last. @forward keeps only stage `stage`'s ops. Values an earlier stage
+    Runs after galaxy-peft, before autodiff. The model's layer sequence (ops
+    carry their position in it as `galaxy.layer`; BART: encoder layers then
+    decoder layers) is split into stages by `stage-layers` (layers per stage,
+    summing to the module's `galaxy.num_layers` when the builder stamped it).
+    Ops outside a layer run as early as their operands allow (the embeddings
+    on the first stage) and parameters outside a layer where they are read;
+    the pooler, head and loss thus land on the last stage. @forward keeps only stage `stage`'s ops. Values an earlier stage
     computes from parameters and a later stage reads cross every boundary in
     between: they become arguments "pp.in.K" and results "pp.out.K" (K numbers
     the values crossing one boundary, in program order). Values computed from
@@ -75,7 +83,8 @@ def PipelineSplit : Pass<"galaxy-pipeline", "mlir::ModuleOp"> {
   }];
   let options = [
     Option<"stage", "stage", "int", "0", "the stage to keep">,
-    ListOption<"stageLayers", "stage-layers", "int64_t", "encoder layers per stage">
+    ListOption<"stageLayers", "stage-layers", "int64_t",
+               "layers of the model's layer sequence per stage">
   ];
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }

@@ -1,0 +1,78 @@
+// Which model a config describes (models/registry.h through parseConfig):
+// model_type when given, else the family whose keys the file uses; a family
+// without a builder is the first error, before any other key's.
+#include "compiler/config/parse.h"
+#include "compiler/config/validate.h"
+#include "models/registry.h"
+
+#include "tests/config/contains.h"
+#include "gtest/gtest.h"
+
+namespace galaxy::config {
+namespace {
+
+std::string parseError(const std::string &text) {
+  absl::StatusOr<GalaxyConfig> c = parseConfig(text, "m.json");
+  EXPECT_FALSE(c.ok()) << "expected an error for " << text;
+  return std::string(c.status().message());
+}
+
+TEST(ModelType, NoKeysAndBertKeysMeanBert) {
+  for (const char *text : {"{}", R"({"type_vocab_size": 2})",
+                           R"({"hidden_size": 64, "num_hidden_layers": 2})"}) {
+    absl::StatusOr<GalaxyConfig> c = parseConfig(text, "m.json");
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(c->model_type, "bert") << text;
+  }
+}
+
+TEST(ModelType, BartKeysAreNeverBert) {
+  EXPECT_CONTAINS(parseError(R"({"d_model": 1024, "encoder_layers": 1,
+                                 "decoder_layers": 1, "num_hidden_layers": 2})"),
+                  "m.json: model_type 'bart' (recognised from its keys "
+                  "d_model, encoder_layers, decoder_layers) has no builder "
+                  "yet: available: bert");
+}
+
+TEST(ModelType, UnavailableModelIsTheFirstError) {
+  // hidden_size's type error would otherwise come first.
+  EXPECT_CONTAINS(
+      parseError(R"({"hidden_size": "big", "model_type": "llama"})"),
+      "model_type 'llama' has no builder yet: available: bert");
+  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "rope_theta": 1e4})"),
+                  "model_type 'llama' (recognised from its keys rope_theta)");
+}
+
+TEST(ModelType, GivenModelTypeWinsOverKeys) {
+  // The prototype's LLaMA configs carry BERT's type_vocab_size.
+  EXPECT_CONTAINS(
+      parseError(R"({"model_type": "llama", "type_vocab_size": 2})"),
+      "model_type 'llama' has no builder yet");
+  absl::StatusOr<GalaxyConfig> c =
+      parseConfig(R"({"model_type": "bert", "d_model": 8})", "m.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "bert");
+}
+
+TEST(ModelType, UnknownAndAmbiguous) {
+  EXPECT_CONTAINS(parseError(R"({"model_type": "gpt2"})"),
+                  "model_type 'gpt2' is not a model Galaxy knows");
+  EXPECT_CONTAINS(parseError(R"({"d_model": 8, "type_vocab_size": 2})"),
+                  "keys belong to bert (type_vocab_size) and bart (d_model); "
+                  "set model_type");
+}
+
+TEST(ModelType, StageListCountsTheModelsLayers) {
+  const models::ModelSpec *bert = models::findModel("bert");
+  ASSERT_NE(bert, nullptr);
+  GalaxyConfig c;
+  c.num_hidden_layers = 4;
+  EXPECT_EQ(models::layerCount(*bert, c), 4);
+  c.parallel_mode = ParallelMode::kPP;
+  c.stage_num_hidden_layers_list = {1, 2};
+  EXPECT_CONTAINS(std::string(validate(c, ParallelMode::kPP, 0).message()),
+                  "num_hidden_layers is 4");
+}
+
+} // namespace
+} // namespace galaxy::config

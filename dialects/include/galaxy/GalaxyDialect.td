@@ -8,6 +8,7 @@
 #define GALAXY_DIALECT_TD
 
 include "mlir/IR/OpBase.td"
+include "galaxy/GalaxyKernel.td"
 
 def Galaxy_Dialect : Dialect {
   let name = "galaxy";
@@ -22,6 +23,17 @@ def Galaxy_Dialect : Dialect {
 }
 
 class Galaxy_Op<string mnemonic, list<Trait> traits = []>
-    : Op<Galaxy_Dialect, mnemonic, traits>;
+    : Op<Galaxy_Dialect, mnemonic, traits> {
+  // The plan kernel this op lowers to (GalaxyKernel.td): its mnemonic unless
+  // said otherwise; "" for ops that lower to no instruction. A kernel named
+  // by an op of another mnemonic is defined by that op (or Galaxy_Kernel).
+  string kernel = mnemonic;
+  // Attributes the lowering adds to the op's own (rank offsets, fusion).
+  list<KernelAttr> kernelAttrs = [];
+  // Inputs the lowering appends after the op's operands.
+  list<KernelOperand> kernelExtraInputs = [];
+  // 1: the executor runs the kernel (data movement); 0: the backend does.
+  bit kernelRunByExecutor = 0;
+}
 
 #endif // GALAXY_DIALECT_TD

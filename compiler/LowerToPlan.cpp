@@ -9,6 +9,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/plan/kernel_schema.h"
 #include "runtime/plan/version.h"
 
 using namespace mlir;
@@ -93,6 +94,7 @@ private:
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
   absl::Status lowerAttrs(Operation *op, plan::Instr &instr);
+  absl::Status checkKernel(Operation *op, const plan::Instr &instr);
   void rankAttrs(Operation *op, plan::Instr &instr);
 
   const config::GalaxyConfig &cfg;
@@ -208,6 +210,23 @@ absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
   return absl::OkStatus();
 }
 
+// What the plan says must be what galaxy-run reads: the kernel and every
+// attribute written for it are in the schema (runtime/plan/kernel_schema.h,
+// from the ODS), with the schema's type.
+absl::Status Lowering::checkKernel(Operation *op, const plan::Instr &instr) {
+  const std::string opName = op->getName().getStringRef().str();
+  const schema::KernelSchema *k = schema::findKernel(instr.kernel());
+  if (!k)
+    return absl::InternalError(
+        absl::StrCat(opName, " lowered to kernel '", instr.kernel(),
+                     "', which the kernel schema does not have"));
+  for (const auto &[name, value] : instr.attrs())
+    if (absl::Status s = schema::checkAttr(*k, name, value); !s.ok())
+      return absl::InternalError(
+          absl::StrCat(opName, ", attribute '", name, "': ", s.message()));
+  return absl::OkStatus();
+}
+
 // Attributes that depend on which slice this rank computes.
 void Lowering::rankAttrs(Operation *op, plan::Instr &instr) {
   auto &attrs = *instr.mutable_attrs();
@@ -264,17 +283,20 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   }
   if (fusedGrad.count(&op)) // the gradient kernel did the update
     return absl::OkStatus();
+  const schema::OpKernel *kernel =
+      schema::kernelOfOp(opName.drop_front(strlen("galaxy.")));
+  if (!kernel)
+    return absl::InternalError(
+        absl::StrCat(opName.str(), " is not in the kernel schema"));
   plan::Instr *instr = st.prog->add_instrs();
-  instr->set_kernel(opName.drop_front(strlen("galaxy.")).str());
+  instr->set_kernel(std::string(kernel->kernel)); // to_partial: rankAttrs's
   if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
     int32_t a = accumulator(acc.getParam());
-    instr->set_kernel("add");
     instr->add_inputs(a);
     instr->add_inputs(bufferOf[acc.getGrad()]);
     instr->add_outputs(a);
     touch(acc.getGrad(), st.idx);
   } else if (auto z = dyn_cast<ZeroGradOp>(op)) {
-    instr->set_kernel("fill");
     (*instr->mutable_attrs())["value"].set_f(0.0);
     instr->add_outputs(accumulator(z.getParam()));
   } else {
@@ -333,6 +355,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
     return s;
   rankAttrs(&op, *instr);
+  if (absl::Status s = checkKernel(&op, *instr); !s.ok())
+    return s;
   ++st.idx;
   return absl::OkStatus();
 }

@@ -71,8 +71,8 @@ absl::Status mergeHeadsOp(const CudaOp &op) { return headsCopy(op, false); }
 absl::Status maskedSoftmaxOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t causal, cpu::intAttr(c, "causal", 0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t qOffset, cpu::intAttr(c, "q_offset", 0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t causal, cpu::intAttr(c, "causal"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t qOffset, cpu::intAttr(c, "q_offset"));
   const Tensor &x = c.in[0], &y = c.out[0];
   const Tensor *mask = c.in.size() == 2 ? &c.in[1] : nullptr;
   if (x.shape.size() < 2 || x.shape != y.shape || x.dtype != plan::F32 ||
@@ -147,7 +147,7 @@ absl::Status layerNormGradOp(const CudaOp &op) {
                                    op.env.stream)));
   // Frozen gamma/beta (param_grads = 0): dgamma, dbeta are not needed.
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t paramGrads,
-                               cpu::intAttr(c, "param_grads", 1));
+                               cpu::intAttr(c, "param_grads"));
   if (!paramGrads)
     return absl::OkStatus();
   return launched(op, launchLayerNormParamGrad(

@@ -1,0 +1,76 @@
+// The parameterized conformance test: one instance per backend-run kernel of
+// the schema. A kernel with no case, or one the backend lacks, fails.
+#include <algorithm>
+
+#include "runtime/plan/kernel_schema.h"
+#include "tests/conformance/conformance.h"
+#include "gtest/gtest.h"
+
+namespace galaxy::rt::conformance {
+
+Buf CaseContext::ids(std::vector<int64_t> shape, int32_t lo, int32_t hi) {
+  Buf b = Buf::ints(std::move(shape), {});
+  std::uniform_int_distribution<int32_t> d(lo, hi - 1);
+  for (int32_t &x : b.i)
+    x = d(rng);
+  return b;
+}
+
+bool CaseContext::exec(const Op &op, std::vector<Buf> &in,
+                       std::vector<Buf> &out, const KernelContext &ctx) {
+  absl::Status s = harness().run(op, in, out, ctx);
+  EXPECT_TRUE(s.ok()) << harness().name << ": " << s;
+  return s.ok();
+}
+
+std::vector<std::string> backendKernels() {
+  std::vector<std::string> names;
+  for (const schema::KernelSchema &k : schema::allKernels())
+    if (k.runner == schema::Runner::kBackend)
+      names.emplace_back(k.name);
+  return names;
+}
+
+namespace {
+
+class Conformance : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    if (auto why = harness().unavailable())
+      GTEST_SKIP() << harness().name << " backend unavailable: " << *why;
+  }
+};
+
+TEST_P(Conformance, Kernel) {
+  const std::string &kernel = GetParam();
+  ASSERT_TRUE(harness().backend().implements(kernel))
+      << "the " << harness().name << " backend lacks kernel '" << kernel
+      << "', which the kernel schema lists (fill the gap in its kernel table)";
+  auto it = cases().find(kernel);
+  ASSERT_NE(it, cases().end()) << "no conformance case for kernel " << kernel
+                               << " (add one to tests/conformance/cases.cc)";
+  CaseContext ctx;
+  it->second(ctx);
+}
+
+// Every kernel of the schema the executor runs is one it knows how to run,
+// and every case names a kernel of the schema.
+TEST(ConformanceSchema, CasesAndRunnersMatchTheSchema) {
+  std::vector<std::string> kernels = backendKernels();
+  for (const auto &[name, fn] : cases())
+    EXPECT_TRUE(std::find(kernels.begin(), kernels.end(), name) !=
+                kernels.end())
+        << "case for '" << name
+        << "', which is no backend kernel of the schema";
+  EXPECT_FALSE(kernels.empty());
+}
+
+} // namespace
+
+INSTANTIATE_TEST_SUITE_P(Schema, Conformance,
+                         ::testing::ValuesIn(backendKernels()),
+                         [](const ::testing::TestParamInfo<std::string> &i) {
+                           return i.param;
+                         });
+
+} // namespace galaxy::rt::conformance

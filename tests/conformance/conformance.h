@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tests/kernels/kernel_test_util.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::rt::conformance {
 
@@ -55,5 +56,15 @@ const std::map<std::string, CaseFn> &cases();
 
 // The kernels every Backend must run (Runner::kBackend), sorted.
 std::vector<std::string> backendKernels();
+
+// The suite, parameterized by kernel name; each backend's executable
+// instantiates it over backendKernels() under the backend's name.
+class Conformance : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override;
+
+public:
+  static std::string name(const ::testing::TestParamInfo<std::string> &i);
+};
 
 } // namespace galaxy::rt::conformance

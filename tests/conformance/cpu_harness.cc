@@ -19,4 +19,8 @@ const Harness &harness() {
   return h;
 }
 
+INSTANTIATE_TEST_SUITE_P(Cpu, Conformance,
+                         ::testing::ValuesIn(backendKernels()),
+                         Conformance::name);
+
 } // namespace galaxy::rt::conformance

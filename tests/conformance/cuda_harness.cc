@@ -62,4 +62,8 @@ const Harness &harness() {
   return h;
 }
 
+INSTANTIATE_TEST_SUITE_P(Cuda, Conformance,
+                         ::testing::ValuesIn(backendKernels()),
+                         Conformance::name);
+
 } // namespace galaxy::rt::conformance

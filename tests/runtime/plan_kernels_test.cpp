@@ -3,8 +3,10 @@
 #include <memory>
 #include <set>
 
+#include "runtime/exec/collectives.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/plan_kernels.h"
+#include "runtime/plan/kernel_schema.h"
 #include "tests/runtime/plan_builder.h"
 #include "gtest/gtest.h"
 
@@ -89,6 +91,50 @@ TEST(PlanKernels, RefusesAKernelTheBackendLacks) {
 TEST(PlanKernels, DataMovementIsNotAskedOfTheBackend) {
   CpuWithout backend({"slice"});
   EXPECT_TRUE(checkPlanKernels(smallPlan("add"), backend, "p").ok());
+}
+
+// The schema's attribute check the lowering relies on: known name, same type.
+TEST(KernelSchema, ChecksAttributeNamesAndTypes) {
+  const schema::KernelSchema *gelu = schema::findKernel("gelu");
+  ASSERT_NE(gelu, nullptr);
+  plan::Attr s, i;
+  s.set_s("tanh");
+  i.set_i(1);
+  EXPECT_TRUE(schema::checkAttr(*gelu, "approximate", s).ok());
+  absl::Status wrongType = schema::checkAttr(*gelu, "approximate", i);
+  EXPECT_NE(wrongType.message().find("is int; the schema wants string"),
+            std::string::npos)
+      << wrongType;
+  absl::Status unknown = schema::checkAttr(*gelu, "window", i);
+  EXPECT_NE(unknown.message().find("has no attribute 'window'"),
+            std::string::npos)
+      << unknown;
+  EXPECT_EQ(schema::findKernel("convolution"), nullptr);
+}
+
+// The schema's executor-run kernels are exactly those the executor moves.
+TEST(KernelSchema, ExecutorKernelsAreTheDataMovements) {
+  for (const schema::KernelSchema &k : schema::allKernels())
+    EXPECT_EQ(isDataMovement(k.name), k.runner == schema::Runner::kExecutor)
+        << k.name;
+}
+
+// Ops map to kernels as the lowering writes them.
+TEST(KernelSchema, OpsMapToTheirKernels) {
+  ASSERT_NE(schema::kernelOfOp("grad_accumulate"), nullptr);
+  EXPECT_EQ(schema::kernelOfOp("grad_accumulate")->kernel, "add");
+  EXPECT_EQ(schema::kernelOfOp("zero_grad")->kernel, "fill");
+  EXPECT_EQ(schema::kernelOfOp("to_partial")->kernel, "");
+  EXPECT_EQ(schema::kernelOfOp("linear")->kernel, "linear");
+  EXPECT_EQ(schema::kernelOfOp("no_such_op"), nullptr);
+  // q_offset is declared, defaulted 0, though the ODS op has no such attribute.
+  const schema::AttrSchema *q =
+      schema::findKernel("masked_softmax")->findAttr("q_offset");
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(q->type, schema::AttrType::kInt);
+  EXPECT_FALSE(q->required);
+  EXPECT_EQ(q->intDefault, 0);
+  EXPECT_FALSE(q->fromOp);
 }
 
 } // namespace

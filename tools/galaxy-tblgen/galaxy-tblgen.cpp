@@ -9,7 +9,9 @@
 //   galaxy-tblgen -I <include dirs> GalaxyOps.td -o kernel_schema.inc
 //
 //===----------------------------------------------------------------------===//
+#include <cctype>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,8 +67,10 @@ Operand operandOf(const mlir::tblgen::NamedTypeConstraint &c) {
 
 // An ODS attribute as the plan carries it (compiler/LowerToPlan.cpp
 // lowerAttrs): booleans and integers as Attr.i, floats as Attr.f, strings as
-// Attr.s, i64 arrays as Attr.ints.
-Attr attrOf(const Record *op, const mlir::tblgen::NamedAttribute &na) {
+// Attr.s, i64 arrays as Attr.ints. Attributes of other kinds (structured ones
+// the compiler alone reads) are no kernel attributes: nullopt.
+std::optional<Attr> attrOf(const Record *op,
+                           const mlir::tblgen::NamedAttribute &na) {
   Attr a;
   a.name = na.name.str();
   a.fromOp = true;
@@ -91,9 +95,13 @@ Attr attrOf(const Record *op, const mlir::tblgen::NamedAttribute &na) {
       llvm::PrintFatalError(op, "ints attribute '" + a.name +
                                     "' has a default; the plan cannot say it");
   } else {
-    llvm::PrintFatalError(op, "attribute '" + a.name + "' of storage type " +
-                                  storage + " has no plan form");
+    return std::nullopt;
   }
+  if (na.attr.isOptional() && !na.attr.hasDefaultValue() && a.type != "ints")
+    llvm::PrintFatalError(op, "optional attribute '" + a.name +
+                                  "' has no default a kernel could use when "
+                                  "the plan omits it; make it a "
+                                  "DefaultValuedAttr");
   a.dflt = dflt;
   a.doc = na.attr.getSummary().str();
   return a;
@@ -224,7 +232,8 @@ bool emitSchema(llvm::raw_ostream &os, RecordKeeper &records) {
       k.outputs.push_back(operandOf(op.getResult(i)));
     for (int i = 0; i < op.getNumNativeAttributes(); ++i)
       if (!op.getAttribute(i).attr.isDerivedAttr())
-        k.attrs.push_back(attrOf(def, op.getAttribute(i)));
+        if (std::optional<Attr> a = attrOf(def, op.getAttribute(i)))
+          k.attrs.push_back(*a);
     addAttrs(k, def);
     own(std::move(k));
   }
@@ -252,12 +261,14 @@ bool emitSchema(llvm::raw_ostream &os, RecordKeeper &records) {
       llvm::PrintFatalError(def, "declares kernelAttrs but lowers to '" +
                                      kernel + "'; declare them there");
     for (int i = 0; i < op.getNumNativeAttributes(); ++i) {
-      Attr a = attrOf(def, op.getAttribute(i));
+      std::optional<Attr> a = attrOf(def, op.getAttribute(i));
+      if (!a)
+        continue;
       bool found = false;
       for (const Attr &b : it->second.attrs)
-        found |= b.name == a.name && b.type == a.type;
+        found |= b.name == a->name && b.type == a->type;
       if (!found)
-        llvm::PrintFatalError(def, "attribute '" + a.name +
+        llvm::PrintFatalError(def, "attribute '" + a->name +
                                        "' is not one of "
                                        "kernel '" +
                                        kernel + "''s");

@@ -16,8 +16,24 @@ Buf CaseContext::ids(std::vector<int64_t> shape, int32_t lo, int32_t hi) {
   return b;
 }
 
+// A case calls a kernel with the operands the schema gives it (optional
+// ones may be left out), so the schema's operand lists are checked too.
+void expectSchemaArity(const plan::Instr &instr, size_t nIn, size_t nOut) {
+  const schema::KernelSchema *k = schema::findKernel(instr.kernel());
+  ASSERT_NE(k, nullptr) << instr.kernel();
+  size_t required = 0;
+  for (const schema::OperandSchema &o : k->inputs)
+    required += !o.optional;
+  EXPECT_TRUE(nIn >= required && nIn <= k->inputs.size())
+      << instr.kernel() << " called with " << nIn << " inputs; the schema has "
+      << required << " required of " << k->inputs.size();
+  EXPECT_EQ(nOut, k->outputs.size())
+      << instr.kernel() << " outputs vs the schema's";
+}
+
 bool CaseContext::exec(const Op &op, std::vector<Buf> &in,
                        std::vector<Buf> &out, const KernelContext &ctx) {
+  expectSchemaArity(op.instr(), in.size(), out.size());
   absl::Status s = harness().run(op, in, out, ctx);
   EXPECT_TRUE(s.ok()) << harness().name << ": " << s;
   return s.ok();

@@ -10,6 +10,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/plan/kernel_schema.h"
 #include "runtime/plan/version.h"
 
 using namespace mlir;
@@ -94,7 +95,8 @@ private:
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
   absl::Status lowerAttrs(Operation *op, plan::Instr &instr);
-  RankLowering rankLowering(Operation &op) const;
+  absl::Status checkKernel(Operation *op, const plan::Instr &instr);
+  RankLowering rankLowering(Operation &op, std::string kernel) const;
   static void applyRankAttrs(const RankLowering &k, plan::Instr &instr);
 
   const config::GalaxyConfig &cfg;
@@ -210,12 +212,30 @@ absl::Status Lowering::lowerAttrs(Operation *op, plan::Instr &instr) {
   return absl::OkStatus();
 }
 
+// What the plan says must be what galaxy-run reads: the kernel and every
+// attribute written for it are in the schema (runtime/plan/kernel_schema.h,
+// from the ODS), with the schema's type.
+absl::Status Lowering::checkKernel(Operation *op, const plan::Instr &instr) {
+  const std::string opName = op->getName().getStringRef().str();
+  const schema::KernelSchema *k = schema::findKernel(instr.kernel());
+  if (!k)
+    return absl::InternalError(
+        absl::StrCat(opName, " lowered to kernel '", instr.kernel(),
+                     "', which the kernel schema does not have"));
+  for (const auto &[name, value] : instr.attrs())
+    if (absl::Status s = schema::checkAttr(*k, name, value); !s.ok())
+      return absl::InternalError(
+          absl::StrCat(opName, ", attribute '", name, "': ", s.message()));
+  return absl::OkStatus();
+}
+
 // The op's rank lowering (RankLoweringOpInterface): kernel attributes that
 // depend on which slice this rank computes, the kernel where the layout picks
 // it, operands only some ranks apply.
-RankLowering Lowering::rankLowering(Operation &op) const {
+RankLowering Lowering::rankLowering(Operation &op,
+                                    std::string kernel) const {
   RankLowering k;
-  k.kernel = op.getName().getStringRef().drop_front(strlen("galaxy.")).str();
+  k.kernel = std::move(kernel);
   k.keepOperand.assign(op.getNumOperands(), true);
   k.pipeline = pipeline;
   if (auto iface = dyn_cast<RankLoweringOpInterface>(op))
@@ -258,8 +278,13 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   }
   if (fusedGrad.count(&op)) // the gradient kernel did the update
     return absl::OkStatus();
+  const schema::OpKernel *kernel =
+      schema::kernelOfOp(opName.drop_front(strlen("galaxy.")));
+  if (!kernel)
+    return absl::InternalError(
+        absl::StrCat(opName.str(), " is not in the kernel schema"));
   plan::Instr *instr = st.prog->add_instrs();
-  const RankLowering rank = rankLowering(op);
+  const RankLowering rank = rankLowering(op, std::string(kernel->kernel));
   if (auto acc = dyn_cast<GradAccumulateOp>(op)) {
     int32_t a = accumulator(acc.getParam());
     instr->add_inputs(a);
@@ -323,6 +348,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
     return s;
   applyRankAttrs(rank, *instr);
+  if (absl::Status s = checkKernel(&op, *instr); !s.ok())
+    return s;
   ++st.idx;
   return absl::OkStatus();
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -55,6 +56,10 @@ public:
   virtual std::string name() const = 0;
   // A human line about the GEMM path in use, printed at start-up.
   virtual std::string gemmDescription() const = 0;
+  // Whether run() implements `kernel` (a name of the kernel schema,
+  // runtime/plan/kernel_schema.h). The executor refuses a plan naming a
+  // backend-run kernel for which this is false before any step runs.
+  virtual bool implements(std::string_view kernel) const = 0;
   // Runs instr.kernel. `in`/`out` follow instr.inputs / instr.outputs.
   // Returns InvalidArgument naming the kernel on unknown kernels or bad shapes.
   virtual absl::Status run(const plan::Instr &instr,

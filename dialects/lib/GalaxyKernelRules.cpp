@@ -179,10 +179,6 @@ void ToPartialOp::lowerForRank(int rank, RankLowering &k) {
   }
 }
 
-// The accumulator lives in the runtime (the lowering binds it): acc += grad
-// is the add kernel, zeroing it the fill kernel.
-void GradAccumulateOp::lowerForRank(int, RankLowering &k) { k.kernel = "add"; }
-void ZeroGradOp::lowerForRank(int, RankLowering &k) {
-  k.kernel = "fill";
-  k.attrs["value"] = 0.0;
-}
+// The accumulator lives in the runtime (the lowering binds it); zeroing it is
+// the fill kernel (GalaxyOps.td) with value 0.
+void ZeroGradOp::lowerForRank(int, RankLowering &k) { k.attrs["value"] = 0.0; }

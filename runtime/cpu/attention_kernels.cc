@@ -51,8 +51,8 @@ absl::Status mergeHeadsKernel(const KernelCall &c) {
 
 absl::Status maskedSoftmaxKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t causal, intAttr(c, "causal", 0));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t q_offset, intAttr(c, "q_offset", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t causal, intAttr(c, "causal"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t q_offset, intAttr(c, "q_offset"));
   const Tensor &x = c.in[0], &y = c.out[0];
   const Tensor *mask = c.in.size() == 2 ? &c.in[1] : nullptr;
   if (x.shape.size() < 2 || x.shape != y.shape || x.dtype != plan::F32 ||

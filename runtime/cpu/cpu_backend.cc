@@ -66,6 +66,9 @@ public:
 
   std::string name() const override { return "cpu"; }
   std::string gemmDescription() const override { return description_; }
+  bool implements(std::string_view kernel) const override {
+    return kernelTable().count(kernel) != 0;
+  }
 
   absl::Status run(const plan::Instr &instr, const std::vector<Tensor> &in,
                    const std::vector<Tensor> &out,

@@ -15,7 +15,7 @@ namespace galaxy::rt::cpu {
 absl::Status placeInGlobalBatch(const KernelCall &c,
                                 std::vector<int64_t> &global,
                                 std::vector<int64_t> &offset) {
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t dim, intAttr(c, "batch_dim", -1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t dim, intAttr(c, "batch_dim"));
   if (dim < 0 || c.ctx.globalBatch <= 0)
     return absl::OkStatus();
   if (dim >= int64_t(global.size()) || dim >= int64_t(offset.size()))

@@ -39,8 +39,7 @@ absl::Status checkMap(const KernelCall &c, size_t n_in) {
 }
 
 absl::StatusOr<bool> tanhApprox(const KernelCall &c) {
-  GALAXY_CPU_ASSIGN_OR_RETURN(std::string a,
-                              stringAttr(c, "approximate", "none"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(std::string a, stringAttr(c, "approximate"));
   if (a == "none")
     return false;
   if (a == "tanh")
@@ -53,7 +52,7 @@ absl::StatusOr<bool> tanhApprox(const KernelCall &c) {
 
 absl::Status fillKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 0, 0, 1));
-  GALAXY_CPU_ASSIGN_OR_RETURN(double value, floatAttr(c, "value", 0.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double value, floatAttr(c, "value"));
   const Tensor &y = c.out[0];
   if (y.dtype == plan::I32) {
     int32_t *p = y.i32();
@@ -72,7 +71,7 @@ absl::Status iotaKernel(const KernelCall &c) {
   const Tensor &y = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, y, plan::I32, "output"));
   GALAXY_CPU_ASSIGN_OR_RETURN(int64_t dim, intAttr(c, "dim"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "offset", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "offset"));
   const int64_t rank = static_cast<int64_t>(y.shape.size());
   if (dim < 0 || dim >= rank)
     return kernelError(

@@ -54,8 +54,7 @@ const float *gemmOperand(const KernelCall &c, const Tensor &t, int slot) {
 absl::Status linearKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 3, 1));
   GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t transpose_w,
-                              intAttr(c, "transpose_w", 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t transpose_w, intAttr(c, "transpose_w"));
   const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
   if (x.shape.empty() || w.shape.size() != 2 || y.shape.empty())
     return kernelError(c, "x needs rank >= 1, w rank 2, y rank >= 1");
@@ -100,8 +99,8 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // dw[N,K] = alpha·dyᵀ[N,rows]·x[rows,K] + beta·dw. With dw the parameter,
   // alpha = -lr and beta = 1 - lr·wd this is the whole SGD step (the lowering
   // fuses them): no gradient buffer is written and read back.
-  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha", 1.0));
-  GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta", 0.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
   return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,
                      xp, k, static_cast<float>(beta), dw.f32(), k);
@@ -135,9 +134,9 @@ absl::Status biasGradKernel(const KernelCall &c) {
 absl::Status matmulKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ta, intAttr(c, "transpose_a", 0));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t tb, intAttr(c, "transpose_b", 0));
-  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha", 1.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ta, intAttr(c, "transpose_a"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t tb, intAttr(c, "transpose_b"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha"));
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
   const size_t rank = a.shape.size();
   if (rank < 2 || b.shape.size() != rank || y.shape.size() != rank)

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "runtime/plan/kernel_schema.h"
 
 namespace galaxy::rt::cpu {
 
@@ -61,6 +62,27 @@ static const plan::Attr *findAttr(const KernelCall &c, const std::string &key) {
   return it == c.instr.attrs().end() ? nullptr : &it->second;
 }
 
+// The schema's entry for attribute `key` of the call's kernel, read as `want`.
+static absl::StatusOr<const schema::AttrSchema *>
+declared(const KernelCall &c, const std::string &key, schema::AttrType want) {
+  const schema::KernelSchema *k = schema::findKernel(c.instr.kernel());
+  if (!k)
+    return kernelError(c, "not a kernel of the kernel schema");
+  const schema::AttrSchema *a = k->findAttr(key);
+  if (!a)
+    return kernelError(
+        c, absl::StrFormat("reads attribute '%s', which the kernel schema "
+                           "(GalaxyOps.td) does not declare for it",
+                           key));
+  if (a->type != want)
+    return kernelError(
+        c, absl::StrFormat("reads attribute '%s' as %s; the kernel schema "
+                           "declares %s",
+                           key, schema::typeName(want),
+                           schema::typeName(a->type)));
+  return a;
+}
+
 static absl::Status missing(const KernelCall &c, const std::string &key,
                             std::string_view kind) {
   return kernelError(
@@ -73,12 +95,13 @@ static absl::Status wrongKind(const KernelCall &c, const std::string &key,
                      absl::StrFormat("attribute '%s' must be %s", key, kind));
 }
 
-absl::StatusOr<double> floatAttr(const KernelCall &c, const std::string &key,
-                                 std::optional<double> dflt) {
+absl::StatusOr<double> floatAttr(const KernelCall &c, const std::string &key) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(const schema::AttrSchema *s,
+                              declared(c, key, schema::AttrType::kFloat));
   const plan::Attr *a = findAttr(c, key);
   if (!a) {
-    if (dflt)
-      return *dflt;
+    if (!s->required)
+      return s->floatDefault;
     return missing(c, key, "float");
   }
   if (a->has_f())
@@ -88,12 +111,13 @@ absl::StatusOr<double> floatAttr(const KernelCall &c, const std::string &key,
   return wrongKind(c, key, "a float (Attr.f)");
 }
 
-absl::StatusOr<int64_t> intAttr(const KernelCall &c, const std::string &key,
-                                std::optional<int64_t> dflt) {
+absl::StatusOr<int64_t> intAttr(const KernelCall &c, const std::string &key) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(const schema::AttrSchema *s,
+                              declared(c, key, schema::AttrType::kInt));
   const plan::Attr *a = findAttr(c, key);
   if (!a) {
-    if (dflt)
-      return *dflt;
+    if (!s->required)
+      return s->intDefault;
     return missing(c, key, "int");
   }
   if (a->has_i())
@@ -102,12 +126,13 @@ absl::StatusOr<int64_t> intAttr(const KernelCall &c, const std::string &key,
 }
 
 absl::StatusOr<std::string> stringAttr(const KernelCall &c,
-                                       const std::string &key,
-                                       std::optional<std::string> dflt) {
+                                       const std::string &key) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(const schema::AttrSchema *s,
+                              declared(c, key, schema::AttrType::kString));
   const plan::Attr *a = findAttr(c, key);
   if (!a) {
-    if (dflt)
-      return *dflt;
+    if (!s->required)
+      return std::string(s->stringDefault);
     return missing(c, key, "string");
   }
   if (a->has_s())
@@ -117,9 +142,14 @@ absl::StatusOr<std::string> stringAttr(const KernelCall &c,
 
 absl::StatusOr<std::vector<int64_t>> intsAttr(const KernelCall &c,
                                               const std::string &key) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(const schema::AttrSchema *s,
+                              declared(c, key, schema::AttrType::kInts));
   const plan::Attr *a = findAttr(c, key);
-  if (!a)
-    return std::vector<int64_t>{};
+  if (!a) {
+    if (!s->required)
+      return std::vector<int64_t>{};
+    return missing(c, key, "int list");
+  }
   if (a->has_ints())
     return std::vector<int64_t>(a->ints().v().begin(), a->ints().v().end());
   return wrongKind(c, key, "an int list (Attr.ints)");

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,16 +65,15 @@ absl::Status checkDtype(const KernelCall &c, const Tensor &t, plan::DType want,
 // Every input and output is f32.
 absl::Status checkAllF32(const KernelCall &c);
 
-// Attribute readers: absent + default → default; absent + no default → error
-// naming the key.
-absl::StatusOr<double> floatAttr(const KernelCall &c, const std::string &key,
-                                 std::optional<double> dflt = std::nullopt);
-absl::StatusOr<int64_t> intAttr(const KernelCall &c, const std::string &key,
-                                std::optional<int64_t> dflt = std::nullopt);
-absl::StatusOr<std::string>
-stringAttr(const KernelCall &c, const std::string &key,
-           std::optional<std::string> dflt = std::nullopt);
-// Absent → empty vector.
+// Attribute readers. What a kernel may read, its type and its default come
+// from the kernel schema (runtime/plan/kernel_schema.h, generated from the
+// ODS): absent and defaulted -> the schema's default (ints: empty); absent and
+// required -> an error naming the key; a key the schema does not declare for
+// the kernel, or read as another type, is an error.
+absl::StatusOr<double> floatAttr(const KernelCall &c, const std::string &key);
+absl::StatusOr<int64_t> intAttr(const KernelCall &c, const std::string &key);
+absl::StatusOr<std::string> stringAttr(const KernelCall &c,
+                                       const std::string &key);
 absl::StatusOr<std::vector<int64_t>> intsAttr(const KernelCall &c,
                                               const std::string &key);
 

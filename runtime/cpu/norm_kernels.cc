@@ -55,7 +55,7 @@ absl::Status layerNormGradKernel(const KernelCall &c) {
     }
   });
   // Frozen gamma/beta (param_grads = 0): dgamma, dbeta are not needed.
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t paramGrads, intAttr(c, "param_grads", 1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t paramGrads, intAttr(c, "param_grads"));
   if (!paramGrads)
     return absl::OkStatus();
   // dgamma, dbeta: threads own column ranges and add rows in order

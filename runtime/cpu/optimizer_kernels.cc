@@ -24,7 +24,7 @@ absl::Status sgdUpdateKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 0));
   GALAXY_CPU_RETURN_IF_ERROR(checkSameSize(c));
   GALAXY_CPU_ASSIGN_OR_RETURN(double lr_d, floatAttr(c, "lr"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(double wd_d, floatAttr(c, "weight_decay", 0.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double wd_d, floatAttr(c, "weight_decay"));
   const float lr = static_cast<float>(lr_d), wd = static_cast<float>(wd_d);
   float *p = c.in[0].f32();
   const float *g = c.in[1].f32();

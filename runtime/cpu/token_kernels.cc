@@ -48,10 +48,9 @@ double logSumExp(const float *row, int64_t n) {
 
 absl::Status embeddingKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
-                              intAttr(c, "vocab_offset", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset, intAttr(c, "vocab_offset"));
   // padding_idx only changes the gradient; read it so a mistyped one fails.
-  GALAXY_CPU_RETURN_IF_ERROR(intAttr(c, "padding_idx", -1).status());
+  GALAXY_CPU_RETURN_IF_ERROR(intAttr(c, "padding_idx").status());
   const Tensor &table = c.in[0], &ids = c.in[1], &y = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, table, plan::F32, "table"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
@@ -77,11 +76,9 @@ absl::Status embeddingKernel(const KernelCall &c) {
 
 absl::Status embeddingGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset,
-                              intAttr(c, "vocab_offset", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t vocab_offset, intAttr(c, "vocab_offset"));
   // A global id (compared before vocab_offset), as torch.nn.Embedding's.
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t padding_idx,
-                              intAttr(c, "padding_idx", -1));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t padding_idx, intAttr(c, "padding_idx"));
   const Tensor &ids = c.in[0], &dy = c.in[1], &dt = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
@@ -92,8 +89,8 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
   // dtable = beta·dtable + alpha·scatter(dy). With dtable the parameter,
   // alpha = -lr and beta = 1 this is SGD touching only the rows in the batch
   // (the lowering fuses embedding_grad + sgd_update without weight decay).
-  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha", 1.0));
-  GALAXY_CPU_ASSIGN_OR_RETURN(double beta_d, floatAttr(c, "beta", 0.0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double alpha_d, floatAttr(c, "alpha"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double beta_d, floatAttr(c, "beta"));
   const float alpha = static_cast<float>(alpha_d),
               beta = static_cast<float>(beta_d);
   const int64_t v = dt.shape[0], h = dt.shape[1], rows = ids.numel();
@@ -132,7 +129,7 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
 absl::Status takeTokenKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
   GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index"));
   const Tensor &x = c.in[0], &y = c.out[0];
   if (x.shape.size() != 3 || y.shape.size() != 2 || y.shape[0] != x.shape[0] ||
       y.shape[1] != x.shape[2])
@@ -150,7 +147,7 @@ absl::Status takeTokenKernel(const KernelCall &c) {
 absl::Status takeTokenGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
   GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index", 0));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index"));
   const Tensor &dy = c.in[0], &dx = c.out[0];
   if (dx.shape.size() != 3 || dy.shape.size() != 2 ||
       dy.shape[0] != dx.shape[0] || dy.shape[1] != dx.shape[2])
@@ -169,7 +166,7 @@ absl::Status takeTokenGradKernel(const KernelCall &c) {
 absl::Status crossEntropyKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index"));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
@@ -191,7 +188,7 @@ absl::Status crossEntropyKernel(const KernelCall &c) {
 absl::Status crossEntropyGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index", -100));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index"));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));

@@ -34,6 +34,10 @@ const std::unordered_map<std::string_view, CudaKernelFn> &kernelTable() {
           {"layer_norm_grad", layerNormGradOp},
           {"gelu", geluOp},
           {"gelu_grad", geluGradOp},
+          {"relu", reluOp},
+          {"relu_grad", reluGradOp},
+          {"silu", siluOp},
+          {"silu_grad", siluGradOp},
           {"tanh", tanhOp},
           {"tanh_grad", tanhGradOp},
           {"dropout", dropoutOp},
@@ -108,6 +112,9 @@ public:
 
   std::string name() const override { return "cuda"; }
   std::string gemmDescription() const override { return description_; }
+  bool implements(std::string_view kernel) const override {
+    return kernelTable().count(kernel) != 0;
+  }
 
   absl::Status run(const plan::Instr &instr, const std::vector<Tensor> &in,
                    const std::vector<Tensor> &out,

@@ -1,4 +1,5 @@
-// fill, iota, add, mul, scale, gelu(+grad), tanh(+grad), bias broadcast:
+// fill, iota, add, mul, scale, gelu, relu, silu, tanh (each +grad), bias
+// broadcast:
 // grid-stride loops over all elements.
 #include "runtime/cuda/device_util.cuh"
 #include "runtime/cuda/launchers.h"
@@ -69,6 +70,29 @@ __global__ void tanhGradK(const float *y, const float *dy, float *dx,
   GALAXY_GRID_STRIDE(i, n) dx[i] = dy[i] * (1.f - y[i] * y[i]);
 }
 
+__global__ void reluK(const float *x, float *y, int64_t n) {
+  GALAXY_GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+__global__ void reluGradK(const float *x, const float *dy, float *dx,
+                          int64_t n) {
+  GALAXY_GRID_STRIDE(i, n) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+}
+
+// swish / SiLU: x·σ(x), as the CPU kernel computes it.
+__global__ void siluK(const float *x, float *y, int64_t n) {
+  GALAXY_GRID_STRIDE(i, n) y[i] = x[i] / (1.f + expf(-x[i]));
+}
+
+// d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))).
+__global__ void siluGradK(const float *x, const float *dy, float *dx,
+                          int64_t n) {
+  GALAXY_GRID_STRIDE(i, n) {
+    const float s = 1.f / (1.f + expf(-x[i]));
+    dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
+  }
+}
+
 __global__ void broadcastRowsK(const float *bias, float *y, int64_t total,
                                int64_t n) {
   GALAXY_GRID_STRIDE(i, total) y[i] = bias[i % n];
@@ -117,6 +141,24 @@ int launchTanh(const float *x, float *y, int64_t n, Stream s) {
 int launchTanhGrad(const float *y, const float *dy, float *dx, int64_t n,
                    Stream s) {
   tanhGradK<<<gridFor(n), kThreads, 0, asStream(s)>>>(y, dy, dx, n);
+  return launchStatus();
+}
+int launchRelu(const float *x, float *y, int64_t n, Stream s) {
+  reluK<<<gridFor(n), kThreads, 0, asStream(s)>>>(x, y, n);
+  return launchStatus();
+}
+int launchReluGrad(const float *x, const float *dy, float *dx, int64_t n,
+                   Stream s) {
+  reluGradK<<<gridFor(n), kThreads, 0, asStream(s)>>>(x, dy, dx, n);
+  return launchStatus();
+}
+int launchSilu(const float *x, float *y, int64_t n, Stream s) {
+  siluK<<<gridFor(n), kThreads, 0, asStream(s)>>>(x, y, n);
+  return launchStatus();
+}
+int launchSiluGrad(const float *x, const float *dy, float *dx, int64_t n,
+                   Stream s) {
+  siluGradK<<<gridFor(n), kThreads, 0, asStream(s)>>>(x, dy, dx, n);
   return launchStatus();
 }
 int launchBroadcastRows(const float *bias, float *y, int64_t rows, int64_t n,

@@ -29,6 +29,12 @@ int launchGeluGrad(const float *x, const float *dy, float *dx, int64_t n,
 int launchTanh(const float *x, float *y, int64_t n, Stream s);
 int launchTanhGrad(const float *y, const float *dy, float *dx, int64_t n,
                    Stream s);
+int launchRelu(const float *x, float *y, int64_t n, Stream s);
+int launchReluGrad(const float *x, const float *dy, float *dx, int64_t n,
+                   Stream s);
+int launchSilu(const float *x, float *y, int64_t n, Stream s);
+int launchSiluGrad(const float *x, const float *dy, float *dx, int64_t n,
+                   Stream s);
 // y[r, :] = bias for every one of `rows` rows of width n.
 int launchBroadcastRows(const float *bias, float *y, int64_t rows, int64_t n,
                         Stream s);

@@ -1,5 +1,5 @@
-// fill, iota, add, mul, scale, gelu(+grad), tanh(+grad), dropout, sgd_update,
-// adamw_update.
+// fill, iota, add, mul, scale, gelu, relu, silu, tanh (each +grad), dropout,
+// sgd_update, adamw_update.
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -28,7 +28,7 @@ absl::Status checkMap(const cpu::KernelCall &c, size_t nIn) {
 
 absl::StatusOr<bool> tanhApprox(const cpu::KernelCall &c) {
   GALAXY_CUDA_ASSIGN_OR_RETURN(std::string a,
-                               cpu::stringAttr(c, "approximate", "none"));
+                               cpu::stringAttr(c, "approximate"));
   if (a == "none" || a == "tanh")
     return a == "tanh";
   return kernelError(
@@ -48,7 +48,7 @@ absl::Status checkSameSize(const cpu::KernelCall &c) {
 absl::Status fillOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 0, 0, 1));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double value, cpu::floatAttr(c, "value", 0.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double value, cpu::floatAttr(c, "value"));
   const Tensor &y = c.out[0];
   if (y.dtype == plan::I32)
     return launched(op,
@@ -64,7 +64,7 @@ absl::Status iotaOp(const CudaOp &op) {
   const Tensor &y = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, y, plan::I32, "output"));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t dim, cpu::intAttr(c, "dim"));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t offset, cpu::intAttr(c, "offset", 0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t offset, cpu::intAttr(c, "offset"));
   const int64_t rank = static_cast<int64_t>(y.shape.size());
   if (dim < 0 || dim >= rank)
     return kernelError(
@@ -112,6 +112,32 @@ absl::Status geluGradOp(const CudaOp &op) {
   return launched(op, launchGeluGrad(op.c.in[0].f32(), op.c.in[1].f32(),
                                      op.c.out[0].f32(), op.c.out[0].numel(),
                                      approx, op.env.stream));
+}
+
+absl::Status reluOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkMap(op.c, 1));
+  return launched(op, launchRelu(op.c.in[0].f32(), op.c.out[0].f32(),
+                                 op.c.out[0].numel(), op.env.stream));
+}
+
+absl::Status reluGradOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkMap(op.c, 2));
+  return launched(op, launchReluGrad(op.c.in[0].f32(), op.c.in[1].f32(),
+                                     op.c.out[0].f32(), op.c.out[0].numel(),
+                                     op.env.stream));
+}
+
+absl::Status siluOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkMap(op.c, 1));
+  return launched(op, launchSilu(op.c.in[0].f32(), op.c.out[0].f32(),
+                                 op.c.out[0].numel(), op.env.stream));
+}
+
+absl::Status siluGradOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkMap(op.c, 2));
+  return launched(op, launchSiluGrad(op.c.in[0].f32(), op.c.in[1].f32(),
+                                     op.c.out[0].f32(), op.c.out[0].numel(),
+                                     op.env.stream));
 }
 
 absl::Status tanhOp(const CudaOp &op) {
@@ -197,8 +223,7 @@ absl::Status sgdUpdateOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 0));
   GALAXY_CUDA_RETURN_IF_ERROR(checkSameSize(c));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double lr, cpu::floatAttr(c, "lr"));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double wd,
-                               cpu::floatAttr(c, "weight_decay", 0.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double wd, cpu::floatAttr(c, "weight_decay"));
   return launched(op, launchSgd(c.in[0].f32(), c.in[1].f32(), c.in[0].numel(),
                                 static_cast<float>(lr), static_cast<float>(wd),
                                 op.env.stream));

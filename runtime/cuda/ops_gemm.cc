@@ -95,7 +95,7 @@ absl::Status linearOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 3, 1));
   GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t transposeW,
-                               cpu::intAttr(c, "transpose_w", 1));
+                               cpu::intAttr(c, "transpose_w"));
   const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
   if (x.shape.empty() || w.shape.size() != 2 || y.shape.empty())
     return kernelError(c, "x needs rank >= 1, w rank 2, y rank >= 1");
@@ -136,8 +136,8 @@ absl::Status linearWeightGradOp(const CudaOp &op) {
         "dy[...,N] and x[...,K] must have the same rows and dw must be [N,K]");
   // dw[N,K] = alpha·dyᵀ[N,rows]·x[rows,K] + beta·dw (fused SGD: see the CPU
   // kernel).
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta", 0.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta"));
   return gemmRowMajor(op, true, false, n, k, rows, static_cast<float>(alpha),
                       {dy.f32(), dy.numel(), n, 0}, {x.f32(), x.numel(), k, 0},
                       static_cast<float>(beta), dw.f32(), k, 0, 1);
@@ -165,9 +165,9 @@ absl::Status matmulOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ta, cpu::intAttr(c, "transpose_a", 0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t tb, cpu::intAttr(c, "transpose_b", 0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ta, cpu::intAttr(c, "transpose_a"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t tb, cpu::intAttr(c, "transpose_b"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha"));
   const Tensor &a = c.in[0], &b = c.in[1], &y = c.out[0];
   const size_t rank = a.shape.size();
   if (rank < 2 || b.shape.size() != rank || y.shape.size() != rank)

@@ -71,8 +71,8 @@ absl::Status mergeHeadsOp(const CudaOp &op) { return headsCopy(op, false); }
 absl::Status maskedSoftmaxOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t causal, cpu::intAttr(c, "causal", 0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t qOffset, cpu::intAttr(c, "q_offset", 0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t causal, cpu::intAttr(c, "causal"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t qOffset, cpu::intAttr(c, "q_offset"));
   const Tensor &x = c.in[0], &y = c.out[0];
   const Tensor *mask = c.in.size() == 2 ? &c.in[1] : nullptr;
   if (x.shape.size() < 2 || x.shape != y.shape || x.dtype != plan::F32 ||
@@ -147,7 +147,7 @@ absl::Status layerNormGradOp(const CudaOp &op) {
                                    op.env.stream)));
   // Frozen gamma/beta (param_grads = 0): dgamma, dbeta are not needed.
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t paramGrads,
-                               cpu::intAttr(c, "param_grads", 1));
+                               cpu::intAttr(c, "param_grads"));
   if (!paramGrads)
     return absl::OkStatus();
   return launched(op, launchLayerNormParamGrad(
@@ -160,7 +160,7 @@ absl::Status crossEntropyOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
-                               cpu::intAttr(c, "ignore_index", -100));
+                               cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
@@ -182,7 +182,7 @@ absl::Status crossEntropyGradOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
-                               cpu::intAttr(c, "ignore_index", -100));
+                               cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));

@@ -17,7 +17,7 @@ absl::StatusOr<int64_t> checkTakeToken(const cpu::KernelCall &c,
                                        const Tensor &full, const Tensor &tok,
                                        const char *shapes) {
   GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t index, cpu::intAttr(c, "index", 0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t index, cpu::intAttr(c, "index"));
   if (full.shape.size() != 3 || tok.shape.size() != 2 ||
       tok.shape[0] != full.shape[0] || tok.shape[1] != full.shape[2])
     return kernelError(c, shapes);
@@ -33,9 +33,9 @@ absl::Status embeddingOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t vocabOffset,
-                               cpu::intAttr(c, "vocab_offset", 0));
+                               cpu::intAttr(c, "vocab_offset"));
   // padding_idx only changes the gradient; read it so a mistyped one fails.
-  GALAXY_CUDA_RETURN_IF_ERROR(cpu::intAttr(c, "padding_idx", -1).status());
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::intAttr(c, "padding_idx").status());
   const Tensor &table = c.in[0], &ids = c.in[1], &y = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, table, plan::F32, "table"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
@@ -52,10 +52,10 @@ absl::Status embeddingGradOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t vocabOffset,
-                               cpu::intAttr(c, "vocab_offset", 0));
+                               cpu::intAttr(c, "vocab_offset"));
   // A global id (compared before vocab_offset), as torch.nn.Embedding's.
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t paddingIdx,
-                               cpu::intAttr(c, "padding_idx", -1));
+                               cpu::intAttr(c, "padding_idx"));
   const Tensor &ids = c.in[0], &dy = c.in[1], &dt = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, ids, plan::I32, "ids"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
@@ -64,8 +64,8 @@ absl::Status embeddingGradOp(const CudaOp &op) {
       dy.shape.back() != dt.shape[1] || rowCount(dy) != ids.numel())
     return kernelError(c, "needs ids [...], dy [...,H] and dtable [V,H]");
   // dtable = beta·dtable + alpha·scatter(dy) (fused SGD: see the CPU kernel).
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha", 1.0));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta", 0.0));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double alpha, cpu::floatAttr(c, "alpha"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double beta, cpu::floatAttr(c, "beta"));
   const int64_t rows = ids.numel();
   const int64_t bytes = embeddingGradScratch(rows);
   GALAXY_CUDA_ASSIGN_OR_RETURN(void *scratch, op.env.scratch->get(bytes));

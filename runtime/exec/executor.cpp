@@ -12,6 +12,7 @@
 #include "runtime/cpu/philox.h"
 #include "runtime/exec/box_copy.h"
 #include "runtime/exec/gather_boxes.h"
+#include "runtime/exec/plan_kernels.h"
 #include "runtime/exec/staged_communicator.h"
 #include "runtime/plan/version.h"
 
@@ -56,6 +57,8 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
         origin, " asks for matmul_dtype ", plan.matmul_dtype(),
         ", which this galaxy-run does not know (it runs MATMUL_F32 and "
         "MATMUL_BF16); recompile it with the matching galaxyc"));
+  if (absl::Status s = checkPlanKernels(plan, backend, origin); !s.ok())
+    return s;
   std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));
   DeviceMemory *mem = deviceMemoryOfBackend(backend);
   const bool commOnDevice = comm && commBuffers == CommBuffers::kDevice;

@@ -192,5 +192,30 @@ TEST(Lowering, DropoutIsAddressedByGlobalIndex) {
       }
 }
 
+// What the lowering writes must be in the kernel schema (from the ODS): an
+// attribute the schema does not declare for the op's kernel is an internal
+// error naming both, not a plan galaxy-run would half understand.
+TEST(Lowering, AttributesOutsideTheKernelSchemaAreRefused) {
+  config::GalaxyConfig cfg = tinyConfig("serial", 1);
+  mlir::MLIRContext ctx;
+  auto module = compileToStage(ctx, cfg, "partition");
+  ASSERT_TRUE(module.ok()) << module.status();
+  ASSERT_TRUE(lowerToPlan(**module, cfg, {0, 1}).ok());
+  mlir::Operation *gelu = nullptr;
+  (**module).walk([&](mlir::Operation *op) {
+    if (!gelu && op->getName().getStringRef() == "galaxy.gelu")
+      gelu = op;
+  });
+  ASSERT_NE(gelu, nullptr);
+  gelu->setAttr("window",
+                mlir::IntegerAttr::get(mlir::IntegerType::get(&ctx, 64), 3));
+  auto p = lowerToPlan(**module, cfg, {0, 1});
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kInternal);
+  const std::string msg(p.status().message());
+  for (const char *f : {"galaxy.gelu", "'window'", "kernel 'gelu'"})
+    EXPECT_NE(msg.find(f), std::string::npos) << f << " missing in: " << msg;
+}
+
 } // namespace
 } // namespace galaxy

@@ -122,6 +122,11 @@ TEST_F(GpuVsCpu, ElementwiseMaps) {
   same(Op("scale").f("alpha", -0.75), {rnd({1000})}, {Buf::zeros({1000})});
   same(Op("tanh"), {rnd({7, 50}, -4, 4)}, {Buf::zeros({7, 50})});
   same(Op("tanh_grad"), {rnd({7, 50}), rnd({7, 50})}, {Buf::zeros({7, 50})});
+  for (const char *act : {"relu", "silu"}) {
+    same(Op(act), {rnd({5, 77}, -6, 6)}, {Buf::zeros({5, 77})}, {1e-5, 1e-6});
+    same(Op(std::string(act) + "_grad"), {rnd({5, 77}, -6, 6), rnd({5, 77})},
+         {Buf::zeros({5, 77})}, {1e-5, 1e-6});
+  }
   for (const char *approx : {"none", "tanh"}) {
     same(Op("gelu").s("approximate", approx), {rnd({6, 129}, -5, 5)},
          {Buf::zeros({6, 129})}, {1e-4, 1e-6});

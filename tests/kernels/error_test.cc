@@ -1,4 +1,5 @@
 // Bad instructions fail with InvalidArgument naming the kernel and the shapes.
+#include "runtime/cpu/kernel_call.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
 
@@ -60,6 +61,26 @@ TEST(Errors, WrongArityDtypeAndAttributes) {
                         .ints("offset", {1, 0}),
                     {&x}, {&dy}, {.seed = 1, .step = 1}),
                 {"offset [1,0]", "global_shape [2,3]"});
+}
+
+// The attribute readers follow the kernel schema: defaults from the ODS, and
+// a key the schema does not declare for the kernel is an error.
+TEST(Errors, AttributeReadersFollowTheSchema) {
+  const std::vector<Tensor> none;
+  const KernelContext ctx;
+  const cpu::CpuEnv env;
+  plan::Instr emb = Op("embedding").instr();
+  const cpu::KernelCall c{emb, none, none, ctx, env};
+  absl::StatusOr<int64_t> pad = cpu::intAttr(c, "padding_idx");
+  ASSERT_TRUE(pad.ok()) << pad.status();
+  EXPECT_EQ(*pad, -1); // GalaxyOps.td: DefaultValuedAttr<I64Attr, "-1">
+  expectInvalid(cpu::intAttr(c, "window").status(),
+                {"'embedding'", "'window'", "does not declare"});
+  expectInvalid(cpu::floatAttr(c, "padding_idx").status(),
+                {"'padding_idx'", "as float", "declares int"});
+  plan::Instr bogus = Op("convolution").instr();
+  const cpu::KernelCall b{bogus, none, none, ctx, env};
+  expectInvalid(cpu::intAttr(b, "k").status(), {"kernel schema"});
 }
 
 } // namespace

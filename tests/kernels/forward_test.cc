@@ -17,9 +17,10 @@ TEST(Forward, FillAndIota) {
   runOk(Op("fill").f("value", 2.5), {}, {&y});
   for (float v : y.f)
     EXPECT_EQ(v, 2.5f);
-  runOk(Op("fill"), {}, {&y});
-  for (float v : y.f)
-    EXPECT_EQ(v, 0.f);
+  // `value` has no default in the kernel schema (FillOp's ODS).
+  absl::Status noValue = run(Op("fill"), {}, {&y});
+  EXPECT_EQ(noValue.code(), absl::StatusCode::kInvalidArgument) << noValue;
+  EXPECT_NE(noValue.message().find("'value'"), std::string::npos) << noValue;
 
   Buf ids = Buf::ints({2, 3, 4}, {});
   ASSERT_TRUE(run(Op("iota").i("dim", 1).i("offset", 10), {}, {&ids}).ok());

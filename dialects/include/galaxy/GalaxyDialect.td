@@ -9,6 +9,7 @@
 
 include "mlir/IR/OpBase.td"
 include "galaxy/GalaxyInterfaces.td"
+include "galaxy/GalaxyKernel.td"
 
 def Galaxy_Dialect : Dialect {
   let name = "galaxy";
@@ -48,6 +49,17 @@ def Galaxy_NoFlops : NativeOpTrait<"NoFlops"> { let cppNamespace = "::galaxy"; }
 // overrides a method by listing it in DeclareOpInterfaceMethods.
 class Galaxy_Op<string mnemonic, list<Trait> traits = []>
     : Op<Galaxy_Dialect, mnemonic, !listconcat(traits,
-        [PartitionOpInterface, CostOpInterface, RankLoweringOpInterface])>;
+        [PartitionOpInterface, CostOpInterface, RankLoweringOpInterface])> {
+  // The plan kernel this op lowers to (GalaxyKernel.td): its mnemonic unless
+  // said otherwise; "" for ops that lower to no instruction. A kernel named
+  // by an op of another mnemonic is defined by that op (or Galaxy_Kernel).
+  string kernel = mnemonic;
+  // Attributes the lowering adds to the op's own (rank offsets, fusion).
+  list<KernelAttr> kernelAttrs = [];
+  // Inputs the lowering appends after the op's operands.
+  list<KernelOperand> kernelExtraInputs = [];
+  // 1: the executor runs the kernel (data movement); 0: the backend does.
+  bit kernelRunByExecutor = 0;
+}
 
 #endif // GALAXY_DIALECT_TD

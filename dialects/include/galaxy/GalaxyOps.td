@@ -42,6 +42,7 @@ def Galaxy_BlockOp : Galaxy_Op<"block", [Galaxy_NoFlops,
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = "$kind `layer` $layer (`->` type($results)^)? attr-dict-with-keyword $body";
   let hasVerifier = 1;
+  let kernel = ""; // flattened by annotate; lowers to no instruction
 }
 
 def Galaxy_YieldOp : Galaxy_Op<"yield", [Galaxy_NoFlops, Pure, Terminator,
@@ -51,6 +52,7 @@ def Galaxy_YieldOp : Galaxy_Op<"yield", [Galaxy_NoFlops, Pure, Terminator,
   let arguments = (ins Variadic<AnyRankedTensor>:$values);
   let assemblyFormat = "($values^ `:` type($values))? attr-dict";
   let builders = [OpBuilder<(ins), [{ }]>];
+  let kernel = "";
 }
 
 def Galaxy_ParamOp : Galaxy_Op<"param", [Galaxy_NoFlops, Pure]> {
@@ -60,6 +62,7 @@ def Galaxy_ParamOp : Galaxy_Op<"param", [Galaxy_NoFlops, Pure]> {
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$name attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let kernel = ""; // a PARAM buffer, not an instruction
 }
 
 //===----------------------------------------------------------------------===//
@@ -91,6 +94,8 @@ def Galaxy_EmbeddingOp : Galaxy_DiffOp<"embedding", [Galaxy_NoFlops]> {
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$table `,` $ids attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"vocab_offset", "int", "0",
+      "first vocabulary row of this rank's table shard (vocab-parallel)">];
 }
 
 def Galaxy_AddOp : Galaxy_DiffOp<"add", [Galaxy_FlopsPerElement<1>,
@@ -174,6 +179,9 @@ def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax", [
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input (`,` $mask^)? attr-dict `:` functional-type(operands, results)";
   let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"q_offset", "int", "0",
+      "global index of this rank's first query row (causal mask under "
+      "sequence sharding)">];
 }
 
 def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm", [Galaxy_FlopsPerElement<5>]> {
@@ -224,6 +232,11 @@ def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [Galaxy_NoFlops,
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
   let hasVerifier = 1;
+  let kernelAttrs = [
+    KernelAttr<"global_shape", "ints", "", "the unsharded shape the mask is addressed in">,
+    KernelAttr<"offset", "ints", "", "this rank's block's offset in global_shape">,
+    KernelAttr<"batch_dim", "int", "-1",
+               "pipelines: the dim a microbatch's rows lie along in the global batch">];
 }
 
 def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token", [Galaxy_NoFlops,
@@ -264,6 +277,10 @@ def Galaxy_EmbeddingGradOp : Galaxy_GradOp<"embedding_grad", [Galaxy_NoFlops]> {
                        DefaultValuedAttr<I64Attr, "-1">:$padding_idx);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$ids `,` $grad attr-dict `:` functional-type(operands, results)";
+  let kernelAttrs = [
+    KernelAttr<"vocab_offset", "int", "0", "as embedding's">,
+    KernelAttr<"alpha", "float", "1.0", "fused update: table = beta·table + alpha·grad">,
+    KernelAttr<"beta", "float", "0.0", "fused update: see alpha">];
 }
 
 def Galaxy_LinearWeightGradOp : Galaxy_GradOp<"linear_weight_grad", [Galaxy_OwnCost]> {
@@ -271,6 +288,9 @@ def Galaxy_LinearWeightGradOp : Galaxy_GradOp<"linear_weight_grad", [Galaxy_OwnC
   let arguments = (ins GF32Tensor:$grad, GF32Tensor:$input);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$grad `,` $input attr-dict `:` functional-type(operands, results)";
+  let kernelAttrs = [
+    KernelAttr<"alpha", "float", "1.0", "fused update: w = beta·w + alpha·dw">,
+    KernelAttr<"beta", "float", "0.0", "fused update: see alpha">];
 }
 
 def Galaxy_BiasGradOp : Galaxy_GradOp<"bias_grad", [Galaxy_FlopsPerElement<1>]> {
@@ -370,6 +390,8 @@ def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [Galaxy_OwnCost,
                        F64Attr:$beta2, F64Attr:$eps, F64Attr:$weight_decay);
   let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
   let hasVerifier = 1;
+  let kernelExtraInputs = [KernelOperand<"exp_avg", "f32">,
+                           KernelOperand<"exp_avg_sq", "f32">];
 }
 
 // Gradient accumulation across pipeline microbatches: train_bwd adds each
@@ -377,12 +399,13 @@ def Galaxy_AdamwUpdateOp : Galaxy_Op<"adamw_update", [Galaxy_OwnCost,
 // runtime (like AdamW's moments); @update reads it, applies the optimizer and
 // zeroes it.
 def Galaxy_GradAccumulateOp : Galaxy_Op<"grad_accumulate", [Galaxy_FlopsPerElement<1>,
-    Galaxy_OwnPartition, Galaxy_OwnRankLowering, MemoryEffects<[MemWrite]>,
+    Galaxy_OwnPartition, MemoryEffects<[MemWrite]>,
     AllTypesMatch<["param", "grad"]>]> {
   let summary = "accumulator(param) += grad";
   let arguments = (ins GF32Tensor:$param, GF32Tensor:$grad);
   let assemblyFormat = "$param `,` $grad attr-dict `:` type($param)";
   let hasVerifier = 1;
+  let kernel = "add"; // accumulator = accumulator + grad
 }
 
 def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [Galaxy_NoFlops, Galaxy_OwnPartition,
@@ -392,6 +415,7 @@ def Galaxy_GradOfOp : Galaxy_Op<"grad_of", [Galaxy_NoFlops, Galaxy_OwnPartition,
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$param attr-dict `:` type($param)";
   let hasVerifier = 1;
+  let kernel = ""; // names the accumulator buffer
 }
 
 def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [Galaxy_NoFlops, Galaxy_OwnRankLowering,
@@ -400,6 +424,7 @@ def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [Galaxy_NoFlops, Galaxy_OwnRankLo
   let arguments = (ins GF32Tensor:$param);
   let assemblyFormat = "$param attr-dict `:` type($param)";
   let hasVerifier = 1;
+  let kernel = "fill"; // value 0 into the accumulator
 }
 
 //===----------------------------------------------------------------------===//
@@ -413,6 +438,7 @@ class Galaxy_RedistOp<string mnemonic, string summaryText,
   let summary = summaryText;
   let results = (outs GF32OrI32Tensor:$result);
   let assemblyFormat = "$input attr-dict `:` type($result)";
+  let kernelRunByExecutor = 1;
 }
 
 def Galaxy_AllReduceOp : Galaxy_RedistOp<"all_reduce", "P -> R: sum over ranks", [
@@ -442,6 +468,18 @@ def Galaxy_ToPartialOp : Galaxy_RedistOp<"to_partial",
     "R -> P (rank 0 keeps the value, the others hold zeros) or S -> P (each rank "
     "zero-pads its shard to the full shape); no communication", [Galaxy_NoFlops, Galaxy_OwnRankLowering]> {
   let arguments = (ins GF32OrI32Tensor:$input);
+  // Lowers to `pad` (from S) or `scale` by 1 / 0 (from R).
+  let kernel = "";
+}
+
+// to_partial from S: each rank zero-pads its shard to the full shape.
+def Galaxy_PadKernel : Galaxy_Kernel<"pad"> {
+  let summary = "S(dim, sizes) -> P: zero-pad this rank's shard to the full shape";
+  let inputs = [KernelOperand<"input", "f32|i32">];
+  let outputs = [KernelOperand<"result", "f32|i32">];
+  let kernelAttrs = [RequiredKernelAttr<"dim", "int", "the sharded dim">,
+                     RequiredKernelAttr<"sizes", "ints", "every rank's shard size along dim">];
+  let kernelRunByExecutor = 1;
 }
 
 #endif // GALAXY_OPS_TD

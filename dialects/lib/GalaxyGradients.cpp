@@ -137,6 +137,11 @@ Grads LayerNormOp::buildGradients(OpBuilder &b, ValueRange dy,
   auto lg = b.create<LayerNormGradOp>(
       getLoc(), getInput().getType(), t, t, getInput(), getGamma(), dy[0],
       getEpsAttr(), b.getBoolAttr(need[1] || need[2]));
+  // Every result has its primal's axes, used or not (partitioning lays out
+  // an unneeded dx like x, so the kernel sees one shape).
+  setDims(lg.getDx(), dimsOf(getInput()));
+  setDims(lg.getDgamma(), dimsOf(getGamma()));
+  setDims(lg.getDbeta(), dimsOf(getBeta()));
   return {need[0] ? lg.getDx() : Value(), need[1] ? lg.getDgamma() : Value(),
           need[2] ? lg.getDbeta() : Value()};
 }

@@ -146,6 +146,17 @@ Grads LayerNormOp::buildGradients(OpBuilder &b, ValueRange dy,
           need[2] ? lg.getDbeta() : Value()};
 }
 
+Grads RmsNormOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                ArrayRef<bool> need) {
+  // Frozen weight: no parameter-gradient work in the kernel.
+  auto g = b.create<RmsNormGradOp>(
+      getLoc(), getInput().getType(), getWeight().getType(), getInput(),
+      getWeight(), dy[0], getEpsAttr(), b.getBoolAttr(need[1]));
+  setDims(g.getDx(), dimsOf(getInput())); // as layer_norm's rule
+  setDims(g.getDweight(), dimsOf(getWeight()));
+  return {need[0] ? g.getDx() : Value(), need[1] ? g.getDweight() : Value()};
+}
+
 Grads GeluOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
   Grads g = none(*this);
   if (need[0])

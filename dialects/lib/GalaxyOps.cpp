@@ -173,6 +173,17 @@ LogicalResult LayerNormOp::verify() {
   return expectShape(*this, "result", shapeOf(getResult()), x);
 }
 
+LogicalResult RmsNormOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.empty())
+    return emitOpError("expects a ranked input of rank >= 1");
+  if (failed(expectShape(*this, "weight", shapeOf(getWeight()), {x.back()})))
+    return failure();
+  if (getEps().convertToDouble() <= 0)
+    return emitOpError("eps must be positive");
+  return expectShape(*this, "result", shapeOf(getResult()), x);
+}
+
 LogicalResult GeluOp::verify() {
   if (getApproximate() != "none" && getApproximate() != "tanh")
     return emitOpError() << "approximate must be \"none\" or \"tanh\", got \""

@@ -33,6 +33,8 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
       {"softmax_grad", softmaxGradKernel},
       {"layer_norm", layerNormKernel},
       {"layer_norm_grad", layerNormGradKernel},
+      {"rms_norm", rmsNormKernel},
+      {"rms_norm_grad", rmsNormGradKernel},
       {"gelu", geluKernel},
       {"gelu_grad", geluGradKernel},
       {"relu", reluKernel},

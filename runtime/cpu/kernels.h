@@ -33,6 +33,8 @@ absl::Status softmaxGradKernel(const KernelCall &c);
 
 absl::Status layerNormKernel(const KernelCall &c);
 absl::Status layerNormGradKernel(const KernelCall &c);
+absl::Status rmsNormKernel(const KernelCall &c);
+absl::Status rmsNormGradKernel(const KernelCall &c);
 
 absl::Status embeddingKernel(const KernelCall &c);
 absl::Status embeddingGradKernel(const KernelCall &c);

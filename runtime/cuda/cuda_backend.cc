@@ -32,6 +32,8 @@ const std::unordered_map<std::string_view, CudaKernelFn> &kernelTable() {
           {"softmax_grad", softmaxGradOp},
           {"layer_norm", layerNormOp},
           {"layer_norm_grad", layerNormGradOp},
+          {"rms_norm", rmsNormOp},
+          {"rms_norm_grad", rmsNormGradOp},
           {"gelu", geluOp},
           {"gelu_grad", geluGradOp},
           {"relu", reluOp},

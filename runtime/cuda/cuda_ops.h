@@ -36,6 +36,8 @@ absl::Status maskedSoftmaxOp(const CudaOp &op);
 absl::Status softmaxGradOp(const CudaOp &op);
 absl::Status layerNormOp(const CudaOp &op);
 absl::Status layerNormGradOp(const CudaOp &op);
+absl::Status rmsNormOp(const CudaOp &op);
+absl::Status rmsNormGradOp(const CudaOp &op);
 absl::Status crossEntropyOp(const CudaOp &op);
 absl::Status crossEntropyGradOp(const CudaOp &op);
 

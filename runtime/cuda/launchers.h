@@ -88,6 +88,13 @@ int launchLayerNormGradInput(const float *x, const float *gamma,
                              const float *dy, float *dx, int64_t rows,
                              int64_t h, float eps, float *mean, float *rstd,
                              Stream s);
+// rms_norm: y = w·(x·rsqrt(mean(x²) + eps)) per row.
+int launchRmsNorm(const float *x, const float *w, float *y, int64_t rows,
+                  int64_t h, float eps, Stream s);
+// rms_norm_grad's dx; writes each row's rsqrt(mean(x²) + eps) to rstd.
+int launchRmsNormGradInput(const float *x, const float *w, const float *dy,
+                           float *dx, int64_t rows, int64_t h, float eps,
+                           float *rstd, Stream s);
 // masked_softmax over rows of length sk; mask row b = r / rowsPerBatch (mask
 // f32 or i32, or both null); causal: keys beyond q + qOffset (q = r % sq) are
 // masked.

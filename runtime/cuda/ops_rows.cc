@@ -155,12 +155,58 @@ absl::Status layerNormGradOp(const CudaOp &op) {
                           dbeta.f32(), rstd + rows, op.env.stream));
 }
 
+absl::Status rmsNormOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double eps, cpu::floatAttr(c, "eps"));
+  const Tensor &x = c.in[0], &w = c.in[1], &y = c.out[0];
+  if (x.shape.empty() || x.shape != y.shape || w.numel() != x.shape.back())
+    return kernelError(c, "x[...,H] and y must match and weight must be [H]");
+  return launched(op, launchRmsNorm(x.f32(), w.f32(), y.f32(), rowCount(x),
+                                    x.shape.back(), static_cast<float>(eps),
+                                    op.env.stream));
+}
+
+absl::Status rmsNormGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 3, 2));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double eps, cpu::floatAttr(c, "eps"));
+  const Tensor &x = c.in[0], &w = c.in[1], &dy = c.in[2];
+  const Tensor &dx = c.out[0], &dw = c.out[1];
+  if (x.shape.empty() || x.shape != dy.shape || x.shape != dx.shape ||
+      w.numel() != x.shape.back() || dw.numel() != x.shape.back())
+    return kernelError(
+        c, "x, dy, dx must be one shape [...,H] and weight, dweight [H]");
+  const int64_t h = x.shape.back(), rows = rowCount(x);
+  // Scratch: zeros[rows] (a mean of 0), rstd[rows], an unused column sum [h],
+  // then the column-sum partials.
+  const int64_t floats = 2 * rows + h + 2 * columnSumsScratch(rows, h);
+  GALAXY_CUDA_ASSIGN_OR_RETURN(void *raw,
+                               op.env.scratch->get(floats * sizeof(float)));
+  float *zeros = static_cast<float *>(raw), *rstd = zeros + rows;
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      launched(op, launchRmsNormGradInput(x.f32(), w.f32(), dy.f32(), dx.f32(),
+                                          rows, h, static_cast<float>(eps),
+                                          rstd, op.env.stream)));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t paramGrads,
+                               cpu::intAttr(c, "param_grads"));
+  if (!paramGrads) // frozen weight: dweight is not needed
+    return absl::OkStatus();
+  // dweight[j] = Σ_r dy·x·rstd[r]: layer_norm's dgamma with a mean of 0.
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      launched(op, launchFillF32(zeros, rows, 0.f, op.env.stream)));
+  return launched(op, launchLayerNormParamGrad(x.f32(), dy.f32(), zeros, rstd,
+                                               rows, h, dw.f32(), rstd + rows,
+                                               rstd + rows + h, op.env.stream));
+}
+
 absl::Status crossEntropyOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
-                               cpu::intAttr(c, "ignore_index"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore, cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
@@ -181,8 +227,7 @@ absl::Status crossEntropyGradOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore,
-                               cpu::intAttr(c, "ignore_index"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore, cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));

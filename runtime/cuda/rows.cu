@@ -1,4 +1,5 @@
-// Row kernels, one warp per row: layer_norm (+ the dx part of its grad),
+// Row kernels, one warp per row: layer_norm and rms_norm (+ the dx part of
+// their grads),
 // masked_softmax, softmax_grad, cross_entropy (+grad). Same formulas and
 // two-pass statistics as the CPU backend (runtime/cpu/vector_loops.cc).
 #include <math_constants.h>
@@ -68,6 +69,44 @@ __global__ void layerNormGradInputK(const float *x, const float *gamma,
       mean[r] = mu;
       rstd[r] = rs;
     }
+  }
+}
+
+// 1/sqrt(mean(x²) + eps) of one row, summed in double as the CPU does.
+__device__ inline float rmsRstd(const float *x, int64_t h, float eps) {
+  double ss = 0;
+  for (int64_t j = lane(); j < h; j += kWarp)
+    ss += double(x[j]) * x[j];
+  return 1.f / sqrtf(static_cast<float>(warpSumD(ss) / double(h)) + eps);
+}
+
+__global__ void rmsNormK(const float *x, const float *w, float *y,
+                         int64_t rows, int64_t h, float eps) {
+  GALAXY_WARP_ROWS(r, rows) {
+    const float *xr = x + r * h;
+    float *yr = y + r * h;
+    const float rs = rmsRstd(xr, h, eps);
+    for (int64_t j = lane(); j < h; j += kWarp)
+      yr[j] = w[j] * (xr[j] * rs);
+  }
+}
+
+// dx = r·g − x·r³·mean(g·x), g = dy·w; writes r per row (rstd) for dweight.
+__global__ void rmsNormGradInputK(const float *x, const float *w,
+                                  const float *dy, float *dx, int64_t rows,
+                                  int64_t h, float eps, float *rstd) {
+  GALAXY_WARP_ROWS(r, rows) {
+    const float *xr = x + r * h, *gr = dy + r * h;
+    float *o = dx + r * h;
+    const float rs = rmsRstd(xr, h, eps);
+    double a = 0;
+    for (int64_t j = lane(); j < h; j += kWarp)
+      a += double(gr[j]) * w[j] * xr[j];
+    const float k = static_cast<float>(warpSumD(a) / double(h)) * rs * rs * rs;
+    for (int64_t j = lane(); j < h; j += kWarp)
+      o[j] = rs * (gr[j] * w[j]) - xr[j] * k;
+    if (lane() == 0)
+      rstd[r] = rs;
   }
 }
 
@@ -206,6 +245,20 @@ int launchLayerNormGradInput(const float *x, const float *gamma,
                              Stream s) {
   layerNormGradInputK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
       x, gamma, dy, dx, rows, h, eps, mean, rstd);
+  return launchStatus();
+}
+
+int launchRmsNorm(const float *x, const float *w, float *y, int64_t rows,
+                  int64_t h, float eps, Stream s) {
+  rmsNormK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(x, w, y, rows, h, eps);
+  return launchStatus();
+}
+
+int launchRmsNormGradInput(const float *x, const float *w, const float *dy,
+                           float *dx, int64_t rows, int64_t h, float eps,
+                           float *rstd, Stream s) {
+  rmsNormGradInputK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
+      x, w, dy, dx, rows, h, eps, rstd);
   return launchStatus();
 }
 

@@ -139,6 +139,20 @@ Vec layerNormD(const Vec &x, const Vec &g, const Vec &b, int64_t h,
   return y;
 }
 
+// Hugging Face's LlamaRMSNorm: w·(x / sqrt(mean(x²) + eps)).
+Vec rmsNormD(const Vec &x, const Vec &w, int64_t h, double eps) {
+  Vec y(x.size());
+  for (size_t r = 0; r < x.size() / h; ++r) {
+    double ms = 0;
+    for (int64_t j = 0; j < h; ++j)
+      ms += x[r * h + j] * x[r * h + j];
+    ms /= h;
+    for (int64_t j = 0; j < h; ++j)
+      y[r * h + j] = w[j] * (x[r * h + j] / std::sqrt(ms + eps));
+  }
+  return y;
+}
+
 Vec softmaxRowsD(const Vec &x, int64_t n) {
   Vec y(x.size());
   for (size_t r = 0; r < x.size() / n; ++r) {
@@ -412,6 +426,38 @@ void layerNormGradCase(CaseContext &c) {
   }
 }
 
+void rmsNormCase(CaseContext &c) {
+  const int64_t h = 13;
+  const double eps = 1e-6; // LLaMA's rms_norm_eps
+  Buf x = c.rnd({2, 3, h}, -2.f, 2.f), w = c.rnd({h});
+  std::vector<Buf> in = {x, w}, out = {Buf::zeros({2, 3, h})};
+  if (c.exec(Op("rms_norm").f("eps", eps), in, out))
+    close(out[0], rmsNormD(toD(x), toD(w), h, eps), "rms_norm");
+}
+
+void rmsNormGradCase(CaseContext &c) {
+  const int64_t h = 11, rows = 5;
+  const double eps = 1e-5;
+  Buf x = c.rnd({rows, h}, -2.f, 2.f), w = c.rnd({h}), dy = c.rnd({rows, h});
+  const Vec xd = toD(x), wd = toD(w), dyd = toD(dy);
+  const Vec dx =
+      fdGrad([&](const Vec &v) { return rmsNormD(v, wd, h, eps); }, xd, dyd);
+  const Vec dw =
+      fdGrad([&](const Vec &v) { return rmsNormD(xd, v, h, eps); }, wd, dyd);
+  for (bool params : {true, false}) {
+    std::vector<Buf> in = {x, w, dy},
+                     out = {Buf::zeros({rows, h}), Buf::zeros({h})};
+    if (!c.exec(Op("rms_norm_grad").f("eps", eps).i("param_grads", params), in,
+                out))
+      continue;
+    const std::string what =
+        params ? "rms_norm_grad" : "rms_norm_grad param_grads=0";
+    close(out[0], dx, what + " dx (finite differences)", 1e-3, 1e-4);
+    if (params)
+      close(out[1], dw, what + " dweight (finite differences)", 1e-3, 1e-4);
+  }
+}
+
 void dropoutCase(CaseContext &c) {
   const Shape s = {8, 16, 32};
   const double p = 0.25;
@@ -631,6 +677,8 @@ const std::map<std::string, CaseFn> &cases() {
       {"softmax_grad", softmaxGradCase},
       {"layer_norm", layerNormCase},
       {"layer_norm_grad", layerNormGradCase},
+      {"rms_norm", rmsNormCase},
+      {"rms_norm_grad", rmsNormGradCase},
       {"gelu",
        [](CaseContext &c) {
          for (const char *a : {"none", "tanh"})

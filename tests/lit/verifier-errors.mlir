@@ -112,3 +112,19 @@ func.func @ce_tokens(%l: tensor<2x4x5xf32>, %y: tensor<2x4xi32>, %z: tensor<2x5x
   %bad = galaxy.cross_entropy %l, %z {denominator = 8.0 : f64} : (tensor<2x4x5xf32>, tensor<2x5xi32>) -> tensor<f32>
   return %ok : tensor<f32>
 }
+
+// -----
+
+func.func @rms_weight(%x: tensor<2x8xf32>, %w: tensor<4xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{weight has shape [4] but [8] was expected}}
+  %y = galaxy.rms_norm %x, %w {eps = 1.0e-06 : f64} : (tensor<2x8xf32>, tensor<4xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @rms_eps(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error @+1 {{eps must be positive}}
+  %y = galaxy.rms_norm %x, %w {eps = 0.0 : f64} : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}

@@ -192,6 +192,18 @@ def Galaxy_LayerNormOp : Galaxy_DiffOp<"layer_norm", [Galaxy_FlopsPerElement<5>]
   let hasVerifier = 1;
 }
 
+def Galaxy_RmsNormOp : Galaxy_DiffOp<"rms_norm", [Galaxy_FlopsPerElement<4>]> {
+  let summary = "RMSNorm over the last dim: x·rsqrt(mean(x²) + eps)·weight";
+  let description = [{
+    Hugging Face's LlamaRMSNorm in fp32: no mean subtraction, no bias;
+    `weight` is [H] for input [..., H].
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$weight, F64Attr:$eps);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 def Galaxy_GeluOp : Galaxy_DiffOp<"gelu", [Galaxy_FlopsPerElement<1>,
     SameOperandsAndResultType]> {
   let summary = "GELU, exact (erf) or tanh-approximated";
@@ -318,6 +330,20 @@ def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad", [Galaxy_FlopsPerEl
                        DefaultValuedAttr<BoolAttr, "true">:$param_grads);
   let results = (outs GF32Tensor:$dx, GF32Tensor:$dgamma, GF32Tensor:$dbeta);
   let assemblyFormat = "$input `,` $gamma `,` $grad attr-dict `:` functional-type(operands, results)";
+}
+
+def Galaxy_RmsNormGradOp : Galaxy_GradOp<"rms_norm_grad", [Galaxy_FlopsPerElement<4>]> {
+  let summary = "dx, dweight of rms_norm";
+  let description = [{
+    With r = rsqrt(mean(x²) + eps) and g = dy·weight per row:
+    dx = r·g − x·r³·mean(g·x); dweight = Σ_rows dy·x·r. With
+    `param_grads = false` (weight frozen) dweight is left undefined and must
+    not be used.
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$weight, GF32Tensor:$grad, F64Attr:$eps,
+                       DefaultValuedAttr<BoolAttr, "true">:$param_grads);
+  let results = (outs GF32Tensor:$dx, GF32Tensor:$dweight);
+  let assemblyFormat = "$input `,` $weight `,` $grad attr-dict `:` functional-type(operands, results)";
 }
 
 def Galaxy_GeluGradOp : Galaxy_GradOp<"gelu_grad", [Galaxy_FlopsPerElement<1>,

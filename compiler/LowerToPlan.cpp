@@ -348,6 +348,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
     return s;
   applyRankAttrs(rank, *instr);
+  if (auto cost = dyn_cast<CostOpInterface>(op))
+    instr->set_flops(cost.cost(opts.rank).flops);
   if (absl::Status s = checkKernel(&op, *instr); !s.ok())
     return s;
   ++st.idx;

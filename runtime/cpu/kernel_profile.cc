@@ -8,36 +8,6 @@
 #include "absl/strings/str_format.h"
 
 namespace galaxy::rt::cpu {
-namespace {
-
-int64_t rows(const Tensor &t) {
-  int64_t n = 1;
-  for (size_t i = 0; i + 1 < t.shape.size(); ++i)
-    n *= t.shape[i];
-  return n;
-}
-
-} // namespace
-
-double kernelFlops(const plan::Instr &instr, const std::vector<Tensor> &in,
-                   const std::vector<Tensor> &out) {
-  const std::string &k = instr.kernel();
-  if (out.empty() || in.empty() || out[0].shape.empty() || in[0].shape.empty())
-    return 0;
-  if (k == "linear") // y[rows,N] from x[rows,K]
-    return 2.0 * double(out[0].numel()) * double(in[0].shape.back());
-  if (k == "linear_weight_grad") // dw[N,K] summed over rows
-    return 2.0 * double(out[0].numel()) * double(rows(in[0]));
-  if (k == "matmul" && in[0].shape.size() >= 2) {
-    auto it = instr.attrs().find("transpose_a");
-    const bool ta = it != instr.attrs().end() && it->second.i() != 0;
-    const auto &a = in[0].shape;
-    const int64_t kdim = ta ? a[a.size() - 2] : a.back();
-    return 2.0 * double(out[0].numel()) * double(kdim);
-  }
-  return 0;
-}
-
 bool KernelProfile::enabledByEnv() {
   const char *env = std::getenv("GALAXY_PROFILE");
   return env && *env && std::string_view(env) != "0";

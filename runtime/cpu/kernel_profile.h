@@ -1,4 +1,5 @@
-// GALAXY_PROFILE=1: wall time per kernel (and GFLOP/s of the GEMM kernels),
+// GALAXY_PROFILE=1: wall time per kernel (and GFLOP/s, from the FLOPs the plan
+// counted for each instruction),
 // accumulated by the CPU backend and printed as a table when it is destroyed.
 #pragma once
 
@@ -10,11 +11,6 @@
 #include "runtime/backend.h"
 
 namespace galaxy::rt::cpu {
-
-// Multiply-adds ×2 of the matmul-like kernels (linear, linear_weight_grad,
-// matmul); 0 for every other kernel or for shapes it cannot read.
-double kernelFlops(const plan::Instr &instr, const std::vector<Tensor> &in,
-                   const std::vector<Tensor> &out);
 
 class KernelProfile {
 public:

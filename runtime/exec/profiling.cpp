@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "runtime/cpu/kernel_profile.h"
 
 namespace galaxy::rt::profiling {
 
@@ -37,24 +36,10 @@ absl::StatusOr<MeasuredRank> measureRank(const plan::Plan &plan,
   m.program = program;
   m.steps = runs;
   m.stepSeconds = stepSeconds;
-  // FLOPs need only the shapes: bind shape-only tensors.
-  auto shapeOf = [&](int32_t id) {
-    Tensor t;
-    if (id >= 0 && id < plan.buffers_size())
-      t.shape.assign(plan.buffers(id).shape().begin(),
-                     plan.buffers(id).shape().end());
-    return t;
-  };
   for (int i = 0; i < prog->instrs_size(); ++i) {
     const plan::Instr &in = prog->instrs(i);
-    std::vector<Tensor> ins, outs;
-    for (int32_t id : in.inputs())
-      ins.push_back(shapeOf(id));
-    for (int32_t id : in.outputs())
-      outs.push_back(shapeOf(id));
     m.instrs.push_back({in.kernel(), in.block(), in.backward(),
-                        sumSeconds[i] / double(runs),
-                        cpu::kernelFlops(in, ins, outs)});
+                        sumSeconds[i] / double(runs), double(in.flops())});
   }
   return m;
 }

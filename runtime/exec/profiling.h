@@ -19,7 +19,7 @@ struct InstrSample {
   std::string kernel, block; // as in the plan ("linear", "att.3")
   bool backward = false;
   double seconds = 0; // mean per measured step
-  double flops = 0;   // matmul-like kernels only (cpu::kernelFlops)
+  double flops = 0;   // the plan's count (Instr.flops: the op's cost rule)
 };
 
 // One rank's measurement of one program.

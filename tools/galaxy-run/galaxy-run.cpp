@@ -73,6 +73,11 @@ Weights:
   --save-merged FILE LoRA plans: write the final weights with every LoRA pair
                      folded into its base weight (W + (alpha/r)·B·A) and the
                      lora_A/lora_B tensors left out, for a plan without LoRA
+Outputs (--save, --save-merged, --metrics, --eval-out, --dump-taps, --profile-*):
+                     checked before the first step: the directory must exist
+                     and be writable, the file be absent or regular (a symlink,
+                     device, FIFO or directory is refused); a failed or
+                     interrupted (SIGINT/SIGTERM) write leaves no temporary file
 Side-only (forward-free side tuning):
   --dump-taps FILE   with a side-tuning plan (use_side): run the backbone in eval
                      mode over the --data rows (else the --eval rows), in file

@@ -6,11 +6,14 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "runtime/plan/kernel_schema.h"
+#include "runtime/plan/plan_sizes.h"
+#include "runtime/plan/size_limits.h"
 #include "runtime/plan/version.h"
 
 using namespace mlir;
@@ -20,11 +23,27 @@ namespace {
 
 constexpr int64_t kAlign = 64; // cache line; also what SIMD loads like
 
-int64_t bytesOf(ArrayRef<int64_t> shape) {
-  int64_t n = 4; // f32 and i32 alike
-  for (int64_t d : shape)
-    n *= d;
-  return n;
+// Bytes of a buffer, checked: a shape past plan::kMaxTensorElements (or one
+// whose product wraps) is an error naming the buffer, never a wrapped size.
+absl::StatusOr<int64_t> bytesOf(const plan::Buffer &b) {
+  std::optional<int64_t> n = plan::checkedTensorBytes(b.shape());
+  if (!n)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "buffer ", b.name(), " of shape [", absl::StrJoin(b.shape(), ", "),
+        "] has more than ", plan::kMaxTensorElements,
+        " elements (2^40); lower the sizes in the config"));
+  return *n;
+}
+
+// sum += bytes, within plan::kMaxPlanBytes.
+absl::Status addBytes(int64_t &sum, int64_t bytes, const char *what) {
+  std::optional<int64_t> s = plan::checkedAdd(sum, bytes);
+  if (!s || *s > plan::kMaxPlanBytes)
+    return absl::InvalidArgumentError(
+        absl::StrCat("the plan's ", what, " exceed ", plan::kMaxPlanBytes,
+                     " bytes (2^46); lower the sizes in the config"));
+  sum = *s;
+  return absl::OkStatus();
 }
 
 int64_t alignUp(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
@@ -98,6 +117,9 @@ private:
   absl::Status checkKernel(Operation *op, const plan::Instr &instr);
   RankLowering rankLowering(Operation &op, std::string kernel) const;
   static void applyRankAttrs(const RankLowering &k, plan::Instr &instr);
+  // The plan, once every size in it passes the check galaxy-run makes on
+  // loading it (parameters and totals included).
+  absl::StatusOr<plan::Plan> checked();
 
   const config::GalaxyConfig &cfg;
   LowerOptions opts;
@@ -338,11 +360,11 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
         p.mutable_buffers(id)->set_stash(true);
         continue;
       }
+      absl::StatusOr<int64_t> bytes = bytesOf(p.buffers(id));
+      if (!bytes.ok())
+        return bytes.status();
       st.defAt[r] = st.live.size();
-      auto shape = p.buffers(id).shape();
-      st.live.push_back(
-          {id, st.idx, st.idx,
-           bytesOf(SmallVector<int64_t>(shape.begin(), shape.end()))});
+      st.live.push_back({id, st.idx, st.idx, *bytes});
     }
   }
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
@@ -485,19 +507,30 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     if (b.stash() && !stashPlaced.count(b.id())) {
       stashPlaced.insert(b.id());
       b.set_offset(slot);
-      std::vector<int64_t> shape(b.shape().begin(), b.shape().end());
-      slot += alignUp(bytesOf(shape));
+      absl::StatusOr<int64_t> bytes = bytesOf(b);
+      if (!bytes.ok())
+        return bytes.status();
+      if (absl::Status s = addBytes(slot, alignUp(*bytes), "stash buffers");
+          !s.ok())
+        return s;
     }
   stashSlotBytes = std::max(stashSlotBytes, slot);
 
   for (ProgramState *st : {&fwdState, &bwdState}) {
     if (!st->prog)
       continue;
+    // Every offset assignOffsets picks is below the unshared total, so
+    // bounding that total bounds all of its arithmetic.
     int64_t unshared = 0;
     for (const Interval &iv : st->live)
-      unshared += alignUp(iv.bytes);
+      if (absl::Status s = addBytes(unshared, alignUp(iv.bytes), "activations");
+          !s.ok())
+        return s;
+    int64_t total = p.unshared_bytes();
+    if (absl::Status s = addBytes(total, unshared, "activations"); !s.ok())
+      return s;
     st->prog->set_arena_bytes(assignOffsets(st->live, p));
-    p.set_unshared_bytes(p.unshared_bytes() + unshared);
+    p.set_unshared_bytes(total);
     p.set_arena_bytes(std::max(p.arena_bytes(), st->prog->arena_bytes()));
   }
   return absl::OkStatus();
@@ -527,6 +560,15 @@ void Lowering::header() {
                                                        : plan::MATMUL_F32);
 }
 
+absl::StatusOr<plan::Plan> Lowering::checked() {
+  absl::StatusOr<plan::PlanMemory> mem =
+      plan::checkPlanSizes(p, absl::StrCat("the plan of rank ", opts.rank));
+  if (!mem.ok())
+    return absl::InvalidArgumentError(absl::StrCat(
+        mem.status().message(), "; lower the sizes in the config"));
+  return std::move(p);
+}
+
 absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   header();
   auto train = module.lookupSymbol<func::FuncOp>("train_step");
@@ -539,7 +581,7 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"});
       !s.ok())
     return s;
-  return std::move(p);
+  return checked();
 }
 
 absl::StatusOr<plan::Plan>
@@ -570,7 +612,7 @@ Lowering::runPipeline(const std::vector<StageModule> &mods,
         return s;
   }
   p.mutable_pipeline()->set_stash_slot_bytes(stashSlotBytes);
-  return std::move(p);
+  return checked();
 }
 
 } // namespace

@@ -1,5 +1,6 @@
 #include "compiler/config/resolve_parallel.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "compiler/config/error_text.h"
 #include "compiler/config/parallel_modes.h"
 #include "compiler/config/split.h"
+#include "runtime/plan/size_limits.h"
 
 namespace galaxy::config {
 namespace {
@@ -41,11 +43,14 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
                  absl::StrCat(s.list, " = ", listText(v), " gives ", part, " ",
                               i, " ", v[i], " ", s.unit, "s; every ", part,
                               " must get at least one ", s.unit, work));
-  int64_t sum = 0;
+  // Checked: entries near 2^63 could otherwise wrap to the total.
+  std::optional<int64_t> sum = 0;
   for (int64_t x : v)
-    sum += x;
+    if (sum)
+      sum = plan::checkedAdd(*sum, x);
   if (sum != s.total)
-    return bad(c, absl::StrCat(s.list, " = ", listText(v), " sums to ", sum,
+    return bad(c, absl::StrCat(s.list, " = ", listText(v), " sums to ",
+                               sum ? absl::StrCat(*sum) : "more than 2^63",
                                " but ", s.totalKey, " is ", s.total));
   return absl::OkStatus();
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/error_text.h"
 #include "models/registry.h"
+#include "runtime/plan/size_limits.h"
 
 namespace galaxy::config {
 namespace {
@@ -26,26 +28,120 @@ absl::Status checkProbability(const GalaxyConfig &c, const char *key,
   return absl::OkStatus();
 }
 
-absl::Status checkModel(const GalaxyConfig &c) {
-  struct Sized {
-    const char *key;
-    int64_t value;
+struct Sized {
+  const char *key;
+  int64_t value;
+};
+
+std::string sizedText(const std::vector<Sized> &factors) {
+  std::vector<std::string> parts;
+  for (const Sized &f : factors)
+    parts.push_back(absl::StrCat(f.key, " ", f.value));
+  return absl::StrJoin(parts, " x ");
+}
+
+// Limits no model a user means to train reaches (runtime/plan/size_limits.h);
+// past them the compiler's shape products would wrap. Runs after the
+// positivity checks, so every factor here is >= 1.
+absl::Status checkSizeLimits(const GalaxyConfig &c,
+                             const std::vector<Sized> &sized) {
+  for (const Sized &s : sized)
+    if (s.value > plan::kMaxDimension)
+      return bad(c, absl::StrCat(s.key, " = ", s.value, " exceeds the limit ",
+                                 plan::kMaxDimension,
+                                 " (2^31 - 1: ids, labels and positions are "
+                                 "32-bit)"));
+  // The biggest tensors a transformer of this config holds, by the keys that
+  // size them.
+  struct Tensor {
+    const char *what;
+    std::vector<Sized> factors;
   };
-  for (const Sized &s :
-       {Sized{"vocab_size", c.vocab_size}, Sized{"hidden_size", c.hidden_size},
-        Sized{"num_hidden_layers", c.num_hidden_layers},
-        Sized{"num_attention_heads", c.num_attention_heads},
-        Sized{"intermediate_size", c.intermediate_size},
-        Sized{"max_position_embeddings", c.max_position_embeddings},
-        Sized{"type_vocab_size", c.type_vocab_size},
-        Sized{"num_classes", c.num_classes}, Sized{"batch_size", c.batch_size},
-        Sized{"pad_size", c.pad_size},
-        Sized{"num_microbatches", c.num_microbatches},
-        Sized{"lora_dim", c.lora_dim},
-        Sized{"adapter_reduction_dim", c.adapter_reduction_dim},
-        Sized{"side_reduction_factor", c.side_reduction_factor}})
+  const Sized hidden{"hidden_size", c.hidden_size},
+      batch{"batch_size", c.batch_size}, seq{"pad_size", c.pad_size};
+  const Tensor tensors[] = {
+      {"the word embedding table", {{"vocab_size", c.vocab_size}, hidden}},
+      {"the position embedding table",
+       {{"max_position_embeddings", c.max_position_embeddings}, hidden}},
+      {"the token type embedding table",
+       {{"type_vocab_size", c.type_vocab_size}, hidden}},
+      {"an attention weight", {hidden, hidden}},
+      {"an intermediate weight",
+       {hidden, {"intermediate_size", c.intermediate_size}}},
+      {"the classifier weight", {hidden, {"num_classes", c.num_classes}}},
+      {"the hidden states", {batch, seq, hidden}},
+      {"an intermediate activation",
+       {batch, seq, {"intermediate_size", c.intermediate_size}}},
+      {"the attention scores",
+       {batch, {"num_attention_heads", c.num_attention_heads}, seq, seq}},
+  };
+  for (const Tensor &t : tensors) {
+    std::vector<int64_t> dims;
+    for (const Sized &f : t.factors)
+      dims.push_back(f.value);
+    std::optional<int64_t> n = plan::checkedNumel(dims);
+    if (!n || *n > plan::kMaxTensorElements)
+      return bad(c,
+                 absl::StrCat(sizedText(t.factors), " = ",
+                              n ? absl::StrCat(*n) : "more than 2^63",
+                              " elements (", t.what, ") exceeds the limit of ",
+                              plan::kMaxTensorElements,
+                              " elements (2^40) in one tensor"));
+  }
+  // Parameters of a BERT-shaped model: embeddings, then per layer four
+  // hidden x hidden and two hidden x intermediate weights (biases and norms
+  // are noise at this scale). Each product is below 2^40 here, so only the
+  // sums can overflow.
+  const int64_t h = c.hidden_size;
+  const int64_t embeddings =
+      (c.vocab_size + c.max_position_embeddings + c.type_vocab_size) * h;
+  const int64_t perLayer = 4 * h * h + 2 * h * c.intermediate_size;
+  std::optional<int64_t> layers =
+      plan::checkedMul(c.num_hidden_layers, perLayer);
+  std::optional<int64_t> params =
+      layers ? plan::checkedAdd(embeddings, *layers) : std::nullopt;
+  const int64_t limitBytes = plan::kMaxModelBytes;
+  std::optional<int64_t> bytes =
+      params ? plan::checkedMul(*params, plan::kElementBytes) : std::nullopt;
+  if (!bytes || *bytes > limitBytes)
+    return bad(c, absl::StrCat(
+                      "the model's parameters take ",
+                      bytes ? absl::StrCat("about ", *bytes) : "more than 2^63",
+                      " bytes (num_hidden_layers ", c.num_hidden_layers,
+                      ", hidden_size ", h, ", intermediate_size ",
+                      c.intermediate_size, ", vocab_size ", c.vocab_size,
+                      "), over the limit of ", limitBytes,
+                      " bytes (2^46, 64 TiB)"));
+  return absl::OkStatus();
+}
+
+absl::Status checkModel(const GalaxyConfig &c) {
+  const std::vector<Sized> sized = {
+      Sized{"vocab_size", c.vocab_size},
+      Sized{"hidden_size", c.hidden_size},
+      Sized{"num_hidden_layers", c.num_hidden_layers},
+      Sized{"num_attention_heads", c.num_attention_heads},
+      Sized{"intermediate_size", c.intermediate_size},
+      Sized{"max_position_embeddings", c.max_position_embeddings},
+      Sized{"type_vocab_size", c.type_vocab_size},
+      Sized{"num_classes", c.num_classes},
+      Sized{"batch_size", c.batch_size},
+      Sized{"pad_size", c.pad_size},
+      Sized{"num_microbatches", c.num_microbatches},
+      Sized{"lora_dim", c.lora_dim},
+      Sized{"adapter_reduction_dim", c.adapter_reduction_dim},
+      Sized{"side_reduction_factor", c.side_reduction_factor}};
+  for (const Sized &s : sized)
     if (s.value <= 0)
       return bad(c, absl::StrCat(s.key, " = ", s.value, " must be positive"));
+  GALAXY_CONFIG_TRY(checkSizeLimits(c, sized));
+  // A softmax over one class is 1 whatever the logits: loss 0, gradient 0,
+  // accuracy 1; such a run trains nothing and reports success.
+  if (c.num_classes < 2)
+    return bad(c, absl::StrCat("num_classes = ", c.num_classes,
+                               " must be at least 2 (with one class the "
+                               "softmax is always 1: the loss is 0 and "
+                               "nothing trains)"));
 
   if (c.hidden_size % c.num_attention_heads != 0)
     return bad(c, absl::StrCat("hidden_size ", c.hidden_size,

@@ -34,6 +34,7 @@ BufferStore::~BufferStore() {
 
 namespace {
 constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kMaxAllocation = size_t(1) << 62;
 // GALAXY_HUGEPAGES=0 turns the hint off (for A/B measurements).
 bool hugePages() {
   static const bool on = [] {
@@ -45,6 +46,12 @@ bool hugePages() {
 } // namespace
 
 absl::StatusOr<void *> BufferStore::allocate(size_t bytes, const char *what) {
+  // Plans are size-checked on loading (plan::checkPlanSizes); this keeps the
+  // rounding below from wrapping whatever a caller passes.
+  if (bytes > kMaxAllocation)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot allocate ", bytes, " bytes for ", what, ": more than ",
+        kMaxAllocation, " (2^62), so its size is wrong"));
   bytes = std::max<size_t>(bytes, 64);
   void *p = nullptr;
   if (mem_) {

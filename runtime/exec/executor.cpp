@@ -14,6 +14,7 @@
 #include "runtime/exec/gather_boxes.h"
 #include "runtime/exec/plan_kernels.h"
 #include "runtime/exec/staged_communicator.h"
+#include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 
 namespace galaxy::rt {
@@ -57,6 +58,14 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
         origin, " asks for matmul_dtype ", plan.matmul_dtype(),
         ", which this galaxy-run does not know (it runs MATMUL_F32 and "
         "MATMUL_BF16); recompile it with the matching galaxyc"));
+  // Sizes before anything is allocated from them: a wrapped or negative size
+  // would allocate too little and let kernels write past it.
+  if (absl::StatusOr<plan::PlanMemory> mem = plan::checkPlanSizes(plan, origin);
+      !mem.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(mem.status().message(),
+                     "; the plan is damaged or was not written by galaxyc: "
+                     "recompile it"));
   if (absl::Status s = checkPlanKernels(plan, backend, origin); !s.ok())
     return s;
   std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));

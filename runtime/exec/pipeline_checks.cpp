@@ -61,7 +61,8 @@ absl::Status PipelineDriver::init() {
   const int64_t B = plan.model().batch_size();
   int64_t sum = 0;
   for (int64_t n : pp.microbatch_sizes()) {
-    if (n <= 0)
+    // At most the batch: then no sum of them wraps before it is compared.
+    if (n <= 0 || n > B)
       return absl::InvalidArgumentError(absl::StrCat(
           "the plan has a microbatch of ", n, " rows; recompile it"));
     offsets_.push_back(sum);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,6 +11,7 @@
 #include "runtime/exec/lora_merge.h"
 #include "runtime/exec/pipeline_driver.h"
 #include "runtime/exec/taps.h"
+#include "runtime/io/temp_file.h"
 
 namespace galaxy::rt {
 
@@ -176,13 +178,16 @@ absl::Status Trainer::saveMerged(const std::string &path,
                                  const std::string &configJson) {
   // Gather like save(), then fold on the lead rank.
   const std::string unmerged = path + ".unmerged.tmp";
+  // Only the lead rank writes (and removes) it: another rank on the same
+  // filesystem must not remove the file the lead is still folding.
+  std::optional<io::TempFileGuard> guard;
+  if (o_.lead)
+    guard.emplace(unmerged);
   if (absl::Status s = runner_.saveParams(unmerged); !s.ok())
     return s;
   if (!o_.lead)
     return absl::OkStatus();
-  absl::Status s = writeMergedLora(unmerged, configJson, path);
-  std::remove(unmerged.c_str());
-  return s;
+  return writeMergedLora(unmerged, configJson, path); // guard removes it
 }
 
 } // namespace galaxy::rt

@@ -3,17 +3,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "runtime/io/line_reader.h"
 #include "runtime/io/wordpiece.h"
 #include <nlohmann/json.hpp>
 
 namespace galaxy::io {
 namespace {
+
+constexpr int64_t kMaxI32 = std::numeric_limits<int32_t>::max();
 
 absl::Status checkOptions(const std::string &path, const DatasetOptions &opts) {
   if (opts.padSize <= 0)
@@ -22,6 +26,15 @@ absl::Status checkOptions(const std::string &path, const DatasetOptions &opts) {
   if (opts.numClasses <= 0)
     return absl::InvalidArgumentError(absl::StrFormat(
         "loading %s: num_classes must be > 0, got %d", path, opts.numClasses));
+  // Ids and labels travel as i32: a bound past that would let a value wrap
+  // into another id (or a negative one) after its range check.
+  for (auto [name, v] : {std::pair{"num_classes", opts.numClasses},
+                         std::pair{"vocab_size", opts.vocabSize},
+                         std::pair{"pad_size", opts.padSize}})
+    if (v > kMaxI32)
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "loading %s: %s %d does not fit 32-bit ids (at most %d)", path, name,
+          v, kMaxI32));
   return absl::OkStatus();
 }
 
@@ -131,7 +144,12 @@ absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
   ds.path_ = path;
   ds.padSize_ = opts.padSize;
   std::string line;
-  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+  for (int64_t lineNo = 1;; ++lineNo) {
+    absl::StatusOr<bool> more = readLine(in, line, path, lineNo);
+    if (!more.ok())
+      return more.status();
+    if (!*more)
+      break;
     const std::string where = absl::StrFormat("%s:%d", path, lineNo);
     // absl::string_view: Debian's abseil is not built on std::string_view.
     absl::string_view lin = absl::StripAsciiWhitespace(line);
@@ -188,7 +206,12 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
   ds.padSize_ = opts.padSize;
   const size_t S = static_cast<size_t>(opts.padSize);
   std::string line;
-  for (int64_t lineNo = 1; std::getline(in, line); ++lineNo) {
+  for (int64_t lineNo = 1;; ++lineNo) {
+    absl::StatusOr<bool> more = readLine(in, line, path, lineNo);
+    if (!more.ok())
+      return more.status();
+    if (!*more)
+      break;
     const std::string where = absl::StrFormat("%s:%d", path, lineNo);
     if (absl::StripAsciiWhitespace(line).empty())
       continue;
@@ -216,10 +239,16 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
         if (!a[i].is_number_integer())
           return absl::InvalidArgumentError(absl::StrFormat(
               "%s: %s[%d] = %s is not an integer", where, key, i, a[i].dump()));
-        const int64_t v = a[i].get<int64_t>();
-        if (v < lo || v >= hi)
-          return absl::InvalidArgumentError(absl::StrFormat(
-              "%s: %s[%d] = %d is outside [%d, %d)", where, key, i, v, lo, hi));
+        // Above int64 (a JSON integer up to 2^64-1) is out of range too.
+        const bool huge =
+            a[i].is_number_unsigned() &&
+            a[i].get<uint64_t>() >
+                static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+        const int64_t v = huge ? 0 : a[i].get<int64_t>();
+        if (huge || v < lo || v >= hi)
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s: %s[%d] = %s is outside [%d, %d)", where, key,
+                              i, a[i].dump(), lo, hi));
         out->push_back(v);
       }
       return absl::OkStatus();
@@ -245,6 +274,12 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
     if (!j.contains("label") || !j["label"].is_number_integer())
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: \"label\" is missing or not an integer", where));
+    if (j["label"].is_number_unsigned() &&
+        j["label"].get<uint64_t>() > static_cast<uint64_t>(kMaxI32))
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: label %s is outside [0, %d): fix the label or raise "
+          "num_classes",
+          where, j["label"].dump(), opts.numClasses));
     const int64_t label = j["label"].get<int64_t>();
     if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
       return s;

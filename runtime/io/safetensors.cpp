@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "runtime/io/temp_file.h"
 #include <nlohmann/json.hpp>
 
 namespace galaxy::io {
@@ -500,16 +501,21 @@ writeSafetensors(const std::string &path,
         absl::StrFormat("cannot write %s: creating a temporary file in %s "
                         "failed: %s (does the directory exist?)",
                         path, dir.string(), errnoStr()));
+  // Removes the temporary on every failure below and on SIGINT / SIGTERM
+  // while it exists.
+  TempFileGuard guard(tmp);
   auto fail = [&](absl::Status s) {
     ::close(fd);
     ::unlink(tmp.c_str());
-    return s;
+    return absl::Status(s.code(), absl::StrFormat("cannot write %s: %s", path,
+                                                  s.message()));
   };
   fchmod(fd, 0644);
   if (absl::Status s = writeAll(fd, lenBytes, 8, tmp); !s.ok())
     return fail(s);
   if (absl::Status s = writeAll(fd, text.data(), text.size(), tmp); !s.ok())
     return fail(s);
+  runTempFileHookForTesting(tmp);
   for (size_t i : order) {
     if (absl::Status s =
             writeAll(fd, tensors[i].data, static_cast<size_t>(sizes[i]), tmp);
@@ -530,6 +536,7 @@ writeSafetensors(const std::string &path,
     return absl::InternalError(absl::StrFormat(
         "cannot write %s: rename from %s failed: %s", path, tmp, err));
   }
+  guard.release();
   // Persist the rename itself; best effort (some filesystems refuse fsync on
   // directories).
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

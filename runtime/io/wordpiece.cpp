@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "runtime/io/line_reader.h"
 #include <unicode/locid.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
@@ -89,7 +92,12 @@ WordPieceTokenizer::fromFile(const std::string &vocabPath) {
         "cannot open vocab file %s (one token per line)", vocabPath));
   std::vector<std::string> tokens;
   std::string line;
-  while (std::getline(in, line)) {
+  for (int64_t lineNo = 1;; ++lineNo) {
+    absl::StatusOr<bool> more = readLine(in, line, vocabPath, lineNo);
+    if (!more.ok())
+      return more.status();
+    if (!*more)
+      break;
     if (!line.empty() && line.back() == '\r') // tolerate CRLF files
       line.pop_back();
     tokens.push_back(line);
@@ -107,11 +115,18 @@ WordPieceTokenizer::fromTokens(std::vector<std::string> tokens,
         static_cast<int32_t>(i); // a repeated token keeps its last id, as in HF
   t.unkId_ = t.id("[UNK]");
   t.clsId_ = t.id("[CLS]");
-  if (t.unkId_ < 0 || t.clsId_ < 0)
-    return absl::InvalidArgumentError(
-        absl::StrFormat("vocab %s lacks %s: a BERT vocab must list [PAD], "
-                        "[UNK], [CLS], [SEP], [MASK]",
-                        source, t.unkId_ < 0 ? "[UNK]" : "[CLS]"));
+  // Every token the message names is required: a vocab without [PAD] or
+  // [SEP] is not a BERT vocab (a wrong file, or one cut short), even though
+  // encode() itself only reads [CLS] and [UNK].
+  std::vector<std::string> missing;
+  for (const char *special : {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"})
+    if (t.id(special) < 0)
+      missing.push_back(special);
+  if (!missing.empty())
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "vocab %s lacks %s: a BERT vocab must list [PAD], [UNK], [CLS], "
+        "[SEP], [MASK]",
+        source, absl::StrJoin(missing, ", ")));
   return t;
 }
 

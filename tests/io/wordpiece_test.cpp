@@ -104,10 +104,11 @@ TEST(WordPiece, EncodeLikeThePrototype) {
 
 TEST(WordPiece, VocabFiles) {
   testing::TempDir dir;
-  testing::writeFile(dir.file("v.txt"), "[PAD]\r\n[UNK]\r\n[CLS]\r\nhi\r\n");
+  testing::writeFile(dir.file("v.txt"),
+                     "[PAD]\r\n[UNK]\r\n[CLS]\r\nhi\r\n[SEP]\r\n[MASK]\r\n");
   auto t = WordPieceTokenizer::fromFile(dir.file("v.txt"));
   ASSERT_TRUE(t.ok()) << t.status();
-  EXPECT_EQ(t->vocabSize(), 4);
+  EXPECT_EQ(t->vocabSize(), 6);
   EXPECT_EQ(t->id("hi"), 3);
   EXPECT_EQ(t->id("nope"), -1);
   EXPECT_EQ(t->unkId(), 1);

@@ -48,12 +48,18 @@ void Subprocess::kill() {
   }
 }
 
+void Subprocess::signal(int sig) {
+  if (pid_ > 0)
+    ::kill(pid_, sig);
+}
+
 ProcResult Subprocess::wait(std::chrono::milliseconds limit) {
   ProcResult r;
   int status = 0;
   while (pid_ > 0) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       r.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      r.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
       pid_ = -1;
       break;
     }

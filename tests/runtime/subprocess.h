@@ -11,6 +11,7 @@ namespace galaxy::rt::testing {
 
 struct ProcResult {
   int exitCode = -1;     // -1: killed by a signal (or by the limit)
+  int signal = 0;        // the signal that ended it, when one did
   bool timedOut = false; // killed because it ran past the limit
   double seconds = 0;
   std::string output; // stdout and stderr, interleaved
@@ -26,6 +27,8 @@ public:
   // Waits up to `limit`, then kills it.
   ProcResult wait(std::chrono::milliseconds limit = std::chrono::seconds(30));
   void kill();
+  // Sends `sig` to the child (still running: wait() reaps it).
+  void signal(int sig);
 
 private:
   pid_t pid_ = -1;

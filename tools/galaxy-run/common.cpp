@@ -5,13 +5,19 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <set>
+#include <sstream>
 
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
+#include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
+#include "tools/galaxy-run/memory_check.h"
+#include "tools/galaxy-run/outputs.h"
 
 namespace fs = std::filesystem;
 
@@ -63,7 +69,57 @@ int64_t envInt(const char *name, int64_t otherwise) {
   return v && *v ? std::atoll(v) : otherwise;
 }
 
+namespace {
+// --init tensors no plan parameter reads: a warning, not an error, because
+// Hugging Face checkpoints routinely hold tensors a fine-tuning plan has no
+// use for (a pre-training head, a pooler); naming them shows a misspelled or
+// mis-prefixed name. Pipeline plans split the parameters over stages: the
+// names of every rank's plan count.
+void reportUnusedInit(const Args &args, const io::SafetensorsFile &init,
+                      int world) {
+  std::set<std::string> used;
+  for (int r = 0; r < world; ++r) {
+    std::string file;
+    absl::StatusOr<plan::Plan> p = readPlan(args.plan, r, &file);
+    if (!p.ok())
+      return; // a single plan file, or one missing: say nothing uncertain
+    for (const plan::Param &q : p->params())
+      used.insert(q.name());
+  }
+  std::vector<std::string> unused;
+  for (const io::TensorEntry &t : init.tensors())
+    if (!used.count(t.name))
+      unused.push_back(t.name);
+  if (unused.empty())
+    return;
+  constexpr size_t kShown = 8;
+  std::cerr << "galaxy-run: warning: --init " << args.init << " holds "
+            << unused.size() << " tensor" << (unused.size() == 1 ? "" : "s")
+            << " the plan does not use (ignored): "
+            << absl::StrJoin(unused.begin(),
+                             unused.begin() + std::min(kShown, unused.size()),
+                             ", ")
+            << (unused.size() > kShown
+                    ? absl::StrCat(" and ", unused.size() - kShown, " more")
+                    : "")
+            << "\n";
+}
+} // namespace
+
 RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
+  // Before any data is read: the plan's sizes (a wrapped or negative one is
+  // refused), what it will allocate against what the machine has (device
+  // memory is not checked yet), and where the run will write.
+  absl::StatusOr<plan::PlanMemory> need =
+      plan::checkPlanSizes(plan, "plan " + args.plan);
+  if (!need.ok())
+    fail(2, absl::StrCat(need.status().message(),
+                         "; the plan is damaged or was not written by "
+                         "galaxyc: recompile it"));
+  if (args.backend == "cpu")
+    checkMemory(*need, args.plan, 1);
+  if (lead)
+    checkOutputs(args);
   const plan::ModelInfo &model = plan.model();
   RunInputs in;
   io::DatasetOptions dopts;
@@ -95,6 +151,8 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
     if (!f.ok())
       fail(2, std::string(f.status().message()));
     in.init = std::move(*f);
+    if (lead)
+      reportUnusedInit(args, *in.init, planWorldSize(plan));
   }
   if (lead && !args.metrics.empty() && in.train) {
     in.metrics.open(args.metrics, std::ios::trunc);
@@ -210,8 +268,7 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
                                eval.loss, eval.accuracy);
   if (args.evalOut.empty())
     return;
-  std::string tmp = args.evalOut + ".tmp";
-  std::ofstream o(tmp);
+  std::ostringstream o;
   o << absl::StrFormat(
       "{\"loss\": %.9g, \"accuracy\": %.9g, \"rows\": %d, \"logits\": [",
       eval.loss, eval.accuracy, N);
@@ -222,9 +279,8 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
     o << "]";
   }
   o << "]}\n";
-  o.close();
-  if (!o || std::rename(tmp.c_str(), args.evalOut.c_str()) != 0)
-    fail(1, "cannot write '" + args.evalOut + "'");
+  if (absl::Status s = writeTextAtomically(args.evalOut, o.str()); !s.ok())
+    fail(1, std::string(s.message()));
 }
 } // namespace
 

@@ -1,8 +1,11 @@
 // galaxy-run: executes a compiled plan — trains, evaluates, saves weights.
 // The command line: flags, plans, inputs, backend and ranks; the loop itself
 // is rt::Trainer (runtime/exec/trainer.h).
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -19,8 +22,12 @@
 #include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
+#include "runtime/io/temp_file.h"
+#include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/common.h"
+#include "tools/galaxy-run/memory_check.h"
+#include "tools/galaxy-run/outputs.h"
 #include "tools/galaxy-run/profile_report.h"
 #include "tools/galaxy-run/run_pipeline.h"
 
@@ -66,6 +73,11 @@ Weights:
   --save-merged FILE LoRA plans: write the final weights with every LoRA pair
                      folded into its base weight (W + (alpha/r)·B·A) and the
                      lora_A/lora_B tensors left out, for a plan without LoRA
+Outputs (--save, --save-merged, --metrics, --eval-out, --dump-taps, --profile-*):
+                     checked before the first step: the directory must exist
+                     and be writable, the file be absent or regular (a symlink,
+                     device, FIFO or directory is refused); a failed or
+                     interrupted (SIGINT/SIGTERM) write leaves no temporary file
 Side-only (forward-free side tuning):
   --dump-taps FILE   with a side-tuning plan (use_side): run the backbone in eval
                      mode over the --data rows (else the --eval rows), in file
@@ -101,8 +113,9 @@ Ranks (progress, --metrics, --eval-out and --save come from rank 0):
                      run one rank by hand (rank 0 hosts the rendezvous on PORT);
                      without these flags the torchrun variables RANK, WORLD_SIZE,
                      MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) are used
-  --timeout SECONDS  bound on joining and on every collective (default 60): a
-                     rank that dies or hangs makes the others fail naming it
+  --timeout SECONDS  bound on joining and on every collective (default 60,
+                     at most 604800 = 7 days): a rank that dies or hangs makes
+                     the others fail naming it
   -h, --help         this text
 
 Environment (CPU backend):
@@ -115,9 +128,15 @@ Environment (CPU backend):
   GALAXY_DENORMALS=keep  compute with denormal floats (default: flushed to
                      zero; they made BERT training 40x slower on padded data)
 Exit status: 0 success, 2 bad command line or input, 1 run failure.
+  GALAXY_SKIP_MEMORY_CHECK=1  start even when the plan's buffers exceed the
+                     machine's available memory (MemAvailable)
 Test hooks: GALAXY_TEST_DIE_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default 1)
-_exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there.
+_exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there;
+GALAXY_TEST_PAUSE_IN_SAVE=1 pauses every safetensors write once its temporary
+file exists (to test that a signal removes it).
 )";
+
+constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 7 * 24 * 3600;
 
 int64_t parseInt(const std::string &flag, const std::string &v) {
   try {
@@ -219,9 +238,16 @@ Args parseArgs(int argc, char **argv) {
       a.launch.world = int(parseInt(flag, val()));
     else if (flag == "--master")
       a.launch.master = val();
-    else if (flag == "--timeout")
-      a.timeoutS = parseSeconds(flag, val());
-    else if (!arg.empty() && arg[0] == '-')
+    else if (flag == "--timeout") {
+      const std::string v = val();
+      a.timeoutS = parseSeconds(flag, v);
+      // Milliseconds of it must fit the communicator's int64 clock; a week
+      // is past any join or collective worth waiting for.
+      if (a.timeoutS < kMinTimeoutS || a.timeoutS > kMaxTimeoutS)
+        fail(2,
+             absl::StrCat("--timeout expects seconds in [", kMinTimeoutS, ", ",
+                          kMaxTimeoutS, "] (1 ms to 7 days), got '", v, "'"));
+    } else if (!arg.empty() && arg[0] == '-')
       fail(2, "unknown option '" + arg + "' (see --help)");
     else if (a.plan.empty())
       a.plan = arg;
@@ -328,6 +354,27 @@ int launchLocal(const Args &args) {
                  : std::string(),
              "; use --nproc ", world, " or recompile with --world ",
              args.nproc));
+  // The ranks share this machine's memory and write from rank 0: check both
+  // before any rank starts.
+  plan::PlanMemory need;
+  for (int r = 0; r < world; ++r) {
+    std::string rankFile;
+    auto p = readPlan(args.plan, r, &rankFile);
+    if (!p.ok())
+      break; // the rank that cannot read it says why
+    auto m = plan::checkPlanSizes(*p, "plan " + rankFile);
+    if (!m.ok())
+      break; // likewise
+    for (auto [sum, part] :
+         {std::pair{&need.arena, m->arena}, std::pair{&need.stash, m->stash},
+          std::pair{&need.params, m->params},
+          std::pair{&need.optimizerState, m->optimizerState},
+          std::pair{&need.inputs, m->inputs}, std::pair{&need.total, m->total}})
+      *sum += part; // each below 2^46, so no sum of <= 2^16 ranks wraps
+  }
+  if (args.backend == "cpu")
+    checkMemory(need, args.plan, world);
+  checkOutputs(args);
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.childArgs;
@@ -504,6 +551,12 @@ int main(int argc, char **argv) {
   // libgomp fixes its wait policy at load: re-exec with PASSIVE unless the user
   // chose, or spinning threads fight the GEMM's on a busy machine.
   rt::cpu::prepareCpuLibraries(argv);
+  if (const char *p = std::getenv("GALAXY_TEST_PAUSE_IN_SAVE"); p && *p)
+    io::setTempFileHookForTesting([](const std::string &tmp) {
+      std::cerr << "galaxy-run: test hook: paused writing " << tmp << "\n";
+      while (true)
+        pause(); // until a signal ends the process
+    });
   try {
     Args args = parseArgs(argc, argv);
     return args.nproc > 0 ? launchLocal(args) : runRank(args);

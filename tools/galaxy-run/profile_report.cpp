@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/exec/profiling.h"
+#include "tools/galaxy-run/outputs.h"
 
 namespace galaxy::run {
 
@@ -30,12 +31,8 @@ void reportProfile(const rt::Executor &ex, const Args &args,
     return;
   std::cerr << prof::measuredText(*all);
   auto write = [](const std::string &path, const std::string &text) {
-    std::string tmp = path + ".tmp";
-    std::ofstream o(tmp);
-    o << text;
-    o.close();
-    if (!o || std::rename(tmp.c_str(), path.c_str()) != 0)
-      fail(1, "cannot write '" + path + "'");
+    if (absl::Status s = writeTextAtomically(path, text); !s.ok())
+      fail(1, std::string(s.message()));
     std::cerr << "galaxy-run: wrote " << path << "\n";
   };
   if (!args.profileJson.empty()) {

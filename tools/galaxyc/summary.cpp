@@ -1,16 +1,30 @@
 #include "tools/galaxyc/summary.h"
 
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "runtime/plan/size_limits.h"
 
 namespace galaxy {
 
 namespace {
 std::string mib(int64_t bytes) {
   return absl::StrFormat("%.2f MiB", bytes / 1048576.0);
+}
+
+// Sums and products of sizes, saturating instead of wrapping: the plans
+// summarized here passed plan::checkPlanSizes, so saturation is a
+// safeguard, never a figure a user sees.
+int64_t sat(std::optional<int64_t> v) {
+  return v ? *v : std::numeric_limits<int64_t>::max();
+}
+int64_t add(int64_t a, int64_t b) { return sat(plan::checkedAdd(a, b)); }
+template <typename Range> int64_t elements(const Range &shape) {
+  return sat(plan::checkedNumel(shape));
 }
 } // namespace
 
@@ -24,10 +38,9 @@ std::string summarizeModule(mlir::ModuleOp module) {
       if (auto b = llvm::dyn_cast<BlockOp>(op)) {
         ++blocks[b.getKind().str()];
       } else if (auto p = llvm::dyn_cast<ParamOp>(op)) {
-        if (params.emplace(p.getName().str(), p.getType().getNumElements())
-                .second &&
-            p.getTrainable())
-          trainable += p.getType().getNumElements();
+        const int64_t n = elements(p.getType().getShape());
+        if (params.emplace(p.getName().str(), n).second && p.getTrainable())
+          trainable = add(trainable, n);
       } else if (op->getDialect() &&
                  op->getDialect()->getNamespace() == "galaxy" &&
                  !llvm::isa<YieldOp>(op)) {
@@ -38,7 +51,7 @@ std::string summarizeModule(mlir::ModuleOp module) {
     });
     int64_t total = 0;
     for (auto &[n, e] : params)
-      total += e;
+      total = add(total, e);
     out +=
         absl::StrFormat("@%s: %d parameters (%d tensors), %d trainable\n",
                         fn.getSymName().str(), total, params.size(), trainable);
@@ -70,16 +83,15 @@ std::string summarizePlan(const plan::Plan &p) {
                                             : "fp32");
   int64_t paramElems = 0, trainable = 0;
   for (const auto &pp : p.params()) {
-    int64_t n = 1;
-    for (int64_t d : pp.slice_shape())
-      n *= d;
-    paramElems += n;
+    const int64_t n = elements(pp.slice_shape());
+    paramElems = add(paramElems, n);
     if (pp.trainable())
-      trainable += n;
+      trainable = add(trainable, n);
   }
   out += absl::StrFormat(
       "  parameters: %d tensors, %d elements (%s), %d trainable\n",
-      p.params_size(), paramElems, mib(paramElems * 4), trainable);
+      p.params_size(), paramElems,
+      mib(sat(plan::checkedMul(paramElems, plan::kElementBytes))), trainable);
   for (const auto &prog : p.programs()) {
     out += absl::StrFormat("  %-10s %5d instructions, arena %s\n", prog.name(),
                            prog.instrs_size(), mib(prog.arena_bytes()));
@@ -92,12 +104,11 @@ std::string summarizePlan(const plan::Plan &p) {
         continue;
       const auto &buf =
           p.buffers(k == "all_gather" ? in.outputs(0) : in.inputs(0));
-      int64_t n = 4;
-      for (int64_t d : buf.shape())
-        n *= d;
+      const int64_t n =
+          sat(plan::checkedMul(elements(buf.shape()), plan::kElementBytes));
       auto &[count, bytes] = comm[k + (in.backward() ? " (bwd)" : " (fwd)")];
       ++count;
-      bytes += n;
+      bytes = add(bytes, n);
     }
     for (const auto &[k, cb] : comm)
       out += absl::StrFormat("    %-22s x%-4d %s per step\n", k, cb.first,

@@ -122,6 +122,15 @@ Grads MergeHeadsOp::buildGradients(OpBuilder &b, ValueRange dy,
   return g;
 }
 
+Grads RopeOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+  Grads g = none(*this);
+  // A rotation's transpose is the rotation by the opposite angle.
+  if (need[0])
+    g[0] = b.create<RopeOp>(getLoc(), getType(), dy[0], getThetaAttr(),
+                            b.getBoolAttr(!getInverse()));
+  return g;
+}
+
 Grads MaskedSoftmaxOp::buildGradients(OpBuilder &b, ValueRange dy,
                                       ArrayRef<bool> need) {
   Grads g = none(*this);

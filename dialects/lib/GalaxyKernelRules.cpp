@@ -159,6 +159,13 @@ void MaskedSoftmaxOp::lowerForRank(int rank, RankLowering &k) {
   k.attrs["q_offset"] = off[2];
 }
 
+// Rotary angles follow global positions: a rank holding a slice of the
+// sequence (dim 2) starts at its slice's offset.
+void RopeOp::lowerForRank(int rank, RankLowering &k) {
+  k.attrs["offset"] =
+      layoutOf(getResult()).localOffset(getType().getShape(), rank)[2];
+}
+
 // A partial result gets its bias once, on rank 0.
 void LinearOp::lowerForRank(int rank, RankLowering &k) {
   if (getBias() && layoutOf(getResult()).kind == Layout::P && rank != 0)

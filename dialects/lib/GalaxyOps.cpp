@@ -151,6 +151,18 @@ LogicalResult MergeHeadsOp::verify() {
                      {x[0], x[2], x[1] * x[3]});
 }
 
+LogicalResult RopeOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 4)
+    return emitOpError() << "expects [B, n, S, d], got " << str(x);
+  if (x[3] <= 0 || x[3] % 2 != 0)
+    return emitOpError() << "head size " << x[3]
+                         << " must be even (two halves rotate together)";
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError("theta must be positive");
+  return success();
+}
+
 LogicalResult MaskedSoftmaxOp::verify() {
   auto x = shapeOf(getInput());
   if (x.size() != 4)

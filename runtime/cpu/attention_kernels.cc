@@ -1,12 +1,14 @@
-// split_heads, merge_heads, masked_softmax, softmax_grad.
+// split_heads, merge_heads, rope, masked_softmax, softmax_grad.
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/rope_angles.h"
 #include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
@@ -47,6 +49,42 @@ absl::Status splitHeadsKernel(const KernelCall &c) {
 }
 absl::Status mergeHeadsKernel(const KernelCall &c) {
   return headsCopy(c, false);
+}
+
+absl::Status ropeKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double theta, floatAttr(c, "theta"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t inverse, intAttr(c, "inverse"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "offset"));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  if (x.shape.size() != 4 || x.shape != y.shape || x.shape[3] % 2 != 0)
+    return kernelError(c, "x and y must be one shape [B,n,S,d] with d even");
+  const int64_t s = x.shape[2], d = x.shape[3], half = d / 2,
+                heads = x.shape[0] * x.shape[1];
+  // One (cos, sin) per (position, frequency), shared by every batch row and
+  // head (double cos and sin cost tens of operations each).
+  std::vector<float> freq(half);
+  for (int64_t i = 0; i < half; ++i)
+    freq[i] = rope::invFreq(theta, i, d);
+  std::vector<rope::CosSin> table(s * half);
+  parallelChunks(s, half * 64, c.env.threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t i = 0; i < half; ++i)
+        table[t * half + i] = rope::cosSin(t + offset, freq[i], inverse);
+  });
+  const float *xp = x.f32();
+  float *yp = y.f32();
+  parallelChunks(heads * s, d * 3, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const rope::CosSin *cs = table.data() + (r % s) * half;
+      const float *xr = xp + r * d;
+      float *yr = yp + r * d;
+      for (int64_t i = 0; i < half; ++i)
+        rope::rotate(xr[i], xr[i + half], cs[i], yr[i], yr[i + half]);
+    }
+  });
+  return absl::OkStatus();
 }
 
 absl::Status maskedSoftmaxKernel(const KernelCall &c) {

@@ -29,6 +29,7 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
       {"matmul", matmulKernel},
       {"split_heads", splitHeadsKernel},
       {"merge_heads", mergeHeadsKernel},
+      {"rope", ropeKernel},
       {"masked_softmax", maskedSoftmaxKernel},
       {"softmax_grad", softmaxGradKernel},
       {"layer_norm", layerNormKernel},

@@ -28,6 +28,7 @@ absl::Status matmulKernel(const KernelCall &c);
 
 absl::Status splitHeadsKernel(const KernelCall &c);
 absl::Status mergeHeadsKernel(const KernelCall &c);
+absl::Status ropeKernel(const KernelCall &c);
 absl::Status maskedSoftmaxKernel(const KernelCall &c);
 absl::Status softmaxGradKernel(const KernelCall &c);
 

@@ -28,6 +28,7 @@ const std::unordered_map<std::string_view, CudaKernelFn> &kernelTable() {
           {"matmul", matmulOp},
           {"split_heads", splitHeadsOp},
           {"merge_heads", mergeHeadsOp},
+          {"rope", ropeOp},
           {"masked_softmax", maskedSoftmaxOp},
           {"softmax_grad", softmaxGradOp},
           {"layer_norm", layerNormOp},

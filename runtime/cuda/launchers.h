@@ -138,5 +138,9 @@ int launchTakeTokenGrad(const float *dy, float *dx, int64_t b, int64_t s_,
 // [B,S,n,d] <-> [B,n,S,d] over 4-byte elements (f32 or i32).
 int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
                     int64_t d, bool toHeads, Stream s);
+// rope over rows of d (rows = B·n·S, position = row % s_ + offset);
+// runtime/cpu/rope_angles.h's formulas.
+int launchRope(const float *x, float *y, int64_t rows, int64_t s_, int64_t d,
+               double theta, bool inverse, int64_t offset, Stream s);
 
 } // namespace galaxy::rt::cuda

@@ -1,7 +1,8 @@
-// Kernels indexed by token ids or positions: embedding(+grad),
-// take_token(+grad), split_heads / merge_heads.
+// Kernels indexed by token ids, positions or heads: embedding(+grad),
+// take_token(+grad), split_heads / merge_heads, rope.
 #include <cub/device/device_radix_sort.cuh>
 
+#include "runtime/cpu/rope_angles.h"
 #include "runtime/cuda/device_util.cuh"
 #include "runtime/cuda/launchers.h"
 
@@ -84,6 +85,21 @@ __global__ void headsCopyK(const uint32_t *x, uint32_t *y, int64_t b,
   }
 }
 
+// One (x[i], x[i + d/2]) pair per thread; row r of [B·n·S, d] is position
+// r % s + offset.
+__global__ void ropeK(const float *x, float *y, int64_t rows, int64_t s,
+                      int64_t half, double theta, bool inverse,
+                      int64_t offset) {
+  GALAXY_GRID_STRIDE(k, rows * half) {
+    const int64_t i = k % half, r = k / half;
+    const rope::CosSin cs = rope::cosSin(
+        r % s + offset, rope::invFreq(theta, i, 2 * half), inverse);
+    const float *xr = x + r * 2 * half;
+    float *yr = y + r * 2 * half;
+    rope::rotate(xr[i], xr[i + half], cs, yr[i], yr[i + half]);
+  }
+}
+
 size_t sortTempBytes(int64_t rows) {
   size_t bytes = 0;
   cub::DeviceRadixSort::SortPairs(
@@ -161,6 +177,13 @@ int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
   headsCopyK<<<gridFor(b * nh * s_ * d), kThreads, 0, asStream(s)>>>(
       static_cast<const uint32_t *>(x), static_cast<uint32_t *>(y), b, nh, s_,
       d, toHeads);
+  return launchStatus();
+}
+
+int launchRope(const float *x, float *y, int64_t rows, int64_t s_, int64_t d,
+               double theta, bool inverse, int64_t offset, Stream s) {
+  ropeK<<<gridFor(rows * (d / 2)), kThreads, 0, asStream(s)>>>(
+      x, y, rows, s_, d / 2, theta, inverse, offset);
   return launchStatus();
 }
 

@@ -5,6 +5,9 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
+#include "galaxy/Passes.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 
 #include <gtest/gtest.h>
 
@@ -215,6 +218,82 @@ TEST(Lowering, AttributesOutsideTheKernelSchemaAreRefused) {
   const std::string msg(p.status().message());
   for (const char *f : {"galaxy.gelu", "'window'", "kernel 'gelu'"})
     EXPECT_NE(msg.find(f), std::string::npos) << f << " missing in: " << msg;
+}
+
+// Hand-written IR (as in tests/lit) through annotate, autodiff and
+// partition, lowered for every rank.
+std::vector<plan::Plan> lowerIR(const char *ir, const PartitionOptions &o) {
+  mlir::MLIRContext ctx;
+  registerGalaxyDialects(ctx);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
+  EXPECT_TRUE(module);
+  if (!module)
+    return {};
+  mlir::PassManager pm(&ctx);
+  pm.addPass(createAnnotate());
+  pm.addPass(createAutodiff());
+  pm.addPass(createPartition(o));
+  EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
+  config::GalaxyConfig cfg = tinyConfig("serial", 1);
+  std::vector<plan::Plan> plans;
+  for (int r = 0; r < o.world; ++r) {
+    auto p = lowerToPlan(*module, cfg, {r, o.world});
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok())
+      plans.push_back(*p);
+  }
+  return plans;
+}
+
+// Every instruction of `kernel` in the train step, with its output buffer.
+std::vector<std::pair<const plan::Instr *, const plan::Buffer *>>
+instrsOf(const plan::Plan &p, const std::string &kernel) {
+  std::vector<std::pair<const plan::Instr *, const plan::Buffer *>> out;
+  for (const plan::Program &prog : p.programs())
+    if (prog.name() == "train_step")
+      for (const plan::Instr &in : prog.instrs())
+        if (in.kernel() == kernel)
+          out.push_back({&in, &p.buffers(in.outputs(0))});
+  return out;
+}
+
+// Query positions sharded 2 + 2 (tests/lit/rope.mlir): each rank's rope,
+// forward and backward, starts its angles at its slice's first position.
+TEST(Lowering, RopeOffsetsPositionsBySequenceSlice) {
+  const char *ir = R"(
+func.func @forward(%x: tensor<2x4x8xf32> {galaxy.input = "x", galaxy.dims = [#galaxy.dims<B, S, H>]}) -> tensor<f32> {
+  %loss = galaxy.block "att" layer 0 -> tensor<f32> {
+    %w = galaxy.param "q_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<A, H>]} : tensor<8x8xf32>
+    %q = galaxy.linear %x, %w {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+    %h = galaxy.split_heads %q {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x8xf32>) -> tensor<2x2x4x4xf32>
+    %r = galaxy.rope %h {theta = 1.0e+04 : f64, galaxy.dims = [#galaxy.dims<B, N, S, D>]} : tensor<2x2x4x4xf32>
+    %m = galaxy.merge_heads %r {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x2x4x4xf32>) -> tensor<2x4x8xf32>
+    %ids = galaxy.iota {dim = 1 : i64, galaxy.dims = [#galaxy.dims<B, S>]} : tensor<2x4xi32>
+    %l = galaxy.cross_entropy %m, %ids {denominator = 8.0 : f64} : (tensor<2x4x8xf32>, tensor<2x4xi32>) -> tensor<f32>
+    galaxy.yield %l : tensor<f32>
+  }
+  return %loss : tensor<f32>
+})";
+  const std::vector<int64_t> seqSizes = {2, 2}; // o holds an ArrayRef to it
+  PartitionOptions o;
+  o.world = 2;
+  o.att = "sp";
+  o.seqSizes = seqSizes;
+  auto plans = lowerIR(ir, o);
+  ASSERT_EQ(plans.size(), 2u);
+  for (const plan::Plan &p : plans) {
+    auto ropes = instrsOf(p, "rope");
+    ASSERT_EQ(ropes.size(), 2u) << "forward and backward, rank " << p.rank();
+    for (auto [in, out] : ropes) {
+      ASSERT_EQ(out->shape(2), 2) << "S(2, [2, 2]): half the positions";
+      EXPECT_EQ(in->attrs().at("offset").i(), 2 * p.rank())
+          << (in->backward() ? "backward" : "forward") << " rope, rank "
+          << p.rank();
+      EXPECT_EQ(in->attrs().at("offset").i(), out->slice_offset(2));
+    }
+    EXPECT_TRUE(ropes[1].first->backward());
+    EXPECT_EQ(ropes[1].first->attrs().at("inverse").i(), 1);
+  }
 }
 
 } // namespace

@@ -167,6 +167,30 @@ def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads", [Galaxy_NoFlops,
   let hasVerifier = 1;
 }
 
+def Galaxy_RopeOp : Galaxy_DiffOp<"rope", [
+    // Per element: x·cos and the partner·sin (2 multiplies) and their sum or
+    // difference (1 add). The angles' sin/cos depend only on (position,
+    // frequency), i.e. are shared by every batch row and head, and Hugging Face
+    // computes them once per forward outside the layers: not counted.
+    Galaxy_FlopsPerElement<3>, Galaxy_OwnRankLowering, SameOperandsAndResultType]> {
+  let summary = "Rotary position embedding on [B, n, S, d], Hugging Face's rotate_half form";
+  let description = [{
+    With p = s + offset and a_i = p·theta^(−2i/d), i < d/2:
+    y[..., i] = x[..., i]·cos a_i − x[..., i + d/2]·sin a_i,
+    y[..., i + d/2] = x[..., i + d/2]·cos a_i + x[..., i]·sin a_i.
+    `inverse` rotates by −a_i: the transpose, hence the gradient. Angles as
+    Hugging Face's LlamaRotaryEmbedding computes them, in fp32. `offset` (a
+    kernel attribute) is the global position of this rank's first row.
+  }];
+  let arguments = (ins GF32Tensor:$input, F64Attr:$theta,
+                       DefaultValuedAttr<BoolAttr, "false">:$inverse);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"offset", "int", "0",
+      "global position of this rank's first sequence row (sequence parallel)">];
+}
+
 def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax", [
     Galaxy_FlopsPerElement<1>, Galaxy_OwnRankLowering]> {
   let summary = "softmax(x + (1 - mask)·-10000) over the last dim";

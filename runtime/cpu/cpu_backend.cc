@@ -29,6 +29,8 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
       {"matmul", matmulKernel},
       {"split_heads", splitHeadsKernel},
       {"merge_heads", mergeHeadsKernel},
+      {"repeat_kv", repeatKvKernel},
+      {"repeat_kv_grad", repeatKvGradKernel},
       {"rope", ropeKernel},
       {"masked_softmax", maskedSoftmaxKernel},
       {"softmax_grad", softmaxGradKernel},

@@ -28,6 +28,8 @@ const std::unordered_map<std::string_view, CudaKernelFn> &kernelTable() {
           {"matmul", matmulOp},
           {"split_heads", splitHeadsOp},
           {"merge_heads", mergeHeadsOp},
+          {"repeat_kv", repeatKvOp},
+          {"repeat_kv_grad", repeatKvGradOp},
           {"rope", ropeOp},
           {"masked_softmax", maskedSoftmaxOp},
           {"softmax_grad", softmaxGradOp},

@@ -1,5 +1,5 @@
 // Kernels indexed by token ids, positions or heads: embedding(+grad),
-// take_token(+grad), split_heads / merge_heads, rope.
+// take_token(+grad), split_heads / merge_heads, repeat_kv(+grad), rope.
 #include <cub/device/device_radix_sort.cuh>
 
 #include "runtime/cpu/rope_angles.h"
@@ -82,6 +82,31 @@ __global__ void headsCopyK(const uint32_t *x, uint32_t *y, int64_t b,
       y[i] = x[flat];
     else
       y[flat] = x[i];
+  }
+}
+
+// One element per thread; `block` = S·d, one head's data.
+__global__ void repeatKvK(const float *x, float *y, int64_t b, int64_t nkv,
+                          int64_t n, int64_t block, int64_t groups,
+                          int64_t headOffset) {
+  GALAXY_GRID_STRIDE(i, b * n * block) {
+    const int64_t j = i % block, r = i / block, h = r % n, bi = r / n;
+    y[i] = x[(bi * nkv + (h + headOffset) / groups) * block + j];
+  }
+}
+
+// KV head o sums its group's heads this rank holds, in head order (as the
+// CPU); none: 0.
+__global__ void repeatKvGradK(const float *dy, float *dx, int64_t b,
+                              int64_t nkv, int64_t n, int64_t block,
+                              int64_t groups, int64_t headOffset) {
+  GALAXY_GRID_STRIDE(i, b * nkv * block) {
+    const int64_t j = i % block, r = i / block, o = r % nkv, bi = r / nkv;
+    const int64_t lo = o * groups - headOffset, hi = lo + groups;
+    float acc = 0.f;
+    for (int64_t h = lo < 0 ? 0 : lo; h < (hi < n ? hi : n); ++h)
+      acc += dy[(bi * n + h) * block + j];
+    dx[i] = acc;
   }
 }
 
@@ -177,6 +202,22 @@ int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
   headsCopyK<<<gridFor(b * nh * s_ * d), kThreads, 0, asStream(s)>>>(
       static_cast<const uint32_t *>(x), static_cast<uint32_t *>(y), b, nh, s_,
       d, toHeads);
+  return launchStatus();
+}
+
+int launchRepeatKv(const float *x, float *y, int64_t b, int64_t nkv, int64_t n,
+                   int64_t block, int64_t groups, int64_t headOffset,
+                   Stream s) {
+  repeatKvK<<<gridFor(b * n * block), kThreads, 0, asStream(s)>>>(
+      x, y, b, nkv, n, block, groups, headOffset);
+  return launchStatus();
+}
+
+int launchRepeatKvGrad(const float *dy, float *dx, int64_t b, int64_t nkv,
+                       int64_t n, int64_t block, int64_t groups,
+                       int64_t headOffset, Stream s) {
+  repeatKvGradK<<<gridFor(b * nkv * block), kThreads, 0, asStream(s)>>>(
+      dy, dx, b, nkv, n, block, groups, headOffset);
   return launchStatus();
 }
 

@@ -296,5 +296,48 @@ func.func @forward(%x: tensor<2x4x8xf32> {galaxy.input = "x", galaxy.dims = [#ga
   }
 }
 
+// 4 query heads over 2 KV heads, query heads split 3 + 1: the KV heads stay
+// whole (tests/lit/repeat-kv.mlir) and rank 1's one query head (global head
+// 3) reads KV head 1; its gradient goes to KV head 1 of a partial result.
+TEST(Lowering, RepeatKvMapsAnUnevenHeadSliceToItsKvHeads) {
+  const char *ir = R"(
+func.func @forward(%x: tensor<2x4x16xf32> {galaxy.input = "x", galaxy.dims = [#galaxy.dims<B, S, H>]}) -> tensor<f32> {
+  %loss = galaxy.block "att" layer 0 -> tensor<f32> {
+    %wq = galaxy.param "q_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<A, H>]} : tensor<16x16xf32>
+    %wk = galaxy.param "k_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<AK, H>]} : tensor<8x16xf32>
+    %q = galaxy.linear %x, %wq {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x16xf32>, tensor<16x16xf32>) -> tensor<2x4x16xf32>
+    %k = galaxy.linear %x, %wk {galaxy.dims = [#galaxy.dims<B, S, AK>]} : (tensor<2x4x16xf32>, tensor<8x16xf32>) -> tensor<2x4x8xf32>
+    %qh = galaxy.split_heads %q {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x16xf32>) -> tensor<2x4x4x4xf32>
+    %kh = galaxy.split_heads %k {galaxy.dims = [#galaxy.dims<B, NK, K, D>]} : (tensor<2x4x8xf32>) -> tensor<2x2x4x4xf32>
+    %kr = galaxy.repeat_kv %kh {groups = 2 : i64, galaxy.dims = [#galaxy.dims<B, N, K, D>]} : (tensor<2x2x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %s = galaxy.matmul %qh, %kr {transpose_b = true, galaxy.dims = [#galaxy.dims<B, N, S, K>]} : (tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %c = galaxy.matmul %s, %kr {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %m = galaxy.merge_heads %c {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x4x4xf32>) -> tensor<2x4x16xf32>
+    %ids = galaxy.iota {dim = 1 : i64, galaxy.dims = [#galaxy.dims<B, S>]} : tensor<2x4xi32>
+    %l = galaxy.cross_entropy %m, %ids {denominator = 8.0 : f64} : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
+    galaxy.yield %l : tensor<f32>
+  }
+  return %loss : tensor<f32>
+})";
+  const std::vector<int64_t> headSizes = {3, 1}; // o holds an ArrayRef to it
+  PartitionOptions o;
+  o.world = 2;
+  o.att = "tp";
+  o.headSizes = headSizes;
+  auto plans = lowerIR(ir, o);
+  ASSERT_EQ(plans.size(), 2u);
+  for (const plan::Plan &p : plans) {
+    auto fwd = instrsOf(p, "repeat_kv"), bwd = instrsOf(p, "repeat_kv_grad");
+    ASSERT_EQ(fwd.size(), 1u);
+    ASSERT_EQ(bwd.size(), 1u);
+    const int64_t first = p.rank() == 0 ? 0 : 3; // first global query head
+    EXPECT_EQ(fwd[0].second->shape(1), p.rank() == 0 ? 3 : 1);
+    EXPECT_EQ(fwd[0].first->attrs().at("head_offset").i(), first);
+    EXPECT_EQ(bwd[0].second->layout(), "P");
+    EXPECT_EQ(bwd[0].second->shape(1), 2) << "every KV head, partial";
+    EXPECT_EQ(bwd[0].first->attrs().at("head_offset").i(), first);
+  }
+}
+
 } // namespace
 } // namespace galaxy

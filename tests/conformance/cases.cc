@@ -352,6 +352,60 @@ void headsCase(CaseContext &c, bool split) {
   close(out[0], want, split ? "split_heads" : "merge_heads", 0, 0);
 }
 
+// repeat_kv on local shards: y[b, h] = x[b, (h + headOffset) / groups] for
+// n output heads of `block` (S·d) values each.
+Vec repeatKvD(const Vec &x, int64_t b, int64_t nkv, int64_t n, int64_t block,
+              int64_t groups, int64_t headOffset) {
+  Vec y(b * n * block);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t h = 0; h < n; ++h) {
+      const int64_t kv = (h + headOffset) / groups;
+      EXPECT_LT(kv, nkv);
+      for (int64_t j = 0; j < block; ++j)
+        y[(i * n + h) * block + j] = x[(i * nkv + kv) * block + j];
+    }
+  return y;
+}
+
+// (nkv, n, groups, head_offset): whole tensors, GQA and MQA, and a rank's
+// slice of the query heads reading a replicated KV tensor (heads 1..3 of 4).
+struct RepeatKvVariant {
+  int64_t nkv, n, groups, headOffset;
+};
+constexpr RepeatKvVariant kRepeatKvVariants[] = {
+    {3, 6, 2, 0}, {1, 4, 4, 0}, {3, 3, 1, 0}, {2, 3, 2, 1}};
+
+void repeatKvCase(CaseContext &c, bool grad) {
+  const int64_t b = 2, s = 5, d = 3;
+  for (const RepeatKvVariant &v : kRepeatKvVariants) {
+    const std::string what =
+        std::string(grad ? "repeat_kv_grad" : "repeat_kv") +
+        " nkv=" + std::to_string(v.nkv) + " n=" + std::to_string(v.n) +
+        " groups=" + std::to_string(v.groups) +
+        " head_offset=" + std::to_string(v.headOffset);
+    const Shape few = {b, v.nkv, s, d}, many = {b, v.n, s, d};
+    Op op = Op(grad ? "repeat_kv_grad" : "repeat_kv")
+                .i("groups", v.groups)
+                .i("head_offset", v.headOffset);
+    auto f = [&](const Vec &x) {
+      return repeatKvD(x, b, v.nkv, v.n, s * d, v.groups, v.headOffset);
+    };
+    if (!grad) {
+      Buf x = c.rnd(few);
+      std::vector<Buf> in = {x}, out = {Buf::zeros(many)};
+      if (c.exec(op, in, out))
+        close(out[0], f(toD(x)), what, 0, 0);
+      continue;
+    }
+    // KV heads no query head of the slice reads get 0 (a partial sum).
+    Buf dy = c.rnd(many);
+    Vec want = fdGrad(f, Vec(numel(few), 0.0), toD(dy));
+    std::vector<Buf> in = {dy}, out = {c.rnd(few)};
+    if (c.exec(op, in, out))
+      close(out[0], want, what + " (finite differences)", 1e-3, 1e-4);
+  }
+}
+
 // Hugging Face's rotate_half RoPE on [B,n,S,d] at positions s + offset, in
 // double: a_i = p·theta^(−2i/d), negated for the inverse rotation.
 Vec ropeD(const Vec &x, const Shape &shape, double theta, int64_t offset,
@@ -774,6 +828,8 @@ const std::map<std::string, CaseFn> &cases() {
       {"matmul", matmulCase},
       {"split_heads", [](CaseContext &c) { headsCase(c, true); }},
       {"merge_heads", [](CaseContext &c) { headsCase(c, false); }},
+      {"repeat_kv", [](CaseContext &c) { repeatKvCase(c, false); }},
+      {"repeat_kv_grad", [](CaseContext &c) { repeatKvCase(c, true); }},
       {"rope", ropeCase},
       {"masked_softmax", maskedSoftmaxCase},
       {"softmax_grad", softmaxGradCase},

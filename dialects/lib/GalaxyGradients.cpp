@@ -122,6 +122,24 @@ Grads MergeHeadsOp::buildGradients(OpBuilder &b, ValueRange dy,
   return g;
 }
 
+Grads RepeatKvOp::buildGradients(OpBuilder &b, ValueRange dy,
+                                 ArrayRef<bool> need) {
+  Grads g = none(*this);
+  if (need[0]) // each KV head's gradient sums its group's query heads
+    g[0] = b.create<RepeatKvGradOp>(getLoc(), getInput().getType(), dy[0],
+                                    getGroupsAttr());
+  return g;
+}
+
+Grads RopeOp::buildGradients(OpBuilder &b, ValueRange dy, ArrayRef<bool> need) {
+  Grads g = none(*this);
+  // A rotation's transpose is the rotation by the opposite angle.
+  if (need[0])
+    g[0] = b.create<RopeOp>(getLoc(), getType(), dy[0], getThetaAttr(),
+                            b.getBoolAttr(!getInverse()));
+  return g;
+}
+
 Grads MaskedSoftmaxOp::buildGradients(OpBuilder &b, ValueRange dy,
                                       ArrayRef<bool> need) {
   Grads g = none(*this);

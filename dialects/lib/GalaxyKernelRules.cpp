@@ -159,6 +159,39 @@ void MaskedSoftmaxOp::lowerForRank(int rank, RankLowering &k) {
   k.attrs["q_offset"] = off[2];
 }
 
+// Rotary angles follow global positions: a rank holding a slice of the
+// sequence (dim 2) starts at its slice's offset.
+void RopeOp::lowerForRank(int rank, RankLowering &k) {
+  k.attrs["offset"] =
+      layoutOf(getResult()).localOffset(getType().getShape(), rank)[2];
+}
+
+namespace {
+// Head dim (1) offset of this rank's slice of `v`.
+int64_t headOffset(Value v, int rank) {
+  auto shape = cast<RankedTensorType>(v.getType()).getShape();
+  return layoutOf(v).localOffset(shape, rank)[1];
+}
+} // namespace
+
+// Global query head g reads KV head g / groups. When both sides are split at
+// group boundaries (NK sharded like N) the local mapping is h / groups; a
+// replicated input under head-sharded outputs (KV heads that do not split
+// evenly over the ranks) needs the output slice's offset.
+void RepeatKvOp::lowerForRank(int rank, RankLowering &k) {
+  const int64_t groups = getGroups();
+  k.attrs["head_offset"] =
+      headOffset(getResult(), rank) - groups * headOffset(getInput(), rank);
+}
+
+// The transpose of repeat_kv's mapping; a replicated (here: partial) result
+// gets this rank's query heads' sums and zeros elsewhere.
+void RepeatKvGradOp::lowerForRank(int rank, RankLowering &k) {
+  const int64_t groups = getGroups();
+  k.attrs["head_offset"] =
+      headOffset(getGrad(), rank) - groups * headOffset(getResult(), rank);
+}
+
 // A partial result gets its bias once, on rank 0.
 void LinearOp::lowerForRank(int rank, RankLowering &k) {
   if (getBias() && layoutOf(getResult()).kind == Layout::P && rank != 0)

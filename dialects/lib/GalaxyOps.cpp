@@ -151,6 +151,48 @@ LogicalResult MergeHeadsOp::verify() {
                      {x[0], x[2], x[1] * x[3]});
 }
 
+namespace {
+// repeat_kv maps [B, nkv, S, d] (`few`) to [B, nkv·groups, S, d] (`many`);
+// its gradient maps them back.
+LogicalResult verifyRepeatKv(Operation *op, ArrayRef<int64_t> few,
+                             ArrayRef<int64_t> many, int64_t groups,
+                             bool grad) {
+  if (groups < 1)
+    return op->emitOpError() << "groups must be at least 1, got " << groups;
+  ArrayRef<int64_t> in = grad ? many : few;
+  if (in.size() != 4)
+    return op->emitOpError() << "expects [B, n, S, d], got " << str(in);
+  if (grad && in[1] % groups != 0)
+    return op->emitOpError()
+           << in[1] << " heads do not split into groups of " << groups;
+  SmallVector<int64_t> expected(in);
+  expected[1] = grad ? in[1] / groups : in[1] * groups;
+  return expectShape(op, "result", grad ? few : many, expected);
+}
+} // namespace
+
+LogicalResult RepeatKvOp::verify() {
+  return verifyRepeatKv(*this, shapeOf(getInput()), shapeOf(getResult()),
+                        getGroups(), false);
+}
+
+LogicalResult RepeatKvGradOp::verify() {
+  return verifyRepeatKv(*this, shapeOf(getResult()), shapeOf(getGrad()),
+                        getGroups(), true);
+}
+
+LogicalResult RopeOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 4)
+    return emitOpError() << "expects [B, n, S, d], got " << str(x);
+  if (x[3] <= 0 || x[3] % 2 != 0)
+    return emitOpError() << "head size " << x[3]
+                         << " must be even (two halves rotate together)";
+  if (!(getTheta().convertToDouble() > 0))
+    return emitOpError("theta must be positive");
+  return success();
+}
+
 LogicalResult MaskedSoftmaxOp::verify() {
   auto x = shapeOf(getInput());
   if (x.size() != 4)

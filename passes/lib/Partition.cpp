@@ -87,7 +87,10 @@ LogicalResult PartitionPass::buildSplits() {
     } else if (method == "tp" && region == "att") {
       if (failed(check("head-sizes", headSizes)))
         return failure();
-      s["A"] = s["N"] =
+      // Query heads (N, their hidden A) and, for grouped-query attention,
+      // KV heads (NK, AK) follow one head split: a rank's KV heads are those
+      // its query heads read when the shares are whole.
+      s["A"] = s["N"] = s["NK"] = s["AK"] =
           std::vector<int64_t>(headSizes.begin(), headSizes.end());
     } else if (method == "tp" && region == "mlp") {
       if (failed(check("inter-sizes", interSizes)))
@@ -125,11 +128,17 @@ Layout PartitionPass::pref(Value v, const SplitLabels &split) const {
     int64_t total = 0;
     for (int64_t w : it->second)
       total += w;
-    if (total <= 0 || shape[axis] % total != 0)
-      continue; // cannot shard this axis by these weights: keep it whole
+    if (total <= 0)
+      continue;
+    // Rank r's share is w_r·extent/total; an axis some rank would hold a
+    // fraction of (KV heads that do not split like the query heads) is kept
+    // whole.
     std::vector<int64_t> sizes;
     for (int64_t w : it->second)
-      sizes.push_back(w * (shape[axis] / total));
+      if (w * shape[axis] % total == 0)
+        sizes.push_back(w * shape[axis] / total);
+    if (sizes.size() != it->second.size())
+      continue;
     return Layout::sharded(axis, sizes);
   }
   return Layout::replicated();

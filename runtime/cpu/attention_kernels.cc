@@ -1,12 +1,16 @@
-// split_heads, merge_heads, masked_softmax, softmax_grad.
+// split_heads, merge_heads, repeat_kv(+grad), rope, masked_softmax,
+// softmax_grad.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/fast_math.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
+#include "runtime/cpu/rope_angles.h"
 #include "runtime/cpu/vector_loops.h"
 
 namespace galaxy::rt::cpu {
@@ -47,6 +51,115 @@ absl::Status splitHeadsKernel(const KernelCall &c) {
 }
 absl::Status mergeHeadsKernel(const KernelCall &c) {
   return headsCopy(c, false);
+}
+
+absl::Status checkRepeatKv(const KernelCall &c, const Tensor &few,
+                           const Tensor &many, int64_t groups,
+                           int64_t headOffset) {
+  if (few.shape.size() != 4 || many.shape.size() != 4 ||
+      few.shape[0] != many.shape[0] || few.shape[2] != many.shape[2] ||
+      few.shape[3] != many.shape[3])
+    return kernelError(c, "needs [B,nkv,S,d] and [B,n,S,d]");
+  if (groups < 1 || headOffset < 0 ||
+      (many.shape[1] > 0 &&
+       (many.shape[1] - 1 + headOffset) / groups >= few.shape[1]))
+    return kernelError(
+        c, absl::StrFormat("heads [%d, %d) in groups of %d do not map into "
+                           "%d KV heads",
+                           headOffset, headOffset + many.shape[1], groups,
+                           few.shape[1]));
+  return absl::OkStatus();
+}
+
+absl::Status repeatKvKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t groups, intAttr(c, "groups"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "head_offset"));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkRepeatKv(c, x, y, groups, offset));
+  const int64_t nkv = x.shape[1], n = y.shape[1],
+                block = y.shape[2] * y.shape[3]; // one head's S·d
+  const float *xp = x.f32();
+  float *yp = y.f32();
+  parallelChunks(y.shape[0] * n, block, c.env.threads,
+                 [&](int64_t r0, int64_t r1) {
+                   for (int64_t r = r0; r < r1; ++r) {
+                     const int64_t b = r / n, h = r % n;
+                     std::memcpy(yp + r * block,
+                                 xp + (b * nkv + (h + offset) / groups) * block,
+                                 block * sizeof(float));
+                   }
+                 });
+  return absl::OkStatus();
+}
+
+absl::Status repeatKvGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t groups, intAttr(c, "groups"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "head_offset"));
+  const Tensor &dy = c.in[0], &dx = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkRepeatKv(c, dx, dy, groups, offset));
+  const int64_t nkv = dx.shape[1], n = dy.shape[1],
+                block = dy.shape[2] * dy.shape[3];
+  const float *gp = dy.f32();
+  float *out = dx.f32();
+  // KV head o sums the heads h in [o·groups − offset, (o+1)·groups − offset)
+  // this rank holds, in head order; none: 0 (a partial result's zeros).
+  parallelChunks(
+      dx.shape[0] * nkv, block * groups, c.env.threads,
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t b = r / nkv, o = r % nkv;
+          const int64_t h0 = std::max<int64_t>(o * groups - offset, 0),
+                        h1 = std::min<int64_t>((o + 1) * groups - offset, n);
+          float *dst = out + r * block;
+          std::fill(dst, dst + block, 0.f);
+          for (int64_t h = h0; h < h1; ++h) {
+            const float *src = gp + (b * n + h) * block;
+            for (int64_t j = 0; j < block; ++j)
+              dst[j] += src[j];
+          }
+        }
+      });
+  return absl::OkStatus();
+}
+
+absl::Status ropeKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double theta, floatAttr(c, "theta"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t inverse, intAttr(c, "inverse"));
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t offset, intAttr(c, "offset"));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  if (x.shape.size() != 4 || x.shape != y.shape || x.shape[3] % 2 != 0)
+    return kernelError(c, "x and y must be one shape [B,n,S,d] with d even");
+  const int64_t s = x.shape[2], d = x.shape[3], half = d / 2,
+                heads = x.shape[0] * x.shape[1];
+  // One (cos, sin) per (position, frequency), shared by every batch row and
+  // head (double cos and sin cost tens of operations each).
+  std::vector<float> freq(half);
+  for (int64_t i = 0; i < half; ++i)
+    freq[i] = rope::invFreq(theta, i, d);
+  std::vector<rope::CosSin> table(s * half);
+  parallelChunks(s, half * 64, c.env.threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t i = 0; i < half; ++i)
+        table[t * half + i] = rope::cosSin(t + offset, freq[i], inverse);
+  });
+  const float *xp = x.f32();
+  float *yp = y.f32();
+  parallelChunks(heads * s, d * 3, c.env.threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const rope::CosSin *cs = table.data() + (r % s) * half;
+      const float *xr = xp + r * d;
+      float *yr = yp + r * d;
+      for (int64_t i = 0; i < half; ++i)
+        rope::rotate(xr[i], xr[i + half], cs[i], yr[i], yr[i + half]);
+    }
+  });
+  return absl::OkStatus();
 }
 
 absl::Status maskedSoftmaxKernel(const KernelCall &c) {

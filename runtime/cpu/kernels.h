@@ -28,6 +28,15 @@ absl::Status matmulKernel(const KernelCall &c);
 
 absl::Status splitHeadsKernel(const KernelCall &c);
 absl::Status mergeHeadsKernel(const KernelCall &c);
+absl::Status repeatKvKernel(const KernelCall &c);
+absl::Status repeatKvGradKernel(const KernelCall &c);
+absl::Status ropeKernel(const KernelCall &c);
+// repeat_kv's shapes (few [B,nkv,S,d], many [B,n,S,d]) and head mapping on
+// local shards: many-head h <-> few-head (h + headOffset) / groups, every
+// many-head inside `few`. Shared by the CPU and CUDA kernels.
+absl::Status checkRepeatKv(const KernelCall &c, const Tensor &few,
+                           const Tensor &many, int64_t groups,
+                           int64_t headOffset);
 absl::Status maskedSoftmaxKernel(const KernelCall &c);
 absl::Status softmaxGradKernel(const KernelCall &c);
 

@@ -32,6 +32,9 @@ absl::Status matmulOp(const CudaOp &op);
 
 absl::Status splitHeadsOp(const CudaOp &op);
 absl::Status mergeHeadsOp(const CudaOp &op);
+absl::Status repeatKvOp(const CudaOp &op);
+absl::Status repeatKvGradOp(const CudaOp &op);
+absl::Status ropeOp(const CudaOp &op);
 absl::Status maskedSoftmaxOp(const CudaOp &op);
 absl::Status softmaxGradOp(const CudaOp &op);
 absl::Status layerNormOp(const CudaOp &op);

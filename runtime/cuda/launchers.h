@@ -138,5 +138,17 @@ int launchTakeTokenGrad(const float *dy, float *dx, int64_t b, int64_t s_,
 // [B,S,n,d] <-> [B,n,S,d] over 4-byte elements (f32 or i32).
 int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
                     int64_t d, bool toHeads, Stream s);
+// repeat_kv: y[b, h] = x[b, (h + headOffset) / groups] over heads of
+// block = S·d floats; grad: dx[b, o] = Σ dy[b, h] over the h that map to o
+// (0 when none).
+int launchRepeatKv(const float *x, float *y, int64_t b, int64_t nkv, int64_t n,
+                   int64_t block, int64_t groups, int64_t headOffset, Stream s);
+int launchRepeatKvGrad(const float *dy, float *dx, int64_t b, int64_t nkv,
+                       int64_t n, int64_t block, int64_t groups,
+                       int64_t headOffset, Stream s);
+// rope over rows of d (rows = B·n·S, position = row % s_ + offset);
+// runtime/cpu/rope_angles.h's formulas.
+int launchRope(const float *x, float *y, int64_t rows, int64_t s_, int64_t d,
+               double theta, bool inverse, int64_t offset, Stream s);
 
 } // namespace galaxy::rt::cuda

@@ -1,6 +1,7 @@
-// split_heads, merge_heads, masked_softmax, softmax_grad, layer_norm(+grad),
-// cross_entropy(+grad).
+// split_heads, merge_heads, repeat_kv(+grad), rope, masked_softmax,
+// softmax_grad, layer_norm(+grad), rms_norm(+grad), cross_entropy(+grad).
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/kernels.h"
 #include "runtime/cuda/cuda_ops.h"
 #include "runtime/cuda/cuda_status.h"
 
@@ -67,6 +68,48 @@ absl::Status resetBadRow(const CudaOp &op, int64_t rows) {
 
 absl::Status splitHeadsOp(const CudaOp &op) { return headsCopy(op, true); }
 absl::Status mergeHeadsOp(const CudaOp &op) { return headsCopy(op, false); }
+
+absl::Status repeatKvOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t groups, cpu::intAttr(c, "groups"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t offset, cpu::intAttr(c, "head_offset"));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkRepeatKv(c, x, y, groups, offset));
+  return launched(op, launchRepeatKv(x.f32(), y.f32(), y.shape[0], x.shape[1],
+                                     y.shape[1], y.shape[2] * y.shape[3],
+                                     groups, offset, op.env.stream));
+}
+
+absl::Status repeatKvGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t groups, cpu::intAttr(c, "groups"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t offset, cpu::intAttr(c, "head_offset"));
+  const Tensor &dy = c.in[0], &dx = c.out[0];
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkRepeatKv(c, dx, dy, groups, offset));
+  return launched(op, launchRepeatKvGrad(dy.f32(), dx.f32(), dx.shape[0],
+                                         dx.shape[1], dy.shape[1],
+                                         dy.shape[2] * dy.shape[3], groups,
+                                         offset, op.env.stream));
+}
+
+absl::Status ropeOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(double theta, cpu::floatAttr(c, "theta"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t inverse, cpu::intAttr(c, "inverse"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t offset, cpu::intAttr(c, "offset"));
+  const Tensor &x = c.in[0], &y = c.out[0];
+  if (x.shape.size() != 4 || x.shape != y.shape || x.shape[3] % 2 != 0)
+    return kernelError(c, "x and y must be one shape [B,n,S,d] with d even");
+  return launched(op, launchRope(x.f32(), y.f32(), rowCount(x), x.shape[2],
+                                 x.shape[3], theta, inverse != 0, offset,
+                                 op.env.stream));
+}
 
 absl::Status maskedSoftmaxOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;

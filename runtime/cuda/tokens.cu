@@ -1,7 +1,8 @@
-// Kernels indexed by token ids or positions: embedding(+grad),
-// take_token(+grad), split_heads / merge_heads.
+// Kernels indexed by token ids, positions or heads: embedding(+grad),
+// take_token(+grad), split_heads / merge_heads, repeat_kv(+grad), rope.
 #include <cub/device/device_radix_sort.cuh>
 
+#include "runtime/cpu/rope_angles.h"
 #include "runtime/cuda/device_util.cuh"
 #include "runtime/cuda/launchers.h"
 
@@ -84,6 +85,46 @@ __global__ void headsCopyK(const uint32_t *x, uint32_t *y, int64_t b,
   }
 }
 
+// One element per thread; `block` = S·d, one head's data.
+__global__ void repeatKvK(const float *x, float *y, int64_t b, int64_t nkv,
+                          int64_t n, int64_t block, int64_t groups,
+                          int64_t headOffset) {
+  GALAXY_GRID_STRIDE(i, b * n * block) {
+    const int64_t j = i % block, r = i / block, h = r % n, bi = r / n;
+    y[i] = x[(bi * nkv + (h + headOffset) / groups) * block + j];
+  }
+}
+
+// KV head o sums its group's heads this rank holds, in head order (as the
+// CPU); none: 0.
+__global__ void repeatKvGradK(const float *dy, float *dx, int64_t b,
+                              int64_t nkv, int64_t n, int64_t block,
+                              int64_t groups, int64_t headOffset) {
+  GALAXY_GRID_STRIDE(i, b * nkv * block) {
+    const int64_t j = i % block, r = i / block, o = r % nkv, bi = r / nkv;
+    const int64_t lo = o * groups - headOffset, hi = lo + groups;
+    float acc = 0.f;
+    for (int64_t h = lo < 0 ? 0 : lo; h < (hi < n ? hi : n); ++h)
+      acc += dy[(bi * n + h) * block + j];
+    dx[i] = acc;
+  }
+}
+
+// One (x[i], x[i + d/2]) pair per thread; row r of [B·n·S, d] is position
+// r % s + offset.
+__global__ void ropeK(const float *x, float *y, int64_t rows, int64_t s,
+                      int64_t half, double theta, bool inverse,
+                      int64_t offset) {
+  GALAXY_GRID_STRIDE(k, rows * half) {
+    const int64_t i = k % half, r = k / half;
+    const rope::CosSin cs = rope::cosSin(
+        r % s + offset, rope::invFreq(theta, i, 2 * half), inverse);
+    const float *xr = x + r * 2 * half;
+    float *yr = y + r * 2 * half;
+    rope::rotate(xr[i], xr[i + half], cs, yr[i], yr[i + half]);
+  }
+}
+
 size_t sortTempBytes(int64_t rows) {
   size_t bytes = 0;
   cub::DeviceRadixSort::SortPairs(
@@ -161,6 +202,29 @@ int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
   headsCopyK<<<gridFor(b * nh * s_ * d), kThreads, 0, asStream(s)>>>(
       static_cast<const uint32_t *>(x), static_cast<uint32_t *>(y), b, nh, s_,
       d, toHeads);
+  return launchStatus();
+}
+
+int launchRepeatKv(const float *x, float *y, int64_t b, int64_t nkv, int64_t n,
+                   int64_t block, int64_t groups, int64_t headOffset,
+                   Stream s) {
+  repeatKvK<<<gridFor(b * n * block), kThreads, 0, asStream(s)>>>(
+      x, y, b, nkv, n, block, groups, headOffset);
+  return launchStatus();
+}
+
+int launchRepeatKvGrad(const float *dy, float *dx, int64_t b, int64_t nkv,
+                       int64_t n, int64_t block, int64_t groups,
+                       int64_t headOffset, Stream s) {
+  repeatKvGradK<<<gridFor(b * nkv * block), kThreads, 0, asStream(s)>>>(
+      dy, dx, b, nkv, n, block, groups, headOffset);
+  return launchStatus();
+}
+
+int launchRope(const float *x, float *y, int64_t rows, int64_t s_, int64_t d,
+               double theta, bool inverse, int64_t offset, Stream s) {
+  ropeK<<<gridFor(rows * (d / 2)), kThreads, 0, asStream(s)>>>(
+      x, y, rows, s_, d / 2, theta, inverse, offset);
   return launchStatus();
 }
 

@@ -5,6 +5,9 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
+#include "galaxy/Passes.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 
 #include <gtest/gtest.h>
 
@@ -215,6 +218,125 @@ TEST(Lowering, AttributesOutsideTheKernelSchemaAreRefused) {
   const std::string msg(p.status().message());
   for (const char *f : {"galaxy.gelu", "'window'", "kernel 'gelu'"})
     EXPECT_NE(msg.find(f), std::string::npos) << f << " missing in: " << msg;
+}
+
+// Hand-written IR (as in tests/lit) through annotate, autodiff and
+// partition, lowered for every rank.
+std::vector<plan::Plan> lowerIR(const char *ir, const PartitionOptions &o) {
+  mlir::MLIRContext ctx;
+  registerGalaxyDialects(ctx);
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(ir, &ctx);
+  EXPECT_TRUE(module);
+  if (!module)
+    return {};
+  mlir::PassManager pm(&ctx);
+  pm.addPass(createAnnotate());
+  pm.addPass(createAutodiff());
+  pm.addPass(createPartition(o));
+  EXPECT_TRUE(mlir::succeeded(pm.run(*module)));
+  config::GalaxyConfig cfg = tinyConfig("serial", 1);
+  std::vector<plan::Plan> plans;
+  for (int r = 0; r < o.world; ++r) {
+    auto p = lowerToPlan(*module, cfg, {r, o.world});
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok())
+      plans.push_back(*p);
+  }
+  return plans;
+}
+
+// Every instruction of `kernel` in the train step, with its output buffer.
+std::vector<std::pair<const plan::Instr *, const plan::Buffer *>>
+instrsOf(const plan::Plan &p, const std::string &kernel) {
+  std::vector<std::pair<const plan::Instr *, const plan::Buffer *>> out;
+  for (const plan::Program &prog : p.programs())
+    if (prog.name() == "train_step")
+      for (const plan::Instr &in : prog.instrs())
+        if (in.kernel() == kernel)
+          out.push_back({&in, &p.buffers(in.outputs(0))});
+  return out;
+}
+
+// Query positions sharded 2 + 2 (tests/lit/rope.mlir): each rank's rope,
+// forward and backward, starts its angles at its slice's first position.
+TEST(Lowering, RopeOffsetsPositionsBySequenceSlice) {
+  const char *ir = R"(
+func.func @forward(%x: tensor<2x4x8xf32> {galaxy.input = "x", galaxy.dims = [#galaxy.dims<B, S, H>]}) -> tensor<f32> {
+  %loss = galaxy.block "att" layer 0 -> tensor<f32> {
+    %w = galaxy.param "q_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<A, H>]} : tensor<8x8xf32>
+    %q = galaxy.linear %x, %w {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+    %h = galaxy.split_heads %q {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x8xf32>) -> tensor<2x2x4x4xf32>
+    %r = galaxy.rope %h {theta = 1.0e+04 : f64, galaxy.dims = [#galaxy.dims<B, N, S, D>]} : tensor<2x2x4x4xf32>
+    %m = galaxy.merge_heads %r {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x2x4x4xf32>) -> tensor<2x4x8xf32>
+    %ids = galaxy.iota {dim = 1 : i64, galaxy.dims = [#galaxy.dims<B, S>]} : tensor<2x4xi32>
+    %l = galaxy.cross_entropy %m, %ids {denominator = 8.0 : f64} : (tensor<2x4x8xf32>, tensor<2x4xi32>) -> tensor<f32>
+    galaxy.yield %l : tensor<f32>
+  }
+  return %loss : tensor<f32>
+})";
+  const std::vector<int64_t> seqSizes = {2, 2}; // o holds an ArrayRef to it
+  PartitionOptions o;
+  o.world = 2;
+  o.att = "sp";
+  o.seqSizes = seqSizes;
+  auto plans = lowerIR(ir, o);
+  ASSERT_EQ(plans.size(), 2u);
+  for (const plan::Plan &p : plans) {
+    auto ropes = instrsOf(p, "rope");
+    ASSERT_EQ(ropes.size(), 2u) << "forward and backward, rank " << p.rank();
+    for (auto [in, out] : ropes) {
+      ASSERT_EQ(out->shape(2), 2) << "S(2, [2, 2]): half the positions";
+      EXPECT_EQ(in->attrs().at("offset").i(), 2 * p.rank())
+          << (in->backward() ? "backward" : "forward") << " rope, rank "
+          << p.rank();
+      EXPECT_EQ(in->attrs().at("offset").i(), out->slice_offset(2));
+    }
+    EXPECT_TRUE(ropes[1].first->backward());
+    EXPECT_EQ(ropes[1].first->attrs().at("inverse").i(), 1);
+  }
+}
+
+// 4 query heads over 2 KV heads, query heads split 3 + 1: the KV heads stay
+// whole (tests/lit/repeat-kv.mlir) and rank 1's one query head (global head
+// 3) reads KV head 1; its gradient goes to KV head 1 of a partial result.
+TEST(Lowering, RepeatKvMapsAnUnevenHeadSliceToItsKvHeads) {
+  const char *ir = R"(
+func.func @forward(%x: tensor<2x4x16xf32> {galaxy.input = "x", galaxy.dims = [#galaxy.dims<B, S, H>]}) -> tensor<f32> {
+  %loss = galaxy.block "att" layer 0 -> tensor<f32> {
+    %wq = galaxy.param "q_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<A, H>]} : tensor<16x16xf32>
+    %wk = galaxy.param "k_proj.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<AK, H>]} : tensor<8x16xf32>
+    %q = galaxy.linear %x, %wq {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x16xf32>, tensor<16x16xf32>) -> tensor<2x4x16xf32>
+    %k = galaxy.linear %x, %wk {galaxy.dims = [#galaxy.dims<B, S, AK>]} : (tensor<2x4x16xf32>, tensor<8x16xf32>) -> tensor<2x4x8xf32>
+    %qh = galaxy.split_heads %q {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x16xf32>) -> tensor<2x4x4x4xf32>
+    %kh = galaxy.split_heads %k {galaxy.dims = [#galaxy.dims<B, NK, K, D>]} : (tensor<2x4x8xf32>) -> tensor<2x2x4x4xf32>
+    %kr = galaxy.repeat_kv %kh {groups = 2 : i64, galaxy.dims = [#galaxy.dims<B, N, K, D>]} : (tensor<2x2x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %s = galaxy.matmul %qh, %kr {transpose_b = true, galaxy.dims = [#galaxy.dims<B, N, S, K>]} : (tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %c = galaxy.matmul %s, %kr {galaxy.dims = [#galaxy.dims<B, N, S, D>]} : (tensor<2x4x4x4xf32>, tensor<2x4x4x4xf32>) -> tensor<2x4x4x4xf32>
+    %m = galaxy.merge_heads %c {galaxy.dims = [#galaxy.dims<B, S, A>]} : (tensor<2x4x4x4xf32>) -> tensor<2x4x16xf32>
+    %ids = galaxy.iota {dim = 1 : i64, galaxy.dims = [#galaxy.dims<B, S>]} : tensor<2x4xi32>
+    %l = galaxy.cross_entropy %m, %ids {denominator = 8.0 : f64} : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
+    galaxy.yield %l : tensor<f32>
+  }
+  return %loss : tensor<f32>
+})";
+  const std::vector<int64_t> headSizes = {3, 1}; // o holds an ArrayRef to it
+  PartitionOptions o;
+  o.world = 2;
+  o.att = "tp";
+  o.headSizes = headSizes;
+  auto plans = lowerIR(ir, o);
+  ASSERT_EQ(plans.size(), 2u);
+  for (const plan::Plan &p : plans) {
+    auto fwd = instrsOf(p, "repeat_kv"), bwd = instrsOf(p, "repeat_kv_grad");
+    ASSERT_EQ(fwd.size(), 1u);
+    ASSERT_EQ(bwd.size(), 1u);
+    const int64_t first = p.rank() == 0 ? 0 : 3; // first global query head
+    EXPECT_EQ(fwd[0].second->shape(1), p.rank() == 0 ? 3 : 1);
+    EXPECT_EQ(fwd[0].first->attrs().at("head_offset").i(), first);
+    EXPECT_EQ(bwd[0].second->layout(), "P");
+    EXPECT_EQ(bwd[0].second->shape(1), 2) << "every KV head, partial";
+    EXPECT_EQ(bwd[0].first->attrs().at("head_offset").i(), first);
+  }
 }
 
 } // namespace

@@ -352,6 +352,161 @@ void headsCase(CaseContext &c, bool split) {
   close(out[0], want, split ? "split_heads" : "merge_heads", 0, 0);
 }
 
+// repeat_kv on local shards: y[b, h] = x[b, (h + headOffset) / groups] for
+// n output heads of `block` (S·d) values each.
+Vec repeatKvD(const Vec &x, int64_t b, int64_t nkv, int64_t n, int64_t block,
+              int64_t groups, int64_t headOffset) {
+  Vec y(b * n * block);
+  for (int64_t i = 0; i < b; ++i)
+    for (int64_t h = 0; h < n; ++h) {
+      const int64_t kv = (h + headOffset) / groups;
+      EXPECT_LT(kv, nkv);
+      for (int64_t j = 0; j < block; ++j)
+        y[(i * n + h) * block + j] = x[(i * nkv + kv) * block + j];
+    }
+  return y;
+}
+
+// (nkv, n, groups, head_offset): whole tensors, GQA and MQA, and a rank's
+// slice of the query heads reading a replicated KV tensor (heads 1..3 of 4).
+struct RepeatKvVariant {
+  int64_t nkv, n, groups, headOffset;
+};
+constexpr RepeatKvVariant kRepeatKvVariants[] = {
+    {3, 6, 2, 0}, {1, 4, 4, 0}, {3, 3, 1, 0}, {2, 3, 2, 1}};
+
+void repeatKvCase(CaseContext &c, bool grad) {
+  const int64_t b = 2, s = 5, d = 3;
+  for (const RepeatKvVariant &v : kRepeatKvVariants) {
+    const std::string what =
+        std::string(grad ? "repeat_kv_grad" : "repeat_kv") +
+        " nkv=" + std::to_string(v.nkv) + " n=" + std::to_string(v.n) +
+        " groups=" + std::to_string(v.groups) +
+        " head_offset=" + std::to_string(v.headOffset);
+    const Shape few = {b, v.nkv, s, d}, many = {b, v.n, s, d};
+    Op op = Op(grad ? "repeat_kv_grad" : "repeat_kv")
+                .i("groups", v.groups)
+                .i("head_offset", v.headOffset);
+    auto f = [&](const Vec &x) {
+      return repeatKvD(x, b, v.nkv, v.n, s * d, v.groups, v.headOffset);
+    };
+    if (!grad) {
+      Buf x = c.rnd(few);
+      std::vector<Buf> in = {x}, out = {Buf::zeros(many)};
+      if (c.exec(op, in, out))
+        close(out[0], f(toD(x)), what, 0, 0);
+      continue;
+    }
+    // KV heads no query head of the slice reads get 0 (a partial sum).
+    Buf dy = c.rnd(many);
+    Vec want = fdGrad(f, Vec(numel(few), 0.0), toD(dy));
+    std::vector<Buf> in = {dy}, out = {c.rnd(few)};
+    if (c.exec(op, in, out))
+      close(out[0], want, what + " (finite differences)", 1e-3, 1e-4);
+  }
+}
+
+// Hugging Face's rotate_half RoPE on [B,n,S,d] at positions s + offset, in
+// double: a_i = p·theta^(−2i/d), negated for the inverse rotation.
+Vec ropeD(const Vec &x, const Shape &shape, double theta, int64_t offset,
+          bool inverse) {
+  const int64_t s = shape[2], d = shape[3], half = d / 2;
+  Vec y(x.size());
+  for (size_t r = 0; r < x.size() / d; ++r) {
+    const double p = double(int64_t(r) % s + offset);
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = (inverse ? -p : p) * std::pow(theta, -2.0 * i / d);
+      const double x1 = x[r * d + i], x2 = x[r * d + i + half];
+      y[r * d + i] = x1 * std::cos(a) - x2 * std::sin(a);
+      y[r * d + i + half] = x2 * std::cos(a) + x1 * std::sin(a);
+    }
+  }
+  return y;
+}
+
+// Hugging Face's fp32 angles (LlamaRotaryEmbedding in torch 1.13 fp32,
+// printed by tests/oracle/rope_hf_values.py) at position 4095, head_dim 128,
+// theta 10000: q = [1]*64 + [0]*64 comes out as [cos a_0..a_63, sin a_0..a_63].
+// Angles taken in double would differ here by up to 2.3e-4; the fp32 recipe
+// matches to an ulp.
+const Vec kHfRope4095 = {
+    -0.0659759939, -0.742445707,  -0.0900463611, 0.139946938,     -0.99999994,
+    -0.711437345,  0.515854537,   0.999949574,   0.815928221,     -0.986312568,
+    -0.947527826,  0.516264319,   0.799633086,   -0.652279198,    0.847204447,
+    -0.0734791011, 0.459863335,   -0.925817311,  0.70070225,      -0.441441208,
+    -0.587768018,  -0.0778466538, -0.994711637,  0.308058918,     -0.771254778,
+    0.5742957,     -0.96060586,   -0.744406104,  -0.845171511,    0.974089444,
+    -0.361771375,  -0.986511409,  -0.994033098,  -0.618691981,    0.759821057,
+    0.111129194,   -0.50903827,   0.460920185,   -0.0102886492,   -0.728900313,
+    0.927488983,   0.216526106,   -0.959380746,  -0.527116477,    0.541253567,
+    0.999739766,   0.68045336,    0.0164425243,  -0.578907907,    -0.919286966,
+    -0.997496426,  -0.885895789,  -0.668352127,  -0.410803884,    -0.155418262,
+    0.0753368512,  0.272358716,   0.434437335,   0.564410329,     0.666778624,
+    0.746369958,   0.807673931,   0.854568422,   0.890258849,     -0.997821212,
+    0.669906199,   -0.995937586,  0.990158975,   -0.000426715531, 0.70274955,
+    -0.856676221,  -0.0100414166, 0.578153193,   0.164886326,     -0.31967333,
+    -0.856429338,  -0.600488842,  0.757978797,   -0.531266987,    0.997296751,
+    0.8879897,     0.377971381,   -0.713453829,  0.89729017,      -0.80902952,
+    -0.996965349,  0.102706872,   -0.951367259,  -0.636526585,    -0.818647921,
+    0.277914435,   0.667727172,   -0.534495175,  0.226163045,     -0.932266831,
+    -0.163692653,  -0.109078795,  -0.785633683,  -0.650132298,    0.993805945,
+    -0.86074388,   0.887441576,   -0.999947071,  0.684619844,     0.373850524,
+    -0.976276815,  -0.282114506,  0.849793017,   0.840859413,     0.0228119921,
+    -0.732791364,  -0.999864817,  -0.815392911,  -0.393587947,    0.0707168207,
+    0.463884324,   0.743845046,   0.911723733,   0.987848759,     0.99715811,
+    0.962195814,   0.900702059,   0.825494349,   0.745255828,     0.665531278,
+    0.589629352,   0.519338846,   0.455454975,
+};
+
+void ropeHfCase(CaseContext &c) {
+  const Shape shape = {1, 1, 1, 128};
+  std::vector<float> q(128, 0.f);
+  std::fill(q.begin(), q.begin() + 64, 1.f);
+  std::vector<Buf> in = {Buf::values(shape, q)}, out = {Buf::zeros(shape)};
+  if (c.exec(Op("rope").f("theta", 1e4).i("offset", 4095), in, out))
+    close(out[0], kHfRope4095, "rope at position 4095 vs Hugging Face (fp32)",
+          0, 2e-7);
+}
+
+void ropeCase(CaseContext &c) {
+  const Shape shape = {2, 3, 5, 8};
+  struct Variant {
+    double theta; // LLaMA 1/2 and LLaMA 3 rope_theta
+    int64_t offset;
+    bool inverse;
+  };
+  for (Variant v : {Variant{1e4, 0, false}, Variant{1e4, 37, false},
+                    Variant{5e5, 11, false}, Variant{1e4, 37, true}}) {
+    const std::string what = "rope theta=" + std::to_string(v.theta) +
+                             " offset=" + std::to_string(v.offset) +
+                             " inverse=" + std::to_string(v.inverse);
+    Op op = Op("rope")
+                .f("theta", v.theta)
+                .i("offset", v.offset)
+                .i("inverse", v.inverse);
+    Buf x = c.rnd(shape, -2.f, 2.f);
+    std::vector<Buf> in = {x}, out = {Buf::zeros(shape)};
+    if (c.exec(op, in, out))
+      close(out[0], ropeD(toD(x), shape, v.theta, v.offset, v.inverse), what);
+    // The gradient of rope is rope with the opposite `inverse` (autodiff's
+    // rule): against finite differences of this variant's reference.
+    Buf dy = c.rnd(shape);
+    Vec want = fdGrad(
+        [&](const Vec &u) {
+          return ropeD(u, shape, v.theta, v.offset, v.inverse);
+        },
+        toD(x), toD(dy));
+    std::vector<Buf> gin = {dy}, gout = {Buf::zeros(shape)};
+    if (c.exec(Op("rope")
+                   .f("theta", v.theta)
+                   .i("offset", v.offset)
+                   .i("inverse", !v.inverse),
+               gin, gout))
+      close(gout[0], want, what + " gradient (finite differences)", 1e-3, 1e-4);
+  }
+  ropeHfCase(c);
+}
+
 void maskedSoftmaxCase(CaseContext &c) {
   const Shape s = {2, 3, 4, 6};
   Buf mask = Buf::values({2, 6}, {1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 1, 1});
@@ -673,6 +828,9 @@ const std::map<std::string, CaseFn> &cases() {
       {"matmul", matmulCase},
       {"split_heads", [](CaseContext &c) { headsCase(c, true); }},
       {"merge_heads", [](CaseContext &c) { headsCase(c, false); }},
+      {"repeat_kv", [](CaseContext &c) { repeatKvCase(c, false); }},
+      {"repeat_kv_grad", [](CaseContext &c) { repeatKvCase(c, true); }},
+      {"rope", ropeCase},
       {"masked_softmax", maskedSoftmaxCase},
       {"softmax_grad", softmaxGradCase},
       {"layer_norm", layerNormCase},

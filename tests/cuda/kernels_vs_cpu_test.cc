@@ -241,6 +241,25 @@ TEST_F(GpuVsCpu, HeadsAndSoftmax) {
        {Buf::zeros({2, 3, 4, 6})});
 }
 
+// rope's angles come from one header (runtime/cpu/rope_angles.h) on both
+// backends, rounded once from double: the same bits (a long sequence's
+// positions, where an angle's last bit shows). repeat_kv copies and sums in
+// the same order.
+TEST_F(GpuVsCpu, RopeAndRepeatKv) {
+  same(Op("rope").f("theta", 1e4).i("offset", 4090),
+       {rnd({2, 3, 6, 128}, -2, 2)}, {Buf::zeros({2, 3, 6, 128})}, kExact);
+  same(Op("rope").f("theta", 5e5).i("inverse", 1), {rnd({1, 2, 5, 64})},
+       {Buf::zeros({1, 2, 5, 64})}, kExact);
+  same(Op("repeat_kv").i("groups", 4), {rnd({2, 2, 5, 8})},
+       {Buf::zeros({2, 8, 5, 8})}, kExact);
+  same(Op("repeat_kv").i("groups", 2).i("head_offset", 3), {rnd({2, 2, 5, 8})},
+       {Buf::zeros({2, 1, 5, 8})}, kExact);
+  same(Op("repeat_kv_grad").i("groups", 4), {rnd({2, 8, 5, 8})},
+       {Buf::zeros({2, 2, 5, 8})}, kExact);
+  same(Op("repeat_kv_grad").i("groups", 2).i("head_offset", 1),
+       {rnd({2, 3, 5, 8})}, {Buf::zeros({2, 2, 5, 8})}, kExact);
+}
+
 TEST_F(GpuVsCpu, LayerNorm) {
   same(Op("layer_norm").f("eps", 1e-12),
        {rnd({3, 7, 96}, -2, 5), rnd({96}), rnd({96})}, {Buf::zeros({3, 7, 96})},

@@ -128,3 +128,59 @@ func.func @rms_eps(%x: tensor<2x8xf32>, %w: tensor<8xf32>) -> tensor<2x8xf32> {
   %y = galaxy.rms_norm %x, %w {eps = 0.0 : f64} : (tensor<2x8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+func.func @rope_odd(%x: tensor<1x2x3x5xf32>) -> tensor<1x2x3x5xf32> {
+  // expected-error @+1 {{head size 5 must be even (two halves rotate together)}}
+  %y = galaxy.rope %x {theta = 1.0e+04 : f64} : tensor<1x2x3x5xf32>
+  return %y : tensor<1x2x3x5xf32>
+}
+
+// -----
+
+func.func @rope_rank(%x: tensor<2x3x4xf32>) -> tensor<2x3x4xf32> {
+  // expected-error @+1 {{expects [B, n, S, d], got [2, 3, 4]}}
+  %y = galaxy.rope %x {theta = 1.0e+04 : f64} : tensor<2x3x4xf32>
+  return %y : tensor<2x3x4xf32>
+}
+
+// -----
+
+func.func @rope_theta(%x: tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32> {
+  // expected-error @+1 {{theta must be positive}}
+  %y = galaxy.rope %x {theta = 0.0 : f64} : tensor<1x2x3x4xf32>
+  return %y : tensor<1x2x3x4xf32>
+}
+
+// -----
+
+func.func @repeat_kv_result(%k: tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32> {
+  // expected-error @+1 {{result has shape [1, 2, 3, 4] but [1, 4, 3, 4] was expected}}
+  %y = galaxy.repeat_kv %k {groups = 2 : i64} : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %y : tensor<1x2x3x4xf32>
+}
+
+// -----
+
+func.func @repeat_kv_groups(%k: tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32> {
+  // expected-error @+1 {{groups must be at least 1, got 0}}
+  %y = galaxy.repeat_kv %k {groups = 0 : i64} : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
+  return %y : tensor<1x2x3x4xf32>
+}
+
+// -----
+
+func.func @repeat_kv_grad_heads(%g: tensor<1x3x2x2xf32>) -> tensor<1x1x2x2xf32> {
+  // expected-error @+1 {{3 heads do not split into groups of 2}}
+  %y = galaxy.repeat_kv_grad %g {groups = 2 : i64} : (tensor<1x3x2x2xf32>) -> tensor<1x1x2x2xf32>
+  return %y : tensor<1x1x2x2xf32>
+}
+
+// -----
+
+func.func @repeat_kv_grad_result(%g: tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32> {
+  // expected-error @+1 {{result has shape [1, 4, 2, 2] but [1, 2, 2, 2] was expected}}
+  %y = galaxy.repeat_kv_grad %g {groups = 2 : i64} : (tensor<1x4x2x2xf32>) -> tensor<1x4x2x2xf32>
+  return %y : tensor<1x4x2x2xf32>
+}

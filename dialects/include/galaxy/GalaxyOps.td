@@ -167,6 +167,48 @@ def Galaxy_MergeHeadsOp : Galaxy_DiffOp<"merge_heads", [Galaxy_NoFlops,
   let hasVerifier = 1;
 }
 
+def Galaxy_RepeatKvOp : Galaxy_DiffOp<"repeat_kv", [Galaxy_NoFlops,
+    Galaxy_OwnRankLowering]> {
+  let summary = "[B, nkv, S, d] -> [B, nkv·groups, S, d]: output head h is input head h / groups";
+  let description = [{
+    Grouped-query attention's KV expansion, Hugging Face's `repeat_kv`
+    (repeat_interleave order: each KV head serves `groups` consecutive query
+    heads).
+  }];
+  let arguments = (ins GF32Tensor:$input, I64Attr:$groups);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"head_offset", "int", "0",
+      "local output head h reads local input head (h + head_offset) / groups: "
+      "the output's first global head minus groups * the input's (a replicated "
+      "input feeding head-sharded queries)">];
+}
+
+def Galaxy_RopeOp : Galaxy_DiffOp<"rope", [
+    // Per element: x·cos and the partner·sin (2 multiplies) and their sum or
+    // difference (1 add). The angles' sin/cos depend only on (position,
+    // frequency), i.e. are shared by every batch row and head, and Hugging Face
+    // computes them once per forward outside the layers: not counted.
+    Galaxy_FlopsPerElement<3>, Galaxy_OwnRankLowering, SameOperandsAndResultType]> {
+  let summary = "Rotary position embedding on [B, n, S, d], Hugging Face's rotate_half form";
+  let description = [{
+    With p = s + offset and a_i = p·theta^(−2i/d), i < d/2:
+    y[..., i] = x[..., i]·cos a_i − x[..., i + d/2]·sin a_i,
+    y[..., i + d/2] = x[..., i + d/2]·cos a_i + x[..., i]·sin a_i.
+    `inverse` rotates by −a_i: the transpose, hence the gradient. Angles as
+    Hugging Face's LlamaRotaryEmbedding computes them, in fp32. `offset` (a
+    kernel attribute) is the global position of this rank's first row.
+  }];
+  let arguments = (ins GF32Tensor:$input, F64Attr:$theta,
+                       DefaultValuedAttr<BoolAttr, "false">:$inverse);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"offset", "int", "0",
+      "global position of this rank's first sequence row (sequence parallel)">];
+}
+
 def Galaxy_MaskedSoftmaxOp : Galaxy_DiffOp<"masked_softmax", [
     Galaxy_FlopsPerElement<1>, Galaxy_OwnRankLowering]> {
   let summary = "softmax(x + (1 - mask)·-10000) over the last dim";
@@ -318,6 +360,19 @@ def Galaxy_SoftmaxGradOp : Galaxy_GradOp<"softmax_grad", [Galaxy_FlopsPerElement
   let arguments = (ins GF32Tensor:$output, GF32Tensor:$grad);
   let results = (outs GF32Tensor:$result);
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
+}
+
+def Galaxy_RepeatKvGradOp : Galaxy_GradOp<"repeat_kv_grad", [
+    Galaxy_FlopsPerElement<1>, Galaxy_OwnRankLowering]> {
+  let summary = "[B, nkv·groups, S, d] -> [B, nkv, S, d]: the sum of each group's heads";
+  let arguments = (ins GF32Tensor:$grad, I64Attr:$groups);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelAttrs = [KernelAttr<"head_offset", "int", "0",
+      "local input head h adds into local output head (h + head_offset) / "
+      "groups: the input's first global head minus groups * the output's; "
+      "output heads no input head maps to are 0 (a partial result)">];
 }
 
 def Galaxy_LayerNormGradOp : Galaxy_GradOp<"layer_norm_grad", [Galaxy_FlopsPerElement<5>]> {

@@ -122,10 +122,13 @@ def Partition : Pass<"galaxy-partition", "mlir::ModuleOp"> {
   let description = [{
     Each region (the galaxy.block attribute: att, con, mlp; everything else is
     "other") runs under a method that shards model dimensions: dp shards B
-    (batch), sp shards S (query positions), tp shards A/N (attention heads) in
-    att and I (intermediate) in mlp, none shards nothing. A value's preferred
-    layout follows from its galaxy.dims names; contractions over a sharded
-    dimension yield partial sums (P). Where a producer's layout differs from
+    (batch), sp shards S (query positions), tp shards A/N (attention heads)
+    and NK/AK (grouped-query attention's KV heads, by the same weights) in
+    att and I (intermediate) in mlp, none shards nothing. Rank r holds
+    w_r*extent/sum(w) of an axis; an axis where that is not whole for every
+    rank stays unsharded. A value's preferred layout follows from its
+    galaxy.dims names; contractions over a sharded dimension yield partial
+    sums (P). Where a producer's layout differs from
     what a consumer needs, one redistribution is inserted (P->R all_reduce,
     P->S reduce_scatter, S->R all_gather, R->S slice, R->P to_partial), and
     reused by later consumers. Forward and backward are treated alike, so the

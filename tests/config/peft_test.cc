@@ -3,16 +3,13 @@
 #include "compiler/config/validate.h"
 
 #include "tests/config/contains.h"
+#include "tests/config/validate_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::config {
 namespace {
 
-std::string serialError(const GalaxyConfig &c) {
-  absl::Status s = validate(c, ParallelMode::kSerial, 0);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  return std::string(s.message());
-}
+using testing::serialError;
 
 GalaxyConfig notFull() {
   GalaxyConfig c;

@@ -7,22 +7,14 @@
 #include <limits>
 
 #include "tests/config/contains.h"
+#include "tests/config/validate_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::config {
 namespace {
 
-std::string serialError(const GalaxyConfig &c) {
-  absl::Status s = validate(c, ParallelMode::kSerial, 0);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  return std::string(s.message());
-}
-
-GalaxyConfig named() {
-  GalaxyConfig c;
-  c.source = "m.json";
-  return c;
-}
+using testing::named;
+using testing::serialError;
 
 // The reproducer: vocab_size 2^62 compiled and its embedding buffer
 // size wrapped.

@@ -2,22 +2,14 @@
 #include "compiler/config/validate.h"
 
 #include "tests/config/contains.h"
+#include "tests/config/validate_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::config {
 namespace {
 
-std::string serialError(const GalaxyConfig &c) {
-  absl::Status s = validate(c, ParallelMode::kSerial, 0);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  return std::string(s.message());
-}
-
-GalaxyConfig named() {
-  GalaxyConfig c;
-  c.source = "m.json";
-  return c;
-}
+using testing::named;
+using testing::serialError;
 
 TEST(ValidateModel, HiddenSizeDivisibleByHeads) {
   GalaxyConfig c = named();

@@ -4,6 +4,7 @@
 #include "compiler/config/validate.h"
 
 #include "tests/config/contains.h"
+#include "tests/config/validate_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::config {
@@ -11,11 +12,7 @@ namespace {
 
 using Ints = std::vector<int64_t>;
 
-GalaxyConfig named() {
-  GalaxyConfig c;
-  c.source = "p.json";
-  return c;
-}
+GalaxyConfig named() { return testing::named("p.json"); }
 
 std::string errorOf(const GalaxyConfig &c, ParallelMode mode, int world) {
   absl::Status s = validate(c, mode, world);

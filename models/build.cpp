@@ -49,9 +49,7 @@ buildModel(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   const ModelSpec *spec = findModel(cfg.model_type);
   BuilderFn build = builderFor(cfg.model_type);
   if (!spec || !build)
-    return absl::NotFoundError(
-        absl::StrCat("model_type '", cfg.model_type,
-                     "' has no builder yet: available: ", availableModels()));
+    return noBuilderError(cfg.model_type);
   config::GalaxyConfig c = cfg;
   if (opts.batchRows > 0)
     c.batch_size = opts.batchRows;

@@ -38,13 +38,6 @@ std::vector<std::string> present(const std::vector<std::string> &wanted,
   return out;
 }
 
-absl::Status noBuilder(const std::string &modelType,
-                       const std::string &recognisedBy) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("model_type '", modelType, "'", recognisedBy,
-                   " has no builder yet: available: ", availableModels()));
-}
-
 } // namespace
 
 const std::vector<const ModelSpec *> &registeredModels() {
@@ -73,7 +66,7 @@ absl::StatusOr<std::string> identifyModel(const std::vector<std::string> &keys,
       return *modelType;
     for (const Family &f : notYetBuilt())
       if (f.modelType == *modelType)
-        return noBuilder(*modelType, "");
+        return noBuilderError(*modelType, "");
     return absl::InvalidArgumentError(absl::StrCat(
         "model_type '", *modelType,
         "' is not a model Galaxy knows: available: ", availableModels()));
@@ -98,8 +91,8 @@ absl::StatusOr<std::string> identifyModel(const std::vector<std::string> &keys,
     return registeredModels().front()->modelType;
   const auto &[type, k] = hits.front();
   if (!findModel(type))
-    return noBuilder(type, absl::StrCat(" (recognised from its keys ",
-                                        absl::StrJoin(k, ", "), ")"));
+    return noBuilderError(type, absl::StrCat(" (recognised from its keys ",
+                                             absl::StrJoin(k, ", "), ")"));
   return type;
 }
 
@@ -110,14 +103,11 @@ int64_t layerCount(const ModelSpec &spec, const config::GalaxyConfig &c) {
   return n;
 }
 
-std::string peftTargetNames(const ModelSpec &spec) {
-  std::vector<std::string> names;
-  for (const PeftTarget &t : spec.peftTargets)
-    names.push_back(t.name);
-  if (names.size() < 2)
-    return absl::StrJoin(names, "");
-  return absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "),
-                      " or ", names.back());
+absl::Status noBuilderError(const std::string &modelType,
+                            const std::string &recognisedBy) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("model_type '", modelType, "'", recognisedBy,
+                   " has no builder yet: available: ", availableModels()));
 }
 
 } // namespace galaxy::models

@@ -45,8 +45,6 @@ struct ModelSpec {
   std::vector<std::string> recognisingKeys;
   // @forward's inputs for a config (batch rows = config batch_size).
   std::vector<ModelInput> (*inputs)(const config::GalaxyConfig &) = nullptr;
-  // The loss @forward returns first, in words (summaries, docs).
-  std::string loss;
   // PEFT: targetable linears, the module prefixes of the layers they live in
   // (each followed by the layer number), which targets an adapter follows,
   // and parameter-name prefixes every PEFT method keeps trainable (the task
@@ -80,7 +78,9 @@ absl::StatusOr<std::string> identifyModel(const std::vector<std::string> &keys,
 
 // Total layers of the spec's layer sequence for `c`.
 int64_t layerCount(const ModelSpec &spec, const config::GalaxyConfig &c);
-// The config names of the spec's PEFT targets, "query, key or value".
-std::string peftTargetNames(const ModelSpec &spec);
+// "model_type 'T'<recognisedBy> has no builder yet: available: bert"
+// (InvalidArgument): the one refusal of a model that is not built.
+absl::Status noBuilderError(const std::string &modelType,
+                            const std::string &recognisedBy = "");
 
 } // namespace galaxy::models

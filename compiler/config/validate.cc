@@ -19,7 +19,6 @@
 namespace galaxy::config {
 namespace {
 
-
 // Dropout-like probabilities; written so that NaN fails too.
 absl::Status checkProbability(const GalaxyConfig &c, const char *key,
                               double p) {
@@ -204,9 +203,7 @@ absl::Status checkPeftValues(const GalaxyConfig &c, PeftMethod method) {
   // The targets are the model's (models/NAME/spec.cc).
   const models::ModelSpec *model = models::findModel(c.model_type);
   if (!model)
-    return bad(c, absl::StrCat("model_type '", c.model_type,
-                               "' has no builder yet: available: ",
-                               models::availableModels()));
+    return bad(c, std::string(models::noBuilderError(c.model_type).message()));
   std::set<std::string> seen;
   for (const std::string &m : c.lora_target_modules) {
     if (std::none_of(

@@ -98,6 +98,8 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
                                         const plan::Plan &plan);
 
 // profileRank for every plan (one per rank, in rank order) plus the total.
+// The plans are lowerToPlan's, whose sizes it checked (plan::checkPlanSizes),
+// so the memory sums here cannot wrap.
 absl::StatusOr<Profile> profileModule(mlir::ModuleOp module,
                                       const std::vector<plan::Plan> &plans);
 

@@ -196,6 +196,11 @@ StringRef galaxy::dimsOf(Value v) {
   return d ? d.getJoined() : "";
 }
 
+SmallVector<StringRef> galaxy::dimNamesOf(Value v) {
+  auto d = dyn_cast_or_null<DimsAttr>(perValue(v, kDimsAttr));
+  return d ? d.getNames() : SmallVector<StringRef>();
+}
+
 void galaxy::setDims(Value v, StringRef names) {
   MLIRContext *ctx = v.getContext();
   setPerValue(v, kDimsAttr, DimsAttr::get(ctx, names), DimsAttr::get(ctx, ""));

@@ -15,6 +15,11 @@ std::vector<int64_t> galaxy::localShape(Value v, int rank) {
   return layoutOf(v).localShape(t.getShape(), rank);
 }
 
+std::vector<int64_t> galaxy::localOffset(Value v, int rank) {
+  auto t = cast<RankedTensorType>(v.getType());
+  return layoutOf(v).localOffset(t.getShape(), rank);
+}
+
 int64_t galaxy::localNumel(Value v, int rank) {
   int64_t n = 1;
   for (int64_t d : localShape(v, rank))
@@ -125,8 +130,7 @@ std::string ReduceScatterOp::costRule() {
 
 namespace {
 int64_t axisOf(Value v, StringRef name) {
-  SmallVector<StringRef> names;
-  dimsOf(v).split(names, ',');
+  SmallVector<StringRef> names = dimNamesOf(v);
   auto *it = llvm::find(names, name);
   return it == names.end() ? -1 : it - names.begin();
 }
@@ -138,7 +142,7 @@ int64_t axisOf(Value v, StringRef name) {
 void DropoutOp::lowerForRank(int rank, RankLowering &k) {
   auto shape = getType().getShape();
   k.attrs["global_shape"] = std::vector<int64_t>(shape.begin(), shape.end());
-  k.attrs["offset"] = layoutOf(getResult()).localOffset(shape, rank);
+  k.attrs["offset"] = localOffset(getResult(), rank);
   if (k.pipeline)
     if (int64_t b = axisOf(getResult(), "B"); b >= 0)
       k.attrs["batch_dim"] = b;
@@ -146,8 +150,8 @@ void DropoutOp::lowerForRank(int rank, RankLowering &k) {
 
 // Positions count from the start of this rank's slice.
 void IotaOp::lowerForRank(int rank, RankLowering &k) {
-  auto off = layoutOf(getResult()).localOffset(getType().getShape(), rank);
-  k.attrs["offset"] = int64_t(getOffset() + off[getDim()]);
+  k.attrs["offset"] =
+      int64_t(getOffset() + localOffset(getResult(), rank)[getDim()]);
 }
 
 // A causal mask compares query and key positions: a rank holding a slice of
@@ -155,24 +159,14 @@ void IotaOp::lowerForRank(int rank, RankLowering &k) {
 void MaskedSoftmaxOp::lowerForRank(int rank, RankLowering &k) {
   if (!getCausal())
     return;
-  auto off = layoutOf(getResult()).localOffset(getType().getShape(), rank);
-  k.attrs["q_offset"] = off[2];
+  k.attrs["q_offset"] = localOffset(getResult(), rank)[2];
 }
 
 // Rotary angles follow global positions: a rank holding a slice of the
 // sequence (dim 2) starts at its slice's offset.
 void RopeOp::lowerForRank(int rank, RankLowering &k) {
-  k.attrs["offset"] =
-      layoutOf(getResult()).localOffset(getType().getShape(), rank)[2];
+  k.attrs["offset"] = localOffset(getResult(), rank)[2];
 }
-
-namespace {
-// Head dim (1) offset of this rank's slice of `v`.
-int64_t headOffset(Value v, int rank) {
-  auto shape = cast<RankedTensorType>(v.getType()).getShape();
-  return layoutOf(v).localOffset(shape, rank)[1];
-}
-} // namespace
 
 // Global query head g reads KV head g / groups. When both sides are split at
 // group boundaries (NK sharded like N) the local mapping is h / groups; a
@@ -180,16 +174,16 @@ int64_t headOffset(Value v, int rank) {
 // evenly over the ranks) needs the output slice's offset.
 void RepeatKvOp::lowerForRank(int rank, RankLowering &k) {
   const int64_t groups = getGroups();
-  k.attrs["head_offset"] =
-      headOffset(getResult(), rank) - groups * headOffset(getInput(), rank);
+  k.attrs["head_offset"] = localOffset(getResult(), rank)[1] -
+                           groups * localOffset(getInput(), rank)[1];
 }
 
 // The transpose of repeat_kv's mapping; a replicated (here: partial) result
 // gets this rank's query heads' sums and zeros elsewhere.
 void RepeatKvGradOp::lowerForRank(int rank, RankLowering &k) {
   const int64_t groups = getGroups();
-  k.attrs["head_offset"] =
-      headOffset(getGrad(), rank) - groups * headOffset(getResult(), rank);
+  k.attrs["head_offset"] = localOffset(getGrad(), rank)[1] -
+                           groups * localOffset(getResult(), rank)[1];
 }
 
 // A partial result gets its bias once, on rank 0.

@@ -21,6 +21,12 @@ void GalaxyDialect::initialize() {
   registerAttributes();
 }
 
+void galaxy::copyPlacement(Operation *from, Operation *to) {
+  for (StringRef name : {kBlockAttr, kLayerAttr, kRegionAttr})
+    if (Attribute a = from->getAttr(name))
+      to->setAttr(name, a);
+}
+
 Operation *galaxy::sgdFusedInto(Operation *op) {
   if (!isa<SgdUpdateOp, GradAccumulateOp>(op))
     return nullptr;

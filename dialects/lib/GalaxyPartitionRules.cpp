@@ -13,14 +13,6 @@ using namespace mlir;
 using namespace galaxy;
 
 namespace {
-SmallVector<StringRef> axisNames(Value v) {
-  SmallVector<StringRef> names;
-  StringRef d = dimsOf(v);
-  if (!d.empty())
-    d.split(names, ',');
-  return names;
-}
-
 bool isPartial(Value v) { return layoutOf(v).kind == Layout::P; }
 
 // An op linear in its operands: partial operands flow through unreduced
@@ -63,12 +55,12 @@ void galaxy::partitionByDims(Operation *op, PartitionContext &ctx) {
         iface.operandLayout(o.getOperandNumber(), ctx.preferred(o.get(), op));
     o.set(ctx.convert(o.get(), to, op));
     if (to.kind == Layout::S)
-      operandSharded.insert(axisNames(o.get())[to.dim]);
+      operandSharded.insert(dimNamesOf(o.get())[to.dim]);
   }
   for (Value r : op->getResults()) {
     Layout l = ctx.preferred(r, op);
     if (l.kind != Layout::S) {
-      SmallVector<StringRef> names = axisNames(r);
+      SmallVector<StringRef> names = dimNamesOf(r);
       for (const auto &s : operandSharded)
         if (!llvm::is_contained(names, s.getKey()))
           l = Layout::partial();

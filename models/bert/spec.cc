@@ -38,7 +38,6 @@ const ModelSpec &bertSpec() {
       .recognisingKeys = {"type_vocab_size", "hidden_dropout_prob",
                           "attention_probs_dropout_prob"},
       .inputs = bertInputs,
-      .loss = "cross_entropy over [B, num_classes] logits, mean over B",
       .peftTargets = {{"query", "attention.self.query"},
                       {"key", "attention.self.key"},
                       {"value", "attention.self.value"},

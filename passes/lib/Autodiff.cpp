@@ -61,10 +61,9 @@ StringRef ioName(func::FuncOp fn, unsigned i, bool result) {
 // Copies the forward op's region attributes onto the ops created after `mark`.
 void stampBackward(Operation *fwd, Block::iterator from, Block::iterator to) {
   for (auto it = from; it != to; ++it) {
-    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(),
-                           kRegionAttr.data(), kMethodAttr.data()})
-      if (Attribute a = fwd->getAttr(name))
-        it->setAttr(name, a);
+    copyPlacement(fwd, &*it);
+    if (Attribute a = fwd->getAttr(kMethodAttr))
+      it->setAttr(kMethodAttr, a);
     it->setAttr(kBackwardAttr, UnitAttr::get(fwd->getContext()));
   }
 }

@@ -118,9 +118,7 @@ const SplitLabels &PartitionPass::splitsOf(Operation *op) const {
 
 Layout PartitionPass::pref(Value v, const SplitLabels &split) const {
   auto shape = cast<RankedTensorType>(v.getType()).getShape();
-  SmallVector<StringRef> names;
-  if (StringRef d = dimsOf(v); !d.empty())
-    d.split(names, ',');
+  SmallVector<StringRef> names = dimNamesOf(v);
   for (auto [axis, name] : llvm::enumerate(names)) {
     auto it = split.find(name);
     if (it == split.end() || axis >= shape.size())
@@ -158,10 +156,11 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
   Operation *owner = user->hasAttr(kBlockAttr) ? user : v.getDefiningOp();
   auto stamp = [&](Value r, const Layout &l) {
     Operation *op = r.getDefiningOp();
-    for (StringRef name : {kBlockAttr.data(), kLayerAttr.data(),
-                           kRegionAttr.data(), kBackwardAttr.data()})
-      if (Attribute a = owner ? owner->getAttr(name) : Attribute())
-        op->setAttr(name, a);
+    if (owner) {
+      copyPlacement(owner, op);
+      if (Attribute a = owner->getAttr(kBackwardAttr))
+        op->setAttr(kBackwardAttr, a);
+    }
     setDims(r, dimsOf(v));
     setLayout(r, l);
     return r;
@@ -223,7 +222,7 @@ void PartitionPass::runOnOperation() {
   for (auto fn : getOperation().getOps<func::FuncOp>())
     if (failed(partition(fn)))
       return signalPassFailure();
-  getOperation()->setAttr("galaxy.world",
+  getOperation()->setAttr(kWorldAttr,
                           Builder(&getContext()).getI64IntegerAttr(world));
 }
 

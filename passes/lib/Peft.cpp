@@ -104,10 +104,7 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
 Value PeftPass::stamp(Operation *from, Value v, StringRef dims,
                       StringRef block) {
   Operation *op = v.getDefiningOp();
-  for (StringRef name :
-       {kBlockAttr.data(), kLayerAttr.data(), kRegionAttr.data()})
-    if (Attribute a = from->getAttr(name))
-      op->setAttr(name, a);
+  copyPlacement(from, op);
   if (!block.empty())
     op->setAttr(kBlockAttr, StringAttr::get(op->getContext(), block));
   setDims(v, dims);
@@ -401,11 +398,7 @@ struct MergeLoraPass : galaxy::impl::MergeLoraBase<MergeLoraPass> {
     OpBuilder b(base);
     Location loc = base.getLoc();
     auto stamp = [&](Value v) {
-      Operation *op = v.getDefiningOp();
-      for (StringRef name :
-           {kBlockAttr.data(), kLayerAttr.data(), kRegionAttr.data()})
-        if (Attribute attr = base->getAttr(name))
-          op->setAttr(name, attr);
+      copyPlacement(base, v.getDefiningOp());
       setDims(v, dimsOf(w));
       return v;
     };

@@ -90,10 +90,12 @@ public:
         env_.threads); // another backend in this process may have changed it
     // Any thread may call (pipeline drivers, tests); each gets the setting.
     setDenormalsOnThisThread(env_.flushDenormals);
+    const KernelCall call{instr, in,   out,
+                          ctx,   env_, schema::findKernel(instr.kernel())};
     if (!profile_)
-      return it->second(KernelCall{instr, in, out, ctx, env_});
+      return it->second(call);
     const auto t0 = std::chrono::steady_clock::now();
-    absl::Status st = it->second(KernelCall{instr, in, out, ctx, env_});
+    absl::Status st = it->second(call);
     profile_->record(
         instr,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -65,7 +65,8 @@ static const plan::Attr *findAttr(const KernelCall &c, const std::string &key) {
 // The schema's entry for attribute `key` of the call's kernel, read as `want`.
 static absl::StatusOr<const schema::AttrSchema *>
 declared(const KernelCall &c, const std::string &key, schema::AttrType want) {
-  const schema::KernelSchema *k = schema::findKernel(c.instr.kernel());
+  const schema::KernelSchema *k =
+      c.schema ? c.schema : schema::findKernel(c.instr.kernel());
   if (!k)
     return kernelError(c, "not a kernel of the kernel schema");
   const schema::AttrSchema *a = k->findAttr(key);

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/backend.h"
 #include "runtime/cpu/gemm.h"
+#include "runtime/plan/kernel_schema.h"
 
 #define GALAXY_CPU_CONCAT_INNER(a, b) a##b
 #define GALAXY_CPU_CONCAT(a, b) GALAXY_CPU_CONCAT_INNER(a, b)
@@ -43,6 +44,9 @@ struct KernelCall {
   const std::vector<Tensor> &out;
   const KernelContext &ctx;
   const CpuEnv &env;
+  // The kernel's schema entry, looked up once per call by the backend (the
+  // attribute readers below consult it); null: they look it up themselves.
+  const schema::KernelSchema *schema = nullptr;
 };
 
 using KernelFn = absl::Status (*)(const KernelCall &);

@@ -135,7 +135,8 @@ public:
     GALAXY_CUDA_RETURN_IF_ERROR(
         cudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
     static const cpu::CpuEnv kNoCpu; // the shared checks never read it
-    const cpu::KernelCall call{instr, in, out, ctx, kNoCpu};
+    const cpu::KernelCall call{
+        instr, in, out, ctx, kNoCpu, schema::findKernel(instr.kernel())};
     return it->second(CudaOp{call, env_});
   }
 

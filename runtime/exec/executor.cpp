@@ -60,12 +60,10 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
         "MATMUL_BF16); recompile it with the matching galaxyc"));
   // Sizes before anything is allocated from them: a wrapped or negative size
   // would allocate too little and let kernels write past it.
-  if (absl::StatusOr<plan::PlanMemory> mem = plan::checkPlanSizes(plan, origin);
+  if (absl::StatusOr<plan::PlanMemory> mem =
+          plan::checkLoadedPlanSizes(plan, origin);
       !mem.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat(mem.status().message(),
-                     "; the plan is damaged or was not written by galaxyc: "
-                     "recompile it"));
+    return mem.status();
   if (absl::Status s = checkPlanKernels(plan, backend, origin); !s.ok())
     return s;
   std::unique_ptr<Executor> ex(new Executor(std::move(plan), backend, comm));

@@ -77,11 +77,6 @@ absl::Status PipelineSteps::saveParams(const std::string &path) {
 
 namespace {
 
-// Row r's label of a batch (the one place the trainer reads a batch field).
-int32_t labelOf(const io::Batch &batch, int64_t r) {
-  return batch.ints("labels")[r];
-}
-
 // Cross-entropy and accuracy of each row's logits.
 class EvalTally {
 public:
@@ -164,8 +159,10 @@ absl::StatusOr<EvalResult> Trainer::evaluate(const io::Dataset &data) {
       return logits.status();
     if (logits->empty())
       continue; // this rank holds none (a pipeline rank other than 0)
+    // The one batch field the trainer reads.
+    const std::vector<int32_t> &labels = batch.ints("labels");
     for (int64_t r = 0; r < B && start + r < N; ++r)
-      tally.add(&(*logits)[r * C], labelOf(batch, r));
+      tally.add(&(*logits)[r * C], labels[r]);
   }
   return std::move(tally).result();
 }

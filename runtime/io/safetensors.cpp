@@ -506,9 +506,8 @@ writeSafetensors(const std::string &path,
   TempFileGuard guard(tmp);
   auto fail = [&](absl::Status s) {
     ::close(fd);
-    ::unlink(tmp.c_str());
-    return absl::Status(s.code(), absl::StrFormat("cannot write %s: %s", path,
-                                                  s.message()));
+    return absl::Status(
+        s.code(), absl::StrFormat("cannot write %s: %s", path, s.message()));
   };
   fchmod(fd, 0644);
   if (absl::Status s = writeAll(fd, lenBytes, 8, tmp); !s.ok())
@@ -527,12 +526,10 @@ writeSafetensors(const std::string &path,
         absl::InternalError(absl::StrFormat("fsync %s: %s", tmp, errnoStr())));
   if (::close(fd) != 0) {
     std::string err = errnoStr();
-    ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrFormat("closing %s: %s", tmp, err));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     std::string err = errnoStr();
-    ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrFormat(
         "cannot write %s: rename from %s failed: %s", path, tmp, err));
   }

@@ -134,4 +134,15 @@ absl::StatusOr<PlanMemory> checkPlanSizes(const Plan &p,
   return mem;
 }
 
+absl::StatusOr<PlanMemory> checkLoadedPlanSizes(const Plan &p,
+                                                const std::string &origin) {
+  absl::StatusOr<PlanMemory> mem = checkPlanSizes(p, origin);
+  if (!mem.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat(mem.status().message(),
+                     "; the plan is damaged or was not written by galaxyc: "
+                     "recompile it"));
+  return mem;
+}
+
 } // namespace galaxy::plan

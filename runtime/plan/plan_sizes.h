@@ -19,6 +19,17 @@ struct PlanMemory {
   int64_t optimizerState = 0; // AdamW moments, gradient accumulators
   int64_t inputs = 0;         // batch inputs outside the stash
   int64_t total = 0;
+
+  // Each part is below kMaxPlanBytes, so sums over <= 2^16 ranks never wrap.
+  PlanMemory &operator+=(const PlanMemory &o) {
+    arena += o.arena;
+    stash += o.stash;
+    params += o.params;
+    optimizerState += o.optimizerState;
+    inputs += o.inputs;
+    total += o.total;
+    return *this;
+  }
 };
 
 // Checks every shape (no negative dimension, at most kMaxTensorElements
@@ -29,5 +40,9 @@ struct PlanMemory {
 // field and its value; the caller says what to do about it.
 absl::StatusOr<PlanMemory> checkPlanSizes(const Plan &p,
                                           const std::string &origin);
+// The same for a plan read from a file: the refusal tells the user to
+// recompile it.
+absl::StatusOr<PlanMemory> checkLoadedPlanSizes(const Plan &p,
+                                                const std::string &origin);
 
 } // namespace galaxy::plan

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <optional>
 
 namespace galaxy::plan {
@@ -53,10 +52,6 @@ std::optional<int64_t> checkedNumel(const Range &shape) {
     n = *m;
   }
   return n;
-}
-inline std::optional<int64_t>
-checkedNumel(std::initializer_list<int64_t> shape) {
-  return checkedNumel<std::initializer_list<int64_t>>(shape);
 }
 
 // Bytes of a plan tensor of `shape`: nullopt as checkedNumel, or when the

@@ -111,11 +111,9 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   // refused), what it will allocate against what the machine has (device
   // memory is not checked yet), and where the run will write.
   absl::StatusOr<plan::PlanMemory> need =
-      plan::checkPlanSizes(plan, "plan " + args.plan);
+      plan::checkLoadedPlanSizes(plan, "plan " + args.plan);
   if (!need.ok())
-    fail(2, absl::StrCat(need.status().message(),
-                         "; the plan is damaged or was not written by "
-                         "galaxyc: recompile it"));
+    fail(2, std::string(need.status().message()));
   if (args.backend == "cpu")
     checkMemory(*need, args.plan, 1);
   if (lead)

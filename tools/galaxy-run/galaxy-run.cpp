@@ -365,12 +365,7 @@ int launchLocal(const Args &args) {
     auto m = plan::checkPlanSizes(*p, "plan " + rankFile);
     if (!m.ok())
       break; // likewise
-    for (auto [sum, part] :
-         {std::pair{&need.arena, m->arena}, std::pair{&need.stash, m->stash},
-          std::pair{&need.params, m->params},
-          std::pair{&need.optimizerState, m->optimizerState},
-          std::pair{&need.inputs, m->inputs}, std::pair{&need.total, m->total}})
-      *sum += part; // each below 2^46, so no sum of <= 2^16 ranks wraps
+    need += *m;
   }
   if (args.backend == "cpu")
     checkMemory(need, args.plan, world);

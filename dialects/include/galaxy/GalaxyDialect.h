@@ -15,8 +15,11 @@
 #include "galaxy/Layout.h"
 #define GET_ATTRDEF_CLASSES
 #include "galaxy/GalaxyAttrs.h.inc"
+// The types the interfaces speak in, before the interfaces themselves.
 #include "galaxy/OpRules.h"
+// clang-format off
 #include "galaxy/GalaxyInterfaces.h.inc"
+// clang-format on
 
 #define GET_OP_CLASSES
 #include "galaxy/GalaxyOps.h.inc"
@@ -61,6 +64,11 @@ inline constexpr llvm::StringLiteral kNumLayersAttr = "galaxy.num_layers";
 // The axis names of `v` joined by ',' ("B,S,H"; "" when unknown), from its
 // defining op or function argument.
 llvm::StringRef dimsOf(mlir::Value v);
+// The same names one per axis ({"B", "S", "H"}; empty when unknown).
+llvm::SmallVector<llvm::StringRef> dimNamesOf(mlir::Value v);
+// Copies where `from` sits in the model (its galaxy.block, galaxy.layer and
+// galaxy.region) onto `to`, for ops a pass creates on `from`'s behalf.
+void copyPlacement(mlir::Operation *from, mlir::Operation *to);
 // The galaxy.dims value of a function argument named `names` ("B,S,H"), for
 // building argument attribute dictionaries.
 mlir::ArrayAttr argDimsAttr(mlir::MLIRContext *ctx, llvm::StringRef names);

@@ -58,8 +58,10 @@ public:
 // PartitionOpInterface's default rule (GalaxyPartitionRules.cpp).
 void partitionByDims(mlir::Operation *op, PartitionContext &ctx);
 
-// This rank's extent of `v` (from its layout) and its element count.
+// This rank's extent of `v` (from its layout), where its slice starts, and its
+// element count.
 std::vector<int64_t> localShape(mlir::Value v, int rank);
+std::vector<int64_t> localOffset(mlir::Value v, int rank);
 int64_t localNumel(mlir::Value v, int rank);
 // Bytes of the local operands and results (every element is 4 bytes).
 int64_t localBytes(mlir::Operation *op, int rank);

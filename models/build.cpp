@@ -4,6 +4,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/IR/Builders.h"
 #include "models/bert/BertModel.h"
+#include "models/llama/LlamaModel.h"
 #include "models/registry.h"
 
 namespace galaxy::models {
@@ -16,6 +17,7 @@ using BuilderFn = mlir::OwningOpRef<mlir::ModuleOp> (*)(
 BuilderFn builderFor(const std::string &modelType) {
   static const std::pair<const char *, BuilderFn> builders[] = {
       {"bert", buildBertModel},
+      {"llama", buildLlamaModel},
   };
   for (const auto &[type, fn] : builders)
     if (modelType == type)

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "models/bert/spec.h"
+#include "models/llama/spec.h"
 
 namespace galaxy::models {
 namespace {
@@ -18,9 +19,6 @@ struct Family {
 };
 const std::vector<Family> &notYetBuilt() {
   static const std::vector<Family> families = {
-      {"llama",
-       {"num_key_value_heads", "rms_norm_eps", "rope_theta", "rope_scaling",
-        "tie_word_embeddings"}},
       {"bart",
        {"d_model", "encoder_layers", "decoder_layers",
         "encoder_attention_heads", "decoder_attention_heads", "encoder_ffn_dim",
@@ -41,7 +39,7 @@ std::vector<std::string> present(const std::vector<std::string> &wanted,
 } // namespace
 
 const std::vector<const ModelSpec *> &registeredModels() {
-  static const std::vector<const ModelSpec *> all = {&bertSpec()};
+  static const std::vector<const ModelSpec *> all = {&bertSpec(), &llamaSpec()};
   return all;
 }
 

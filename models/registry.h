@@ -59,6 +59,20 @@ struct ModelSpec {
   // The config key(s) the layer count comes from, for messages
   // ("num_hidden_layers").
   std::string layerCountKey;
+  // The tasks the family trains for ("classification", "causal_lm"); the
+  // first is the default of a config without "task".
+  std::vector<std::string> tasks;
+  // The family's defaults where they differ from GalaxyConfig's (which are
+  // BERT's); applied before the file's keys are read.
+  void (*setDefaults)(config::GalaxyConfig &) = nullptr;
+  // Keys that parse but mean something the user may not expect here: a
+  // warning each, when the file has the key.
+  std::vector<std::pair<std::string, std::string>> keyWarnings;
+  // The hidden_act values the family's MLP supports (first: the default).
+  std::vector<config::Activation> activations;
+  // The family's own value checks (the shared ones are in
+  // compiler/config/validate.cc); the message names the key and the fix.
+  absl::Status (*checkValues)(const config::GalaxyConfig &) = nullptr;
 };
 
 // The registered models, the default (a config with neither model_type nor

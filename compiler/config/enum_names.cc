@@ -31,7 +31,8 @@ constexpr Names<Activation> kActivations[] = {
     {"gelu", Activation::kGelu},
     {"gelu_new", Activation::kGeluNew},
     {"relu", Activation::kRelu},
-    {"swish", Activation::kSwish}};
+    {"swish", Activation::kSwish},
+    {"silu", Activation::kSwish}}; // Hugging Face's name for it
 constexpr Names<PipelineSchedule> kSchedules[] = {
     {"gpipe", PipelineSchedule::kGPipe}, {"1f1b", PipelineSchedule::k1F1B}};
 // Canonical spellings first: toString writes the first match.

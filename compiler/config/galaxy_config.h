@@ -38,6 +38,17 @@ struct GalaxyConfig {
   int64_t num_classes = 10;
   int64_t pad_token_id = 0;
   std::string model_type = "bert";
+  // What the model is trained for: "classification" or "causal_lm"; empty =
+  // the model's default (models/NAME/spec.cc).
+  std::string task;
+  // Decoder-only (LLaMA) keys, Hugging Face's names and defaults.
+  int64_t num_key_value_heads = 0; // 0: num_attention_heads (no GQA)
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  bool attention_bias = false;
+  bool mlp_bias = false;
+  double attention_dropout = 0.0;
 
   // --- Training ---
   int64_t batch_size = 4;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "compiler/config/split.h"
 #include "models/registry.h"
 
@@ -26,6 +27,15 @@ RegionMethods regionMethods(const GalaxyConfig &c) {
 std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
   Split heads{"tp_num_attention_heads_list", &c.tp_num_attention_heads_list,
               "num_attention_heads", c.num_attention_heads, "head"};
+  if (c.num_key_value_heads > 0 &&
+      c.num_attention_heads > c.num_key_value_heads) {
+    heads.multiple = c.num_attention_heads / c.num_key_value_heads;
+    heads.multipleWhy = absl::StrCat(
+        "grouped-query attention: each KV head serves ", heads.multiple,
+        " query heads (num_attention_heads ", c.num_attention_heads,
+        " / num_key_value_heads ", c.num_key_value_heads,
+        "), and a rank's query heads must hold whole groups");
+  }
   Split inter{"tp_intermediate_size_list", &c.tp_intermediate_size_list,
               "intermediate_size", c.intermediate_size, "column"};
   Split seq{"seq_scatter_list", &c.seq_scatter_list, "pad_size", c.pad_size,

@@ -29,6 +29,10 @@ struct Split {
   const char *totalKey;
   int64_t total;
   const char *unit; // singular: "head"
+  // Every entry must be a multiple of this (grouped-query attention: a rank's
+  // query heads hold whole KV groups); `multipleWhy` says why.
+  int64_t multiple = 1;
+  std::string multipleWhy;
 };
 
 // The split lists `mode` reads, pointing into `c`: dp splits the batch, tp

@@ -261,6 +261,14 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("num_classes", c.num_classes);
   r.read("pad_token_id", c.pad_token_id);
   r.read("model_type", c.model_type);
+  r.read("task", c.task);
+  r.read("num_key_value_heads", c.num_key_value_heads);
+  r.read("rms_norm_eps", c.rms_norm_eps);
+  r.read("rope_theta", c.rope_theta);
+  r.read("tie_word_embeddings", c.tie_word_embeddings);
+  r.read("attention_bias", c.attention_bias);
+  r.read("mlp_bias", c.mlp_bias);
+  r.read("attention_dropout", c.attention_dropout);
   // Training
   r.read("batch_size", c.batch_size);
   r.read("pad_size", c.pad_size);
@@ -348,10 +356,20 @@ absl::StatusOr<GalaxyConfig> parseConfig(const std::string &jsonText,
       c.model_type = *model;
     }
   }
+  const models::ModelSpec *spec = models::findModel(c.model_type);
+  if (spec && spec->setDefaults)
+    spec->setDefaults(c);
   Reader r(doc, prefix);
   readAll(r, c);
   if (!r.status().ok())
     return r.status();
+  if (spec && c.task.empty() && !spec->tasks.empty())
+    c.task = spec->tasks.front();
+  if (spec)
+    for (const auto &[key, text] : spec->keyWarnings)
+      if (doc.contains(key))
+        c.warnings.push_back(absl::StrCat(
+            sourceName.empty() ? "config" : sourceName, ": ", key, ": ", text));
 
   // A file that turns a PEFT method on without mentioning full_model means
   // "not full"; only an explicit full_model: true conflicts (see validate).

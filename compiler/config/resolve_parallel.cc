@@ -24,6 +24,18 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
                                 : part == "stage" ? "stages"
                                                   : "microbatches";
   std::vector<int64_t> &v = *s.values;
+  if (v.empty() && s.multiple > 1) {
+    const int64_t units = s.total / s.multiple;
+    if (units < parts)
+      return bad(c, absl::StrCat(s.totalKey, " = ", s.total,
+                                 " cannot be split over ", parts, " ",
+                                 partsName, " (", s.list, "): ", s.multipleWhy,
+                                 "; use at most ", units, " ", partsName));
+    v = evenSplit(units, parts);
+    for (int64_t &x : v)
+      x *= s.multiple;
+    return absl::OkStatus();
+  }
   if (v.empty()) {
     if (s.total < parts)
       return bad(c, absl::StrCat(s.totalKey, " = ", s.total,
@@ -43,6 +55,13 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
                  absl::StrCat(s.list, " = ", listText(v), " gives ", part, " ",
                               i, " ", v[i], " ", s.unit, "s; every ", part,
                               " must get at least one ", s.unit, work));
+  for (size_t i = 0; i < v.size(); ++i)
+    if (v[i] % s.multiple != 0)
+      return bad(c, absl::StrCat(s.list, " = ", listText(v), " gives ", part,
+                                 " ", i, " ", v[i], " ", s.unit,
+                                 "s, not a "
+                                 "multiple of ",
+                                 s.multiple, ": ", s.multipleWhy));
   // Checked: entries near 2^63 could otherwise wrap to the total.
   std::optional<int64_t> sum = 0;
   for (int64_t x : v)

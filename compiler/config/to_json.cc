@@ -1,6 +1,9 @@
 #include "compiler/config/to_json.h"
 
+#include <algorithm>
+
 #include "compiler/config/enum_names.h"
+#include "models/registry.h"
 #include "nlohmann/json.hpp"
 
 namespace galaxy::config {
@@ -23,6 +26,14 @@ std::string toJson(const GalaxyConfig &c) {
   j["num_classes"] = c.num_classes;
   j["pad_token_id"] = c.pad_token_id;
   j["model_type"] = c.model_type;
+  j["task"] = c.task;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["attention_bias"] = c.attention_bias;
+  j["mlp_bias"] = c.mlp_bias;
+  j["attention_dropout"] = c.attention_dropout;
 
   j["batch_size"] = c.batch_size;
   j["pad_size"] = c.pad_size;
@@ -67,6 +78,15 @@ std::string toJson(const GalaxyConfig &c) {
   j["num_microbatches"] = c.num_microbatches;
   j["pp_microbatch_list"] = c.pp_microbatch_list;
   j["pp_schedule"] = toString(c.pp_schedule);
+  // Another family's own keys would make the file read as that family's.
+  const models::ModelSpec *own = models::findModel(c.model_type);
+  for (const models::ModelSpec *m : models::registeredModels())
+    if (m != own)
+      for (const std::string &key : m->recognisingKeys)
+        if (!own ||
+            std::find(own->recognisingKeys.begin(), own->recognisingKeys.end(),
+                      key) == own->recognisingKeys.end())
+          j.erase(key);
   return j.dump(2) + "\n";
 }
 

@@ -169,10 +169,32 @@ absl::Status checkModel(const GalaxyConfig &c) {
   if (!(c.initializer_range >= 0))
     return bad(c, absl::StrCat("initializer_range = ", c.initializer_range,
                                " must be >= 0"));
-  if (c.hidden_act != Activation::kGelu && c.hidden_act != Activation::kGeluNew)
+  // The family's own checks (models/NAME/spec.cc).
+  const models::ModelSpec *model = models::findModel(c.model_type);
+  if (!model)
+    return bad(c, std::string(models::noBuilderError(c.model_type).message()));
+  // Empty: the family's default (a config built in code rather than parsed).
+  if (!c.task.empty() && std::find(model->tasks.begin(), model->tasks.end(),
+                                   c.task) == model->tasks.end()) {
+    std::vector<std::string> tasks;
+    for (const std::string &t : model->tasks)
+      tasks.push_back(quoted(t));
+    return bad(c, absl::StrCat("task = ", quoted(c.task), " is not one ",
+                               c.model_type, " trains for; expected ",
+                               absl::StrJoin(tasks, " or ")));
+  }
+  if (std::find(model->activations.begin(), model->activations.end(),
+                c.hidden_act) == model->activations.end()) {
+    std::vector<std::string> names;
+    for (Activation a : model->activations)
+      names.push_back(quoted(toString(a)));
     return bad(c, absl::StrCat("hidden_act = ", quoted(toString(c.hidden_act)),
-                               " is not supported; expected \"gelu\" or "
-                               "\"gelu_new\""));
+                               " is not supported; expected ",
+                               absl::StrJoin(names, " or ")));
+  }
+  if (model->checkValues)
+    if (absl::Status s = model->checkValues(c); !s.ok())
+      return bad(c, std::string(s.message()));
   return absl::OkStatus();
 }
 

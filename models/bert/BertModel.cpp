@@ -1,6 +1,7 @@
 //===- BertModel.cpp - BERT for sequence classification -------------------===//
 #include "models/bert/BertModel.h"
 #include "models/bert/spec.h"
+#include "models/graph_builder.h"
 
 #include <cmath>
 #include <tuple>
@@ -15,57 +16,14 @@ using namespace mlir;
 namespace galaxy {
 namespace {
 
-class BertBuilder {
+class BertBuilder : public GraphBuilder {
 public:
   BertBuilder(MLIRContext &ctx, const BertDims &d)
-      : ctx(ctx), d(d), loc(FileLineColLoc::get(&ctx, "bert", 0, 0)), b(&ctx) {}
+      : GraphBuilder(ctx, "bert", d.initializerRange), d(d) {}
 
   OwningOpRef<ModuleOp> build();
 
 private:
-  RankedTensorType f32(ArrayRef<int64_t> shape) {
-    return RankedTensorType::get(shape, b.getF32Type());
-  }
-  RankedTensorType i32(ArrayRef<int64_t> shape) {
-    return RankedTensorType::get(shape, b.getI32Type());
-  }
-
-  // Tags a value with the model dimension of each axis (B batch, S query
-  // positions, K key positions, H hidden, A attention hidden, N heads, D head
-  // size, I intermediate, ...). Partitioning shards by these names.
-  Value dims(Value v, StringRef names) {
-    setDims(v, names);
-    return v;
-  }
-  Value param(const std::string &name, ArrayRef<int64_t> shape, StringRef init,
-              StringRef names) {
-    return dims(
-        b.create<ParamOp>(
-            loc, f32(shape), b.getStringAttr(name), b.getBoolAttr(true),
-            b.getStringAttr(init),
-            b.getF64FloatAttr(init == "normal" ? d.initializerRange : 0.0)),
-        names);
-  }
-  // Linear(in -> out) with bias, named `prefix`.weight / .bias.
-  // `inDim` / `outDim` name the feature axes; the result keeps x's leading
-  // axes.
-  Value linear(Value x, const std::string &prefix, int64_t in, int64_t out,
-               StringRef inDim, StringRef outDim) {
-    Value w = param(prefix + ".weight", {out, in}, "normal",
-                    (outDim + "," + inDim).str());
-    Value bias = param(prefix + ".bias", {out}, "zeros", outDim);
-    auto xs = cast<RankedTensorType>(x.getType()).getShape();
-    SmallVector<int64_t> ys(xs.drop_back());
-    ys.push_back(out);
-    return dims(
-        b.create<LinearOp>(loc, f32(ys), x, w, bias, b.getBoolAttr(true)),
-        replaceLast(x, outDim));
-  }
-  // x's axis names with the last one replaced.
-  std::string replaceLast(Value x, StringRef last) {
-    StringRef names = dimsOf(x);
-    return (names.rsplit(',').first + "," + last).str();
-  }
   Value layerNorm(Value x, const std::string &prefix, int64_t width = 0,
                   StringRef dim = "H") {
     if (!width)
@@ -76,32 +34,6 @@ private:
                                       b.getF64FloatAttr(d.layerNormEps)),
                 dimsOf(x));
   }
-  // Dropout with p == 0 is the identity and is not emitted.
-  Value dropout(Value x, double p) {
-    if (p == 0.0)
-      return x;
-    return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p),
-                                    b.getI64IntegerAttr(nextOpId++)),
-                dimsOf(x));
-  }
-
-  // Emits a galaxy.block whose body is built by `body` and returns its results.
-  template <typename F>
-  SmallVector<Value> block(StringRef kind, int64_t layer, F body) {
-    auto *blk = new Block();
-    OpBuilder::InsertionGuard guard(b);
-    OpBuilder::InsertPoint outer = b.saveInsertionPoint();
-    b.setInsertionPointToStart(blk);
-    SmallVector<Value> outs = body();
-    b.create<YieldOp>(loc, outs);
-    b.restoreInsertionPoint(outer);
-    auto op = b.create<BlockOp>(loc, TypeRange(ValueRange(outs)), kind, layer);
-    op.getBody().push_back(blk);
-    for (auto [res, out] : llvm::zip(op.getResults(), outs))
-      setDims(res, dimsOf(out));
-    return SmallVector<Value>(op.getResults());
-  }
-
   Value embeddings(Value ids, Value types);
   // One encoder layer's sizes, names and model-dimension labels. The side
   // network's layers use their own labels (Hs, As, ...) so no tensor-parallel
@@ -137,11 +69,7 @@ private:
   }
   Value encoderLayer(Value x, Value mask, int64_t i, const LayerSpec &spec);
 
-  MLIRContext &ctx;
   const BertDims &d;
-  Location loc;
-  OpBuilder b;
-  int64_t nextOpId = 1;
 };
 
 Value BertBuilder::embeddings(Value ids, Value types) {

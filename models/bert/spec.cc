@@ -49,6 +49,8 @@ const ModelSpec &bertSpec() {
       .alwaysTrainable = {"classifier."},
       .layers = bertLayers,
       .layerCountKey = "num_hidden_layers",
+      .tasks = {"classification"},
+      .activations = {config::Activation::kGelu, config::Activation::kGeluNew},
   };
   return spec;
 }

@@ -99,17 +99,31 @@ void PipelineSplitPass::runOnOperation() {
       opStage[&op] = s;
     }
 
-  // A parameter lives on one stage: a tied weight read by two stages would
-  // need its gradients summed across them.
-  for (Operation &op : body.without_terminator())
-    if (auto p = dyn_cast<ParamOp>(op))
-      for (Operation *user : p->getUsers())
-        if (opStage[user] != opStage[&op]) {
-          p.emitError() << "parameter " << p.getName() << " is read by stages "
-                        << opStage[&op] << " and " << opStage[user]
-                        << "; a pipeline keeps each parameter on one stage";
-          return signalPassFailure();
-        }
+  // A parameter lives on one stage: a tied weight read by two stages (one
+  // param op read across a boundary, or two param ops of one name, e.g. a
+  // tied embedding and LM head) would need its gradients summed across them.
+  llvm::StringMap<std::pair<int, ParamOp>> stageOfName;
+  for (Operation &op : body.without_terminator()) {
+    auto p = dyn_cast<ParamOp>(op);
+    if (!p)
+      continue;
+    for (Operation *user : p->getUsers())
+      if (opStage[user] != opStage[&op]) {
+        p.emitError() << "parameter " << p.getName() << " is read by stages "
+                      << opStage[&op] << " and " << opStage[user]
+                      << "; a pipeline keeps each parameter on one stage";
+        return signalPassFailure();
+      }
+    auto [it, first] = stageOfName.try_emplace(p.getName(), opStage[&op], p);
+    if (!first && it->second.first != opStage[&op]) {
+      p.emitError() << "parameter " << p.getName() << " is tied across stages "
+                    << it->second.first << " and " << opStage[&op]
+                    << " (e.g. tie_word_embeddings); a pipeline keeps each "
+                       "parameter on one stage: untie it (tie_word_embeddings "
+                       "false) or train without a pipeline";
+      return signalPassFailure();
+    }
+  }
 
   // Crossing values per boundary b (between stage b and b+1), in program
   // order: defined by a parameter-dependent op of stage <= b, read at > b.

@@ -2,6 +2,7 @@
 """Equivalence test: an N-rank plan must train exactly like the serial plan.
 
   run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy|pp --world N
+      [--model bert|llama] [--task causal_lm|classification] [--peft full|lora|adapter|side]
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
@@ -9,7 +10,8 @@
       [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
-batch 6), data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
+batch 6) -- or with --model llama the tiny LLaMA of llama_case.py (GQA 8/4 heads, causal
+LM or --task classification) --, data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
 init when torch is missing), compiles it with `galaxyc --mode serial` and with
 `galaxyc --mode M --world N`, trains both for --steps steps from the same weights and
 seed (galaxy-run, the N-rank run with --nproc N), and compares per-step losses
@@ -42,6 +44,7 @@ ORACLE = os.path.join(HERE, "..", "oracle")
 sys.path.insert(0, ORACLE)
 
 import harness  # noqa: E402  (this directory: binaries and work directory)
+import llama_case  # noqa: E402  (this directory: the tiny LLaMA, GQA on)
 import tiny_case  # noqa: E402  (rows of the oracle's tiny case; pad 16, vocab 300)
 
 DEFAULT_SPLITS = {
@@ -94,20 +97,33 @@ def lists_for(args):
     return sorted(used)
 
 
+def default_splits(args, world):
+    return (llama_case.SPLITS if args.model == "llama" else DEFAULT_SPLITS).get(world, {})
+
+
 def make_config(args, lr_factor=1.0, dtype="fp32"):
-    cfg = tiny_case.config(args.optimizer)
-    cfg.update(
-        {
-            "num_attention_heads": 4,
-            "batch_size": 6,
-            "hidden_dropout_prob": args.dropout,
-            "attention_probs_dropout_prob": args.dropout,
-            "num_hidden_layers": args.layers,
-            "dtype": dtype,
-        }
-    )
+    if args.model == "llama":
+        cfg = llama_case.config(args.optimizer, args.task)
+        cfg.update({"attention_dropout": args.dropout, "num_hidden_layers": args.layers,
+                    "dtype": dtype})
+    else:
+        cfg = tiny_case.config(args.optimizer)
+        cfg.update(
+            {
+                "num_attention_heads": 4,
+                "batch_size": 6,
+                "hidden_dropout_prob": args.dropout,
+                "attention_probs_dropout_prob": args.dropout,
+                "num_hidden_layers": args.layers,
+                "dtype": dtype,
+            }
+        )
     cfg["learning_rate"] *= lr_factor
-    if args.peft == "lora":
+    if args.peft == "lora" and args.model == "llama":
+        cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
+                    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                            "up_proj", "down_proj"]})
+    elif args.peft == "lora":
         # All six targets: LoRA factors then meet every layout (column, row parallel).
         cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
                     "lora_target_modules": ["query", "key", "value", "attention_output",
@@ -128,7 +144,7 @@ def make_config(args, lr_factor=1.0, dtype="fp32"):
                 "mlp_parallel_method": args.mlp,
             }
         )
-    splits = DEFAULT_SPLITS.get(group_world, {})
+    splits = default_splits(args, group_world)
     for name in lists_for(args):
         value = getattr(args, name) or splits.get(name)
         if value is None:
@@ -155,6 +171,9 @@ def run(cmd, log, what, env=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="the CMake build directory (for tools/galaxyc, tools/galaxy-run)")
+    ap.add_argument("--model", default="bert", choices=["bert", "llama"])
+    ap.add_argument("--task", default="causal_lm", choices=["causal_lm", "classification"],
+                    help="llama: what the model trains for")
     ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy", "pp"])
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--att", default="TP", choices=["TP", "SP"])
@@ -196,6 +215,8 @@ def compare_runs(args, work, galaxyc, galaxy_run):
 
     mode_arg = args.mode if args.mode != "pp" or args.group == "serial" else f"pp+{args.group}"
     label = f"{mode_arg} world {args.world}" + ("" if args.peft == "full" else f" {args.peft}")
+    if args.model != "bert":
+        label = f"{args.model} {args.task} " + label
     if args.mode == "pp":
         label += f" stages {args.stages} x{args.microbatches} {args.schedule}"
     if group_of(args)[0] == "galaxy":
@@ -209,7 +230,9 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         json.dump(make_config(args, args.lr_factor, parallel_dtype), f, indent=1)
     for name, n, seed in (("train.jsonl", 24, 1), ("eval.jsonl", 8, 2)):
         with open(p(name), "w") as f:
-            for row in tiny_case.rows(n, seed):
+            rows = (llama_case.rows(n, seed, args.task) if args.model == "llama"
+                    else tiny_case.rows(n, seed))
+            for row in rows:
                 f.write(json.dumps(row) + "\n")
 
     py = os.environ.get("PYTHON", "/usr/bin/python3")
@@ -217,7 +240,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     # find_spec does not import torch (which alone takes seconds).
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('torch') is None)"
     has_torch = subprocess.run([py, "-c", probe], capture_output=True).returncode == 0
-    if has_torch and args.peft == "full":
+    if has_torch and args.peft == "full" and args.model == "bert":
         run([py, os.path.join(ORACLE, "bert_torch.py"), "init", p("serial.json"), "--seed", "1234",
              "--out", p("init.safetensors")], p("init.log"), "bert_torch.py init")
         init = ["--init", p("init.safetensors")]

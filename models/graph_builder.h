@@ -1,0 +1,109 @@
+// What every model builder emits the same way: typed tensors, values tagged
+// with their model dimensions, Hugging Face-named parameters, linears,
+// addressed dropout and galaxy.block regions. A model's builder derives from
+// GraphBuilder and adds its own layers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace galaxy {
+
+class GraphBuilder {
+public:
+  GraphBuilder(mlir::MLIRContext &ctx, llvm::StringRef model,
+               double initializerRange)
+      : loc(mlir::FileLineColLoc::get(&ctx, model, 0, 0)), b(&ctx),
+        initStd(initializerRange) {}
+
+protected:
+  mlir::RankedTensorType f32(llvm::ArrayRef<int64_t> shape) {
+    return mlir::RankedTensorType::get(shape, b.getF32Type());
+  }
+  mlir::RankedTensorType i32(llvm::ArrayRef<int64_t> shape) {
+    return mlir::RankedTensorType::get(shape, b.getI32Type());
+  }
+
+  // Tags a value with the model dimension of each axis (B batch, S query
+  // positions, K key positions, H hidden, A attention hidden, N heads, D head
+  // size, I intermediate, ...). Partitioning shards by these names.
+  mlir::Value dims(mlir::Value v, llvm::StringRef names) {
+    setDims(v, names);
+    return v;
+  }
+  // A trainable parameter; `init` "normal" draws N(0, initializer_range²),
+  // "ones" / "zeros" fill.
+  mlir::Value param(const std::string &name, llvm::ArrayRef<int64_t> shape,
+                    llvm::StringRef init, llvm::StringRef names) {
+    return dims(
+        b.create<ParamOp>(loc, f32(shape), b.getStringAttr(name),
+                          b.getBoolAttr(true), b.getStringAttr(init),
+                          b.getF64FloatAttr(init == "normal" ? initStd : 0.0)),
+        names);
+  }
+  // x's axis names with the last one replaced.
+  std::string replaceLast(mlir::Value x, llvm::StringRef last) {
+    llvm::StringRef names = dimsOf(x);
+    return (names.rsplit(',').first + "," + last).str();
+  }
+  // Linear(in -> out) named `prefix`.weight (and .bias when `bias`).
+  // `inDim` / `outDim` name the feature axes; the result keeps x's leading
+  // axes.
+  mlir::Value linear(mlir::Value x, const std::string &prefix, int64_t in,
+                     int64_t out, llvm::StringRef inDim, llvm::StringRef outDim,
+                     bool bias = true) {
+    mlir::Value w = param(prefix + ".weight", {out, in}, "normal",
+                          (outDim + "," + inDim).str());
+    mlir::Value bv =
+        bias ? param(prefix + ".bias", {out}, "zeros", outDim) : mlir::Value();
+    auto xs = llvm::cast<mlir::RankedTensorType>(x.getType()).getShape();
+    llvm::SmallVector<int64_t> ys(xs.drop_back());
+    ys.push_back(out);
+    return dims(b.create<LinearOp>(loc, f32(ys), x, w, bv, b.getBoolAttr(true)),
+                replaceLast(x, outDim));
+  }
+  // Dropout with p == 0 is the identity and is not emitted. Every emitted
+  // dropout takes the next op id: the id addresses its mask, so the same
+  // model draws the same masks in every parallel mode.
+  mlir::Value dropout(mlir::Value x, double p) {
+    if (p == 0.0)
+      return x;
+    return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p),
+                                    b.getI64IntegerAttr(nextOpId++)),
+                dimsOf(x));
+  }
+
+  // Emits a galaxy.block of `kind` at `layer` (-1: outside the layer
+  // sequence) whose body `body` builds, and returns its results. `region`
+  // names the partition region of a block whose kind is not one.
+  template <typename F>
+  llvm::SmallVector<mlir::Value> block(llvm::StringRef kind, int64_t layer,
+                                       F body, llvm::StringRef region = "") {
+    auto *blk = new mlir::Block();
+    mlir::OpBuilder::InsertionGuard guard(b);
+    mlir::OpBuilder::InsertPoint outer = b.saveInsertionPoint();
+    b.setInsertionPointToStart(blk);
+    llvm::SmallVector<mlir::Value> outs = body();
+    b.create<YieldOp>(loc, outs);
+    b.restoreInsertionPoint(outer);
+    auto op = b.create<BlockOp>(loc, mlir::TypeRange(mlir::ValueRange(outs)),
+                                kind, layer);
+    if (!region.empty())
+      op->setAttr(kRegionAttr, b.getStringAttr(region));
+    op.getBody().push_back(blk);
+    for (auto [res, out] : llvm::zip(op.getResults(), outs))
+      setDims(res, dimsOf(out));
+    return llvm::SmallVector<mlir::Value>(op.getResults());
+  }
+
+  mlir::Location loc;
+  mlir::OpBuilder b;
+  double initStd;
+  int64_t nextOpId = 1;
+};
+
+} // namespace galaxy

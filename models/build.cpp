@@ -10,8 +10,11 @@
 namespace galaxy::models {
 namespace {
 
+// A builder gets the config with batch_size = the rows of the built
+// @forward, and the rows of the whole step's batch (they differ for a
+// pipeline stage program, which sees one microbatch).
 using BuilderFn = mlir::OwningOpRef<mlir::ModuleOp> (*)(
-    mlir::MLIRContext &, const config::GalaxyConfig &);
+    mlir::MLIRContext &, const config::GalaxyConfig &, int64_t stepRows);
 
 // One line per model: its model_type and its folder's builder.
 BuilderFn builderFor(const std::string &modelType) {
@@ -55,7 +58,7 @@ buildModel(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   config::GalaxyConfig c = cfg;
   if (opts.batchRows > 0)
     c.batch_size = opts.batchRows;
-  mlir::OwningOpRef<mlir::ModuleOp> module = build(ctx, c);
+  mlir::OwningOpRef<mlir::ModuleOp> module = build(ctx, c, cfg.batch_size);
   stampDeclarations(*module, *spec, c);
   return module;
 }

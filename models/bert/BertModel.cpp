@@ -313,7 +313,8 @@ BertDims bertDims(const config::GalaxyConfig &c) {
 }
 
 OwningOpRef<ModuleOp> buildBertModel(MLIRContext &ctx,
-                                     const config::GalaxyConfig &c) {
+                                     const config::GalaxyConfig &c,
+                                     int64_t /*stepRows*/) {
   return buildBert(ctx, bertDims(c));
 }
 

@@ -40,8 +40,11 @@ BertDims bertDims(const config::GalaxyConfig &c);
 // galaxy.block regions (embedding, per layer att/con/mlp/con, pooler, head).
 mlir::OwningOpRef<mlir::ModuleOp> buildBert(mlir::MLIRContext &ctx,
                                             const BertDims &dims);
-// The registry's builder (models/build.cpp): buildBert(bertDims(c)).
+// The registry's builder (models/build.cpp): buildBert(bertDims(c)). BERT's
+// loss is the mean over c.batch_size rows (a pipeline reweights
+// microbatches), so the step's rows do not enter the graph.
 mlir::OwningOpRef<mlir::ModuleOp> buildBertModel(mlir::MLIRContext &ctx,
-                                                 const config::GalaxyConfig &c);
+                                                 const config::GalaxyConfig &c,
+                                                 int64_t stepRows);
 
 } // namespace galaxy

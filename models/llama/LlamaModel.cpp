@@ -18,8 +18,10 @@ namespace {
 
 class LlamaBuilder : public GraphBuilder {
 public:
-  LlamaBuilder(MLIRContext &ctx, const config::GalaxyConfig &c)
-      : GraphBuilder(ctx, "llama", c.initializer_range), c(c), B(c.batch_size),
+  LlamaBuilder(MLIRContext &ctx, const config::GalaxyConfig &c,
+               int64_t stepRows)
+      : GraphBuilder(ctx, "llama", c.initializer_range), c(c),
+        stepRows(stepRows), B(c.batch_size),
         S(c.pad_size), H(c.hidden_size), heads(c.num_attention_heads),
         kvHeads(c.num_key_value_heads ? c.num_key_value_heads : heads),
         hd(H / heads), I(c.intermediate_size), V(c.vocab_size) {}
@@ -41,6 +43,7 @@ private:
   Value layer(Value x, Value mask, int64_t i);
 
   const config::GalaxyConfig &c;
+  const int64_t stepRows;
   const int64_t B, S, H, heads, kvHeads, hd, I, V;
 };
 
@@ -178,9 +181,12 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
     });
   } else {
     // Every position's logits against the (pre-shifted) next-token labels,
-    // divided by the global number of targets: per position, so the head
-    // shards by sequence like a CON block and each rank's partial sums add
-    // up to the serial mean.
+    // divided by the number of targets in the step's whole batch
+    // (num_targets): per position, so the head shards by sequence like a CON
+    // block and each rank's partial sums add up to the serial mean. A
+    // pipeline weights microbatch losses by rows / stepRows (the mean of
+    // means BERT needs), so a microbatch program divides by that share too,
+    // which makes the weighted sum Σ sum_i / num_targets again.
     head = block(
         "head", -1,
         [&]() -> SmallVector<Value> {
@@ -206,8 +212,9 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
 } // namespace
 
 OwningOpRef<ModuleOp> buildLlamaModel(MLIRContext &ctx,
-                                      const config::GalaxyConfig &c) {
-  return LlamaBuilder(ctx, c).build();
+                                      const config::GalaxyConfig &c,
+                                      int64_t stepRows) {
+  return LlamaBuilder(ctx, c, stepRows).build();
 }
 
 } // namespace galaxy

@@ -219,8 +219,8 @@ Grads TakeTokenOp::buildGradients(OpBuilder &b, ValueRange dy,
   Grads g = none(*this);
   if (need[0])
     g[0] = b.create<TakeTokenGradOp>(getLoc(), getInput().getType(), dy[0],
-                                     getIndexAttr());
-  return g;
+                                     getIndices(), getIndexAttr());
+  return g; // the indices are data: no gradient
 }
 
 Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy,
@@ -229,6 +229,6 @@ Grads CrossEntropyOp::buildGradients(OpBuilder &b, ValueRange dy,
   if (need[0])
     g[0] = b.create<CrossEntropyGradOp>(
         getLoc(), getLogits().getType(), getLogits(), getLabels(), dy[0],
-        getDenominatorAttr(), getIgnoreIndexAttr());
-  return g;
+        getCount(), getDenominatorAttr(), getIgnoreIndexAttr());
+  return g; // labels and count are data: no gradient
 }

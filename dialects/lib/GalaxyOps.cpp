@@ -246,14 +246,37 @@ LogicalResult DropoutOp::verify() {
   return success();
 }
 
-LogicalResult TakeTokenOp::verify() {
-  auto x = shapeOf(getInput());
+// take_token(_grad): x [B, S, H] and the token [B, H]; the position is
+// `index`, or per row `indices` [B] with index 0.
+static LogicalResult verifyTakeToken(Operation *op, ArrayRef<int64_t> x,
+                                     StringRef xName, Value token,
+                                     StringRef tokenName, Value indices,
+                                     int64_t index) {
   if (x.size() != 3)
-    return emitOpError() << "expects [B, S, H], got " << str(x);
-  if (getIndex() < 0 || getIndex() >= x[1])
-    return emitOpError() << "index " << getIndex()
-                         << " is outside the sequence of " << x[1];
-  return expectShape(*this, "result", shapeOf(getResult()), {x[0], x[2]});
+    return op->emitOpError()
+           << "expects " << xName << " [B, S, H], got " << str(x);
+  if (indices) {
+    // Per-row positions are data: the kernel checks their range.
+    if (index != 0)
+      return op->emitOpError()
+             << "takes per-row indices, so index must be 0, got " << index;
+    if (failed(expectShape(op, "indices", shapeOf(indices), {x[0]})))
+      return failure();
+  } else if (index < 0 || index >= x[1]) {
+    return op->emitOpError()
+           << "index " << index << " is outside the sequence of " << x[1];
+  }
+  return expectShape(op, tokenName, shapeOf(token), {x[0], x[2]});
+}
+
+LogicalResult TakeTokenOp::verify() {
+  return verifyTakeToken(*this, shapeOf(getInput()), "input", getResult(),
+                         "result", getIndices(), getIndex());
+}
+
+LogicalResult TakeTokenGradOp::verify() {
+  return verifyTakeToken(*this, shapeOf(getResult()), "result", getGrad(),
+                         "grad", getIndices(), getIndex());
 }
 
 LogicalResult CrossEntropyOp::verify() {

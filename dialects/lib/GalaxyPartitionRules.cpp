@@ -54,8 +54,9 @@ void galaxy::partitionByDims(Operation *op, PartitionContext &ctx) {
     Layout to =
         iface.operandLayout(o.getOperandNumber(), ctx.preferred(o.get(), op));
     o.set(ctx.convert(o.get(), to, op));
-    if (to.kind == Layout::S)
-      operandSharded.insert(dimNamesOf(o.get())[to.dim]);
+    SmallVector<StringRef> names = dimNamesOf(o.get());
+    if (to.kind == Layout::S && to.dim < int64_t(names.size()))
+      operandSharded.insert(names[to.dim]);
   }
   for (Value r : op->getResults()) {
     Layout l = ctx.preferred(r, op);
@@ -69,11 +70,47 @@ void galaxy::partitionByDims(Operation *op, PartitionContext &ctx) {
   }
 }
 
+namespace {
+// Per-row positions [B] (take_token's indices) split as the rows of `rows`
+// are (its dim 0, data parallel), else whole on every rank.
+Layout rowsSplitOf(const Layout &rows) {
+  if (rows.kind == Layout::S && rows.dim == 0)
+    return rows;
+  return Layout::replicated();
+}
+} // namespace
+
 // The selected token lives on one rank of a sequence split: gather first.
-Layout TakeTokenOp::operandLayout(unsigned, const Layout &preferred) {
+// partitionByDims converts the operands in order, so when it asks for the
+// indices (operand 1) the input already has its layout.
+Layout TakeTokenOp::operandLayout(unsigned index, const Layout &preferred) {
+  if (index == 1)
+    return rowsSplitOf(layoutOf(getInput()));
   if (preferred.kind == Layout::S && preferred.dim == 1)
     return Layout::replicated();
   return preferred;
+}
+
+Layout TakeTokenGradOp::operandLayout(unsigned index, const Layout &preferred) {
+  return index == 1 ? rowsSplitOf(layoutOf(getGrad())) : preferred;
+}
+
+// The positions are global, so dx is never split along the sequence: a
+// sequence-split region gets it whole (its consumers slice it locally).
+void TakeTokenGradOp::partition(PartitionContext &ctx) {
+  partitionByDims(*this, ctx);
+  Layout dx = layoutOf(getResult());
+  if (dx.kind == Layout::S && dx.dim == 1)
+    setLayout(getResult(), Layout::replicated());
+}
+
+// The global number of counted targets: every rank divides by all of it.
+Layout CrossEntropyOp::operandLayout(unsigned index, const Layout &preferred) {
+  return index == 2 ? Layout::replicated() : preferred;
+}
+Layout CrossEntropyGradOp::operandLayout(unsigned index,
+                                         const Layout &preferred) {
+  return index == 3 ? Layout::replicated() : preferred;
 }
 
 // An update reads its gradient in the parameter's own layout.

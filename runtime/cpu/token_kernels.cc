@@ -2,6 +2,7 @@
 // cross_entropy(+grad).
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/kernels.h"
@@ -30,6 +31,46 @@ absl::Status checkCrossEntropyShapes(const KernelCall &c, int64_t ignore) {
     return kernelError(c, "logits must be [...,C] and labels [...]");
   return checkLabels(c, labels.i32(), rowCount(logits), logits.shape.back(),
                      ignore);
+}
+
+// The optional `count` input at `at` (cross_entropy's divisor beyond the
+// denominator: the global number of counted targets); 1 when absent.
+absl::StatusOr<double> countInput(const KernelCall &c, size_t at) {
+  if (c.in.size() <= at)
+    return 1.0;
+  const Tensor &count = c.in[at];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, count, plan::F32, "count"));
+  if (count.numel() != 1)
+    return kernelError(c, "count must have one element");
+  return static_cast<double>(count.f32()[0]);
+}
+
+// take_token(_grad)'s position of each of the b rows: `index`, or the
+// optional indices input [B] at `at`; a position outside [0, s) is an error
+// (it would read or write outside the row).
+absl::StatusOr<std::vector<int64_t>>
+takeTokenPositions(const KernelCall &c, size_t at, int64_t b, int64_t s) {
+  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index"));
+  if (c.in.size() <= at) {
+    if (index < 0 || index >= s)
+      return kernelError(
+          c, absl::StrFormat("attribute index=%d outside [0,%d)", index, s));
+    return std::vector<int64_t>(b, index);
+  }
+  const Tensor &indices = c.in[at];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, indices, plan::I32, "indices"));
+  if (indices.numel() != b)
+    return kernelError(c, absl::StrFormat("indices must be [B] = [%d]", b));
+  if (index != 0)
+    return kernelError(c, "attribute index must be 0 with per-row indices");
+  std::vector<int64_t> pos(b);
+  for (int64_t i = 0; i < b; ++i) {
+    pos[i] = indices.i32()[i];
+    if (pos[i] < 0 || pos[i] >= s)
+      return kernelError(
+          c, absl::StrFormat("indices[%d]=%d outside [0,%d)", i, pos[i], s));
+  }
+  return pos;
 }
 
 // log Σ exp(row) in double: the loss is summed over the batch and compared
@@ -127,47 +168,46 @@ absl::Status embeddingGradKernel(const KernelCall &c) {
 }
 
 absl::Status takeTokenKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
   const Tensor &x = c.in[0], &y = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, x, plan::F32, "x"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, y, plan::F32, "y"));
   if (x.shape.size() != 3 || y.shape.size() != 2 || y.shape[0] != x.shape[0] ||
       y.shape[1] != x.shape[2])
     return kernelError(c, "needs x [B,S,H] and y [B,H]");
   const int64_t b = x.shape[0], s = x.shape[1], h = x.shape[2];
-  if (index < 0 || index >= s)
-    return kernelError(
-        c, absl::StrFormat("attribute index=%d outside [0,%d)", index, s));
+  GALAXY_CPU_ASSIGN_OR_RETURN(std::vector<int64_t> pos,
+                              takeTokenPositions(c, 1, b, s));
   for (int64_t i = 0; i < b; ++i)
-    std::memcpy(y.f32() + i * h, x.f32() + (i * s + index) * h,
+    std::memcpy(y.f32() + i * h, x.f32() + (i * s + pos[i]) * h,
                 h * sizeof(float));
   return absl::OkStatus();
 }
 
 absl::Status takeTokenGradKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  GALAXY_CPU_ASSIGN_OR_RETURN(int64_t index, intAttr(c, "index"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 2, 1));
   const Tensor &dy = c.in[0], &dx = c.out[0];
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dy, plan::F32, "dy"));
+  GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dx, plan::F32, "dx"));
   if (dx.shape.size() != 3 || dy.shape.size() != 2 ||
       dy.shape[0] != dx.shape[0] || dy.shape[1] != dx.shape[2])
     return kernelError(c, "needs dy [B,H] and dx [B,S,H]");
   const int64_t b = dx.shape[0], s = dx.shape[1], h = dx.shape[2];
-  if (index < 0 || index >= s)
-    return kernelError(
-        c, absl::StrFormat("attribute index=%d outside [0,%d)", index, s));
+  GALAXY_CPU_ASSIGN_OR_RETURN(std::vector<int64_t> pos,
+                              takeTokenPositions(c, 1, b, s));
   std::memset(dx.data, 0, dx.numel() * sizeof(float));
   for (int64_t i = 0; i < b; ++i)
-    std::memcpy(dx.f32() + (i * s + index) * h, dy.f32() + i * h,
+    std::memcpy(dx.f32() + (i * s + pos[i]) * h, dy.f32() + i * h,
                 h * sizeof(float));
   return absl::OkStatus();
 }
 
 absl::Status crossEntropyKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 3, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
   GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index"));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double count, countInput(c, 2));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
   if (loss.numel() != 1)
@@ -181,15 +221,18 @@ absl::Status crossEntropyKernel(const KernelCall &c) {
     const float *row = logits.f32() + r * n;
     total += logSumExp(row, n) - row[labels[r]];
   }
-  loss.f32()[0] = static_cast<float>(total / denom);
+  // No counted target in the (global) batch: nothing to learn from, not NaN.
+  loss.f32()[0] =
+      count <= 0 ? 0.f : static_cast<float>(total / (denom * count));
   return absl::OkStatus();
 }
 
 absl::Status crossEntropyGradKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 3, 4, 1));
   GALAXY_CPU_ASSIGN_OR_RETURN(double denom, floatAttr(c, "denominator"));
   GALAXY_CPU_ASSIGN_OR_RETURN(int64_t ignore, intAttr(c, "ignore_index"));
   GALAXY_CPU_RETURN_IF_ERROR(checkCrossEntropyShapes(c, ignore));
+  GALAXY_CPU_ASSIGN_OR_RETURN(double count, countInput(c, 3));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));
   GALAXY_CPU_RETURN_IF_ERROR(checkDtype(c, dlogits, plan::F32, "dlogits"));
@@ -198,7 +241,11 @@ absl::Status crossEntropyGradKernel(const KernelCall &c) {
         c, "dloss must have one element and dlogits the shape of logits");
   const int64_t n = logits.shape.back(), rows = rowCount(logits);
   const int32_t *labels = c.in[1].i32();
-  const double scale = static_cast<double>(dloss.f32()[0]) / denom;
+  if (count <= 0) { // the loss is 0 whatever the logits (see the forward)
+    std::memset(dlogits.data, 0, dlogits.numel() * sizeof(float));
+    return absl::OkStatus();
+  }
+  const double scale = static_cast<double>(dloss.f32()[0]) / (denom * count);
   parallelChunks(rows, n * 20, c.env.threads, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float *row = logits.f32() + r * n;

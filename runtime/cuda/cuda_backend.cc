@@ -251,6 +251,30 @@ absl::Status launched(const CudaOp &op, int err) {
                                     op.c.instr.kernel(), op.c.instr.block()));
 }
 
+absl::Status resetBadRow(const CudaOp &op, int64_t rows) {
+  return launched(op, launchFillI32(op.env.badRow, 1,
+                                    static_cast<int32_t>(rows), op.env.stream));
+}
+
+absl::StatusOr<int64_t> firstBadRow(const CudaOp &op, std::string_view what) {
+  cudaStream_t st = static_cast<cudaStream_t>(op.env.stream);
+  int32_t bad = 0;
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      cudaStatus(cudaMemcpyAsync(&bad, op.env.badRow, sizeof bad,
+                                 cudaMemcpyDeviceToHost, st),
+                 what));
+  GALAXY_CUDA_RETURN_IF_ERROR(cudaStatus(cudaStreamSynchronize(st), what));
+  return bad;
+}
+
+absl::StatusOr<int32_t> deviceI32At(const CudaOp &op, const int32_t *data,
+                                    int64_t at, std::string_view what) {
+  int32_t v = 0;
+  GALAXY_CUDA_RETURN_IF_ERROR(cudaStatus(
+      cudaMemcpy(&v, data + at, sizeof v, cudaMemcpyDeviceToHost), what));
+  return v;
+}
+
 absl::StatusOr<int> visibleDeviceCount() {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);

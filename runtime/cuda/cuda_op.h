@@ -33,7 +33,9 @@ struct CudaEnv {
   Stream stream = nullptr;
   cublasHandle_t blas = nullptr;
   DeviceScratch *scratch = nullptr;
-  int32_t *badRow = nullptr; // one device int for cross-entropy label checks
+  // One device int for data-dependent index checks (cross-entropy labels,
+  // take_token indices): resetBadRow, a kernel's atomicMin, firstBadRow.
+  int32_t *badRow = nullptr;
 };
 
 struct CudaOp {
@@ -45,5 +47,15 @@ using CudaKernelFn = absl::Status (*)(const CudaOp &);
 
 // OK when a launcher returned 0; else the CUDA error, naming the kernel.
 absl::Status launched(const CudaOp &op, int err);
+
+// Indices live on the device: a kernel records the lowest bad row in
+// env.badRow (set to `rows` first by resetBadRow) and firstBadRow reads it
+// back (one small synchronous copy), so a bad index is an error naming the
+// row, as on the CPU. `rows` from firstBadRow: none was bad.
+absl::Status resetBadRow(const CudaOp &op, int64_t rows);
+absl::StatusOr<int64_t> firstBadRow(const CudaOp &op, std::string_view what);
+// The i32 at element `at` of a device tensor (for naming a bad index).
+absl::StatusOr<int32_t> deviceI32At(const CudaOp &op, const int32_t *data,
+                                    int64_t at, std::string_view what);
 
 } // namespace galaxy::rt::cuda

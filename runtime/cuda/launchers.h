@@ -104,18 +104,20 @@ int launchMaskedSoftmax(const float *x, const float *maskF32,
                         bool causal, int64_t qOffset, Stream s);
 int launchSoftmaxGrad(const float *y, const float *dy, float *dx, int64_t rows,
                       int64_t n, Stream s);
-// cross_entropy: loss[0] = Σ_r (lse_r − logits[r, labels[r]]) / denom over
-// the rows whose label is not `ignore`, the row terms (scratch: rows doubles)
-// added in order; the gradient of an ignored row is 0. badRow (one int on the
-// device, set to rows before the call) receives the lowest row whose label is
-// neither `ignore` nor inside [0, n).
+// cross_entropy: loss[0] = Σ_r (lse_r − logits[r, labels[r]]) / (denom·count)
+// over the rows whose label is not `ignore`, the row terms (scratch: rows
+// doubles) added in order; the gradient of an ignored row is 0. `count` (one
+// float; null: 1) <= 0 gives a loss of 0 and a zero gradient. badRow (one
+// int on the device, set to rows before the call) receives the lowest row
+// whose label is neither `ignore` nor inside [0, n).
 int launchCrossEntropy(const float *logits, const int32_t *labels, int64_t rows,
-                       int64_t n, double denom, int64_t ignore, float *loss,
-                       double *scratch, int32_t *badRow, Stream s);
+                       int64_t n, double denom, const float *count,
+                       int64_t ignore, float *loss, double *scratch,
+                       int32_t *badRow, Stream s);
 int launchCrossEntropyGrad(const float *logits, const int32_t *labels,
                            const float *dloss, int64_t rows, int64_t n,
-                           double denom, int64_t ignore, float *dlogits,
-                           int32_t *badRow, Stream s);
+                           double denom, const float *count, int64_t ignore,
+                           float *dlogits, int32_t *badRow, Stream s);
 
 // --- tokens.cu --------------------------------------------------------------
 int launchEmbedding(const float *table, int64_t v, int64_t h,
@@ -130,11 +132,16 @@ int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
                         int64_t paddingIdx, float alpha, float beta,
                         float *dtable, void *scratch, int64_t scratchBytes,
                         Stream s);
-// y[b, :] = x[b, index, :]; grad: dx = 0, dx[b, index, :] = dy[b, :].
+// y[b, :] = x[b, p_b, :]; grad: dx = 0, dx[b, p_b, :] = dy[b, :], with
+// p_b = indices[b] (indices [B] i32) or `index` when indices is null. A row
+// whose p_b lies outside [0, s_) reads and writes nothing (y row 0) and is
+// recorded in badRow (atomicMin; set to b before the call).
 int launchTakeToken(const float *x, float *y, int64_t b, int64_t s_, int64_t h,
-                    int64_t index, Stream s);
+                    int64_t index, const int32_t *indices, int32_t *badRow,
+                    Stream s);
 int launchTakeTokenGrad(const float *dy, float *dx, int64_t b, int64_t s_,
-                        int64_t h, int64_t index, Stream s);
+                        int64_t h, int64_t index, const int32_t *indices,
+                        int32_t *badRow, Stream s);
 // [B,S,n,d] <-> [B,n,S,d] over 4-byte elements (f32 or i32).
 int launchHeadsCopy(const void *x, void *y, int64_t b, int64_t nh, int64_t s_,
                     int64_t d, bool toHeads, Stream s);

@@ -36,32 +36,29 @@ absl::Status checkCrossEntropyShapes(const cpu::KernelCall &c) {
   return absl::OkStatus();
 }
 
-// Labels live on the device: the kernel records the first bad row and this
-// reads it back (one small synchronous copy per cross-entropy call), so a bad
-// label is an error naming the row, as on the CPU.
+// A label outside [0, classes) (one cross-entropy call's check; see
+// firstBadRow).
 absl::Status checkBadRow(const CudaOp &op, int64_t rows, int64_t classes) {
-  cudaStream_t st = static_cast<cudaStream_t>(op.env.stream);
-  int32_t bad = 0;
-  GALAXY_CUDA_RETURN_IF_ERROR(
-      cudaStatus(cudaMemcpyAsync(&bad, op.env.badRow, sizeof bad,
-                                 cudaMemcpyDeviceToHost, st),
-                 "cross-entropy label check"));
-  GALAXY_CUDA_RETURN_IF_ERROR(
-      cudaStatus(cudaStreamSynchronize(st), "cross-entropy label check"));
+  constexpr const char *kWhat = "cross-entropy label check";
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t bad, firstBadRow(op, kWhat));
   if (bad >= rows)
     return absl::OkStatus();
-  int32_t label = 0;
-  GALAXY_CUDA_RETURN_IF_ERROR(
-      cudaStatus(cudaMemcpy(&label, op.c.in[1].i32() + bad, sizeof label,
-                            cudaMemcpyDeviceToHost),
-                 "cross-entropy label check"));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(int32_t label,
+                               deviceI32At(op, op.c.in[1].i32(), bad, kWhat));
   return kernelError(op.c, absl::StrFormat("labels[%d]=%d outside [0,%d)", bad,
                                            label, classes));
 }
 
-absl::Status resetBadRow(const CudaOp &op, int64_t rows) {
-  return launched(op, launchFillI32(op.env.badRow, 1,
-                                    static_cast<int32_t>(rows), op.env.stream));
+// cross_entropy(_grad)'s optional count input at `at` (null when absent):
+// one f32 on the device, read by the kernels.
+absl::StatusOr<const float *> countInput(const cpu::KernelCall &c, size_t at) {
+  if (c.in.size() <= at)
+    return nullptr;
+  const Tensor &count = c.in[at];
+  GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, count, plan::F32, "count"));
+  if (count.numel() != 1)
+    return kernelError(c, "count must have one element");
+  return count.f32();
 }
 
 } // namespace
@@ -247,10 +244,11 @@ absl::Status rmsNormGradOp(const CudaOp &op) {
 
 absl::Status crossEntropyOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
-  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 3, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore, cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(const float *count, countInput(c, 2));
   const Tensor &logits = c.in[0], &loss = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, loss, plan::F32, "loss"));
   if (loss.numel() != 1)
@@ -260,7 +258,7 @@ absl::Status crossEntropyOp(const CudaOp &op) {
                                op.env.scratch->get(rows * sizeof(double)));
   GALAXY_CUDA_RETURN_IF_ERROR(resetBadRow(op, rows));
   GALAXY_CUDA_RETURN_IF_ERROR(launched(
-      op, launchCrossEntropy(logits.f32(), c.in[1].i32(), rows, n, denom,
+      op, launchCrossEntropy(logits.f32(), c.in[1].i32(), rows, n, denom, count,
                              ignore, loss.f32(), static_cast<double *>(terms),
                              op.env.badRow, op.env.stream)));
   return checkBadRow(op, rows, n);
@@ -268,10 +266,11 @@ absl::Status crossEntropyOp(const CudaOp &op) {
 
 absl::Status crossEntropyGradOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
-  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 3, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 3, 4, 1));
   GALAXY_CUDA_ASSIGN_OR_RETURN(double denom, cpu::floatAttr(c, "denominator"));
   GALAXY_CUDA_ASSIGN_OR_RETURN(int64_t ignore, cpu::intAttr(c, "ignore_index"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkCrossEntropyShapes(c));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(const float *count, countInput(c, 3));
   const Tensor &logits = c.in[0], &dloss = c.in[2], &dlogits = c.out[0];
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dloss, plan::F32, "dloss"));
   GALAXY_CUDA_RETURN_IF_ERROR(checkDtype(c, dlogits, plan::F32, "dlogits"));
@@ -282,8 +281,8 @@ absl::Status crossEntropyGradOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(resetBadRow(op, rows));
   GALAXY_CUDA_RETURN_IF_ERROR(launched(
       op, launchCrossEntropyGrad(logits.f32(), c.in[1].i32(), dloss.f32(), rows,
-                                 n, denom, ignore, dlogits.f32(), op.env.badRow,
-                                 op.env.stream)));
+                                 n, denom, count, ignore, dlogits.f32(),
+                                 op.env.badRow, op.env.stream)));
   return checkBadRow(op, rows, n);
 }
 

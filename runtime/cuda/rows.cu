@@ -80,8 +80,8 @@ __device__ inline float rmsRstd(const float *x, int64_t h, float eps) {
   return 1.f / sqrtf(static_cast<float>(warpSumD(ss) / double(h)) + eps);
 }
 
-__global__ void rmsNormK(const float *x, const float *w, float *y,
-                         int64_t rows, int64_t h, float eps) {
+__global__ void rmsNormK(const float *x, const float *w, float *y, int64_t rows,
+                         int64_t h, float eps) {
   GALAXY_WARP_ROWS(r, rows) {
     const float *xr = x + r * h;
     float *yr = y + r * h;
@@ -197,19 +197,33 @@ __global__ void crossEntropyTermsK(const float *logits, const int32_t *labels,
   }
 }
 
+// The divisor of the summed loss: denom·count (count null: 1); <= 0 when
+// no target is counted (the loss and its gradient are then 0).
+__device__ inline double ceDivisor(double denom, const float *count) {
+  return count ? denom * static_cast<double>(count[0]) : denom;
+}
+
 // One thread adds the row terms in order: the same sum on every run.
 __global__ void crossEntropySumK(const double *terms, int64_t rows,
-                                 double denom, float *loss) {
+                                 double denom, const float *count,
+                                 float *loss) {
+  const double d = ceDivisor(denom, count);
+  if (d <= 0.0) {
+    loss[0] = 0.f;
+    return;
+  }
   double total = 0.0;
   for (int64_t r = 0; r < rows; ++r)
     total += terms[r];
-  loss[0] = static_cast<float>(total / denom);
+  loss[0] = static_cast<float>(total / d);
 }
 
 __global__ void crossEntropyGradK(const float *logits, const int32_t *labels,
                                   const float *dloss, int64_t rows, int64_t n,
-                                  double denom, int64_t ignore, float *dlogits,
+                                  double denom, const float *count,
+                                  int64_t ignore, float *dlogits,
                                   int32_t *badRow) {
+  const bool none = ceDivisor(denom, count) <= 0.0; // no counted target
   GALAXY_WARP_ROWS(r, rows) {
     const float *row = logits + r * n;
     float *o = dlogits + r * n;
@@ -219,8 +233,14 @@ __global__ void crossEntropyGradK(const float *logits, const int32_t *labels,
       continue;
     }
     const bool ok = labelOk(labels, r, n, ignore, badRow);
+    if (none) {
+      for (int64_t j = lane(); j < n; j += kWarp)
+        o[j] = 0.f;
+      continue;
+    }
     const double lse = logSumExp(row, n);
-    const double scale = static_cast<double>(dloss[0]) / denom;
+    const double scale =
+        static_cast<double>(dloss[0]) / ceDivisor(denom, count);
     const int32_t l = ok ? labels[r] : -1;
     for (int64_t j = lane(); j < n; j += kWarp) {
       const double p = exp(static_cast<double>(row[j]) - lse);
@@ -278,20 +298,21 @@ int launchSoftmaxGrad(const float *y, const float *dy, float *dx, int64_t rows,
 }
 
 int launchCrossEntropy(const float *logits, const int32_t *labels, int64_t rows,
-                       int64_t n, double denom, int64_t ignore, float *loss,
-                       double *scratch, int32_t *badRow, Stream s) {
+                       int64_t n, double denom, const float *count,
+                       int64_t ignore, float *loss, double *scratch,
+                       int32_t *badRow, Stream s) {
   crossEntropyTermsK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
       logits, labels, rows, n, ignore, scratch, badRow);
-  crossEntropySumK<<<1, 1, 0, asStream(s)>>>(scratch, rows, denom, loss);
+  crossEntropySumK<<<1, 1, 0, asStream(s)>>>(scratch, rows, denom, count, loss);
   return launchStatus();
 }
 
 int launchCrossEntropyGrad(const float *logits, const int32_t *labels,
                            const float *dloss, int64_t rows, int64_t n,
-                           double denom, int64_t ignore, float *dlogits,
-                           int32_t *badRow, Stream s) {
+                           double denom, const float *count, int64_t ignore,
+                           float *dlogits, int32_t *badRow, Stream s) {
   crossEntropyGradK<<<rowGrid(rows), kThreads, 0, asStream(s)>>>(
-      logits, labels, dloss, rows, n, denom, ignore, dlogits, badRow);
+      logits, labels, dloss, rows, n, denom, count, ignore, dlogits, badRow);
   return launchStatus();
 }
 

@@ -55,19 +55,35 @@ __global__ void scaleTableK(float *t, int64_t n, float beta) {
   GALAXY_GRID_STRIDE(i, n) { t[i] *= beta; }
 }
 
+// Row bi's position: indices[bi], or `index` for every row; -1 (recorded in
+// badRow) when it lies outside [0, s).
+__device__ inline int64_t tokenPosition(int64_t bi, int64_t s, int64_t index,
+                                        const int32_t *indices,
+                                        int32_t *badRow) {
+  const int64_t p = indices ? static_cast<int64_t>(indices[bi]) : index;
+  if (p >= 0 && p < s)
+    return p;
+  atomicMin(badRow, static_cast<int32_t>(bi));
+  return -1;
+}
+
 __global__ void takeTokenK(const float *x, float *y, int64_t b, int64_t s,
-                           int64_t h, int64_t index) {
+                           int64_t h, int64_t index, const int32_t *indices,
+                           int32_t *badRow) {
   GALAXY_GRID_STRIDE(i, b * h) {
     const int64_t bi = i / h, j = i % h;
-    y[i] = x[(bi * s + index) * h + j];
+    const int64_t p = tokenPosition(bi, s, index, indices, badRow);
+    y[i] = p >= 0 ? x[(bi * s + p) * h + j] : 0.f;
   }
 }
 
 __global__ void takeTokenGradK(const float *dy, float *dx, int64_t b, int64_t s,
-                               int64_t h, int64_t index) {
+                               int64_t h, int64_t index, const int32_t *indices,
+                               int32_t *badRow) {
   GALAXY_GRID_STRIDE(i, b * s * h) {
     const int64_t j = i % h, t = (i / h) % s, bi = i / (h * s);
-    dx[i] = t == index ? dy[bi * h + j] : 0.f;
+    const int64_t p = tokenPosition(bi, s, index, indices, badRow);
+    dx[i] = t == p ? dy[bi * h + j] : 0.f;
   }
 }
 
@@ -184,16 +200,18 @@ int launchEmbeddingGrad(const int32_t *ids, const float *dy, int64_t rows,
 }
 
 int launchTakeToken(const float *x, float *y, int64_t b, int64_t s_, int64_t h,
-                    int64_t index, Stream s) {
-  takeTokenK<<<gridFor(b * h), kThreads, 0, asStream(s)>>>(x, y, b, s_, h,
-                                                           index);
+                    int64_t index, const int32_t *indices, int32_t *badRow,
+                    Stream s) {
+  takeTokenK<<<gridFor(b * h), kThreads, 0, asStream(s)>>>(
+      x, y, b, s_, h, index, indices, badRow);
   return launchStatus();
 }
 
 int launchTakeTokenGrad(const float *dy, float *dx, int64_t b, int64_t s_,
-                        int64_t h, int64_t index, Stream s) {
+                        int64_t h, int64_t index, const int32_t *indices,
+                        int32_t *badRow, Stream s) {
   takeTokenGradK<<<gridFor(b * s_ * h), kThreads, 0, asStream(s)>>>(
-      dy, dx, b, s_, h, index);
+      dy, dx, b, s_, h, index, indices, badRow);
   return launchStatus();
 }
 

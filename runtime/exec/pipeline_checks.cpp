@@ -74,6 +74,7 @@ absl::Status PipelineDriver::init() {
         "the plan's microbatches [", absl::StrJoin(sizes_, ", "), "] hold ",
         sum, " rows but its batch has ", B, "; recompile it"));
   slots_ = ex_.stashSlots();
+  wholeFields_ = pipeline_detail::wholeBatchFields(plan);
   // Slots are reused in FIFO order: the schedule must never start a
   // microbatch in a slot whose previous owner has not run its backward.
   {

@@ -27,7 +27,8 @@ double since(Clock::time_point t0) {
 
 } // namespace
 
-io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows) {
+io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows,
+                     const std::set<std::string> &whole) {
   io::Batch out;
   out.size = rows;
   out.seqLen = batch.seqLen;
@@ -41,6 +42,10 @@ io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows) {
   };
   for (const auto &[name, field] : batch.fields) {
     io::BatchField &f = out.fields[name];
+    if (whole.count(name)) {
+      f = field;
+      continue;
+    }
     f.isInt = field.isInt;
     if (field.isInt)
       take(field.i32, f.i32);
@@ -208,7 +213,7 @@ absl::StatusOr<double> PipelineDriver::trainStep(const io::Batch &batch,
     const int64_t n = sizes_[i];
     const int slot = plan::slotOf(i, slots_);
     if (op.forward)
-      mbs[i] = sliceBatch(batch, offsets_[i], n);
+      mbs[i] = sliceBatch(batch, offsets_[i], n, wholeFields_);
     const KernelContext ctx{seed, step, true, offsets_[i], B};
     const std::string where =
         absl::StrCat("step ", step, ", ", op.forward ? "forward" : "backward",
@@ -307,7 +312,7 @@ absl::StatusOr<PipelineEval> PipelineDriver::evalBatch(const io::Batch &batch,
     ex_.setExtraInputs(std::move(extra));
     // No backward follows, so every microbatch can use slot 0.
     auto outs =
-        runTimed(program, sliceBatch(batch, offsets_[i], n),
+        runTimed(program, sliceBatch(batch, offsets_[i], n, wholeFields_),
                  KernelContext{seed, 0, /*training=*/false, offsets_[i], B}, 0);
     if (!outs.ok())
       return diagnose(outs.status(), where);

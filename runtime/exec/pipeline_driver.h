@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,8 +19,12 @@
 
 namespace galaxy::rt {
 
-// Rows [rowBegin, rowBegin + rows) of `batch`, as a batch of its own.
-io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows);
+// Rows [rowBegin, rowBegin + rows) of `batch`, as a batch of its own. The
+// fields named in `whole` are values of the global batch, not per row (a
+// causal LM's num_targets, which every microbatch's loss divides by): every
+// microbatch gets all of them.
+io::Batch sliceBatch(const io::Batch &batch, int64_t rowBegin, int64_t rows,
+                     const std::set<std::string> &whole = {});
 
 // What a rank measured since the last resetStats().
 struct PipelineStats {
@@ -96,6 +101,9 @@ private:
   int stage_ = 0, stages_ = 1, groupSize_ = 1, groupRank_ = 0;
   std::string schedule_;
   std::vector<int64_t> sizes_, offsets_; // per microbatch
+  // Batch fields the plan reads as 0-d inputs: passed whole to every
+  // microbatch (sliceBatch).
+  std::set<std::string> wholeFields_;
   int slots_ = 1;
   // Boundary tensors by the K of pp.in.K / pp.out.K, sorted, so both sides
   // of a channel send and receive them in one order.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,19 @@ inline int64_t boundElements(const plan::Plan &plan,
     if (b.name() == name)
       return elements(plan.buffers(b.buffer()));
   return -1;
+}
+
+// The batch fields `plan` reads as 0-d inputs (values of the whole batch,
+// such as num_targets), which the driver must not slice by rows.
+inline std::set<std::string> wholeBatchFields(const plan::Plan &plan) {
+  std::set<std::string> out;
+  for (const plan::Program &p : plan.programs())
+    for (const plan::Binding &b : p.inputs()) {
+      const plan::Buffer &buf = plan.buffers(b.buffer());
+      if (buf.shape_size() == 0 && buf.global_shape_size() == 0)
+        out.insert(b.name());
+    }
+  return out;
 }
 
 } // namespace galaxy::rt::pipeline_detail

@@ -340,4 +340,75 @@ func.func @forward(%x: tensor<2x4x16xf32> {galaxy.input = "x", galaxy.dims = [#g
 }
 
 } // namespace
+// The optional operands are plain instruction inputs. Data parallel over 2
+// ranks: cross_entropy(_grad) reads the 0-d num_targets input whole on every
+// rank (not sliced by rows), and take_token's per-row indices arrive split by
+// rows like its input.
+TEST(Lowering, OptionalCountAndIndicesAreInstructionInputs) {
+  const char *ir = R"(
+func.func @forward(%x: tensor<2x4x8xf32> {galaxy.input = "x", galaxy.dims = [#galaxy.dims<B, S, H>]},
+                   %last: tensor<2xi32> {galaxy.input = "last_token", galaxy.dims = [#galaxy.dims<B>]},
+                   %ids: tensor<2x4xi32> {galaxy.input = "labels", galaxy.dims = [#galaxy.dims<B, S>]},
+                   %n: tensor<f32> {galaxy.input = "num_targets", galaxy.dims = [#galaxy.dims<>]}) -> tensor<f32> {
+  %loss = galaxy.block "con" layer 0 -> tensor<f32> {
+    %w = galaxy.param "lm_head.weight" {init = "normal", std = 0.02 : f64, trainable = true, galaxy.dims = [#galaxy.dims<V, H>]} : tensor<8x8xf32>
+    %l = galaxy.linear %x, %w {galaxy.dims = [#galaxy.dims<B, S, V>]} : (tensor<2x4x8xf32>, tensor<8x8xf32>) -> tensor<2x4x8xf32>
+    %t = galaxy.take_token %l, %last {galaxy.dims = [#galaxy.dims<B, V>]} : (tensor<2x4x8xf32>, tensor<2xi32>) -> tensor<2x8xf32>
+    %a = galaxy.cross_entropy %l, %ids, %n {denominator = 1.0 : f64} : (tensor<2x4x8xf32>, tensor<2x4xi32>, tensor<f32>) -> tensor<f32>
+    %y = galaxy.iota {dim = 0 : i64, galaxy.dims = [#galaxy.dims<B>]} : tensor<2xi32>
+    %b = galaxy.cross_entropy %t, %y {denominator = 2.0 : f64} : (tensor<2x8xf32>, tensor<2xi32>) -> tensor<f32>
+    %c = galaxy.add %a, %b : tensor<f32>
+    galaxy.yield %c : tensor<f32>
+  }
+  return %loss : tensor<f32>
+})";
+  const std::vector<int64_t> batchSizes = {1, 1}; // o holds an ArrayRef to it
+  PartitionOptions o;
+  o.world = 2;
+  o.con = "dp";
+  o.batchSizes = batchSizes;
+  auto plans = lowerIR(ir, o);
+  ASSERT_EQ(plans.size(), 2u);
+  for (const plan::Plan &p : plans) {
+    auto ce = instrsOf(p, "cross_entropy"),
+         ceGrad = instrsOf(p, "cross_entropy_grad");
+    ASSERT_EQ(ce.size(), 2u);
+    ASSERT_EQ(ceGrad.size(), 2u);
+    // One loss with the count (token-level), one without (as before).
+    auto byInputs = [](const auto &instrs, int n) -> const plan::Instr * {
+      for (auto [in, out] : instrs)
+        if (in->inputs_size() == n)
+          return in;
+      return nullptr;
+    };
+    const plan::Instr *withCount = byInputs(ce, 3),
+                      *gradWithCount = byInputs(ceGrad, 4);
+    ASSERT_NE(withCount, nullptr);
+    ASSERT_NE(gradWithCount, nullptr);
+    EXPECT_NE(byInputs(ce, 2), nullptr);
+    EXPECT_NE(byInputs(ceGrad, 3), nullptr);
+    const int32_t count = withCount->inputs(2);
+    EXPECT_EQ(gradWithCount->inputs(3), count);
+    const plan::Buffer &nb = p.buffers(count);
+    EXPECT_EQ(nb.kind(), plan::Buffer::INPUT);
+    EXPECT_EQ(nb.input(), "num_targets");
+    EXPECT_EQ(nb.shape_size(), 0) << "0-d";
+    EXPECT_EQ(nb.global_shape_size(), 0) << "whole, not sliced";
+    EXPECT_EQ(nb.layout(), "R");
+
+    auto take = instrsOf(p, "take_token"),
+         takeGrad = instrsOf(p, "take_token_grad");
+    ASSERT_EQ(take.size(), 1u);
+    ASSERT_EQ(takeGrad.size(), 1u);
+    ASSERT_EQ(take[0].first->inputs_size(), 2);
+    ASSERT_EQ(takeGrad[0].first->inputs_size(), 2);
+    const plan::Buffer &ib = p.buffers(take[0].first->inputs(1));
+    EXPECT_EQ(p.buffers(takeGrad[0].first->inputs(1)).id(), ib.id());
+    ASSERT_EQ(ib.shape_size(), 1);
+    EXPECT_EQ(ib.shape(0), 1) << "this rank's row";
+    EXPECT_EQ(ib.global_shape(0), 2);
+    EXPECT_EQ(ib.slice_offset(0), p.rank());
+  }
+}
+
 } // namespace galaxy

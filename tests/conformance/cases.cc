@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "absl/strings/match.h"
 #include "tests/conformance/conformance.h"
 #include "gtest/gtest.h"
 
@@ -711,56 +712,148 @@ void embeddingGradCase(CaseContext &c) {
     }
 }
 
-Vec takeTokenD(const Vec &x, int64_t b, int64_t s, int64_t h, int64_t index) {
+// Row i's token at position pos[i].
+Vec takeTokenD(const Vec &x, int64_t b, int64_t s, int64_t h,
+               const std::vector<int32_t> &pos) {
   Vec y(b * h);
   for (int64_t i = 0; i < b; ++i)
     for (int64_t j = 0; j < h; ++j)
-      y[i * h + j] = x[(i * s + index) * h + j];
+      y[i * h + j] = x[(i * s + pos[i]) * h + j];
   return y;
 }
 
+// A kernel call that must fail, naming the kernel and `why`.
+void expectError(const Op &op, std::vector<Buf> in, std::vector<Buf> out,
+                 const std::string &why) {
+  absl::Status s = harness().run(op, in, out, {});
+  EXPECT_FALSE(s.ok()) << harness().name << ": " << op.instr().kernel()
+                       << " accepted " << why;
+  EXPECT_TRUE(absl::StrContains(s.message(), "'" + op.instr().kernel() + "'"))
+      << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), why)) << s;
+}
+
+// One position for every row (the index attribute) and per-row positions
+// (the indices input [B], LLaMA's last non-padding token), whose range is
+// checked: an index outside [0, S) is an error, never a read past the row.
 void takeTokenCase(CaseContext &c, bool grad) {
   const int64_t b = 3, s = 5, h = 4;
-  for (int64_t index : {0, 3}) {
-    const std::string what =
-        std::string(grad ? "take_token_grad" : "take_token") +
-        " index=" + std::to_string(index);
+  const std::string kernel = grad ? "take_token_grad" : "take_token";
+  struct Variant {
+    int64_t index;
+    std::vector<int32_t> indices; // empty: none
+  };
+  for (const Variant &v : {Variant{0, {}}, Variant{3, {}},
+                           Variant{0, {4, 0, 2}}, Variant{0, {1, 1, 4}}}) {
+    std::vector<int32_t> pos = v.indices;
+    std::string what = kernel;
+    if (pos.empty()) {
+      pos.assign(b, int32_t(v.index));
+      what += " index=" + std::to_string(v.index);
+    } else {
+      what += " indices=" + std::to_string(pos[0]) + "," +
+              std::to_string(pos[1]) + "," + std::to_string(pos[2]);
+    }
+    const Op op = Op(kernel).i("index", v.index);
+    std::vector<Buf> extra;
+    if (!v.indices.empty())
+      extra.push_back(Buf::ints({b}, v.indices));
     if (!grad) {
       Buf x = c.rnd({b, s, h});
       std::vector<Buf> in = {x}, out = {Buf::zeros({b, h})};
-      if (c.exec(Op("take_token").i("index", index), in, out))
-        close(out[0], takeTokenD(toD(x), b, s, h, index), what, 0, 0);
+      in.insert(in.end(), extra.begin(), extra.end());
+      if (c.exec(op, in, out))
+        close(out[0], takeTokenD(toD(x), b, s, h, pos), what, 0, 0);
       continue;
     }
     Buf dy = c.rnd({b, h});
-    Vec want =
-        fdGrad([&](const Vec &x) { return takeTokenD(x, b, s, h, index); },
-               Vec(b * s * h, 0.0), toD(dy));
+    Vec want = fdGrad([&](const Vec &x) { return takeTokenD(x, b, s, h, pos); },
+                      Vec(b * s * h, 0.0), toD(dy));
     std::vector<Buf> in = {dy}, out = {c.rnd({b, s, h})};
-    if (c.exec(Op("take_token_grad").i("index", index), in, out))
+    in.insert(in.end(), extra.begin(), extra.end());
+    if (c.exec(op, in, out))
       close(out[0], want, what + " (finite differences)", 1e-3, 1e-4);
   }
+  for (const std::vector<int32_t> &bad :
+       {std::vector<int32_t>{1, 5, 0}, std::vector<int32_t>{0, 2, -1}}) {
+    const int64_t row = bad[1] == 5 ? 1 : 2;
+    const std::string why = "indices[" + std::to_string(row) +
+                            "]=" + std::to_string(bad[row]) + " outside [0,5)";
+    if (grad)
+      expectError(Op(kernel), {c.rnd({b, h}), Buf::ints({b}, bad)},
+                  {Buf::zeros({b, s, h})}, why);
+    else
+      expectError(Op(kernel), {c.rnd({b, s, h}), Buf::ints({b}, bad)},
+                  {Buf::zeros({b, h})}, why);
+  }
+  // Per-row indices with a nonzero index: refused, not one silently ignored.
+  expectError(
+      Op(kernel).i("index", 2),
+      grad ? std::vector<Buf>{c.rnd({b, h}), Buf::ints({b}, {0, 1, 2})}
+           : std::vector<Buf>{c.rnd({b, s, h}), Buf::ints({b}, {0, 1, 2})},
+      {grad ? Buf::zeros({b, s, h}) : Buf::zeros({b, h})}, "index must be 0");
 }
 
+// Without count (BERT's batch mean), and with the optional count input: the
+// global number of counted targets a causal LM's loss divides by, positive,
+// or <= 0 (no target in the batch: a loss of 0 and a zero gradient). Some
+// rows carry ignore_index.
 void crossEntropyCase(CaseContext &c, bool grad) {
   const int64_t rows = 6, n = 9;
   const double denom = 4.0;
   Buf logits = c.rnd({rows, n}, -3.f, 3.f), labels = c.ids({rows}, 0, n);
-  if (!grad) {
-    std::vector<Buf> in = {logits, labels}, out = {Buf::zeros({})};
-    if (c.exec(Op("cross_entropy").f("denominator", denom), in, out))
-      close(out[0], {crossEntropyD(toD(logits), labels.i, n, denom)},
-            "cross_entropy");
-    return;
+  Buf ignoring = labels;
+  ignoring.i[1] = ignoring.i[4] = -100;
+  struct Variant {
+    const Buf *labels;
+    std::optional<float> count;
+  };
+  for (const Variant &v : {Variant{&labels, std::nullopt},
+                           Variant{&ignoring, 3.5f}, Variant{&labels, 1.f},
+                           Variant{&ignoring, 0.f}, Variant{&ignoring, -2.f}}) {
+    const std::vector<int32_t> &y = v.labels->i;
+    std::string what = grad ? "cross_entropy_grad" : "cross_entropy";
+    if (v.count)
+      what += " count=" + std::to_string(*v.count);
+    if (v.labels == &ignoring)
+      what += " (rows 1, 4 ignored)";
+    const double count = v.count.value_or(1.f);
+    // Σ over counted rows / (denom·count); 0 when count <= 0.
+    auto loss = [&](const Vec &l) {
+      if (count <= 0)
+        return 0.0;
+      std::vector<int32_t> kept;
+      Vec keptLogits;
+      for (int64_t r = 0; r < rows; ++r)
+        if (y[r] != -100) {
+          kept.push_back(y[r]);
+          keptLogits.insert(keptLogits.end(), l.begin() + r * n,
+                            l.begin() + (r + 1) * n);
+        }
+      return crossEntropyD(keptLogits, kept, n, denom * count);
+    };
+    std::vector<Buf> extra;
+    if (v.count)
+      extra.push_back(Buf::values({}, {*v.count}));
+    const Op op = Op(grad ? "cross_entropy_grad" : "cross_entropy")
+                      .f("denominator", denom);
+    if (!grad) {
+      std::vector<Buf> in = {logits, *v.labels},
+                       out = {Buf::values({}, {123.f})};
+      in.insert(in.end(), extra.begin(), extra.end());
+      if (c.exec(op, in, out))
+        close(out[0], {loss(toD(logits))}, what);
+      continue;
+    }
+    const double dloss = 1.5;
+    Vec want = fdGrad([&](const Vec &l) { return Vec{loss(l)}; }, toD(logits),
+                      {dloss});
+    std::vector<Buf> in = {logits, *v.labels, Buf::values({}, {float(dloss)})},
+                     out = {c.rnd({rows, n})};
+    in.insert(in.end(), extra.begin(), extra.end());
+    if (c.exec(op, in, out))
+      close(out[0], want, what + " (finite differences)", 1e-3, 1e-4);
   }
-  const double dloss = 1.5;
-  Vec want = fdGrad(
-      [&](const Vec &l) { return Vec{crossEntropyD(l, labels.i, n, denom)}; },
-      toD(logits), {dloss});
-  std::vector<Buf> in = {logits, labels, Buf::values({}, {float(dloss)})},
-                   out = {Buf::zeros({rows, n})};
-  if (c.exec(Op("cross_entropy_grad").f("denominator", denom), in, out))
-    close(out[0], want, "cross_entropy_grad (finite differences)", 1e-3, 1e-4);
 }
 
 void sgdCase(CaseContext &c) {

@@ -277,6 +277,43 @@ TEST(Grad, CrossEntropy) {
   expectGrad(dl.f, numericGrad(logits, fwd, dloss.f), "cross_entropy_grad");
 }
 
+// Per-row positions (LlamaForSequenceClassification's last tokens).
+TEST(Grad, TakeTokenIndices) {
+  std::mt19937 rng(41);
+  Buf x = Buf::random({3, 4, 2}, rng), y = Buf::zeros({3, 2}),
+      dy = Buf::random({3, 2}, rng), idx = Buf::ints({3}, {3, 0, 2});
+  auto fwd = [&] { return runOk(Op("take_token"), {&x, &idx}, {&y}); };
+  Buf dx = Buf::random(x.shape, rng);
+  runOk(Op("take_token_grad"), {&dy, &idx}, {&dx});
+  expectGrad(dx.f, numericGrad(x, fwd, dy.f), "take_token_grad indices");
+}
+
+// A token mean over a counted global batch: the count divides the loss and
+// its gradient; a count <= 0 makes both 0.
+TEST(Grad, CrossEntropyCount) {
+  std::mt19937 rng(42);
+  Buf logits = Buf::random({4, 5}, rng, -2, 2),
+      labels = Buf::ints({4}, {1, -100, 4, 0});
+  Buf loss = Buf::zeros({}), dloss = Buf::values({}, {0.7f});
+  for (float n : {3.f, 7.5f, 0.f}) {
+    Buf count = Buf::values({}, {n});
+    const Op fwd_op = Op("cross_entropy").f("denominator", 2.0);
+    auto fwd = [&] {
+      return runOk(fwd_op, {&logits, &labels, &count}, {&loss});
+    };
+    Buf dl = Buf::random(logits.shape, rng);
+    runOk(Op("cross_entropy_grad").f("denominator", 2.0),
+          {&logits, &labels, &dloss, &count}, {&dl});
+    expectGrad(dl.f, numericGrad(logits, fwd, dloss.f),
+               "cross_entropy_grad count " + std::to_string(n));
+    if (n == 0.f) {
+      EXPECT_EQ(fwd()[0], 0.f);
+      for (float g : dl.f)
+        EXPECT_EQ(g, 0.f);
+    }
+  }
+}
+
 // Dropout is linear in x, and its backward is the same kernel applied to dy.
 TEST(Grad, Dropout) {
   std::mt19937 rng(40);

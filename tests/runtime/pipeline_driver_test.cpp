@@ -13,6 +13,7 @@
 #include "runtime/comm/communicator.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/pipeline_driver.h"
+#include "runtime/exec/pipeline_internal.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/schedule.h"
 #include "tests/comm/multiprocess.h"
@@ -491,6 +492,44 @@ TEST(SliceBatch, TakesFieldsOfAnyName) {
   b.ints("decoder_input_ids") = {1, 2, 3, 4};
   io::Batch s = sliceBatch(b, 1, 1);
   EXPECT_EQ(s.ints("decoder_input_ids"), (std::vector<int32_t>{3, 4}));
+}
+
+// A value of the whole batch (a causal LM's num_targets, which every
+// microbatch's loss divides by) goes whole to every microbatch; sliced by
+// rows it would be empty.
+TEST(SliceBatch, PassesWholeFieldsWhole) {
+  io::Batch b;
+  b.size = 3;
+  b.ints("labels") = {7, 8, 9};
+  b.floats("num_targets") = {11};
+  io::Batch s = sliceBatch(b, 1, 2, {"num_targets"});
+  EXPECT_EQ(s.ints("labels"), (std::vector<int32_t>{8, 9}));
+  EXPECT_EQ(s.floats("num_targets"), (std::vector<float>{11}));
+  EXPECT_FALSE(s.find("num_targets")->isInt);
+  EXPECT_TRUE(sliceBatch(b, 1, 2).floats("num_targets").empty());
+}
+
+// The driver passes whole the batch fields the plan reads as 0-d inputs.
+TEST(SliceBatch, WholeFieldsAreThePlansZeroDimInputs) {
+  plan::Plan p;
+  auto input = [&](const char *name, std::vector<int64_t> shape,
+                   std::vector<int64_t> global) {
+    plan::Buffer *buf = p.add_buffers();
+    buf->set_id(p.buffers_size() - 1);
+    for (int64_t d : shape)
+      buf->add_shape(d);
+    for (int64_t d : global)
+      buf->add_global_shape(d);
+    plan::Binding *bind = p.mutable_programs(0)->add_inputs();
+    bind->set_name(name);
+    bind->set_buffer(buf->id());
+  };
+  p.add_programs()->set_name("train_fwd.b2");
+  input("num_targets", {}, {});
+  input("labels", {2}, {});
+  input("last_token", {1}, {2}); // a DP slice of [B]
+  EXPECT_EQ(pipeline_detail::wholeBatchFields(p),
+            (std::set<std::string>{"num_targets"}));
 }
 
 // Plan inputs are checked by name at load: one the data cannot provide is

@@ -295,26 +295,60 @@ def Galaxy_DropoutOp : Galaxy_DiffOp<"dropout", [Galaxy_NoFlops,
 
 def Galaxy_TakeTokenOp : Galaxy_DiffOp<"take_token", [Galaxy_NoFlops,
     DeclareOpInterfaceMethods<PartitionOpInterface, ["operandLayout"]>]> {
-  let summary = "[B, S, H] -> [B, H]: the hidden state of one position";
-  let arguments = (ins GF32Tensor:$input, DefaultValuedAttr<I64Attr, "0">:$index);
+  let summary = "[B, S, H] -> [B, H]: the hidden state of one position per row";
+  let description = [{
+    result[b, :] = input[b, p_b, :] with p_b = `index` (one position for
+    every row: BERT's [CLS]), or p_b = indices[b] when the optional `indices`
+    [B] (i32) is given (LlamaForSequenceClassification's last non-padding
+    token); `index` must then be 0. A position outside [0, S) is an error.
+  }];
+  let arguments = (ins GF32Tensor:$input, Optional<GI32Tensor>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$index);
   let results = (outs GF32Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $input (`,` $indices^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let builders = [
+    // One position for every row (what the op was before `indices`).
+    OpBuilder<(ins "::mlir::Type":$result, "::mlir::Value":$input,
+                   "int64_t":$index), [{
+      build($_builder, $_state, result, input, ::mlir::Value(),
+            $_builder.getI64IntegerAttr(index));
+    }]>];
   let hasVerifier = 1;
 }
 
-def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy", [Galaxy_FlopsPerElement<1>]> {
-  let summary = "Σ_i CE(logits[i], labels[i]) / denominator over every leading index i";
+def Galaxy_CrossEntropyOp : Galaxy_DiffOp<"cross_entropy", [Galaxy_FlopsPerElement<1>,
+    DeclareOpInterfaceMethods<PartitionOpInterface, ["operandLayout"]>]> {
+  let summary = "Σ_i CE(logits[i], labels[i]) / (denominator·count) over every leading index i";
   let description = [{
     Logits [..., C] (classification [B, C]; token-level [B, S, V]) against
     labels of the leading shape [...]. A position whose label is
     `ignore_index` (Hugging Face's -100: padding) adds no loss and gets no
-    gradient. `denominator` divides the sum (B for BERT's batch mean; the
-    number of counted targets for a token-level mean).
+    gradient. `denominator` divides the sum (B for BERT's batch mean).
+
+    The optional `count` (a 0-d f32 tensor, absent: 1) divides it too: the
+    number of counted targets of the global batch, which only the data knows
+    (a causal LM's token mean). It is replicated, so under data or sequence
+    parallelism each rank divides its local sum by the global count and the
+    partial losses add up to the serial one. A count <= 0 (no target in the
+    batch) gives a loss of 0 and no gradient.
   }];
-  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, F64Attr:$denominator,
+  let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels,
+                       Optional<0DTensorOf<[F32]>>:$count, F64Attr:$denominator,
                        DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs 0DTensorOf<[F32]>:$loss);
-  let assemblyFormat = "$logits `,` $labels attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $logits `,` $labels (`,` $count^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let builders = [
+    // No count (a count of 1): the loss BERT builds.
+    OpBuilder<(ins "::mlir::Type":$loss, "::mlir::Value":$logits,
+                   "::mlir::Value":$labels, "::mlir::FloatAttr":$denominator,
+                   "::mlir::IntegerAttr":$ignore_index), [{
+      build($_builder, $_state, loss, logits, labels, ::mlir::Value(),
+            denominator, ignore_index);
+    }]>];
   let hasVerifier = 1;
 }
 
@@ -434,21 +468,30 @@ def Galaxy_TanhGradOp : Galaxy_GradOp<"tanh_grad", [Galaxy_FlopsPerElement<1>,
   let assemblyFormat = "$output `,` $grad attr-dict `:` type($result)";
 }
 
-def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad", [Galaxy_NoFlops]> {
-  let summary = "dx = 0 except dx[:, index] = dy";
-  let arguments = (ins GF32Tensor:$grad, DefaultValuedAttr<I64Attr, "0">:$index);
+def Galaxy_TakeTokenGradOp : Galaxy_GradOp<"take_token_grad", [Galaxy_NoFlops,
+    DeclareOpInterfaceMethods<PartitionOpInterface, ["operandLayout", "partition"]>]> {
+  let summary = "dx = 0 except dx[b, p_b] = dy[b] (p_b: index, or indices[b])";
+  let arguments = (ins GF32Tensor:$grad, Optional<GI32Tensor>:$indices,
+                       DefaultValuedAttr<I64Attr, "0">:$index);
   let results = (outs GF32Tensor:$result);
-  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $grad (`,` $indices^)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 def Galaxy_CrossEntropyGradOp : Galaxy_GradOp<"cross_entropy_grad", [
-    Galaxy_FlopsPerElement<1>]> {
-  let summary = "dlogits = (softmax − onehot)·dloss / denominator; 0 where labels == ignore_index";
+    Galaxy_FlopsPerElement<1>,
+    DeclareOpInterfaceMethods<PartitionOpInterface, ["operandLayout"]>]> {
+  let summary = "dlogits = (softmax − onehot)·dloss / (denominator·count); 0 where "
+                "labels == ignore_index, and everywhere when count <= 0";
   let arguments = (ins GF32Tensor:$logits, GI32Tensor:$labels, GF32Tensor:$grad,
-                       F64Attr:$denominator,
+                       Optional<0DTensorOf<[F32]>>:$count, F64Attr:$denominator,
                        DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
   let results = (outs GF32Tensor:$result);
-  let assemblyFormat = "$logits `,` $labels `,` $grad attr-dict `:` functional-type(operands, results)";
+  let assemblyFormat = [{
+    $logits `,` $labels `,` $grad (`,` $count^)? attr-dict `:` functional-type(operands, results)
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -21,8 +21,8 @@ public:
   LlamaBuilder(MLIRContext &ctx, const config::GalaxyConfig &c,
                int64_t stepRows)
       : GraphBuilder(ctx, "llama", c.initializer_range), c(c),
-        stepRows(stepRows), B(c.batch_size),
-        S(c.pad_size), H(c.hidden_size), heads(c.num_attention_heads),
+        stepRows(stepRows), B(c.batch_size), S(c.pad_size), H(c.hidden_size),
+        heads(c.num_attention_heads),
         kvHeads(c.num_key_value_heads ? c.num_key_value_heads : heads),
         hd(H / heads), I(c.intermediate_size), V(c.vocab_size) {}
 
@@ -170,8 +170,9 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
         "con")[0];
     // Hugging Face scores the last non-padding token of each row.
     head = block("head", -1, [&]() -> SmallVector<Value> {
-      Value last = dims(
-          b.create<TakeTokenOp>(loc, f32({B, H}), n, /*TODO ops*/ 0), "B,H");
+      Value last =
+          dims(b.create<TakeTokenOp>(loc, f32({B, H}), n, arg("last_index"), 0),
+               "B,H");
       Value logits = linear(last, "score", H, c.num_classes, "H", "C", false);
       Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
                                                  b.getF64FloatAttr(double(B)),
@@ -197,10 +198,12 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
           Value logits = dims(b.create<LinearOp>(loc, f32({B, S, V}), n, w,
                                                  Value(), b.getBoolAttr(true)),
                               "B,S,V");
-          Value loss = dims(b.create<CrossEntropyOp>(
-                                loc, f32({}), logits, labels, /*TODO ops*/
-                                b.getF64FloatAttr(1.0), IntegerAttr()),
-                            "");
+          Value loss =
+              dims(b.create<CrossEntropyOp>(
+                       loc, f32({}), logits, labels, arg("num_targets"),
+                       b.getF64FloatAttr(double(B) / double(stepRows)),
+                       IntegerAttr()),
+                   "");
           return {loss, logits};
         },
         "con");

@@ -75,7 +75,8 @@ bool checkAdapterDir(const std::string &dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode))
-      fail(2, absl::StrCat(what, " is ", kindOf(st.st_mode),
+      fail(2, absl::StrCat(what, " is ",
+                           S_ISREG(st.st_mode) ? "a file" : kindOf(st.st_mode),
                            "; give the adapter's folder (PEFT writes "
                            "adapter_config.json and adapter_model.safetensors "
                            "into it), or a path that does not exist yet"));

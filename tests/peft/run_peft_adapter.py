@@ -10,7 +10,8 @@
 - round trip: --init BASE (no LoRA factors, no classifier) --init-adapter DIR trains
   with the same losses and eval logits as --init of the full save;
 - target_modules tell the MLP's output.dense from the attention's;
-- two data-parallel ranks write the same folder as one rank (1e-6);
+- two data-parallel ranks and two pipeline stages write the same folder as one rank
+  (1e-6), and the stages train from it with serial's losses;
 - refusals (exit 2, naming the key and the fix): another r, other targets, a missing
   or misshapen tensor, another task_type, --init-adapter without --init,
   --save-adapter on a plan without LoRA or onto a file.
@@ -152,6 +153,26 @@ def test():
         raise u.Failed("dp w2 adapter holds other tensors")
     for k in adapter:
         u.close(f"dp w2 {k}", got[k], adapter[k], atol=1e-6)
+
+    # Two pipeline stages: every stage's share gathered into one folder (the
+    # task head lives on the last stage), and read back by both stages.
+    pp = c.compile(c.config("pp", {**lora, "parallel_mode": "pp",
+                                   "stage_num_hidden_layers_list": [1, 1]}), "pp.plan",
+                   "pp", 2)
+    c.galaxy(pp, "--init", init, *data, "--steps", "3", "--save-adapter",
+             c.p("adapter_pp"), world=2)
+    got = u.load(c.p("adapter_pp/adapter_model.safetensors"))
+    if sorted(got) != sorted(adapter):
+        raise u.Failed("pp adapter holds other tensors")
+    for k in adapter:
+        u.close(f"pp {k}", got[k], adapter[k], atol=1e-6)
+    with open(c.p("adapter_pp/adapter_config.json")) as f:
+        if json.load(f) != cfg:
+            raise u.Failed("pp adapter_config.json differs from serial's")
+    c.galaxy(pp, "--init", c.p("base.safetensors"), "--init-adapter", c.p("adapter"),
+             *data, "--steps", "3", "--metrics", c.p("m_pp.jsonl"), world=2)
+    u.close("pp losses from the adapter vs serial", metrics(c.p("m_pp.jsonl")), la,
+            rtol=1e-5)
 
     # Refusals.
     run = [c.galaxy_run]

@@ -216,7 +216,8 @@ def test():
                                c.p("train.jsonl")], "is a file")
     if os.path.exists(c.p("never")):
         raise u.Failed("a refused --save-adapter created its folder")
-    leftovers = [f for f in os.listdir(c.work) if ".tmp" in f]
+    leftovers = [os.path.join(d, f) for d, _, files in os.walk(c.work) for f in files
+                 if ".tmp" in f]
     if leftovers:
         raise u.Failed(f"temporary files left behind: {leftovers}")
 

@@ -335,15 +335,20 @@ void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
                 << "\n";
   }
   if (!args.saveAdapter.empty()) {
-    // Gathered like --save into a temporary beside the folder (only the lead
-    // writes, and removes, it), then the adapter's share written.
-    fs::path dir = fs::path(args.saveAdapter).lexically_normal();
-    if (dir.filename().empty()) // "out/adapter/"
-      dir = dir.parent_path();
-    const std::string full = dir.string() + ".full.tmp";
+    // Gathered like --save into a temporary inside the folder (only the lead
+    // creates the folder and writes, and removes, the temporary), then the
+    // adapter's share written.
+    const std::string full =
+        (fs::path(args.saveAdapter) / ".adapter_full.tmp").string();
     std::optional<io::TempFileGuard> guard;
-    if (lead)
+    if (lead) {
+      std::error_code ec;
+      fs::create_directory(args.saveAdapter, ec);
+      if (ec)
+        fail(1, absl::StrCat("--save-adapter: cannot create ", args.saveAdapter,
+                             ": ", ec.message()));
       guard.emplace(full);
+    }
     if (absl::Status s = trainer.save(full); !s.ok())
       fail(1, std::string(s.message()));
     if (lead) {

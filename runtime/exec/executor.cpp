@@ -400,6 +400,10 @@ absl::Status Executor::zeroState() {
 }
 
 absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
+  return loadParams(io::TensorSource(file));
+}
+
+absl::Status Executor::loadParams(const io::TensorSource &file) {
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     io::Slice slice{{p.slice_offset().begin(), p.slice_offset().end()},

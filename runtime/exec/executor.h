@@ -16,6 +16,7 @@
 #include "runtime/exec/device_moves.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
+#include "runtime/io/tensor_source.h"
 #include "runtime/plan/plan.pb.h"
 
 namespace galaxy::rt {
@@ -58,6 +59,8 @@ public:
   void initParams(uint64_t seed);
   // Reads every parameter's slice from a safetensors file (by HF name).
   absl::Status loadParams(const io::SafetensorsFile &file);
+  // The same from several files (--init-adapter over --init).
+  absl::Status loadParams(const io::TensorSource &source);
   // Every parameter as a global tensor (Hugging Face name, global shape,
   // data), in plan order. `tensors[i].data` points into `owned` or into the
   // executor's own host memory, so it is valid while both live and the

@@ -14,6 +14,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
+#include "runtime/io/temp_file.h"
+#include "runtime/io/tensor_source.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
@@ -104,6 +106,64 @@ void reportUnusedInit(const Args &args, const io::SafetensorsFile &init,
                     : "")
             << "\n";
 }
+// Every parameter of the model, from the plans of every rank (a pipeline
+// stage's plan holds only its own), and the rank of the "labels" input.
+std::vector<rt::ModelParam>
+modelParams(const Args &args, const plan::Plan &plan, int *labelsRank) {
+  std::vector<plan::Plan> plans;
+  if (plan.pipeline().num_stages() > 0)
+    for (int r = 0; r < planWorldSize(plan); ++r) {
+      std::string file;
+      absl::StatusOr<plan::Plan> p = readPlan(args.plan, r, &file);
+      if (!p.ok())
+        fail(2, std::string(p.status().message()));
+      plans.push_back(std::move(*p));
+    }
+  else
+    plans.push_back(plan);
+  std::vector<rt::ModelParam> out;
+  std::set<std::string> seen;
+  *labelsRank = 0;
+  for (const plan::Plan &p : plans) {
+    for (const plan::Param &q : p.params())
+      if (seen.insert(q.name()).second)
+        out.push_back({q.name(),
+                       {q.global_shape().begin(), q.global_shape().end()},
+                       q.trainable()});
+    for (const plan::Buffer &b : p.buffers())
+      if (b.kind() == plan::Buffer::INPUT && b.input() == "labels")
+        *labelsRank =
+            b.global_shape_size() ? b.global_shape_size() : b.shape_size();
+  }
+  return out;
+}
+
+// --save-adapter / --init-adapter: the plan as PEFT sees it, and the adapter
+// folder checked against it, before anything runs.
+void loadPeft(const Args &args, const plan::Plan &plan, bool lead,
+              RunInputs &in) {
+  if (args.saveAdapter.empty() && args.initAdapter.empty())
+    return;
+  int labelsRank = 0;
+  std::vector<rt::ModelParam> params = modelParams(args, plan, &labelsRank);
+  auto info =
+      rt::peftPlanInfo(plan.config_json(), std::move(params), labelsRank);
+  if (!info.ok())
+    fail(2, absl::StrCat(args.saveAdapter.empty() ? "--init-adapter"
+                                                  : "--save-adapter",
+                         ": ", info.status().message()));
+  in.peft = std::move(*info);
+  if (args.initAdapter.empty())
+    return;
+  auto adapter = rt::readPeftAdapter(args.initAdapter, *in.peft);
+  if (!adapter.ok())
+    fail(2, std::string(adapter.status().message()));
+  if (lead)
+    for (const std::string &w : adapter->warnings)
+      std::cerr << "galaxy-run: warning: --init-adapter " << args.initAdapter
+                << ": " << w << "\n";
+  in.adapter = std::move(*adapter);
+}
 } // namespace
 
 RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
@@ -152,12 +212,30 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
     if (lead)
       reportUnusedInit(args, *in.init, planWorldSize(plan));
   }
+  loadPeft(args, plan, lead, in);
   if (lead && !args.metrics.empty() && in.train) {
     in.metrics.open(args.metrics, std::ios::trunc);
     if (!in.metrics)
       fail(2, "cannot write metrics file '" + args.metrics + "'");
   }
   return in;
+}
+
+void initWeights(rt::Executor &ex, RunInputs &in, const Args &args) {
+  if (!in.init) {
+    ex.initParams(args.seed);
+    return;
+  }
+  // The adapter's tensors first: its LoRA factors and task head replace any
+  // in --init.
+  io::TensorSource source;
+  if (in.adapter)
+    source.add(in.adapter->weights, std::string(rt::kPeftPrefix));
+  source.add(*in.init);
+  if (absl::Status s = ex.loadParams(source); !s.ok())
+    fail(2, std::string(s.message()));
+  in.init.reset();
+  in.adapter.reset();
 }
 
 int64_t trainingSteps(const Args &args, int64_t B, int64_t rows) {
@@ -240,7 +318,7 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
 }
 
 void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
-                 bool lead) {
+                 const std::optional<rt::PeftPlanInfo> &peft, bool lead) {
   if (!args.save.empty()) {
     if (absl::Status s = trainer.save(args.save); !s.ok())
       fail(1, std::string(s.message()));
@@ -255,6 +333,31 @@ void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
     if (lead)
       std::cerr << "galaxy-run: saved merged weights to " << args.saveMerged
                 << "\n";
+  }
+  if (!args.saveAdapter.empty()) {
+    // Gathered like --save into a temporary inside the folder (only the lead
+    // creates the folder and writes, and removes, the temporary), then the
+    // adapter's share written.
+    const std::string full =
+        (fs::path(args.saveAdapter) / ".adapter_full.tmp").string();
+    std::optional<io::TempFileGuard> guard;
+    if (lead) {
+      std::error_code ec;
+      fs::create_directory(args.saveAdapter, ec);
+      if (ec)
+        fail(1, absl::StrCat("--save-adapter: cannot create ", args.saveAdapter,
+                             ": ", ec.message()));
+      guard.emplace(full);
+    }
+    if (absl::Status s = trainer.save(full); !s.ok())
+      fail(1, std::string(s.message()));
+    if (lead) {
+      if (absl::Status s = rt::writePeftAdapter(full, *peft, args.saveAdapter);
+          !s.ok())
+        fail(1, std::string(s.message()));
+      std::cerr << "galaxy-run: saved the PEFT adapter to " << args.saveAdapter
+                << "\n";
+    }
   }
 }
 

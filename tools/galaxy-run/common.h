@@ -12,16 +12,22 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/exec/launch.h"
+#include "runtime/exec/peft_adapter.h"
 #include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
 #include "runtime/plan/plan.pb.h"
+
+namespace galaxy::rt {
+class Executor;
+} // namespace galaxy::rt
 
 namespace galaxy::run {
 
 struct Args {
   std::string plan, data, vocab, eval, evalOut, init, save, metrics;
   std::string saveMerged, dumpTaps, taps, evalTaps;
+  std::string saveAdapter, initAdapter; // PEFT adapter folders
   std::string profileJson, profileStatic, profileSvg;
   bool profile = false;
   std::string backend = "cpu";
@@ -57,9 +63,18 @@ int64_t envInt(const char *name, int64_t otherwise);
 struct RunInputs {
   std::optional<io::Dataset> train, eval;
   std::optional<io::SafetensorsFile> init;
+  // --save-adapter / --init-adapter: the LoRA plan as PEFT sees it, and the
+  // adapter folder checked against it.
+  std::optional<rt::PeftPlanInfo> peft;
+  std::optional<rt::PeftAdapter> adapter;
   std::ofstream metrics; // open on the lead rank when --metrics is given
 };
 RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead);
+
+// The starting weights: --init-adapter over --init, --init, or the seeded
+// initialisation; the files are closed afterwards (their pages would count
+// for the whole run). Fails (exit 2) on a tensor missing or misshapen.
+void initWeights(rt::Executor &ex, RunInputs &inputs, const Args &args);
 
 // Steps of a training run: --steps, else --epochs (default one) over the
 // training rows.
@@ -95,9 +110,10 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
                   const plan::ModelInfo &model, const io::Dataset &train,
                   bool lead, std::ofstream &metrics);
 
-// --save and --save-merged (collective), each announced by the lead rank.
+// --save, --save-merged and --save-adapter (collective; `peft` is set when
+// --save-adapter is), each announced by the lead rank.
 void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
-                 bool lead);
+                 const std::optional<rt::PeftPlanInfo> &peft, bool lead);
 
 // --eval: every row of `data`, then the "eval:" line and --eval-out (on the
 // lead rank); fails (exit 1) when a batch does.

@@ -73,11 +73,23 @@ Weights:
   --save-merged FILE LoRA plans: write the final weights with every LoRA pair
                      folded into its base weight (W + (alpha/r)·B·A) and the
                      lora_A/lora_B tensors left out, for a plan without LoRA
-Outputs (--save, --save-merged, --metrics, --eval-out, --dump-taps, --profile-*):
+PEFT adapter folders (LoRA plans; docs/peft-adapters.md):
+  --save-adapter DIR write DIR/adapter_model.safetensors (the LoRA factors and
+                     the trained task head, PEFT's names
+                     base_model.model.<name>) and DIR/adapter_config.json, so
+                     PeftModel.from_pretrained(base, DIR) opens it; DIR is
+                     created when absent
+  --init-adapter DIR start from the base weights of --init (needed) with the
+                     LoRA factors and task head of a PEFT adapter folder; a
+                     folder whose r, lora_alpha, target modules or shapes
+                     differ from the plan's is refused naming the key
+Outputs (--save, --save-merged, --save-adapter, --metrics, --eval-out,
+  --dump-taps, --profile-*):
                      checked before the first step: the directory must exist
-                     and be writable, the file be absent or regular (a symlink,
-                     device, FIFO or directory is refused); a failed or
-                     interrupted (SIGINT/SIGTERM) write leaves no temporary file
+                     and be writable (--save-adapter: DIR or its parent), the
+                     file be absent or regular (a symlink, device, FIFO or
+                     directory is refused); a failed or interrupted
+                     (SIGINT/SIGTERM) write leaves no temporary file
 Side-only (forward-free side tuning):
   --dump-taps FILE   with a side-tuning plan (use_side): run the backbone in eval
                      mode over the --data rows (else the --eval rows), in file
@@ -98,8 +110,9 @@ Pipeline plans (galaxyc with pipeline stages: rank<W>.plan.pb per world rank
 W = stage * ranks_per_stage + rank within the stage):
                      run on stages x ranks_per_stage ranks; every step runs the
                      plan's microbatches in its schedule (gpipe or 1f1b) and
-                     reports the mean loss over the whole batch; --save and
-                     --save-merged write every stage's weights from rank 0;
+                     reports the mean loss over the whole batch; --save,
+                     --save-merged and --save-adapter write every stage's
+                     weights from rank 0;
                      --profile prints per rank the busy time, the idle time
                      (waiting on neighbour stages), the step time and the
                      activation memory (stash slots x slot bytes + arena);
@@ -202,6 +215,10 @@ Args parseArgs(int argc, char **argv) {
       a.metrics = val();
     else if (flag == "--save-merged")
       a.saveMerged = val();
+    else if (flag == "--save-adapter")
+      a.saveAdapter = val();
+    else if (flag == "--init-adapter")
+      a.initAdapter = val();
     else if (flag == "--dump-taps")
       a.dumpTaps = val();
     else if (flag == "--taps")
@@ -269,10 +286,15 @@ Args parseArgs(int argc, char **argv) {
     fail(2, "--eval-taps needs --eval");
   if (!a.taps.empty() && a.data.empty())
     fail(2, "--taps needs --data (the rows the taps belong to)");
-  if (!a.dumpTaps.empty() && (!a.taps.empty() || !a.save.empty() ||
-                              !a.saveMerged.empty() || !a.evalOut.empty()))
+  if (!a.dumpTaps.empty() &&
+      (!a.taps.empty() || !a.save.empty() || !a.saveMerged.empty() ||
+       !a.saveAdapter.empty() || !a.evalOut.empty()))
     fail(2, "--dump-taps only records taps: drop --taps, --save, "
-            "--save-merged and --eval-out");
+            "--save-merged, --save-adapter and --eval-out");
+  if (!a.initAdapter.empty() && a.init.empty())
+    fail(2, "--init-adapter takes the LoRA factors (and the task head it "
+            "trained) from the adapter folder; give the base model's weights "
+            "with --init FILE");
   // Any profile output implies --profile; it measures training steps.
   a.profile = a.profile || !a.profileJson.empty() || !a.profileSvg.empty() ||
               !a.profileStatic.empty();
@@ -458,7 +480,6 @@ int runRank(const Args &args) {
   // Validate every input before anything is written.
   RunInputs inputs = loadInputs(args, *planOr, lead);
   std::optional<io::Dataset> &train = inputs.train, &eval = inputs.eval;
-  std::optional<io::SafetensorsFile> &init = inputs.init;
 
   // Declared before the communicator, which may use the backend's stream.
   std::unique_ptr<rt::Backend> backend;
@@ -495,14 +516,7 @@ int runRank(const Args &args) {
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
-  if (init) {
-    if (absl::Status s = ex.loadParams(*init); !s.ok())
-      fail(2, std::string(s.message()));
-    init.reset(); // unmap the checkpoint: its pages would count for the whole
-                  // run
-  } else {
-    ex.initParams(args.seed);
-  }
+  initWeights(ex, inputs, args);
   if (!args.dumpTaps.empty()) {
     int code = dumpTaps(ex, train ? *train : *eval, args, lead);
     if (comm)
@@ -530,7 +544,7 @@ int runRank(const Args &args) {
   }
   if (args.profile)
     reportProfile(ex, args, ex.hostComm(), trainer.measuredSeconds(), lead);
-  saveWeights(trainer, args, ex.plan(), lead);
+  saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (eval)
     evaluateWithReport(trainer, args, *eval, lead);
   // Leave together, so no rank tears down a connection a peer still reads.

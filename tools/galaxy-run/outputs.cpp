@@ -10,7 +10,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/io/temp_file.h"
+#include "runtime/io/text_file.h"
 
 namespace fs = std::filesystem;
 
@@ -67,6 +67,40 @@ void checkOne(const OutputPath &o) {
                          " is not writable (", std::strerror(errno), ")"));
 }
 
+// --save-adapter DIR: an existing folder (its files are checked like any
+// output), or a path whose parent folder exists and is writable (DIR is
+// created when the adapter is written).
+bool checkAdapterDir(const std::string &dir) {
+  const std::string what = "--save-adapter " + dir;
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      fail(2, absl::StrCat(what, " is ",
+                           S_ISREG(st.st_mode) ? "a file" : kindOf(st.st_mode),
+                           "; give the adapter's folder (PEFT writes "
+                           "adapter_config.json and adapter_model.safetensors "
+                           "into it), or a path that does not exist yet"));
+    return true;
+  }
+  if (errno != ENOENT)
+    fail(2, absl::StrCat(what, ": cannot check it: ", std::strerror(errno)));
+  fs::path parent = fs::path(dir).lexically_normal();
+  if (parent.filename().empty())
+    parent = parent.parent_path();
+  parent = parent.parent_path();
+  if (parent.empty())
+    parent = ".";
+  struct stat ps {};
+  if (::stat(parent.c_str(), &ps) != 0 || !S_ISDIR(ps.st_mode))
+    fail(2, absl::StrCat(what, ": folder ", parent.string(),
+                         " does not exist; create it first"));
+  if (::access(parent.c_str(), W_OK | X_OK) != 0)
+    fail(2, absl::StrCat(what, ": folder ", parent.string(),
+                         " is not writable (", std::strerror(errno), "), so ",
+                         dir, " cannot be created"));
+  return false;
+}
+
 } // namespace
 
 std::vector<OutputPath> outputPaths(const Args &args) {
@@ -80,13 +114,21 @@ std::vector<OutputPath> outputPaths(const Args &args) {
         std::pair{"--profile-svg", &args.profileSvg}})
     if (!path->empty())
       out.push_back({flag, *path});
+  if (!args.saveAdapter.empty())
+    for (const char *file :
+         {"adapter_config.json", "adapter_model.safetensors"})
+      out.push_back(
+          {"--save-adapter", (fs::path(args.saveAdapter) / file).string()});
   return out;
 }
 
 void checkOutputs(const Args &args) {
   std::map<std::string, std::string> seen; // normalised path -> flag
+  const bool adapterDirExists =
+      !args.saveAdapter.empty() && checkAdapterDir(args.saveAdapter);
   for (const OutputPath &o : outputPaths(args)) {
-    checkOne(o);
+    if (o.flag != "--save-adapter" || adapterDirExists)
+      checkOne(o);
     std::error_code ec;
     fs::path norm = fs::weakly_canonical(o.path, ec);
     const std::string key = ec ? o.path : norm.string();
@@ -99,36 +141,7 @@ void checkOutputs(const Args &args) {
 
 absl::Status writeTextAtomically(const std::string &path,
                                  const std::string &text) {
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty())
-    dir = ".";
-  std::string tmp =
-      (dir / ("." + fs::path(path).filename().string() + ".tmp.XXXXXX"))
-          .string();
-  const int fd = ::mkstemp(tmp.data());
-  if (fd < 0)
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
-  io::TempFileGuard guard(tmp);
-  ::fchmod(fd, 0644);
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      const std::string err = std::strerror(n < 0 ? errno : EIO);
-      ::close(fd);
-      return absl::ResourceExhaustedError(
-          absl::StrCat("cannot write '", path, "': ", err));
-    }
-    done += size_t(n);
-  }
-  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
-    return absl::InternalError(
-        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
-  guard.release();
-  return absl::OkStatus();
+  return io::writeTextAtomically(path, text);
 }
 
 } // namespace galaxy::run

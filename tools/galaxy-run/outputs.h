@@ -15,7 +15,8 @@ struct OutputPath {
   std::string flag, path;
 };
 
-// The output flags given, in command-line order of the usage text.
+// The output files given, in command-line order of the usage text
+// (--save-adapter DIR: its two files).
 std::vector<OutputPath> outputPaths(const Args &args);
 
 // Fails (exit 2) naming the flag and the path unless every output's
@@ -27,8 +28,7 @@ std::vector<OutputPath> outputPaths(const Args &args);
 // following it could write outside the directory the user looked at.
 void checkOutputs(const Args &args);
 
-// Writes `text` to `path` atomically: a temporary in the same directory
-// (removed on failure and on SIGINT / SIGTERM), then renamed over `path`.
+// io::writeTextAtomically (runtime/io/text_file.h).
 absl::Status writeTextAtomically(const std::string &path,
                                  const std::string &text);
 

@@ -110,13 +110,7 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
-  if (inputs.init) {
-    if (absl::Status s = ex.loadParams(*inputs.init); !s.ok())
-      fail(2, std::string(s.message()));
-    inputs.init.reset(); // unmap the checkpoint
-  } else {
-    ex.initParams(args.seed);
-  }
+  initWeights(ex, inputs, args);
   auto driverOr = rt::PipelineDriver::create(worldComm.get(), ex);
   if (!driverOr.ok())
     fail(2, absl::StrCat("rank ", rank, ": ", driverOr.status().message()));
@@ -130,7 +124,7 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
     reportPipelineProfile(driver, ex, worldComm.get(),
                           trainer.measuredSeconds(), trainer.measuredSteps(),
                           trainer.warmUpDropped(), lead);
-  saveWeights(trainer, args, ex.plan(), lead);
+  saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (inputs.eval)
     evaluateWithReport(trainer, args, *inputs.eval, lead);
   // Leave together, so no rank tears down a connection a peer still reads.

@@ -20,7 +20,7 @@
 namespace galaxy::run {
 
 struct Args {
-  std::string plan, data, vocab, eval, evalOut, init, save, metrics;
+  std::string plan, data, vocab, tokenizer, eval, evalOut, init, save, metrics;
   std::string saveMerged, dumpTaps, taps, evalTaps;
   std::string profileJson, profileStatic, profileSvg;
   bool profile = false;

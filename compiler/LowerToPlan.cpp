@@ -542,6 +542,7 @@ void Lowering::header() {
   p.set_world(opts.world);
   plan::ModelInfo *m = p.mutable_model();
   m->set_model(cfg.model_type);
+  m->set_task(cfg.task);
   m->set_batch_size(cfg.batch_size);
   m->set_seq_len(cfg.pad_size);
   m->set_num_classes(cfg.num_classes);

@@ -1,9 +1,12 @@
 #include "runtime/io/dataset.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include "absl/strings/ascii.h"
@@ -11,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "runtime/io/line_reader.h"
+#include "runtime/io/sentencepiece.h"
 #include "runtime/io/wordpiece.h"
 #include <nlohmann/json.hpp>
 
@@ -23,7 +27,7 @@ absl::Status checkOptions(const std::string &path, const DatasetOptions &opts) {
   if (opts.padSize <= 0)
     return absl::InvalidArgumentError(absl::StrFormat(
         "loading %s: pad_size must be > 0, got %d", path, opts.padSize));
-  if (opts.numClasses <= 0)
+  if (opts.task == Task::kClassification && opts.numClasses <= 0)
     return absl::InvalidArgumentError(absl::StrFormat(
         "loading %s: num_classes must be > 0, got %d", path, opts.numClasses));
   // Ids and labels travel as i32: a bound past that would let a value wrap
@@ -35,6 +39,11 @@ absl::Status checkOptions(const std::string &path, const DatasetOptions &opts) {
       return absl::InvalidArgumentError(absl::StrFormat(
           "loading %s: %s %d does not fit 32-bit ids (at most %d)", path, name,
           v, kMaxI32));
+  if (opts.vocabSize > 0 && (opts.padId < 0 || opts.padId >= opts.vocabSize))
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "loading %s: pad_token_id %d is outside [0, vocab_size %d): rows are "
+        "padded with it; set pad_token_id in the config",
+        path, opts.padId, opts.vocabSize));
   return absl::OkStatus();
 }
 
@@ -67,17 +76,90 @@ uint64_t uniformBelow(std::mt19937_64 &rng, uint64_t bound) {
   }
 }
 
-void appendRow(const Row &r, Batch *b) {
+// The last position whose id is not `padId`; 0 when every one is.
+int32_t lastNonPad(const std::vector<int32_t> &ids, int64_t padId) {
+  for (size_t s = ids.size(); s-- > 0;)
+    if (ids[s] != padId)
+      return static_cast<int32_t>(s);
+  return 0;
+}
+
+// The fields derived from a padded row's ids, mask and (causal LM) its token
+// labels, one per position.
+void finishRow(Row &r, const std::vector<int32_t> &tokenLabels,
+               const DatasetOptions &opts) {
+  r.lastIndex = lastNonPad(r.input_ids, opts.padId);
+  if (opts.task != Task::kCausalLm)
+    return;
+  r.labels = causalTargets(tokenLabels, r.attention_mask);
+  r.numTargets = static_cast<int32_t>(
+      r.labels.size() -
+      std::count(r.labels.begin(), r.labels.end(), kIgnoreIndex));
+}
+
+void appendRow(const Row &r, Task task, bool lastIndex, Batch *b) {
   auto append = [](auto &to, const auto &from) {
     to.insert(to.end(), from.begin(), from.end());
   };
   append(b->ints("input_ids"), r.input_ids);
   append(b->floats("attention_mask"), r.attention_mask);
+  if (task == Task::kCausalLm) {
+    append(b->ints("labels"), r.labels);
+    return;
+  }
   append(b->ints("token_type_ids"), r.token_type_ids);
   b->ints("labels").push_back(r.label);
+  if (lastIndex)
+    b->ints("last_index").push_back(r.lastIndex);
+}
+
+// The id of a text token must lie in the model's vocabulary.
+absl::Status checkTextIds(const std::string &where,
+                          const std::vector<int32_t> &ids, int64_t vocab,
+                          const SentencePieceTokenizer &tok) {
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocab)
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: piece '%s' of %s has id %d, outside the model's vocab_size %d: "
+          "use the model's own tokenizer.model",
+          where, tok.piece(id), tok.path(), id, vocab));
+  return absl::OkStatus();
+}
+
+// A padded row of `ids` (at most padSize), mask 1 on each, types 0.
+Row paddedRow(const std::vector<int32_t> &ids, const DatasetOptions &opts) {
+  const size_t S = static_cast<size_t>(opts.padSize);
+  Row r;
+  r.input_ids.assign(S, static_cast<int32_t>(opts.padId));
+  r.attention_mask.assign(S, 0.0f);
+  r.token_type_ids.assign(S, 0);
+  for (size_t i = 0; i < S && i < ids.size(); ++i) {
+    r.input_ids[i] = ids[i];
+    r.attention_mask[i] = 1.0f;
+  }
+  return r;
 }
 
 } // namespace
+
+std::vector<int32_t> causalTargets(const std::vector<int32_t> &tokenLabels,
+                                   const std::vector<float> &mask) {
+  const size_t S = mask.size();
+  std::vector<int32_t> out(S, kIgnoreIndex);
+  for (size_t s = 0; s + 1 < S && s + 1 < tokenLabels.size(); ++s)
+    if (mask[s + 1] != 0.0f)
+      out[s] = tokenLabels[s + 1];
+  return out;
+}
+
+std::vector<std::string> Dataset::fieldNames() const {
+  if (task_ == Task::kCausalLm)
+    return {"input_ids", "attention_mask", "labels", "num_targets"};
+  std::vector<std::string> names = textFields();
+  if (lastIndex_)
+    names.push_back("last_index");
+  return names;
+}
 
 const std::vector<std::string> &textFields() {
   static const std::vector<std::string> names = {"input_ids", "attention_mask",
@@ -118,6 +200,17 @@ absl::StatusOr<Dataset> Dataset::load(const std::string &path,
                                       const DatasetOptions &opts) {
   if (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".json"))
     return loadJsonl(path, opts);
+  if (opts.task == Task::kCausalLm)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: causal-LM data is .jsonl rows, {\"input_ids\": [...]} or "
+        "{\"text\": \"...\"} (text<TAB>label files are for classification)",
+        path));
+  if (!opts.tokenizerPath.empty()) {
+    auto tok = SentencePieceTokenizer::fromFile(opts.tokenizerPath);
+    if (!tok.ok())
+      return tok.status();
+    return loadTsv(path, *tok, opts);
+  }
   if (opts.vocabPath.empty())
     return absl::InvalidArgumentError(
         absl::StrFormat("%s is text<TAB>label data and needs a vocab.txt: set "
@@ -130,19 +223,22 @@ absl::StatusOr<Dataset> Dataset::load(const std::string &path,
   return loadTsv(path, *tok, opts);
 }
 
-absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
-                                         const WordPieceTokenizer &tok,
-                                         const DatasetOptions &opts) {
-  if (absl::Status s = checkOptions(path, opts); !s.ok())
-    return s;
+namespace {
+
+// The prototype's text<TAB>label lines into `rows`; `encode` makes the row of
+// a text (its label is set here).
+absl::Status readTsv(
+    const std::string &path, const DatasetOptions &opts,
+    const std::function<absl::StatusOr<Row>(absl::string_view text,
+                                            const std::string &where)> &encode,
+    std::vector<Row> *rows) {
+  if (opts.task != Task::kClassification)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: text<TAB>label files are for classification", path));
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return absl::NotFoundError(
         absl::StrFormat("cannot open dataset file %s", path));
-  const int64_t vocab = opts.vocabSize > 0 ? opts.vocabSize : tok.vocabSize();
-  Dataset ds;
-  ds.path_ = path;
-  ds.padSize_ = opts.padSize;
   std::string line;
   for (int64_t lineNo = 1;; ++lineNo) {
     absl::StatusOr<bool> more = readLine(in, line, path, lineNo);
@@ -170,7 +266,31 @@ absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
           labelText));
     if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
       return s;
-    EncodedText e = tok.encode(std::string_view(lin.data(), tab), opts.padSize);
+    absl::StatusOr<Row> r = encode(lin.substr(0, tab), where);
+    if (!r.ok())
+      return r.status();
+    r->label = static_cast<int32_t>(label);
+    rows->push_back(std::move(*r));
+  }
+  if (rows->empty())
+    return absl::InvalidArgumentError(
+        absl::StrFormat("dataset %s holds no rows", path));
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
+                                         const WordPieceTokenizer &tok,
+                                         const DatasetOptions &opts) {
+  if (absl::Status s = checkOptions(path, opts); !s.ok())
+    return s;
+  const int64_t vocab = opts.vocabSize > 0 ? opts.vocabSize : tok.vocabSize();
+  std::vector<Row> rows;
+  auto encode = [&](absl::string_view text,
+                    const std::string &where) -> absl::StatusOr<Row> {
+    EncodedText e =
+        tok.encode(std::string_view(text.data(), text.size()), opts.padSize);
     for (size_t i = 0; i < e.input_ids.size(); ++i) {
       if (e.input_ids[i] >= vocab)
         return absl::InvalidArgumentError(absl::StrFormat(
@@ -179,13 +299,50 @@ absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
             "vocab.txt",
             where, tok.token(e.input_ids[i]), e.input_ids[i], vocab));
     }
-    ds.rows_.push_back(Row{std::move(e.input_ids), std::move(e.attention_mask),
-                           std::move(e.token_type_ids),
-                           static_cast<int32_t>(label)});
-  }
-  if (ds.rows_.empty())
-    return absl::InvalidArgumentError(
-        absl::StrFormat("dataset %s holds no rows", path));
+    Row r{std::move(e.input_ids), std::move(e.attention_mask),
+          std::move(e.token_type_ids)};
+    finishRow(r, {}, opts);
+    return r;
+  };
+  if (absl::Status s = readTsv(path, opts, encode, &rows); !s.ok())
+    return s;
+  Dataset ds;
+  ds.path_ = path;
+  ds.padSize_ = opts.padSize;
+  ds.task_ = opts.task;
+  ds.lastIndex_ = opts.lastIndex;
+  ds.rows_ = std::move(rows);
+  return ds;
+}
+
+absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
+                                         const SentencePieceTokenizer &tok,
+                                         const DatasetOptions &opts) {
+  if (absl::Status s = checkOptions(path, opts); !s.ok())
+    return s;
+  const int64_t vocab = opts.vocabSize > 0 ? opts.vocabSize : tok.vocabSize();
+  std::vector<Row> rows;
+  auto encode = [&](absl::string_view text,
+                    const std::string &where) -> absl::StatusOr<Row> {
+    absl::StatusOr<std::vector<int32_t>> ids =
+        tok.encode(std::string_view(text.data(), text.size()), opts.padSize);
+    if (!ids.ok())
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", ids.status().message()));
+    if (absl::Status s = checkTextIds(where, *ids, vocab, tok); !s.ok())
+      return s;
+    Row r = paddedRow(*ids, opts);
+    finishRow(r, r.input_ids, opts);
+    return r;
+  };
+  if (absl::Status s = readTsv(path, opts, encode, &rows); !s.ok())
+    return s;
+  Dataset ds;
+  ds.path_ = path;
+  ds.padSize_ = opts.padSize;
+  ds.task_ = opts.task;
+  ds.lastIndex_ = opts.lastIndex;
+  ds.rows_ = std::move(rows);
   return ds;
 }
 
@@ -201,9 +358,14 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
   if (!in)
     return absl::NotFoundError(
         absl::StrFormat("cannot open dataset file %s", path));
+  // Loaded at the first "text" row: pre-tokenized data needs no tokenizer.
+  std::optional<SentencePieceTokenizer> tok;
+  const bool causal = opts.task == Task::kCausalLm;
   Dataset ds;
   ds.path_ = path;
   ds.padSize_ = opts.padSize;
+  ds.task_ = opts.task;
+  ds.lastIndex_ = opts.lastIndex;
   const size_t S = static_cast<size_t>(opts.padSize);
   std::string line;
   for (int64_t lineNo = 1;; ++lineNo) {
@@ -218,13 +380,15 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
     nlohmann::json j =
         nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object())
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s: not a JSON object: expected {\"input_ids\": "
-                          "[...], \"label\": k}",
-                          where));
-    // Reads an optional integer array; `lo`/`hi` bound its values.
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: not a JSON object: expected %s", where,
+          causal ? "{\"input_ids\": [...]} or {\"text\": \"...\"}"
+                 : "{\"input_ids\": [...], \"label\": k}"));
+    // Reads an optional integer array; its values lie in [lo, hi) or, where
+    // `ignore` allows, equal kIgnoreIndex.
     auto ints = [&](const char *key, int64_t lo, int64_t hi, bool required,
-                    std::vector<int64_t> *out) -> absl::Status {
+                    std::vector<int64_t> *out,
+                    bool ignore = false) -> absl::Status {
       if (!j.contains(key)) {
         if (required)
           return absl::InvalidArgumentError(
@@ -245,24 +409,69 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
             a[i].get<uint64_t>() >
                 static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
         const int64_t v = huge ? 0 : a[i].get<int64_t>();
+        if (!huge && ignore && v == kIgnoreIndex) {
+          out->push_back(v);
+          continue;
+        }
         if (huge || v < lo || v >= hi)
-          return absl::InvalidArgumentError(
-              absl::StrFormat("%s: %s[%d] = %s is outside [%d, %d)", where, key,
-                              i, a[i].dump(), lo, hi));
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s: %s[%d] = %s is outside [%d, %d)%s", where, key, i,
+              a[i].dump(), lo, hi,
+              ignore ? absl::StrFormat(" (or %d: no target)", kIgnoreIndex)
+                     : ""));
         out->push_back(v);
       }
       return absl::OkStatus();
     };
-    std::vector<int64_t> ids, mask, types;
-    if (absl::Status s = ints("input_ids", 0, opts.vocabSize, true, &ids);
-        !s.ok())
-      return s;
-    if (absl::Status s = ints("attention_mask", 0, 2, false, &mask); !s.ok())
-      return s;
-    if (absl::Status s =
-            ints("token_type_ids", 0, opts.typeVocabSize, false, &types);
-        !s.ok())
-      return s;
+    std::vector<int64_t> ids, mask, types, tokenLabels;
+    // Pre-tokenized ids win: tokenized datasets often keep their text too.
+    if (!j.contains("input_ids") && j.contains("text")) {
+      // Text rows: the model's own tokenizer, nothing aligned to its ids.
+      for (const char *key : {"attention_mask", "token_type_ids", "labels"})
+        if (j.contains(key))
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s: \"%s\" goes with \"input_ids\", not \"text\" (its entries "
+              "align with ids)",
+              where, key));
+      if (!j["text"].is_string())
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: \"text\" is not a string", where));
+      if (opts.tokenizerPath.empty())
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: missing \"input_ids\": a \"text\" row needs the model's "
+            "SentencePiece tokenizer.model (galaxy-run --tokenizer)",
+            where));
+      if (!tok) {
+        auto t = SentencePieceTokenizer::fromFile(opts.tokenizerPath);
+        if (!t.ok())
+          return t.status();
+        tok.emplace(std::move(*t));
+      }
+      absl::StatusOr<std::vector<int32_t>> e =
+          tok->encode(j["text"].get_ref<const std::string &>(), opts.padSize);
+      if (!e.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", e.status().message()));
+      if (absl::Status s = checkTextIds(where, *e, opts.vocabSize, *tok);
+          !s.ok())
+        return s;
+      ids.assign(e->begin(), e->end());
+    } else {
+      if (absl::Status s = ints("input_ids", 0, opts.vocabSize, true, &ids);
+          !s.ok())
+        return s;
+      if (absl::Status s = ints("attention_mask", 0, 2, false, &mask); !s.ok())
+        return s;
+      if (absl::Status s =
+              ints("token_type_ids", 0, opts.typeVocabSize, false, &types);
+          !s.ok())
+        return s;
+      if (causal)
+        if (absl::Status s = ints("labels", 0, opts.vocabSize, false,
+                                  &tokenLabels, /*ignore=*/true);
+            !s.ok())
+          return s;
+    }
     if (j.contains("attention_mask") && mask.size() != ids.size())
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: attention_mask has %d entries, input_ids %d",
@@ -271,30 +480,42 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: token_type_ids has %d entries, input_ids %d",
                           where, types.size(), ids.size()));
-    if (!j.contains("label") || !j["label"].is_number_integer())
+    if (causal && j.contains("labels") && tokenLabels.size() != ids.size())
       return absl::InvalidArgumentError(
-          absl::StrFormat("%s: \"label\" is missing or not an integer", where));
-    if (j["label"].is_number_unsigned() &&
-        j["label"].get<uint64_t>() > static_cast<uint64_t>(kMaxI32))
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: label %s is outside [0, %d): fix the label or raise "
-          "num_classes",
-          where, j["label"].dump(), opts.numClasses));
-    const int64_t label = j["label"].get<int64_t>();
-    if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
-      return s;
+          absl::StrFormat("%s: labels has %d entries, input_ids %d", where,
+                          tokenLabels.size(), ids.size()));
+    int64_t label = 0;
+    if (!causal) {
+      if (!j.contains("label") || !j["label"].is_number_integer())
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: \"label\" is missing or not an integer", where));
+      if (j["label"].is_number_unsigned() &&
+          j["label"].get<uint64_t>() > static_cast<uint64_t>(kMaxI32))
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: label %s is outside [0, %d): fix the label or raise "
+            "num_classes",
+            where, j["label"].dump(), opts.numClasses));
+      label = j["label"].get<int64_t>();
+      if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
+        return s;
+    }
     // Longer rows are truncated to pad_size, exactly as the tokenizer truncates
-    // text; shorter rows are padded with id 0 and mask 0.
+    // text; shorter rows are padded with the pad id and mask 0.
     Row r;
-    r.input_ids.assign(S, 0);
+    r.input_ids.assign(S, static_cast<int32_t>(opts.padId));
     r.attention_mask.assign(S, 0.0f);
     r.token_type_ids.assign(S, 0);
     r.label = static_cast<int32_t>(label);
+    std::vector<int32_t> given(causal ? S : 0, kIgnoreIndex);
     for (size_t i = 0; i < S && i < ids.size(); ++i) {
       r.input_ids[i] = static_cast<int32_t>(ids[i]);
       r.attention_mask[i] = mask.empty() ? 1.0f : static_cast<float>(mask[i]);
       r.token_type_ids[i] = types.empty() ? 0 : static_cast<int32_t>(types[i]);
+      if (causal)
+        given[i] = static_cast<int32_t>(j.contains("labels") ? tokenLabels[i]
+                                                             : ids[i]);
     }
+    finishRow(r, given, opts);
     ds.rows_.push_back(std::move(r));
   }
   if (ds.rows_.empty())
@@ -346,15 +567,28 @@ Batch Dataset::rows(int64_t step, int64_t batchSize, int64_t rowBegin,
                     int64_t rowCount) const {
   require(rowBegin >= 0 && rowCount >= 0 && rowBegin + rowCount <= batchSize,
           "rows() needs 0 <= rowBegin <= rowBegin + rowCount <= batchSize");
+  const bool causal = task_ == Task::kCausalLm;
   Batch b;
   b.size = rowCount;
   b.seqLen = padSize_;
   b.ints("input_ids").reserve(rowCount * padSize_);
   b.floats("attention_mask").reserve(rowCount * padSize_);
-  b.ints("token_type_ids").reserve(rowCount * padSize_);
-  b.ints("labels").reserve(rowCount);
+  if (!causal)
+    b.ints("token_type_ids").reserve(rowCount * padSize_);
+  b.ints("labels").reserve(causal ? rowCount * padSize_ : rowCount);
+  if (!causal && lastIndex_)
+    b.ints("last_index").reserve(rowCount);
   for (int64_t i = rowBegin; i < rowBegin + rowCount; ++i)
-    appendRow(rows_[rowIndex(step, batchSize, i)], &b);
+    appendRow(rows_[rowIndex(step, batchSize, i)], task_, lastIndex_, &b);
+  if (causal) {
+    // The loss is the mean over every target of the global batch, whichever
+    // rows this part holds.
+    int64_t targets = 0;
+    for (int64_t i = 0; i < batchSize; ++i)
+      targets += rows_[rowIndex(step, batchSize, i)].numTargets;
+    // f32, as the loss divides by it: exact up to 2^24 targets a batch.
+    b.floats("num_targets").assign(1, static_cast<float>(targets));
+  }
   return b;
 }
 

@@ -1,5 +1,5 @@
-// Classification datasets (prototype TSV or pre-tokenized JSONL) and
-// deterministic batching.
+// Datasets (prototype TSV or JSONL, pre-tokenized or text) for classification
+// and causal language modelling, and deterministic batching.
 #pragma once
 
 #include <cstdint>
@@ -12,17 +12,44 @@
 namespace galaxy::io {
 
 class WordPieceTokenizer;
+class SentencePieceTokenizer;
+
+// A label no loss counts (Hugging Face's ignore_index).
+constexpr int32_t kIgnoreIndex = -100;
+
+// What a dataset's rows are for; it decides the keys a row needs and the
+// fields of a batch.
+enum class Task {
+  kClassification, // a class label per row
+  kCausalLm,       // a next-token target per position
+};
 
 // One sample; every array has the dataset's padSize entries.
 struct Row {
   std::vector<int32_t> input_ids;
   std::vector<float> attention_mask; // 1 real token, 0 padding
   std::vector<int32_t> token_type_ids;
-  int32_t label = 0;
+  int32_t label = 0; // classification
+  // Classification: the last position whose id is not the pad id (0 when
+  // none): the token Hugging Face's LlamaForSequenceClassification scores.
+  int32_t lastIndex = 0;
+  // Causal LM: the target of each position, already shifted
+  // (causalTargets()), and how many are not kIgnoreIndex.
+  std::vector<int32_t> labels;
+  int32_t numTargets = 0;
 };
 
+// Causal-LM targets of one padded row: out[s] = tokenLabels[s + 1], except
+// kIgnoreIndex at the last position and wherever position s + 1 is padding
+// (mask[s + 1] == 0). tokenLabels are the row's own labels (or its ids), one
+// per position; a kIgnoreIndex among them stays ignored.
+std::vector<int32_t> causalTargets(const std::vector<int32_t> &tokenLabels,
+                                   const std::vector<float> &mask);
+
 // One field of a batch: a global tensor, rows first, row-major; i32 (ids,
-// labels) or f32 (masks).
+// labels) or f32 (masks). A 0-d field (num_targets) is one value for the
+// whole batch: the plan reads it as a 0-d input, and a pipeline passes it
+// whole to every microbatch (pipeline_detail::wholeBatchFields).
 struct BatchField {
   bool isInt = true;
   std::vector<int32_t> i32;
@@ -33,9 +60,12 @@ struct BatchField {
 };
 
 // A batch as the plan reads it: fields by input name (a plan binds each
-// program input to the field of its name). A text dataset provides
-// textFields(): input_ids, attention_mask, token_type_ids [size, seqLen] and
-// labels [size].
+// program input to the field of its name); Dataset::fieldNames() lists them.
+// Classification: textFields() — input_ids, attention_mask, token_type_ids
+// [size, seqLen] and labels [size] — and, when asked, last_index [size].
+// Causal LM: input_ids, attention_mask, labels [size, seqLen] (shifted
+// targets, kIgnoreIndex where none) and num_targets (f32, one value: the
+// targets of the whole global batch, the loss's divisor).
 struct Batch {
   int64_t size = 0;
   int64_t seqLen = 0;
@@ -51,36 +81,53 @@ struct Batch {
   const std::vector<float> &floats(const std::string &name) const;
 };
 
-// The fields every Dataset batch holds, by name.
+// The fields of a classification batch without last_index, by name.
 const std::vector<std::string> &textFields();
 
 struct DatasetOptions {
+  Task task = Task::kClassification;
   int64_t padSize = 32;   // sequence length of every row
-  int64_t numClasses = 0; // labels must lie in [0, numClasses)
+  int64_t numClasses = 0; // classification: labels lie in [0, numClasses)
   int64_t vocabSize =
       0; // ids must lie in [0, vocabSize); <= 0: the vocab.txt size (TSV)
   int64_t typeVocabSize = 2; // token types must lie in [0, typeVocabSize)
-  std::string vocabPath;     // vocab.txt, required for TSV
+  // The id that fills pre-tokenized and SentencePiece rows up to padSize
+  // (WordPiece text pads with its [PAD], id 0); last_index looks for it.
+  int64_t padId = 0;
+  bool lastIndex = false;    // classification: batches also hold last_index
+  std::string vocabPath;     // BERT's vocab.txt: WordPiece for text
+  std::string tokenizerPath; // a SentencePiece tokenizer.model for text
 };
 
 class Dataset {
 public:
   // By extension: .jsonl / .json -> loadJsonl, anything else -> loadTsv with
-  // opts.vocabPath.
+  // opts.tokenizerPath (SentencePiece) or else opts.vocabPath (WordPiece).
   static absl::StatusOr<Dataset> load(const std::string &path,
                                       const DatasetOptions &opts);
-  // Prototype format: "text<TAB>label" lines (split at the last tab; blank
-  // lines skipped), text encoded with WordPieceTokenizer::encode.
+  // Prototype format (classification): "text<TAB>label" lines (split at the
+  // last tab; blank lines skipped), text encoded with
+  // WordPieceTokenizer::encode or, for a SentencePiece model, BOS + pieces cut
+  // to padSize and padded with opts.padId.
   static absl::StatusOr<Dataset> loadTsv(const std::string &path,
                                          const WordPieceTokenizer &tok,
                                          const DatasetOptions &opts);
+  static absl::StatusOr<Dataset> loadTsv(const std::string &path,
+                                         const SentencePieceTokenizer &tok,
+                                         const DatasetOptions &opts);
   // One JSON object a line: {"input_ids": [...], "attention_mask": [...],
-  // "token_type_ids": [...], "label": k}; mask and types optional.
+  // "token_type_ids": [...], "label": k}; mask and types optional. Causal LM:
+  // an optional "labels" array (one per id, kIgnoreIndex allowed) instead of
+  // "label". Instead of ids a row may hold "text" when opts.tokenizerPath
+  // names a SentencePiece model. Rows longer than padSize are truncated.
   static absl::StatusOr<Dataset> loadJsonl(const std::string &path,
                                            const DatasetOptions &opts);
 
   int64_t size() const { return static_cast<int64_t>(rows_.size()); }
   int64_t padSize() const { return padSize_; }
+  Task task() const { return task_; }
+  // The fields of every batch (see Batch).
+  std::vector<std::string> fieldNames() const;
   const Row &row(int64_t i) const { return rows_.at(i); }
   const std::string &path() const { return path_; }
 
@@ -97,8 +144,8 @@ public:
   // the end.
   Batch batch(int64_t step, int64_t batchSize) const;
   // Only rows [rowBegin, rowBegin + rowCount) of global batch `step` (a
-  // data-parallel rank's part). Requires 0 <= rowBegin <= rowBegin + rowCount
-  // <= batchSize.
+  // data-parallel rank's part); num_targets still counts the whole global
+  // batch. Requires 0 <= rowBegin <= rowBegin + rowCount <= batchSize.
   Batch rows(int64_t step, int64_t batchSize, int64_t rowBegin,
              int64_t rowCount) const;
 
@@ -113,6 +160,8 @@ private:
 
   std::string path_;
   int64_t padSize_ = 0;
+  Task task_ = Task::kClassification;
+  bool lastIndex_ = false;
   std::vector<Row> rows_;
   bool shuffle_ = false;
   uint64_t seed_ = 0;

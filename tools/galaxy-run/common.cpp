@@ -16,6 +16,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
+#include "runtime/io/plan_data.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
@@ -106,6 +107,7 @@ void reportUnusedInit(const Args &args, const io::SafetensorsFile &init,
                     : "")
             << "\n";
 }
+
 // Every parameter of the model, from the plans of every rank (a pipeline
 // stage's plan holds only its own), and the rank of the "labels" input.
 std::vector<rt::ModelParam>
@@ -164,6 +166,21 @@ void loadPeft(const Args &args, const plan::Plan &plan, bool lead,
                 << ": " << w << "\n";
   in.adapter = std::move(*adapter);
 }
+
+// --vocab is BERT's WordPiece vocab.txt, --tokenizer a SentencePiece model:
+// the wrong one for the plan's model would encode text into another model's
+// ids.
+void checkTokenizerFlags(const Args &args, const plan::ModelInfo &model) {
+  if (!args.vocab.empty() && !args.tokenizer.empty())
+    fail(2, "give --vocab (BERT's WordPiece vocab.txt) or --tokenizer (a "
+            "SentencePiece tokenizer.model), not both");
+  if (!args.tokenizer.empty() && model.model() == "bert")
+    fail(2, "--tokenizer is for SentencePiece models (LLaMA); this bert plan "
+            "reads text with --vocab vocab.txt");
+  if (!args.vocab.empty() && model.model() == "llama")
+    fail(2, "--vocab is BERT's WordPiece vocab.txt; this llama plan reads "
+            "text with --tokenizer tokenizer.model");
+}
 } // namespace
 
 RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
@@ -178,15 +195,19 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
     checkMemory(*need, args.plan, 1);
   if (lead)
     checkOutputs(args);
-  const plan::ModelInfo &model = plan.model();
   RunInputs in;
-  io::DatasetOptions dopts;
-  dopts.padSize = model.seq_len();
-  dopts.numClasses = model.num_classes();
-  dopts.vocabSize = model.vocab_size();
-  dopts.vocabPath = args.vocab;
+  absl::StatusOr<io::DatasetOptions> dopts = io::datasetOptionsFor(plan);
+  if (!dopts.ok())
+    fail(2, std::string(dopts.status().message()));
+  checkTokenizerFlags(args, plan.model());
+  if (dopts->task == io::Task::kCausalLm && !args.eval.empty())
+    fail(2, "--eval for causal LMs: not yet (evaluation reports per-row "
+            "classification logits; token-level evaluation comes with the "
+            "inference plans of issue 15); train with --data only");
+  dopts->vocabPath = args.vocab;
+  dopts->tokenizerPath = args.tokenizer;
   if (!args.data.empty()) {
-    auto d = io::Dataset::load(args.data, dopts);
+    auto d = io::Dataset::load(args.data, *dopts);
     if (!d.ok())
       fail(2, std::string(d.status().message()));
     in.train = std::move(*d);
@@ -194,7 +215,7 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
       in.train->setShuffle(args.seed);
   }
   if (!args.eval.empty()) {
-    auto d = io::Dataset::load(args.eval, dopts);
+    auto d = io::Dataset::load(args.eval, *dopts);
     if (!d.ok())
       fail(2, std::string(d.status().message()));
     in.eval = std::move(*d);
@@ -202,7 +223,9 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   // The plan binds its inputs by the names the model declared; the data must
   // hold every one of them.
   if (in.train || in.eval)
-    if (absl::Status s = rt::checkPlanInputs(plan, io::textFields()); !s.ok())
+    if (absl::Status s = rt::checkPlanInputs(
+            plan, (in.train ? *in.train : *in.eval).fieldNames());
+        !s.ok())
       fail(2, std::string(s.message()));
   if (!args.init.empty()) {
     auto f = io::readSafetensors(args.init);

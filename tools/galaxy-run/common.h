@@ -25,7 +25,7 @@ class Executor;
 namespace galaxy::run {
 
 struct Args {
-  std::string plan, data, vocab, eval, evalOut, init, save, metrics;
+  std::string plan, data, vocab, tokenizer, eval, evalOut, init, save, metrics;
   std::string saveMerged, dumpTaps, taps, evalTaps;
   std::string saveAdapter, initAdapter; // PEFT adapter folders
   std::string profileJson, profileStatic, profileSvg;

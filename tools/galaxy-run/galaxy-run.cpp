@@ -51,11 +51,19 @@ Rank R runs PLAN_DIR/rank<R>.plan.pb; a plan compiled for W ranks runs on W rank
 Every rank reads the same (global) data and takes its own slice of each batch.
 
 Data:
-  --data FILE        training data: text<TAB>label lines (needs --vocab) or
-                     pre-tokenized .jsonl rows {"input_ids": [...], "label": k, ...}
-  --vocab FILE       vocab.txt for text data
+  --data FILE        training data: text<TAB>label lines (classification; needs
+                     --vocab or --tokenizer) or .jsonl rows, pre-tokenized
+                     {"input_ids": [...], "attention_mask": [...], "label": k}
+                     or {"text": "...", "label": k} (needs --tokenizer); causal-LM
+                     plans: no "label", optional "labels": [...] (one per id,
+                     -100 = no target; default: the ids); rows are cut or padded
+                     (pad_token_id) to pad_size
+  --vocab FILE       BERT: vocab.txt (WordPiece) for text data
+  --tokenizer FILE   LLaMA: the model's SentencePiece tokenizer.model for text
+                     data (BOS first, no EOS, as Hugging Face's LlamaTokenizer)
   --shuffle          reshuffle the rows every epoch (seeded by --seed)
   --eval FILE        evaluate on FILE after training: loss and accuracy
+                     (classification plans; causal-LM plans refuse it for now)
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
@@ -203,6 +211,8 @@ Args parseArgs(int argc, char **argv) {
       a.data = val();
     else if (flag == "--vocab")
       a.vocab = val();
+    else if (flag == "--tokenizer")
+      a.tokenizer = val();
     else if (flag == "--eval")
       a.eval = val();
     else if (flag == "--eval-out")

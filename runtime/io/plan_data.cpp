@@ -1,0 +1,56 @@
+#include "runtime/io/plan_data.h"
+
+#include "absl/strings/str_format.h"
+
+namespace galaxy::io {
+
+absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
+  const plan::ModelInfo &m = plan.model();
+  DatasetOptions o;
+  if (m.task().empty() || m.task() == "classification")
+    o.task = Task::kClassification;
+  else if (m.task() == "causal_lm")
+    o.task = Task::kCausalLm;
+  else
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the plan's task '%s' is unknown to this galaxy-run (it reads "
+        "classification and causal_lm data); use the galaxy-run of the "
+        "galaxyc that compiled it",
+        m.task()));
+  o.padSize = m.seq_len();
+  o.numClasses = m.num_classes();
+  o.vocabSize = m.vocab_size();
+  o.padId = m.pad_id();
+  const bool causal = o.task == Task::kCausalLm;
+  const char *task = causal ? "causal_lm" : "classification";
+  // A pipeline stage reads only its own inputs (the first stage no labels):
+  // the task, not the inputs, decides what a row holds; the inputs read must
+  // agree with it.
+  for (const plan::Program &p : plan.programs())
+    for (const plan::Binding &in : p.inputs()) {
+      const plan::Buffer &b = plan.buffers(in.buffer());
+      const int rank =
+          b.global_shape_size() > 0 ? b.global_shape_size() : b.shape_size();
+      if (in.name() == "labels" && rank != (causal ? 2 : 1))
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "the plan's program '%s' reads labels of rank %d, but its task "
+            "%s has labels %s; recompile with a galaxyc that writes the task",
+            p.name(), rank, task, causal ? "[batch, seq]" : "[batch]"));
+      if (in.name() == "num_targets" && !causal)
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "the plan's program '%s' reads num_targets, which only causal_lm "
+            "data provides, but its task is %s",
+            p.name(), task));
+      if (in.name() == "last_index") {
+        if (causal)
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "the plan's program '%s' reads last_index, which only "
+              "classification data provides, but its task is causal_lm",
+              p.name()));
+        o.lastIndex = true;
+      }
+    }
+  return o;
+}
+
+} // namespace galaxy::io

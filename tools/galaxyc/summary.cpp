@@ -73,12 +73,18 @@ std::string summarizeModule(mlir::ModuleOp module) {
 }
 
 std::string summarizePlan(const plan::Plan &p) {
+  // The task's head: a causal LM predicts the vocabulary; an empty task is
+  // a classifier (plans before tasks existed).
+  const std::string head =
+      p.model().task() == "causal_lm"
+          ? absl::StrFormat("causal LM over %d tokens", p.model().vocab_size())
+          : absl::StrFormat("%d classes", p.model().num_classes());
   std::string out = absl::StrFormat(
-      "plan v%d rank %d/%d: %s, batch %d, seq %d, %d classes, optimizer %s (lr "
+      "plan v%d rank %d/%d: %s, batch %d, seq %d, %s, optimizer %s (lr "
       "%g), matmuls %s\n",
       p.format_version(), p.rank(), p.world(), p.model().model(),
-      p.model().batch_size(), p.model().seq_len(), p.model().num_classes(),
-      p.optimizer().kind(), p.optimizer().learning_rate(),
+      p.model().batch_size(), p.model().seq_len(), head, p.optimizer().kind(),
+      p.optimizer().learning_rate(),
       p.matmul_dtype() == plan::MATMUL_BF16 ? "bf16 (fp32 accumulation)"
                                             : "fp32");
   int64_t paramElems = 0, trainable = 0;

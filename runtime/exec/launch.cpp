@@ -65,16 +65,35 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
                        " needs --master HOST:PORT (rank 0 hosts it)"));
     }
   } else {
-    const char *rank = env("RANK"), *world = env("WORLD_SIZE");
-    if (!rank && !world)
+    // The launchers users already run jobs with, most specific first: an
+    // mpirun inside a Slurm allocation sets both Open MPI's and Slurm's
+    // variables, and the process's own rank is Open MPI's.
+    struct Launcher {
+      const char *name, *rank, *world, *local;
+    };
+    static constexpr Launcher kLaunchers[] = {
+        {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
+        {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+         "OMPI_COMM_WORLD_LOCAL_RANK"},
+        {"MPICH/PMI", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
+        {"Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
+    };
+    const Launcher *from = nullptr;
+    for (const Launcher &l : kLaunchers)
+      if (env(l.rank) || env(l.world)) {
+        from = &l;
+        break;
+      }
+    if (!from)
       return info;
-    info.source = "environment";
+    info.source = absl::StrCat("environment (", from->name, ")");
+    const char *rank = env(from->rank), *world = env(from->world);
     if (!rank || !world)
       return absl::InvalidArgumentError(
-          "the environment sets only one of RANK and WORLD_SIZE; set both "
-          "(torchrun style)");
-    auto r = parseNonNegative("RANK", rank);
-    auto w = parseNonNegative("WORLD_SIZE", world);
+          absl::StrCat("the environment sets only one of ", from->rank, " and ",
+                       from->world, " (", from->name, "); set both"));
+    auto r = parseNonNegative(from->rank, rank);
+    auto w = parseNonNegative(from->world, world);
     if (!r.ok())
       return r.status();
     if (!w.ok())
@@ -82,17 +101,20 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
     info.rank = *r;
     info.world = *w;
     info.localRank = info.rank;
-    if (const char *lr = env("LOCAL_RANK")) {
-      auto l = parseNonNegative("LOCAL_RANK", lr);
+    if (const char *lr = env(from->local)) {
+      auto l = parseNonNegative(from->local, lr);
       if (!l.ok())
         return l.status();
       info.localRank = *l;
     }
+    // No launcher but torchrun names the rendezvous: the job script exports
+    // MASTER_ADDR / MASTER_PORT (docs/launching.md).
     const char *addr = env("MASTER_ADDR"), *port = env("MASTER_PORT");
     if (info.world > 1 && (!addr || !port))
       return absl::InvalidArgumentError(absl::StrCat(
-          "WORLD_SIZE=", info.world,
-          " needs MASTER_ADDR and MASTER_PORT in the environment"));
+          from->world, "=", info.world,
+          " needs MASTER_ADDR and MASTER_PORT in the environment (rank 0's "
+          "host and a free port; see docs/launching.md)"));
     if (addr)
       info.masterHost = addr;
     if (port) {

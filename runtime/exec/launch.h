@@ -20,7 +20,9 @@ struct LaunchInfo {
   int rank = 0, world = 1, localRank = 0;
   std::string masterHost = "127.0.0.1";
   int masterPort = 0;
-  std::string source = "default"; // "flags", "environment" or "default"
+  // "flags", "environment (torchrun)" / "(Open MPI)" / "(MPICH/PMI)" /
+  // "(Slurm)", or "default".
+  std::string source = "default";
 };
 
 // What the command line said; unset = not given.

@@ -48,7 +48,54 @@ TEST(ResolveLaunch, TorchrunEnvironment) {
   EXPECT_EQ(l->world, 2);
   EXPECT_EQ(l->localRank, 0);
   EXPECT_EQ(l->masterPort, 23456);
-  EXPECT_EQ(l->source, "environment");
+  EXPECT_EQ(l->source, "environment (torchrun)");
+}
+
+// srun and mpirun set their own variables; the rendezvous comes from
+// MASTER_ADDR / MASTER_PORT, which the job script exports.
+TEST(ResolveLaunch, SlurmAndMpiEnvironments) {
+  const std::map<std::string, std::string> master = {{"MASTER_ADDR", "node01"},
+                                                     {"MASTER_PORT", "29500"}};
+  auto with = [&](std::map<std::string, std::string> vars) {
+    vars.insert(master.begin(), master.end());
+    return resolveLaunch({}, envOf(std::move(vars)));
+  };
+  auto slurm = with(
+      {{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "1"}});
+  ASSERT_TRUE(slurm.ok()) << slurm.status();
+  EXPECT_EQ(slurm->rank, 3);
+  EXPECT_EQ(slurm->world, 4);
+  EXPECT_EQ(slurm->localRank, 1);
+  EXPECT_EQ(slurm->masterHost, "node01");
+  EXPECT_EQ(slurm->source, "environment (Slurm)");
+  auto ompi = with({{"OMPI_COMM_WORLD_RANK", "2"},
+                    {"OMPI_COMM_WORLD_SIZE", "3"},
+                    {"OMPI_COMM_WORLD_LOCAL_RANK", "0"}});
+  ASSERT_TRUE(ompi.ok()) << ompi.status();
+  EXPECT_EQ(ompi->rank, 2);
+  EXPECT_EQ(ompi->world, 3);
+  EXPECT_EQ(ompi->localRank, 0);
+  EXPECT_EQ(ompi->source, "environment (Open MPI)");
+  auto pmi = with({{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}});
+  ASSERT_TRUE(pmi.ok()) << pmi.status();
+  EXPECT_EQ(pmi->rank, 1);
+  EXPECT_EQ(pmi->source, "environment (MPICH/PMI)");
+  // mpirun inside a Slurm allocation: the process's rank is Open MPI's.
+  auto both = with({{"SLURM_PROCID", "0"},
+                    {"SLURM_NTASKS", "1"},
+                    {"OMPI_COMM_WORLD_RANK", "1"},
+                    {"OMPI_COMM_WORLD_SIZE", "2"}});
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->rank, 1);
+  EXPECT_EQ(both->world, 2);
+  // torchrun's variables win over a launcher's.
+  auto torch = with({{"RANK", "0"},
+                     {"WORLD_SIZE", "2"},
+                     {"SLURM_PROCID", "1"},
+                     {"SLURM_NTASKS", "2"}});
+  ASSERT_TRUE(torch.ok()) << torch.status();
+  EXPECT_EQ(torch->rank, 0);
+  EXPECT_EQ(torch->source, "environment (torchrun)");
 }
 
 TEST(ResolveLaunch, Errors) {
@@ -76,9 +123,16 @@ TEST(ResolveLaunch, Errors) {
             "rank 2 is outside a world of 2 (ranks are 0..1)");
   EXPECT_NE(msg({}, {{"RANK", "0"}}).find("only one of RANK and WORLD_SIZE"),
             std::string::npos);
-  EXPECT_EQ(
-      msg({}, {{"RANK", "0"}, {"WORLD_SIZE", "2"}}),
-      "WORLD_SIZE=2 needs MASTER_ADDR and MASTER_PORT in the environment");
+  EXPECT_EQ(msg({}, {{"RANK", "0"}, {"WORLD_SIZE", "2"}}),
+            "WORLD_SIZE=2 needs MASTER_ADDR and MASTER_PORT in the "
+            "environment (rank 0's host and a free port; see "
+            "docs/launching.md)");
+  EXPECT_NE(msg({}, {{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}})
+                .find("SLURM_NTASKS=2 needs MASTER_ADDR and MASTER_PORT"),
+            std::string::npos);
+  EXPECT_NE(msg({}, {{"SLURM_PROCID", "0"}})
+                .find("only one of SLURM_PROCID and SLURM_NTASKS (Slurm)"),
+            std::string::npos);
   EXPECT_NE(msg({}, {{"RANK", "x"}, {"WORLD_SIZE", "2"}}).find("RANK must be"),
             std::string::npos);
   EXPECT_EQ(msg({}, {{"RANK", "0"},

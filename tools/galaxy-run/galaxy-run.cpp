@@ -67,7 +67,7 @@ Data:
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
-                     rank (LOCAL_RANK, else the rank, modulo the visible GPUs),
+                     rank (its local rank modulo the visible GPUs: Ranks below),
                      NCCL between ranks
   --steps N          optimizer steps (default: one epoch)
   --epochs E         epochs instead of steps
@@ -132,8 +132,11 @@ Ranks (progress, --metrics, --eval-out and --save come from rank 0):
                      others are stopped
   --rank R --world W --master HOST:PORT
                      run one rank by hand (rank 0 hosts the rendezvous on PORT);
-                     without these flags the torchrun variables RANK, WORLD_SIZE,
-                     MASTER_ADDR, MASTER_PORT (and LOCAL_RANK) are used
+                     without these flags the rank and world come from torchrun's
+                     RANK/WORLD_SIZE/LOCAL_RANK, else Open MPI's OMPI_COMM_WORLD_*,
+                     MPICH's PMI_RANK/PMI_SIZE, or Slurm's SLURM_PROCID/
+                     SLURM_NTASKS/SLURM_LOCALID, and the rendezvous from
+                     MASTER_ADDR and MASTER_PORT (docs/launching.md)
   --timeout SECONDS  bound on joining and on every collective (default 60,
                      at most 604800 = 7 days): a rank that dies or hangs makes
                      the others fail naming it
@@ -409,7 +412,7 @@ int launchLocal(const Args &args) {
   return rt::runLocalRanks(o);
 }
 
-// --backend cuda: the GPU of this rank (LOCAL_RANK, else the rank) and the
+// --backend cuda: the GPU of this rank (its local rank) and the
 // CUDA backend on it; `stream`/`device` are for connecting NCCL.
 std::unique_ptr<rt::Backend> cudaBackendFor(const rt::LaunchInfo &launch,
                                             void **stream, int *device) {
@@ -422,10 +425,9 @@ std::unique_ptr<rt::Backend> cudaBackendFor(const rt::LaunchInfo &launch,
   }
   if (*visible <= 0)
     fail(2, "--backend cuda: no usable GPU: no CUDA device is visible");
-  int localRank = launch.rank;
-  if (const char *lr = std::getenv("LOCAL_RANK"); lr && *lr)
-    localRank = launch.localRank > 0 ? launch.localRank : std::atoi(lr);
-  *device = comm::deviceForLocalRank(localRank, *visible);
+  // The launcher's local rank (LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK,
+  // SLURM_LOCALID, ...; the rank itself when none is set).
+  *device = comm::deviceForLocalRank(launch.localRank, *visible);
   auto b = rt::cuda::createCudaBackend({.device = *device});
   if (!b.ok())
     fail(2,

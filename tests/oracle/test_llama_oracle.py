@@ -376,5 +376,56 @@ class CliTest(Case):
         self.assertIn("up_proj", r.stderr)
 
 
+_FAKE_GALAXYC = """#!/usr/bin/python3
+# galaxyc CONFIG -o PLAN: keeps the config (with FAKE_CHANGE's keys) as the "plan".
+import json, os, sys
+cfg = json.load(open(sys.argv[1]))
+cfg.update(json.loads(os.environ.get("FAKE_CHANGE", "{}")))
+os.makedirs(sys.argv[3], exist_ok=True)
+json.dump(cfg, open(os.path.join(sys.argv[3], "config.json"), "w"))
+"""
+_FAKE_GALAXY_RUN = """#!/usr/bin/python3
+# galaxy-run PLAN --data ... : the oracle trains the plan's config (same flag names).
+import os, subprocess, sys
+oracle = os.path.join(os.environ["ORACLE_DIR"], "llama_torch.py")
+cfg = os.path.join(sys.argv[1], "config.json")
+sys.exit(subprocess.run([sys.executable, oracle, "train", cfg, *sys.argv[2:]]).returncode)
+"""
+
+
+class HarnessTest(unittest.TestCase):
+    """run_oracle_llama.sh with the oracle standing in for Galaxy: the same program must
+    pass, a changed one (rope_theta, the pad id) must fail. No Galaxy binary needed."""
+
+    def harness(self, mode, change=None):
+        with tempfile.TemporaryDirectory() as d:
+            for name, text in (("galaxyc", _FAKE_GALAXYC), ("galaxy-run", _FAKE_GALAXY_RUN)):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(text.replace("/usr/bin/python3", PY, 1))
+                os.chmod(os.path.join(d, name), 0o755)
+            env = dict(os.environ, GALAXYC=os.path.join(d, "galaxyc"),
+                       GALAXY_RUN=os.path.join(d, "galaxy-run"), PYTHON=PY,
+                       ORACLE_DIR=HERE, FAKE_CHANGE=json.dumps(change or {}))
+            r = subprocess.run(["bash", os.path.join(HERE, "run_oracle_llama.sh"), d, mode],
+                               capture_output=True, text=True, timeout=300, env=env)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_same_program_passes(self):
+        for mode in ("cls", "lora"):
+            rc, out = self.harness(mode)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("Galaxy matches the oracle", out)
+
+    def test_changed_program_fails(self):
+        for mode, change, what in (
+            ("sgd", {"rope_theta": 500000.0}, "weights"),
+            ("cls", {"pad_token_id": 0}, "logits differ"),
+        ):
+            rc, out = self.harness(mode, change)
+            self.assertEqual(rc, 1, out)
+            self.assertIn("MISMATCH", out)
+            self.assertIn(what, out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -6,7 +6,7 @@ Run it through scripts/hf_conformance.sh (it provides a venv with transformers o
 Debian's torch). The oracles run as subprocesses under Debian's /usr/bin/python3
 (python3-torch); the LLaMA half also compares first-batch gradients in process.
 
-  hf_conformance.py [--model bert|llama|all] [--llama-cases sgd,adamw,cls,lora]
+  hf_conformance.py [--model bert|llama|all] [--llama-cases sgd,adamw,cls,lora,lora_cls]
       [--workdir DIR] [--steps 3]
       # generates the tiny cases (tiny_case.py, llama_tiny_case.py) and checks HF == oracle
   hf_conformance.py --from DIR
@@ -35,9 +35,10 @@ import bert_data  # noqa: E402
 import compare  # noqa: E402
 import hf_llama  # noqa: E402
 import safetensors_io  # noqa: E402
+import llama_tiny_case  # noqa: E402
 import tiny_case  # noqa: E402
 
-LLAMA_CASES = ("sgd", "adamw", "cls", "lora")
+LLAMA_CASES = llama_tiny_case.CASES
 
 # Two torch builds, two model codes, both float32: agreement to float32 noise expected.
 HF_ORACLE_LOGITS_ATOL = 1e-5

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The tiny LLaMA cases the oracle tests share: configs and seeded JSONL data.
 
-  llama_tiny_case.py config sgd|adamw|cls|lora OUT.json
+  llama_tiny_case.py config sgd|adamw|cls|lora|lora_cls OUT.json
   llama_tiny_case.py data OUT.jsonl [--task causal_lm|classification] [--rows 24] [--seed 1]
 
 Configs (all GQA: 4 query heads over 2 KV heads, head_dim 8, 2 layers, pad_token_id 3 so
@@ -10,6 +10,7 @@ nothing may assume pad 0, rms_norm_eps 1e-5 so nothing may assume HF's default):
   adamw  causal LM, tie_word_embeddings, AdamW with weight decay, rope_theta 500000
   cls    classification (5 classes, score on the last non-pad token), AdamW
   lora   causal LM, LoRA on all seven projections, SGD
+  lora_cls  classification, LoRA on q_proj/v_proj (the prototype's), score trained, SGD
 The data has varied lengths, rows of one token, rows that omit the mask, rows that carry
 their own padding (pad id, mask 0) and, for causal LM, rows whose "labels" mask a prompt
 with -100 and rows with a masked pad inside (its own target and the next one -100): right
@@ -30,7 +31,7 @@ VOCAB = 64
 PAD_SIZE = 16
 PAD_ID = 3
 NUM_CLASSES = 5
-CASES = ("sgd", "adamw", "cls", "lora")
+CASES = ("sgd", "adamw", "cls", "lora", "lora_cls")
 
 
 def config(case):
@@ -38,7 +39,7 @@ def config(case):
         raise ValueError(f"case {case!r} is not one of {list(CASES)}")
     cfg = {
         "model_type": "llama",
-        "task": "classification" if case == "cls" else "causal_lm",
+        "task": "classification" if case in ("cls", "lora_cls") else "causal_lm",
         "vocab_size": VOCAB,
         "hidden_size": 32,
         "intermediate_size": 48,
@@ -68,6 +69,9 @@ def config(case):
     elif case == "cls":
         cfg.update(num_classes=NUM_CLASSES, optimizer="adamw", learning_rate=1e-3,
                    rope_theta=1000.0)
+    elif case == "lora_cls":
+        cfg.update(num_classes=NUM_CLASSES, full_model=False, use_lora=True, lora_dim=4,
+                   lora_alpha=8.0, lora_dropout=0.0, lora_target_modules=["q_proj", "v_proj"])
     elif case == "lora":
         cfg.update(
             full_model=False, use_lora=True, lora_dim=4, lora_alpha=8.0, lora_dropout=0.0,

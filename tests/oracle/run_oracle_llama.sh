@@ -3,14 +3,15 @@
 # oracle (llama_torch.py, itself checked against transformers by scripts/hf_conformance.sh)
 # on the same config, initial weights and data.
 #
-#   run_oracle_llama.sh BUILD_DIR sgd|adamw|cls|lora
+#   run_oracle_llama.sh BUILD_DIR sgd|adamw|cls|lora|lora_cls
 #
 # The cases are llama_tiny_case.py's (GQA, padding, pad id 3): sgd and adamw train a causal
 # LM (adamw with tied embeddings and weight decay), cls a classifier on the last non-pad
-# token (AdamW), lora a causal LM with LoRA on all seven projections (SGD). 5 steps, then
-# losses (rtol 1e-4) and final weights (atol 1e-3, plus the relative check of the updates)
-# must match; lora also checks that every frozen tensor is bit-unchanged; cls also compares
-# the eval logits (atol 1e-4).
+# token (AdamW), lora a causal LM with LoRA on all seven projections (SGD), lora_cls the
+# classifier with LoRA on q_proj/v_proj and score trained (SGD). 5 steps, then losses
+# (rtol 1e-4) and final weights (atol 1e-3, plus the relative check of the updates) must
+# match; the LoRA modes also check that every frozen tensor is bit-unchanged; the
+# classifiers also compare the eval logits (atol 1e-4).
 # Env: GALAXYC / GALAXY_RUN override the binaries (default BUILD_DIR/tools/...),
 #      PYTHON the torch interpreter (default /usr/bin/python3: Debian's python3-torch),
 #      ORACLE_WORKDIR keeps every file there instead of a temp dir that is removed
@@ -18,16 +19,16 @@
 set -euo pipefail
 
 if [[ $# -ne 2 ]]; then
-  echo "usage: $0 BUILD_DIR sgd|adamw|cls|lora" >&2
+  echo "usage: $0 BUILD_DIR sgd|adamw|cls|lora|lora_cls" >&2
   exit 2
 fi
 build=$1
 mode=$2
 case "$mode" in
   sgd | adamw | lora) task=causal_lm ;;
-  cls) task=classification ;;
+  cls | lora_cls) task=classification ;;
   *)
-    echo "run_oracle_llama.sh: mode '$mode' is not sgd, adamw, cls or lora" >&2
+    echo "run_oracle_llama.sh: mode '$mode' is not sgd, adamw, cls, lora or lora_cls" >&2
     exit 2
     ;;
 esac
@@ -61,7 +62,7 @@ run "$py" "$here/llama_torch.py" init "$work/config.json" --seed 1234 \
 
 eval_args=()
 galaxy_eval_args=()
-if [[ $mode == cls ]]; then
+if [[ $task == classification ]]; then
   eval_args=(--eval "$work/eval.jsonl" --eval-out "$work/oracle_eval.json")
   galaxy_eval_args=(--eval "$work/eval.jsonl" --eval-out "$work/galaxy_eval.json")
 fi
@@ -90,13 +91,13 @@ run "${compare[@]}" losses "$work/galaxy_metrics.jsonl" \
   "$work/oracle_metrics.jsonl" --rtol 1e-4 || status=1
 run "${compare[@]}" weights "$work/galaxy.safetensors" "$work/oracle.safetensors" \
   --atol 1e-3 --init "$work/init.safetensors" || status=1
-if [[ $mode == lora ]]; then
+if [[ $mode == lora* ]]; then
   regex=$("$py" "$here/llama_torch.py" params "$work/config.json" |
     "$py" -c 'import json, sys; print(json.load(sys.stdin)["trainable_regex"])')
   run "${compare[@]}" frozen "$work/galaxy.safetensors" "$work/init.safetensors" \
     --trainable "$regex" || status=1
 fi
-if [[ $mode == cls ]]; then
+if [[ $task == classification ]]; then
   run "${compare[@]}" logits "$work/galaxy_eval.json" "$work/oracle_eval.json" \
     --atol 1e-4 || status=1
 fi

@@ -411,7 +411,7 @@ class HarnessTest(unittest.TestCase):
         return r.returncode, r.stdout + r.stderr
 
     def test_same_program_passes(self):
-        for mode in ("cls", "lora"):
+        for mode in ("cls", "lora"):  # the eval and frozen-tensor checks included
             rc, out = self.harness(mode)
             self.assertEqual(rc, 0, out)
             self.assertIn("Galaxy matches the oracle", out)

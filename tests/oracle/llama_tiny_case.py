@@ -5,9 +5,10 @@
   llama_tiny_case.py data OUT.jsonl [--task causal_lm|classification] [--rows 24] [--seed 1]
 
 Configs (all GQA: 4 query heads over 2 KV heads, head_dim 8, 2 layers, pad_token_id 3 so
-nothing may assume pad 0, rms_norm_eps 1e-5 so nothing may assume HF's default):
+nothing may assume pad 0, rms_norm_eps 1e-5 or 1e-3 so nothing may assume HF's default):
   sgd    causal LM, untied head, SGD, rope_theta 10000
-  adamw  causal LM, tie_word_embeddings, AdamW with weight decay, rope_theta 500000
+  adamw  causal LM, tie_word_embeddings, AdamW with weight decay, rope_theta 500000,
+         rms_norm_eps 1e-3
   cls    classification (5 classes, score on the last non-pad token), AdamW
   lora   causal LM, LoRA on all seven projections, SGD
   lora_cls  classification, LoRA on q_proj/v_proj (the prototype's), score trained, SGD
@@ -15,11 +16,11 @@ The data has varied lengths, rows of one token, rows that omit the mask, rows th
 their own padding (pad id, mask 0) and, for causal LM, rows whose "labels" mask a prompt
 with -100 and rows with a masked pad inside (its own target and the next one -100): right
 padding alone never reaches a counted query through the causal mask, so only those make
-the padding mask matter. Real tokens
-never use the pad id, and every masked position holds it (so "mask 0" and "pad id" mean
-the same): Hugging Face's embedding freezes the pad row, and under classification a pad
-id inside a row would move the last non-pad token (transformers 4.46 takes the token
-before the first pad, later versions the last non-pad token: equal on these rows).
+the padding mask matter. Real tokens never use the pad id, and every masked position
+holds it (so "mask 0" and "pad id" mean the same): Hugging Face's embedding freezes the
+pad row, and under classification a pad id inside a row would move the last non-pad
+token (transformers 4.46 takes the token before the first pad, later versions the last
+non-pad token: equal on these rows).
 """
 
 import argparse
@@ -64,8 +65,10 @@ def config(case):
         "seed": 42,
     }
     if case == "adamw":
+        # rms_norm_eps 1e-3: at 1e-5 a model that ignored the key (used 1e-6) would
+        # still be within the loss tolerance; at 1e-3 it is 1e-3 off.
         cfg.update(tie_word_embeddings=True, optimizer="adamw", learning_rate=1e-3,
-                   weight_decay=0.01, rope_theta=500000.0)
+                   weight_decay=0.01, rope_theta=500000.0, rms_norm_eps=1e-3)
     elif case == "cls":
         cfg.update(num_classes=NUM_CLASSES, optimizer="adamw", learning_rate=1e-3,
                    rope_theta=1000.0)

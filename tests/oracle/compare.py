@@ -219,14 +219,16 @@ def compare_logits(a_path, b_path, atol):
     d = np.abs(la - lb)
     worst = float(d.max()) if np.all(np.isfinite(d)) else math.inf
     flat = int(np.nan_to_num(d, nan=np.inf).argmax())
-    row, col = (int(i) for i in np.unravel_index(flat, d.shape))
+    # [rows, classes], or [rows, positions, vocab] for a causal LM: name every index.
+    idx = [int(i) for i in np.unravel_index(flat, d.shape)]
+    at = f"row {idx[0]} " + "".join(f"position {i} " for i in idx[1:-1]) + f"class {idx[-1]}"
     # Cross-entropy moves by at most 2x the largest logit change.
     loss_diff = abs(float(a["loss"]) - float(b["loss"]))
-    print(f"logits {list(la.shape)}: worst |A-B| {worst:.3e} at row {row} class {col}")
+    print(f"logits {list(la.shape)}: worst |A-B| {worst:.3e} at {at}")
     print(f"loss A {a['loss']:.8f} B {b['loss']:.8f} (|diff| {loss_diff:.3e})")
     print(f"accuracy A {a['accuracy']:.4f} B {b['accuracy']:.4f}")
     if not worst <= atol:
-        return _fail(f"logits differ by {worst:.3e} > atol {atol} at row {row} class {col}")
+        return _fail(f"logits differ by {worst:.3e} > atol {atol} at {at}")
     if not loss_diff <= 2 * atol + 1e-6 * abs(float(b["loss"])):
         return _fail(f"eval loss differs by {loss_diff:.3e} (> 2*atol) though logits match")
     if a["accuracy"] != b["accuracy"]:

@@ -1,15 +1,18 @@
-"""Conformance against Hugging Face: transformers.BertForSequenceClassification must compute
-what the oracle (bert_torch.py) computes, and what Galaxy computes, on the same weights.
+"""Conformance against Hugging Face: transformers' BertForSequenceClassification,
+LlamaForCausalLM and LlamaForSequenceClassification must compute what the oracles
+(bert_torch.py, llama_torch.py) compute, and what Galaxy computes, on the same weights.
 
-Run it through scripts/hf_conformance.sh (it provides a venv with torch + transformers).
-The oracle itself runs as a subprocess under Debian's /usr/bin/python3 (python3-torch),
-so the comparison is between two different torch builds as well as two model codes.
+Run it through scripts/hf_conformance.sh (it provides a venv with transformers over
+Debian's torch). The oracles run as subprocesses under Debian's /usr/bin/python3
+(python3-torch); the LLaMA half also compares first-batch gradients in process.
 
-  hf_conformance.py [--workdir DIR] [--steps 3]
-      # generates the tiny case (tiny_case.py) and checks HF == oracle
+  hf_conformance.py [--model bert|llama|all] [--llama-cases sgd,adamw,cls,lora,lora_cls]
+      [--workdir DIR] [--steps 3]
+      # generates the tiny cases (tiny_case.py, llama_tiny_case.py) and checks HF == oracle
   hf_conformance.py --from DIR
-      # DIR is an ORACLE_WORKDIR of run_oracle.sh: reuses its config/init/data and, where
-      # present, checks HF == Galaxy too (galaxy_metrics.jsonl, galaxy.safetensors, ...)
+      # DIR is an ORACLE_WORKDIR of run_oracle.sh or run_oracle_llama.sh (the config's
+      # model_type says which): reuses its config/init/data and, where present, checks
+      # HF == Galaxy too (galaxy_metrics.jsonl, galaxy.safetensors, ...)
   hf_conformance.py --config C --init W --data D --eval E [--galaxy-metrics GM.jsonl]
       [--galaxy-weights G.safetensors] [--galaxy-eval GL.json]
 """
@@ -30,8 +33,12 @@ import torch.nn.functional as F  # noqa: E402
 import bert_config  # noqa: E402
 import bert_data  # noqa: E402
 import compare  # noqa: E402
+import hf_llama  # noqa: E402
 import safetensors_io  # noqa: E402
+import llama_tiny_case  # noqa: E402
 import tiny_case  # noqa: E402
+
+LLAMA_CASES = llama_tiny_case.CASES
 
 # Two torch builds, two model codes, both float32: agreement to float32 noise expected.
 HF_ORACLE_LOGITS_ATOL = 1e-5
@@ -124,8 +131,8 @@ def hf_train(model, cfg, rows, steps, metrics_path, save_path):
     )
 
 
-def run_oracle(py, args):
-    cmd = [py, os.path.join(HERE, "bert_torch.py"), *args]
+def run_oracle(py, args, script="bert_torch.py"):
+    cmd = [py, os.path.join(HERE, script), *args]
     print("+ " + " ".join(cmd))
     subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
 
@@ -141,38 +148,9 @@ def _count_steps(path):
         return sum(1 for line in f if line.strip())
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--from", dest="from_dir", help="an ORACLE_WORKDIR of run_oracle.sh")
-    ap.add_argument("--config")
-    ap.add_argument("--init")
-    ap.add_argument("--data")
-    ap.add_argument("--eval")
-    ap.add_argument("--steps", type=int, help="default 3, or as many as --galaxy-metrics has")
-    ap.add_argument("--galaxy-metrics", help="Galaxy's metrics JSONL for the same run")
-    ap.add_argument("--galaxy-weights", help="Galaxy's saved weights for the same run")
-    ap.add_argument("--galaxy-eval", help="Galaxy's --eval-out JSON for the same run")
-    ap.add_argument("--workdir", help="keep files here (default: a temp dir)")
-    ap.add_argument("--oracle-python", default="/usr/bin/python3")
-    args = ap.parse_args(argv)
-
-    work = args.workdir or tempfile.mkdtemp(prefix="galaxy-hf.")
-    os.makedirs(work, exist_ok=True)
+def run_bert(args, work, failures):
+    """The BERT case: the tiny case, or the run args names; appends failed checks."""
     w = lambda name: os.path.join(work, name)  # noqa: E731
-
-    if args.from_dir:
-        d = lambda name: os.path.join(args.from_dir, name)  # noqa: E731
-        args.config = args.config or d("config.json")
-        args.init = args.init or d("init.safetensors")
-        args.data = args.data or d("train.jsonl")
-        args.eval = args.eval or d("eval.jsonl")
-        for attr, name in (
-            ("galaxy_metrics", "galaxy_metrics.jsonl"),
-            ("galaxy_weights", "galaxy.safetensors"),
-            ("galaxy_eval", "galaxy_eval.json"),
-        ):
-            if not getattr(args, attr) and os.path.exists(d(name)):
-                setattr(args, attr, d(name))
     if not args.config:
         tiny_case.main(["config", "sgd", w("config.json")])
         args.config = w("config.json")
@@ -214,7 +192,6 @@ def main(argv=None):
     hf_train(model, cfg, train_rows, steps, w("hf_metrics.jsonl"), w("hf.safetensors"))
     hf_eval(model, eval_rows, w("hf_eval.json"))
 
-    failures = []
     check("HF vs oracle: logits at init", compare.compare_logits(
         w("hf_eval0.json"), w("oracle_eval0.json"), HF_ORACLE_LOGITS_ATOL), failures)
     if steps:
@@ -237,6 +214,89 @@ def main(argv=None):
     if args.galaxy_eval:
         check("HF vs Galaxy: eval logits", compare.compare_logits(
             w("hf_eval.json"), args.galaxy_eval, GALAXY_LOGITS_ATOL), failures)
+
+
+
+def _model_type(config_path):
+    with open(config_path) as f:
+        return json.load(f).get("model_type", "bert")
+
+
+def run_llama(args, work, failures):
+    """The LLaMA tiny cases, or the one run args names (config, init, data, Galaxy's
+    outputs); appends failed checks."""
+    oracle = lambda a: run_oracle(args.oracle_python, a, "llama_torch.py")  # noqa: E731
+    if args.config:
+        galaxy = {
+            "config": args.config, "init": args.init, "data": args.data, "eval": args.eval,
+            "metrics": args.galaxy_metrics, "weights": args.galaxy_weights,
+            "eval_out": args.galaxy_eval,
+        }
+        steps = args.steps
+        if steps is None:
+            steps = _count_steps(args.galaxy_metrics) if args.galaxy_metrics else 3
+        hf_llama.run_case("run", work, oracle, check, failures, steps, galaxy)
+        return
+    for case in args.llama_cases.split(","):
+        if case not in LLAMA_CASES:
+            raise ValueError(f"--llama-cases: {case!r} is not one of {list(LLAMA_CASES)}")
+        steps = 3 if args.steps is None else args.steps
+        hf_llama.run_case(case, work, oracle, check, failures, steps)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", choices=("bert", "llama", "all"),
+                    help="default: all, or the --from/--config run's model_type")
+    ap.add_argument("--llama-cases", default=",".join(LLAMA_CASES),
+                    help="comma-separated llama_tiny_case.py cases")
+    ap.add_argument("--from", dest="from_dir",
+                    help="an ORACLE_WORKDIR of run_oracle.sh or run_oracle_llama.sh")
+    ap.add_argument("--config")
+    ap.add_argument("--init")
+    ap.add_argument("--data")
+    ap.add_argument("--eval")
+    ap.add_argument("--steps", type=int, help="default 3, or as many as --galaxy-metrics has")
+    ap.add_argument("--galaxy-metrics", help="Galaxy's metrics JSONL for the same run")
+    ap.add_argument("--galaxy-weights", help="Galaxy's saved weights for the same run")
+    ap.add_argument("--galaxy-eval", help="Galaxy's --eval-out JSON for the same run")
+    ap.add_argument("--workdir", help="keep files here (default: a temp dir)")
+    ap.add_argument("--oracle-python", default="/usr/bin/python3")
+    args = ap.parse_args(argv)
+
+    work = args.workdir or tempfile.mkdtemp(prefix="galaxy-hf.")
+    os.makedirs(work, exist_ok=True)
+
+    if args.from_dir:
+        d = lambda name: os.path.join(args.from_dir, name)  # noqa: E731
+        args.config = args.config or d("config.json")
+        args.init = args.init or d("init.safetensors")
+        args.data = args.data or d("train.jsonl")
+        args.eval = args.eval or d("eval.jsonl")
+        for attr, name in (
+            ("galaxy_metrics", "galaxy_metrics.jsonl"),
+            ("galaxy_weights", "galaxy.safetensors"),
+            ("galaxy_eval", "galaxy_eval.json"),
+        ):
+            if not getattr(args, attr) and os.path.exists(d(name)):
+                setattr(args, attr, d(name))
+    model = args.model
+    if args.config:
+        given = _model_type(args.config)
+        if model not in (None, given):
+            ap.error(f"--model {model} but {args.config} is a {given} config")
+        model = given
+    model = model or "all"
+    if model not in ("bert", "llama", "all"):
+        ap.error(f"model_type {model!r} has no Hugging Face check here")
+
+    torch.manual_seed(0)  # HF's constructor draws an init we overwrite; keep it quiet
+    torch.set_num_threads(2)
+    failures = []
+    if model in ("bert", "all"):
+        run_bert(argparse.Namespace(**vars(args)), work, failures)  # it fills in paths
+    if model in ("llama", "all"):
+        run_llama(args, work, failures)
 
     if failures:
         print("hf_conformance: FAILED: " + "; ".join(failures) + f" (files in {work})")

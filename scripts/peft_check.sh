@@ -2,7 +2,8 @@
 # Galaxy's PEFT adapter folders against Hugging Face PEFT itself
 # (tests/oracle/peft_roundtrip.py): a LoRA trained by galaxy-run opens in
 # PeftModel.from_pretrained with Galaxy's logits, and one made by PEFT trains in
-# galaxy-run from PEFT's loss. Not part of CTest: it needs transformers + peft from
+# galaxy-run from PEFT's loss; BERT, and LLaMA's CAUSAL_LM and SEQ_CLS
+# (--model bert|llama runs one). Not part of CTest: it needs transformers + peft from
 # PyPI. Debian's torch 1.13 (/usr/bin/python3's python3-torch) is used, so the
 # venv sees the system site-packages and the PyPI packages are pinned to versions
 # that support torch 1.13, installed without their dependency resolution (which

@@ -421,9 +421,10 @@ absl::StatusOr<PeftAdapter> readPeftAdapter(const std::string &dir,
   if (!file.ok())
     return file.status();
   out.weights = std::move(*file);
-  const std::set<std::string> lora(info.loraModules.begin(),
-                                   info.loraModules.end());
   const std::set<std::string> modules = allModules(info);
+  // Whole modules PEFT trained (its modules_to_save: a LLaMA adapter's
+  // embed_tokens / lm_head after added tokens) that the plan keeps frozen.
+  std::vector<std::string> frozen;
   for (const io::TensorEntry &t : out.weights.tensors()) {
     if (t.name.rfind(kPrefix, 0) != 0)
       return bad(dir, absl::StrCat(kAdapterWeightsFile, " holds ", t.name,
@@ -461,7 +462,14 @@ absl::StatusOr<PeftAdapter> readPeftAdapter(const std::string &dir,
                               ? " (lora_A [r, in], lora_B [out, r]); compile "
                                 "the plan for the adapter's model and r"
                               : "; compile the plan for the adapter's model"));
+    if (!isLoraName(name) && !p->trainable)
+      frozen.push_back(name);
   }
+  if (!frozen.empty())
+    out.warnings.push_back(absl::StrCat(
+        "the adapter holds ", listed(frozen),
+        ", which it trained (modules_to_save) and the plan keeps frozen: they "
+        "are loaded but not trained, and --save-adapter does not write them"));
   for (const std::string &m : info.loraModules)
     for (const std::string &f : {kA, kB}) {
       const std::string key = absl::StrCat(kPeftPrefix, m, f);

@@ -219,6 +219,34 @@ TEST_F(AdapterFolder, PeftSpellingsOfTargetsAreRead) {
   EXPECT_EQ(refusal(), "(accepted)"); // left to the tensor checks
 }
 
+// PEFT LLaMA adapters trained with added tokens hold whole embed_tokens and
+// lm_head (modules_to_save): read, but the plan trains neither, so say so.
+TEST_F(AdapterFolder, FrozenModulesToSaveWarn) {
+  const fs::path weights = dir_ / "adapter" / kAdapterWeightsFile;
+  auto file = io::readSafetensors(weights.string());
+  ASSERT_TRUE(file.ok()) << file.status();
+  std::vector<io::TensorToWrite> tensors;
+  for (const io::TensorEntry &t : file->tensors())
+    tensors.push_back({t.name, t.dtype, t.shape, t.data});
+  const std::vector<float> table(30 * 8, 0.5f);
+  for (const char *name : {"model.embed_tokens.weight", "lm_head.weight"})
+    tensors.push_back({std::string(kPeftPrefix) + name,
+                       io::StDType::F32,
+                       {30, 8},
+                       table.data()});
+  ASSERT_TRUE(io::writeSafetensors(weights.string(), tensors).ok());
+  editConfig([](nlohmann::json &j) {
+    j["modules_to_save"] = Names{"embed_tokens", "lm_head"};
+  });
+  auto a = readPeftAdapter(adapter(), info_);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_EQ(a->warnings.size(), 1u);
+  EXPECT_NE(a->warnings[0].find("lm_head.weight, model.embed_tokens.weight"),
+            std::string::npos)
+      << a->warnings[0];
+  EXPECT_NE(a->warnings[0].find("not trained"), std::string::npos);
+}
+
 TEST_F(AdapterFolder, Refusals) {
   editConfig([](nlohmann::json &j) { j["target_modules"] = "q_proj"; });
   EXPECT_NE(refusal().find("leave out modules the plan has LoRA on"),

@@ -26,7 +26,11 @@ std::string toJson(const GalaxyConfig &c) {
   j["num_classes"] = c.num_classes;
   j["pad_token_id"] = c.pad_token_id;
   j["model_type"] = c.model_type;
-  j["task"] = c.task;
+  // An empty task is the family's default: written out, so the file says
+  // what the compiler builds.
+  const models::ModelSpec *own = models::findModel(c.model_type);
+  j["task"] = c.task.empty() && own && !own->tasks.empty() ? own->tasks.front()
+                                                           : c.task;
   j["num_key_value_heads"] = c.num_key_value_heads;
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;
@@ -79,7 +83,6 @@ std::string toJson(const GalaxyConfig &c) {
   j["pp_microbatch_list"] = c.pp_microbatch_list;
   j["pp_schedule"] = toString(c.pp_schedule);
   // Another family's own keys would make the file read as that family's.
-  const models::ModelSpec *own = models::findModel(c.model_type);
   for (const models::ModelSpec *m : models::registeredModels())
     if (m != own)
       for (const std::string &key : m->recognisingKeys)

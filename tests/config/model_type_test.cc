@@ -36,18 +36,31 @@ TEST(ModelType, BartKeysAreNeverBert) {
 
 TEST(ModelType, UnavailableModelIsTheFirstError) {
   // hidden_size's type error would otherwise come first.
-  EXPECT_CONTAINS(
-      parseError(R"({"hidden_size": "big", "model_type": "llama"})"),
-      "model_type 'llama' has no builder yet: available: bert");
-  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "rope_theta": 1e4})"),
-                  "model_type 'llama' (recognised from its keys rope_theta)");
+  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "model_type": "bart"})"),
+                  "model_type 'bart' has no builder yet: available: bert, "
+                  "llama");
+  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "d_model": 8})"),
+                  "model_type 'bart' (recognised from its keys d_model)");
+}
+
+TEST(ModelType, LlamaKeysMeanLlamaWithItsDefaults) {
+  absl::StatusOr<GalaxyConfig> c =
+      parseConfig(R"({"rope_theta": 1e4, "hidden_size": 64})", "m.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->model_type, "llama");
+  EXPECT_EQ(c->task, "causal_lm");
+  EXPECT_EQ(c->vocab_size, 32000); // Hugging Face's LlamaConfig default
+  EXPECT_EQ(c->lora_target_modules,
+            (std::vector<std::string>{"q_proj", "v_proj"}));
+  EXPECT_EQ(c->hidden_size, 64); // the file's value over the default
 }
 
 TEST(ModelType, GivenModelTypeWinsOverKeys) {
   // The prototype's LLaMA configs carry BERT's type_vocab_size.
-  EXPECT_CONTAINS(
-      parseError(R"({"model_type": "llama", "type_vocab_size": 2})"),
-      "model_type 'llama' has no builder yet");
+  absl::StatusOr<GalaxyConfig> llama =
+      parseConfig(R"({"model_type": "llama", "type_vocab_size": 2})", "m.json");
+  ASSERT_TRUE(llama.ok()) << llama.status();
+  EXPECT_EQ(llama->model_type, "llama");
   absl::StatusOr<GalaxyConfig> c =
       parseConfig(R"({"model_type": "bert", "d_model": 8})", "m.json");
   ASSERT_TRUE(c.ok()) << c.status();

@@ -14,7 +14,11 @@ TEST(ToJson, WritesEveryKeyAndNoWarningsOnReload) {
   GalaxyConfig c;
   std::string text = toJson(c);
   nlohmann::json j = nlohmann::json::parse(text);
-  EXPECT_EQ(j.size(), 53u); // every key of GalaxyConfig, once
+  // Every key of GalaxyConfig once, except another family's own keys (a
+  // BERT config.json has no rope_theta).
+  EXPECT_EQ(j.size(), 54u);
+  EXPECT_EQ(j["task"], "classification");
+  EXPECT_FALSE(j.contains("rope_theta"));
   EXPECT_EQ(j["hidden_size"], 768);
   EXPECT_EQ(j["dtype"], "fp32");
   EXPECT_EQ(j["con_parallel_method"], "SP");

@@ -62,9 +62,12 @@ Data:
   --tokenizer FILE   LLaMA: the model's SentencePiece tokenizer.model for text
                      data (BOS first, no EOS, as Hugging Face's LlamaTokenizer)
   --shuffle          reshuffle the rows every epoch (seeded by --seed)
-  --eval FILE        evaluate on FILE after training: loss and accuracy
-                     (classification plans; causal-LM plans refuse it for now)
+  --eval FILE        evaluate on FILE after training: loss and accuracy;
+                     causal LM: mean loss over every target token of FILE,
+                     perplexity exp(loss) and token accuracy
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
+                     (causal LM: "loss", "perplexity", "accuracy", "targets",
+                     "token_losses" per row and position)
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
                      rank (LOCAL_RANK, else the rank, modulo the visible GPUs),

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/generate.h"
 #include "runtime/io/plan_data.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
@@ -432,6 +433,43 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
     fail(1, std::string(s.message()));
 }
 } // namespace
+
+void generateWithReport(rt::StepRunner &runner, const Args &args,
+                        const plan::ModelInfo &model, bool lead) {
+  if (model.task() != "causal_lm")
+    fail(2, "--generate needs a causal-LM plan (task \"causal_lm\")");
+  rt::GenerateOptions o;
+  o.batchSize = model.batch_size();
+  o.seqLen = model.seq_len();
+  o.padId = model.pad_id();
+  o.vocabSize = model.vocab_size();
+  o.maxNewTokens = args.maxNewTokens;
+  o.eosId = args.eosId;
+  o.seed = args.seed;
+  auto prompts = rt::readPrompts(args.generate, o.vocabSize);
+  if (!prompts.ok())
+    fail(2, std::string(prompts.status().message()));
+  if (absl::Status s = rt::checkPromptLengths(*prompts, o); !s.ok())
+    fail(2, absl::StrCat(args.generate, ": ", s.message()));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto generated = rt::generateByRecompute(runner, *prompts, o);
+  if (!generated.ok())
+    fail(1, std::string(generated.status().message()));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (!lead)
+    return;
+  int64_t tokens = 0;
+  for (const auto &g : *generated)
+    tokens += int64_t(g.size());
+  std::cerr << absl::StrFormat(
+      "generate: %d prompts, %d new tokens in %.3f s (greedy, no KV cache)\n",
+      prompts->size(), tokens, seconds);
+  if (absl::Status s = rt::writeGenerations(args.output, *prompts, *generated);
+      !s.ok())
+    fail(1, std::string(s.message()));
+}
 
 void evaluateWithReport(rt::Trainer &trainer, const Args &args,
                         const io::Dataset &data, bool lead) {

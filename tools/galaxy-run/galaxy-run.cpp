@@ -68,6 +68,14 @@ Data:
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
                      (causal LM: "loss", "perplexity", "accuracy", "targets",
                      "token_losses" per row and position)
+Generate (causal-LM plans; after any training and evaluation):
+  --generate FILE    prompts, one {"input_ids": [...]} a line; greedy decoding
+                     (each new token recomputes the prefix with eval_step, so it
+                     runs in every SPMD mode; pipeline plans refuse it for now)
+  --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
+                     plan's pad_size
+  --eos-id ID        a prompt stops after generating ID
+  --output FILE      write {"input_ids": [...], "generated_ids": [...]} per prompt
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
                      rank (LOCAL_RANK, else the rank, modulo the visible GPUs),
@@ -220,6 +228,14 @@ Args parseArgs(int argc, char **argv) {
       a.eval = val();
     else if (flag == "--eval-out")
       a.evalOut = val();
+    else if (flag == "--generate")
+      a.generate = val();
+    else if (flag == "--output")
+      a.output = val();
+    else if (flag == "--max-new-tokens")
+      a.maxNewTokens = parseInt(flag, val());
+    else if (flag == "--eos-id")
+      a.eosId = parseInt(flag, val());
     else if (flag == "--init")
       a.init = val();
     else if (flag == "--save")
@@ -289,8 +305,15 @@ Args parseArgs(int argc, char **argv) {
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");
-  if (a.data.empty() && a.eval.empty())
-    fail(2, "nothing to do: give --data to train and/or --eval to evaluate");
+  if (a.data.empty() && a.eval.empty() && a.generate.empty())
+    fail(2, "nothing to do: give --data to train, --eval to evaluate and/or "
+            "--generate to generate");
+  if (!a.generate.empty() && a.output.empty())
+    fail(2, "--generate needs --output FILE for the generated ids");
+  if (!a.output.empty() && a.generate.empty())
+    fail(2, "--output needs --generate");
+  if (a.maxNewTokens < 1)
+    fail(2, "--max-new-tokens must be at least 1");
   if (a.steps >= 0 && a.epochs >= 0)
     fail(2, "give either --steps or --epochs, not both");
   if (!a.evalOut.empty() && a.eval.empty())
@@ -560,6 +583,8 @@ int runRank(const Args &args) {
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (eval)
     evaluateWithReport(trainer, args, *eval, lead);
+  if (!args.generate.empty())
+    generateWithReport(steps, args, model, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)
     if (absl::Status s = comm->barrier(); !s.ok())

@@ -9,6 +9,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "models/build.h"
+#include "models/llama/LlamaInference.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace galaxy {
@@ -173,6 +174,16 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     if (failed(pm.run(*module)))
       return absl::InternalError(
           absl::StrCat("stage '", *it, "' failed:\n", diags));
+  }
+  // A serial causal LM also gets its KV-cache generation functions, built
+  // after the passes (which know only @forward): the partitioner does not
+  // lay them out yet, so other modes generate through eval_step.
+  if (*last == "partition" && !pp && partition.world == 1 &&
+      llamaInferenceApplies(cfg)) {
+    addLlamaInference(*module, cfg);
+    if (failed(mlir::verify(*module)))
+      return absl::InternalError(absl::StrCat(
+          "the LLaMA inference functions are invalid IR:\n", diags));
   }
   return module;
 }

@@ -12,6 +12,7 @@
 
 namespace galaxy::rt {
 
+class Executor;
 class StepRunner;
 
 struct GenerateOptions {
@@ -44,6 +45,20 @@ absl::StatusOr<std::vector<std::vector<int32_t>>>
 generateByRecompute(StepRunner &runner,
                     const std::vector<std::vector<int32_t>> &prompts,
                     const GenerateOptions &o);
+
+// Whether the executor's plan holds the KV-cache programs (prefill, decode).
+bool hasCachePrograms(const Executor &ex);
+
+// The same greedy decoding with the plan's KV-cache programs: prefill runs
+// each group's right-padded prompts once (the caches' slots at and after a
+// row's length are zeroed: decode adds each new key and value into its
+// slot), then decode runs one token per row per step at slot length + t,
+// the caches going from one step's outputs to the next step's inputs.
+// Equal to generateByRecompute (tests/generate).
+absl::StatusOr<std::vector<std::vector<int32_t>>>
+generateWithCache(Executor &ex,
+                  const std::vector<std::vector<int32_t>> &prompts,
+                  const GenerateOptions &o);
 
 // OUT.jsonl: {"input_ids": [...], "generated_ids": [...]} per prompt, in
 // order, written atomically.

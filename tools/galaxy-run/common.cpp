@@ -434,8 +434,9 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
 }
 } // namespace
 
-void generateWithReport(rt::StepRunner &runner, const Args &args,
-                        const plan::ModelInfo &model, bool lead) {
+void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
+                        const Args &args, const plan::ModelInfo &model,
+                        bool lead) {
   if (model.task() != "causal_lm")
     fail(2, "--generate needs a causal-LM plan (task \"causal_lm\")");
   rt::GenerateOptions o;
@@ -452,7 +453,10 @@ void generateWithReport(rt::StepRunner &runner, const Args &args,
   if (absl::Status s = rt::checkPromptLengths(*prompts, o); !s.ok())
     fail(2, absl::StrCat(args.generate, ": ", s.message()));
   const auto t0 = std::chrono::steady_clock::now();
-  auto generated = rt::generateByRecompute(runner, *prompts, o);
+  const bool cached = ex && rt::hasCachePrograms(*ex) &&
+                      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
+  auto generated = cached ? rt::generateWithCache(*ex, *prompts, o)
+                          : rt::generateByRecompute(runner, *prompts, o);
   if (!generated.ok())
     fail(1, std::string(generated.status().message()));
   const double seconds =
@@ -464,8 +468,9 @@ void generateWithReport(rt::StepRunner &runner, const Args &args,
   for (const auto &g : *generated)
     tokens += int64_t(g.size());
   std::cerr << absl::StrFormat(
-      "generate: %d prompts, %d new tokens in %.3f s (greedy, no KV cache)\n",
-      prompts->size(), tokens, seconds);
+      "generate: %d prompts, %d new tokens in %.3f s (greedy, %s)\n",
+      prompts->size(), tokens, seconds,
+      cached ? "KV cache" : "no KV cache: eval_step over the prefix");
   if (absl::Status s = rt::writeGenerations(args.output, *prompts, *generated);
       !s.ok())
     fail(1, std::string(s.message()));

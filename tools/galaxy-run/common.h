@@ -119,8 +119,11 @@ void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
 
 // --generate: greedy generation of --max-new-tokens per prompt, written by
 // the lead rank to --output; fails (exit 1) when a step does.
-void generateWithReport(rt::StepRunner &runner, const Args &args,
-                        const plan::ModelInfo &model, bool lead);
+// With `ex` (an SPMD plan's executor) holding prefill/decode, they generate
+// (unless GALAXY_GENERATE_RECOMPUTE=1 asks for the eval_step baseline).
+void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
+                        const Args &args, const plan::ModelInfo &model,
+                        bool lead);
 
 // --eval: every row of `data`, then the "eval:" line and --eval-out (on the
 // lead rank); fails (exit 1) when a batch does.

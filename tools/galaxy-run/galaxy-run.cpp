@@ -70,8 +70,11 @@ Data:
                      "token_losses" per row and position)
 Generate (causal-LM plans; after any training and evaluation):
   --generate FILE    prompts, one {"input_ids": [...]} a line; greedy decoding
-                     (each new token recomputes the prefix with eval_step, so it
-                     runs in every SPMD mode; pipeline plans refuse it for now)
+                     with the plan's KV-cache programs (prefill, decode: serial
+                     causal-LM plans), else recomputing the prefix with
+                     eval_step for each new token (every SPMD mode;
+                     GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
+                     refuse it for now
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's pad_size
   --eos-id ID        a prompt stops after generating ID
@@ -584,7 +587,7 @@ int runRank(const Args &args) {
   if (eval)
     evaluateWithReport(trainer, args, *eval, lead);
   if (!args.generate.empty())
-    generateWithReport(steps, args, model, lead);
+    generateWithReport(steps, &ex, args, model, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)
     if (absl::Status s = comm->barrier(); !s.ok())

@@ -7,6 +7,7 @@ Builds a tiny random LLaMA in Hugging Face (GQA: 8 query heads over 4 KV heads, 
 drawn with initializer_range 0.3 so that argmaxes are decisive), saves it as safetensors
 (Hugging Face's names are Galaxy's), compiles the same config with galaxyc in each mode
 (2 ranks, uneven splits), runs `galaxy-run --generate` on prompts of different lengths
+(serial: the KV-cache prefill/decode programs; other modes: eval_step over the prefix)
 and compares every generated id with LlamaForCausalLM.generate(do_sample=False), one
 prompt at a time. It also compares `--eval`'s loss/perplexity with Hugging Face's mean
 token loss on the same rows. Needs transformers: run it with an interpreter that has

@@ -129,6 +129,11 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   if (!built.ok())
     return absl::UnimplementedError(built.status().message());
   mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*built);
+  // A causal LM's KV-cache generation functions (@prefill, @decode): the
+  // passes before partition touch only @forward; the partitioner lays them
+  // out like it, in every SPMD mode. Not for pipelines yet.
+  if (!pp && llamaInferenceApplies(cfg))
+    addLlamaInference(*module, cfg);
   if (failed(mlir::verify(*module)))
     return absl::InternalError(absl::StrCat(
         "the ", cfg.model_type, " builder produced invalid IR:\n", diags));
@@ -174,16 +179,6 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     if (failed(pm.run(*module)))
       return absl::InternalError(
           absl::StrCat("stage '", *it, "' failed:\n", diags));
-  }
-  // A serial causal LM also gets its KV-cache generation functions, built
-  // after the passes (which know only @forward): the partitioner does not
-  // lay them out yet, so other modes generate through eval_step.
-  if (*last == "partition" && !pp && partition.world == 1 &&
-      llamaInferenceApplies(cfg)) {
-    addLlamaInference(*module, cfg);
-    if (failed(mlir::verify(*module)))
-      return absl::InternalError(absl::StrCat(
-          "the LLaMA inference functions are invalid IR:\n", diags));
   }
   return module;
 }

@@ -20,7 +20,10 @@ namespace galaxy {
 // placed there (one_hot · k adds exact zeros elsewhere) and rotated there by
 // rope over all T slots (a zero row stays zero), and the query is rotated the
 // same way and taken back out. attention_mask is 1 at the slots a row's new
-// token attends to (its tokens up to and including the new one).
+// token attends to (its tokens up to and including the new one). Values carry
+// @forward's dimension names and blocks, so the partition pass lays the
+// functions out in every SPMD mode (compiler/Pipeline.cpp adds them before
+// the passes; they return replicated values: the caches are gathered).
 void addLlamaInference(mlir::ModuleOp module, const config::GalaxyConfig &c);
 
 // Whether addLlamaInference applies: a causal LLaMA without PEFT methods

@@ -54,6 +54,7 @@ bool hasCachePrograms(const Executor &ex);
 // row's length are zeroed: decode adds each new key and value into its
 // slot), then decode runs one token per row per step at slot length + t,
 // the caches going from one step's outputs to the next step's inputs.
+// Collective in a partitioned plan (every rank gets the gathered outputs).
 // Equal to generateByRecompute (tests/generate).
 absl::StatusOr<std::vector<std::vector<int32_t>>>
 generateWithCache(Executor &ex,

@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Generation test: KV-cache decode equals recomputing the prefix, in every mode.
+"""Generation test: KV-cache decode equals recomputing the prefix, in every SPMD mode.
 
   generate_equiv.py BUILD_DIR [--keep DIR]
 
 Compiles the tiny LLaMA of tests/equiv/llama_case.py (GQA 8/4 heads, pad 16) with
-batch 2 and initializer_range 0.3 (decisive argmaxes), serial and over 2 ranks (tp,
-galaxy TP/SP/TP, uneven splits), and runs `galaxy-run --generate` from the same seeded
-weights on 5 prompts of lengths 1 to 9 (groups of 2, 2 and a partial 1):
+batch 2 and initializer_range 0.3 (decisive argmaxes), serial, over 2 ranks (dp, tp, sp,
+galaxy TP/SP/TP, uneven splits) and over 3 (galaxy, uneven), and runs `galaxy-run
+--generate` from the same seeded weights on 5 prompts of lengths 1 to 9 (groups of 2, 2
+and a partial 1):
   - serial with the KV cache (prefill + decode programs) must equal serial with
     GALAXY_GENERATE_RECOMPUTE=1 (eval_step over the whole prefix each token),
-  - the tp and galaxy plans (recompute) must equal them too,
+  - every other mode's plans with their KV cache, and tp recomputing, must equal them,
   - --eos-id (the third token the first prompt generates) must stop that prompt
     right after it, with and without the cache.
 No torch or transformers needed (tests/generate/hf_generate_check.py compares with
@@ -54,24 +55,30 @@ def check(work, galaxyc, galaxy_run):
     with open(p("prompts.jsonl"), "w") as f:
         for ids in PROMPTS:
             f.write(json.dumps({"input_ids": ids}) + "\n")
-    split = llama_case.SPLITS[2]
     plans = {}
-    for mode in ("serial", "tp", "galaxy"):
+    for name, mode, world in (("serial", "serial", 1), ("dp", "dp", 2), ("tp", "tp", 2),
+                              ("sp", "sp", 2), ("galaxy", "galaxy", 2),
+                              ("galaxy_w3", "galaxy", 3)):
         cfg = llama_case.config("sgd")
-        cfg.update(batch_size=2, initializer_range=0.3, parallel_mode=mode)
-        if mode != "serial":
-            cfg.update(tp_num_attention_heads_list=split["heads"],
-                       tp_intermediate_size_list=split["inter"],
-                       seq_scatter_list=split["seq"], att="TP", con="SP", mlp="TP")
-        with open(p(f"{mode}.json"), "w") as f:
+        cfg.update(batch_size=2, initializer_range=0.3)
+        if world > 1:
+            split = llama_case.SPLITS[world]
+            lists = {"dp": {"dp_batch_list": [1, 1]},
+                     "tp": {"tp_num_attention_heads_list": split["heads"],
+                            "tp_intermediate_size_list": split["inter"]},
+                     "sp": {"seq_scatter_list": split["seq"]}}
+            cfg.update(lists.get(mode, {**lists["tp"], **lists["sp"]}))
+            if mode == "galaxy":
+                cfg.update(att_parallel_method="TP", con_parallel_method="SP",
+                           mlp_parallel_method="TP")
+        with open(p(f"{name}.json"), "w") as f:
             json.dump(cfg, f, indent=1)
-        world = "1" if mode == "serial" else "2"
-        r = subprocess.run([galaxyc, p(f"{mode}.json"), "--mode", mode, "--world", world,
-                            "-o", p(f"{mode}.plan"), "--emit", "none"],
+        r = subprocess.run([galaxyc, p(f"{name}.json"), "--mode", mode, "--world", str(world),
+                            "-o", p(f"{name}.plan"), "--emit", "none"],
                            capture_output=True, text=True)
         if r.returncode:
-            fail(f"galaxyc --mode {mode} failed:\n{r.stderr}")
-        plans[mode] = (p(f"{mode}.plan"), [] if world == "1" else ["--nproc", world])
+            fail(f"galaxyc --mode {mode} --world {world} failed:\n{r.stderr}")
+        plans[name] = (p(f"{name}.plan"), [] if world == 1 else ["--nproc", str(world)])
 
     def generate(name, mode, recompute, extra=()):
         plan, ranks = plans[mode]
@@ -101,8 +108,12 @@ def check(work, galaxyc, galaxy_run):
     status = 0
     for name, mode, recompute in (("serial_recompute", "serial", True),
                                   ("tp_recompute", "tp", True),
-                                  ("galaxy_recompute", "galaxy", True)):
-        got, _ = generate(name, mode, recompute)
+                                  ("dp_cache", "dp", False), ("tp_cache", "tp", False),
+                                  ("sp_cache", "sp", False), ("galaxy_cache", "galaxy", False),
+                                  ("galaxy_w3_cache", "galaxy_w3", False)):
+        got, log = generate(name, mode, recompute)
+        if not recompute and "KV cache" not in log:
+            fail(f"{name}: the plan did not generate with its KV-cache programs")
         if got != cache:
             print(f"DIFFERENT: {name} {got}\n   vs serial_cache {cache}")
             status = 1

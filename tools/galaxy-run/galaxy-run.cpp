@@ -70,10 +70,10 @@ Data:
                      "token_losses" per row and position)
 Generate (causal-LM plans; after any training and evaluation):
   --generate FILE    prompts, one {"input_ids": [...]} a line; greedy decoding
-                     with the plan's KV-cache programs (prefill, decode: serial
-                     causal-LM plans), else recomputing the prefix with
-                     eval_step for each new token (every SPMD mode;
-                     GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
+                     with the plan's KV-cache programs (prefill, decode: causal
+                     LLaMA plans of every SPMD mode, without PEFT), else
+                     recomputing the prefix with eval_step for each new token
+                     (GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
                      refuse it for now
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's pad_size

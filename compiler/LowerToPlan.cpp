@@ -254,8 +254,7 @@ absl::Status Lowering::checkKernel(Operation *op, const plan::Instr &instr) {
 // The op's rank lowering (RankLoweringOpInterface): kernel attributes that
 // depend on which slice this rank computes, the kernel where the layout picks
 // it, operands only some ranks apply.
-RankLowering Lowering::rankLowering(Operation &op,
-                                    std::string kernel) const {
+RankLowering Lowering::rankLowering(Operation &op, std::string kernel) const {
   RankLowering k;
   k.kernel = std::move(kernel);
   k.keepOperand.assign(op.getNumOperands(), true);
@@ -582,6 +581,12 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"});
       !s.ok())
     return s;
+  // Generation programs (a causal LM's KV-cache prefill and decode); their
+  // outputs carry their names.
+  for (const char *name : {"prefill", "decode"})
+    if (auto fn = module.lookupSymbol<func::FuncOp>(name))
+      if (absl::Status s = lowerFunction(fn, name, {}); !s.ok())
+        return s;
   return checked();
 }
 

@@ -9,6 +9,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "models/build.h"
+#include "models/llama/LlamaInference.h"
 #include "llvm/Support/raw_ostream.h"
 
 namespace galaxy {
@@ -128,6 +129,11 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   if (!built.ok())
     return absl::UnimplementedError(built.status().message());
   mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*built);
+  // A causal LM's KV-cache generation functions (@prefill, @decode): the
+  // passes before partition touch only @forward; the partitioner lays them
+  // out like it, in every SPMD mode. Not for pipelines yet.
+  if (!pp && llamaInferenceApplies(cfg))
+    addLlamaInference(*module, cfg);
   if (failed(mlir::verify(*module)))
     return absl::InternalError(absl::StrCat(
         "the ", cfg.model_type, " builder produced invalid IR:\n", diags));

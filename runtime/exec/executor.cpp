@@ -15,6 +15,7 @@
 #include "runtime/exec/plan_kernels.h"
 #include "runtime/exec/staged_communicator.h"
 #include "runtime/plan/plan_sizes.h"
+#include "runtime/plan/programs.h"
 #include "runtime/plan/version.h"
 
 namespace galaxy::rt {
@@ -638,6 +639,8 @@ absl::Status checkPlanInputs(const plan::Plan &plan,
                              const std::vector<std::string> &provided) {
   for (const plan::Program &p : plan.programs())
     for (const plan::Binding &in : p.inputs()) {
+      if (plan::isGenerationProgram(p.name()))
+        break;
       const std::string &n = in.name();
       // Neighbour stages send pp.*; the taps files (checked where they are
       // opened) hold tap.*.

@@ -282,7 +282,11 @@ absl::StatusOr<PipelineEval> PipelineDriver::evalBatch(const io::Batch &batch,
     return absl::FailedPreconditionError(absl::StrCat(
         who(stage_), ": an earlier step failed; restart the ranks"));
   const plan::ModelInfo &model = ex_.plan().model();
-  const int64_t B = model.batch_size(), C = model.num_classes();
+  // Logits per row: the classes, or a causal LM's [S, V].
+  const int64_t B = model.batch_size(),
+                C = model.task() == "causal_lm"
+                        ? model.seq_len() * model.vocab_size()
+                        : model.num_classes();
   if (batch.size != B)
     return absl::InvalidArgumentError(
         absl::StrCat("evalBatch got a batch of ", batch.size,
@@ -325,7 +329,7 @@ absl::StatusOr<PipelineEval> PipelineDriver::evalBatch(const io::Batch &batch,
         return diagnose(
             absl::InvalidArgumentError(absl::StrCat(
                 program, " returned ", lg.size(), " logits; a microbatch of ",
-                n, " rows of ", C, " classes needs ", n * C)),
+                n, " rows of ", C, " values needs ", n * C)),
             where);
       result.logits.insert(result.logits.end(), lg.begin(), lg.end());
       auto l = outs->find("loss");

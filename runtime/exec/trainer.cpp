@@ -113,6 +113,52 @@ private:
   std::vector<std::vector<float>> logits_;
 };
 
+// Token-level cross-entropy and accuracy of causal-LM logits [B, S, V].
+class TokenTally {
+public:
+  // Row `r` of a batch: S positions of `logits`, V each, against `labels`.
+  void add(const float *logits, const int32_t *labels, int64_t S, int64_t V) {
+    std::vector<float> losses(S, 0.0f);
+    for (int64_t s = 0; s < S; ++s) {
+      const int32_t label = labels[s];
+      if (label == io::kIgnoreIndex)
+        continue;
+      const float *l = logits + s * V;
+      double mx = l[0];
+      int64_t arg = 0;
+      for (int64_t v = 1; v < V; ++v)
+        if (l[v] > mx) {
+          mx = l[v];
+          arg = v;
+        }
+      double sum = 0;
+      for (int64_t v = 0; v < V; ++v)
+        sum += std::exp(l[v] - mx);
+      const double loss = std::log(sum) + mx - l[label];
+      losses[s] = float(loss);
+      loss_ += loss;
+      correct_ += arg == label;
+      ++targets_;
+    }
+    tokenLosses_.push_back(std::move(losses));
+  }
+  EvalResult result() && {
+    EvalResult r;
+    r.rows = int64_t(tokenLosses_.size());
+    r.targets = targets_;
+    r.loss = loss_ / double(targets_);
+    r.perplexity = std::exp(r.loss);
+    r.accuracy = double(correct_) / double(targets_);
+    r.tokenLosses = std::move(tokenLosses_);
+    return r;
+  }
+
+private:
+  double loss_ = 0;
+  int64_t correct_ = 0, targets_ = 0;
+  std::vector<std::vector<float>> tokenLosses_;
+};
+
 } // namespace
 
 absl::Status
@@ -149,6 +195,8 @@ Trainer::train(const io::Dataset &data, int64_t steps,
 
 absl::StatusOr<EvalResult> Trainer::evaluate(const io::Dataset &data) {
   const int64_t B = o_.batchSize, C = o_.numClasses, N = data.size();
+  if (o_.causalLm)
+    return evaluateTokens(data);
   EvalTally tally(C);
   for (int64_t start = 0; start < N; start += B) {
     const int64_t index = start / B;
@@ -163,6 +211,31 @@ absl::StatusOr<EvalResult> Trainer::evaluate(const io::Dataset &data) {
     const std::vector<int32_t> &labels = batch.ints("labels");
     for (int64_t r = 0; r < B && start + r < N; ++r)
       tally.add(&(*logits)[r * C], labels[r]);
+  }
+  return std::move(tally).result();
+}
+
+absl::StatusOr<EvalResult> Trainer::evaluateTokens(const io::Dataset &data) {
+  const int64_t B = o_.batchSize, S = data.padSize(), N = data.size();
+  TokenTally tally;
+  for (int64_t start = 0; start < N; start += B) {
+    const int64_t index = start / B;
+    io::Batch batch = data.batch(index, B);
+    absl::StatusOr<std::vector<float>> logits =
+        runner_.evalLogits(data, index, batch, o_.seed);
+    if (!logits.ok())
+      return logits.status();
+    if (logits->empty())
+      continue; // this rank holds none (a pipeline rank other than 0)
+    if (int64_t(logits->size()) % (B * S) != 0)
+      return absl::InternalError(
+          absl::StrFormat("eval_step returned %d logits, not [%d, %d, V]",
+                          logits->size(), B, S));
+    const int64_t V = int64_t(logits->size()) / (B * S);
+    // Rows past the end wrapped around to the first ones: scored once only.
+    const std::vector<int32_t> &labels = batch.ints("labels");
+    for (int64_t r = 0; r < B && start + r < N; ++r)
+      tally.add(&(*logits)[r * S * V], &labels[r * S], S, V);
   }
   return std::move(tally).result();
 }

@@ -96,18 +96,29 @@ struct StepRecord {
   double seconds = 0; // of StepRunner::trainStep
 };
 
-// An evaluation over every row of a dataset, in file order.
+// An evaluation over every row of a dataset, in file order. Classification
+// scores each row; a causal LM each target token (every label that is not
+// io::kIgnoreIndex), all tokens of the set weighing the same.
 struct EvalResult {
-  int64_t rows = 0;    // 0 on a rank that holds no logits
-  double loss = 0;     // mean cross-entropy (NaN when rows is 0)
-  double accuracy = 0; // share of rows whose largest logit is the label
-  std::vector<std::vector<float>> logits; // per row, C each
+  int64_t rows = 0; // 0 on a rank that holds no logits
+  double loss = 0;  // mean cross-entropy (NaN when nothing was scored)
+  double accuracy =
+      0; // share of rows (tokens) whose largest logit is the label
+  std::vector<std::vector<float>> logits; // classification: per row, C each
+  // Causal LM: the targets scored, exp(loss), and per row the loss of each
+  // position (0 where its label is ignored).
+  int64_t targets = 0;
+  double perplexity = 0;
+  std::vector<std::vector<float>> tokenLosses;
 };
 
 struct TrainerOptions {
   int64_t batchSize = 0;  // the plan's global batch (ModelInfo.batch_size)
   int64_t numClasses = 0; // logits per row
-  uint64_t seed = 42;     // dropout (and the step's kernel context)
+  // The plan's task is causal LM: evaluate() scores every target token of
+  // the [B, S, V] logits.
+  bool causalLm = false;
+  uint64_t seed = 42; // dropout (and the step's kernel context)
   // Time per step for a profile: step 1 only warms caches and GEMM plans up
   // when there are more than 2 steps, so its times are dropped.
   bool profile = false;
@@ -145,6 +156,8 @@ public:
   bool warmUpDropped() const { return warmUpDropped_; }
 
 private:
+  absl::StatusOr<EvalResult> evaluateTokens(const io::Dataset &data);
+
   StepRunner &runner_;
   TrainerOptions o_;
   double measuredS_ = 0;

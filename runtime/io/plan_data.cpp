@@ -1,6 +1,7 @@
 #include "runtime/io/plan_data.h"
 
 #include "absl/strings/str_format.h"
+#include "runtime/plan/programs.h"
 
 namespace galaxy::io {
 
@@ -28,6 +29,8 @@ absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
   // agree with it.
   for (const plan::Program &p : plan.programs())
     for (const plan::Binding &in : p.inputs()) {
+      if (plan::isGenerationProgram(p.name()))
+        break;
       const plan::Buffer &b = plan.buffers(in.buffer());
       const int rank =
           b.global_shape_size() > 0 ? b.global_shape_size() : b.shape_size();

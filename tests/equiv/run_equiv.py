@@ -278,8 +278,8 @@ def compare_runs(args, work, galaxyc, galaxy_run):
          p("parallel.plan"), "--emit", "none"],
         p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
 
-    # Causal LMs have no per-row evaluation yet (issue 15): losses and weights only.
-    evaluate = not (args.model == "llama" and args.task == "causal_lm")
+    # Causal LMs: token losses, mean loss and perplexity (compare.py logits).
+    evaluate = True
     if args.zero_attr:
         zero_attr(p("parallel.plan"), args.zero_attr)
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init]

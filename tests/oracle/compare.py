@@ -5,6 +5,7 @@
   compare.py weights A.safetensors B.safetensors [--atol 1e-3] [--ignore REGEX]
       [--init W.safetensors [--update-rtol 0.05] [--update-atol 1e-7]]
   compare.py logits A.json B.json [--atol 1e-4]
+      (causal-LM evaluations: their per-position token_losses, targets and perplexity)
   compare.py frozen SAVED.safetensors INIT.safetensors --trainable REGEX
 
 frozen (PEFT runs): SAVED must hold every tensor of INIT (a run that dropped or never
@@ -202,7 +203,8 @@ def compare_frozen(saved_path, init_path, trainable):
 def _read_eval(path):
     with open(path) as f:
         obj = json.load(f)
-    for k in ("loss", "accuracy", "logits"):
+    scores = "token_losses" if "token_losses" in obj else "logits"
+    for k in ("loss", "accuracy", scores):
         if k not in obj:
             raise ValueError(f"{path}: eval output needs '{k}' (has {sorted(obj)})")
     return obj
@@ -210,8 +212,19 @@ def _read_eval(path):
 
 def compare_logits(a_path, b_path, atol):
     a, b = _read_eval(a_path), _read_eval(b_path)
-    la = np.asarray(a["logits"], dtype=np.float64)
-    lb = np.asarray(b["logits"], dtype=np.float64)
+    # A causal LM's evaluation: each position's token loss instead of logits.
+    key = "token_losses" if "token_losses" in b else "logits"
+    if key not in a:
+        return _fail(f"{a_path} has no '{key}' as {b_path} has")
+    if key == "token_losses":
+        if a.get("targets") != b.get("targets"):
+            return _fail(f"targets scored differ: {a.get('targets')} vs {b.get('targets')}")
+        pa, pb = float(a["perplexity"]), float(b["perplexity"])
+        print(f"perplexity A {pa:.6f} B {pb:.6f} over {b['targets']} targets")
+        if not abs(pa - pb) <= 2 * atol * pb + 1e-6 * pb:
+            return _fail(f"perplexities differ: {pa} vs {pb}")
+    la = np.asarray(a[key], dtype=np.float64)
+    lb = np.asarray(b[key], dtype=np.float64)
     if la.size == 0 or lb.size == 0:
         return _fail(f"nothing to compare: {a_path} logits {la.shape}, {b_path} {lb.shape}")
     if la.shape != lb.shape:

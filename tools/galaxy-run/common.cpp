@@ -14,9 +14,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
+#include "runtime/exec/generate.h"
+#include "runtime/io/plan_data.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
-#include "runtime/io/plan_data.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
@@ -200,10 +201,6 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   if (!dopts.ok())
     fail(2, std::string(dopts.status().message()));
   checkTokenizerFlags(args, plan.model());
-  if (dopts->task == io::Task::kCausalLm && !args.eval.empty())
-    fail(2, "--eval for causal LMs: not yet (evaluation reports per-row "
-            "classification logits; token-level evaluation comes with the "
-            "inference plans of issue 15); train with --data only");
   dopts->vocabPath = args.vocab;
   dopts->tokenizerPath = args.tokenizer;
   if (!args.data.empty()) {
@@ -272,6 +269,7 @@ rt::TrainerOptions trainerOptions(const Args &args,
   rt::TrainerOptions o;
   o.batchSize = model.batch_size();
   o.numClasses = model.num_classes();
+  o.causalLm = model.task() == "causal_lm";
   o.seed = args.seed;
   o.profile = args.profile;
   o.lead = rank == 0;
@@ -386,7 +384,35 @@ void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
 
 namespace {
 // The "eval:" line and --eval-out.
+// Causal LM: mean token loss, perplexity and token accuracy; --eval-out
+// holds each row's per-position losses.
+void reportTokenEval(const rt::EvalResult &eval, const Args &args) {
+  std::cerr << absl::StrFormat("eval: %d rows, %d targets, loss %.6f, "
+                               "perplexity %.4f, token accuracy %.4f\n",
+                               eval.rows, eval.targets, eval.loss,
+                               eval.perplexity, eval.accuracy);
+  if (args.evalOut.empty())
+    return;
+  std::ostringstream o;
+  o << absl::StrFormat("{\"loss\": %.9g, \"perplexity\": %.9g, "
+                       "\"accuracy\": %.9g, \"rows\": %d, \"targets\": %d, "
+                       "\"token_losses\": [",
+                       eval.loss, eval.perplexity, eval.accuracy, eval.rows,
+                       eval.targets);
+  for (size_t r = 0; r < eval.tokenLosses.size(); ++r) {
+    o << (r ? ",\n" : "\n") << "[";
+    for (size_t s = 0; s < eval.tokenLosses[r].size(); ++s)
+      o << (s ? ", " : "") << absl::StrFormat("%.9g", eval.tokenLosses[r][s]);
+    o << "]";
+  }
+  o << "]}\n";
+  if (absl::Status s = writeTextAtomically(args.evalOut, o.str()); !s.ok())
+    fail(1, std::string(s.message()));
+}
+
 void reportEval(const rt::EvalResult &eval, const Args &args) {
+  if (!eval.tokenLosses.empty())
+    return reportTokenEval(eval, args);
   const int64_t N = eval.rows;
   std::cerr << absl::StrFormat("eval: %d rows, loss %.6f, accuracy %.4f\n", N,
                                eval.loss, eval.accuracy);
@@ -407,6 +433,48 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
     fail(1, std::string(s.message()));
 }
 } // namespace
+
+void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
+                        const Args &args, const plan::ModelInfo &model,
+                        bool lead) {
+  if (model.task() != "causal_lm")
+    fail(2, "--generate needs a causal-LM plan (task \"causal_lm\")");
+  rt::GenerateOptions o;
+  o.batchSize = model.batch_size();
+  o.seqLen = model.seq_len();
+  o.padId = model.pad_id();
+  o.vocabSize = model.vocab_size();
+  o.maxNewTokens = args.maxNewTokens;
+  o.eosId = args.eosId;
+  o.seed = args.seed;
+  auto prompts = rt::readPrompts(args.generate, o.vocabSize);
+  if (!prompts.ok())
+    fail(2, std::string(prompts.status().message()));
+  if (absl::Status s = rt::checkPromptLengths(*prompts, o); !s.ok())
+    fail(2, absl::StrCat(args.generate, ": ", s.message()));
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool cached = ex && rt::hasCachePrograms(*ex) &&
+                      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
+  auto generated = cached ? rt::generateWithCache(*ex, *prompts, o)
+                          : rt::generateByRecompute(runner, *prompts, o);
+  if (!generated.ok())
+    fail(1, std::string(generated.status().message()));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  if (!lead)
+    return;
+  int64_t tokens = 0;
+  for (const auto &g : *generated)
+    tokens += int64_t(g.size());
+  std::cerr << absl::StrFormat(
+      "generate: %d prompts, %d new tokens in %.3f s (greedy, %s)\n",
+      prompts->size(), tokens, seconds,
+      cached ? "KV cache" : "no KV cache: eval_step over the prefix");
+  if (absl::Status s = rt::writeGenerations(args.output, *prompts, *generated);
+      !s.ok())
+    fail(1, std::string(s.message()));
+}
 
 void evaluateWithReport(rt::Trainer &trainer, const Args &args,
                         const io::Dataset &data, bool lead) {

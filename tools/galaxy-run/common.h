@@ -28,6 +28,8 @@ struct Args {
   std::string plan, data, vocab, tokenizer, eval, evalOut, init, save, metrics;
   std::string saveMerged, dumpTaps, taps, evalTaps;
   std::string saveAdapter, initAdapter; // PEFT adapter folders
+  std::string generate, output;         // prompts in, generations out
+  int64_t maxNewTokens = 16, eosId = -1;
   std::string profileJson, profileStatic, profileSvg;
   bool profile = false;
   std::string backend = "cpu";
@@ -114,6 +116,14 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
 // --save-adapter is), each announced by the lead rank.
 void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
                  const std::optional<rt::PeftPlanInfo> &peft, bool lead);
+
+// --generate: greedy generation of --max-new-tokens per prompt, written by
+// the lead rank to --output; fails (exit 1) when a step does.
+// With `ex` (an SPMD plan's executor) holding prefill/decode, they generate
+// (unless GALAXY_GENERATE_RECOMPUTE=1 asks for the eval_step baseline).
+void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
+                        const Args &args, const plan::ModelInfo &model,
+                        bool lead);
 
 // --eval: every row of `data`, then the "eval:" line and --eval-out (on the
 // lead rank); fails (exit 1) when a batch does.

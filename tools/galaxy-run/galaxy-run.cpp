@@ -62,9 +62,23 @@ Data:
   --tokenizer FILE   LLaMA: the model's SentencePiece tokenizer.model for text
                      data (BOS first, no EOS, as Hugging Face's LlamaTokenizer)
   --shuffle          reshuffle the rows every epoch (seeded by --seed)
-  --eval FILE        evaluate on FILE after training: loss and accuracy
-                     (classification plans; causal-LM plans refuse it for now)
+  --eval FILE        evaluate on FILE after training: loss and accuracy;
+                     causal LM: mean loss over every target token of FILE,
+                     perplexity exp(loss) and token accuracy
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
+                     (causal LM: "loss", "perplexity", "accuracy", "targets",
+                     "token_losses" per row and position)
+Generate (causal-LM plans; after any training and evaluation):
+  --generate FILE    prompts, one {"input_ids": [...]} a line; greedy decoding
+                     with the plan's KV-cache programs (prefill, decode: causal
+                     LLaMA plans of every SPMD mode, without PEFT), else
+                     recomputing the prefix with eval_step for each new token
+                     (GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
+                     refuse it for now
+  --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
+                     plan's pad_size
+  --eos-id ID        a prompt stops after generating ID
+  --output FILE      write {"input_ids": [...], "generated_ids": [...]} per prompt
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
                      rank (its local rank modulo the visible GPUs: Ranks below),
@@ -220,6 +234,14 @@ Args parseArgs(int argc, char **argv) {
       a.eval = val();
     else if (flag == "--eval-out")
       a.evalOut = val();
+    else if (flag == "--generate")
+      a.generate = val();
+    else if (flag == "--output")
+      a.output = val();
+    else if (flag == "--max-new-tokens")
+      a.maxNewTokens = parseInt(flag, val());
+    else if (flag == "--eos-id")
+      a.eosId = parseInt(flag, val());
     else if (flag == "--init")
       a.init = val();
     else if (flag == "--save")
@@ -289,8 +311,15 @@ Args parseArgs(int argc, char **argv) {
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");
-  if (a.data.empty() && a.eval.empty())
-    fail(2, "nothing to do: give --data to train and/or --eval to evaluate");
+  if (a.data.empty() && a.eval.empty() && a.generate.empty())
+    fail(2, "nothing to do: give --data to train, --eval to evaluate and/or "
+            "--generate to generate");
+  if (!a.generate.empty() && a.output.empty())
+    fail(2, "--generate needs --output FILE for the generated ids");
+  if (!a.output.empty() && a.generate.empty())
+    fail(2, "--output needs --generate");
+  if (a.maxNewTokens < 1)
+    fail(2, "--max-new-tokens must be at least 1");
   if (a.steps >= 0 && a.epochs >= 0)
     fail(2, "give either --steps or --epochs, not both");
   if (!a.evalOut.empty() && a.eval.empty())
@@ -559,6 +588,8 @@ int runRank(const Args &args) {
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (eval)
     evaluateWithReport(trainer, args, *eval, lead);
+  if (!args.generate.empty())
+    generateWithReport(steps, &ex, args, model, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)
     if (absl::Status s = comm->barrier(); !s.ok())

@@ -46,6 +46,9 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   const int world = stages * group, rank = launch.rank;
   const int expected = pp.stage() * group + plan.rank();
   const bool lead = rank == 0;
+  if (!args.generate.empty())
+    fail(2, "--generate: pipeline plans cannot generate yet (compile the "
+            "config in an SPMD mode: serial, dp, tp, sp or galaxy)");
   // Refuse a mismatched plan before anyone waits on a rendezvous.
   const std::string shape = absl::StrCat(stages, " pipeline stages of ", group,
                                          group == 1 ? " rank" : " ranks");

@@ -1,0 +1,71 @@
+// Greedy text generation with a causal-LM plan: prompts in, new token ids out.
+// This version recomputes the whole prefix with eval_step at every new token
+// (no KV cache): slow, but it runs on any SPMD plan of any parallel mode, and
+// it is the baseline the cached prefill/decode programs must equal.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace galaxy::rt {
+
+class Executor;
+class StepRunner;
+
+struct GenerateOptions {
+  int64_t batchSize = 0; // the plan's rows per eval_step
+  int64_t seqLen = 0;    // the plan's positions: prompt + new tokens fit in it
+  int64_t padId = 0;     // fills the positions after a row's tokens
+  int64_t vocabSize = 0;
+  int64_t maxNewTokens = 0;
+  int64_t eosId = -1; // a row stops after emitting it (< 0: never)
+  uint64_t seed = 42; // the kernels' context (eval mode: no dropout)
+};
+
+// PROMPTS.jsonl: one {"input_ids": [...]} a line (blank lines skipped), each
+// id in [0, vocabSize), at least one per row.
+absl::StatusOr<std::vector<std::vector<int32_t>>>
+readPrompts(const std::string &path, int64_t vocabSize);
+
+// Refuses a prompt that leaves no room for maxNewTokens in seqLen positions.
+absl::Status
+checkPromptLengths(const std::vector<std::vector<int32_t>> &prompts,
+                   const GenerateOptions &o);
+
+// Greedy decoding, batchSize prompts at a time (a last partial group repeats
+// its first prompt in the spare rows): each step runs eval_step on the
+// right-padded rows and appends the argmax of each row's last position.
+// Collective when the runner's plan is: every rank gets the same gathered
+// logits and so takes the same decisions. Returns the new ids per prompt (up
+// to and including eosId).
+absl::StatusOr<std::vector<std::vector<int32_t>>>
+generateByRecompute(StepRunner &runner,
+                    const std::vector<std::vector<int32_t>> &prompts,
+                    const GenerateOptions &o);
+
+// Whether the executor's plan holds the KV-cache programs (prefill, decode).
+bool hasCachePrograms(const Executor &ex);
+
+// The same greedy decoding with the plan's KV-cache programs: prefill runs
+// each group's right-padded prompts once (the caches' slots at and after a
+// row's length are zeroed: decode adds each new key and value into its
+// slot), then decode runs one token per row per step at slot length + t,
+// the caches going from one step's outputs to the next step's inputs.
+// Collective in a partitioned plan (every rank gets the gathered outputs).
+// Equal to generateByRecompute (tests/generate).
+absl::StatusOr<std::vector<std::vector<int32_t>>>
+generateWithCache(Executor &ex,
+                  const std::vector<std::vector<int32_t>> &prompts,
+                  const GenerateOptions &o);
+
+// OUT.jsonl: {"input_ids": [...], "generated_ids": [...]} per prompt, in
+// order, written atomically.
+absl::Status
+writeGenerations(const std::string &path,
+                 const std::vector<std::vector<int32_t>> &prompts,
+                 const std::vector<std::vector<int32_t>> &generated);
+
+} // namespace galaxy::rt

@@ -14,9 +14,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
+#include "runtime/io/plan_data.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
-#include "runtime/io/plan_data.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
@@ -200,8 +200,9 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   if (!dopts.ok())
     fail(2, std::string(dopts.status().message()));
   checkTokenizerFlags(args, plan.model());
-  if (dopts->task == io::Task::kCausalLm && !args.eval.empty())
-    fail(2, "--eval for causal LMs: not yet (evaluation reports per-row "
+  if (dopts->task != io::Task::kClassification && !args.eval.empty())
+    fail(2, "--eval for causal LMs and seq2seq: not yet (evaluation reports "
+            "per-row "
             "classification logits; token-level evaluation comes with the "
             "inference plans of issue 15); train with --data only");
   dopts->vocabPath = args.vocab;

@@ -9,12 +9,13 @@ a venv with system site packages and transformers installed), so it is a manual 
 not a ctest:
 
   PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
-      classification] [--steps 2] [--keep DIR] [--galaxy-lr-factor F]
+      classification] [--steps 2] [--keep DIR] [--galaxy-lr-factor F] [--hf-drop-cross-mask]
 
 Hugging Face gets the source attention_mask and the labels, nothing else: it builds the
 decoder input with its own shift_tokens_right and runs its decoder with the causal mask
 only, so this also checks Galaxy's data side (decoder inputs, eos index, -100 targets).
---galaxy-lr-factor scales Galaxy's learning rate: a negative control that must fail.
+--galaxy-lr-factor scales Galaxy's learning rate, --hf-drop-cross-mask runs Hugging Face's
+cross-attention without the source padding mask: negative controls that must fail.
 Exit status: 0 equal, 1 different.
 """
 
@@ -103,6 +104,21 @@ def batches(rows, cfg):
         yield batch
 
 
+def no_cross_mask_loss(model, batch, cfg):
+    """BartForConditionalGeneration's loss with the decoder's cross-attention unmasked."""
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    enc = model.model.encoder(input_ids=batch["input_ids"],
+                              attention_mask=batch["attention_mask"])[0]
+    dec_in = shift_tokens_right(batch["labels"], cfg["pad_token_id"],
+                                cfg["decoder_start_token_id"])
+    dec = model.model.decoder(input_ids=dec_in, encoder_hidden_states=enc,
+                              encoder_attention_mask=None)[0]
+    logits = model.lm_head(dec) + model.final_logits_bias
+    return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]),
+                                             batch["labels"].view(-1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
@@ -110,6 +126,9 @@ def main():
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--keep")
     ap.add_argument("--galaxy-lr-factor", type=float, default=1.0)
+    ap.add_argument("--hf-drop-cross-mask", action="store_true",
+                    help="negative control (seq2seq): Hugging Face's cross-attention without "
+                    "the source padding mask; must differ from Galaxy")
     args = ap.parse_args()
     galaxyc = os.environ.get("GALAXYC", os.path.join(args.build, "tools", "galaxyc"))
     galaxy_run = os.environ.get("GALAXY_RUN", os.path.join(args.build, "tools", "galaxy-run"))
@@ -141,7 +160,8 @@ def main():
     hf_losses = []
     for batch in batches(rows, cfg):
         opt.zero_grad()
-        loss = model(**batch).loss
+        loss = (no_cross_mask_loss(model, batch, cfg) if args.hf_drop_cross_mask
+                else model(**batch).loss)
         loss.backward()
         opt.step()
         hf_losses.append(loss.item())

@@ -5,8 +5,8 @@ targets), from the same random weights: per-step losses (rtol 1e-4) and the weig
 the SGD steps (atol 1e-3) must agree.
 
 Needs a Python with torch and transformers (Debian's python3-torch has no transformers:
-a venv with system site packages and transformers installed), so it is a manual check,
-not a ctest:
+a venv with system site packages and transformers installed): a manual check, and a ctest
+(oracle_bart_hf_*) when CMake is given -DGALAXY_HF_PYTHON=that python:
 
   PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
       classification] [--steps 2] [--keep DIR] [--galaxy-lr-factor F] [--hf-drop-cross-mask]

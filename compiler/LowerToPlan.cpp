@@ -11,6 +11,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "models/registry.h"
 #include "runtime/plan/kernel_schema.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/size_limits.h"
@@ -547,6 +548,14 @@ void Lowering::header() {
   m->set_num_classes(cfg.num_classes);
   m->set_vocab_size(cfg.vocab_size);
   m->set_pad_id(cfg.pad_token_id);
+  // An encoder-decoder model: the data builds its decoder inputs.
+  if (const models::ModelSpec *spec = models::findModel(cfg.model_type))
+    for (const models::ModelInput &in : spec->inputs(cfg))
+      if (in.name == "decoder_input_ids") {
+        m->set_target_seq_len(in.shape.at(1));
+        m->set_decoder_start_id(cfg.decoder_start_token_id);
+        m->set_eos_id(cfg.eos_token_id);
+      }
   plan::Optimizer *o = p.mutable_optimizer();
   o->set_kind(cfg.optimizer == config::Optimizer::kAdamW ? "adamw" : "sgd");
   o->set_learning_rate(cfg.learning_rate);

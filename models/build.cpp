@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/IR/Builders.h"
+#include "models/bart/BartModel.h"
 #include "models/bert/BertModel.h"
 #include "models/llama/LlamaModel.h"
 #include "models/registry.h"
@@ -21,6 +22,7 @@ BuilderFn builderFor(const std::string &modelType) {
   static const std::pair<const char *, BuilderFn> builders[] = {
       {"bert", buildBertModel},
       {"llama", buildLlamaModel},
+      {"bart", buildBartModel},
   };
   for (const auto &[type, fn] : builders)
     if (modelType == type)

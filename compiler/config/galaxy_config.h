@@ -49,6 +49,21 @@ struct GalaxyConfig {
   bool attention_bias = false;
   bool mlp_bias = false;
   double attention_dropout = 0.0;
+  // Encoder-decoder (BART) keys, Hugging Face's names. The encoder's sizes
+  // are the shared fields (d_model -> hidden_size, encoder_layers ->
+  // num_hidden_layers, encoder_attention_heads -> num_attention_heads,
+  // encoder_ffn_dim -> intermediate_size, dropout -> hidden_dropout_prob);
+  // the decoder's are these.
+  int64_t decoder_layers = 0;
+  int64_t decoder_attention_heads = 0;
+  int64_t decoder_ffn_dim = 0;
+  double activation_dropout = 0.0;
+  double classifier_dropout = 0.0;
+  bool scale_embedding = false;
+  int64_t bos_token_id = 0;
+  int64_t eos_token_id = 2;
+  int64_t decoder_start_token_id = 2;
+  int64_t target_pad_size = 0; // labels' length; 0: pad_size
 
   // --- Training ---
   int64_t batch_size = 4;

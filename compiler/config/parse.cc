@@ -269,6 +269,29 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("attention_bias", c.attention_bias);
   r.read("mlp_bias", c.mlp_bias);
   r.read("attention_dropout", c.attention_dropout);
+  // BART: Hugging Face's names for the shared fields, read only for a BART
+  // config: in another family's file they stay unknown keys (a prototype
+  // BERT config's "dropout" must not become its hidden dropout). Then BART's
+  // own fields, which no other family reads.
+  if (c.model_type == "bart") {
+    r.read("d_model", c.hidden_size);
+    r.read("init_std", c.initializer_range);
+    r.read("encoder_layers", c.num_hidden_layers);
+    r.read("encoder_attention_heads", c.num_attention_heads);
+    r.read("encoder_ffn_dim", c.intermediate_size);
+    r.read("dropout", c.hidden_dropout_prob);
+    r.readEnum("activation_function", c.hidden_act, parseActivation);
+  }
+  r.read("decoder_layers", c.decoder_layers);
+  r.read("decoder_attention_heads", c.decoder_attention_heads);
+  r.read("decoder_ffn_dim", c.decoder_ffn_dim);
+  r.read("activation_dropout", c.activation_dropout);
+  r.read("classifier_dropout", c.classifier_dropout);
+  r.read("scale_embedding", c.scale_embedding);
+  r.read("bos_token_id", c.bos_token_id);
+  r.read("eos_token_id", c.eos_token_id);
+  r.read("decoder_start_token_id", c.decoder_start_token_id);
+  r.read("target_pad_size", c.target_pad_size);
   // Training
   r.read("batch_size", c.batch_size);
   r.read("pad_size", c.pad_size);

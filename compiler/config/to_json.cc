@@ -38,6 +38,16 @@ std::string toJson(const GalaxyConfig &c) {
   j["attention_bias"] = c.attention_bias;
   j["mlp_bias"] = c.mlp_bias;
   j["attention_dropout"] = c.attention_dropout;
+  j["decoder_layers"] = c.decoder_layers;
+  j["decoder_attention_heads"] = c.decoder_attention_heads;
+  j["decoder_ffn_dim"] = c.decoder_ffn_dim;
+  j["activation_dropout"] = c.activation_dropout;
+  j["classifier_dropout"] = c.classifier_dropout;
+  j["scale_embedding"] = c.scale_embedding;
+  j["bos_token_id"] = c.bos_token_id;
+  j["eos_token_id"] = c.eos_token_id;
+  j["decoder_start_token_id"] = c.decoder_start_token_id;
+  j["target_pad_size"] = c.target_pad_size;
 
   j["batch_size"] = c.batch_size;
   j["pad_size"] = c.pad_size;

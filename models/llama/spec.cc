@@ -81,7 +81,8 @@ const ModelSpec &llamaSpec() {
       .modelType = "llama",
       .recognisingKeys = {"num_key_value_heads", "rms_norm_eps", "rope_theta",
                           "rope_scaling", "tie_word_embeddings",
-                          "attention_bias", "mlp_bias", "attention_dropout"},
+                          "attention_bias", "mlp_bias"},
+      // (attention_dropout is BART's key too: it recognises neither.)
       .inputs = llamaInputs,
       .peftTargets = {{"q_proj", "self_attn.q_proj"},
                       {"k_proj", "self_attn.k_proj"},

@@ -89,20 +89,64 @@ int32_t lastNonPad(const std::vector<int32_t> &ids, int64_t padId) {
 void finishRow(Row &r, const std::vector<int32_t> &tokenLabels,
                const DatasetOptions &opts) {
   r.lastIndex = lastNonPad(r.input_ids, opts.padId);
-  if (opts.task != Task::kCausalLm)
-    return;
-  r.labels = causalTargets(tokenLabels, r.attention_mask);
+  if (opts.task == Task::kCausalLm)
+    r.labels = causalTargets(tokenLabels, r.attention_mask);
+  else if (opts.task == Task::kSeq2Seq)
+    r.labels = tokenLabels; // already padded to the target length
   r.numTargets = static_cast<int32_t>(
       r.labels.size() -
       std::count(r.labels.begin(), r.labels.end(), kIgnoreIndex));
+  if (!opts.encoderDecoder)
+    return;
+  const auto pad = static_cast<int32_t>(opts.padId);
+  r.decoder_input_ids =
+      shiftTokensRight(opts.task == Task::kSeq2Seq ? r.labels : r.input_ids,
+                       pad, static_cast<int32_t>(opts.decoderStartId));
+  // Hugging Face runs the decoder with the causal mask alone: an ignored
+  // target inside a row (-100, fed as a pad token) is still attended. The
+  // mask only drops the trailing padding after the last position that has a
+  // target (seq2seq) or after the shifted ids (classification), which no
+  // counted query sees under the causal mask: equal on every counted one.
+  const int64_t T = static_cast<int64_t>(r.decoder_input_ids.size());
+  int64_t last = 0; // the last decoder position some counted query reads
+  if (opts.task == Task::kSeq2Seq) {
+    for (int64_t t = T; t-- > 0;)
+      if (r.labels[t] != kIgnoreIndex) {
+        last = t;
+        break;
+      }
+  } else {
+    last = std::min<int64_t>(T - 1, r.lastIndex + 1);
+  }
+  r.decoder_attention_mask.assign(T, 0.0f);
+  std::fill(r.decoder_attention_mask.begin(),
+            r.decoder_attention_mask.begin() + last + 1, 1.0f);
+  r.eosIndex = -1;
+  for (size_t s = r.input_ids.size(); s-- > 0;)
+    if (r.input_ids[s] == opts.eosId) {
+      r.eosIndex = static_cast<int32_t>(s);
+      break;
+    }
 }
 
-void appendRow(const Row &r, Task task, bool lastIndex, Batch *b) {
+void appendRow(const Row &r, Task task, bool lastIndex, bool encoderDecoder,
+               Batch *b) {
   auto append = [](auto &to, const auto &from) {
     to.insert(to.end(), from.begin(), from.end());
   };
   append(b->ints("input_ids"), r.input_ids);
   append(b->floats("attention_mask"), r.attention_mask);
+  if (encoderDecoder) {
+    append(b->ints("decoder_input_ids"), r.decoder_input_ids);
+    append(b->floats("decoder_attention_mask"), r.decoder_attention_mask);
+    if (task == Task::kSeq2Seq)
+      append(b->ints("labels"), r.labels);
+    else {
+      b->ints("labels").push_back(r.label);
+      b->ints("eos_index").push_back(r.eosIndex);
+    }
+    return;
+  }
   if (task == Task::kCausalLm) {
     append(b->ints("labels"), r.labels);
     return;
@@ -152,7 +196,25 @@ std::vector<int32_t> causalTargets(const std::vector<int32_t> &tokenLabels,
   return out;
 }
 
+std::vector<int32_t> shiftTokensRight(const std::vector<int32_t> &ids,
+                                      int32_t padId, int32_t decoderStart) {
+  std::vector<int32_t> out(ids.size(), padId);
+  if (out.empty())
+    return out;
+  out[0] = decoderStart;
+  for (size_t t = 1; t < ids.size(); ++t)
+    out[t] = ids[t - 1] == kIgnoreIndex ? padId : ids[t - 1];
+  return out;
+}
+
 std::vector<std::string> Dataset::fieldNames() const {
+  if (encoderDecoder_) {
+    std::vector<std::string> names = {"input_ids", "attention_mask",
+                                      "decoder_input_ids",
+                                      "decoder_attention_mask", "labels"};
+    names.push_back(task_ == Task::kSeq2Seq ? "num_targets" : "eos_index");
+    return names;
+  }
   if (task_ == Task::kCausalLm)
     return {"input_ids", "attention_mask", "labels", "num_targets"};
   std::vector<std::string> names = textFields();
@@ -200,6 +262,12 @@ absl::StatusOr<Dataset> Dataset::load(const std::string &path,
                                       const DatasetOptions &opts) {
   if (absl::EndsWith(path, ".jsonl") || absl::EndsWith(path, ".json"))
     return loadJsonl(path, opts);
+  if (opts.encoderDecoder || opts.task == Task::kSeq2Seq)
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: encoder-decoder data is .jsonl rows, {\"input_ids\": [...], "
+        "\"labels\": [...]} (seq2seq) or {\"input_ids\": [...], \"label\": "
+        "k} (classification)",
+        path));
   if (opts.task == Task::kCausalLm)
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: causal-LM data is .jsonl rows, {\"input_ids\": [...]} or "
@@ -361,12 +429,19 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
   // Loaded at the first "text" row: pre-tokenized data needs no tokenizer.
   std::optional<SentencePieceTokenizer> tok;
   const bool causal = opts.task == Task::kCausalLm;
+  const bool seq2seq = opts.task == Task::kSeq2Seq;
   Dataset ds;
   ds.path_ = path;
   ds.padSize_ = opts.padSize;
   ds.task_ = opts.task;
   ds.lastIndex_ = opts.lastIndex;
+  ds.encoderDecoder_ = opts.encoderDecoder || seq2seq;
   const size_t S = static_cast<size_t>(opts.padSize);
+  const size_t T = static_cast<size_t>(
+      opts.targetPadSize > 0 ? opts.targetPadSize : opts.padSize);
+  ds.targetPadSize_ = static_cast<int64_t>(T);
+  DatasetOptions rowOpts = opts;
+  rowOpts.encoderDecoder = ds.encoderDecoder_;
   std::string line;
   for (int64_t lineNo = 1;; ++lineNo) {
     absl::StatusOr<bool> more = readLine(in, line, path, lineNo);
@@ -466,8 +541,8 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
               ints("token_type_ids", 0, opts.typeVocabSize, false, &types);
           !s.ok())
         return s;
-      if (causal)
-        if (absl::Status s = ints("labels", 0, opts.vocabSize, false,
+      if (causal || seq2seq)
+        if (absl::Status s = ints("labels", 0, opts.vocabSize, seq2seq,
                                   &tokenLabels, /*ignore=*/true);
             !s.ok())
           return s;
@@ -485,7 +560,7 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
           absl::StrFormat("%s: labels has %d entries, input_ids %d", where,
                           tokenLabels.size(), ids.size()));
     int64_t label = 0;
-    if (!causal) {
+    if (!causal && !seq2seq) {
       if (!j.contains("label") || !j["label"].is_number_integer())
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: \"label\" is missing or not an integer", where));
@@ -506,7 +581,10 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
     r.attention_mask.assign(S, 0.0f);
     r.token_type_ids.assign(S, 0);
     r.label = static_cast<int32_t>(label);
-    std::vector<int32_t> given(causal ? S : 0, kIgnoreIndex);
+    std::vector<int32_t> given(causal ? S : seq2seq ? T : 0, kIgnoreIndex);
+    // Seq2seq targets: their own length, truncated or padded to T.
+    for (size_t t = 0; seq2seq && t < T && t < tokenLabels.size(); ++t)
+      given[t] = static_cast<int32_t>(tokenLabels[t]);
     for (size_t i = 0; i < S && i < ids.size(); ++i) {
       r.input_ids[i] = static_cast<int32_t>(ids[i]);
       r.attention_mask[i] = mask.empty() ? 1.0f : static_cast<float>(mask[i]);
@@ -515,7 +593,13 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
         given[i] = static_cast<int32_t>(j.contains("labels") ? tokenLabels[i]
                                                              : ids[i]);
     }
-    finishRow(r, given, opts);
+    finishRow(r, given, rowOpts);
+    // Hugging Face's BartForSequenceClassification reads the last </s>.
+    if (rowOpts.encoderDecoder && !seq2seq && r.eosIndex < 0)
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: input_ids hold no eos id %d within pad_size %d: encoder-decoder "
+          "classification reads the hidden state at each row's last eos",
+          where, opts.eosId, opts.padSize));
     ds.rows_.push_back(std::move(r));
   }
   if (ds.rows_.empty())
@@ -567,19 +651,20 @@ Batch Dataset::rows(int64_t step, int64_t batchSize, int64_t rowBegin,
                     int64_t rowCount) const {
   require(rowBegin >= 0 && rowCount >= 0 && rowBegin + rowCount <= batchSize,
           "rows() needs 0 <= rowBegin <= rowBegin + rowCount <= batchSize");
-  const bool causal = task_ == Task::kCausalLm;
+  const bool causal = task_ == Task::kCausalLm || task_ == Task::kSeq2Seq;
   Batch b;
   b.size = rowCount;
   b.seqLen = padSize_;
   b.ints("input_ids").reserve(rowCount * padSize_);
   b.floats("attention_mask").reserve(rowCount * padSize_);
-  if (!causal)
+  if (!causal && !encoderDecoder_)
     b.ints("token_type_ids").reserve(rowCount * padSize_);
   b.ints("labels").reserve(causal ? rowCount * padSize_ : rowCount);
   if (!causal && lastIndex_)
     b.ints("last_index").reserve(rowCount);
   for (int64_t i = rowBegin; i < rowBegin + rowCount; ++i)
-    appendRow(rows_[rowIndex(step, batchSize, i)], task_, lastIndex_, &b);
+    appendRow(rows_[rowIndex(step, batchSize, i)], task_, lastIndex_,
+              encoderDecoder_, &b);
   if (causal) {
     // The loss is the mean over every target of the global batch, whichever
     // rows this part holds.

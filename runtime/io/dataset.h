@@ -22,6 +22,7 @@ constexpr int32_t kIgnoreIndex = -100;
 enum class Task {
   kClassification, // a class label per row
   kCausalLm,       // a next-token target per position
+  kSeq2Seq,        // encoder-decoder: a target sequence per row (labels)
 };
 
 // One sample; every array has the dataset's padSize entries.
@@ -37,7 +38,20 @@ struct Row {
   // (causalTargets()), and how many are not kIgnoreIndex.
   std::vector<int32_t> labels;
   int32_t numTargets = 0;
+  // Encoder-decoder (DatasetOptions::encoderDecoder): the decoder's input,
+  // shiftTokensRight of the labels (seq2seq) or of input_ids
+  // (classification), its mask (1 up to the last position a counted query
+  // reads, 0 on the trailing padding), and (classification) the last
+  // position of the eos id in input_ids.
+  std::vector<int32_t> decoder_input_ids;
+  std::vector<float> decoder_attention_mask;
+  int32_t eosIndex = 0;
 };
+
+// Hugging Face's shift_tokens_right: [decoderStart, ids[0..n-2]], every
+// kIgnoreIndex replaced by padId.
+std::vector<int32_t> shiftTokensRight(const std::vector<int32_t> &ids,
+                                      int32_t padId, int32_t decoderStart);
 
 // Causal-LM targets of one padded row: out[s] = tokenLabels[s + 1], except
 // kIgnoreIndex at the last position and wherever position s + 1 is padding
@@ -94,7 +108,15 @@ struct DatasetOptions {
   // The id that fills pre-tokenized and SentencePiece rows up to padSize
   // (WordPiece text pads with its [PAD], id 0); last_index looks for it.
   int64_t padId = 0;
-  bool lastIndex = false;    // classification: batches also hold last_index
+  bool lastIndex = false; // classification: batches also hold last_index
+  // An encoder-decoder model (BART): batches hold decoder_input_ids and
+  // decoder_attention_mask [size, targetPadSize] and, for classification,
+  // eos_index [size]. Seq2seq (always encoder-decoder) rows hold "labels" of
+  // up to targetPadSize ids (kIgnoreIndex allowed), padded with kIgnoreIndex.
+  bool encoderDecoder = false;
+  int64_t targetPadSize = 0; // 0: padSize
+  int64_t decoderStartId = 2;
+  int64_t eosId = 2;
   std::string vocabPath;     // BERT's vocab.txt: WordPiece for text
   std::string tokenizerPath; // a SentencePiece tokenizer.model for text
 };
@@ -162,6 +184,8 @@ private:
   int64_t padSize_ = 0;
   Task task_ = Task::kClassification;
   bool lastIndex_ = false;
+  bool encoderDecoder_ = false;
+  int64_t targetPadSize_ = 0;
   std::vector<Row> rows_;
   bool shuffle_ = false;
   uint64_t seed_ = 0;

@@ -12,18 +12,28 @@ absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
     o.task = Task::kClassification;
   else if (m.task() == "causal_lm")
     o.task = Task::kCausalLm;
+  else if (m.task() == "seq2seq")
+    o.task = Task::kSeq2Seq;
   else
     return absl::FailedPreconditionError(absl::StrFormat(
         "the plan's task '%s' is unknown to this galaxy-run (it reads "
-        "classification and causal_lm data); use the galaxy-run of the "
+        "classification, causal_lm and seq2seq data); use the galaxy-run of "
+        "the "
         "galaxyc that compiled it",
         m.task()));
   o.padSize = m.seq_len();
   o.numClasses = m.num_classes();
   o.vocabSize = m.vocab_size();
   o.padId = m.pad_id();
-  const bool causal = o.task == Task::kCausalLm;
-  const char *task = causal ? "causal_lm" : "classification";
+  o.targetPadSize = m.target_seq_len();
+  o.decoderStartId = m.decoder_start_id();
+  o.eosId = m.eos_id();
+  o.encoderDecoder = o.task == Task::kSeq2Seq;
+  // Token-level labels [B, S] and a num_targets: causal LM and seq2seq.
+  const bool causal = o.task != Task::kClassification;
+  const char *task = o.task == Task::kCausalLm  ? "causal_lm"
+                     : o.task == Task::kSeq2Seq ? "seq2seq"
+                                                : "classification";
   // A pipeline stage reads only its own inputs (the first stage no labels):
   // the task, not the inputs, decides what a row holds; the inputs read must
   // agree with it.
@@ -42,14 +52,27 @@ absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
       if (in.name() == "num_targets" && !causal)
         return absl::FailedPreconditionError(absl::StrFormat(
             "the plan's program '%s' reads num_targets, which only causal_lm "
-            "data provides, but its task is %s",
+            "and seq2seq data provide, but its task is %s",
+            p.name(), task));
+      if (in.name() == "decoder_input_ids") {
+        if (o.targetPadSize <= 0)
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "the plan's program '%s' reads decoder_input_ids but the plan "
+              "has no target_seq_len; recompile with this galaxyc",
+              p.name()));
+        o.encoderDecoder = true;
+      }
+      if (in.name() == "eos_index" && causal)
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "the plan's program '%s' reads eos_index, which only "
+            "classification data provides, but its task is %s",
             p.name(), task));
       if (in.name() == "last_index") {
         if (causal)
           return absl::FailedPreconditionError(absl::StrFormat(
               "the plan's program '%s' reads last_index, which only "
-              "classification data provides, but its task is causal_lm",
-              p.name()));
+              "classification data provides, but its task is %s",
+              p.name(), task));
         o.lastIndex = true;
       }
     }

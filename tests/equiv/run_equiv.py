@@ -2,7 +2,7 @@
 """Equivalence test: an N-rank plan must train exactly like the serial plan.
 
   run_equiv.py BUILD_DIR --mode serial|dp|tp|sp|galaxy|pp --world N
-      [--model bert|llama] [--task causal_lm|classification] [--peft full|lora|adapter|side]
+      [--model bert|llama|bart] [--task causal_lm|seq2seq|classification] [--peft full|lora|adapter|side]
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
@@ -11,7 +11,8 @@
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
 batch 6) -- or with --model llama the tiny LLaMA of llama_case.py (GQA 8/4 heads, causal
-LM or --task classification) --, data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
+LM or --task classification), with --model bart the tiny BART of bart_case.py (seq2seq or
+--task classification; --layers sets encoder and decoder layers) --, data and initial weights (tests/oracle/bert_torch.py init, or Galaxy's seeded
 init when torch is missing), compiles it with `galaxyc --mode serial` and with
 `galaxyc --mode M --world N`, trains both for --steps steps from the same weights and
 seed (galaxy-run, the N-rank run with --nproc N), and compares per-step losses
@@ -45,6 +46,7 @@ ORACLE = os.path.join(HERE, "..", "oracle")
 sys.path.insert(0, ORACLE)
 
 import harness  # noqa: E402  (this directory: binaries and work directory)
+import bart_case  # noqa: E402  (this directory: the tiny BART, 2+2 layers)
 import llama_case  # noqa: E402  (this directory: the tiny LLaMA, GQA on)
 import tiny_case  # noqa: E402  (rows of the oracle's tiny case; pad 16, vocab 300)
 
@@ -99,11 +101,17 @@ def lists_for(args):
 
 
 def default_splits(args, world):
-    return (llama_case.SPLITS if args.model == "llama" else DEFAULT_SPLITS).get(world, {})
+    cases = {"llama": llama_case.SPLITS, "bart": bart_case.SPLITS}
+    return cases.get(args.model, DEFAULT_SPLITS).get(world, {})
 
 
 def make_config(args, lr_factor=1.0, dtype="fp32"):
-    if args.model == "llama":
+    if args.model == "bart":
+        cfg = bart_case.config(args.optimizer, args.task)
+        cfg.update({"dropout": args.dropout, "attention_dropout": args.dropout,
+                    "activation_dropout": args.dropout, "encoder_layers": args.layers,
+                    "decoder_layers": args.layers, "dtype": dtype})
+    elif args.model == "llama":
         cfg = llama_case.config(args.optimizer, args.task)
         cfg.update({"attention_dropout": args.dropout, "num_hidden_layers": args.layers,
                     "dtype": dtype})
@@ -193,9 +201,10 @@ def zero_attr(plan_dir, name):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="the CMake build directory (for tools/galaxyc, tools/galaxy-run)")
-    ap.add_argument("--model", default="bert", choices=["bert", "llama"])
-    ap.add_argument("--task", default="causal_lm", choices=["causal_lm", "classification"],
-                    help="llama: what the model trains for")
+    ap.add_argument("--model", default="bert", choices=["bert", "llama", "bart"])
+    ap.add_argument("--task", choices=["causal_lm", "seq2seq", "classification"],
+                    help="llama (default causal_lm) / bart (default seq2seq): what the "
+                    "model trains for")
     ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy", "pp"])
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--att", default="TP", choices=["TP", "SP"])
@@ -224,6 +233,8 @@ def main(argv=None):
     ap.add_argument("--parallel-dtype", choices=["fp32", "bf16"],
                     help="negative control: the N-rank side's dtype (default --dtype)")
     args = ap.parse_args(argv)
+    if args.task is None:
+        args.task = {"llama": "causal_lm", "bart": "seq2seq"}.get(args.model, "classification")
     if args.mode == "pp" and args.world % len(args.stages):
         fail(f"--world {args.world} is not stages ({len(args.stages)}) x group size", 2)
     if args.world < 1 or (args.mode == "serial" and args.world != 1):
@@ -256,6 +267,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     for name, n, seed in (("train.jsonl", 24, 1), ("eval.jsonl", 8, 2)):
         with open(p(name), "w") as f:
             rows = (llama_case.rows(n, seed, args.task) if args.model == "llama"
+                    else bart_case.rows(n, seed, args.task) if args.model == "bart"
                     else tiny_case.rows(n, seed))
             for row in rows:
                 f.write(json.dumps(row) + "\n")
@@ -278,8 +290,9 @@ def compare_runs(args, work, galaxyc, galaxy_run):
          p("parallel.plan"), "--emit", "none"],
         p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
 
-    # Causal LMs: token losses, mean loss and perplexity (compare.py logits).
-    evaluate = True
+    # Causal LMs: token losses, mean loss and perplexity (compare.py logits);
+    # seq2seq has no evaluation yet: losses and weights only.
+    evaluate = not (args.model == "bart" and args.task != "classification")
     if args.zero_attr:
         zero_attr(p("parallel.plan"), args.zero_attr)
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init]

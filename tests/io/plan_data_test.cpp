@@ -94,8 +94,40 @@ TEST(PlanData, InputsThatContradictTheTask) {
               HasSubstr("reads num_targets, which only causal_lm"));
   EXPECT_THAT(msg(planWith("causal_lm", {{"last_index", {4}}})),
               HasSubstr("reads last_index, which only classification"));
-  EXPECT_THAT(msg(planWith("seq2seq", {})),
-              HasSubstr("the plan's task 'seq2seq' is unknown"));
+  EXPECT_THAT(msg(planWith("translation", {})),
+              HasSubstr("the plan's task 'translation' is unknown"));
+  EXPECT_THAT(msg(planWith("seq2seq", {{"eos_index", {4}}})),
+              HasSubstr("reads eos_index, which only classification"));
+  // Decoder inputs without the target length (a plan of an older galaxyc).
+  EXPECT_THAT(msg(planWith("classification", {{"decoder_input_ids", {4, 8}}})),
+              HasSubstr("reads decoder_input_ids but the plan has no "
+                        "target_seq_len"));
+}
+
+// Encoder-decoder plans (BART): the data builds the decoder's inputs.
+TEST(PlanData, EncoderDecoder) {
+  plan::Plan p = planWith("seq2seq", {{"input_ids", {4, 8}},
+                                      {"decoder_input_ids", {4, 6}},
+                                      {"labels", {4, 6}},
+                                      {"num_targets", {}}});
+  p.mutable_model()->set_target_seq_len(6);
+  p.mutable_model()->set_decoder_start_id(2);
+  p.mutable_model()->set_eos_id(2);
+  auto o = datasetOptionsFor(p);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->task, Task::kSeq2Seq);
+  EXPECT_TRUE(o->encoderDecoder);
+  EXPECT_EQ(o->targetPadSize, 6);
+  EXPECT_EQ(o->decoderStartId, 2);
+  // Classification reads decoder inputs too: encoder-decoder rows.
+  plan::Plan c = planWith(
+      "classification",
+      {{"decoder_input_ids", {4, 8}}, {"labels", {4}}, {"eos_index", {4}}});
+  c.mutable_model()->set_target_seq_len(8);
+  auto oc = datasetOptionsFor(c);
+  ASSERT_TRUE(oc.ok()) << oc.status();
+  EXPECT_EQ(oc->task, Task::kClassification);
+  EXPECT_TRUE(oc->encoderDecoder);
 }
 
 } // namespace

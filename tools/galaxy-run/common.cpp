@@ -201,6 +201,10 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   if (!dopts.ok())
     fail(2, std::string(dopts.status().message()));
   checkTokenizerFlags(args, plan.model());
+  if (dopts->task == io::Task::kSeq2Seq && !args.eval.empty())
+    fail(2, "--eval for seq2seq plans: not yet (causal LMs and classifiers "
+            "evaluate; seq2seq evaluation is issue 16's); train with --data "
+            "only");
   dopts->vocabPath = args.vocab;
   dopts->tokenizerPath = args.tokenizer;
   if (!args.data.empty()) {

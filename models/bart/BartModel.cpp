@@ -1,0 +1,292 @@
+// BART's serial graph, as Hugging Face computes it (spec/llama-bart.md):
+// token embeddings from the shared table (times sqrt(d_model) when
+// scale_embedding) plus learned positions looked up at position + 2, then
+// layernorm_embedding; post-LN layers x = LN(x + sublayer(x)); q scaled by
+// head_dim^-0.5; biases everywhere; the decoder's self-attention is causal,
+// its cross-attention reads the encoder output under the source padding mask.
+#include "models/bart/BartModel.h"
+
+#include <cmath>
+
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "models/bart/spec.h"
+#include "models/graph_builder.h"
+
+using namespace mlir;
+
+namespace galaxy {
+namespace {
+
+// Hugging Face's BartLearnedPositionalEmbedding: row = position + 2 (a
+// leftover of fairseq's padding offset).
+constexpr int64_t kPositionOffset = 2;
+
+class BartBuilder : public GraphBuilder {
+public:
+  BartBuilder(MLIRContext &ctx, const config::GalaxyConfig &c, int64_t stepRows)
+      : GraphBuilder(ctx, "bart", c.initializer_range), c(c),
+        stepRows(stepRows), B(c.batch_size), S(c.pad_size),
+        T(models::bartTargetLength(c)), H(c.hidden_size), V(c.vocab_size) {}
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  // The tied table: every reader emits a param op of this one name, and
+  // autodiff sums their gradients.
+  Value shared() {
+    return param("model.shared.weight", {V, H}, "normal", "V,H");
+  }
+  Value layerNorm(Value x, const std::string &name) {
+    Value g = param(name + ".weight", {H}, "ones", "H");
+    Value beta = param(name + ".bias", {H}, "zeros", "H");
+    return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
+                                      b.getF64FloatAttr(c.layer_norm_eps)),
+                dimsOf(x));
+  }
+  // Token + position embeddings of `ids` ([B, len], positions `seq`) under
+  // `prefix` (model.encoder / model.decoder).
+  Value embed(Value ids, int64_t len, StringRef seq, const std::string &prefix);
+  // Multi-head attention of queries from x (positions `qSeq`, length qLen)
+  // over keys/values from kv (key positions `kSeq`, length kLen).
+  Value attention(Value x, Value kv, Value mask, bool causal, int64_t heads,
+                  int64_t qLen, int64_t kLen, StringRef qSeq, StringRef kSeq,
+                  const std::string &p);
+  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p);
+  // x + dropout(y), then LayerNorm `name`: the post-LN residual.
+  Value residualNorm(Value x, Value y, const std::string &name) {
+    Value r = dims(b.create<AddOp>(loc, x, dropout(y, c.hidden_dropout_prob)),
+                   dimsOf(x));
+    return layerNorm(r, name);
+  }
+  Value encoderLayer(Value x, Value mask, int64_t i);
+  Value decoderLayer(Value x, Value selfMask, Value enc, Value encMask,
+                     int64_t i);
+
+  const config::GalaxyConfig &c;
+  const int64_t stepRows;
+  const int64_t B, S, T, H, V;
+};
+
+Value BartBuilder::embed(Value ids, int64_t len, StringRef seq,
+                         const std::string &prefix) {
+  const std::string bsh = ("B," + seq + ",H").str();
+  auto hT = f32({B, len, H});
+  Value tok = dims(b.create<EmbeddingOp>(loc, hT, shared(), ids,
+                                         b.getI64IntegerAttr(c.pad_token_id)),
+                   bsh);
+  if (c.scale_embedding)
+    tok = dims(
+        b.create<ScaleOp>(loc, tok, b.getF64FloatAttr(std::sqrt(double(H)))),
+        bsh);
+  Value posIds = dims(b.create<IotaOp>(loc, i32({B, len}), 1, kPositionOffset),
+                      ("B," + seq).str());
+  Value pos = dims(b.create<EmbeddingOp>(
+                       loc, hT,
+                       param(prefix + ".embed_positions.weight",
+                             {c.max_position_embeddings + kPositionOffset, H},
+                             "normal", "P,H"),
+                       posIds, b.getI64IntegerAttr(-1)),
+                   bsh);
+  Value sum = dims(b.create<AddOp>(loc, tok, pos), bsh);
+  return dropout(layerNorm(sum, prefix + ".layernorm_embedding"),
+                 c.hidden_dropout_prob);
+}
+
+Value BartBuilder::attention(Value x, Value kv, Value mask, bool causal,
+                             int64_t heads, int64_t qLen, int64_t kLen,
+                             StringRef qSeq, StringRef kSeq,
+                             const std::string &p) {
+  const int64_t hd = H / heads;
+  auto split = [&](Value v, int64_t len, StringRef seq) {
+    return dims(b.create<SplitHeadsOp>(loc, f32({B, heads, len, hd}), v),
+                ("B,N," + seq + ",D").str());
+  };
+  Value q = split(linear(x, p + "q_proj", H, H, "H", "A"), qLen, qSeq);
+  Value k = split(linear(kv, p + "k_proj", H, H, "H", "A"), kLen, kSeq);
+  Value v = split(linear(kv, p + "v_proj", H, H, "H", "A"), kLen, kSeq);
+  const std::string sd = ("B,N," + qSeq + "," + kSeq).str();
+  auto scoresT = f32({B, heads, qLen, kLen});
+  // (q·scaling)·kᵀ = scaling·(q·kᵀ): Hugging Face scales q after its bias.
+  Value scores =
+      dims(b.create<MatmulOp>(loc, scoresT, q, k, b.getBoolAttr(false),
+                              b.getBoolAttr(true),
+                              b.getF64FloatAttr(1.0 / std::sqrt(double(hd)))),
+           sd);
+  Value probs = dims(b.create<MaskedSoftmaxOp>(loc, scoresT, scores, mask,
+                                               b.getBoolAttr(causal)),
+                     sd);
+  probs = dropout(probs, c.attention_dropout);
+  Value ctxv =
+      dims(b.create<MatmulOp>(loc, f32({B, heads, qLen, hd}), probs, v,
+                              b.getBoolAttr(false), b.getBoolAttr(false),
+                              b.getF64FloatAttr(1.0)),
+           ("B,N," + qSeq + ",D").str());
+  Value merged = dims(b.create<MergeHeadsOp>(loc, f32({B, qLen, H}), ctxv),
+                      ("B," + qSeq + ",A").str());
+  return linear(merged, p + "out_proj", H, H, "A", "H");
+}
+
+Value BartBuilder::ffn(Value x, int64_t inter, StringRef seq,
+                       const std::string &p) {
+  Value up = linear(x, p + "fc1", H, inter, "H", "I");
+  const std::string names = ("B," + seq + ",I").str();
+  Value act;
+  switch (c.hidden_act) {
+  case config::Activation::kRelu:
+    act = b.create<ReluOp>(loc, up);
+    break;
+  case config::Activation::kGeluNew:
+    act = b.create<GeluOp>(loc, up, "tanh");
+    break;
+  default:
+    act = b.create<GeluOp>(loc, up, "none");
+  }
+  act = dropout(dims(act, names), c.activation_dropout);
+  return linear(act, p + "fc2", inter, H, "I", "H");
+}
+
+Value BartBuilder::encoderLayer(Value x, Value mask, int64_t i) {
+  const std::string p = "model.encoder.layers." + std::to_string(i) + ".";
+  Value att = block("att", i, [&]() -> SmallVector<Value> {
+    return {attention(x, x, mask, false, c.num_attention_heads, S, S, "S", "K",
+                      p + "self_attn.")};
+  })[0];
+  Value h = block("con", i, [&]() -> SmallVector<Value> {
+    return {residualNorm(x, att, p + "self_attn_layer_norm")};
+  })[0];
+  Value m = block("mlp", i, [&]() -> SmallVector<Value> {
+    return {ffn(h, c.intermediate_size, "S", p)};
+  })[0];
+  return block("con", i, [&]() -> SmallVector<Value> {
+    return {residualNorm(h, m, p + "final_layer_norm")};
+  })[0];
+}
+
+Value BartBuilder::decoderLayer(Value x, Value selfMask, Value enc,
+                                Value encMask, int64_t i) {
+  const int64_t L = c.num_hidden_layers + i;
+  const int64_t heads = c.decoder_attention_heads;
+  const std::string p = "model.decoder.layers." + std::to_string(i) + ".";
+  Value att = block("att", L, [&]() -> SmallVector<Value> {
+    return {attention(x, x, selfMask, true, heads, T, T, "T", "TK",
+                      p + "self_attn.")};
+  })[0];
+  Value h = block("con", L, [&]() -> SmallVector<Value> {
+    return {residualNorm(x, att, p + "self_attn_layer_norm")};
+  })[0];
+  // Cross-attention: an ATT block whose keys are the encoder's positions.
+  Value cross = block("att", L, [&]() -> SmallVector<Value> {
+    return {attention(h, enc, encMask, false, heads, T, S, "T", "K",
+                      p + "encoder_attn.")};
+  })[0];
+  Value h2 = block("con", L, [&]() -> SmallVector<Value> {
+    return {residualNorm(h, cross, p + "encoder_attn_layer_norm")};
+  })[0];
+  Value m = block("mlp", L, [&]() -> SmallVector<Value> {
+    return {ffn(h2, c.decoder_ffn_dim, "T", p)};
+  })[0];
+  return block("con", L, [&]() -> SmallVector<Value> {
+    return {residualNorm(h2, m, p + "final_layer_norm")};
+  })[0];
+}
+
+OwningOpRef<ModuleOp> BartBuilder::build() {
+  OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
+  b.setInsertionPointToEnd(module->getBody());
+  const bool classify = c.task == "classification";
+  std::vector<models::ModelInput> inputs = models::bartSpec().inputs(c);
+  SmallVector<Type> argTypes;
+  for (const models::ModelInput &in : inputs)
+    argTypes.push_back(in.isInt ? Type(i32(in.shape)) : f32(in.shape));
+  SmallVector<Type> resultTypes = {f32({}), classify ? f32({B, c.num_classes})
+                                                     : f32({B, T, V})};
+  auto fn = b.create<func::FuncOp>(loc, "forward",
+                                   b.getFunctionType(argTypes, resultTypes));
+  for (auto [i, in] : llvm::enumerate(inputs)) {
+    fn.setArgAttr(i, kInputAttr, b.getStringAttr(in.name));
+    fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), in.dims));
+  }
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  auto arg = [&](StringRef name) {
+    for (auto [i, in] : llvm::enumerate(inputs))
+      if (in.name == name)
+        return Value(entry->getArgument(i));
+    return Value();
+  };
+  Value encMask = arg("attention_mask"), labels = arg("labels");
+
+  Value h = block("embedding", -1, [&]() -> SmallVector<Value> {
+    return {embed(arg("input_ids"), S, "S", "model.encoder")};
+  })[0];
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+    h = encoderLayer(h, encMask, i);
+  const Value enc = h;
+
+  Value d = block("embedding", -1, [&]() -> SmallVector<Value> {
+    return {embed(arg("decoder_input_ids"), T, "T", "model.decoder")};
+  })[0];
+  for (int64_t i = 0; i < c.decoder_layers; ++i)
+    d = decoderLayer(d, arg("decoder_attention_mask"), enc, encMask, i);
+
+  SmallVector<Value> head;
+  if (classify) {
+    // Hugging Face's BartClassificationHead on the decoder state at each
+    // row's last </s> (eos_index, from the data).
+    head = block("head", -1, [&]() -> SmallVector<Value> {
+      Value eos =
+          dims(b.create<TakeTokenOp>(loc, f32({B, H}), d, arg("eos_index"), 0),
+               "B,H");
+      Value dense = linear(dropout(eos, c.classifier_dropout),
+                           "classification_head.dense", H, H, "H", "H");
+      Value act = dims(b.create<TanhOp>(loc, dense), "B,H");
+      Value logits =
+          linear(dropout(act, c.classifier_dropout),
+                 "classification_head.out_proj", H, c.num_classes, "H", "C");
+      Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                                 b.getF64FloatAttr(double(B)),
+                                                 IntegerAttr()),
+                        "");
+      return {loss, logits};
+    });
+  } else {
+    // lm_head (the shared table) plus final_logits_bias, a saved buffer that
+    // never trains; the token-level mean over the step's labels as LLaMA's
+    // causal LM (count = num_targets, a microbatch's share B / stepRows).
+    head = block(
+        "head", -1,
+        [&]() -> SmallVector<Value> {
+          Value bias =
+              dims(b.create<ParamOp>(
+                       loc, f32({V}), b.getStringAttr("final_logits_bias"),
+                       b.getBoolAttr(false), b.getStringAttr("zeros"),
+                       b.getF64FloatAttr(0.0)),
+                   "V");
+          Value logits =
+              dims(b.create<LinearOp>(loc, f32({B, T, V}), d, shared(), bias,
+                                      b.getBoolAttr(true)),
+                   "B,T,V");
+          Value loss =
+              dims(b.create<CrossEntropyOp>(
+                       loc, f32({}), logits, labels, arg("num_targets"),
+                       b.getF64FloatAttr(double(B) / double(stepRows)),
+                       IntegerAttr()),
+                   "");
+          return {loss, logits};
+        },
+        "con");
+  }
+  b.create<func::ReturnOp>(loc, ValueRange(head));
+  return module;
+}
+
+} // namespace
+
+OwningOpRef<ModuleOp> buildBartModel(MLIRContext &ctx,
+                                     const config::GalaxyConfig &c,
+                                     int64_t stepRows) {
+  return BartBuilder(ctx, c, stepRows).build();
+}
+
+} // namespace galaxy

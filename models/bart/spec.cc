@@ -1,0 +1,162 @@
+// BART as the registry sees it: inputs per task, PEFT targets (Hugging Face
+// PEFT's module names), the layer sequence (encoder then decoder), defaults
+// and value checks.
+#include "models/bart/spec.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace galaxy::models {
+namespace {
+
+std::vector<ModelInput> bartInputs(const config::GalaxyConfig &c) {
+  const int64_t b = c.batch_size, s = c.pad_size, t = bartTargetLength(c);
+  // Source positions are S (queries) / K (keys); the decoder's are T
+  // (queries) / TK (keys), so a split of one sequence never applies to the
+  // other. The data side builds the decoder's inputs
+  // (shift_tokens_right of the labels, or of input_ids for classification)
+  // and their padding mask.
+  std::vector<ModelInput> in = {
+      {"input_ids", true, {b, s}, "B,S"},
+      {"attention_mask", false, {b, s}, "B,K"},
+      {"decoder_input_ids", true, {b, t}, "B,T"},
+      {"decoder_attention_mask", false, {b, t}, "B,TK"}};
+  if (c.task == "classification") {
+    in.push_back({"labels", true, {b}, "B"});
+    in.push_back({"eos_index", true, {b}, "B"});
+  } else {
+    in.push_back({"labels", true, {b, t}, "B,T"});
+    in.push_back({"num_targets", false, {}, ""});
+  }
+  return in;
+}
+
+std::vector<LayerGroup> bartLayers(const config::GalaxyConfig &c) {
+  return {{"encoder", c.num_hidden_layers}, {"decoder", c.decoder_layers}};
+}
+
+// Hugging Face's BartConfig defaults (bart-large's shape).
+void bartDefaults(config::GalaxyConfig &c) {
+  c.vocab_size = 50265;
+  c.hidden_size = 1024;
+  c.num_hidden_layers = 12;
+  c.decoder_layers = 12;
+  c.num_attention_heads = 16;
+  c.decoder_attention_heads = 16;
+  c.intermediate_size = 4096;
+  c.decoder_ffn_dim = 4096;
+  c.max_position_embeddings = 1024;
+  c.hidden_act = config::Activation::kGelu;
+  c.hidden_dropout_prob = 0.1;
+  c.attention_dropout = 0.0;
+  c.activation_dropout = 0.0;
+  c.classifier_dropout = 0.0;
+  c.layer_norm_eps = 1e-5; // nn.LayerNorm's default, which BART uses
+  c.pad_token_id = 1;
+  c.bos_token_id = 0;
+  c.eos_token_id = 2;
+  c.decoder_start_token_id = 2;
+  c.lora_target_modules = {"q_proj", "v_proj"};
+}
+
+absl::Status bartCheck(const config::GalaxyConfig &c) {
+  auto bad = [](const std::string &m) { return absl::InvalidArgumentError(m); };
+  for (auto [key, heads, ffn] :
+       {std::tuple{"encoder", c.num_attention_heads, c.intermediate_size},
+        std::tuple{"decoder", c.decoder_attention_heads, c.decoder_ffn_dim}}) {
+    if (heads <= 0 || c.hidden_size % heads != 0)
+      return bad(absl::StrCat("d_model ", c.hidden_size,
+                              " is not divisible by ", key, "_attention_heads ",
+                              heads));
+    if (ffn <= 0)
+      return bad(absl::StrCat(key, "_ffn_dim = ", ffn, " must be positive"));
+  }
+  if (c.decoder_layers < 0)
+    return bad(
+        absl::StrCat("decoder_layers = ", c.decoder_layers, " must be >= 0"));
+  const int64_t t = bartTargetLength(c);
+  for (auto [key, len] :
+       {std::pair{"pad_size", c.pad_size}, std::pair{"target_pad_size", t}})
+    if (len > c.max_position_embeddings)
+      return bad(absl::StrCat(
+          key, " ", len, " exceeds max_position_embeddings ",
+          c.max_position_embeddings, " (BART's learned positions)"));
+  for (auto [key, p] : {std::pair{"dropout", c.hidden_dropout_prob},
+                        std::pair{"attention_dropout", c.attention_dropout},
+                        std::pair{"activation_dropout", c.activation_dropout},
+                        std::pair{"classifier_dropout", c.classifier_dropout}})
+    if (!(p >= 0 && p < 1))
+      return bad(absl::StrCat(key, " = ", p, " is outside [0, 1)"));
+  // Sequence parallelism would split two sequences (source S, target T) of
+  // different lengths by one seq_scatter_list, and the cross-attention would
+  // gather the encoder's keys on every decoder rank: not built yet.
+  using config::BlockMethod;
+  using config::ParallelMode;
+  auto usesSp = [&](ParallelMode m) {
+    return m == ParallelMode::kSP ||
+           (m == ParallelMode::kGalaxy &&
+            (c.att_parallel_method == BlockMethod::kSP ||
+             c.con_parallel_method == BlockMethod::kSP ||
+             c.mlp_parallel_method == BlockMethod::kSP));
+  };
+  if (usesSp(c.parallel_mode) || usesSp(c.pp_group_mode))
+    return bad("sequence parallelism (parallel_mode sp, or galaxy with an "
+               "sp region method) is not built for bart: its source and "
+               "target sequences would need separate splits and the "
+               "cross-attention a gather of the encoder's keys; use dp, tp, "
+               "or galaxy with att/con/mlp_parallel_method tp or None");
+  if (c.parallel_mode == ParallelMode::kPP)
+    return bad("pipelines are not built for bart yet (the encoder output "
+               "must reach every decoder stage and the tied embedding spans "
+               "stages); use dp or tp");
+  if (c.use_lora || c.use_adapter || c.use_side || c.use_side_only)
+    return bad(
+        "PEFT (use_lora / use_adapter / use_side / use_side_only) is "
+        "not built for bart yet: LoRA and adapters must also reach the "
+        "decoder's cross-attention (encoder_attn); train the full model");
+  return absl::OkStatus();
+}
+
+} // namespace
+
+int64_t bartTargetLength(const config::GalaxyConfig &c) {
+  if (c.task == "classification" || c.target_pad_size <= 0)
+    return c.pad_size;
+  return c.target_pad_size;
+}
+
+const ModelSpec &bartSpec() {
+  static const ModelSpec spec = {
+      .modelType = "bart",
+      .recognisingKeys = {"d_model", "encoder_layers", "decoder_layers",
+                          "encoder_attention_heads", "decoder_attention_heads",
+                          "encoder_ffn_dim", "decoder_ffn_dim"},
+      .inputs = bartInputs,
+      // Hugging Face PEFT's names. Its suffix match also hits the decoder's
+      // cross-attention (encoder_attn.*), which one suffix per name cannot
+      // say: PEFT is refused for bart until it can (bartCheck).
+      .peftTargets = {{"q_proj", "self_attn.q_proj"},
+                      {"k_proj", "self_attn.k_proj"},
+                      {"v_proj", "self_attn.v_proj"},
+                      {"out_proj", "self_attn.out_proj"},
+                      {"fc1", "fc1"},
+                      {"fc2", "fc2"}},
+      .layerPrefixes = {"model.encoder.layers.", "model.decoder.layers."},
+      .adapterAfter = {"out_proj", "fc2"},
+      .alwaysTrainable = {"classification_head."},
+      .layers = bartLayers,
+      .layerCountKey = "encoder_layers + decoder_layers",
+      .tasks = {"seq2seq", "classification"},
+      .setDefaults = bartDefaults,
+      // The prototype's BART configs carry BERT's num_hidden_layers beside
+      // encoder_layers / decoder_layers.
+      .keyWarnings = {{"num_hidden_layers",
+                       "read as encoder_layers (BartConfig's alias), which "
+                       "encoder_layers overrides when both are given"}},
+      .activations = {config::Activation::kGelu, config::Activation::kGeluNew,
+                      config::Activation::kRelu},
+      .checkValues = bartCheck,
+  };
+  return spec;
+}
+
+} // namespace galaxy::models

@@ -1,0 +1,204 @@
+"""Galaxy's serial BART against Hugging Face's: transformers.BartForConditionalGeneration
+(task seq2seq) or BartForSequenceClassification (task classification) on the tiny BART of
+tests/equiv/bart_case.py (2+2 layers, d_model 32, 4 heads, vocab 64, padded sources and
+targets), from the same random weights: per-step losses (rtol 1e-4) and the weights after
+the SGD steps (atol 1e-3) must agree.
+
+Needs a Python with torch and transformers (Debian's python3-torch has no transformers:
+a venv with system site packages and transformers installed): a manual check, and a ctest
+(oracle_bart_hf_*) when CMake is given -DGALAXY_HF_PYTHON=that python:
+
+  PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
+      classification] [--steps 2] [--keep DIR] [--galaxy-lr-factor F] [--hf-drop-cross-mask]
+
+Hugging Face gets the source attention_mask and the labels, nothing else: it builds the
+decoder input with its own shift_tokens_right and runs its decoder with the causal mask
+only, so this also checks Galaxy's data side (decoder inputs, eos index, -100 targets).
+--galaxy-lr-factor scales Galaxy's learning rate, --hf-drop-cross-mask runs Hugging Face's
+cross-attention without the source padding mask: negative controls that must fail.
+Exit status: 0 equal, 1 different.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "equiv"))
+
+import torch  # noqa: E402
+
+import bart_case  # noqa: E402
+import safetensors_io  # noqa: E402
+
+LOSS_RTOL, WEIGHTS_ATOL = 1e-4, 1e-3
+# Tied to model.shared.weight in Hugging Face's state dict; Galaxy keeps the one name.
+TIED = {"model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight",
+        "lm_head.weight"}
+
+
+def hf_model(cfg):
+    import transformers
+
+    hc = transformers.BartConfig(
+        vocab_size=cfg["vocab_size"], d_model=cfg["d_model"],
+        encoder_layers=cfg["encoder_layers"], decoder_layers=cfg["decoder_layers"],
+        encoder_attention_heads=cfg["encoder_attention_heads"],
+        decoder_attention_heads=cfg["decoder_attention_heads"],
+        encoder_ffn_dim=cfg["encoder_ffn_dim"], decoder_ffn_dim=cfg["decoder_ffn_dim"],
+        max_position_embeddings=cfg["max_position_embeddings"],
+        activation_function=cfg["activation_function"], dropout=0.0, attention_dropout=0.0,
+        activation_dropout=0.0, classifier_dropout=0.0, scale_embedding=cfg["scale_embedding"],
+        init_std=cfg["init_std"], pad_token_id=cfg["pad_token_id"],
+        bos_token_id=cfg["bos_token_id"], eos_token_id=cfg["eos_token_id"],
+        decoder_start_token_id=cfg["decoder_start_token_id"], forced_eos_token_id=None,
+        num_labels=cfg["num_classes"])
+    torch.manual_seed(1234)
+    if cfg["task"] == "classification":
+        m = transformers.BartForSequenceClassification(hc)
+    else:
+        m = transformers.BartForConditionalGeneration(hc)
+        # A non-zero bias, so its loading (and that it never trains) is checked.
+        m.final_logits_bias.copy_(0.1 * torch.randn_like(m.final_logits_bias))
+    # Bigger than init_std's 0.02, so the attention is far from uniform and a wrong mask
+    # shows.
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.2)
+    return m.float()
+
+
+def galaxy_state(model):
+    out = {}
+    for name, t in model.state_dict().items():
+        if name in TIED:
+            continue
+        t = t.detach().clone()
+        if name == "final_logits_bias":
+            t = t.reshape(-1)  # Galaxy's linear bias [vocab]; Hugging Face's buffer [1, vocab]
+        out[name] = t.numpy()
+    return out
+
+
+def batches(rows, cfg):
+    B, S = cfg["batch_size"], cfg["pad_size"]
+    T = cfg.get("target_pad_size", S)
+    pad = cfg["pad_token_id"]
+    for i in range(0, len(rows), B):
+        chunk = rows[i:i + B]
+        ids = [r["input_ids"][:S] + [pad] * (S - len(r["input_ids"][:S])) for r in chunk]
+        mask = [[1] * len(r["input_ids"][:S]) + [0] * (S - len(r["input_ids"][:S]))
+                for r in chunk]
+        batch = {"input_ids": torch.tensor(ids), "attention_mask": torch.tensor(mask)}
+        if cfg["task"] == "classification":
+            batch["labels"] = torch.tensor([r["label"] for r in chunk])
+        else:
+            batch["labels"] = torch.tensor(
+                [r["labels"][:T] + [-100] * (T - len(r["labels"][:T])) for r in chunk])
+        yield batch
+
+
+def no_cross_mask_loss(model, batch, cfg):
+    """BartForConditionalGeneration's loss with the decoder's cross-attention unmasked."""
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    enc = model.model.encoder(input_ids=batch["input_ids"],
+                              attention_mask=batch["attention_mask"])[0]
+    dec_in = shift_tokens_right(batch["labels"], cfg["pad_token_id"],
+                                cfg["decoder_start_token_id"])
+    dec = model.model.decoder(input_ids=dec_in, encoder_hidden_states=enc,
+                              encoder_attention_mask=None)[0]
+    logits = model.lm_head(dec) + model.final_logits_bias
+    return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]),
+                                             batch["labels"].view(-1))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("build")
+    ap.add_argument("--task", default="seq2seq", choices=["seq2seq", "classification"])
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--keep")
+    ap.add_argument("--galaxy-lr-factor", type=float, default=1.0)
+    ap.add_argument("--hf-drop-cross-mask", action="store_true",
+                    help="negative control (seq2seq): Hugging Face's cross-attention without "
+                    "the source padding mask; must differ from Galaxy")
+    args = ap.parse_args()
+    galaxyc = os.environ.get("GALAXYC", os.path.join(args.build, "tools", "galaxyc"))
+    galaxy_run = os.environ.get("GALAXY_RUN", os.path.join(args.build, "tools", "galaxy-run"))
+
+    work = args.keep or tempfile.mkdtemp(prefix="galaxy-bart-hf.")
+    os.makedirs(work, exist_ok=True)
+    p = lambda name: os.path.join(work, name)  # noqa: E731
+    cfg = bart_case.config("sgd", args.task)
+    rows = bart_case.rows(cfg["batch_size"] * args.steps, 1, args.task)
+    gcfg = dict(cfg, learning_rate=cfg["learning_rate"] * args.galaxy_lr_factor)
+    with open(p("config.json"), "w") as f:
+        json.dump(gcfg, f, indent=1)
+    with open(p("train.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+    model = hf_model(cfg)
+    safetensors_io.save(p("init.safetensors"), galaxy_state(model))
+
+    for cmd in ([galaxyc, p("config.json"), "-o", p("plan"), "--emit", "none"],
+                [galaxy_run, p("plan"), "--data", p("train.jsonl"), "--steps", str(args.steps),
+                 "--init", p("init.safetensors"), "--save", p("galaxy.safetensors"),
+                 "--metrics", p("galaxy_metrics.jsonl")]):
+        print("+ " + " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"])
+    model.train()
+    hf_losses = []
+    for batch in batches(rows, cfg):
+        opt.zero_grad()
+        loss = (no_cross_mask_loss(model, batch, cfg) if args.hf_drop_cross_mask
+                else model(**batch).loss)
+        loss.backward()
+        opt.step()
+        hf_losses.append(loss.item())
+    with open(p("galaxy_metrics.jsonl")) as f:
+        galaxy_losses = [json.loads(line)["loss"] for line in f if line.strip()]
+
+    ok = True
+    for step, (g, h) in enumerate(zip(galaxy_losses, hf_losses)):
+        good = abs(g - h) <= LOSS_RTOL * abs(h)
+        ok &= good
+        print(f"step {step}: galaxy loss {g:.7f}  hf {h:.7f}  |diff| {abs(g - h):.2e}"
+              f"{'' if good else '  MISMATCH'}")
+    if len(galaxy_losses) != len(hf_losses):
+        print(f"galaxy logged {len(galaxy_losses)} steps, hf {len(hf_losses)}")
+        ok = False
+    saved = safetensors_io.load(p("galaxy.safetensors"))
+    want = galaxy_state(model)
+    init = safetensors_io.load(p("init.safetensors"))
+    diffs, moved = [], 0
+    for name, h in want.items():
+        if name not in saved:
+            print(f"galaxy did not save {name}")
+            ok = False
+            continue
+        diffs.append((float(abs(saved[name].reshape(h.shape) - h).max()), name))
+        moved += bool(abs(h - init[name]).max() > 0)
+    diffs.sort(reverse=True)
+    print(f"weights: {len(want)} tensors ({moved} updated by training), max |galaxy - hf|: " +
+          ", ".join(f"{n} {d:.2e}" for d, n in diffs[:4]))
+    ok &= bool(diffs) and diffs[0][0] <= WEIGHTS_ATOL
+    kept = not ok or args.keep
+    print("bart_hf.py: " + ("galaxy == hugging face" if ok else "DIFFERENT") +
+          f" ({args.task}, {args.steps} SGD steps" + (f"; files in {work})" if kept else ")"))
+    if not kept:
+        shutil.rmtree(work)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

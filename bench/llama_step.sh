@@ -8,8 +8,8 @@
 #
 # Model: LLaMA-7B's layer shape — hidden 4096, 32 heads (32 KV heads), intermediate 11008 —
 # 2 layers, vocab VOCAB (512: the issue asks for the layer stack; a 32000-word LM head would
-# be a quarter of the step's FLOPs at this depth), batch 4, seq 32, full-length random rows (no padding),
-# fp32, SGD, no dropout. 409.0 M parameters with vocab 512.
+# be a quarter of the step's FLOPs at this depth), batch 4, seq 32, full-length random rows
+# (no padding), fp32, SGD, no dropout. 409.0 M parameters with vocab 512.
 # Galaxy: galaxyc compiles the config, galaxy-run --metrics gives each step's time.
 # PyTorch: bench/llama_step_torch.py, transformers' LlamaForCausalLM (attn "eager") from a
 # LlamaConfig of the same sizes, eager and torch.compile.

@@ -1,5 +1,7 @@
 #include "compiler/PipelinePlans.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -22,6 +24,36 @@ std::string mib(int64_t bytes) {
   return absl::StrFormat("%.2f MiB", bytes / 1048576.0);
 }
 
+// How a stage holds its copy of tied parameter `name`: the parameter's and
+// its gradient's layouts within the stage's group, and whether it trains.
+// Copies are summed element by element across stages, so these must agree.
+std::string copyLayout(mlir::ModuleOp module, llvm::StringRef name) {
+  auto layoutText = [](mlir::Operation *op) {
+    std::string out;
+    llvm::raw_string_ostream os(out);
+    if (mlir::Attribute a = op->getAttr(kLayoutAttr))
+      a.print(os);
+    else
+      os << "unpartitioned";
+    return out;
+  };
+  std::string param = "absent", grad = "none";
+  bool trainable = false;
+  module.walk([&](ParamOp p) {
+    if (p.getName() == name && param == "absent") {
+      param = layoutText(p);
+      trainable = p.getTrainable();
+    }
+  });
+  module.walk([&](GradOfOp g) {
+    if (auto p = g.getParam().getDefiningOp<ParamOp>();
+        p && p.getName() == name)
+      grad = layoutText(g);
+  });
+  return absl::StrCat(trainable ? "trainable" : "frozen", ", laid out ", param,
+                      ", gradient ", grad);
+}
+
 } // namespace
 
 absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
@@ -37,6 +69,8 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
   if (lower)
     out.plans.resize(stages * group);
   int64_t firstLayer = 0;
+  // Tied parameter -> (first stage holding it, how that copy is held).
+  std::map<std::string, std::pair<int, std::string>> tiedCopy;
   for (int s = 0; s < stages; ++s) {
     std::vector<mlir::OwningOpRef<mlir::ModuleOp>> mods;
     for (int64_t rows : sizes) {
@@ -49,6 +83,29 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
       if (!lower)
         break;
     }
+    // Tied copies: the first stage holding one fixes how it is laid out.
+    std::vector<std::pair<std::string, std::vector<int32_t>>> tied;
+    if (auto d = mods[0]->getOperation()->getAttrOfType<mlir::DictionaryAttr>(
+            kPipelineTiedAttr))
+      for (mlir::NamedAttribute e : d) {
+        auto on = mlir::cast<mlir::DenseI64ArrayAttr>(e.getValue());
+        const std::string name = e.getName().str();
+        tied.emplace_back(name, std::vector<int32_t>(on.asArrayRef().begin(),
+                                                     on.asArrayRef().end()));
+        const std::string mine = copyLayout(*mods[0], name);
+        auto [it, first] = tiedCopy.try_emplace(name, s, mine);
+        if (!first && it->second.second != mine)
+          return absl::InvalidArgumentError(absl::StrCat(
+              "parameter ", name, " is tied across stages ", it->second.first,
+              " and ", s,
+              " (e.g. tie_word_embeddings), whose gradients are "
+              "summed before each update, but stage ",
+              it->second.first, "'s copy is ", it->second.second, " and stage ",
+              s, "'s is ", mine, " (pp_group_mode ",
+              config::toString(cfg.pp_group_mode),
+              "); untie it (tie_word_embeddings false) or choose a group "
+              "mode that lays both copies out alike"));
+      }
     if (lower) {
       plan::Pipeline info;
       info.set_stage(s);
@@ -61,6 +118,12 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
       info.set_first_layer(firstLayer);
       info.set_end_layer(firstLayer + cfg.stage_num_hidden_layers_list[s]);
       info.set_group_mode(config::toString(cfg.pp_group_mode));
+      for (const auto &[name, on] : tied) {
+        plan::TiedParam *t = info.add_tied();
+        t->set_name(name);
+        for (int32_t x : on)
+          t->add_stages(x);
+      }
       auto fwd = mods[0]->lookupSymbol<mlir::func::FuncOp>("forward");
       for (unsigned i = 0; i < fwd.getNumArguments(); ++i)
         if (auto a = fwd.getArgAttrOfType<mlir::StringAttr>(i, kInputAttr);
@@ -146,6 +209,17 @@ std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
           "//   send %s %s to %s; recv its gradient as pp.grad.%s\n", a.str(),
           shapeText(fwd.getResultTypes()[i]), peer(stage + 1),
           a.getValue().substr(strlen("pp.out.")).str());
+  if (auto d = module->getAttrOfType<mlir::DictionaryAttr>(kPipelineTiedAttr))
+    for (mlir::NamedAttribute e : d) {
+      std::vector<std::string> others;
+      for (int64_t t :
+           mlir::cast<mlir::DenseI64ArrayAttr>(e.getValue()).asArrayRef())
+        if (t != stage)
+          others.push_back(peer(int(t)));
+      out += absl::StrFormat("//   tied %s: a copy also on %s; gradients "
+                             "summed before each update\n",
+                             e.getName().str(), absl::StrJoin(others, ", "));
+    }
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include "compiler/LowerToPlan.h"
 #include "compiler/config/enum_names.h"
 #include "galaxy/GalaxyDialect.h"
+#include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "models/registry.h"
 #include "runtime/plan/schedule.h"
@@ -26,32 +27,43 @@ std::string mib(int64_t bytes) {
 
 // How a stage holds its copy of tied parameter `name`: the parameter's and
 // its gradient's layouts within the stage's group, and whether it trains.
-// Copies are summed element by element across stages, so these must agree.
-std::string copyLayout(mlir::ModuleOp module, llvm::StringRef name) {
-  auto layoutText = [](mlir::Operation *op) {
-    std::string out;
-    llvm::raw_string_ostream os(out);
-    if (mlir::Attribute a = op->getAttr(kLayoutAttr))
-      a.print(os);
-    else
-      os << "unpartitioned";
-    return out;
-  };
-  std::string param = "absent", grad = "none";
+struct TiedCopy {
+  int stage = 0;
   bool trainable = false;
+  Layout param, grad;
+  std::string text() const {
+    return absl::StrCat(trainable ? "trainable" : "frozen", ", laid out ",
+                        param.str(), ", gradient ", grad.str());
+  }
+  // Copies are summed element by element across stages: the same slices,
+  // and gradients alike, except that a replicated parameter's gradient may be
+  // complete (R) on one stage and a partial sum over the group (P, all-reduced
+  // by "update") on another; the runtime sums those over both groups.
+  bool summableWith(const TiedCopy &o) const {
+    return trainable == o.trainable && param == o.param &&
+           (grad == o.grad ||
+            (param.kind == Layout::R && grad.kind != Layout::S &&
+             o.grad.kind != Layout::S));
+  }
+};
+
+TiedCopy tiedCopy(mlir::ModuleOp module, llvm::StringRef name, int stage) {
+  TiedCopy c;
+  c.stage = stage;
+  bool found = false;
   module.walk([&](ParamOp p) {
-    if (p.getName() == name && param == "absent") {
-      param = layoutText(p);
-      trainable = p.getTrainable();
+    if (p.getName() == name && !found) {
+      found = true;
+      c.param = layoutOf(p.getResult());
+      c.trainable = p.getTrainable();
     }
   });
   module.walk([&](GradOfOp g) {
     if (auto p = g.getParam().getDefiningOp<ParamOp>();
         p && p.getName() == name)
-      grad = layoutText(g);
+      c.grad = layoutOf(g.getResult());
   });
-  return absl::StrCat(trainable ? "trainable" : "frozen", ", laid out ", param,
-                      ", gradient ", grad);
+  return c;
 }
 
 } // namespace
@@ -69,8 +81,8 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
   if (lower)
     out.plans.resize(stages * group);
   int64_t firstLayer = 0;
-  // Tied parameter -> (first stage holding it, how that copy is held).
-  std::map<std::string, std::pair<int, std::string>> tiedCopy;
+  // Tied parameter -> its copies so far, in stage order.
+  std::map<std::string, std::vector<TiedCopy>> tiedCopies;
   for (int s = 0; s < stages; ++s) {
     std::vector<mlir::OwningOpRef<mlir::ModuleOp>> mods;
     for (int64_t rows : sizes) {
@@ -83,7 +95,7 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
       if (!lower)
         break;
     }
-    // Tied copies: the first stage holding one fixes how it is laid out.
+    // Tied copies: each must be summable with the first stage's.
     std::vector<std::pair<std::string, std::vector<int32_t>>> tied;
     if (auto d = mods[0]->getOperation()->getAttrOfType<mlir::DictionaryAttr>(
             kPipelineTiedAttr))
@@ -92,16 +104,17 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
         const std::string name = e.getName().str();
         tied.emplace_back(name, std::vector<int32_t>(on.asArrayRef().begin(),
                                                      on.asArrayRef().end()));
-        const std::string mine = copyLayout(*mods[0], name);
-        auto [it, first] = tiedCopy.try_emplace(name, s, mine);
-        if (!first && it->second.second != mine)
+        std::vector<TiedCopy> &copies = tiedCopies[name];
+        copies.push_back(tiedCopy(*mods[0], name, s));
+        const TiedCopy &first = copies.front(), &mine = copies.back();
+        if (!first.summableWith(mine))
           return absl::InvalidArgumentError(absl::StrCat(
-              "parameter ", name, " is tied across stages ", it->second.first,
+              "parameter ", name, " is tied across stages ", first.stage,
               " and ", s,
-              " (e.g. tie_word_embeddings), whose gradients are "
-              "summed before each update, but stage ",
-              it->second.first, "'s copy is ", it->second.second, " and stage ",
-              s, "'s is ", mine, " (pp_group_mode ",
+              " (e.g. tie_word_embeddings), whose gradients are summed before "
+              "each update, but stage ",
+              first.stage, "'s copy is ", first.text(), " and stage ", s,
+              "'s is ", mine.text(), " (pp_group_mode ",
               config::toString(cfg.pp_group_mode),
               "); untie it (tie_word_embeddings false) or choose a group "
               "mode that lays both copies out alike"));
@@ -146,6 +159,11 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
     firstLayer += cfg.stage_num_hidden_layers_list[s];
     out.stageModules.push_back(std::move(mods[0]));
   }
+  // Every copy's gradient kind, now that all stages are compiled.
+  for (plan::Plan &p : out.plans)
+    for (plan::TiedParam &t : *p.mutable_pipeline()->mutable_tied())
+      for (const TiedCopy &c : tiedCopies[t.name()])
+        t.add_partial(c.grad.kind == Layout::P);
   return out;
 }
 

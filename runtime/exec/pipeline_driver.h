@@ -122,10 +122,15 @@ private:
     float *grad = nullptr; // the accumulator (OPT_STATE slot 2), host memory
     int64_t elements = 0;
     comm::Communicator *comm = nullptr; // in tieComms_
+    bool whole = false;                 // summed over every rank of the stages
+    bool partial = false; // this copy's gradient is a partial sum (P)
   };
   std::vector<Tie> ties_;
-  // By the stages holding the copies (this one included).
-  std::map<std::vector<int>, std::unique_ptr<comm::Communicator>> tieComms_;
+  // By the stages holding the copies (this one included) and whether they
+  // are summed over whole groups.
+  std::map<std::pair<std::vector<int>, bool>,
+           std::unique_ptr<comm::Communicator>>
+      tieComms_;
   PipelineStats stats_;
   bool broken_ = false; // a step failed: the channels are unusable
 };

@@ -22,27 +22,31 @@ absl::Status PipelineDriver::initTies() {
   std::map<std::string, int> paramIndex;
   for (int i = 0; i < plan.params_size(); ++i)
     paramIndex[plan.params(i).name()] = i;
-  // Per set of stages: what this rank sums over it, described for the check.
-  std::map<std::vector<int>, std::vector<std::string>> described;
-  std::map<std::vector<int>, std::vector<Tie>> bySet;
+  // Keyed by the stages holding the copies and whether they are summed over
+  // whole groups: what this rank sums there, and its description for the
+  // check.
+  using Key = std::pair<std::vector<int>, bool>;
+  std::map<Key, std::vector<Tie>> byKey;
+  std::map<Key, std::vector<std::string>> described;
   for (const plan::TiedParam &t : plan.pipeline().tied()) {
     std::vector<int> on(t.stages().begin(), t.stages().end());
     const bool sorted = std::is_sorted(on.begin(), on.end()) &&
                         std::adjacent_find(on.begin(), on.end()) == on.end();
     if (on.size() < 2 || !sorted || on.front() < 0 || on.back() >= stages_ ||
-        !std::count(on.begin(), on.end(), stage_))
+        !std::count(on.begin(), on.end(), stage_) ||
+        t.partial_size() != int(on.size()))
       return absl::InvalidArgumentError(absl::StrCat(
           "Pipeline.tied lists parameter ", t.name(), " on stages [",
-          absl::StrJoin(on, ", "),
-          "], which must be two or more distinct "
-          "stages in ascending order below ",
-          stages_, ", this one (", stage_, ") included; recompile the plan"));
+          absl::StrJoin(on, ", "), "] with ", t.partial_size(),
+          " partial flags: it needs two or more distinct stages in ascending "
+          "order below ",
+          stages_, ", this one (", stage_,
+          ") included, and one flag each; recompile the plan"));
     auto it = paramIndex.find(t.name());
     if (it == paramIndex.end())
       return absl::InvalidArgumentError(absl::StrCat(
           "Pipeline.tied names parameter ", t.name(), ", which stage ", stage_,
-          "'s plan does not hold; "
-          "recompile the plan"));
+          "'s plan does not hold; recompile the plan"));
     const plan::Param &p = plan.params(it->second);
     if (!p.trainable())
       continue; // a frozen copy has no gradient; every copy is frozen alike
@@ -53,24 +57,36 @@ absl::Status PipelineDriver::initTies() {
           acc.status().code(),
           absl::StrCat("tied parameter ", t.name(), " of stage ", stage_,
                        ": its gradient accumulator: ", acc.status().message()));
-    bySet[on].push_back({t.name(), acc->first, acc->second, nullptr});
-    described[on].push_back(
-        absl::StrCat(t.name(), " [", absl::StrJoin(p.global_shape(), "x"),
-                     "] slice at [", absl::StrJoin(p.slice_offset(), ","),
-                     "] of [", absl::StrJoin(p.slice_shape(), "x"), "]"));
+    const std::vector<bool> partial(t.partial().begin(), t.partial().end());
+    const int partials = std::count(partial.begin(), partial.end(), true);
+    const bool whole = partials > 0 && partials < int(on.size());
+    const Key key{on, whole};
+    byKey[key].push_back(
+        {t.name(), acc->first, acc->second, nullptr, whole,
+         partial[std::find(on.begin(), on.end(), stage_) - on.begin()]});
+    described[key].push_back(absl::StrCat(
+        t.name(), " [", absl::StrJoin(p.global_shape(), "x"), "] slice at [",
+        absl::StrJoin(p.slice_offset(), ","), "] of [",
+        absl::StrJoin(p.slice_shape(), "x"), "], partial gradients [",
+        absl::StrJoin(partial, ","), "]"));
   }
-  if (bySet.empty())
+  if (byKey.empty())
     return absl::OkStatus();
   if (!world_)
     return absl::InvalidArgumentError(
         "the plan ties parameters across stages but runs without a world");
-  // The copies of group position groupRank_: world ranks stage * G + that.
-  // Every member walks the sets in the same (sorted) order, so the splits
-  // meet; a set's key never collides with another's.
-  for (auto &[on, ties] : bySet) {
+  // The members: this group position's ranks on the stages (world ranks
+  // stage * G + groupRank_) when every copy's gradient is alike; every rank
+  // of the stages when some are partial sums over their group and others
+  // complete. Every member walks the keys in the same (sorted) order, so the
+  // splits meet; and a member list never collides with another's.
+  for (auto &[key, ties] : byKey) {
+    const auto &[on, whole] = key;
     std::vector<int> members;
     for (int s : on)
-      members.push_back(s * groupSize_ + groupRank_);
+      for (int r = 0; r < groupSize_; ++r)
+        if (whole || r == groupRank_)
+          members.push_back(s * groupSize_ + r);
     auto c = world_->split(members);
     if (!c.ok())
       return absl::Status(
@@ -81,7 +97,7 @@ absl::Status PipelineDriver::initTies() {
     comm::Communicator &comm = **c;
     // Every copy must be the same slice of the same tensor: compare the
     // members' descriptions (lengths, then the bytes as int32).
-    const std::string mine = absl::StrJoin(described[on], "; ");
+    const std::string mine = absl::StrJoin(described[key], "; ");
     std::vector<int32_t> lens(comm.size());
     int32_t len = int32_t(mine.size());
     absl::Status s = comm.allGatherV(&len, 1, lens.data(),
@@ -103,8 +119,8 @@ absl::Status PipelineDriver::initTies() {
       at += counts[r];
       if (theirs != mine)
         return absl::FailedPreconditionError(absl::StrCat(
-            "stage ", on[r], " holds tied copies {", theirs, "} but stage ",
-            stage_, " holds {", mine,
+            "world rank ", comm.worldRank(r), " holds tied copies {", theirs,
+            "} but ", who(stage_), " holds {", mine,
             "}; their gradients cannot be summed: compile every stage's plan "
             "in one galaxyc run"));
     }
@@ -112,7 +128,7 @@ absl::Status PipelineDriver::initTies() {
       t.comm = c->get();
       ties_.push_back(t);
     }
-    tieComms_[on] = std::move(*c);
+    tieComms_[key] = std::move(*c);
   }
   return absl::OkStatus();
 }
@@ -122,11 +138,19 @@ absl::Status PipelineDriver::sumTiedGradients() {
   const auto t0 = std::chrono::steady_clock::now();
   absl::Status s;
   for (const Tie &t : ties_) {
+    // Over whole groups each copy's share enters the sum once: a complete
+    // copy from its group rank 0 only, a partial one from every rank. After
+    // it a complete copy holds the sum on every rank and a partial one on
+    // group rank 0 only, which its "update" all-reduces over the group.
+    if (t.whole && !t.partial && groupRank_ != 0)
+      std::fill(t.grad, t.grad + t.elements, 0.0f);
     s = t.comm->allReduceSum(t.grad, size_t(t.elements));
     if (!s.ok()) {
       s = absl::Status(s.code(), absl::StrCat(t.name, ": ", s.message()));
       break;
     }
+    if (t.whole && t.partial && groupRank_ != 0)
+      std::fill(t.grad, t.grad + t.elements, 0.0f);
   }
   stats_.idleSeconds +=
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -1,11 +1,14 @@
 #include "compiler/PipelinePlans.h"
 
+#include <map>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "compiler/LowerToPlan.h"
 #include "compiler/config/enum_names.h"
 #include "galaxy/GalaxyDialect.h"
+#include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "models/registry.h"
 #include "runtime/plan/schedule.h"
@@ -20,6 +23,47 @@ std::string shapeText(mlir::Type t) {
 
 std::string mib(int64_t bytes) {
   return absl::StrFormat("%.2f MiB", bytes / 1048576.0);
+}
+
+// How a stage holds its copy of tied parameter `name`: the parameter's and
+// its gradient's layouts within the stage's group, and whether it trains.
+struct TiedCopy {
+  int stage = 0;
+  bool trainable = false;
+  Layout param, grad;
+  std::string text() const {
+    return absl::StrCat(trainable ? "trainable" : "frozen", ", laid out ",
+                        param.str(), ", gradient ", grad.str());
+  }
+  // Copies are summed element by element across stages: the same slices,
+  // and gradients alike, except that a replicated parameter's gradient may be
+  // complete (R) on one stage and a partial sum over the group (P, all-reduced
+  // by "update") on another; the runtime sums those over both groups.
+  bool summableWith(const TiedCopy &o) const {
+    return trainable == o.trainable && param == o.param &&
+           (grad == o.grad ||
+            (param.kind == Layout::R && grad.kind != Layout::S &&
+             o.grad.kind != Layout::S));
+  }
+};
+
+TiedCopy tiedCopy(mlir::ModuleOp module, llvm::StringRef name, int stage) {
+  TiedCopy c;
+  c.stage = stage;
+  bool found = false;
+  module.walk([&](ParamOp p) {
+    if (p.getName() == name && !found) {
+      found = true;
+      c.param = layoutOf(p.getResult());
+      c.trainable = p.getTrainable();
+    }
+  });
+  module.walk([&](GradOfOp g) {
+    if (auto p = g.getParam().getDefiningOp<ParamOp>();
+        p && p.getName() == name)
+      c.grad = layoutOf(g.getResult());
+  });
+  return c;
 }
 
 } // namespace
@@ -37,6 +81,8 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
   if (lower)
     out.plans.resize(stages * group);
   int64_t firstLayer = 0;
+  // Tied parameter -> its copies so far, in stage order.
+  std::map<std::string, std::vector<TiedCopy>> tiedCopies;
   for (int s = 0; s < stages; ++s) {
     std::vector<mlir::OwningOpRef<mlir::ModuleOp>> mods;
     for (int64_t rows : sizes) {
@@ -49,6 +95,30 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
       if (!lower)
         break;
     }
+    // Tied copies: each must be summable with the first stage's.
+    std::vector<std::pair<std::string, std::vector<int32_t>>> tied;
+    if (auto d = mods[0]->getOperation()->getAttrOfType<mlir::DictionaryAttr>(
+            kPipelineTiedAttr))
+      for (mlir::NamedAttribute e : d) {
+        auto on = mlir::cast<mlir::DenseI64ArrayAttr>(e.getValue());
+        const std::string name = e.getName().str();
+        tied.emplace_back(name, std::vector<int32_t>(on.asArrayRef().begin(),
+                                                     on.asArrayRef().end()));
+        std::vector<TiedCopy> &copies = tiedCopies[name];
+        copies.push_back(tiedCopy(*mods[0], name, s));
+        const TiedCopy &first = copies.front(), &mine = copies.back();
+        if (!first.summableWith(mine))
+          return absl::InvalidArgumentError(absl::StrCat(
+              "parameter ", name, " is tied across stages ", first.stage,
+              " and ", s,
+              " (e.g. tie_word_embeddings), whose gradients are summed before "
+              "each update, but stage ",
+              first.stage, "'s copy is ", first.text(), " and stage ", s,
+              "'s is ", mine.text(), " (pp_group_mode ",
+              config::toString(cfg.pp_group_mode),
+              "); untie it (tie_word_embeddings false) or choose a group "
+              "mode that lays both copies out alike"));
+      }
     if (lower) {
       plan::Pipeline info;
       info.set_stage(s);
@@ -61,6 +131,12 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
       info.set_first_layer(firstLayer);
       info.set_end_layer(firstLayer + cfg.stage_num_hidden_layers_list[s]);
       info.set_group_mode(config::toString(cfg.pp_group_mode));
+      for (const auto &[name, on] : tied) {
+        plan::TiedParam *t = info.add_tied();
+        t->set_name(name);
+        for (int32_t x : on)
+          t->add_stages(x);
+      }
       auto fwd = mods[0]->lookupSymbol<mlir::func::FuncOp>("forward");
       for (unsigned i = 0; i < fwd.getNumArguments(); ++i)
         if (auto a = fwd.getArgAttrOfType<mlir::StringAttr>(i, kInputAttr);
@@ -83,6 +159,11 @@ absl::StatusOr<PipelineCompile> compilePipeline(mlir::MLIRContext &ctx,
     firstLayer += cfg.stage_num_hidden_layers_list[s];
     out.stageModules.push_back(std::move(mods[0]));
   }
+  // Every copy's gradient kind, now that all stages are compiled.
+  for (plan::Plan &p : out.plans)
+    for (plan::TiedParam &t : *p.mutable_pipeline()->mutable_tied())
+      for (const TiedCopy &c : tiedCopies[t.name()])
+        t.add_partial(c.grad.kind == Layout::P);
   return out;
 }
 
@@ -146,6 +227,17 @@ std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
           "//   send %s %s to %s; recv its gradient as pp.grad.%s\n", a.str(),
           shapeText(fwd.getResultTypes()[i]), peer(stage + 1),
           a.getValue().substr(strlen("pp.out.")).str());
+  if (auto d = module->getAttrOfType<mlir::DictionaryAttr>(kPipelineTiedAttr))
+    for (mlir::NamedAttribute e : d) {
+      std::vector<std::string> others;
+      for (int64_t t :
+           mlir::cast<mlir::DenseI64ArrayAttr>(e.getValue()).asArrayRef())
+        if (t != stage)
+          others.push_back(peer(int(t)));
+      out += absl::StrFormat("//   tied %s: a copy also on %s; gradients "
+                             "summed before each update\n",
+                             e.getName().str(), absl::StrJoin(others, ", "));
+    }
   return out;
 }
 

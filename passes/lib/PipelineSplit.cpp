@@ -5,6 +5,8 @@
 #include "mlir/IR/IRMapping.h"
 #include "llvm/ADT/DenseSet.h"
 
+#include <set>
+
 namespace galaxy {
 #define GEN_PASS_DEF_PIPELINESPLIT
 #include "galaxy/Passes.h.inc"
@@ -99,10 +101,10 @@ void PipelineSplitPass::runOnOperation() {
       opStage[&op] = s;
     }
 
-  // A parameter lives on one stage: a tied weight read by two stages (one
-  // param op read across a boundary, or two param ops of one name, e.g. a
-  // tied embedding and LM head) would need its gradients summed across them.
-  llvm::StringMap<std::pair<int, ParamOp>> stageOfName;
+  // One param op lives on one stage. Param ops of one name on several stages
+  // (a tied embedding and LM head) each become a copy on their stage; the
+  // runtime sums the copies' gradients before each update, so they stay equal.
+  llvm::StringMap<std::set<int>> stagesOfName;
   for (Operation &op : body.without_terminator()) {
     auto p = dyn_cast<ParamOp>(op);
     if (!p)
@@ -111,19 +113,18 @@ void PipelineSplitPass::runOnOperation() {
       if (opStage[user] != opStage[&op]) {
         p.emitError() << "parameter " << p.getName() << " is read by stages "
                       << opStage[&op] << " and " << opStage[user]
-                      << "; a pipeline keeps each parameter on one stage";
+                      << "; a pipeline keeps each parameter op on one stage";
         return signalPassFailure();
       }
-    auto [it, first] = stageOfName.try_emplace(p.getName(), opStage[&op], p);
-    if (!first && it->second.first != opStage[&op]) {
-      p.emitError() << "parameter " << p.getName() << " is tied across stages "
-                    << it->second.first << " and " << opStage[&op]
-                    << " (e.g. tie_word_embeddings); a pipeline keeps each "
-                       "parameter on one stage: untie it (tie_word_embeddings "
-                       "false) or train without a pipeline";
-      return signalPassFailure();
-    }
+    stagesOfName[p.getName()].insert(opStage[&op]);
   }
+  SmallVector<NamedAttribute> tied;
+  for (const auto &[name, on] : stagesOfName)
+    if (on.size() > 1 && on.count(stage))
+      tied.push_back(NamedAttribute(
+          StringAttr::get(module.getContext(), name),
+          DenseI64ArrayAttr::get(module.getContext(),
+                                 SmallVector<int64_t>(on.begin(), on.end()))));
 
   // Crossing values per boundary b (between stage b and b+1), in program
   // order: defined by a parameter-dependent op of stage <= b, read at > b.
@@ -236,6 +237,8 @@ void PipelineSplitPass::runOnOperation() {
   fn.erase();
   module->setAttr("galaxy.pipeline",
                   b.getDenseI64ArrayAttr({int64_t(stage), int64_t(stages)}));
+  if (!tied.empty())
+    module->setAttr(kPipelineTiedAttr, b.getDictionaryAttr(tied));
 }
 
 } // namespace

@@ -387,6 +387,20 @@ void Executor::initParams(uint64_t seed) {
     deferred_ = s;
 }
 
+absl::StatusOr<std::pair<float *, int64_t>>
+Executor::optStateHost(int32_t param, int slot) {
+  if (store_->device())
+    return absl::UnimplementedError(
+        "optimizer state lives on the device; only host buffers are exposed");
+  for (const auto &[id, data] : state_) {
+    const plan::Buffer &b = plan_.buffers(id);
+    if (b.param() == param && b.slot() == slot)
+      return std::make_pair(data, numel(b.shape()));
+  }
+  return absl::NotFoundError(absl::StrCat("the plan has no optimizer state ",
+                                          slot, " for parameter ", param));
+}
+
 absl::Status Executor::zeroState() {
   for (auto &[id, s] : state_) {
     const size_t bytes = 4 * numel(plan_.buffers(id).shape());

@@ -92,6 +92,13 @@ public:
   int stashSlots() const { return slots_; }
   int64_t stashSlotBytes() const { return slotBytes_; }
 
+  // Host data and element count of parameter `param`'s OPT_STATE buffer of
+  // slot `slot` (2: a pipeline plan's gradient accumulator), for runtime code
+  // that reduces it between programs; NotFound when the plan has none, and
+  // Unimplemented when it lives on a device.
+  absl::StatusOr<std::pair<float *, int64_t>> optStateHost(int32_t param,
+                                                           int slot);
+
   bool hasProgram(const std::string &name) const {
     return programs_.count(name) > 0;
   }

@@ -216,7 +216,9 @@ absl::Status PipelineDriver::init() {
     actOut_ = std::make_unique<Channel>(std::move(*act), true);
     gradIn_ = std::make_unique<Channel>(std::move(*grad), false);
   }
-  return handshake();
+  if (absl::Status s = handshake(); !s.ok())
+    return s;
+  return initTies();
 }
 
 // Both sides of each boundary describe what crosses it (schedule,

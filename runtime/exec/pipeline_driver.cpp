@@ -8,8 +8,9 @@
 #include "runtime/exec/pipeline_internal.h"
 #include "runtime/plan/schedule.h"
 
-// The driver's other members live in pipeline_checks.cpp (init, handshake)
-// and pipeline_save.cpp (saveParams); the Channel in pipeline_channel.cpp.
+// The driver's other members live in pipeline_checks.cpp (init, handshake),
+// pipeline_ties.cpp (tied parameters) and pipeline_save.cpp (saveParams); the
+// Channel in pipeline_channel.cpp.
 
 namespace galaxy::rt {
 
@@ -254,6 +255,10 @@ absl::StatusOr<double> PipelineDriver::trainStep(const io::Batch &batch,
   }
   if (absl::Status s = drainSends(); !s.ok())
     return diagnose(s, absl::StrCat("step ", step, ", last sends"));
+  if (absl::Status s = sumTiedGradients(); !s.ok())
+    return diagnose(s,
+                    absl::StrCat("step ", step,
+                                 ", summing the tied parameters' gradients"));
   if (auto u =
           runTimed("update", io::Batch(), KernelContext{seed, step, true}, 0);
       !u.ok())

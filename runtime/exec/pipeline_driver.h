@@ -79,6 +79,12 @@ private:
   PipelineDriver(comm::Communicator *world, Executor &ex);
   absl::Status init();
   absl::Status handshake();
+  // Tied parameters (Pipeline.tied; pipeline_ties.cpp): one communicator per
+  // set of stages holding copies, over this group position's ranks on them,
+  // checked to hold equal slices; and the per-step sum of the copies'
+  // gradient accumulators, before "update".
+  absl::Status initTies();
+  absl::Status sumTiedGradients();
   // Runs a program on the executor, counting its time as busy.
   absl::StatusOr<Outputs> runTimed(const std::string &program,
                                    const io::Batch &batch,
@@ -111,6 +117,20 @@ private:
   // Channels to the previous and next stage: activations flow forward on
   // one communicator, gradients back on another.
   std::unique_ptr<Channel> actIn_, gradOut_, actOut_, gradIn_;
+  struct Tie {
+    std::string name;
+    float *grad = nullptr; // the accumulator (OPT_STATE slot 2), host memory
+    int64_t elements = 0;
+    comm::Communicator *comm = nullptr; // in tieComms_
+    bool whole = false;                 // summed over every rank of the stages
+    bool partial = false; // this copy's gradient is a partial sum (P)
+  };
+  std::vector<Tie> ties_;
+  // By the stages holding the copies (this one included) and whether they
+  // are summed over whole groups.
+  std::map<std::pair<std::vector<int>, bool>,
+           std::unique_ptr<comm::Communicator>>
+      tieComms_;
   PipelineStats stats_;
   bool broken_ = false; // a step failed: the channels are unusable
 };

@@ -61,9 +61,15 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
   if (me != 0)
     return absl::OkStatus();
   std::vector<io::TensorToWrite> all = g->tensors;
-  std::map<std::string, std::vector<int64_t>> seen;
+  // Name -> (stage, shape, data) of the copy written.
+  struct Seen {
+    int stage;
+    std::vector<int64_t> shape;
+    const float *data;
+  };
+  std::map<std::string, Seen> seen;
   for (const io::TensorToWrite &t : all)
-    seen[t.name] = t.shape;
+    seen[t.name] = {stage_, t.shape, static_cast<const float *>(t.data)};
   std::deque<std::vector<float>> storage; // stable addresses for `all`
   for (int s = 1; s < stages_; ++s) {
     const int from = s * groupSize_;
@@ -115,16 +121,28 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
               world_->recv(data.data(), data.size(), from, kSaveTag);
           !st.ok())
         return failed(st);
-      // A parameter held by two stages (tied weights) is written once.
+      // A parameter held by two stages (tied weights, Pipeline.tied) is
+      // written once: the copy of the lowest stage holding it. The copies
+      // took the same steps, so they must be equal to the bit.
       if (auto it = seen.find(name); it != seen.end()) {
-        if (it->second != shape)
+        if (it->second.shape != shape)
           return absl::FailedPreconditionError(absl::StrCat(
               "parameter ", name, " is held by two stages with shapes [",
-              absl::StrJoin(it->second, ", "), "] and [",
+              absl::StrJoin(it->second.shape, ", "), "] and [",
               absl::StrJoin(shape, ", "), "]; recompile the plans"));
+        const int64_t differ =
+            std::mismatch(data.begin(), data.end(), it->second.data).first -
+            data.begin();
+        if (differ < int64_t(data.size()))
+          return absl::InternalError(absl::StrCat(
+              "the copies of tied parameter ", name, " on stages ",
+              it->second.stage, " and ", s, " differ (first at element ",
+              differ, ": ", it->second.data[differ], " vs ", data[differ],
+              "): their gradients were not summed (Pipeline.tied); nothing "
+              "written"));
         continue;
       }
-      seen[name] = shape;
+      seen[name] = {s, shape, data.data()};
       all.push_back({name, io::StDType::F32, shape, data.data()});
     }
   }

@@ -4,5 +4,7 @@
 #include <cstdint>
 
 namespace galaxy::plan {
-inline constexpr uint32_t kPlanFormatVersion = 3; // 3: Plan.matmul_dtype
+// 3: Plan.matmul_dtype; 4: Pipeline.tied (an older galaxy-run would not sum
+// the copies' gradients, and they would drift apart).
+inline constexpr uint32_t kPlanFormatVersion = 4;
 } // namespace galaxy::plan

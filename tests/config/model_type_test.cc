@@ -44,13 +44,11 @@ TEST(ModelType, BartKeysAreNeverBert) {
                   "num_hidden_layers: read as encoder_layers");
 }
 
-TEST(ModelType, UnavailableModelIsTheFirstError) {
+TEST(ModelType, UnknownModelIsTheFirstError) {
   // hidden_size's type error would otherwise come first.
-  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "model_type": "bart"})"),
-                  "model_type 'bart' has no builder yet: available: bert, "
-                  "llama");
-  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "d_model": 8})"),
-                  "model_type 'bart' (recognised from its keys d_model)");
+  EXPECT_CONTAINS(parseError(R"({"hidden_size": "big", "model_type": "gpt2"})"),
+                  "model_type 'gpt2' is not a model Galaxy knows: available: "
+                  "bert, llama, bart");
 }
 
 TEST(ModelType, LlamaKeysMeanLlamaWithItsDefaults) {

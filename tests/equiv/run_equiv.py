@@ -6,7 +6,7 @@
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
-      [--layers L] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
+      [--layers L] [--tie [--drop-tied]] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
       [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
@@ -114,7 +114,7 @@ def make_config(args, lr_factor=1.0, dtype="fp32"):
     elif args.model == "llama":
         cfg = llama_case.config(args.optimizer, args.task)
         cfg.update({"attention_dropout": args.dropout, "num_hidden_layers": args.layers,
-                    "dtype": dtype})
+                    "dtype": dtype, "tie_word_embeddings": args.tie})
     else:
         cfg = tiny_case.config(args.optimizer)
         cfg.update(
@@ -177,25 +177,39 @@ def run(cmd, log, what, env=None):
     return p.stdout
 
 
-def zero_attr(plan_dir, name):
-    """Rewrites every rank plan with kernel attribute `name` set to 0 (protoc text round trip)."""
+def rewrite_plans(plan_dir, pattern, replacement):
+    """Applies pattern.subn to every rank plan's text form (protoc round trip); the count."""
     proto_dir = os.path.join(HERE, "..", "..", "runtime", "plan")
     proto = ["protoc", "-I", proto_dir, os.path.join(proto_dir, "plan.proto")]
-    pattern = re.compile(r'(key: "%s"\s*value \{\s*i: )-?\d+' % re.escape(name))
     changed = 0
     for f in sorted(os.listdir(plan_dir)):
         path = os.path.join(plan_dir, f)
         with open(path, "rb") as fh:
             text = subprocess.run([*proto, "--decode=galaxy.plan.Plan"], stdin=fh,
                                   capture_output=True, check=True).stdout.decode()
-        text, n = pattern.subn(r"\g<1>0", text)
+        text, n = pattern.subn(replacement, text)
         changed += n
         with open(path, "wb") as fh:
             fh.write(subprocess.run([*proto, "--encode=galaxy.plan.Plan"], input=text.encode(),
                                     capture_output=True, check=True).stdout)
+    return changed
+
+
+def zero_attr(plan_dir, name):
+    """Rewrites every rank plan with kernel attribute `name` set to 0."""
+    pattern = re.compile(r'(key: "%s"\s*value \{\s*i: )-?\d+' % re.escape(name))
+    changed = rewrite_plans(plan_dir, pattern, r"\g<1>0")
     if not changed:
         fail(f"--zero-attr {name}: no plan has that kernel attribute")
     print(f"negative control: {name} set to 0 in {changed} instructions")
+
+
+def drop_tied(plan_dir):
+    """Removes Pipeline.tied from every rank plan: the copies' gradients go unsummed."""
+    changed = rewrite_plans(plan_dir, re.compile(r"\n\s*tied \{[^}]*\}"), "")
+    if not changed:
+        fail("--drop-tied: no plan ties a parameter across stages")
+    print(f"negative control: {changed} tied entries removed from the plans")
 
 
 def main(argv=None):
@@ -215,6 +229,9 @@ def main(argv=None):
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--peft", default="full", choices=["full", "lora", "adapter", "side"],
                     help="PEFT method (both runs start from Galaxy's seeded init)")
+    ap.add_argument("--tie", action="store_true",
+                    help="llama: tie_word_embeddings (the LM head reads model.embed_tokens.weight; "
+                    "in a pipeline both the first and the last stage hold it)")
     ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--lr-factor", type=float, default=1.0)
@@ -230,11 +247,16 @@ def main(argv=None):
     ap.add_argument("--zero-attr", metavar="NAME",
                     help="negative control: set the kernel attribute NAME (e.g. q_offset, "
                     "the causal mask's query offset under SP) to 0 in the N-rank plans")
+    ap.add_argument("--drop-tied", action="store_true",
+                    help="negative control: remove Pipeline.tied from the N-rank plans, so a "
+                    "tied parameter's copies are not summed and drift apart")
     ap.add_argument("--parallel-dtype", choices=["fp32", "bf16"],
                     help="negative control: the N-rank side's dtype (default --dtype)")
     args = ap.parse_args(argv)
     if args.task is None:
         args.task = {"llama": "causal_lm", "bart": "seq2seq"}.get(args.model, "classification")
+    if args.tie and args.model != "llama":
+        fail("--tie is for --model llama (tie_word_embeddings)", 2)
     if args.mode == "pp" and args.world % len(args.stages):
         fail(f"--world {args.world} is not stages ({len(args.stages)}) x group size", 2)
     if args.world < 1 or (args.mode == "serial" and args.world != 1):
@@ -252,7 +274,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     mode_arg = args.mode if args.mode != "pp" or args.group == "serial" else f"pp+{args.group}"
     label = f"{mode_arg} world {args.world}" + ("" if args.peft == "full" else f" {args.peft}")
     if args.model != "bert":
-        label = f"{args.model} {args.task} " + label
+        label = f"{args.model} {args.task} " + label + (" tied" if args.tie else "")
     if args.mode == "pp":
         label += f" stages {args.stages} x{args.microbatches} {args.schedule}"
     if group_of(args)[0] == "galaxy":
@@ -295,6 +317,8 @@ def compare_runs(args, work, galaxyc, galaxy_run):
     evaluate = not (args.model == "bart" and args.task != "classification")
     if args.zero_attr:
         zero_attr(p("parallel.plan"), args.zero_attr)
+    if args.drop_tied:
+        drop_tied(p("parallel.plan"))
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init]
     if evaluate:
         common += ["--eval", p("eval.jsonl")]

@@ -60,6 +60,11 @@ inline constexpr llvm::StringLiteral kAdapterAfterAttr = "galaxy.adapter_after";
 inline constexpr llvm::StringLiteral kAlwaysTrainableAttr =
     "galaxy.always_trainable";
 inline constexpr llvm::StringLiteral kNumLayersAttr = "galaxy.num_layers";
+// Module attribute galaxy-pipeline stamps on a stage that holds a parameter
+// other stages hold too (a tied embedding and LM head): dictionary, parameter
+// name -> the stages holding a copy (i64 array, ascending). Their gradients
+// are summed across the copies before each update.
+inline constexpr llvm::StringLiteral kPipelineTiedAttr = "galaxy.pipeline_tied";
 
 // The axis names of `v` joined by ',' ("B,S,H"; "" when unknown), from its
 // defining op or function argument.

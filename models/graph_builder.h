@@ -8,8 +8,10 @@
 #include <string>
 
 #include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "models/registry.h"
 
 namespace galaxy {
 
@@ -75,6 +77,42 @@ protected:
     return dims(b.create<DropoutOp>(loc, x, b.getF64FloatAttr(p),
                                     b.getI64IntegerAttr(nextOpId++)),
                 dimsOf(x));
+  }
+
+  // The arguments of a function built over a model's declared inputs, found
+  // by input name (a null Value for a name the model does not declare).
+  struct Inputs {
+    std::vector<std::string> names;
+    mlir::Block *entry = nullptr;
+    mlir::Value operator()(llvm::StringRef name) const {
+      for (size_t i = 0; i < names.size(); ++i)
+        if (names[i] == name)
+          return entry->getArgument(i);
+      return mlir::Value();
+    }
+  };
+  // `func.func @forward` over `inputs` (the spec's, in order: i32 or f32 of
+  // their global shapes, each argument tagged galaxy.input and galaxy.dims)
+  // returning `results`, appended to `module`; the insertion point moves to
+  // its entry.
+  Inputs beginForward(mlir::ModuleOp module,
+                      const std::vector<models::ModelInput> &inputs,
+                      llvm::ArrayRef<mlir::Type> results) {
+    b.setInsertionPointToEnd(module.getBody());
+    llvm::SmallVector<mlir::Type> argTypes;
+    for (const models::ModelInput &in : inputs)
+      argTypes.push_back(in.isInt ? mlir::Type(i32(in.shape)) : f32(in.shape));
+    auto fn = b.create<mlir::func::FuncOp>(
+        loc, "forward", b.getFunctionType(argTypes, results));
+    Inputs out;
+    for (auto [i, in] : llvm::enumerate(inputs)) {
+      fn.setArgAttr(i, kInputAttr, b.getStringAttr(in.name));
+      fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), in.dims));
+      out.names.push_back(in.name);
+    }
+    out.entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(out.entry);
+    return out;
   }
 
   // Emits a galaxy.block of `kind` at `layer` (-1: outside the layer

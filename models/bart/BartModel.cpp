@@ -193,28 +193,10 @@ Value BartBuilder::decoderLayer(Value x, Value selfMask, Value enc,
 
 OwningOpRef<ModuleOp> BartBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
   const bool classify = c.task == "classification";
-  std::vector<models::ModelInput> inputs = models::bartSpec().inputs(c);
-  SmallVector<Type> argTypes;
-  for (const models::ModelInput &in : inputs)
-    argTypes.push_back(in.isInt ? Type(i32(in.shape)) : f32(in.shape));
-  SmallVector<Type> resultTypes = {f32({}), classify ? f32({B, c.num_classes})
-                                                     : f32({B, T, V})};
-  auto fn = b.create<func::FuncOp>(loc, "forward",
-                                   b.getFunctionType(argTypes, resultTypes));
-  for (auto [i, in] : llvm::enumerate(inputs)) {
-    fn.setArgAttr(i, kInputAttr, b.getStringAttr(in.name));
-    fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), in.dims));
-  }
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  auto arg = [&](StringRef name) {
-    for (auto [i, in] : llvm::enumerate(inputs))
-      if (in.name == name)
-        return Value(entry->getArgument(i));
-    return Value();
-  };
+  Inputs arg = beginForward(
+      *module, models::bartSpec().inputs(c),
+      {f32({}), classify ? f32({B, c.num_classes}) : f32({B, T, V})});
   Value encMask = arg("attention_mask"), labels = arg("labels");
 
   Value h = block("embedding", -1, [&]() -> SmallVector<Value> {

@@ -173,7 +173,6 @@ Value BertBuilder::encoderLayer(Value x, Value mask, int64_t i,
 
 OwningOpRef<ModuleOp> BertBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
-  b.setInsertionPointToEnd(module->getBody());
   auto hT = f32({d.batch, d.seq, d.hidden});
   // The inputs bertSpec() declares for these sizes: (name, type, dims).
   config::GalaxyConfig c;
@@ -182,30 +181,10 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   c.hidden_size = d.hidden;
   c.num_hidden_layers = d.layers;
   c.use_side_only = d.sideOnly;
-  SmallVector<std::tuple<std::string, Type, std::string>> args;
-  for (const models::ModelInput &in : models::bertSpec().inputs(c))
-    args.push_back(
-        {in.name, in.isInt ? Type(i32(in.shape)) : f32(in.shape), in.dims});
-  SmallVector<Type> argTypes,
-      resultTypes = {f32({}), f32({d.batch, d.numClasses})};
-  for (auto &a : args)
-    argTypes.push_back(std::get<1>(a));
+  SmallVector<Type> resultTypes = {f32({}), f32({d.batch, d.numClasses})};
   if (d.exposeTaps)
     resultTypes.append(d.layers + 1, hT);
-  auto fn = b.create<func::FuncOp>(loc, "forward",
-                                   b.getFunctionType(argTypes, resultTypes));
-  for (auto [i, a] : llvm::enumerate(args)) {
-    fn.setArgAttr(i, kInputAttr, b.getStringAttr(std::get<0>(a)));
-    fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), std::get<2>(a)));
-  }
-  Block *entry = fn.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  auto arg = [&](StringRef name) {
-    for (auto [i, a] : llvm::enumerate(args))
-      if (std::get<0>(a) == name)
-        return Value(entry->getArgument(i));
-    return Value();
-  };
+  Inputs arg = beginForward(*module, models::bertSpec().inputs(c), resultTypes);
   Value mask = arg("attention_mask"), labels = arg("labels");
 
   // Side-only keeps the dropout op ids side-tuning gives the side network and

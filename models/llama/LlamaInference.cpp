@@ -5,7 +5,7 @@
 
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "models/graph_builder.h"
+#include "models/llama/llama_parts.h"
 
 using namespace mlir;
 
@@ -16,14 +16,10 @@ namespace {
 // H, N / NK heads, D, A / AK, I, V), ops sit in the same galaxy.block kinds,
 // so the partition pass lays these functions out like @forward. X names the
 // unit axis of the one-hot slots.
-class LlamaInferenceBuilder : public GraphBuilder {
+class LlamaInferenceBuilder : public LlamaParts {
 public:
   LlamaInferenceBuilder(MLIRContext &ctx, const config::GalaxyConfig &c)
-      : GraphBuilder(ctx, "llama", c.initializer_range), c(c), B(c.batch_size),
-        T(c.pad_size), H(c.hidden_size), heads(c.num_attention_heads),
-        kvHeads(c.num_key_value_heads ? c.num_key_value_heads : heads),
-        hd(H / heads), I(c.intermediate_size), V(c.vocab_size),
-        L(c.num_hidden_layers) {}
+      : LlamaParts(ctx, c) {}
 
   void build(ModuleOp module);
 
@@ -41,99 +37,6 @@ private:
   // A function with named inputs and outputs (galaxy.input / galaxy.output).
   Fn function(StringRef name, ArrayRef<Port> inputs, ArrayRef<Port> outputs);
 
-  Value rmsNorm(Value x, const std::string &name) {
-    Value w = param(name + ".weight", {H}, "ones", "H");
-    return dims(b.create<RmsNormOp>(loc, x.getType(), x, w,
-                                    b.getF64FloatAttr(c.rms_norm_eps)),
-                dimsOf(x));
-  }
-  Value rope(Value v) {
-    return dims(b.create<RopeOp>(loc, v.getType(), v,
-                                 b.getF64FloatAttr(c.rope_theta),
-                                 b.getBoolAttr(false)),
-                dimsOf(v));
-  }
-  Value heads4(Value v, int64_t n, int64_t s, StringRef names) {
-    return dims(b.create<SplitHeadsOp>(loc, f32({B, n, s, hd}), v), names);
-  }
-  Value matmul(Value a, Value x, ArrayRef<int64_t> shape, StringRef names,
-               bool ta, bool tb, double alpha = 1.0) {
-    return dims(b.create<MatmulOp>(loc, f32(shape), a, x, b.getBoolAttr(ta),
-                                   b.getBoolAttr(tb), b.getF64FloatAttr(alpha)),
-                names);
-  }
-  Value repeat(Value x, StringRef names) {
-    if (kvHeads == heads)
-      return x;
-    return dims(b.create<RepeatKvOp>(loc, f32({B, heads, T, hd}), x,
-                                     b.getI64IntegerAttr(heads / kvHeads)),
-                names);
-  }
-  // q/k/v projections of n ([B, s, H]) split into heads.
-  std::array<Value, 3> qkv(Value n, int64_t s, const std::string &a) {
-    const bool bias = c.attention_bias;
-    return {heads4(linear(n, a + "q_proj", H, heads * hd, "H", "A", bias),
-                   heads, s, "B,N,S,D"),
-            heads4(linear(n, a + "k_proj", H, kvHeads * hd, "H", "AK", bias),
-                   kvHeads, s, s == T ? "B,NK,K,D" : "B,NK,S,D"),
-            heads4(linear(n, a + "v_proj", H, kvHeads * hd, "H", "AK", bias),
-                   kvHeads, s, s == T ? "B,NK,K,D" : "B,NK,S,D")};
-  }
-  // softmax(q·kᵀ/√d + mask)·v over the T cache slots, merged and projected.
-  Value attend(Value q, Value k, Value v, Value mask, bool causal, int64_t s,
-               const std::string &a) {
-    Value scores = matmul(q, repeat(k, "B,N,K,D"), {B, heads, s, T}, "B,N,S,K",
-                          false, true, 1.0 / std::sqrt(double(hd)));
-    Value probs = dims(b.create<MaskedSoftmaxOp>(loc, scores.getType(), scores,
-                                                 mask, b.getBoolAttr(causal)),
-                       "B,N,S,K");
-    Value ctxv = matmul(probs, repeat(v, "B,N,K,D"), {B, heads, s, hd},
-                        "B,N,S,D", false, false);
-    Value merged = dims(
-        b.create<MergeHeadsOp>(loc, f32({B, s, heads * hd}), ctxv), "B,S,A");
-    return linear(merged, a + "o_proj", heads * hd, H, "A", "H",
-                  c.attention_bias);
-  }
-  // Layer i around its attention (`att` returns the attention output and
-  // the layer's cache values): con, att, con, mlp, con as in @forward.
-  template <typename Att>
-  Value layer(Value x, int64_t i, SmallVector<Value> &caches, Att att) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    Value n1 = block("con", i, [&]() -> SmallVector<Value> {
-      return {rmsNorm(x, p + "input_layernorm")};
-    })[0];
-    SmallVector<Value> a = block("att", i, [&]() -> SmallVector<Value> {
-      return att(n1, p + "self_attn.");
-    });
-    caches.push_back(a[1]);
-    caches.push_back(a[2]);
-    SmallVector<Value> hn = block("con", i, [&]() -> SmallVector<Value> {
-      Value h = dims(b.create<AddOp>(loc, x, a[0]), "B,S,H");
-      return {h, rmsNorm(h, p + "post_attention_layernorm")};
-    });
-    Value m = block("mlp", i, [&]() -> SmallVector<Value> {
-      const bool bias = c.mlp_bias;
-      const std::string q = p + "mlp.";
-      Value gate = linear(hn[1], q + "gate_proj", H, I, "H", "I", bias);
-      Value up = linear(hn[1], q + "up_proj", H, I, "H", "I", bias);
-      Value act = dims(b.create<SiluOp>(loc, gate), "B,S,I");
-      Value prod = dims(b.create<MulOp>(loc, act, up), "B,S,I");
-      return {linear(prod, q + "down_proj", I, H, "I", "H", bias)};
-    })[0];
-    return block("con", i, [&]() -> SmallVector<Value> {
-      return {dims(b.create<AddOp>(loc, hn[0], m), "B,S,H")};
-    })[0];
-  }
-  Value embedTable() {
-    return param("model.embed_tokens.weight", {V, H}, "normal", "V,H");
-  }
-  Value embed(Value ids, int64_t s) {
-    return block("embedding", -1, [&]() -> SmallVector<Value> {
-      return {dims(b.create<EmbeddingOp>(loc, f32({B, s, H}), embedTable(), ids,
-                                         b.getI64IntegerAttr(c.pad_token_id)),
-                   "B,S,H")};
-    })[0];
-  }
   // The final norm and LM head of one position per row ([B, s, H] -> [B, V]):
   // `lastIndex` [B], or position 0.
   Value head(Value h, Value lastIndex) {
@@ -146,20 +49,15 @@ private:
                   ? b.create<TakeTokenOp>(loc, f32({B, H}), n, lastIndex, 0)
                   : b.create<TakeTokenOp>(loc, f32({B, H}), n, 0);
           dims(last, "B,H");
-          Value w = c.tie_word_embeddings
-                        ? embedTable()
-                        : param("lm_head.weight", {V, H}, "normal", "V,H");
-          return {dims(b.create<LinearOp>(loc, f32({B, V}), last, w, Value(),
-                                          b.getBoolAttr(true)),
-                       "B,V")};
+          return {
+              dims(b.create<LinearOp>(loc, f32({B, V}), last, lmHeadWeight(),
+                                      Value(), b.getBoolAttr(true)),
+                   "B,V")};
         },
         "con")[0];
   }
   void prefill();
   void decode();
-
-  const config::GalaxyConfig &c;
-  const int64_t B, T, H, heads, kvHeads, hd, I, V, L;
 };
 
 LlamaInferenceBuilder::Fn
@@ -199,13 +97,15 @@ void LlamaInferenceBuilder::prefill() {
   Value h = embed(fn.arg(0), T);
   SmallVector<Value> results = {Value()};
   for (int64_t i = 0; i < L; ++i)
-    h = layer(h, i, results,
-              [&](Value n, const std::string &a) -> SmallVector<Value> {
-                auto [q, k, v] = qkv(n, T, a);
-                q = rope(q);
-                k = rope(k);
-                return {attend(q, k, v, mask, true, T, a), k, v};
-              });
+    h = layer(
+        h, i,
+        [&](Value n, const std::string &a) -> SmallVector<Value> {
+          auto [q, k, v] = qkv(n, T, a);
+          q = rope(q);
+          k = rope(k);
+          return {attend(q, k, v, mask, true, T, a), k, v};
+        },
+        &results);
   results[0] = head(h, fn.arg(2));
   b.create<func::ReturnOp>(loc, results);
 }
@@ -232,7 +132,7 @@ void LlamaInferenceBuilder::decode() {
   for (int64_t i = 0; i < L; ++i) {
     Value cacheK = fn.arg(4 + 2 * i), cacheV = fn.arg(5 + 2 * i);
     h = layer(
-        h, i, results,
+        h, i,
         [&](Value n, const std::string &a) -> SmallVector<Value> {
           auto [q1, k1, v1] = qkv(n, 1, a);
           // Placed at the row's slot ([B, n, T, 1] · [B, n, 1, D]) and
@@ -251,7 +151,8 @@ void LlamaInferenceBuilder::decode() {
                                                 "B,NK,K,D", false, false)),
                          "B,NK,K,D");
           return {attend(q, k, v, mask, false, 1, a), k, v};
-        });
+        },
+        &results);
   }
   results[0] = head(h, Value());
   b.create<func::ReturnOp>(loc, results);

@@ -14,8 +14,8 @@ namespace galaxy {
 // post-attention RMSNorm), mlp, con (residual); then the final norm and the
 // task head. `stepRows`: the rows of the step's whole batch (c.batch_size
 // is the rows of this @forward: fewer for a pipeline microbatch).
-mlir::OwningOpRef<mlir::ModuleOp>
-buildLlamaModel(mlir::MLIRContext &ctx, const config::GalaxyConfig &c,
-                int64_t stepRows);
+mlir::OwningOpRef<mlir::ModuleOp> buildLlamaModel(mlir::MLIRContext &ctx,
+                                                  const config::GalaxyConfig &c,
+                                                  int64_t stepRows);
 
 } // namespace galaxy

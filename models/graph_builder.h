@@ -115,6 +115,23 @@ protected:
     return out;
   }
 
+  // A causal LM's / seq2seq's token-level loss, Hugging Face's: the sum of
+  // cross-entropies over the (pre-shifted) labels divided by `numTargets`,
+  // the targets of the step's whole batch (a program input the data loader
+  // fills), so each rank's partial sum over its rows or positions adds up to
+  // the serial mean. A pipeline weights microbatch losses by rows / stepRows
+  // (the mean of means BERT needs), so a microbatch program divides by that
+  // share too, which makes the weighted sum Σ sum_i / numTargets again.
+  mlir::Value tokenLoss(mlir::Value logits, mlir::Value labels,
+                        mlir::Value numTargets, int64_t rows,
+                        int64_t stepRows) {
+    return dims(b.create<CrossEntropyOp>(
+                    loc, f32({}), logits, labels, numTargets,
+                    b.getF64FloatAttr(double(rows) / double(stepRows)),
+                    mlir::IntegerAttr()),
+                "");
+  }
+
   // Emits a galaxy.block of `kind` at `layer` (-1: outside the layer
   // sequence) whose body `body` builds, and returns its results. `region`
   // names the partition region of a block whose kind is not one.

@@ -249,13 +249,8 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
               dims(b.create<LinearOp>(loc, f32({B, T, V}), d, shared(), bias,
                                       b.getBoolAttr(true)),
                    "B,T,V");
-          Value loss =
-              dims(b.create<CrossEntropyOp>(
-                       loc, f32({}), logits, labels, arg("num_targets"),
-                       b.getF64FloatAttr(double(B) / double(stepRows)),
-                       IntegerAttr()),
-                   "");
-          return {loss, logits};
+          return {tokenLoss(logits, labels, arg("num_targets"), B, stepRows),
+                  logits};
         },
         "con");
   }

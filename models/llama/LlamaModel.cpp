@@ -68,13 +68,8 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
       return {loss, logits};
     });
   } else {
-    // Every position's logits against the (pre-shifted) next-token labels,
-    // divided by the number of targets in the step's whole batch
-    // (num_targets): per position, so the head shards by sequence like a CON
-    // block and each rank's partial sums add up to the serial mean. A
-    // pipeline weights microbatch losses by rows / stepRows (the mean of
-    // means BERT needs), so a microbatch program divides by that share too,
-    // which makes the weighted sum Σ sum_i / num_targets again.
+    // Every position's logits against the next-token labels (tokenLoss):
+    // per position, so the head shards by sequence like a CON block.
     head = block(
         "head", -1,
         [&]() -> SmallVector<Value> {
@@ -83,13 +78,8 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
               dims(b.create<LinearOp>(loc, f32({B, T, V}), n, lmHeadWeight(),
                                       Value(), b.getBoolAttr(true)),
                    "B,S,V");
-          Value loss =
-              dims(b.create<CrossEntropyOp>(
-                       loc, f32({}), logits, labels, arg("num_targets"),
-                       b.getF64FloatAttr(double(B) / double(stepRows)),
-                       IntegerAttr()),
-                   "");
-          return {loss, logits};
+          return {tokenLoss(logits, labels, arg("num_targets"), B, stepRows),
+                  logits};
         },
         "con");
   }

@@ -178,8 +178,8 @@ absl::Status siluKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 1));
   const float *x = c.in[0].f32();
   float *y = c.out[0].f32();
-  forEach(c.env, c.out[0].numel(), 20,
-          [&](int64_t i) { y[i] = x[i] / (1.f + std::exp(-x[i])); });
+  parallelChunks(c.out[0].numel(), 20, c.env.threads,
+                 [&](int64_t b, int64_t e) { siluSpan(x + b, y + b, e - b); });
   return absl::OkStatus();
 }
 
@@ -188,10 +188,10 @@ absl::Status siluGradKernel(const KernelCall &c) {
   GALAXY_CPU_RETURN_IF_ERROR(checkMap(c, 2));
   const float *x = c.in[0].f32(), *dy = c.in[1].f32();
   float *dx = c.out[0].f32();
-  forEach(c.env, c.out[0].numel(), 20, [&](int64_t i) {
-    const float s = 1.f / (1.f + std::exp(-x[i]));
-    dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
-  });
+  parallelChunks(c.out[0].numel(), 30, c.env.threads,
+                 [&](int64_t b, int64_t e) {
+                   siluGradSpan(x + b, dy + b, dx + b, e - b);
+                 });
   return absl::OkStatus();
 }
 

@@ -120,6 +120,20 @@ void geluSpan(const float *x, float *y, int64_t n, bool tanh_approx) {
 }
 
 GALAXY_CPU_MULTIVERSION
+void siluSpan(const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = x[i] / (1.f + fastExp(-x[i]));
+}
+
+GALAXY_CPU_MULTIVERSION
+void siluGradSpan(const float *x, const float *dy, float *dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float s = 1.f / (1.f + fastExp(-x[i]));
+    dx[i] = dy[i] * s * (1.f + x[i] * (1.f - s));
+  }
+}
+
+GALAXY_CPU_MULTIVERSION
 void geluGradSpan(const float *x, const float *dy, float *dx, int64_t n,
                   bool tanh_approx) {
   if (tanh_approx) {

@@ -14,6 +14,10 @@ void geluSpan(const float *x, float *y, int64_t n, bool tanh_approx);
 void geluGradSpan(const float *x, const float *dy, float *dx, int64_t n,
                   bool tanh_approx);
 
+// y = x·σ(x) (SiLU / swish); dx = dy · σ(x)·(1 + x·(1 − σ(x))).
+void siluSpan(const float *x, float *y, int64_t n);
+void siluGradSpan(const float *x, const float *dy, float *dx, int64_t n);
+
 // One layer_norm row: y = (x − mean)·rstd·gamma + beta; returns mean, rstd.
 void layerNormRow(const float *x, const float *gamma, const float *beta,
                   float *y, int64_t h, float eps, float *mean, float *rstd);

@@ -65,6 +65,10 @@ struct ModelSpec {
   // The family's defaults where they differ from GalaxyConfig's (which are
   // BERT's); applied before the file's keys are read.
   void (*setDefaults)(config::GalaxyConfig &) = nullptr;
+  // The family's own names for shared config keys, (key, family name), e.g.
+  // BART's ("hidden_size", "d_model"): read under the family's name when the
+  // file uses it; other families' files leave the name an unknown key.
+  std::vector<std::pair<std::string, std::string>> keyAliases;
   // Keys that parse but mean something the user may not expect here: a
   // warning each, when the file has the key.
   std::vector<std::pair<std::string, std::string>> keyWarnings;

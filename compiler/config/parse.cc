@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -43,17 +44,26 @@ std::string typeOf(const json &v) {
 // the caller checks status() once instead of after every key).
 class Reader {
 public:
-  Reader(const json &obj, std::string prefix)
-      : obj_(obj), prefix_(std::move(prefix)) {}
+  // `aliases`: (key, the model family's own name for it), e.g. BART's
+  // d_model for hidden_size: when the file spells the family's name, it is
+  // read (and named in messages) instead.
+  Reader(const json &obj, std::string prefix,
+         const std::vector<std::pair<std::string, std::string>> &aliases = {})
+      : obj_(obj), prefix_(std::move(prefix)) {
+    for (const auto &[key, alias] : aliases)
+      aliases_[key] = alias;
+  }
 
   const absl::Status &status() const { return status_; }
   bool has(const std::string &key) const { return obj_.contains(key); }
 
-  void read(const std::string &key, int64_t &out) {
+  void read(const std::string &name, int64_t &out) {
+    const std::string key = spelling(name);
     if (const json *v = find(key))
       toInt(key, *v, out);
   }
-  void read(const std::string &key, int &out) {
+  void read(const std::string &name, int &out) {
+    const std::string key = spelling(name);
     int64_t wide = out;
     if (const json *v = find(key)) {
       if (v->is_null()) { // world_size: null means "not given"
@@ -69,7 +79,8 @@ public:
         out = static_cast<int>(wide);
     }
   }
-  void read(const std::string &key, double &out) {
+  void read(const std::string &name, double &out) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -79,7 +90,8 @@ public:
       wrongType(key, *v, "a number");
   }
   // The prototype sometimes writes flags as 0/1.
-  void read(const std::string &key, bool &out) {
+  void read(const std::string &name, bool &out) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -90,7 +102,8 @@ public:
     else
       wrongType(key, *v, "true or false (or 0/1)");
   }
-  void read(const std::string &key, std::string &out) {
+  void read(const std::string &name, std::string &out) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -100,7 +113,8 @@ public:
       wrongType(key, *v, "a string");
   }
   // Lists: null means "not given" (the prototype writes None).
-  void read(const std::string &key, std::vector<int64_t> &out) {
+  void read(const std::string &name, std::vector<int64_t> &out) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -118,7 +132,8 @@ public:
       out.push_back(x);
     }
   }
-  void read(const std::string &key, std::vector<std::string> &out) {
+  void read(const std::string &name, std::vector<std::string> &out) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -139,8 +154,9 @@ public:
   // A string key naming an enum value; `nullValue`, when given, is what JSON
   // null means (con_parallel_method: null is None).
   template <typename E, typename ParseFn>
-  void readEnum(const std::string &key, E &out, ParseFn parse,
+  void readEnum(const std::string &name, E &out, ParseFn parse,
                 std::optional<E> nullValue = std::nullopt) {
+    const std::string key = spelling(name);
     const json *v = find(key);
     if (!v)
       return;
@@ -173,6 +189,13 @@ public:
   }
 
 private:
+  // The key the file uses for `name`: the family's alias when the file has
+  // it (both spellings count as read).
+  std::string spelling(const std::string &name) {
+    used_.insert(name);
+    auto a = aliases_.find(name);
+    return a != aliases_.end() && obj_.contains(a->second) ? a->second : name;
+  }
   const json *find(const std::string &key) {
     used_.insert(key);
     if (!status_.ok())
@@ -217,6 +240,7 @@ private:
   const json &obj_;
   std::string prefix_;
   std::set<std::string> used_;
+  std::map<std::string, std::string> aliases_;
   absl::Status status_;
 };
 
@@ -269,19 +293,8 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("attention_bias", c.attention_bias);
   r.read("mlp_bias", c.mlp_bias);
   r.read("attention_dropout", c.attention_dropout);
-  // BART: Hugging Face's names for the shared fields, read only for a BART
-  // config: in another family's file they stay unknown keys (a prototype
-  // BERT config's "dropout" must not become its hidden dropout). Then BART's
-  // own fields, which no other family reads.
-  if (c.model_type == "bart") {
-    r.read("d_model", c.hidden_size);
-    r.read("init_std", c.initializer_range);
-    r.read("encoder_layers", c.num_hidden_layers);
-    r.read("encoder_attention_heads", c.num_attention_heads);
-    r.read("encoder_ffn_dim", c.intermediate_size);
-    r.read("dropout", c.hidden_dropout_prob);
-    r.readEnum("activation_function", c.hidden_act, parseActivation);
-  }
+  // BART's own fields, which no other family reads (its names for the shared
+  // ones are aliases: ModelSpec::keyAliases).
   r.read("decoder_layers", c.decoder_layers);
   r.read("decoder_attention_heads", c.decoder_attention_heads);
   r.read("decoder_ffn_dim", c.decoder_ffn_dim);
@@ -382,7 +395,9 @@ absl::StatusOr<GalaxyConfig> parseConfig(const std::string &jsonText,
   const models::ModelSpec *spec = models::findModel(c.model_type);
   if (spec && spec->setDefaults)
     spec->setDefaults(c);
-  Reader r(doc, prefix);
+  Reader r(doc, prefix,
+           spec ? spec->keyAliases
+                : std::vector<std::pair<std::string, std::string>>{});
   readAll(r, c);
   if (!r.status().ok())
     return r.status();

@@ -147,6 +147,14 @@ const ModelSpec &bartSpec() {
       .layerCountKey = "encoder_layers + decoder_layers",
       .tasks = {"seq2seq", "classification"},
       .setDefaults = bartDefaults,
+      // BartConfig's names for the fields every family has.
+      .keyAliases = {{"hidden_size", "d_model"},
+                     {"initializer_range", "init_std"},
+                     {"num_hidden_layers", "encoder_layers"},
+                     {"num_attention_heads", "encoder_attention_heads"},
+                     {"intermediate_size", "encoder_ffn_dim"},
+                     {"hidden_dropout_prob", "dropout"},
+                     {"hidden_act", "activation_function"}},
       // The prototype's BART configs carry BERT's num_hidden_layers beside
       // encoder_layers / decoder_layers.
       .keyWarnings = {{"num_hidden_layers",

@@ -110,10 +110,7 @@ generateByRecompute(StepRunner &runner,
           continue;
         const float *l =
             &(*logits)[(r * S + int64_t(rows[r].size()) - 1) * o.vocabSize];
-        int32_t arg = 0;
-        for (int64_t v = 1; v < o.vocabSize; ++v)
-          if (l[v] > l[arg])
-            arg = int32_t(v);
+        const int32_t arg = nextToken(l, o.vocabSize, o.sampling, first + r, t);
         rows[r].push_back(arg);
         if (first + r < N)
           generated[first + r].push_back(arg);
@@ -141,14 +138,6 @@ std::vector<int64_t> inputShape(const plan::Plan &plan,
           return {b.global_shape().begin(), b.global_shape().end()};
         }
   return {};
-}
-
-int32_t argmax(const float *l, int64_t n) {
-  int32_t arg = 0;
-  for (int64_t v = 1; v < n; ++v)
-    if (l[v] > l[arg])
-      arg = int32_t(v);
-  return arg;
 }
 
 } // namespace
@@ -225,7 +214,7 @@ generateWithCache(Executor &ex,
       for (int64_t r = 0; r < B; ++r) {
         if (done[r])
           continue;
-        next[r] = argmax(&logits[r * V], V);
+        next[r] = nextToken(&logits[r * V], V, o.sampling, first + r, t);
         generated[first + r].push_back(next[r]);
         done[r] = next[r] == o.eosId;
         all = all && done[r];

@@ -1,4 +1,5 @@
-// Greedy text generation with a causal-LM plan: prompts in, new token ids out.
+// Text generation with a causal-LM plan: prompts in, new token ids out
+// (greedy or seeded sampling: sampling.h).
 // This version recomputes the whole prefix with eval_step at every new token
 // (no KV cache): slow, but it runs on any SPMD plan of any parallel mode, and
 // it is the baseline the cached prefill/decode programs must equal.
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/exec/sampling.h"
 
 namespace galaxy::rt {
 
@@ -21,8 +23,9 @@ struct GenerateOptions {
   int64_t padId = 0;     // fills the positions after a row's tokens
   int64_t vocabSize = 0;
   int64_t maxNewTokens = 0;
-  int64_t eosId = -1; // a row stops after emitting it (< 0: never)
-  uint64_t seed = 42; // the kernels' context (eval mode: no dropout)
+  int64_t eosId = -1;       // a row stops after emitting it (< 0: never)
+  uint64_t seed = 42;       // the kernels' context (eval mode: no dropout)
+  SamplingOptions sampling; // how each next token is chosen (nextToken)
 };
 
 // PROMPTS.jsonl: one {"input_ids": [...]} a line (blank lines skipped), each
@@ -35,9 +38,9 @@ absl::Status
 checkPromptLengths(const std::vector<std::vector<int32_t>> &prompts,
                    const GenerateOptions &o);
 
-// Greedy decoding, batchSize prompts at a time (a last partial group repeats
-// its first prompt in the spare rows): each step runs eval_step on the
-// right-padded rows and appends the argmax of each row's last position.
+// Decoding, batchSize prompts at a time (a last partial group repeats its
+// first prompt in the spare rows): each step runs eval_step on the
+// right-padded rows and appends nextToken of each row's last position.
 // Collective when the runner's plan is: every rank gets the same gathered
 // logits and so takes the same decisions. Returns the new ids per prompt (up
 // to and including eosId).
@@ -49,7 +52,7 @@ generateByRecompute(StepRunner &runner,
 // Whether the executor's plan holds the KV-cache programs (prefill, decode).
 bool hasCachePrograms(const Executor &ex);
 
-// The same greedy decoding with the plan's KV-cache programs: prefill runs
+// The same decoding with the plan's KV-cache programs: prefill runs
 // each group's right-padded prompts once (the caches' slots at and after a
 // row's length are zeroed: decode adds each new key and value into its
 // slot), then decode runs one token per row per step at slot length + t,

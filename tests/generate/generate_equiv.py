@@ -13,6 +13,10 @@ and a partial 1):
   - every other mode's plans with their KV cache, and tp recomputing, must equal them,
   - --eos-id (the third token the first prompt generates) must stop that prompt
     right after it, with and without the cache.
+  - seeded sampling (--temperature, --top-k, --top-p, --seed) must give the same
+    tokens serial and tp, with and without the cache, and with a batch-1 plan
+    (another grouping of the prompts); they must differ from greedy's, and
+    another --seed must give others.
 No torch or transformers needed (tests/generate/hf_generate_check.py compares with
 Hugging Face by hand). Exit 0 equal, 1 different.
 """
@@ -58,9 +62,9 @@ def check(work, galaxyc, galaxy_run):
     plans = {}
     for name, mode, world in (("serial", "serial", 1), ("dp", "dp", 2), ("tp", "tp", 2),
                               ("sp", "sp", 2), ("galaxy", "galaxy", 2),
-                              ("galaxy_w3", "galaxy", 3)):
+                              ("galaxy_w3", "galaxy", 3), ("serial_b1", "serial", 1)):
         cfg = llama_case.config("sgd")
-        cfg.update(batch_size=2, initializer_range=0.3)
+        cfg.update(batch_size=1 if name == "serial_b1" else 2, initializer_range=0.3)
         if world > 1:
             split = llama_case.SPLITS[world]
             lists = {"dp": {"dp_batch_list": [1, 1]},
@@ -80,14 +84,16 @@ def check(work, galaxyc, galaxy_run):
             fail(f"galaxyc --mode {mode} --world {world} failed:\n{r.stderr}")
         plans[name] = (p(f"{name}.plan"), [] if world == 1 else ["--nproc", str(world)])
 
-    def generate(name, mode, recompute, extra=()):
+    def generate(name, mode, recompute, extra=(), seed=3):
         plan, ranks = plans[mode]
         env = dict(os.environ)
         env.pop("GALAXY_GENERATE_RECOMPUTE", None)
         if recompute:
             env["GALAXY_GENERATE_RECOMPUTE"] = "1"
         out = p(f"{name}.out.jsonl")
-        r = subprocess.run([galaxy_run, plan, *ranks, "--seed", "3", "--generate",
+        # --init keeps the weights fixed when --seed (the draws') changes.
+        init = ["--init", weights]
+        r = subprocess.run([galaxy_run, plan, *ranks, "--seed", str(seed), *init, "--generate",
                             p("prompts.jsonl"), "--max-new-tokens", str(MAX_NEW),
                             "--output", out, *extra], capture_output=True, text=True, env=env)
         if r.returncode:
@@ -100,6 +106,12 @@ def check(work, galaxyc, galaxy_run):
             fail(f"{name}: the output's input_ids are not the prompts")
         return [row["generated_ids"] for row in rows], r.stderr
 
+    weights = p("weights.safetensors")
+    r = subprocess.run([galaxy_run, plans["serial"][0], "--seed", "3", "--generate",
+                        p("prompts.jsonl"), "--max-new-tokens", "1", "--output",
+                        p("init.out.jsonl"), "--save", weights], capture_output=True, text=True)
+    if r.returncode or not os.path.exists(weights):
+        fail(f"galaxy-run --save (the seed-3 weights) failed:\n{r.stderr}")
     cache, log = generate("serial_cache", "serial", False)
     if "KV cache" not in log:
         fail("the serial plan did not generate with its KV-cache programs")
@@ -124,6 +136,27 @@ def check(work, galaxyc, galaxy_run):
         if got != want:
             print(f"DIFFERENT: {name} with --eos-id {eos}: {got}\n   want {want}")
             status = 1
+    sample = ["--temperature", "1.5", "--top-k", "40", "--top-p", "0.95"]
+    sampled, log = generate("sample_serial_cache", "serial", False, sample, seed=11)
+    if "sampling: temperature 1.5" not in log or "KV cache" not in log:
+        fail(f"sample_serial_cache: not sampling with the KV cache: {log}")
+    if sampled == cache:
+        fail("sampling at temperature 1.5 gave greedy's tokens (not sampling?)")
+    for name, mode, recompute in (("sample_serial_recompute", "serial", True),
+                                  ("sample_tp_cache", "tp", False),
+                                  ("sample_tp_recompute", "tp", True),
+                                  ("sample_galaxy_cache", "galaxy", False),
+                                  ("sample_serial_b1_cache", "serial_b1", False),
+                                  ("sample_serial_b1_recompute", "serial_b1", True)):
+        got, _ = generate(name, mode, recompute, sample, seed=11)
+        if got != sampled:
+            print(f"DIFFERENT: {name} {got}\n   vs sample_serial_cache {sampled}")
+            status = 1
+    other, _ = generate("sample_seed12", "serial", False, sample, seed=12)
+    if other == sampled:
+        print(f"DIFFERENT: --seed 12 sampled the same tokens as --seed 11: {other}")
+        status = 1
+    print(f"sampled (seed 11): {sampled}")
     print(f"serial KV cache: {cache}")
     print("generate_equiv.py: " + ("equal" if status == 0 else "DIFFERENT"))
     return status

@@ -451,6 +451,8 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   o.maxNewTokens = args.maxNewTokens;
   o.eosId = args.eosId;
   o.seed = args.seed;
+  o.sampling = args.sampling;
+  o.sampling.seed = args.seed;
   auto prompts = rt::readPrompts(args.generate, o.vocabSize);
   if (!prompts.ok())
     fail(2, std::string(prompts.status().message()));
@@ -472,8 +474,14 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   for (const auto &g : *generated)
     tokens += int64_t(g.size());
   std::cerr << absl::StrFormat(
-      "generate: %d prompts, %d new tokens in %.3f s (greedy, %s)\n",
+      "generate: %d prompts, %d new tokens in %.3f s (%s, %s)\n",
       prompts->size(), tokens, seconds,
+      o.sampling.temperature == 0
+          ? std::string("greedy")
+          : absl::StrFormat("sampling: temperature %g, top-k %d, top-p %g, "
+                            "seed %d",
+                            o.sampling.temperature, o.sampling.topK,
+                            o.sampling.topP, o.sampling.seed),
       cached ? "KV cache" : "no KV cache: eval_step over the prefix");
   if (absl::Status s = rt::writeGenerations(args.output, *prompts, *generated);
       !s.ok())

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/exec/launch.h"
 #include "runtime/exec/peft_adapter.h"
+#include "runtime/exec/sampling.h"
 #include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
@@ -30,6 +31,8 @@ struct Args {
   std::string saveAdapter, initAdapter; // PEFT adapter folders
   std::string generate, output;         // prompts in, generations out
   int64_t maxNewTokens = 16, eosId = -1;
+  // --temperature, --top-k, --top-p; its seed is --seed's.
+  rt::SamplingOptions sampling;
   std::string profileJson, profileStatic, profileSvg;
   bool profile = false;
   std::string backend = "cpu";
@@ -117,10 +120,10 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
 void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
                  const std::optional<rt::PeftPlanInfo> &peft, bool lead);
 
-// --generate: greedy generation of --max-new-tokens per prompt, written by
-// the lead rank to --output; fails (exit 1) when a step does.
-// With `ex` (an SPMD plan's executor) holding prefill/decode, they generate
-// (unless GALAXY_GENERATE_RECOMPUTE=1 asks for the eval_step baseline).
+// --generate: greedy or sampled generation of --max-new-tokens per prompt,
+// written by the lead rank to --output; fails (exit 1) when a step does. With
+// `ex` (an SPMD plan's executor) holding prefill/decode, they generate (unless
+// GALAXY_GENERATE_RECOMPUTE=1 asks for the eval_step baseline).
 void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         const Args &args, const plan::ModelInfo &model,
                         bool lead);

@@ -69,15 +69,23 @@ Data:
                      (causal LM: "loss", "perplexity", "accuracy", "targets",
                      "token_losses" per row and position)
 Generate (causal-LM plans; after any training and evaluation):
-  --generate FILE    prompts, one {"input_ids": [...]} a line; greedy decoding
-                     with the plan's KV-cache programs (prefill, decode: causal
-                     LLaMA plans of every SPMD mode, without PEFT), else
+  --generate FILE    prompts, one {"input_ids": [...]} a line; decoding
+                     (greedy unless --temperature) with the plan's KV-cache
+                     programs (prefill, decode: causal LLaMA plans of every
+                     SPMD mode, without PEFT), else
                      recomputing the prefix with eval_step for each new token
                      (GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
                      refuse it for now
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's pad_size
   --eos-id ID        a prompt stops after generating ID
+  --temperature T    sample from softmax(logits / T) (default 0: greedy, and
+                     --top-k/--top-p are ignored); draws are seeded by --seed,
+                     the prompt's index and the step, so every rank, mode and
+                     batch grouping picks the same tokens
+  --top-k K          sample among the K most likely tokens (default 0: all)
+  --top-p P          sample among the fewest most likely tokens whose
+                     probability reaches P, at least one (default 1: all)
   --output FILE      write {"input_ids": [...], "generated_ids": [...]} per prompt
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
@@ -85,7 +93,8 @@ Run:
                      NCCL between ranks
   --steps N          optimizer steps (default: one epoch)
   --epochs E         epochs instead of steps
-  --seed S           seed of initialisation, dropout and shuffling (default 42)
+  --seed S           seed of initialisation, dropout, shuffling and sampling
+                     (default 42)
   --log-every K      progress line every K steps (default: about 20 lines a run)
 Weights:
   --init FILE        start from a safetensors checkpoint (Hugging Face names);
@@ -187,6 +196,17 @@ int64_t parseInt(const std::string &flag, const std::string &v) {
   fail(2, absl::StrCat(flag, " expects a non-negative integer, got '", v, "'"));
 }
 
+double parseDouble(const std::string &flag, const std::string &v) {
+  try {
+    size_t used = 0;
+    double x = std::stod(v, &used);
+    if (used == v.size())
+      return x;
+  } catch (...) {
+  }
+  fail(2, absl::StrCat(flag, " expects a number, got '", v, "'"));
+}
+
 double parseSeconds(const std::string &flag, const std::string &v) {
   try {
     size_t used = 0;
@@ -242,6 +262,12 @@ Args parseArgs(int argc, char **argv) {
       a.maxNewTokens = parseInt(flag, val());
     else if (flag == "--eos-id")
       a.eosId = parseInt(flag, val());
+    else if (flag == "--temperature")
+      a.sampling.temperature = parseDouble(flag, val());
+    else if (flag == "--top-k")
+      a.sampling.topK = parseInt(flag, val());
+    else if (flag == "--top-p")
+      a.sampling.topP = parseDouble(flag, val());
     else if (flag == "--init")
       a.init = val();
     else if (flag == "--save")
@@ -320,6 +346,8 @@ Args parseArgs(int argc, char **argv) {
     fail(2, "--output needs --generate");
   if (a.maxNewTokens < 1)
     fail(2, "--max-new-tokens must be at least 1");
+  if (absl::Status s = rt::checkSamplingOptions(a.sampling); !s.ok())
+    fail(2, std::string(s.message()));
   if (a.steps >= 0 && a.epochs >= 0)
     fail(2, "give either --steps or --epochs, not both");
   if (!a.evalOut.empty() && a.eval.empty())

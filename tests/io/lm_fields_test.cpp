@@ -34,7 +34,7 @@ TEST(CausalTargets, ShiftsAndIgnoresPadding) {
   EXPECT_TRUE(causalTargets({}, {}).empty());
 }
 
-class LmData : public ::testing::Test {
+class LmData : public testing::JsonlData {
 protected:
   // Vocabulary 10, pad_size 5, pad id 0.
   DatasetOptions causal() {
@@ -53,16 +53,6 @@ protected:
     o.lastIndex = true;
     return o;
   }
-  absl::StatusOr<Dataset> load(const std::string &content,
-                               const DatasetOptions &o) {
-    writeFile(dir.file("d.jsonl"), content);
-    return Dataset::load(dir.file("d.jsonl"), o);
-  }
-  std::string message(const absl::StatusOr<Dataset> &ds) {
-    EXPECT_FALSE(ds.ok());
-    return std::string(ds.status().message());
-  }
-  TempDir dir;
 };
 
 TEST_F(LmData, CausalRowsArePaddedAndShifted) {

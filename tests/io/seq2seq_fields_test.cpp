@@ -25,7 +25,7 @@ TEST(ShiftTokensRight, StartsWithTheDecoderStartAndReplacesIgnored) {
   EXPECT_TRUE(shiftTokensRight({}, 1, 2).empty());
 }
 
-class Seq2SeqData : public ::testing::Test {
+class Seq2SeqData : public testing::JsonlData {
 protected:
   // BART's ids: pad 1, eos 2, decoder start 2; vocabulary 10; source 5,
   // target 4.
@@ -47,16 +47,6 @@ protected:
     o.encoderDecoder = true;
     return o;
   }
-  absl::StatusOr<Dataset> load(const std::string &content,
-                               const DatasetOptions &o) {
-    writeFile(dir.file("d.jsonl"), content);
-    return Dataset::load(dir.file("d.jsonl"), o);
-  }
-  std::string message(const absl::StatusOr<Dataset> &ds) {
-    EXPECT_FALSE(ds.ok());
-    return std::string(ds.status().message());
-  }
-  TempDir dir;
 };
 
 TEST_F(Seq2SeqData, RowsAndBatchFields) {

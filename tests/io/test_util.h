@@ -11,6 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/status/statusor.h"
+#include "runtime/io/dataset.h"
+
 namespace galaxy::io::testing {
 
 // A new empty directory under gtest's temp dir, removed at destruction.
@@ -45,5 +48,20 @@ inline std::string readFile(const std::string &path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+// A fixture that loads JSONL text as a Dataset and reads refusals.
+class JsonlData : public ::testing::Test {
+protected:
+  absl::StatusOr<Dataset> load(const std::string &content,
+                               const DatasetOptions &o) {
+    writeFile(dir.file("d.jsonl"), content);
+    return Dataset::load(dir.file("d.jsonl"), o);
+  }
+  std::string message(const absl::StatusOr<Dataset> &ds) {
+    EXPECT_FALSE(ds.ok());
+    return std::string(ds.status().message());
+  }
+  TempDir dir;
+};
 
 } // namespace galaxy::io::testing

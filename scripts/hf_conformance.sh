@@ -6,7 +6,7 @@
 #
 #   scripts/hf_conformance.sh [hf_conformance.py args...]
 #   e.g. scripts/hf_conformance.sh --model llama --llama-cases sgd,cls
-#        ORACLE_WORKDIR=/tmp/o tests/oracle/run_oracle_llama.sh build adamw
+#        ORACLE_WORKDIR=/tmp/o tests/oracle/run_oracle.sh build llama adamw
 #        scripts/hf_conformance.sh --from /tmp/o
 #
 # The venv sees Debian's python3-torch 1.13 (--system-site-packages); the pins below are

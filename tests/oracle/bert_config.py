@@ -7,7 +7,13 @@ refuses configs that ask for anything else rather than silently computing someth
 different.
 """
 
-import json
+from oracle_common import (  # noqa: F401  (ConfigError is part of this module's API)
+    ConfigError,
+    check_types,
+    check_zero,
+    read_json_object,
+    read_lora_dim,
+)
 
 DEFAULTS = {
     # model
@@ -81,40 +87,18 @@ _BOOL_KEYS = (
 ).split()
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def load_config(path):
     """Reads a Galaxy config JSON and returns a dict with every default filled in."""
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a JSON object")
-    return resolve(raw, path)
+    return resolve(read_json_object(path), path)
 
 
 def resolve(raw, where="config"):
     cfg = dict(DEFAULTS)
     cfg.update(raw)
-    _read_lora_dim(raw, cfg, where)
+    read_lora_dim(raw, cfg, where)
     if "full_model" not in raw and any(cfg[k] is True for k in _METHOD_KEYS):
         cfg["full_model"] = False
-    for k in _INT_KEYS:
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{where}: '{k}' must be an integer, got {v!r}")
-    for k in _FLOAT_KEYS:
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"{where}: '{k}' must be a number, got {v!r}")
-        cfg[k] = float(v)
-    for k in _BOOL_KEYS:
-        if not isinstance(cfg[k], bool):
-            raise ConfigError(f"{where}: '{k}' must be true or false, got {cfg[k]!r}")
+    check_types(cfg, where, _INT_KEYS, _FLOAT_KEYS, _BOOL_KEYS)
     if cfg["model_type"] != "bert":
         raise ConfigError(
             f"{where}: model_type is {cfg['model_type']!r}; this oracle models 'bert' only"
@@ -137,14 +121,6 @@ def resolve(raw, where="config"):
     _check_peft_values(cfg, where)
     return cfg
 
-
-def _read_lora_dim(raw, cfg, where):
-    """lora_dim has three spellings in the prototype; repeated ones must agree."""
-    given = {k: raw[k] for k in ("lora_dim", "lora_att_dim", "lora_r") if k in raw}
-    if len(set(map(repr, given.values()))) > 1:
-        raise ConfigError(f"{where}: {given} disagree; give the LoRA rank once (lora_dim)")
-    if given:
-        cfg["lora_dim"] = next(iter(given.values()))
 
 
 def _peft_method(cfg, where):
@@ -229,8 +205,4 @@ def check_no_dropout(cfg, where="config"):
     keys = ["hidden_dropout_prob", "attention_probs_dropout_prob"]
     if cfg["peft"] == "lora":
         keys.append("lora_dropout")
-    for k in keys:
-        if cfg[k] != 0.0:
-            raise ConfigError(
-                f"{where}: '{k}' is {cfg[k]}; the oracle runs without dropout, set it to 0"
-            )
+    check_zero(cfg, keys, where)

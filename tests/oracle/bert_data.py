@@ -4,35 +4,14 @@ Row: {"input_ids": [...], "attention_mask": [...], "token_type_ids": [...], "lab
 mask defaults to 1s and types to 0s; rows shorter than pad_size get id 0, mask 0, type 0.
 """
 
-import json
-
 import torch
 
-
-class DataError(ValueError):
-    pass
+from oracle_common import DataError, load_jsonl_rows, step_indices  # noqa: F401
 
 
 def load_rows(path, cfg):
     """Parses and validates every row; returns a list of (ids, mask, types, label)."""
-    rows = []
-    try:
-        f = open(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read data: {e}") from e
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON: {e}") from e
-            rows.append(_parse_row(obj, cfg, where))
-    if not rows:
-        raise DataError(f"{path}: no rows")
-    return rows
+    return load_jsonl_rows(path, cfg, _parse_row)
 
 
 def _parse_row(obj, cfg, where):
@@ -76,7 +55,3 @@ def make_batch(rows, indices):
         torch.tensor([r[3] for r in sel], dtype=torch.long),
     )
 
-
-def step_indices(step, batch_size, num_rows):
-    """Rows of 0-based step `step`: [s*B, s*B+B) in file order, wrapping around."""
-    return [(step * batch_size + j) % num_rows for j in range(batch_size)]

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 import bert_config
+from oracle_common import match_params
 
 
 def _layer_prefix(i):
@@ -163,24 +164,7 @@ def check_params(cfg, tensors, where):
     """
     shapes = param_shapes(cfg)
     ignorable = {"bert.embeddings.position_ids", "bert.embeddings.token_type_ids"}
-    missing = [n for n in shapes if n not in tensors]
-    extra = [n for n in tensors if n not in shapes and n not in ignorable]
-    if missing or extra:
-        raise ValueError(
-            f"{where}: parameter names do not match the config "
-            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}); "
-            "was it written for another config?"
-        )
-    out = OrderedDict()
-    for name, shape in shapes.items():
-        t = torch.as_tensor(tensors[name])
-        if tuple(t.shape) != tuple(shape):
-            raise ValueError(
-                f"{where}: '{name}' has shape {list(t.shape)}, the config needs {list(shape)}"
-            )
-        out[name] = t.to(torch.float32).clone().contiguous()
-    return out
+    return match_params(shapes, tensors, where, lambda n: n in ignorable)
 
 
 def _linear(x, p, name):

@@ -10,7 +10,7 @@ Debian's torch). The oracles run as subprocesses under Debian's /usr/bin/python3
       [--workdir DIR] [--steps 3]
       # generates the tiny cases (tiny_case.py, llama_tiny_case.py) and checks HF == oracle
   hf_conformance.py --from DIR
-      # DIR is an ORACLE_WORKDIR of run_oracle.sh or run_oracle_llama.sh (the config's
+      # DIR is an ORACLE_WORKDIR of run_oracle.sh (the config's
       # model_type says which): reuses its config/init/data and, where present, checks
       # HF == Galaxy too (galaxy_metrics.jsonl, galaxy.safetensors, ...)
   hf_conformance.py --config C --init W --data D --eval E [--galaxy-metrics GM.jsonl]
@@ -251,7 +251,7 @@ def main(argv=None):
     ap.add_argument("--llama-cases", default=",".join(LLAMA_CASES),
                     help="comma-separated llama_tiny_case.py cases")
     ap.add_argument("--from", dest="from_dir",
-                    help="an ORACLE_WORKDIR of run_oracle.sh or run_oracle_llama.sh")
+                    help="an ORACLE_WORKDIR of run_oracle.sh")
     ap.add_argument("--config")
     ap.add_argument("--init")
     ap.add_argument("--data")

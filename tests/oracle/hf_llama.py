@@ -27,7 +27,7 @@ HF_ORACLE_LOGITS_ATOL = 1e-5
 HF_ORACLE_WEIGHTS_ATOL = 1e-5
 # Per tensor: max|gHF - gOracle| <= GRAD_ATOL + GRAD_RTOL * max|gOracle|.
 HF_ORACLE_GRAD_RTOL, HF_ORACLE_GRAD_ATOL = 1e-4, 1e-9
-# Galaxy's own tolerances (run_oracle_llama.sh).
+# Galaxy's own tolerances (run_oracle.sh).
 GALAXY_LOSS_RTOL, GALAXY_WEIGHTS_ATOL, GALAXY_LOGITS_ATOL = 1e-4, 1e-3, 1e-4
 
 

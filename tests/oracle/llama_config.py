@@ -8,7 +8,13 @@ oracle refuses what it does not model (biases, rope_scaling, dropout, other PEFT
 methods) rather than silently computing something else.
 """
 
-import json
+from oracle_common import (  # noqa: F401  (ConfigError is part of this module's API)
+    ConfigError,
+    check_types,
+    check_zero,
+    read_json_object,
+    read_lora_dim,
+)
 
 DEFAULTS = {
     # model (Hugging Face's LlamaConfig defaults)
@@ -82,20 +88,9 @@ _BOOL_KEYS = (
 _OTHER_METHODS = ("use_adapter", "use_side", "use_side_only")
 
 
-class ConfigError(ValueError):
-    pass
-
-
 def load_config(path):
     """Reads a Galaxy config JSON and returns a dict with every default filled in."""
-    try:
-        with open(path) as f:
-            raw = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read config: {e}") from e
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: the config must be a JSON object")
-    return resolve(raw, path)
+    return resolve(read_json_object(path), path)
 
 
 def resolve(raw, where="config"):
@@ -105,25 +100,14 @@ def resolve(raw, where="config"):
         raise ConfigError(
             f"{where}: model_type is {cfg['model_type']!r}; this oracle models 'llama' only"
         )
-    _read_lora_dim(raw, cfg, where)
+    read_lora_dim(raw, cfg, where)
     if cfg["num_key_value_heads"] is None:
         cfg["num_key_value_heads"] = cfg["num_attention_heads"]
     if cfg["head_dim"] is None and cfg["num_attention_heads"]:
         cfg["head_dim"] = cfg["hidden_size"] // cfg["num_attention_heads"]
     if "full_model" not in raw and cfg["use_lora"] is True:
         cfg["full_model"] = False
-    for k in _INT_KEYS:
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ConfigError(f"{where}: '{k}' must be an integer, got {v!r}")
-    for k in _FLOAT_KEYS:
-        v = cfg[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ConfigError(f"{where}: '{k}' must be a number, got {v!r}")
-        cfg[k] = float(v)
-    for k in _BOOL_KEYS:
-        if not isinstance(cfg[k], bool):
-            raise ConfigError(f"{where}: '{k}' must be true or false, got {cfg[k]!r}")
+    check_types(cfg, where, _INT_KEYS, _FLOAT_KEYS, _BOOL_KEYS)
     _check_model(cfg, where)
     cfg["peft"] = _peft_method(cfg, raw, where)
     _check_lora(cfg, where)
@@ -166,14 +150,6 @@ def _check_model(cfg, where):
     if cfg["rope_theta"] <= 0 or cfg["rms_norm_eps"] <= 0:
         raise ConfigError(f"{where}: rope_theta and rms_norm_eps must be positive")
 
-
-def _read_lora_dim(raw, cfg, where):
-    """The LoRA rank has three spellings in the prototype; repeated ones must agree."""
-    given = {k: raw[k] for k in ("lora_dim", "lora_att_dim", "lora_r") if k in raw}
-    if len(set(map(repr, given.values()))) > 1:
-        raise ConfigError(f"{where}: {given} disagree; give the LoRA rank once (lora_dim)")
-    if given:
-        cfg["lora_dim"] = next(iter(given.values()))
 
 
 def _peft_method(cfg, raw, where):
@@ -223,8 +199,4 @@ def trainable_regex(cfg):
 def check_no_dropout(cfg, where="config"):
     """The oracle compares with dropout off; a nonzero rate would make it diverge."""
     keys = ["attention_dropout"] + (["lora_dropout"] if cfg["peft"] == "lora" else [])
-    for k in keys:
-        if cfg[k] != 0.0:
-            raise ConfigError(
-                f"{where}: '{k}' is {cfg[k]}; the oracle runs without dropout, set it to 0"
-            )
+    check_zero(cfg, keys, where)

@@ -8,38 +8,17 @@ Classification: "label" in [0, num_classes); the model reads the last position w
 input id is not pad_token_id.
 """
 
-import json
-
 import torch
 
+from oracle_common import DataError, load_jsonl_rows, step_indices  # noqa: F401
+
 IGNORE_INDEX = -100
-
-
-class DataError(ValueError):
-    pass
 
 
 def load_rows(path, cfg):
     """Parses and validates every row; returns a list of (ids, mask, labels, label)
     padded to pad_size (labels is None for classification, label None for causal LM)."""
-    rows = []
-    try:
-        f = open(path)
-    except OSError as e:
-        raise DataError(f"{path}: cannot read data: {e}") from e
-    with f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}: not valid JSON: {e}") from e
-            rows.append(_parse_row(obj, cfg, where))
-    if not rows:
-        raise DataError(f"{path}: no rows")
-    return rows
+    return load_jsonl_rows(path, cfg, _parse_row)
 
 
 def _is_int(v):
@@ -94,7 +73,3 @@ def make_batch(rows, indices):
         labels = torch.tensor([r[3] for r in sel], dtype=torch.long)
     return ids, mask, labels
 
-
-def step_indices(step, batch_size, num_rows):
-    """Rows of 0-based step `step`: [s*B, s*B+B) in file order, wrapping around."""
-    return [(step * batch_size + j) % num_rows for j in range(batch_size)]

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import llama_config
+from oracle_common import match_params
 from llama_data import IGNORE_INDEX
 
 
@@ -139,24 +140,9 @@ def check_params(cfg, tensors, where):
                 f"{where}: tie_word_embeddings is true but lm_head.weight differs from "
                 "model.embed_tokens.weight"
             )
-    missing = [k for k in shapes if k not in tensors]
-    extra = [k for k in tensors if k not in shapes and not k.endswith("rotary_emb.inv_freq")]
-    if missing or extra:
-        raise ValueError(
-            f"{where}: parameter names do not match the config "
-            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}); "
-            "was it written for another config?"
-        )
-    out = OrderedDict()
-    for name, shape in shapes.items():
-        t = torch.as_tensor(tensors[name])
-        if tuple(t.shape) != tuple(shape):
-            raise ValueError(
-                f"{where}: '{name}' has shape {list(t.shape)}, the config needs {list(shape)}"
-            )
-        out[name] = t.to(torch.float32).clone().contiguous()
-    return out
+    return match_params(
+        shapes, tensors, where, lambda n: n.endswith("rotary_emb.inv_freq")
+    )
 
 
 def rms_norm(x, w, eps):

@@ -2,7 +2,7 @@
 """Self-tests of the LLaMA oracle (no Galaxy, no transformers needed): the model against a
 plain float64 numpy transcription of the spec, masking and causality, GQA, the loss's
 denominator, LoRA, parameter counts, data parsing and the CLI; HarnessTest runs
-run_oracle_llama.sh with the oracle standing in for Galaxy (slow: CTest runs it apart).
+run_oracle.sh (llama) with the oracle standing in for Galaxy (slow: CTest runs it apart).
 
   test_llama_oracle.py [unittest args, e.g. HarnessTest or ModelTest CliTest]"""
 
@@ -397,7 +397,7 @@ sys.exit(subprocess.run([sys.executable, oracle, "train", cfg, *sys.argv[2:]]).r
 
 
 class HarnessTest(unittest.TestCase):
-    """run_oracle_llama.sh with the oracle standing in for Galaxy: the same program must
+    """run_oracle.sh (llama) with the oracle standing in for Galaxy: the same program must
     pass, a changed one (rope_theta, the pad id) must fail. No Galaxy binary needed."""
 
     def harness(self, mode, change=None):
@@ -409,7 +409,7 @@ class HarnessTest(unittest.TestCase):
             env = dict(os.environ, GALAXYC=os.path.join(d, "galaxyc"),
                        GALAXY_RUN=os.path.join(d, "galaxy-run"), PYTHON=PY,
                        ORACLE_DIR=HERE, FAKE_CHANGE=json.dumps(change or {}))
-            r = subprocess.run(["bash", os.path.join(HERE, "run_oracle_llama.sh"), d, mode],
+            r = subprocess.run(["bash", os.path.join(HERE, "run_oracle.sh"), d, "llama", mode],
                                capture_output=True, text=True, timeout=300, env=env)
         return r.returncode, r.stdout + r.stderr
 

@@ -3,6 +3,8 @@
 // table, and one program per function.
 #pragma once
 
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "compiler/config/galaxy_config.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -20,6 +22,13 @@ struct LowerOptions {
 absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module,
                                        const config::GalaxyConfig &cfg,
                                        const LowerOptions &opts);
+
+// Every rank of an SPMD world, lowered in parallel on the module's context
+// threads: the module is only read and each rank's lowering owns its state, so
+// the plans equal lowerToPlan's rank by rank. The first failing rank's error.
+absl::StatusOr<std::vector<plan::Plan>>
+lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
+              int world);
 
 // A pipeline stage compiled for one microbatch size (rows).
 struct StageModule {

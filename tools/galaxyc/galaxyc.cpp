@@ -314,14 +314,12 @@ int main(int argc, char **argv) {
   }
   std::vector<plan::Plan> plans;
   if (needPlan) {
-    for (int r = 0; r < world; ++r) {
-      auto p = lowerToPlan(**module, cfg, {r, world});
-      if (!p.ok()) {
-        std::cerr << "galaxyc: " << p.status().message() << "\n";
-        return 1;
-      }
-      plans.push_back(std::move(*p));
+    auto all = lowerAllRanks(**module, cfg, world);
+    if (!all.ok()) {
+      std::cerr << "galaxyc: " << all.status().message() << "\n";
+      return 1;
     }
+    plans = std::move(*all);
   }
   if (args.emit == "summary") {
     std::cout << "config " << args.config << " ("

@@ -100,8 +100,9 @@ void PipelineSplitPass::runOnOperation() {
   }
 
   // Users come later in program order: walking backwards, each user's stage
-  // is final. (An op above reading a layer-free op reads a layer's result
-  // too, so its stage stays the later one's.)
+  // is final. (An op outside the layers that reads a layer-free op without
+  // being one also reads a layer's result: its stage, at least that layer's,
+  // does not depend on where the layer-free op runs.)
   for (Operation &op : llvm::reverse(body.without_terminator()))
     if (layerFree.contains(&op)) {
       int s = stages - 1;

@@ -6,7 +6,7 @@
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
-      [--layers L] [--tie [--drop-tied]] [--drop-cross-mask] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
+      [--layers L] [--tie [--drop-tied]] [--init-std X] [--drop-cross-mask] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
       [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,

@@ -198,11 +198,20 @@ std::string stageBanner(const config::GalaxyConfig &cfg, int stage,
   for (int s = 0; s < stage; ++s)
     first += cfg.stage_num_hidden_layers_list[s];
   const int64_t end = first + cfg.stage_num_hidden_layers_list[stage];
+  // Embeddings run on the stage of their first layer (BART's decoder
+  // embedding on the first decoder stage); a module not split yet shows
+  // them on stage 0.
+  const bool split = module->hasAttr("galaxy.pipeline");
+  bool embeds = !split && stage == 0;
+  if (split)
+    module.walk([&](mlir::Operation *op) {
+      if (auto k = op->getAttrOfType<mlir::StringAttr>(kBlockAttr))
+        embeds = embeds || k.getValue() == "embedding";
+    });
   std::string out = absl::StrFormat(
       "// ---- stage %d of %d: %s%s%s on world rank%s "
       "%d..%d (%s group of %d)\n",
-      stage, stages, layerRange(cfg, first, end),
-      stage == 0 ? " + embeddings" : "",
+      stage, stages, layerRange(cfg, first, end), embeds ? " + embeddings" : "",
       stage + 1 == stages ? " + pooler, head, loss" : "", group > 1 ? "s" : "",
       stage * group, stage * group + group - 1,
       config::toString(cfg.pp_group_mode), group);

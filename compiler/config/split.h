@@ -11,4 +11,26 @@ namespace galaxy::config {
 // parts <= 0 gives an empty list; total < parts leaves trailing zeros.
 std::vector<int64_t> evenSplit(int64_t total, int64_t parts);
 
+// `extent` split in the proportion of `weights`, each boundary rounded half
+// up: proportionalSplit({7, 5}, 10) == {6, 4}; exact when the weights sum to
+// `extent`. An encoder-decoder's target positions follow seq_scatter_list
+// this way (header-only: the partition pass uses it too).
+inline std::vector<int64_t>
+proportionalSplit(const std::vector<int64_t> &weights, int64_t extent) {
+  int64_t total = 0;
+  for (int64_t w : weights)
+    total += w;
+  std::vector<int64_t> out;
+  if (total <= 0)
+    return out;
+  int64_t cum = 0, prev = 0;
+  for (int64_t w : weights) {
+    cum += w;
+    const int64_t bound = (2 * cum * extent + total) / (2 * total);
+    out.push_back(bound - prev);
+    prev = bound;
+  }
+  return out;
+}
+
 } // namespace galaxy::config

@@ -3,7 +3,11 @@
 // and value checks.
 #include "models/bart/spec.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "compiler/config/split.h"
 
 namespace galaxy::models {
 namespace {
@@ -86,28 +90,29 @@ absl::Status bartCheck(const config::GalaxyConfig &c) {
                         std::pair{"classifier_dropout", c.classifier_dropout}})
     if (!(p >= 0 && p < 1))
       return bad(absl::StrCat(key, " = ", p, " is outside [0, 1)"));
-  // Sequence parallelism would split two sequences (source S, target T) of
-  // different lengths by one seq_scatter_list, and the cross-attention would
-  // gather the encoder's keys on every decoder rank: not built yet.
+  // Sequence parallelism splits the target (T) in seq_scatter_list's
+  // proportion, boundaries rounded (config::proportionalSplit, as the
+  // partitioner does): every rank needs at least one target position.
   using config::BlockMethod;
   using config::ParallelMode;
-  auto usesSp = [&](ParallelMode m) {
-    return m == ParallelMode::kSP ||
-           (m == ParallelMode::kGalaxy &&
-            (c.att_parallel_method == BlockMethod::kSP ||
-             c.con_parallel_method == BlockMethod::kSP ||
-             c.mlp_parallel_method == BlockMethod::kSP));
-  };
-  if (usesSp(c.parallel_mode) || usesSp(c.pp_group_mode))
-    return bad("sequence parallelism (parallel_mode sp, or galaxy with an "
-               "sp region method) is not built for bart: its source and "
-               "target sequences would need separate splits and the "
-               "cross-attention a gather of the encoder's keys; use dp, tp, "
-               "or galaxy with att/con/mlp_parallel_method tp or None");
-  if (c.parallel_mode == ParallelMode::kPP)
-    return bad("pipelines are not built for bart yet (the encoder output "
-               "must reach every decoder stage and the tied embedding spans "
-               "stages); use dp or tp");
+  const bool pp = c.parallel_mode == ParallelMode::kPP;
+  const ParallelMode group = pp ? c.pp_group_mode : c.parallel_mode;
+  const bool sp = group == ParallelMode::kSP ||
+                  (group == ParallelMode::kGalaxy &&
+                   (c.att_parallel_method == BlockMethod::kSP ||
+                    c.con_parallel_method == BlockMethod::kSP ||
+                    c.mlp_parallel_method == BlockMethod::kSP));
+  if (sp && !c.seq_scatter_list.empty()) {
+    const std::vector<int64_t> target =
+        config::proportionalSplit(c.seq_scatter_list, t);
+    if (std::count(target.begin(), target.end(), 0))
+      return bad(absl::StrCat(
+          "seq_scatter_list [", absl::StrJoin(c.seq_scatter_list, ", "),
+          "] splits the target's ", t, " positions (target_pad_size) as [",
+          absl::StrJoin(target, ", "),
+          "] in the same proportion: every rank needs at least one; give "
+          "the small shares more positions or lengthen target_pad_size"));
+  }
   if (c.use_lora || c.use_adapter || c.use_side || c.use_side_only)
     return bad(
         "PEFT (use_lora / use_adapter / use_side / use_side_only) is "

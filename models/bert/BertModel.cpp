@@ -90,10 +90,12 @@ Value BertBuilder::embeddings(Value ids, Value types) {
                                {d.maxPositions, d.hidden}, "normal", "P,H"),
                          pos_ids, b.getI64IntegerAttr(-1)),
                      "B,S,H");
+    // TV: the type vocabulary (T names an encoder-decoder's target
+    // positions, which sequence parallelism splits).
     Value type = dims(
         b.create<EmbeddingOp>(loc, hs,
                               param(p + "token_type_embeddings.weight",
-                                    {d.typeVocab, d.hidden}, "normal", "T,H"),
+                                    {d.typeVocab, d.hidden}, "normal", "TV,H"),
                               types, b.getI64IntegerAttr(-1)),
         "B,S,H");
     Value sum =

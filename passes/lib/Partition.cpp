@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "compiler/config/split.h"
+
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -83,7 +85,9 @@ LogicalResult PartitionPass::buildSplits() {
     } else if (method == "sp" && region != "other") {
       if (failed(check("seq-sizes", seqSizes)))
         return failure();
-      s["S"] = std::vector<int64_t>(seqSizes.begin(), seqSizes.end());
+      // T: an encoder-decoder's target positions, the second sequence,
+      // split in the same proportion (pref).
+      s["S"] = s["T"] = std::vector<int64_t>(seqSizes.begin(), seqSizes.end());
     } else if (method == "tp" && region == "att") {
       if (failed(check("head-sizes", headSizes)))
         return failure();
@@ -128,6 +132,15 @@ Layout PartitionPass::pref(Value v, const SplitLabels &split) const {
       total += w;
     if (total <= 0)
       continue;
+    // Target positions need no whole shares: the boundaries round (a rank
+    // with none keeps the axis whole).
+    if (name == "T") {
+      std::vector<int64_t> sizes =
+          config::proportionalSplit(it->second, shape[axis]);
+      if (llvm::is_contained(sizes, 0))
+        continue;
+      return Layout::sharded(axis, sizes);
+    }
     // Rank r's share is w_r·extent/total; an axis some rank would hold a
     // fraction of (KV heads that do not split like the query heads) is kept
     // whole.

@@ -72,17 +72,24 @@ void PipelineSplitPass::runOnOperation() {
   llvm::DenseSet<Value> inputOnly;
   for (BlockArgument a : body.getArguments())
     inputOnly.insert(a);
-  // Ops outside the layer sequence (embeddings, pooler, head, loss, a side
-  // network's ends) run as early as their operands allow, so the embeddings
-  // land on the first stage; a parameter outside a layer lives where it is
-  // read.
+  // Ops outside the layer sequence (pooler, head, loss, a side network's
+  // ends) run as early as their operands allow; a parameter outside a layer
+  // lives where it is read. Those computed from inputs and parameters alone
+  // (embeddings: BART's decoder embedding too) run where they are first read,
+  // below, so each embedding lands on the stage of its first layer.
+  llvm::DenseSet<Operation *> layerFree;
   for (Operation &op : body.without_terminator()) {
     int s = stageOf(&op);
     if (s < 0 && !isa<ParamOp>(op)) {
       s = 0;
+      bool free = true;
       for (Value v : op.getOperands())
-        if (Operation *d = v.getDefiningOp(); d && !isa<ParamOp>(d))
+        if (Operation *d = v.getDefiningOp(); d && !isa<ParamOp>(d)) {
           s = std::max(s, opStage[d]);
+          free = free && layerFree.contains(d);
+        }
+      if (free)
+        layerFree.insert(&op);
     }
     opStage[&op] = s;
     if (!isa<ParamOp>(op) && op.getNumResults() &&
@@ -91,6 +98,19 @@ void PipelineSplitPass::runOnOperation() {
       for (Value r : op.getResults())
         inputOnly.insert(r);
   }
+
+  // Users come later in program order: walking backwards, each user's stage
+  // is final. (An op outside the layers that reads a layer-free op without
+  // being one also reads a layer's result: its stage, at least that layer's,
+  // does not depend on where the layer-free op runs.)
+  for (Operation &op : llvm::reverse(body.without_terminator()))
+    if (layerFree.contains(&op)) {
+      int s = stages - 1;
+      for (Operation *user : op.getUsers())
+        if (user != ret.getOperation())
+          s = std::min(s, opStage[user]);
+      opStage[&op] = s;
+    }
 
   for (Operation &op : body.without_terminator())
     if (opStage[&op] < 0) {

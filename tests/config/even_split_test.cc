@@ -22,5 +22,23 @@ TEST(EvenSplit, OnePartAndDegenerateCases) {
   EXPECT_TRUE(evenSplit(5, -1).empty());
 }
 
+// BART's target positions under SP follow seq_scatter_list this way.
+TEST(ProportionalSplit, ExactWhenTheWeightsSumToTheExtent) {
+  EXPECT_EQ(proportionalSplit({7, 5}, 12), (V{7, 5}));
+  EXPECT_EQ(proportionalSplit({5, 4, 3}, 12), (V{5, 4, 3}));
+}
+
+TEST(ProportionalSplit, BoundariesRoundHalfUp) {
+  EXPECT_EQ(proportionalSplit({7, 5}, 10), (V{6, 4}));       // 5.83 -> 6
+  EXPECT_EQ(proportionalSplit({5, 4, 3}, 10), (V{4, 4, 2})); // 4.17, 7.5
+  EXPECT_EQ(proportionalSplit({6, 6}, 5), (V{3, 2}));        // 2.5 -> 3
+  EXPECT_EQ(proportionalSplit({10, 1, 1}, 4), (V{3, 1, 0}));
+}
+
+TEST(ProportionalSplit, NoWeight) {
+  EXPECT_TRUE(proportionalSplit({}, 10).empty());
+  EXPECT_TRUE(proportionalSplit({0, 0}, 10).empty());
+}
+
 } // namespace
 } // namespace galaxy::config

@@ -17,9 +17,11 @@ NUM_CLASSES = 3
 
 # tp_intermediate_size_list sums to encoder_ffn_dim; the decoder's FFN is split in the
 # same proportion.
+# seq_scatter_list splits the source's 12 positions; the target's 10 follow in the same
+# proportion, boundaries rounded: [6, 4] and [4, 4, 2].
 SPLITS = {
-    2: {"heads": [3, 1], "inter": [48, 16], "batch": [4, 2]},
-    3: {"heads": [2, 1, 1], "inter": [32, 16, 16], "batch": [3, 2, 1]},
+    2: {"heads": [3, 1], "inter": [48, 16], "batch": [4, 2], "seq": [7, 5]},
+    3: {"heads": [2, 1, 1], "inter": [32, 16, 16], "batch": [3, 2, 1], "seq": [5, 4, 3]},
 }
 
 

@@ -6,7 +6,7 @@
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
-      [--layers L] [--tie [--drop-tied]] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
+      [--layers L] [--tie [--drop-tied]] [--init-std X] [--drop-cross-mask] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
       [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
@@ -111,6 +111,8 @@ def make_config(args, lr_factor=1.0, dtype="fp32"):
         cfg.update({"dropout": args.dropout, "attention_dropout": args.dropout,
                     "activation_dropout": args.dropout, "encoder_layers": args.layers,
                     "decoder_layers": args.layers, "dtype": dtype})
+        if args.init_std:
+            cfg["init_std"] = args.init_std
     elif args.model == "llama":
         cfg = llama_case.config(args.optimizer, args.task)
         cfg.update({"attention_dropout": args.dropout, "num_hidden_layers": args.layers,
@@ -212,6 +214,28 @@ def drop_tied(plan_dir):
     print(f"negative control: {changed} tied entries removed from the plans")
 
 
+def drop_cross_mask(plan_dir, first_decoder_layer):
+    """Removes the source padding mask operand from BART's cross-attention softmax (the
+    non-causal masked_softmax of a decoder layer, layer >= first_decoder_layer) in every
+    rank plan; the kernel then attends to the source's padding too."""
+    pattern = re.compile(r'(kernel: "masked_softmax"\s*inputs: \d+)\s*inputs: \d+'
+                         r'((?:(?!instrs \{).)*?block: "att\.(\d+)")', re.S)
+    dropped = 0
+
+    def drop(m):
+        nonlocal dropped
+        causal = re.search(r'key: "causal"\s*value \{\s*i: 1', m.group(2))
+        if int(m.group(3)) < first_decoder_layer or causal:
+            return m.group(0)
+        dropped += 1
+        return m.group(1) + m.group(2)
+
+    rewrite_plans(plan_dir, pattern, drop)
+    if not dropped:
+        fail("--drop-cross-mask: no plan has a cross-attention softmax with a mask")
+    print(f"negative control: the cross-attention mask dropped from {dropped} instructions")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build", help="the CMake build directory (for tools/galaxyc, tools/galaxy-run)")
@@ -250,11 +274,19 @@ def main(argv=None):
     ap.add_argument("--drop-tied", action="store_true",
                     help="negative control: remove Pipeline.tied from the N-rank plans, so a "
                     "tied parameter's copies are not summed and drift apart")
+    ap.add_argument("--init-std", type=float,
+                    help="bart: init_std of both runs (a larger one makes attention less "
+                    "uniform, so a negative control's error shows more)")
+    ap.add_argument("--drop-cross-mask", action="store_true",
+                    help="negative control (bart): the N-rank plans' cross-attention ignores "
+                    "the source padding mask")
     ap.add_argument("--parallel-dtype", choices=["fp32", "bf16"],
                     help="negative control: the N-rank side's dtype (default --dtype)")
     args = ap.parse_args(argv)
     if args.task is None:
         args.task = {"llama": "causal_lm", "bart": "seq2seq"}.get(args.model, "classification")
+    if args.drop_cross_mask and args.model != "bart":
+        fail("--drop-cross-mask is for --model bart (its cross-attention)", 2)
     if args.tie and args.model != "llama":
         fail("--tie is for --model llama (tie_word_embeddings)", 2)
     if args.mode == "pp" and args.world % len(args.stages):
@@ -319,6 +351,8 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         zero_attr(p("parallel.plan"), args.zero_attr)
     if args.drop_tied:
         drop_tied(p("parallel.plan"))
+    if args.drop_cross_mask:
+        drop_cross_mask(p("parallel.plan"), args.layers)
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init]
     if evaluate:
         common += ["--eval", p("eval.jsonl")]

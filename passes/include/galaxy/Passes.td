@@ -70,8 +70,10 @@ def PipelineSplit : Pass<"galaxy-pipeline", "mlir::ModuleOp"> {
     carry their position in it as `galaxy.layer`; BART: encoder layers then
     decoder layers) is split into stages by `stage-layers` (layers per stage,
     summing to the module's `galaxy.num_layers` when the builder stamped it).
-    Ops outside a layer run as early as their operands allow (the embeddings
-    on the first stage) and parameters outside a layer where they are read;
+    Ops outside a layer run as early as their operands allow, those computed
+    from inputs and parameters alone (embeddings) on the stage of their first
+    reader (BART's decoder embedding: the first decoder stage), and parameters
+    outside a layer where they are read;
     the pooler, head and loss thus land on the last stage. @forward keeps only stage `stage`'s ops. Values an earlier stage
     computes from parameters and a later stage reads cross every boundary in
     between: they become arguments "pp.in.K" and results "pp.out.K" (K numbers

@@ -10,7 +10,7 @@ rows (a partial last batch; some rows without "label", some with an "id"):
     labels their argmax, and the ids come back in file order;
   - the plans of dp, tp, sp, galaxy (2 ranks, uneven splits; BART: dp, tp), a pipeline of
     2 stages (BERT, LLaMA) and
-    forward-only `galaxyc --inference` plans (serial, tp) predict the same (atol 1e-5);
+    forward-only `galaxyc --inference` plans (serial, tp, pp) predict the same (atol 1e-5);
   - an --inference plan holds no train_step and no optimizer state;
   - with --hf PYTHON (transformers installed), Hugging Face's
     *ForSequenceClassification softmax on the same weights equals the probs (atol 1e-5).
@@ -145,8 +145,9 @@ def check(work, galaxyc, galaxy_run, model, hf_python):
 
     plans = {name: compile_plan(name, name, 2, lists) for name, lists in modes.items()}
     if model != "bart":  # (galaxyc builds no BART pipelines yet)
-        plans["pp"] = compile_plan("pp", "pp", 2, {"stage_num_hidden_layers_list": [1, 1],
-                                                   "num_microbatches": 2})
+        pp = {"stage_num_hidden_layers_list": [1, 1], "num_microbatches": 2}
+        plans["pp"] = compile_plan("pp", "pp", 2, pp)
+        plans["pp_inference"] = compile_plan("pp_inference", "pp", 2, pp, ["--inference"])
     plans["serial_inference"] = compile_plan("serial_inference", "serial", 1, {},
                                              ["--inference"])
     plans["tp_inference"] = compile_plan("tp_inference", "tp", 2, modes["tp"], ["--inference"])

@@ -19,6 +19,7 @@
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "models/llama/LlamaInference.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -298,6 +299,11 @@ int main(int argc, char **argv) {
   const config::GalaxyConfig &cfg = *resolved;
   for (const std::string &w : cfg.warnings)
     std::cerr << "galaxyc: warning: " << w << "\n";
+  if (cfg.max_seq > 0 && (!llamaInferenceApplies(cfg) ||
+                          cfg.parallel_mode == config::ParallelMode::kPP))
+    std::cerr << "galaxyc: warning: max_seq " << cfg.max_seq
+              << " sizes the KV cache of a causal LLaMA in an SPMD mode; this "
+                 "config compiles none (ignored)\n";
 
   int world = cfg.world_size > 0 ? cfg.world_size : 1;
   bool wantProfile = args.profile || !args.profileJson.empty();

@@ -130,8 +130,9 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
     return absl::UnimplementedError(built.status().message());
   mlir::OwningOpRef<mlir::ModuleOp> module = std::move(*built);
   // A causal LM's KV-cache generation functions (@prefill, @decode): the
-  // passes before partition touch only @forward; the partitioner lays them
-  // out like it, in every SPMD mode. Not for pipelines yet.
+  // PEFT pass rewrites them like @forward, autodiff reads only @forward, and
+  // the partitioner lays them out like it, in every SPMD mode. Not for
+  // pipelines yet.
   if (!pp && llamaInferenceApplies(cfg))
     addLlamaInference(*module, cfg);
   if (failed(mlir::verify(*module)))
@@ -155,6 +156,9 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
       o.stageLayers = cfg.stage_num_hidden_layers_list;
       pm.addPass(createPipelineSplit(o));
     } else if (*it == "autodiff") {
+      // An inference plan is forward-only: no @train_step, no optimizer.
+      if (cfg.inference)
+        continue;
       AutodiffOptions o;
       if (pp) {
         // Gradients add up over the step's microbatches; the loss gradient

@@ -64,6 +64,12 @@ struct GalaxyConfig {
   int64_t eos_token_id = 2;
   int64_t decoder_start_token_id = 2;
   int64_t target_pad_size = 0; // labels' length; 0: pad_size
+  // Inference (docs/inference.md). max_seq: the KV cache's positions (prompt
+  // plus new tokens) of a causal LM's @prefill / @decode; 0: pad_size.
+  // inference: forward-only plans (eval_step, prefill, decode; no train_step,
+  // no optimizer state). Not prototype keys; galaxyc --max-seq / --inference.
+  int64_t max_seq = 0;
+  bool inference = false;
 
   // --- Training ---
   int64_t batch_size = 4;

@@ -305,6 +305,8 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("eos_token_id", c.eos_token_id);
   r.read("decoder_start_token_id", c.decoder_start_token_id);
   r.read("target_pad_size", c.target_pad_size);
+  r.read("max_seq", c.max_seq);
+  r.read("inference", c.inference);
   // Training
   r.read("batch_size", c.batch_size);
   r.read("pad_size", c.pad_size);

@@ -48,6 +48,8 @@ std::string toJson(const GalaxyConfig &c) {
   j["eos_token_id"] = c.eos_token_id;
   j["decoder_start_token_id"] = c.decoder_start_token_id;
   j["target_pad_size"] = c.target_pad_size;
+  j["max_seq"] = c.max_seq;
+  j["inference"] = c.inference;
 
   j["batch_size"] = c.batch_size;
   j["pad_size"] = c.pad_size;

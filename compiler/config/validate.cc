@@ -155,6 +155,13 @@ absl::Status checkModel(const GalaxyConfig &c) {
                                " (positions 0..pad_size-1 need an embedding); "
                                "lower pad_size or raise "
                                "max_position_embeddings"));
+  // The KV cache's slots are positions: RoPE has no table, but Hugging Face
+  // (and the checkpoint's training) stop at max_position_embeddings.
+  if (c.max_seq < 0 || c.max_seq > c.max_position_embeddings)
+    return bad(c, absl::StrCat("max_seq ", c.max_seq,
+                               " is outside [0, max_position_embeddings ",
+                               c.max_position_embeddings,
+                               "] (the KV cache's positions; 0: pad_size)"));
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size)
     return bad(c,
                absl::StrCat("pad_token_id = ", c.pad_token_id,

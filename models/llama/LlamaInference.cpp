@@ -167,12 +167,18 @@ void LlamaInferenceBuilder::build(ModuleOp module) {
 } // namespace
 
 bool llamaInferenceApplies(const config::GalaxyConfig &c) {
-  return c.model_type == "llama" && c.task == "causal_lm" && !c.use_lora &&
-         !c.use_adapter && !c.use_side && !c.use_side_only;
+  return c.model_type == "llama" && c.task == "causal_lm";
+}
+
+int64_t cacheSlots(const config::GalaxyConfig &c) {
+  return c.max_seq > 0 ? c.max_seq : c.pad_size;
 }
 
 void addLlamaInference(ModuleOp module, const config::GalaxyConfig &c) {
-  LlamaInferenceBuilder(*module.getContext(), c).build(module);
+  // The functions' positions T are the cache's (LlamaParts reads pad_size).
+  config::GalaxyConfig sized = c;
+  sized.pad_size = cacheSlots(c);
+  LlamaInferenceBuilder(*module.getContext(), sized).build(module);
 }
 
 } // namespace galaxy

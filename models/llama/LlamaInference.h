@@ -13,7 +13,7 @@ namespace galaxy {
 //   @decode(input_ids [B, 1] i32, attention_mask [B, T], slot_q [B, N, T, 1],
 //           slot_kv [B, NK, T, 1], cache.k.{i}, cache.v.{i})
 //     -> (logits [B, V], cache.k.{i}, cache.v.{i})
-// with T = pad_size. Rows are right-padded, so a row's token at slot p has
+// with T = cacheSlots(c). Rows are right-padded, so a row's token at slot p has
 // position p. prefill's caches hold every slot's keys (rotated) and values;
 // the caller zeroes the slots at and after each row's length. decode's
 // slot_* are one-hot over T at the row's new slot: the new key and value are
@@ -26,8 +26,12 @@ namespace galaxy {
 // the passes; they return replicated values: the caches are gathered).
 void addLlamaInference(mlir::ModuleOp module, const config::GalaxyConfig &c);
 
-// Whether addLlamaInference applies: a causal LLaMA without PEFT methods
-// (whose inference would need their extra parameters).
+// Whether addLlamaInference applies: a causal LLaMA. PEFT methods reach the
+// functions through galaxy-peft, which rewrites them like @forward.
 bool llamaInferenceApplies(const config::GalaxyConfig &c);
+
+// The KV cache's positions T: max_seq, else pad_size (prompt plus new tokens
+// must fit; prefill reads T positions).
+int64_t cacheSlots(const config::GalaxyConfig &c);
 
 } // namespace galaxy

@@ -89,6 +89,8 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
   using PeftBase::PeftBase;
 
   void runOnOperation() override;
+  // The method's branches and trainable flags in one function.
+  LogicalResult rewrite(func::FuncOp fn, const ModelPeft &model);
   void addLora(LinearOp lin, StringRef module);
   void addAdapter(LinearOp lin, StringRef module);
   void flipToFanInFanOut(LinearOp lin);
@@ -99,6 +101,7 @@ struct PeftPass : galaxy::impl::PeftBase<PeftPass> {
   Operation *anchor = nullptr; // the forward op whose attributes new ops copy
   int64_t nextOpId = 1;
   double initStd = 0.02;
+  bool inference = false; // rewriting a generation function: no dropout
 };
 
 Value PeftPass::stamp(Operation *from, Value v, StringRef dims,
@@ -135,7 +138,7 @@ void PeftPass::addLora(LinearOp lin, StringRef module) {
   Value bw = param(b, loc, (module + ".lora_B.weight").str(), {out, r}, "zeros",
                    (outDim + ",R").str());
   Value xd = x;
-  if (loraDropout > 0)
+  if (loraDropout > 0 && !inference)
     xd = stamp(lin,
                b.create<DropoutOp>(loc, x, b.getF64FloatAttr(loraDropout),
                                    b.getI64IntegerAttr(nextOpId++)),
@@ -262,7 +265,20 @@ void PeftPass::runOnOperation() {
     if (p.getInit() == "normal")
       initStd = p.getStd().convertToDouble();
   });
+  // A causal LM's generation functions (models/llama/LlamaInference.h) use
+  // the same parameters: they get the same branches (without dropout: they
+  // only run in eval mode) and the same trainable flags.
+  for (StringRef name : {"forward", "prefill", "decode"}) {
+    auto f = module.lookupSymbol<func::FuncOp>(name);
+    if (!f)
+      continue;
+    inference = name != "forward";
+    if (failed(rewrite(f, model)))
+      return signalPassFailure();
+  }
+}
 
+LogicalResult PeftPass::rewrite(func::FuncOp fn, const ModelPeft &model) {
   SmallVector<std::pair<LinearOp, std::string>> linears;
   fn.walk([&](LinearOp lin) {
     if (auto w = lin.getWeight().getDefiningOp<ParamOp>())
@@ -286,11 +302,9 @@ void PeftPass::runOnOperation() {
                  return model.matches(mod, t);
                })) {
       int64_t hidden = lin.getType().getShape().back();
-      if (adapterDim <= 0 || hidden % adapterDim != 0) {
-        lin.emitError() << "adapter_reduction_dim " << adapterDim
-                        << " does not divide the hidden size " << hidden;
-        return signalPassFailure();
-      }
+      if (adapterDim <= 0 || hidden % adapterDim != 0)
+        return lin.emitError() << "adapter_reduction_dim " << adapterDim
+                               << " does not divide the hidden size " << hidden;
       addAdapter(lin, mod);
     }
   }
@@ -298,7 +312,7 @@ void PeftPass::runOnOperation() {
   // Freeze everything the method does not train; the model's task head
   // (alwaysTrainable) always trains.
   if (method == "full")
-    return;
+    return success();
   fn.walk([&](ParamOp p) {
     StringRef n = p.getName();
     bool trainable = llvm::any_of(model.alwaysTrainable,
@@ -310,6 +324,7 @@ void PeftPass::runOnOperation() {
                      (method == "side" && n.starts_with("side."));
     p.setTrainable(trainable);
   });
+  return success();
 }
 
 } // namespace

@@ -322,11 +322,13 @@ absl::Status readTsv(
     // The last tab separates the label, so a tab inside the text is only
     // whitespace.
     const size_t tab = lin.rfind('\t');
-    if (tab == absl::string_view::npos)
+    if (tab == absl::string_view::npos && !opts.labelsOptional)
       return absl::InvalidArgumentError(
           absl::StrFormat("%s: no tab: expected text<TAB>label", where));
     absl::string_view labelText =
-        absl::StripAsciiWhitespace(lin.substr(tab + 1));
+        tab == absl::string_view::npos
+            ? absl::string_view("0")
+            : absl::StripAsciiWhitespace(lin.substr(tab + 1));
     int64_t label;
     if (!absl::SimpleAtoi(labelText, &label))
       return absl::InvalidArgumentError(absl::StrFormat(
@@ -334,7 +336,8 @@ absl::Status readTsv(
           labelText));
     if (absl::Status s = checkLabel(where, label, opts.numClasses); !s.ok())
       return s;
-    absl::StatusOr<Row> r = encode(lin.substr(0, tab), where);
+    absl::StatusOr<Row> r = encode(
+        tab == absl::string_view::npos ? lin : lin.substr(0, tab), where);
     if (!r.ok())
       return r.status();
     r->label = static_cast<int32_t>(label);
@@ -560,7 +563,7 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
           absl::StrFormat("%s: labels has %d entries, input_ids %d", where,
                           tokenLabels.size(), ids.size()));
     int64_t label = 0;
-    if (!causal && !seq2seq) {
+    if (!causal && !seq2seq && !(opts.labelsOptional && !j.contains("label"))) {
       if (!j.contains("label") || !j["label"].is_number_integer())
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: \"label\" is missing or not an integer", where));
@@ -581,6 +584,8 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
     r.attention_mask.assign(S, 0.0f);
     r.token_type_ids.assign(S, 0);
     r.label = static_cast<int32_t>(label);
+    if (j.contains("id"))
+      r.id = j["id"].dump();
     std::vector<int32_t> given(causal ? S : seq2seq ? T : 0, kIgnoreIndex);
     // Seq2seq targets: their own length, truncated or padded to T.
     for (size_t t = 0; seq2seq && t < T && t < tokenLabels.size(); ++t)

@@ -31,6 +31,7 @@ struct Row {
   std::vector<float> attention_mask; // 1 real token, 0 padding
   std::vector<int32_t> token_type_ids;
   int32_t label = 0; // classification
+  std::string id;    // a JSONL row's "id" as JSON text (empty: none)
   // Classification: the last position whose id is not the pad id (0 when
   // none): the token Hugging Face's LlamaForSequenceClassification scores.
   int32_t lastIndex = 0;
@@ -109,6 +110,9 @@ struct DatasetOptions {
   // (WordPiece text pads with its [PAD], id 0); last_index looks for it.
   int64_t padId = 0;
   bool lastIndex = false; // classification: batches also hold last_index
+  // Classification rows without a label (galaxy-run --predict): JSONL rows
+  // may leave out "label" and text lines their "<TAB>label"; they get 0.
+  bool labelsOptional = false;
   // An encoder-decoder model (BART): batches hold decoder_input_ids and
   // decoder_attention_mask [size, targetPadSize] and, for classification,
   // eos_index [size]. Seq2seq (always encoder-decoder) rows hold "labels" of

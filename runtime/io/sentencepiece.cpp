@@ -21,9 +21,11 @@ struct ShimApi {
   void (*piece)(void *, int32_t, char *, size_t);
   int64_t (*encode)(void *, const char *, size_t, int32_t *, int64_t, char *,
                     size_t);
+  int64_t (*decode)(void *, const int32_t *, int64_t, char *, int64_t, char *,
+                    size_t);
 };
 
-constexpr int kShimAbiVersion = 1;
+constexpr int kShimAbiVersion = 2;
 constexpr size_t kErrBytes = 1024;
 
 // GALAXY_SENTENCEPIECE_SHIM overrides where the build put the shim (for a
@@ -61,6 +63,7 @@ absl::StatusOr<const ShimApi *> loadShim() {
     sym(api.bosId, "galaxy_spm_bos_id");
     sym(api.piece, "galaxy_spm_piece");
     sym(api.encode, "galaxy_spm_encode");
+    sym(api.decode, "galaxy_spm_decode");
     if (missing || api.abiVersion() != kShimAbiVersion)
       status = absl::FailedPreconditionError(absl::StrCat(
           path, " is not the SentencePiece shim this program was built with; "
@@ -138,6 +141,31 @@ SentencePieceTokenizer::pieces(std::string_view text) const {
   }
   return absl::InternalError(absl::StrCat(
       "SentencePiece ", path_, ": the id count changed between two encodings"));
+}
+
+absl::StatusOr<std::string>
+SentencePieceTokenizer::decode(const std::vector<int32_t> &ids) const {
+  for (int32_t id : ids)
+    if (id < 0 || id >= vocabSize_)
+      return absl::InvalidArgumentError(
+          absl::StrCat("SentencePiece ", path_, ": id ", id,
+                       " is outside its vocabulary [0, ", vocabSize_, ")"));
+  std::string text(ids.size() * 8 + 16, '\0');
+  char err[kErrBytes] = "";
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const int64_t n =
+        h_->api->decode(h_->model, ids.data(), int64_t(ids.size()), text.data(),
+                        int64_t(text.size()), err, sizeof err);
+    if (n < 0)
+      return absl::InvalidArgumentError(
+          absl::StrCat("SentencePiece ", path_, ": ", err));
+    const bool fits = n <= int64_t(text.size());
+    text.resize(size_t(n));
+    if (fits)
+      return text;
+  }
+  return absl::InternalError(absl::StrCat(
+      "SentencePiece ", path_, ": the text changed between two decodings"));
 }
 
 absl::StatusOr<std::vector<int32_t>>

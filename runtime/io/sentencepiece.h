@@ -39,6 +39,10 @@ public:
   // BOS + pieces, cut to maxLen ids.
   absl::StatusOr<std::vector<int32_t>> encode(std::string_view text,
                                               int64_t maxLen) const;
+  // The text of `ids`, as LlamaTokenizer.decode(ids, skip_special_tokens=
+  // True) gives it: BOS/EOS dropped, pieces joined, "▁" as spaces, no space
+  // before the first word. Fails on an id outside the vocabulary.
+  absl::StatusOr<std::string> decode(const std::vector<int32_t> &ids) const;
 
 private:
   struct Handle;

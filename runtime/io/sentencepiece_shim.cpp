@@ -13,6 +13,7 @@
 // abseil headers (sentencepiece declares absl::string_view itself); only C
 // types cross the interface, and memory is owned on the side that allocated
 // it.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -41,7 +42,7 @@ extern "C" {
 
 // Interface version: sentencepiece.cpp refuses a shim of another version.
 __attribute__((visibility("default"))) int galaxy_spm_abi_version() {
-  return 1;
+  return 2;
 }
 
 // The model at `path`, or null with the reason in `err`.
@@ -97,6 +98,27 @@ galaxy_spm_encode(void *h, const char *text, size_t len, int32_t *out,
   for (int64_t i = 0; i < cap && i < int64_t(ids.size()); ++i)
     out[i] = ids[i];
   return int64_t(ids.size());
+}
+
+// The text of `ids` (control pieces such as BOS/EOS dropped, the leading
+// space marker of the first piece removed: DecodeIds): its byte count, of
+// which the first min(count, cap) are written to `out`; -1 with the reason in
+// `err` when decoding fails (an id outside the vocabulary).
+__attribute__((visibility("default"))) int64_t
+galaxy_spm_decode(void *h, const int32_t *ids, int64_t n, char *out,
+                  int64_t cap, char *err, size_t errCap) {
+  auto *sp = static_cast<sentencepiece::SentencePieceProcessor *>(h);
+  std::vector<int> v(ids, ids + n);
+  std::string text;
+  const sentencepiece::util::Status s = sp->Decode(v, &text);
+  if (!s.ok()) {
+    setError(err, errCap, s.ToString());
+    return -1;
+  }
+  if (cap > 0)
+    std::memcpy(out, text.data(),
+                size_t(std::min<int64_t>(cap, int64_t(text.size()))));
+  return int64_t(text.size());
 }
 
 } // extern "C"

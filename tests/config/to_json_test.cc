@@ -16,7 +16,9 @@ TEST(ToJson, WritesEveryKeyAndNoWarningsOnReload) {
   nlohmann::json j = nlohmann::json::parse(text);
   // Every key of GalaxyConfig once, except another family's own keys (a
   // BERT config.json has no rope_theta).
-  EXPECT_EQ(j.size(), 62u);
+  EXPECT_EQ(j.size(), 64u);
+  EXPECT_EQ(j["max_seq"], 0); // inference keys (docs/inference.md)
+  EXPECT_EQ(j["inference"], false);
   EXPECT_EQ(j["task"], "classification");
   EXPECT_FALSE(j.contains("rope_theta"));
   EXPECT_EQ(j["hidden_size"], 768);

@@ -18,6 +18,20 @@ TEST(ValidateModel, HiddenSizeDivisibleByHeads) {
                                   "num_attention_heads 12");
 }
 
+// The KV cache's positions (max_seq, 0: pad_size) stop at the model's.
+TEST(ValidateModel, MaxSeqWithinMaxPositionEmbeddings) {
+  GalaxyConfig c = named();
+  c.max_seq = 513;
+  EXPECT_CONTAINS(serialError(c), "m.json: max_seq 513 is outside [0, "
+                                  "max_position_embeddings 512]");
+  c.max_seq = -1;
+  EXPECT_CONTAINS(serialError(c), "max_seq -1 is outside");
+  for (int64_t ok : {0, 1, 512}) {
+    c.max_seq = ok;
+    EXPECT_TRUE(validate(c, ParallelMode::kSerial, 0).ok()) << ok;
+  }
+}
+
 TEST(ValidateModel, SizesMustBePositive) {
   for (auto [field, key] :
        {std::pair{&GalaxyConfig::vocab_size, "vocab_size"},

@@ -126,6 +126,42 @@ TEST_F(SentencePiece, EncodesAsPythonSentencePieceWithBos) {
   EXPECT_THAT(*emoji, ::testing::Not(::testing::Contains(0)));
 }
 
+// decode (galaxy-run --prompt prints with it) against Python's decode of the
+// same ids: BOS/EOS dropped, byte pieces joined back into UTF-8.
+TEST_F(SentencePiece, DecodesAsPythonSentencePiece) {
+  auto tok = SentencePieceTokenizer::fromFile(*model_);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  std::vector<std::vector<int32_t>> ids;
+  for (const std::string &t : texts()) {
+    auto e = tok->encode(t, 1000);
+    ASSERT_TRUE(e.ok()) << e.status();
+    e->push_back(2); // an EOS the model generated
+    ids.push_back(*e);
+  }
+  writeFile(dir_->file("decode_ids.json"), nlohmann::json(ids).dump());
+  writeFile(dir_->file("decode.py"),
+            "import json, sys, sentencepiece as spm\n"
+            "sp = spm.SentencePieceProcessor(model_file=sys.argv[1])\n"
+            "ids = json.load(open(sys.argv[2]))\n"
+            "print(json.dumps([sp.decode(i) for i in ids]))\n");
+  const std::string cmd =
+      absl::StrCat(GALAXY_PYTHON3, " ", dir_->file("decode.py"), " ", *model_,
+                   " ", dir_->file("decode_ids.json"), " > ",
+                   dir_->file("decoded.json"), " 2>&1");
+  ASSERT_EQ(run(cmd), 0) << cmd << "\n" << readFile(dir_->file("decoded.json"));
+  nlohmann::json want =
+      nlohmann::json::parse(readFile(dir_->file("decoded.json")));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto got = tok->decode(ids[i]);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want[i].get<std::string>()) << "text " << i;
+  }
+  EXPECT_EQ(*tok->decode(ids.back()), texts().back());
+  auto bad = tok->decode({1, int32_t(tok->vocabSize())});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("outside its vocabulary"));
+}
+
 TEST_F(SentencePiece, TruncatesAfterTheBos) {
   auto tok = SentencePieceTokenizer::fromFile(*model_);
   ASSERT_TRUE(tok.ok()) << tok.status();

@@ -16,6 +16,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/generate.h"
 #include "runtime/io/plan_data.h"
+#include "runtime/io/sentencepiece.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
 #include "runtime/plan/plan_sizes.h"
@@ -221,13 +222,29 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
       fail(2, std::string(d.status().message()));
     in.eval = std::move(*d);
   }
+  if (!args.predict.empty()) {
+    if (dopts->task != io::Task::kClassification)
+      fail(2, absl::StrCat("--predict classifies rows: it needs a "
+                           "classification plan; this one is ",
+                           plan.model().task(),
+                           dopts->task == io::Task::kCausalLm
+                               ? " (use --eval for loss and perplexity, "
+                                 "--generate or --prompt for text)"
+                               : ""));
+    io::DatasetOptions popts = *dopts;
+    popts.labelsOptional = true;
+    auto d = io::Dataset::load(args.predict, popts);
+    if (!d.ok())
+      fail(2, std::string(d.status().message()));
+    in.predict = std::move(*d);
+  }
   // The plan binds its inputs by the names the model declared; the data must
   // hold every one of them.
-  if (in.train || in.eval)
-    if (absl::Status s = rt::checkPlanInputs(
-            plan, (in.train ? *in.train : *in.eval).fieldNames());
-        !s.ok())
-      fail(2, std::string(s.message()));
+  for (const std::optional<io::Dataset> *d : {&in.train, &in.eval, &in.predict})
+    if (*d)
+      if (absl::Status s = rt::checkPlanInputs(plan, (*d)->fieldNames());
+          !s.ok())
+        fail(2, std::string(s.message()));
   if (!args.init.empty()) {
     auto f = io::readSafetensors(args.init);
     if (!f.ok())
@@ -438,11 +455,49 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
 }
 } // namespace
 
+namespace {
+// The positions of the plan's KV cache: its prefill's input_ids [B, T]
+// (galaxyc --max-seq); 0 without one.
+int64_t cacheSlots(const plan::Plan &plan) {
+  for (const plan::Program &p : plan.programs())
+    if (p.name() == "prefill")
+      for (const plan::Binding &in : p.inputs())
+        if (in.name() == "input_ids") {
+          const plan::Buffer &b = plan.buffers(in.buffer());
+          if (b.global_shape_size() == 2)
+            return b.global_shape(1);
+        }
+  return 0;
+}
+
+// --prompt texts as ids: the tokenizer's BOS + pieces, each id checked
+// against the plan's vocabulary.
+std::vector<std::vector<int32_t>>
+encodePrompts(const io::SentencePieceTokenizer &tok, const Args &args,
+              int64_t vocabSize) {
+  std::vector<std::vector<int32_t>> prompts;
+  for (const std::string &text : args.prompts) {
+    auto ids = tok.encode(text, -1);
+    if (!ids.ok())
+      fail(2, absl::StrCat("--prompt: ", ids.status().message()));
+    for (int32_t id : *ids)
+      if (id >= vocabSize)
+        fail(2, absl::StrCat("--prompt \"", text, "\": ", tok.path(),
+                             " encodes piece '", tok.piece(id), "' as id ", id,
+                             ", past the plan's vocab_size ", vocabSize,
+                             " (give the model's own tokenizer)"));
+    prompts.push_back(std::move(*ids));
+  }
+  return prompts;
+}
+} // namespace
+
 void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         const Args &args, const plan::ModelInfo &model,
                         bool lead) {
+  const char *flag = args.prompts.empty() ? "--generate" : "--prompt";
   if (model.task() != "causal_lm")
-    fail(2, "--generate needs a causal-LM plan (task \"causal_lm\")");
+    fail(2, absl::StrCat(flag, " needs a causal-LM plan (task \"causal_lm\")"));
   rt::GenerateOptions o;
   o.batchSize = model.batch_size();
   o.seqLen = model.seq_len();
@@ -453,14 +508,44 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   o.seed = args.seed;
   o.sampling = args.sampling;
   o.sampling.seed = args.seed;
-  auto prompts = rt::readPrompts(args.generate, o.vocabSize);
-  if (!prompts.ok())
-    fail(2, std::string(prompts.status().message()));
-  if (absl::Status s = rt::checkPromptLengths(*prompts, o); !s.ok())
-    fail(2, absl::StrCat(args.generate, ": ", s.message()));
-  const auto t0 = std::chrono::steady_clock::now();
   const bool cached = ex && rt::hasCachePrograms(*ex) &&
                       envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
+  // The cache's positions bound prompt + new tokens (the recomputing
+  // baseline's: pad_size).
+  if (cached)
+    o.seqLen = cacheSlots(ex->plan());
+  std::optional<io::SentencePieceTokenizer> tok;
+  absl::StatusOr<std::vector<std::vector<int32_t>>> prompts;
+  if (!args.prompts.empty()) {
+    if (args.tokenizer.empty())
+      fail(2, "--prompt encodes text with the model's tokenizer: give "
+              "--tokenizer tokenizer.model");
+    auto t = io::SentencePieceTokenizer::fromFile(args.tokenizer);
+    if (!t.ok())
+      fail(2, std::string(t.status().message()));
+    tok.emplace(std::move(*t));
+    prompts = encodePrompts(*tok, args, o.vocabSize);
+  } else {
+    prompts = rt::readPrompts(args.generate, o.vocabSize);
+  }
+  if (!prompts.ok())
+    fail(2, std::string(prompts.status().message()));
+  for (size_t i = 0; i < prompts->size(); ++i) {
+    const int64_t n = int64_t((*prompts)[i].size());
+    if (n + o.maxNewTokens > o.seqLen)
+      fail(2,
+           absl::StrCat(
+               flag, ": prompt ", i + 1, " has ", n,
+               " tokens; with --max-new-tokens ", o.maxNewTokens, " it needs ",
+               n + o.maxNewTokens, " positions, past the ",
+               cached ? "plan's KV cache of " : "plan's pad_size of ", o.seqLen,
+               cached ? " positions (recompile with galaxyc --max-seq N, "
+                        "at most max_position_embeddings, or ask for fewer "
+                        "tokens)"
+                      : " positions (recompile with a larger pad_size or "
+                        "ask for fewer tokens)"));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
   auto generated = cached ? rt::generateWithCache(*ex, *prompts, o)
                           : rt::generateByRecompute(runner, *prompts, o);
   if (!generated.ok())
@@ -482,10 +567,25 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                             "seed %d",
                             o.sampling.temperature, o.sampling.topK,
                             o.sampling.topP, o.sampling.seed),
-      cached ? "KV cache" : "no KV cache: eval_step over the prefix");
-  if (absl::Status s = rt::writeGenerations(args.output, *prompts, *generated);
-      !s.ok())
-    fail(1, std::string(s.message()));
+      cached ? absl::StrCat("KV cache of ", o.seqLen, " positions")
+             : std::string("no KV cache: eval_step over the prefix"));
+  // The texts: prompt and continuation decoded together, as Hugging Face's
+  // tokenizer.decode(output_ids, skip_special_tokens=True) prints them.
+  if (tok)
+    for (size_t i = 0; i < prompts->size(); ++i) {
+      std::vector<int32_t> ids = (*prompts)[i];
+      ids.insert(ids.end(), (*generated)[i].begin(), (*generated)[i].end());
+      auto text = tok->decode(ids);
+      if (!text.ok())
+        fail(1,
+             absl::StrCat("--prompt ", i + 1, ": ", text.status().message()));
+      std::cout << *text << "\n";
+    }
+  if (!args.output.empty())
+    if (absl::Status s =
+            rt::writeGenerations(args.output, *prompts, *generated);
+        !s.ok())
+      fail(1, std::string(s.message()));
 }
 
 void evaluateWithReport(rt::Trainer &trainer, const Args &args,

@@ -30,6 +30,8 @@ struct Args {
   std::string saveMerged, dumpTaps, taps, evalTaps;
   std::string saveAdapter, initAdapter; // PEFT adapter folders
   std::string generate, output;         // prompts in, generations out
+  std::vector<std::string> prompts;     // --prompt texts (--tokenizer)
+  std::string predict;                  // --predict: rows to classify
   int64_t maxNewTokens = 16, eosId = -1;
   // --temperature, --top-k, --top-p; its seed is --seed's.
   rt::SamplingOptions sampling;
@@ -67,6 +69,7 @@ int64_t envInt(const char *name, int64_t otherwise);
 // The inputs of a run, all validated before anything is written.
 struct RunInputs {
   std::optional<io::Dataset> train, eval;
+  std::optional<io::Dataset> predict; // labels optional (--predict)
   std::optional<io::SafetensorsFile> init;
   // --save-adapter / --init-adapter: the LoRA plan as PEFT sees it, and the
   // adapter folder checked against it.
@@ -120,8 +123,10 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
 void saveWeights(rt::Trainer &trainer, const Args &args, const plan::Plan &plan,
                  const std::optional<rt::PeftPlanInfo> &peft, bool lead);
 
-// --generate: greedy or sampled generation of --max-new-tokens per prompt,
-// written by the lead rank to --output; fails (exit 1) when a step does. With
+// --generate / --prompt: greedy or sampled generation of --max-new-tokens
+// per prompt, written by the lead rank to --output (--prompt: the decoded
+// texts on stdout); fails (exit 1) when a step does. Prompt plus new tokens
+// must fit the KV cache (galaxyc --max-seq). With
 // `ex` (an SPMD plan's executor) holding prefill/decode, they generate (unless
 // GALAXY_GENERATE_RECOMPUTE=1 asks for the eval_step baseline).
 void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,

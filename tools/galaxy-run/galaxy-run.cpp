@@ -28,6 +28,7 @@
 #include "tools/galaxy-run/common.h"
 #include "tools/galaxy-run/memory_check.h"
 #include "tools/galaxy-run/outputs.h"
+#include "tools/galaxy-run/predict.h"
 #include "tools/galaxy-run/profile_report.h"
 #include "tools/galaxy-run/run_pipeline.h"
 
@@ -42,9 +43,12 @@ using namespace galaxy::run;
 namespace {
 
 constexpr const char *kUsage =
-    R"(galaxy-run - execute a Galaxy plan (train, evaluate, save)
+    R"(galaxy-run - execute a Galaxy plan (train, evaluate, predict, generate)
 
 Usage: galaxy-run PLAN_DIR --data FILE [options]
+       galaxy-run PLAN_DIR --init W.safetensors --predict FILE --output OUT.jsonl
+       galaxy-run PLAN_DIR --init W.safetensors --generate PROMPTS.jsonl --output OUT.jsonl
+       galaxy-run PLAN_DIR --init W.safetensors --tokenizer tokenizer.model --prompt TEXT
 
 PLAN_DIR is what `galaxyc CONFIG -o PLAN_DIR` wrote (or one .plan.pb file).
 Rank R runs PLAN_DIR/rank<R>.plan.pb; a plan compiled for W ranks runs on W ranks.
@@ -68,16 +72,26 @@ Data:
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
                      (causal LM: "loss", "perplexity", "accuracy", "targets",
                      "token_losses" per row and position)
+Predict (classification plans, every model and parallel mode; docs/inference.md):
+  --predict FILE     rows to classify: .jsonl ({"input_ids": [...]} or {"text":
+                     "..."}, "label" optional, "id" copied to the output) or
+                     text lines (a "<TAB>label" is optional); runs eval_step
+                     only (galaxyc --inference plans hold nothing else)
+  --output FILE      with --predict: one {"id", "label": k, "probs": [...]} a
+                     row, in file order (probs: softmax of the logits)
 Generate (causal-LM plans; after any training and evaluation):
   --generate FILE    prompts, one {"input_ids": [...]} a line; decoding
                      (greedy unless --temperature) with the plan's KV-cache
                      programs (prefill, decode: causal LLaMA plans of every
-                     SPMD mode, without PEFT), else
+                     SPMD mode, with their LoRA or adapter branches), else
                      recomputing the prefix with eval_step for each new token
                      (GALAXY_GENERATE_RECOMPUTE=1 forces it); pipeline plans
-                     refuse it for now
+                     refuse it (compile them in an SPMD mode)
+  --prompt TEXT      instead of --generate: a prompt as text (repeatable),
+                     encoded with --tokenizer (BOS first); prints each prompt
+                     with its continuation, decoded, one a line on stdout
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
-                     plan's pad_size
+                     plan's KV cache (galaxyc --max-seq; default pad_size)
   --eos-id ID        a prompt stops after generating ID
   --temperature T    sample from softmax(logits / T) (default 0: greedy, and
                      --top-k/--top-p are ignored); draws are seeded by --seed,
@@ -87,6 +101,7 @@ Generate (causal-LM plans; after any training and evaluation):
   --top-p P          sample among the fewest most likely tokens whose
                      probability reaches P, at least one (default 1: all)
   --output FILE      write {"input_ids": [...], "generated_ids": [...]} per prompt
+                     (needed with --generate, optional with --prompt)
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
                      rank (its local rank modulo the visible GPUs: Ranks below),
@@ -256,6 +271,10 @@ Args parseArgs(int argc, char **argv) {
       a.evalOut = val();
     else if (flag == "--generate")
       a.generate = val();
+    else if (flag == "--prompt")
+      a.prompts.push_back(val());
+    else if (flag == "--predict")
+      a.predict = val();
     else if (flag == "--output")
       a.output = val();
     else if (flag == "--max-new-tokens")
@@ -337,13 +356,26 @@ Args parseArgs(int argc, char **argv) {
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");
-  if (a.data.empty() && a.eval.empty() && a.generate.empty())
-    fail(2, "nothing to do: give --data to train, --eval to evaluate and/or "
-            "--generate to generate");
+  if (a.data.empty() && a.eval.empty() && a.generate.empty() &&
+      a.prompts.empty() && a.predict.empty())
+    fail(2, "nothing to do: give --data to train, --eval to evaluate, "
+            "--predict to classify and/or --generate or --prompt to generate");
+  if (!a.generate.empty() && !a.prompts.empty())
+    fail(2, "give the prompts as --generate FILE or as --prompt TEXT, not "
+            "both");
+  if (!a.predict.empty() && (!a.generate.empty() || !a.prompts.empty()))
+    fail(2, "--predict and --generate/--prompt both write --output: run them "
+            "one at a time");
+  if (!a.prompts.empty() && a.tokenizer.empty())
+    fail(2, "--prompt encodes text with the model's tokenizer: give "
+            "--tokenizer tokenizer.model");
   if (!a.generate.empty() && a.output.empty())
     fail(2, "--generate needs --output FILE for the generated ids");
-  if (!a.output.empty() && a.generate.empty())
-    fail(2, "--output needs --generate");
+  if (!a.predict.empty() && a.output.empty())
+    fail(2, "--predict needs --output FILE for the labels and probabilities");
+  if (!a.output.empty() && a.generate.empty() && a.prompts.empty() &&
+      a.predict.empty())
+    fail(2, "--output needs --generate, --prompt or --predict");
   if (a.maxNewTokens < 1)
     fail(2, "--max-new-tokens must be at least 1");
   if (absl::Status s = rt::checkSamplingOptions(a.sampling); !s.ok())
@@ -606,9 +638,9 @@ int runRank(const Args &args) {
   rt::Trainer trainer(steps, trainerOptions(args, model, rank));
   if (train) {
     if (!ex.hasProgram("train_step"))
-      fail(
-          2,
-          "the plan has no train_step program (it was compiled for inference)");
+      fail(2,
+           "the plan has no train_step program (galaxyc --inference compiled "
+           "it forward-only); compile the config without --inference to train");
     trainWithLog(trainer, args, model, *train, lead, inputs.metrics);
   }
   if (args.profile)
@@ -616,7 +648,9 @@ int runRank(const Args &args) {
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (eval)
     evaluateWithReport(trainer, args, *eval, lead);
-  if (!args.generate.empty())
+  if (inputs.predict)
+    predictWithReport(trainer, args, *inputs.predict, lead);
+  if (!args.generate.empty() || !args.prompts.empty())
     generateWithReport(steps, &ex, args, model, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (comm)

@@ -108,6 +108,7 @@ std::vector<OutputPath> outputPaths(const Args &args) {
   for (auto [flag, path] :
        {std::pair{"--eval-out", &args.evalOut}, std::pair{"--save", &args.save},
         std::pair{"--metrics", &args.metrics},
+        std::pair{"--output", &args.output},
         std::pair{"--save-merged", &args.saveMerged},
         std::pair{"--dump-taps", &args.dumpTaps},
         std::pair{"--profile-json", &args.profileJson},

@@ -10,6 +10,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/pipeline_driver.h"
 #include "runtime/exec/trainer.h"
+#include "tools/galaxy-run/predict.h"
 #include "tools/galaxy-run/profile_report.h"
 
 namespace galaxy::run {
@@ -46,9 +47,11 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   const int world = stages * group, rank = launch.rank;
   const int expected = pp.stage() * group + plan.rank();
   const bool lead = rank == 0;
-  if (!args.generate.empty())
-    fail(2, "--generate: pipeline plans cannot generate yet (compile the "
-            "config in an SPMD mode: serial, dp, tp, sp or galaxy)");
+  if (!args.generate.empty() || !args.prompts.empty())
+    fail(2, "--generate/--prompt: pipeline plans cannot generate yet (their "
+            "stages hold no prefill/decode programs); compile the config in "
+            "an SPMD mode (galaxyc --mode serial, dp, tp, sp or galaxy) and "
+            "generate with that plan");
   // Refuse a mismatched plan before anyone waits on a rendezvous.
   const std::string shape = absl::StrCat(stages, " pipeline stages of ", group,
                                          group == 1 ? " rank" : " ranks");
@@ -130,6 +133,8 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (inputs.eval)
     evaluateWithReport(trainer, args, *inputs.eval, lead);
+  if (inputs.predict)
+    predictWithReport(trainer, args, *inputs.predict, lead);
   // Leave together, so no rank tears down a connection a peer still reads.
   if (worldComm)
     if (absl::Status s = worldComm->barrier(); !s.ok())

@@ -19,6 +19,7 @@
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "models/llama/LlamaInference.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -60,6 +61,14 @@ Options:
   --profile-depth=D
                    deepest tree level printed: 0 model, 1 embedding/layer.N/pooler/
                    head, 2 blocks (att/con/mlp), 3 op kinds (default: all)
+  --max-seq=N      positions of a causal LM's KV cache (its prefill/decode
+                   programs: prompt + new tokens must fit), at most
+                   max_position_embeddings (default: the config's "max_seq",
+                   else pad_size)
+  --inference      forward-only plans: eval_step (and a causal LM's prefill/
+                   decode), no train_step, no gradients or optimizer state
+                   (galaxy-run --predict/--generate/--eval; the config's
+                   "inference": true does the same)
   -h, --help       this text
 
 Exit status: 0 success, 2 bad command line or invalid config (nothing written),
@@ -69,8 +78,8 @@ Exit status: 0 success, 2 bad command line or invalid config (nothing written),
 struct Args {
   std::string config, emit, after = "model", outDir, profileJson;
   std::optional<std::string> mode;
-  int world = 0, rank = 0, profileDepth = -1;
-  bool profile = false;
+  int world = 0, rank = 0, profileDepth = -1, maxSeq = -1;
+  bool profile = false, inference = false;
 };
 
 [[noreturn]] void usageError(const std::string &msg) {
@@ -111,6 +120,10 @@ Args parseArgs(int argc, char **argv) {
     };
     if (arg == "--profile")
       a.profile = true;
+    else if (arg == "--inference")
+      a.inference = true;
+    else if ((value = takeValue("--max-seq")) != "\x01")
+      a.maxSeq = parseInt("--max-seq", value);
     else if ((value = takeValue("--profile-json")) != "\x01")
       a.profileJson = value;
     else if ((value = takeValue("--profile-depth")) != "\x01")
@@ -264,6 +277,11 @@ int main(int argc, char **argv) {
     std::cerr << "galaxyc: " << loaded.status().message() << "\n";
     return 2;
   }
+  // Inference flags override the config's keys (checked with them).
+  if (args.maxSeq >= 0)
+    loaded->max_seq = args.maxSeq;
+  if (args.inference)
+    loaded->inference = true;
   config::ParallelChoice choice;
   if (args.mode) {
     auto mode = config::parseModeSpec(*args.mode);
@@ -281,6 +299,11 @@ int main(int argc, char **argv) {
   const config::GalaxyConfig &cfg = *resolved;
   for (const std::string &w : cfg.warnings)
     std::cerr << "galaxyc: warning: " << w << "\n";
+  if (cfg.max_seq > 0 && (!llamaInferenceApplies(cfg) ||
+                          cfg.parallel_mode == config::ParallelMode::kPP))
+    std::cerr << "galaxyc: warning: max_seq " << cfg.max_seq
+              << " sizes the KV cache of a causal LLaMA in an SPMD mode; this "
+                 "config compiles none (ignored)\n";
 
   int world = cfg.world_size > 0 ? cfg.world_size : 1;
   bool wantProfile = args.profile || !args.profileJson.empty();

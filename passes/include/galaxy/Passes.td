@@ -31,7 +31,9 @@ def Peft : Pass<"galaxy-peft", "mlir::ModuleOp"> {
     `adapter` keeps *.adapter.*, `side` keeps side.*; `full` freezes nothing.
     New ops inherit the block of the linear they extend and model dimension
     names (R for the LoRA rank, Ad for the adapter width), so every parallel
-    mode partitions them like the rest of the graph.
+    mode partitions them like the rest of the graph. A causal LM's generation
+    functions @prefill and @decode, where present, get the same rewrite
+    (without LoRA dropout), so a PEFT plan generates with its branches.
   }];
   let options = [
     Option<"method", "method", "std::string", "\"full\"", "full|lora|adapter|side">,

@@ -17,8 +17,11 @@ constexpr size_t kPathBytes = 4096;
 char gPaths[kSlots][kPathBytes];
 volatile sig_atomic_t gUsed[kSlots];
 
+volatile sig_atomic_t gDefer = 0; // deferStopSignals nesting depth
+volatile sig_atomic_t gStop = 0;  // the first deferred signal
+
 std::mutex gMutex; // guards the rest, outside the handler
-int gGuards = 0;
+int gUsers = 0;    // live guards plus deferStopSignals(true) calls
 struct Saved {
   int sig;
   struct sigaction old;
@@ -28,6 +31,10 @@ struct Saved {
 void (*gHook)(const std::string &) = nullptr;
 
 void onSignal(int sig) {
+  if (gDefer && !gStop) {
+    gStop = sig; // the run stops after its step (deferStopSignals)
+    return;
+  }
   for (int i = 0; i < kSlots; ++i)
     if (gUsed[i])
       ::unlink(gPaths[i]);
@@ -44,6 +51,8 @@ void install() {
       continue; // an ignored signal does not end the write: keep it so
     struct sigaction sa {};
     sa.sa_handler = onSignal;
+    // A deferred signal returns: reads and writes it interrupted resume.
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     s.installed = ::sigaction(s.sig, &sa, &s.old) == 0;
   }
@@ -61,7 +70,7 @@ void uninstall() {
 
 TempFileGuard::TempFileGuard(std::string path) : path_(std::move(path)) {
   std::lock_guard<std::mutex> lock(gMutex);
-  if (gGuards++ == 0)
+  if (gUsers++ == 0)
     install();
   if (path_.size() >= kPathBytes)
     return;
@@ -89,9 +98,24 @@ TempFileGuard::~TempFileGuard() {
   std::lock_guard<std::mutex> lock(gMutex);
   if (slot_ >= 0)
     gUsed[slot_] = 0;
-  if (--gGuards == 0)
+  if (--gUsers == 0)
     uninstall();
 }
+
+void deferStopSignals(bool on) {
+  std::lock_guard<std::mutex> lock(gMutex);
+  if (on) {
+    gDefer = gDefer + 1;
+    if (gUsers++ == 0)
+      install();
+    return;
+  }
+  gDefer = gDefer - 1;
+  if (--gUsers == 0)
+    uninstall();
+}
+
+int stopSignal() { return gStop; }
 
 void setTempFileHookForTesting(void (*hook)(const std::string &path)) {
   gHook = hook;

@@ -45,8 +45,13 @@ public:
   // Collective: the global parameters and AdamW moments (a checkpoint's
   // tensors, Executor::gatherParams) complete on world rank 0; other ranks
   // may get only theirs, or none.
+  // `storage` keeps the gathered data the tensors point into. Unimplemented
+  // by default (a runner that cannot checkpoint).
   virtual absl::StatusOr<std::vector<io::TensorToWrite>>
-  gatherCheckpoint(std::vector<std::vector<float>> &storage) = 0;
+  gatherCheckpoint(std::vector<std::vector<float>> &storage) {
+    (void)storage;
+    return absl::UnimplementedError("this step runner cannot checkpoint");
+  }
 };
 
 // An SPMD plan's executor: train_step / eval_step.

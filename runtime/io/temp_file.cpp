@@ -1,6 +1,7 @@
 #include "runtime/io/temp_file.h"
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -19,6 +20,8 @@ volatile sig_atomic_t gUsed[kSlots];
 
 volatile sig_atomic_t gDefer = 0; // deferStopSignals nesting depth
 volatile sig_atomic_t gStop = 0;  // the first deferred signal
+volatile time_t gStopAtS = 0;     // when it came (CLOCK_MONOTONIC seconds)
+constexpr time_t kInsistS = 2;
 
 std::mutex gMutex; // guards the rest, outside the handler
 int gUsers = 0;    // live guards plus deferStopSignals(true) calls
@@ -30,10 +33,25 @@ struct Saved {
 
 void (*gHook)(const std::string &) = nullptr;
 
-void onSignal(int sig) {
-  if (gDefer && !gStop) {
-    gStop = sig; // the run stops after its step (deferStopSignals)
-    return;
+void onSignal(int sig, siginfo_t *info, void *) {
+  // Deferred: the run stops after its step (deferStopSignals). A signal
+  // within kInsistS of the first is the same request (Ctrl-C or a job
+  // manager's SIGTERM reaches every rank of a --nproc job and its launcher,
+  // which forwards a SIGTERM on top), and so is any from the parent (a
+  // launcher that repeats it; it has its own SIGKILL deadline); a later one
+  // from anyone else insists: it acts at once.
+  if (gDefer) {
+    if (gStop && info && info->si_pid == ::getppid())
+      return;
+    struct timespec now {};
+    ::clock_gettime(CLOCK_MONOTONIC, &now); // async-signal-safe
+    if (!gStop) {
+      gStop = sig;
+      gStopAtS = now.tv_sec;
+      return;
+    }
+    if (now.tv_sec - gStopAtS < kInsistS)
+      return;
   }
   for (int i = 0; i < kSlots; ++i)
     if (gUsed[i])
@@ -50,9 +68,9 @@ void install() {
     if (::sigaction(s.sig, nullptr, &now) != 0 || now.sa_handler == SIG_IGN)
       continue; // an ignored signal does not end the write: keep it so
     struct sigaction sa {};
-    sa.sa_handler = onSignal;
+    sa.sa_sigaction = onSignal;
     // A deferred signal returns: reads and writes it interrupted resume.
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     s.installed = ::sigaction(s.sig, &sa, &s.old) == 0;
   }

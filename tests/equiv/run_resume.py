@@ -4,13 +4,15 @@
   run_resume.py BUILD_DIR CASE [--mode M --world N ...run_equiv.py's layout flags]
       [--to-mode M2 --to-world N2 ...] [--keep DIR] [--drop-moments]
 
-Writes run_equiv.py's tiny BERT (AdamW, dropout 0.1 unless --dropout), compiles it,
+Writes run_equiv.py's tiny BERT (AdamW, dropout 0.1 unless --dropout; --peft as there),
+compiles it,
 trains --steps 6 steps uninterrupted (--metrics, --save) and then again in pieces,
 by CASE:
   signal    with --checkpoint-dir, SIGTERM raised inside a rank at the start of
             step 4 (GALAXY_TEST_SIGNAL_AT_STEP, the last rank): the run must finish
             step 4, write step-00000004 and exit 143 (each rank); --resume runs 5..6
-  sigterm   serial: a real SIGTERM sent to galaxy-run once it printed step 3
+  sigterm   a real SIGTERM sent to galaxy-run's process group (every rank and the
+            --nproc launcher) once it printed step 3
   killed    checkpoints every 2 steps; the lead is SIGKILLed inside the write of
             step 4 (GALAXY_TEST_PAUSE_IN_CHECKPOINT): its temporary and a planted
             step-00000099 without manifest must be ignored, resume from step 2
@@ -40,6 +42,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "oracle"))
 
 import harness  # noqa: E402
 import run_equiv  # noqa: E402  (make_config: the tiny BERT of every layout)
+import tiny_case  # noqa: E402  (the rows of the oracle's tiny case)
 
 STEPS = 6
 # Bit-identity holds on one machine with the same kernels: fix the GEMM
@@ -61,11 +64,11 @@ def layout_args(ap, prefix=""):
     ap.add_argument(f"--{prefix}schedule", dest=f"{dest}schedule", choices=["gpipe", "1f1b"])
 
 
-def equiv_args(mode, world, stages, schedule, dropout):
+def equiv_args(mode, world, stages, schedule, dropout, peft):
     """The fields of run_equiv.py's arguments that make_config reads."""
     stages = stages or [1, 1]
     return types.SimpleNamespace(
-        model="bert", task="classification", peft="full", tie=False, optimizer="adamw",
+        model="bert", task="classification", peft=peft, tie=False, optimizer="adamw",
         dropout=dropout, mode=mode, world=world, group="serial", stages=stages,
         layers=sum(stages) if mode == "pp" else 2, microbatches=4,
         schedule=schedule or "gpipe", att="TP", con="SP", mlp="TP",
@@ -105,6 +108,8 @@ def main():
     layout_args(ap)
     layout_args(ap, "to-")
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--peft", default="full", choices=["full", "lora", "adapter", "side"],
+                    help="run_equiv.py's PEFT methods (LoRA: lora_dropout too)")
     ap.add_argument("--keep-dir", help="work in this directory and keep it")
     ap.add_argument("--drop-moments", action="store_true")
     args = ap.parse_args()
@@ -115,8 +120,9 @@ def main():
         return resume_case(args, work, galaxyc, galaxy_run)
 
 
-def compile_plan(galaxyc, work, name, mode, world, stages, schedule, dropout, edit=None):
-    cfg = run_equiv.make_config(equiv_args(mode, world, stages, schedule, dropout))
+def compile_plan(galaxyc, work, name, mode, world, stages, schedule, dropout, peft,
+                 edit=None):
+    cfg = run_equiv.make_config(equiv_args(mode, world, stages, schedule, dropout, peft))
     if edit:
         cfg.update(edit)
     cfg_path = os.path.join(work, f"{name}.json")
@@ -133,13 +139,11 @@ def resume_case(args, work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    import tiny_case  # noqa: E402  (tests/equiv: the rows of the tiny case)
-
     with open(p("train.jsonl"), "w") as f:
         for row in tiny_case.rows(24, 1):
             f.write(json.dumps(row) + "\n")
     plan = compile_plan(galaxyc, work, "a", args.mode, args.world, args.stages,
-                        args.schedule, args.dropout)
+                        args.schedule, args.dropout, args.peft)
     ranks = lambda w: ["--nproc", str(w), "--timeout", "60"] if w > 1 else []  # noqa: E731
     common = ["--data", p("train.jsonl"), "--seed", "7", "--log-every", "1"]
     run([galaxy_run, plan, *common, "--steps", str(STEPS), *ranks(args.world),
@@ -160,17 +164,22 @@ def resume_case(args, work, galaxyc, galaxy_run):
             fail("the ranks did not exit 143 (128 + SIGTERM)")
         want_from = 4
     elif args.case == "sigterm":
-        cmd = [galaxy_run, plan, *common, "--steps", str(STEPS), *first]
+        # To the process group, as a terminal or a job manager does: every
+        # rank and the --nproc launcher (which forwards a SIGTERM of its own).
+        cmd = [galaxy_run, plan, *common, "--steps", str(STEPS), *ranks(args.world), *first]
         print("+ " + " ".join(cmd) + "   (SIGTERM after step 3)", flush=True)
-        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=ENV)
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=ENV,
+                                start_new_session=True)
         seen = []
         for line in proc.stderr:
             seen.append(line)
-            if line.startswith("step 3/"):
-                proc.send_signal(signal.SIGTERM)
+            if line.startswith(("step 3/", "[rank 0] step 3/")):
+                os.killpg(proc.pid, signal.SIGTERM)
         rc = proc.wait()
-        if rc != 143:
-            fail(f"SIGTERM: exit {rc}, expected 143:\n{''.join(seen[-10:])}")
+        if rc != (143 if args.world == 1 else 1):
+            fail(f"SIGTERM: exit {rc}:\n{''.join(seen[-10:])}")
+        if args.world > 1 and not any("exited with status 143" in l for l in seen):
+            fail("SIGTERM: a rank did not exit 143:\n" + "".join(seen[-10:]))
         stopped = [l for l in seen if "stopped after step" in l]
         if not stopped:
             fail("SIGTERM: no 'stopped after step' line:\n" + "".join(seen[-10:]))
@@ -205,13 +214,14 @@ def resume_case(args, work, galaxyc, galaxy_run):
             "run of 3 steps")
         resume_world = args.to_world or 1
         resume_plan = compile_plan(galaxyc, work, "b", args.to_mode or "serial", resume_world,
-                                   args.to_stages, args.to_schedule, args.dropout)
+                                   args.to_stages, args.to_schedule, args.dropout, args.peft)
         want_from, tol = 3, 1e-4
     else:  # refuse
         run([galaxy_run, plan, *common, "--steps", "3", *ranks(args.world), *first],
             "run of 3 steps")
         other = compile_plan(galaxyc, work, "b", args.mode, args.world, args.stages,
-                             args.schedule, args.dropout, edit={"intermediate_size": 96})
+                             args.schedule, args.dropout, args.peft,
+                             edit={"intermediate_size": 96})
         out = run([galaxy_run, other, *common, "--steps", str(STEPS), *ranks(args.world),
                    "--resume", ck], "resume under another model", ok=(2, 1))
         if "intermediate_size is 96 in the plan but 128 in the checkpoint" not in out:

@@ -211,6 +211,9 @@ absl::Status RunCheckpoints::afterStep(int64_t step) {
     std::cerr << "galaxy-run: " << strsignal(sig) << ": stopped after step "
               << step << "; continue with --resume " << args_.checkpointDir
               << "\n";
+  // Signals stay deferred while the process leaves: a launcher repeating
+  // its SIGTERM must not turn this exit into a death by signal.
+  deferring_ = false;
   throw Exit{128 + sig};
 }
 

@@ -42,6 +42,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "oracle"))
 
 import harness  # noqa: E402
 import run_equiv  # noqa: E402  (make_config: the tiny BERT of every layout)
+import llama_case  # noqa: E402  (the tiny LLaMA's rows)
 import tiny_case  # noqa: E402  (the rows of the oracle's tiny case)
 
 STEPS = 6
@@ -64,11 +65,12 @@ def layout_args(ap, prefix=""):
     ap.add_argument(f"--{prefix}schedule", dest=f"{dest}schedule", choices=["gpipe", "1f1b"])
 
 
-def equiv_args(mode, world, stages, schedule, dropout, peft):
+def equiv_args(mode, world, stages, schedule, dropout, peft, model):
     """The fields of run_equiv.py's arguments that make_config reads."""
     stages = stages or [1, 1]
     return types.SimpleNamespace(
-        model="bert", task="classification", peft=peft, tie=False, optimizer="adamw",
+        model=model, task="causal_lm" if model == "llama" else "classification", peft=peft,
+        tie=model == "llama", optimizer="adamw",
         dropout=dropout, mode=mode, world=world, group="serial", stages=stages,
         layers=sum(stages) if mode == "pp" else 2, microbatches=4,
         schedule=schedule or "gpipe", att="TP", con="SP", mlp="TP",
@@ -108,6 +110,9 @@ def main():
     layout_args(ap)
     layout_args(ap, "to-")
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--model", default="bert", choices=["bert", "llama"],
+                    help="llama: run_equiv.py's tiny causal LM with tied embeddings (a "
+                    "pipeline holds the tied weight and its moments on two stages)")
     ap.add_argument("--peft", default="full", choices=["full", "lora", "adapter", "side"],
                     help="run_equiv.py's PEFT methods (LoRA: lora_dropout too)")
     ap.add_argument("--keep-dir", help="work in this directory and keep it")
@@ -120,9 +125,9 @@ def main():
         return resume_case(args, work, galaxyc, galaxy_run)
 
 
-def compile_plan(galaxyc, work, name, mode, world, stages, schedule, dropout, peft,
+def compile_plan(galaxyc, work, name, mode, world, stages, schedule, dropout, peft, model,
                  edit=None):
-    cfg = run_equiv.make_config(equiv_args(mode, world, stages, schedule, dropout, peft))
+    cfg = run_equiv.make_config(equiv_args(mode, world, stages, schedule, dropout, peft, model))
     if edit:
         cfg.update(edit)
     cfg_path = os.path.join(work, f"{name}.json")
@@ -140,10 +145,11 @@ def resume_case(args, work, galaxyc, galaxy_run):
         return os.path.join(work, name)
 
     with open(p("train.jsonl"), "w") as f:
-        for row in tiny_case.rows(24, 1):
+        rows = llama_case.rows(24, 1) if args.model == "llama" else tiny_case.rows(24, 1)
+        for row in rows:
             f.write(json.dumps(row) + "\n")
     plan = compile_plan(galaxyc, work, "a", args.mode, args.world, args.stages,
-                        args.schedule, args.dropout, args.peft)
+                        args.schedule, args.dropout, args.peft, args.model)
     ranks = lambda w: ["--nproc", str(w), "--timeout", "60"] if w > 1 else []  # noqa: E731
     common = ["--data", p("train.jsonl"), "--seed", "7", "--log-every", "1"]
     run([galaxy_run, plan, *common, "--steps", str(STEPS), *ranks(args.world),
@@ -214,13 +220,14 @@ def resume_case(args, work, galaxyc, galaxy_run):
             "run of 3 steps")
         resume_world = args.to_world or 1
         resume_plan = compile_plan(galaxyc, work, "b", args.to_mode or "serial", resume_world,
-                                   args.to_stages, args.to_schedule, args.dropout, args.peft)
+                                   args.to_stages, args.to_schedule, args.dropout, args.peft,
+                                   args.model)
         want_from, tol = 3, 1e-4
     else:  # refuse
         run([galaxy_run, plan, *common, "--steps", "3", *ranks(args.world), *first],
             "run of 3 steps")
         other = compile_plan(galaxyc, work, "b", args.mode, args.world, args.stages,
-                             args.schedule, args.dropout, args.peft,
+                             args.schedule, args.dropout, args.peft, args.model,
                              edit={"intermediate_size": 96})
         out = run([galaxy_run, other, *common, "--steps", str(STEPS), *ranks(args.world),
                    "--resume", ck], "resume under another model", ok=(2, 1))

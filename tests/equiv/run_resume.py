@@ -110,6 +110,8 @@ def main():
     layout_args(ap)
     layout_args(ap, "to-")
     ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--shuffle", action="store_true",
+                    help="galaxy-run --shuffle (6 steps of 6 rows span two epochs of 24)")
     ap.add_argument("--model", default="bert", choices=["bert", "llama"],
                     help="llama: run_equiv.py's tiny causal LM with tied embeddings (a "
                     "pipeline holds the tied weight and its moments on two stages)")
@@ -151,7 +153,8 @@ def resume_case(args, work, galaxyc, galaxy_run):
     plan = compile_plan(galaxyc, work, "a", args.mode, args.world, args.stages,
                         args.schedule, args.dropout, args.peft, args.model)
     ranks = lambda w: ["--nproc", str(w), "--timeout", "60"] if w > 1 else []  # noqa: E731
-    common = ["--data", p("train.jsonl"), "--seed", "7", "--log-every", "1"]
+    common = ["--data", p("train.jsonl"), "--seed", "7", "--log-every", "1",
+              *(["--shuffle"] if args.shuffle else [])]
     run([galaxy_run, plan, *common, "--steps", str(STEPS), *ranks(args.world),
          "--metrics", p("full.jsonl"), "--save", p("full.safetensors")], "uninterrupted run")
     full = losses(p("full.jsonl"))

@@ -437,7 +437,40 @@ absl::Status Executor::loadParams(const io::TensorSource &file) {
   return zeroState();
 }
 
-absl::StatusOr<Executor::GatheredParams> Executor::gatherParams() {
+std::string optStateName(const std::string &param, int slot) {
+  return param + (slot == 0 ? ".exp_avg" : ".exp_avg_sq");
+}
+
+bool isOptStateName(const std::string &name) {
+  auto endsWith = [&](std::string_view suffix) {
+    return name.size() > suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) ==
+               0;
+  };
+  return endsWith(".exp_avg") || endsWith(".exp_avg_sq");
+}
+
+absl::Status Executor::loadOptState(const io::TensorSource &source) {
+  for (const auto &[id, data] : state_) {
+    const plan::Buffer &b = plan_.buffers(id);
+    if (b.slot() != 0 && b.slot() != 1)
+      continue; // a pipeline's gradient accumulator: zero between steps
+    const plan::Param &p = plan_.params(b.param());
+    io::Slice slice{vec(p.slice_offset()), vec(p.slice_shape())};
+    const size_t bytes = 4 * numel(b.shape());
+    float *host = static_cast<float *>(store_->stage(data, bytes));
+    if (absl::Status s = source.readF32Into(optStateName(p.name(), b.slot()),
+                                            vec(p.global_shape()), slice, host);
+        !s.ok())
+      return s;
+    if (absl::Status s = store_->fromHost(data, host, bytes); !s.ok())
+      return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Executor::GatheredParams>
+Executor::gatherParams(bool withOptState) {
   if (!deferred_.ok())
     return deferred_;
   // Whether a parameter is sharded anywhere must be decided alike on every
@@ -482,6 +515,44 @@ absl::StatusOr<Executor::GatheredParams> Executor::gatherParams() {
     }
     out.tensors.push_back(
         {p.name(), io::StDType::F32, vec(p.global_shape()), data});
+  }
+  if (!withOptState)
+    return out;
+  // The moments are sliced like their parameter (LowerToPlan's optState), so
+  // they gather like it; every rank walks the same (param, slot) order.
+  std::vector<std::pair<int, int32_t>> moments; // (param, buffer id)
+  for (const auto &[id, data] : state_)
+    if (plan_.buffers(id).slot() == 0 || plan_.buffers(id).slot() == 1)
+      moments.push_back({plan_.buffers(id).param(), id});
+  std::sort(moments.begin(), moments.end(), [&](auto a, auto b) {
+    return std::make_pair(a.first, plan_.buffers(a.second).slot()) <
+           std::make_pair(b.first, plan_.buffers(b.second).slot());
+  });
+  out.owned.reserve(out.owned.size() + moments.size()); // stable addresses
+  for (const auto &[i, id] : moments) {
+    const plan::Param &p = plan_.params(i);
+    const plan::Buffer &b = plan_.buffers(id);
+    std::vector<float> &owned = out.owned.emplace_back();
+    const float *data = state_[id];
+    if (store_->onDevice()) {
+      owned.resize(numel(b.shape()));
+      if (absl::Status s = store_->device()->copyToHost(owned.data(), data,
+                                                        4 * owned.size());
+          !s.ok())
+        return s;
+      data = owned.data();
+    }
+    if (sharded[i]) {
+      auto g = gatherBoxes(*hostComm_, data, vec(p.global_shape()),
+                           vec(p.slice_offset()), vec(p.slice_shape()),
+                           absl::StrCat("optimizer state of ", p.name()));
+      if (!g.ok())
+        return g.status();
+      owned = std::move(*g);
+      data = owned.data();
+    }
+    out.tensors.push_back({optStateName(p.name(), b.slot()), io::StDType::F32,
+                           vec(p.global_shape()), data});
   }
   return out;
 }

@@ -70,8 +70,15 @@ public:
     std::vector<std::vector<float>> owned;
   };
   // Collective: every rank calls it and gets the global tensors (sharded
-  // parameters are gathered over the communicator).
-  absl::StatusOr<GatheredParams> gatherParams();
+  // parameters are gathered over the communicator). With `withOptState`,
+  // each trainable parameter's AdamW moments follow the parameters, as
+  // global tensors named optStateName(param, slot) (checkpoints).
+  absl::StatusOr<GatheredParams> gatherParams(bool withOptState = false);
+  // Reads every AdamW moment (OPT_STATE slots 0 and 1) from `source` by
+  // optStateName, this rank's slice of the parameter's global shape: a
+  // checkpoint taken under any layout. Call after loadParams (which zeroes
+  // the state). NotFound naming the tensor when one is missing.
+  absl::Status loadOptState(const io::TensorSource &source);
   // Collective: every rank calls it. Sharded parameters are gathered; rank 0
   // writes the global tensors (atomically), other ranks write nothing.
   absl::Status saveParams(const std::string &path);
@@ -179,6 +186,13 @@ private:
   std::map<std::string, std::vector<float>> extraInputs_;
   bool timing_ = false;
 };
+
+// The checkpoint name of parameter `param`'s optimizer state slot `slot`
+// (0: "<param>.exp_avg", 1: "<param>.exp_avg_sq", as PyTorch's AdamW
+// state_dict calls them).
+std::string optStateName(const std::string &param, int slot);
+// Whether `name` is one optStateName wrote.
+bool isOptStateName(const std::string &name);
 
 // Refuses, naming it, a program input of `plan` that `provided` (the batch
 // fields the data produces, e.g. io::textFields()) does not hold: at plan

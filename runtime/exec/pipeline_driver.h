@@ -69,6 +69,10 @@ public:
   // the stage leaders send them to world rank 0, which writes all of them
   // as one safetensors file (atomically); other ranks write nothing.
   absl::Status saveParams(const std::string &path);
+  // The same collection without the write: on world rank 0 every stage's
+  // global tensors (with `withOptState`, their AdamW moments too, see
+  // Executor::gatherParams), empty elsewhere. Collective over the world.
+  absl::StatusOr<Executor::GatheredParams> gatherToLead(bool withOptState);
 
   const PipelineStats &stats() const { return stats_; }
   void resetStats() { stats_ = {}; }

@@ -1,8 +1,8 @@
-// PipelineDriver::saveParams: every stage leader's gathered parameters go to
-// world rank 0, which writes them as one safetensors file.
+// PipelineDriver::saveParams / gatherToLead: every stage leader's gathered
+// parameters (and, for checkpoints, optimizer state) go to world rank 0,
+// which writes them as one safetensors file.
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -16,7 +16,18 @@ namespace galaxy::rt {
 using pipeline_detail::kSaveTag;
 
 absl::Status PipelineDriver::saveParams(const std::string &path) {
-  absl::StatusOr<Executor::GatheredParams> g = ex_.gatherParams();
+  absl::StatusOr<Executor::GatheredParams> all = gatherToLead(false);
+  if (!all.ok())
+    return all.status();
+  if ((world_ ? world_->rank() : 0) != 0)
+    return absl::OkStatus();
+  return io::writeSafetensors(path, all->tensors,
+                              {{"format", "pt"}, {"producer", "galaxy-run"}});
+}
+
+absl::StatusOr<Executor::GatheredParams>
+PipelineDriver::gatherToLead(bool withOptState) {
+  absl::StatusOr<Executor::GatheredParams> g = ex_.gatherParams(withOptState);
   if (!g.ok())
     return g.status();
   const int me = world_ ? world_->rank() : 0;
@@ -56,11 +67,11 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
           s.code(), absl::StrCat(who(stage_),
                                  ": sending the parameters to world rank 0: ",
                                  s.message()));
-    return absl::OkStatus();
+    return Executor::GatheredParams{};
   }
   if (me != 0)
-    return absl::OkStatus();
-  std::vector<io::TensorToWrite> all = g->tensors;
+    return Executor::GatheredParams{};
+  std::vector<io::TensorToWrite> &all = g->tensors;
   // Name -> (stage, shape, data) of the copy written.
   struct Seen {
     int stage;
@@ -70,7 +81,9 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
   std::map<std::string, Seen> seen;
   for (const io::TensorToWrite &t : all)
     seen[t.name] = {stage_, t.shape, static_cast<const float *>(t.data)};
-  std::deque<std::vector<float>> storage; // stable addresses for `all`
+  // Received tensors live in g->owned: moving a vector keeps its data where
+  // `all` points.
+  std::vector<std::vector<float>> &storage = g->owned;
   for (int s = 1; s < stages_; ++s) {
     const int from = s * groupSize_;
     auto failed = [&](const absl::Status &st) {
@@ -146,8 +159,7 @@ absl::Status PipelineDriver::saveParams(const std::string &path) {
       all.push_back({name, io::StDType::F32, shape, data.data()});
     }
   }
-  return io::writeSafetensors(path, all,
-                              {{"format", "pt"}, {"producer", "galaxy-run"}});
+  return std::move(*g);
 }
 
 } // namespace galaxy::rt

@@ -54,6 +54,15 @@ absl::Status ExecutorSteps::saveParams(const std::string &path) {
   return ex_.saveParams(path);
 }
 
+absl::StatusOr<std::vector<io::TensorToWrite>>
+ExecutorSteps::gatherCheckpoint(std::vector<std::vector<float>> &storage) {
+  auto g = ex_.gatherParams(/*withOptState=*/true);
+  if (!g.ok())
+    return g.status();
+  storage = std::move(g->owned); // the data stays where the tensors point
+  return std::move(g->tensors);
+}
+
 absl::StatusOr<double> PipelineSteps::trainStep(const io::Dataset &, int64_t,
                                                 const io::Batch &batch,
                                                 uint64_t seed, int64_t step) {
@@ -73,6 +82,15 @@ void PipelineSteps::resetTimes() { driver_.resetStats(); }
 
 absl::Status PipelineSteps::saveParams(const std::string &path) {
   return driver_.saveParams(path);
+}
+
+absl::StatusOr<std::vector<io::TensorToWrite>>
+PipelineSteps::gatherCheckpoint(std::vector<std::vector<float>> &storage) {
+  auto g = driver_.gatherToLead(/*withOptState=*/true);
+  if (!g.ok())
+    return g.status();
+  storage = std::move(g->owned);
+  return std::move(g->tensors);
 }
 
 namespace {
@@ -165,7 +183,7 @@ absl::Status
 Trainer::train(const io::Dataset &data, int64_t steps,
                const std::function<void(const StepRecord &)> &onStep) {
   const int64_t B = o_.batchSize;
-  for (int64_t s = 0; s < steps; ++s) {
+  for (int64_t s = o_.firstStep; s < steps; ++s) {
     if (o_.beforeStep)
       o_.beforeStep(s + 1);
     io::Batch batch = data.batch(s, B);
@@ -177,7 +195,7 @@ Trainer::train(const io::Dataset &data, int64_t steps,
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
-    if (o_.profile && s == 0 && steps > 2) {
+    if (o_.profile && s == o_.firstStep && steps - o_.firstStep > 2) {
       runner_.resetTimes(); // step 1 warms caches and GEMM plans up
       warmUpDropped_ = true;
     } else {
@@ -189,6 +207,9 @@ Trainer::train(const io::Dataset &data, int64_t steps,
           "loss became %f at step %d; lower the learning rate", *loss, s + 1));
     if (onStep)
       onStep(StepRecord{s + 1, *loss, seconds});
+    if (o_.afterStep)
+      if (absl::Status st = o_.afterStep(s + 1); !st.ok())
+        return st;
   }
   return absl::OkStatus();
 }

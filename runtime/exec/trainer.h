@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/io/dataset.h"
+#include "runtime/io/safetensors.h"
 
 namespace galaxy::rt {
 
@@ -41,6 +42,16 @@ public:
   virtual void resetTimes() = 0;
   // Collective: the global parameters written as safetensors by world rank 0.
   virtual absl::Status saveParams(const std::string &path) = 0;
+  // Collective: the global parameters and AdamW moments (a checkpoint's
+  // tensors, Executor::gatherParams) complete on world rank 0; other ranks
+  // may get only theirs, or none.
+  // `storage` keeps the gathered data the tensors point into. Unimplemented
+  // by default (a runner that cannot checkpoint).
+  virtual absl::StatusOr<std::vector<io::TensorToWrite>>
+  gatherCheckpoint(std::vector<std::vector<float>> &storage) {
+    (void)storage;
+    return absl::UnimplementedError("this step runner cannot checkpoint");
+  }
 };
 
 // An SPMD plan's executor: train_step / eval_step.
@@ -63,6 +74,8 @@ public:
                                                 uint64_t seed) override;
   void resetTimes() override;
   absl::Status saveParams(const std::string &path) override;
+  absl::StatusOr<std::vector<io::TensorToWrite>>
+  gatherCheckpoint(std::vector<std::vector<float>> &storage) override;
 
 private:
   int64_t batchSize() const; // the plan's global batch
@@ -84,6 +97,8 @@ public:
                                                 uint64_t seed) override;
   void resetTimes() override;
   absl::Status saveParams(const std::string &path) override;
+  absl::StatusOr<std::vector<io::TensorToWrite>>
+  gatherCheckpoint(std::vector<std::vector<float>> &storage) override;
 
 private:
   PipelineDriver &driver_;
@@ -125,6 +140,13 @@ struct TrainerOptions {
   bool lead = true; // world rank 0: writes the files of saveMerged
   // Called at the start of every step (1-based), before its batch is built.
   std::function<void(int64_t step)> beforeStep;
+  // Steps already taken (a resumed checkpoint's): train() runs steps
+  // firstStep + 1 ... on batches firstStep, ..., so the run continues as if
+  // it had never stopped.
+  int64_t firstStep = 0;
+  // Called after every step's record went to train()'s `onStep` (collective
+  // when it saves a checkpoint); an error stops training with it.
+  std::function<absl::Status(int64_t step)> afterStep;
 };
 
 class Trainer {
@@ -132,10 +154,11 @@ public:
   Trainer(StepRunner &runner, TrainerOptions options)
       : runner_(runner), o_(std::move(options)) {}
 
-  // `steps` optimizer steps on global batches 0, 1, ... of `data` (wrapping
-  // around its end). Each step's record goes to `onStep`. Stops at the first
-  // failing step, or at a non-finite loss ("loss became nan at step K; lower
-  // the learning rate"), before `onStep` sees it.
+  // Optimizer steps up to step `steps` on global batches 0, 1, ... of `data`
+  // (wrapping around its end; from batch firstStep when resuming). Each step's
+  // record goes to `onStep`. Stops at the first failing step, or at a
+  // non-finite loss ("loss became nan at step K; lower the learning rate"),
+  // before `onStep` sees it.
   absl::Status train(const io::Dataset &data, int64_t steps,
                      const std::function<void(const StepRecord &)> &onStep);
 
@@ -149,6 +172,8 @@ public:
   absl::Status save(const std::string &path);
   absl::Status saveMerged(const std::string &path,
                           const std::string &configJson);
+
+  int64_t firstStep() const { return o_.firstStep; }
 
   // The steps a profile measured (after the warm-up) and their wall time.
   double measuredSeconds() const { return measuredS_; }

@@ -30,6 +30,17 @@ private:
   bool released_ = false;
 };
 
+// A graceful stop (galaxy-run --checkpoint-dir): while deferral is on, the
+// first SIGINT or SIGTERM is only recorded (stopSignal() returns it), so the
+// run can finish its step, save a checkpoint and exit. Signals within 2 s of
+// the first are the same request (a terminal's or job manager's signal to
+// every process of a job, and a launcher forwarding it); a later one acts as
+// without deferral (guarded temporaries removed, then the earlier action).
+// Calls nest: each deferStopSignals(true) needs its deferStopSignals(false).
+void deferStopSignals(bool on);
+// The first SIGINT / SIGTERM deferred so far; 0 when none arrived.
+int stopSignal();
+
 // Test hook: when set, called with a temporary's path once writeSafetensors
 // has created it and written its header (galaxy-run's
 // GALAXY_TEST_PAUSE_IN_SAVE pauses there so a test can signal it).

@@ -308,14 +308,18 @@ rt::TrainerOptions trainerOptions(const Args &args,
 }
 
 StepLog::StepLog(const Args &args, int64_t steps, int64_t batchSize,
-                 int64_t rows, bool lead, std::ofstream &metrics)
+                 int64_t rows, bool lead, std::ofstream &metrics,
+                 int64_t firstStep)
     : steps_(steps), batch_(batchSize),
       logEvery_(args.logEvery > 0 ? args.logEvery
                                   : std::max<int64_t>(1, steps / 20)),
-      lead_(lead), metrics_(metrics), t0_(std::chrono::steady_clock::now()) {
+      firstStep_(firstStep), lead_(lead), metrics_(metrics),
+      t0_(std::chrono::steady_clock::now()) {
   if (lead)
     std::cerr << absl::StrFormat(
-        "galaxy-run: training %d steps, batch %d, %d rows in %s\n", steps,
+        "galaxy-run: training %d steps%s, batch %d, %d rows in %s\n", steps,
+        firstStep > 0 ? absl::StrFormat(" (from step %d)", firstStep + 1)
+                      : std::string(),
         batchSize, rows, args.data);
 }
 
@@ -334,7 +338,7 @@ void StepLog::record(const rt::StepRecord &step) {
              << std::flush;
   const bool logNow = (s + 1) % logEvery_ == 0 || s + 1 == steps_;
   if (lead_ && logNow) {
-    double rate = (s + 1) * batch_ / total;
+    double rate = (s + 1 - firstStep_) * batch_ / total;
     std::cerr << absl::StrFormat(
         "step %*d/%d  loss %.4f  %.1f samples/s  ETA %s\n",
         int(std::to_string(steps_).size()), s + 1, steps_,
@@ -352,7 +356,7 @@ void trainWithLog(rt::Trainer &trainer, const Args &args,
                   bool lead, std::ofstream &metrics) {
   const int64_t B = model.batch_size();
   const int64_t steps = trainingSteps(args, B, train.size());
-  StepLog log(args, steps, B, train.size(), lead, metrics);
+  StepLog log(args, steps, B, train.size(), lead, metrics, trainer.firstStep());
   if (absl::Status s = trainer.train(
           train, steps, [&](const rt::StepRecord &r) { log.record(r); });
       !s.ok())

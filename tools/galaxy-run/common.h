@@ -42,6 +42,9 @@ struct Args {
   uint64_t seed = 42;
   bool shuffle = false;
   double timeoutS = 60;
+  // --checkpoint-dir, --checkpoint-every, --keep, --resume (checkpoints.h).
+  std::string checkpointDir, resume;
+  int64_t checkpointEvery = 0, keep = 0;
   rt::LaunchFlags launch;
   std::vector<std::string> childArgs; // the command line minus --nproc
 };
@@ -98,13 +101,14 @@ rt::TrainerOptions trainerOptions(const Args &args,
 // The progress lines ("step k/N  loss ...") on the lead rank and --metrics.
 class StepLog {
 public:
-  // Prints the "training N steps" line on the lead rank; `rows` of --data.
+  // Prints the "training N steps" line on the lead rank; `rows` of --data;
+  // `firstStep` steps were taken before (a resumed checkpoint's).
   StepLog(const Args &args, int64_t steps, int64_t batchSize, int64_t rows,
-          bool lead, std::ofstream &metrics);
+          bool lead, std::ofstream &metrics, int64_t firstStep = 0);
   void record(const rt::StepRecord &step);
 
 private:
-  int64_t steps_, batch_, logEvery_;
+  int64_t steps_, batch_, logEvery_, firstStep_;
   bool lead_;
   std::ofstream &metrics_;
   std::chrono::steady_clock::time_point t0_;

@@ -25,6 +25,7 @@
 #include "runtime/io/temp_file.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
+#include "tools/galaxy-run/checkpoints.h"
 #include "tools/galaxy-run/common.h"
 #include "tools/galaxy-run/memory_check.h"
 #include "tools/galaxy-run/outputs.h"
@@ -129,6 +130,28 @@ PEFT adapter folders (LoRA plans; docs/peft-adapters.md):
                      LoRA factors and task head of a PEFT adapter folder; a
                      folder whose r, lora_alpha, target modules or shapes
                      differ from the plan's is refused naming the key
+Checkpoints (docs/reliability.md "Checkpoints and resume"):
+  --checkpoint-dir D save D/step-<N> every --checkpoint-every steps, after the
+                     last step and on SIGINT/SIGTERM (the step in flight
+                     finishes, the checkpoint is written, then galaxy-run
+                     exits 128 + the signal): the parameters (global tensors,
+                     Hugging Face names: model.safetensors, usable as --init),
+                     AdamW's moments, the step (dropout, bias correction), the
+                     data position and shuffle, the config; written under a
+                     temporary name and renamed, a MANIFEST.json last, so a
+                     killed write leaves the previous checkpoint in use; D is
+                     created when absent (its parent must exist)
+  --checkpoint-every N  a checkpoint every N steps (default 0: only after the
+                     last step and on a signal)
+  --keep K           keep the newest K checkpoints (default 0: all)
+  --resume D         continue from D's newest complete checkpoint (or from one
+                     D/step-<N>) up to --steps / --epochs: the losses are
+                     bit-identical to a run never stopped (same plan, flags
+                     and machine); a plan of another parallel layout (mode,
+                     world, splits, pipeline stages) reads its slices of the
+                     same global tensors (reported as resharding); a config
+                     that changes anything else, another --seed, --shuffle or
+                     data row count is refused naming the difference
 Outputs (--save, --save-merged, --save-adapter, --metrics, --eval-out,
   --dump-taps, --profile-*):
                      checked before the first step: the directory must exist
@@ -195,7 +218,11 @@ Exit status: 0 success, 2 bad command line or input, 1 run failure.
 Test hooks: GALAXY_TEST_DIE_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default 1)
 _exit(9) at the start of step K; GALAXY_TEST_HANG_AT_STEP=K makes it hang there;
 GALAXY_TEST_PAUSE_IN_SAVE=1 pauses every safetensors write once its temporary
-file exists (to test that a signal removes it).
+file exists (to test that a signal removes it);
+GALAXY_TEST_SIGNAL_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default: the
+last) raise SIGTERM at the start of step K (with --checkpoint-dir);
+GALAXY_TEST_PAUSE_IN_CHECKPOINT=K pauses rank 0 in the checkpoint of step K
+once its tensors are written, before its manifest (to test a killed write).
 )";
 
 constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 7 * 24 * 3600;
@@ -325,6 +352,14 @@ Args parseArgs(int argc, char **argv) {
       a.seed = parseInt(flag, val());
     else if (flag == "--log-every")
       a.logEvery = parseInt(flag, val());
+    else if (flag == "--checkpoint-dir")
+      a.checkpointDir = val();
+    else if (flag == "--checkpoint-every")
+      a.checkpointEvery = parseInt(flag, val());
+    else if (flag == "--keep")
+      a.keep = parseInt(flag, val());
+    else if (flag == "--resume")
+      a.resume = val();
     else if (flag == "--shuffle")
       a.shuffle = true;
     else if (flag == "--nproc")
@@ -406,6 +441,7 @@ Args parseArgs(int argc, char **argv) {
     fail(2, "--nproc launches the ranks itself; drop --rank/--world/--master");
   if (a.timeoutS <= 0)
     fail(2, "--timeout must be positive");
+  checkCheckpointFlags(a);
   return a;
 }
 
@@ -494,10 +530,16 @@ int launchLocal(const Args &args) {
   if (args.backend == "cpu")
     checkMemory(need, args.plan, world);
   checkOutputs(args);
+  checkCheckpointDir(args);
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.childArgs;
   o.nproc = int(args.nproc);
+  // Stopped ranks first finish their step and write a checkpoint: give them
+  // as long as a collective may take before killing them.
+  if (!args.checkpointDir.empty())
+    o.killGrace = std::max(
+        o.killGrace, std::chrono::milliseconds(int64_t(args.timeoutS * 1000)));
   return rt::runLocalRanks(o);
 }
 
@@ -581,6 +623,9 @@ int runRank(const Args &args) {
   // Validate every input before anything is written.
   RunInputs inputs = loadInputs(args, *planOr, lead);
   std::optional<io::Dataset> &train = inputs.train, &eval = inputs.eval;
+  if (lead)
+    checkCheckpointDir(args);
+  RunCheckpoints checkpoints(args, *planOr, train ? &*train : nullptr, lead);
 
   // Declared before the communicator, which may use the backend's stream.
   std::unique_ptr<rt::Backend> backend;
@@ -617,7 +662,10 @@ int runRank(const Args &args) {
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
-  initWeights(ex, inputs, args);
+  if (checkpoints.resuming())
+    checkpoints.load(ex);
+  else
+    initWeights(ex, inputs, args);
   if (!args.dumpTaps.empty()) {
     int code = dumpTaps(ex, train ? *train : *eval, args, lead);
     if (comm)
@@ -635,7 +683,9 @@ int runRank(const Args &args) {
   rt::ExecutorSteps steps(ex);
   steps.setTaps(trainTaps ? &*trainTaps : nullptr,
                 evalTaps ? &*evalTaps : nullptr);
-  rt::Trainer trainer(steps, trainerOptions(args, model, rank));
+  rt::TrainerOptions topts = trainerOptions(args, model, rank);
+  checkpoints.attach(topts, steps, ex.hostComm());
+  rt::Trainer trainer(steps, std::move(topts));
   if (train) {
     if (!ex.hasProgram("train_step"))
       fail(2,
@@ -643,6 +693,7 @@ int runRank(const Args &args) {
            "it forward-only); compile the config without --inference to train");
     trainWithLog(trainer, args, model, *train, lead, inputs.metrics);
   }
+  checkpoints.finish();
   if (args.profile)
     reportProfile(ex, args, ex.hostComm(), trainer.measuredSeconds(), lead);
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);

@@ -11,6 +11,7 @@
 #include "runtime/exec/pipeline_driver.h"
 #include "runtime/exec/trainer.h"
 #include "tools/galaxy-run/predict.h"
+#include "tools/galaxy-run/checkpoints.h"
 #include "tools/galaxy-run/profile_report.h"
 
 namespace galaxy::run {
@@ -75,6 +76,10 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   refuseUnsupported(args);
   const plan::ModelInfo model = plan.model();
   RunInputs inputs = loadInputs(args, plan, lead);
+  if (lead)
+    checkCheckpointDir(args);
+  RunCheckpoints checkpoints(args, plan,
+                             inputs.train ? &*inputs.train : nullptr, lead);
 
   std::unique_ptr<comm::Communicator> worldComm, groupComm;
   if (world > 1) {
@@ -116,16 +121,22 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
   if (!exOr.ok())
     fail(2, std::string(exOr.status().message()));
   rt::Executor &ex = **exOr;
-  initWeights(ex, inputs, args);
+  if (checkpoints.resuming())
+    checkpoints.load(ex);
+  else
+    initWeights(ex, inputs, args);
   auto driverOr = rt::PipelineDriver::create(worldComm.get(), ex);
   if (!driverOr.ok())
     fail(2, absl::StrCat("rank ", rank, ": ", driverOr.status().message()));
   rt::PipelineDriver &driver = **driverOr;
 
   rt::PipelineSteps steps(driver);
-  rt::Trainer trainer(steps, trainerOptions(args, model, rank));
+  rt::TrainerOptions topts = trainerOptions(args, model, rank);
+  checkpoints.attach(topts, steps, worldComm.get());
+  rt::Trainer trainer(steps, std::move(topts));
   if (inputs.train)
     trainWithLog(trainer, args, model, *inputs.train, lead, inputs.metrics);
+  checkpoints.finish();
   if (args.profile)
     reportPipelineProfile(driver, ex, worldComm.get(),
                           trainer.measuredSeconds(), trainer.measuredSteps(),

@@ -108,11 +108,9 @@ absl::Status bartCheck(const config::GalaxyConfig &c) {
     return bad("pipelines are not built for bart yet (the encoder output "
                "must reach every decoder stage and the tied embedding spans "
                "stages); use dp or tp");
-  if (c.use_lora || c.use_adapter || c.use_side || c.use_side_only)
-    return bad(
-        "PEFT (use_lora / use_adapter / use_side / use_side_only) is "
-        "not built for bart yet: LoRA and adapters must also reach the "
-        "decoder's cross-attention (encoder_attn); train the full model");
+  if (c.use_side || c.use_side_only)
+    return bad("side-tuning (use_side / use_side_only) is not built for bart "
+               "yet; use use_lora or use_adapter");
   return absl::OkStatus();
 }
 
@@ -131,15 +129,16 @@ const ModelSpec &bartSpec() {
                           "encoder_attention_heads", "decoder_attention_heads",
                           "encoder_ffn_dim", "decoder_ffn_dim"},
       .inputs = bartInputs,
-      // Hugging Face PEFT's names. Its suffix match also hits the decoder's
-      // cross-attention (encoder_attn.*), which one suffix per name cannot
-      // say: PEFT is refused for bart until it can (bartCheck).
-      .peftTargets = {{"q_proj", "self_attn.q_proj"},
-                      {"k_proj", "self_attn.k_proj"},
-                      {"v_proj", "self_attn.v_proj"},
-                      {"out_proj", "self_attn.out_proj"},
-                      {"fc1", "fc1"},
-                      {"fc2", "fc2"}},
+      // Hugging Face PEFT's names, with its semantics: a name reaches every
+      // module so called, so the attention projections are also the
+      // decoder's cross-attention's (encoder_attn.*).
+      .peftTargets = {{"q_proj", {"self_attn.q_proj", "encoder_attn.q_proj"}},
+                      {"k_proj", {"self_attn.k_proj", "encoder_attn.k_proj"}},
+                      {"v_proj", {"self_attn.v_proj", "encoder_attn.v_proj"}},
+                      {"out_proj",
+                       {"self_attn.out_proj", "encoder_attn.out_proj"}},
+                      {"fc1", {"fc1"}},
+                      {"fc2", {"fc2"}}},
       .layerPrefixes = {"model.encoder.layers.", "model.decoder.layers."},
       .adapterAfter = {"out_proj", "fc2"},
       .alwaysTrainable = {"classification_head."},

@@ -2,14 +2,18 @@
 (task seq2seq) or BartForSequenceClassification (task classification) on the tiny BART of
 tests/equiv/bart_case.py (2+2 layers, d_model 32, 4 heads, vocab 64, padded sources and
 targets), from the same random weights: per-step losses (rtol 1e-4) and the weights after
-the SGD steps (atol 1e-3) must agree.
+the SGD steps (atol 1e-3) must agree. --peft lora wraps Hugging Face's model in PEFT's
+LoRA (peft.get_peft_model; target_modules q/k/v/out_proj, fc1, fc2 reach the decoder's
+cross-attention too) from random non-zero factors, and Galaxy's use_lora plan trains the
+same factors (and, for classification, the classification_head) from them.
 
 Needs a Python with torch and transformers (Debian's python3-torch has no transformers:
 a venv with system site packages and transformers installed): a manual check, and a ctest
 (oracle_bart_hf_*) when CMake is given -DGALAXY_HF_PYTHON=that python:
 
   PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
-      classification] [--steps 2] [--keep DIR] [--galaxy-lr-factor F] [--hf-drop-cross-mask]
+      classification] [--peft full|lora] [--steps 2] [--keep DIR] [--galaxy-lr-factor F]
+      [--hf-drop-cross-mask]
 
 Hugging Face gets the source attention_mask and the labels, nothing else: it builds the
 decoder input with its own shift_tokens_right and runs its decoder with the causal mask
@@ -74,9 +78,46 @@ def hf_model(cfg):
     return m.float()
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"]
+LORA = {"lora_dim": 4, "lora_alpha": 8}
+
+
+def peft_lora(model, task):
+    """model wrapped in PEFT's LoRA with random non-zero factors (B starts at zero in PEFT,
+    which would leave A's gradient zero in the first step); the classification head trains
+    whole, as Galaxy's always does (PEFT's modules_to_save).
+
+    Galaxy's targets are layer modules: the list's out_proj would also put LoRA on
+    classification_head.out_proj in PEFT, so classification names the layers' modules by
+    PEFT's regular-expression form instead."""
+    import peft
+
+    targets = LORA_TARGETS
+    if task == "classification":
+        targets = (r".*layers\.\d+\.((self_attn|encoder_attn)\.(q_proj|k_proj|v_proj|out_proj)"
+                   r"|fc1|fc2)")
+    lc = peft.LoraConfig(r=LORA["lora_dim"], lora_alpha=LORA["lora_alpha"], lora_dropout=0.0,
+                         target_modules=targets)
+    pm = peft.get_peft_model(model, lc)
+    torch.manual_seed(99)
+    with torch.no_grad():
+        for name, p in pm.named_parameters():
+            if "lora_" in name:
+                p.normal_(0.0, 0.2)
+            if ".classification_head." in name:
+                p.requires_grad_(True)
+    return pm.base_model.model
+
+
+def galaxy_name(name):
+    """PEFT's names inside the wrapped model -> Galaxy's (and PEFT's adapter file's)."""
+    return name.replace(".base_layer.", ".").replace(".default.", ".")
+
+
 def galaxy_state(model):
     out = {}
     for name, t in model.state_dict().items():
+        name = galaxy_name(name)
         if name in TIED:
             continue
         t = t.detach().clone()
@@ -123,6 +164,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
     ap.add_argument("--task", default="seq2seq", choices=["seq2seq", "classification"])
+    ap.add_argument("--peft", default="full", choices=["full", "lora"])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--keep")
     ap.add_argument("--galaxy-lr-factor", type=float, default=1.0)
@@ -138,6 +180,9 @@ def main():
     p = lambda name: os.path.join(work, name)  # noqa: E731
     cfg = bart_case.config("sgd", args.task)
     rows = bart_case.rows(cfg["batch_size"] * args.steps, 1, args.task)
+    if args.peft == "lora":
+        cfg.update({"full_model": False, "use_lora": True, "lora_dropout": 0.0,
+                    "lora_target_modules": LORA_TARGETS, **LORA})
     gcfg = dict(cfg, learning_rate=cfg["learning_rate"] * args.galaxy_lr_factor)
     with open(p("config.json"), "w") as f:
         json.dump(gcfg, f, indent=1)
@@ -146,6 +191,8 @@ def main():
             f.write(json.dumps(r) + "\n")
 
     model = hf_model(cfg)
+    if args.peft == "lora":
+        model = peft_lora(model, args.task)
     safetensors_io.save(p("init.safetensors"), galaxy_state(model))
 
     for cmd in ([galaxyc, p("config.json"), "-o", p("plan"), "--emit", "none"],
@@ -155,7 +202,8 @@ def main():
         print("+ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
-    opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"])
+    trained = [q for q in model.parameters() if q.requires_grad]
+    opt = torch.optim.SGD(trained, lr=cfg["learning_rate"])
     model.train()
     hf_losses = []
     for batch in batches(rows, cfg):
@@ -194,7 +242,7 @@ def main():
     ok &= bool(diffs) and diffs[0][0] <= WEIGHTS_ATOL
     kept = not ok or args.keep
     print("bart_hf.py: " + ("galaxy == hugging face" if ok else "DIFFERENT") +
-          f" ({args.task}, {args.steps} SGD steps" + (f"; files in {work})" if kept else ")"))
+          f" ({args.task}{'' if args.peft == 'full' else ' ' + args.peft}, {args.steps} SGD steps" + (f"; files in {work})" if kept else ")"))
     if not kept:
         shutil.rmtree(work)
     return 0 if ok else 1

@@ -5,7 +5,9 @@ targets), from the same random weights: per-step losses (rtol 1e-4) and the weig
 the SGD steps (atol 1e-3) must agree. --peft lora wraps Hugging Face's model in PEFT's
 LoRA (peft.get_peft_model; target_modules q/k/v/out_proj, fc1, fc2 reach the decoder's
 cross-attention too) from random non-zero factors, and Galaxy's use_lora plan trains the
-same factors (and, for classification, the classification_head) from them.
+same factors (and, for classification, the classification_head) from them; Galaxy's
+--save-adapter folder then opens in peft.PeftModel.from_pretrained over the initial base
+model and must hold Hugging Face's trained LoRA weights (atol 1e-3) and give its loss.
 
 Needs a Python with torch and transformers (Debian's python3-torch has no transformers:
 a venv with system site packages and transformers installed): a manual check, and a ctest
@@ -160,6 +162,42 @@ def no_cross_mask_loss(model, batch, cfg):
                                              batch["labels"].view(-1))
 
 
+def adapter_opens_in_peft(folder, cfg, trained, rows):
+    """Galaxy's --save-adapter folder over the initial base model, in PEFT: the LoRA (and
+    head) weights of `trained` (Hugging Face after the same steps) and its loss."""
+    import peft
+
+    loaded = peft.PeftModel.from_pretrained(hf_model(cfg), folder)
+    with open(os.path.join(folder, "adapter_config.json")) as f:
+        acfg = json.load(f)
+    mine = {galaxy_name(n.replace(".modules_to_save.", ".").replace(".original_module.", ".")):
+            t for n, t in loaded.base_model.model.state_dict().items()
+            if ".original_module." not in n}
+    want = trained.state_dict()
+    worst, missing = 0.0, []
+    for name, t in want.items():
+        if "lora_" not in name and "classification_head" not in name:
+            continue
+        got = mine.get(galaxy_name(name))
+        if got is None:
+            missing.append(name)
+            continue
+        worst = max(worst, float((got - t).abs().max()))
+    n_lora = sum("lora_A" in n for n in mine)
+    batch = next(batches(rows, cfg))
+    loaded.eval()
+    trained.eval()
+    with torch.no_grad():
+        l_loaded, l_trained = loaded(**batch).loss.item(), trained(**batch).loss.item()
+    ok = not missing and worst <= WEIGHTS_ATOL and abs(l_loaded - l_trained) <= LOSS_RTOL * abs(
+        l_trained) and n_lora == sum("lora_A" in n for n in want)
+    print(f"adapter folder in PEFT: task_type {acfg['task_type']}, target_modules "
+          f"{acfg['target_modules']}, modules_to_save {acfg['modules_to_save']}; {n_lora} LoRA "
+          f"modules, max |peft - hf| {worst:.2e}, loss {l_loaded:.7f} vs hf {l_trained:.7f}" +
+          (f"; missing {missing[:3]}" if missing else "") + ("" if ok else "  MISMATCH"))
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
@@ -198,7 +236,8 @@ def main():
     for cmd in ([galaxyc, p("config.json"), "-o", p("plan"), "--emit", "none"],
                 [galaxy_run, p("plan"), "--data", p("train.jsonl"), "--steps", str(args.steps),
                  "--init", p("init.safetensors"), "--save", p("galaxy.safetensors"),
-                 "--metrics", p("galaxy_metrics.jsonl")]):
+                 "--metrics", p("galaxy_metrics.jsonl"),
+                 *(["--save-adapter", p("adapter")] if args.peft == "lora" else [])]):
         print("+ " + " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True)
 
@@ -240,6 +279,8 @@ def main():
     print(f"weights: {len(want)} tensors ({moved} updated by training), max |galaxy - hf|: " +
           ", ".join(f"{n} {d:.2e}" for d, n in diffs[:4]))
     ok &= bool(diffs) and diffs[0][0] <= WEIGHTS_ATOL
+    if args.peft == "lora":
+        ok &= adapter_opens_in_peft(p("adapter"), cfg, model, rows)
     kept = not ok or args.keep
     print("bart_hf.py: " + ("galaxy == hugging face" if ok else "DIFFERENT") +
           f" ({args.task}{'' if args.peft == 'full' else ' ' + args.peft}, {args.steps} SGD steps" + (f"; files in {work})" if kept else ")"))

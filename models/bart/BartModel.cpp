@@ -239,12 +239,14 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
     head = block(
         "head", -1,
         [&]() -> SmallVector<Value> {
+          // Hugging Face's shape [1, V] (U: a unit dimension), so
+          // checkpoints move both ways unchanged.
           Value bias =
               dims(b.create<ParamOp>(
-                       loc, f32({V}), b.getStringAttr("final_logits_bias"),
+                       loc, f32({1, V}), b.getStringAttr("final_logits_bias"),
                        b.getBoolAttr(false), b.getStringAttr("zeros"),
                        b.getF64FloatAttr(0.0)),
-                   "V");
+                   "U,V");
           Value logits =
               dims(b.create<LinearOp>(loc, f32({B, T, V}), d, shared(), bias,
                                       b.getBoolAttr(true)),

@@ -15,7 +15,12 @@ a venv with system site packages and transformers installed): a manual check, an
 
   PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
       classification] [--peft full|lora] [--steps 2] [--keep DIR] [--galaxy-lr-factor F]
-      [--hf-drop-cross-mask]
+      [--hf-drop-cross-mask] [--hf-checkpoint]
+
+--hf-checkpoint moves the checkpoints through Hugging Face's own files: Galaxy starts from
+the model.safetensors of save_pretrained (final_logits_bias [1, vocab], the tied embeddings
+stored once), and Galaxy's --save output, beside the config.json, must open in
+from_pretrained with no missing or unexpected keys and hold Hugging Face's trained weights.
 
 Hugging Face gets the source attention_mask and the labels, nothing else: it builds the
 decoder input with its own shift_tokens_right and runs its decoder with the causal mask
@@ -122,10 +127,7 @@ def galaxy_state(model):
         name = galaxy_name(name)
         if name in TIED:
             continue
-        t = t.detach().clone()
-        if name == "final_logits_bias":
-            t = t.reshape(-1)  # Galaxy's linear bias [vocab]; Hugging Face's buffer [1, vocab]
-        out[name] = t.numpy()
+        out[name] = t.detach().clone().numpy()  # final_logits_bias too: [1, vocab] both
     return out
 
 
@@ -198,12 +200,33 @@ def adapter_opens_in_peft(folder, cfg, trained, rows):
     return ok
 
 
+def galaxy_save_opens_in_hf(p, trained):
+    """Galaxy's --save as model.safetensors beside save_pretrained's config.json, opened by
+    from_pretrained: no missing or unexpected keys, `trained`'s weights."""
+    os.makedirs(p("hf_galaxy"), exist_ok=True)
+    shutil.copy(p("hf_init/config.json"), p("hf_galaxy/config.json"))
+    shutil.copy(p("galaxy.safetensors"), p("hf_galaxy/model.safetensors"))
+    loaded, info = type(trained).from_pretrained(p("hf_galaxy"), output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    want, got = trained.state_dict(), loaded.state_dict()
+    worst = max(float((got[n] - t).abs().max()) for n, t in want.items())
+    bias = float(got["final_logits_bias"].abs().max()) if "final_logits_bias" in got else 0.0
+    ok = not problems and worst <= WEIGHTS_ATOL and bias > 0
+    print(f"galaxy's --save in from_pretrained: {problems or 'no missing/unexpected keys'}, "
+          f"max |loaded - hf| {worst:.2e}, max |final_logits_bias| {bias:.3f}" +
+          ("" if ok else "  MISMATCH"))
+    return ok
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
     ap.add_argument("--task", default="seq2seq", choices=["seq2seq", "classification"])
     ap.add_argument("--peft", default="full", choices=["full", "lora"])
     ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--hf-checkpoint", action="store_true",
+                    help="init from save_pretrained's file; open Galaxy's --save in "
+                    "from_pretrained")
     ap.add_argument("--keep")
     ap.add_argument("--galaxy-lr-factor", type=float, default=1.0)
     ap.add_argument("--hf-drop-cross-mask", action="store_true",
@@ -232,10 +255,14 @@ def main():
     if args.peft == "lora":
         model = peft_lora(model, args.task)
     safetensors_io.save(p("init.safetensors"), galaxy_state(model))
+    init_file = p("init.safetensors")
+    if args.hf_checkpoint:
+        model.save_pretrained(p("hf_init"), safe_serialization=True)
+        init_file = p("hf_init/model.safetensors")
 
     for cmd in ([galaxyc, p("config.json"), "-o", p("plan"), "--emit", "none"],
                 [galaxy_run, p("plan"), "--data", p("train.jsonl"), "--steps", str(args.steps),
-                 "--init", p("init.safetensors"), "--save", p("galaxy.safetensors"),
+                 "--init", init_file, "--save", p("galaxy.safetensors"),
                  "--metrics", p("galaxy_metrics.jsonl"),
                  *(["--save-adapter", p("adapter")] if args.peft == "lora" else [])]):
         print("+ " + " ".join(cmd), flush=True)
@@ -279,6 +306,8 @@ def main():
     print(f"weights: {len(want)} tensors ({moved} updated by training), max |galaxy - hf|: " +
           ", ".join(f"{n} {d:.2e}" for d, n in diffs[:4]))
     ok &= bool(diffs) and diffs[0][0] <= WEIGHTS_ATOL
+    if args.hf_checkpoint:
+        ok &= galaxy_save_opens_in_hf(p, model)
     if args.peft == "lora":
         ok &= adapter_opens_in_peft(p("adapter"), cfg, model, rows)
     kept = not ok or args.keep

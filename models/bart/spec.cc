@@ -108,9 +108,27 @@ absl::Status bartCheck(const config::GalaxyConfig &c) {
     return bad("pipelines are not built for bart yet (the encoder output "
                "must reach every decoder stage and the tied embedding spans "
                "stages); use dp or tp");
-  if (c.use_side || c.use_side_only)
-    return bad("side-tuning (use_side / use_side_only) is not built for bart "
-               "yet; use use_lora or use_adapter");
+  if (c.use_side_only)
+    return bad("use_side_only is not built for bart yet: its taps (the "
+               "encoder's and the decoder's layer outputs, of two sequence "
+               "lengths) would be program inputs; use use_side");
+  // The shared checks cover d_model, encoder_ffn_dim and the encoder heads.
+  if (c.use_side) {
+    const int64_t r = c.side_reduction_factor;
+    if (c.decoder_ffn_dim % r != 0)
+      return bad(absl::StrCat("side_reduction_factor ", r,
+                              " does not divide decoder_ffn_dim ",
+                              c.decoder_ffn_dim,
+                              " (the side decoder's FFN is decoder_ffn_dim / "
+                              "side_reduction_factor wide)"));
+    if ((c.hidden_size / r) % c.decoder_attention_heads != 0)
+      return bad(absl::StrCat(
+          "the side width d_model / side_reduction_factor = ",
+          c.hidden_size / r, " is not divisible by decoder_attention_heads ",
+          c.decoder_attention_heads,
+          " (the side network keeps the head "
+          "count)"));
+  }
   return absl::OkStatus();
 }
 

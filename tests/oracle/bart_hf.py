@@ -16,6 +16,12 @@ a venv with system site packages and transformers installed): a manual check, an
   PY=/path/to/venv/bin/python  $PY tests/oracle/bart_hf.py BUILD_DIR [--task seq2seq|
       classification] [--peft full|lora] [--steps 2] [--keep DIR] [--galaxy-lr-factor F]
       [--hf-drop-cross-mask] [--hf-checkpoint]
+--peft side checks Galaxy's own side-tuning (no Hugging Face counterpart) against a side
+network built from Hugging Face's BartEncoderLayer / BartDecoderLayer at d_model /
+side_reduction_factor (models/bart/BartModel.cpp: each side state starts from a
+downsampled tap of the embeddings and adds one of every backbone layer's output; the side
+decoder cross-attends to the side encoder; its upsampled output joins the last decoder
+state before the LM head), the side network alone trained.
 
 --hf-checkpoint moves the checkpoints through Hugging Face's own files: Galaxy starts from
 the model.safetensors of save_pretrained (final_logits_bias [1, vocab], the tied embeddings
@@ -116,6 +122,77 @@ def peft_lora(model, task):
     return pm.base_model.model
 
 
+SIDE_FACTOR = 4
+
+
+class SideNetwork(torch.nn.Module):
+    """Galaxy's BART side network from Hugging Face's layers (names as Galaxy's, under side.)."""
+
+    def __init__(self, model, cfg):
+        import transformers
+        from transformers.models.bart import modeling_bart as mb
+
+        super().__init__()
+        self.bart = model
+        H, f = cfg["d_model"], SIDE_FACTOR
+        sc = transformers.BartConfig(
+            d_model=H // f, encoder_attention_heads=cfg["encoder_attention_heads"],
+            decoder_attention_heads=cfg["decoder_attention_heads"],
+            encoder_ffn_dim=cfg["encoder_ffn_dim"] // f, decoder_ffn_dim=cfg["decoder_ffn_dim"] // f,
+            activation_function=cfg["activation_function"], dropout=0.0, attention_dropout=0.0,
+            activation_dropout=0.0, attn_implementation="eager")
+        sc._attn_implementation = "eager"
+
+        def lin(a, b):
+            return torch.nn.Linear(a, b)
+
+        side = torch.nn.Module()
+        for part, n, layer in (("encoder", cfg["encoder_layers"], mb.BartEncoderLayer),
+                               ("decoder", cfg["decoder_layers"], mb.BartDecoderLayer)):
+            m = torch.nn.Module()
+            m.first_downsample = lin(H, H // f)
+            m.downsample = torch.nn.ModuleList(lin(H, H // f) for _ in range(n))
+            m.layers = torch.nn.ModuleList(layer(sc) for _ in range(n))
+            setattr(side, part, m)
+        side.decoder.upsample = lin(H // f, H)
+        self.side = side
+        torch.manual_seed(77)
+        with torch.no_grad():
+            for name, p in self.side.named_parameters():
+                p.normal_(0.0, 0.2 if p.dim() == 2 else 0.1)
+        for p in self.bart.parameters():
+            p.requires_grad_(False)
+
+    def forward(self, input_ids, attention_mask, labels):
+        from transformers.modeling_attn_mask_utils import (_prepare_4d_attention_mask,
+                                                           _prepare_4d_causal_attention_mask)
+        from transformers.models.bart.modeling_bart import shift_tokens_right
+
+        hc = self.bart.config
+        dec_in = shift_tokens_right(labels, hc.pad_token_id, hc.decoder_start_token_id)
+        out = self.bart.model(input_ids=input_ids, attention_mask=attention_mask,
+                              decoder_input_ids=dec_in, output_hidden_states=True)
+        enc_taps, dec_taps = out.encoder_hidden_states, out.decoder_hidden_states
+        T = dec_in.shape[1]
+        enc_mask = _prepare_4d_attention_mask(attention_mask, torch.float32)
+        cross_mask = _prepare_4d_attention_mask(attention_mask, torch.float32, tgt_len=T)
+        causal = _prepare_4d_causal_attention_mask(None, (dec_in.shape[0], T), dec_taps[0], 0)
+        e = self.side.encoder
+        s = e.first_downsample(enc_taps[0])
+        for i, layer in enumerate(e.layers):
+            s = layer(s + e.downsample[i](enc_taps[i + 1]), enc_mask, None)[0]
+        d = self.side.decoder
+        t = d.first_downsample(dec_taps[0])
+        for i, layer in enumerate(d.layers):
+            t = layer(t + d.downsample[i](dec_taps[i + 1]), attention_mask=causal,
+                      encoder_hidden_states=s, encoder_attention_mask=cross_mask,
+                      use_cache=False)[0]
+        h = dec_taps[-1] + d.upsample(t)
+        logits = self.bart.lm_head(h) + self.bart.final_logits_bias
+        return torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]),
+                                                 labels.view(-1))
+
+
 def galaxy_name(name):
     """PEFT's names inside the wrapped model -> Galaxy's (and PEFT's adapter file's)."""
     return name.replace(".base_layer.", ".").replace(".default.", ".")
@@ -125,6 +202,8 @@ def galaxy_state(model):
     out = {}
     for name, t in model.state_dict().items():
         name = galaxy_name(name)
+        if name.startswith("bart."):  # SideNetwork's backbone
+            name = name[len("bart."):]
         if name in TIED:
             continue
         out[name] = t.detach().clone().numpy()  # final_logits_bias too: [1, vocab] both
@@ -222,7 +301,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("build")
     ap.add_argument("--task", default="seq2seq", choices=["seq2seq", "classification"])
-    ap.add_argument("--peft", default="full", choices=["full", "lora"])
+    ap.add_argument("--peft", default="full", choices=["full", "lora", "side"])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--hf-checkpoint", action="store_true",
                     help="init from save_pretrained's file; open Galaxy's --save in "
@@ -241,6 +320,10 @@ def main():
     p = lambda name: os.path.join(work, name)  # noqa: E731
     cfg = bart_case.config("sgd", args.task)
     rows = bart_case.rows(cfg["batch_size"] * args.steps, 1, args.task)
+    if args.peft == "side":
+        if args.task != "seq2seq":
+            sys.exit("--peft side: seq2seq only")
+        cfg.update({"full_model": False, "use_side": True, "side_reduction_factor": SIDE_FACTOR})
     if args.peft == "lora":
         cfg.update({"full_model": False, "use_lora": True, "lora_dropout": 0.0,
                     "lora_target_modules": LORA_TARGETS, **LORA})
@@ -254,6 +337,8 @@ def main():
     model = hf_model(cfg)
     if args.peft == "lora":
         model = peft_lora(model, args.task)
+    elif args.peft == "side":
+        model = SideNetwork(model, cfg)
     safetensors_io.save(p("init.safetensors"), galaxy_state(model))
     init_file = p("init.safetensors")
     if args.hf_checkpoint:
@@ -274,8 +359,11 @@ def main():
     hf_losses = []
     for batch in batches(rows, cfg):
         opt.zero_grad()
-        loss = (no_cross_mask_loss(model, batch, cfg) if args.hf_drop_cross_mask
-                else model(**batch).loss)
+        if args.peft == "side":
+            loss = model(**batch)
+        else:
+            loss = (no_cross_mask_loss(model, batch, cfg) if args.hf_drop_cross_mask
+                    else model(**batch).loss)
         loss.backward()
         opt.step()
         hf_losses.append(loss.item())

@@ -34,13 +34,15 @@ void stampDeclarations(mlir::ModuleOp m, const ModelSpec &spec,
                        const config::GalaxyConfig &cfg) {
   mlir::Builder b(m.getContext());
   llvm::SmallVector<mlir::Attribute> targets;
-  for (const PeftTarget &t : spec.peftTargets)
-    targets.push_back(
-        b.getStrArrayAttr({t.name, t.moduleSuffix})); // [name, suffix]
   auto strings = [&](const std::vector<std::string> &v) {
     llvm::SmallVector<llvm::StringRef> refs(v.begin(), v.end());
     return b.getStrArrayAttr(refs);
   };
+  for (const PeftTarget &t : spec.peftTargets) {
+    std::vector<std::string> entry = {t.name}; // [name, suffix, ...]
+    entry.insert(entry.end(), t.moduleSuffixes.begin(), t.moduleSuffixes.end());
+    targets.push_back(strings(entry));
+  }
   m->setAttr(kPeftTargetsAttr, b.getArrayAttr(targets));
   m->setAttr(kLayerPrefixesAttr, strings(spec.layerPrefixes));
   m->setAttr(kAdapterAfterAttr, strings(spec.adapterAfter));

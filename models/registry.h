@@ -25,10 +25,13 @@ struct ModelInput {
 };
 
 // A linear PEFT may target: the config's name for it (lora_target_modules)
-// and the Hugging Face module suffix after "<layer prefix><N>.".
+// and the Hugging Face module suffixes after "<layer prefix><N>." it reaches.
+// Hugging Face PEFT matches a target_modules entry against every module of
+// that name, so one name may reach several modules (BART's q_proj is both
+// self_attn.q_proj and the decoder's encoder_attn.q_proj).
 struct PeftTarget {
   std::string name;
-  std::string moduleSuffix;
+  std::vector<std::string> moduleSuffixes;
 };
 
 // A run of consecutive layers (BERT: the encoder; BART: encoder then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-checks galaxyc's static profile against DeepSpeed's flops profiler on Hugging
-# Face's BERT-base (same shapes), and fails on any difference docs/profiler.md does not
-# explain. Needs the project's .venv with torch, transformers and deepspeed
+# Face's BERT-base, or for a BART config (model_type "bart") BartForConditionalGeneration
+# (same shapes), and fails on any difference docs/profiler.md does not explain. Needs the project's .venv with torch, transformers and deepspeed
 # (.venv/bin/pip install deepspeed) and a built galaxyc.
 #   scripts/deepspeed_crosscheck.sh [CONFIG]      (default configs/bert/full.json)
 # Env: GALAXYC (default build/tools/galaxyc), PYTHON (default .venv/bin/python).

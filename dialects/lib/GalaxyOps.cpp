@@ -112,8 +112,14 @@ LogicalResult LinearOp::verify() {
                          << str(w)
                          << (getTransposeW() ? " (out, in)" : " (in, out)")
                          << " expects " << k;
-  if (getBias() && failed(expectShape(*this, "bias", shapeOf(getBias()), {n})))
-    return failure();
+  // The bias is [out], or [1, out]: a buffer Hugging Face keeps with a unit
+  // dimension (BART's final_logits_bias), the same elements in the same order.
+  if (getBias()) {
+    auto bias = shapeOf(getBias());
+    if (!(bias.size() == 2 && bias[0] == 1 && bias[1] == n) &&
+        failed(expectShape(*this, "bias", bias, {n})))
+      return failure();
+  }
   SmallVector<int64_t> expected(x.drop_back());
   expected.push_back(n);
   return expectShape(*this, "result", shapeOf(getResult()), expected);

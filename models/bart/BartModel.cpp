@@ -32,14 +32,28 @@ public:
   OwningOpRef<ModuleOp> build();
 
 private:
+  // A layer's width and model-dimension labels: the backbone's, or the side
+  // network's (use_side: d_model / side_reduction_factor wide, its own labels
+  // so no tensor-parallel split of the backbone applies to it).
+  struct Width {
+    int64_t h;
+    std::string H, A, N, I;
+  };
+  Width backbone() const { return {H, "H", "A", "N", "I"}; }
+  Width sideWidth() const {
+    return {H / c.side_reduction_factor, "Hs", "As", "Ns", "Is"};
+  }
   // The tied table: every reader emits a param op of this one name, and
   // autodiff sums their gradients.
   Value shared() {
     return param("model.shared.weight", {V, H}, "normal", "V,H");
   }
   Value layerNorm(Value x, const std::string &name) {
-    Value g = param(name + ".weight", {H}, "ones", "H");
-    Value beta = param(name + ".bias", {H}, "zeros", "H");
+    return layerNorm(x, name, backbone());
+  }
+  Value layerNorm(Value x, const std::string &name, const Width &w) {
+    Value g = param(name + ".weight", {w.h}, "ones", w.H);
+    Value beta = param(name + ".bias", {w.h}, "zeros", w.H);
     return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
                                       b.getF64FloatAttr(c.layer_norm_eps)),
                 dimsOf(x));
@@ -51,13 +65,36 @@ private:
   // over keys/values from kv (key positions `kSeq`, length kLen).
   Value attention(Value x, Value kv, Value mask, bool causal, int64_t heads,
                   int64_t qLen, int64_t kLen, StringRef qSeq, StringRef kSeq,
-                  const std::string &p);
-  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p);
+                  const std::string &p, const Width &w);
+  Value attention(Value x, Value kv, Value mask, bool causal, int64_t heads,
+                  int64_t qLen, int64_t kLen, StringRef qSeq, StringRef kSeq,
+                  const std::string &p) {
+    return attention(x, kv, mask, causal, heads, qLen, kLen, qSeq, kSeq, p,
+                     backbone());
+  }
+  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p,
+            const Width &w);
+  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p) {
+    return ffn(x, inter, seq, p, backbone());
+  }
   // x + dropout(y), then LayerNorm `name`: the post-LN residual.
-  Value residualNorm(Value x, Value y, const std::string &name) {
+  Value residualNorm(Value x, Value y, const std::string &name,
+                     const Width &w) {
     Value r = dims(b.create<AddOp>(loc, x, dropout(y, c.hidden_dropout_prob)),
                    dimsOf(x));
-    return layerNorm(r, name);
+    return layerNorm(r, name, w);
+  }
+  Value residualNorm(Value x, Value y, const std::string &name) {
+    return residualNorm(x, y, name, backbone());
+  }
+  // Side-tuning (use_side): a narrow copy of each layer, one "side" block
+  // each, fed by a downsampled tap of the backbone layer beside it; the
+  // decoder's side layers cross-attend to the encoder's side network.
+  Value sideEncoderLayer(Value x, Value mask, int64_t i);
+  Value sideDecoderLayer(Value x, Value selfMask, Value enc, Value encMask,
+                         int64_t i);
+  Value sideDown(Value h, const std::string &name) {
+    return linear(h, name, H, sideWidth().h, "H", "Hs");
   }
   Value encoderLayer(Value x, Value mask, int64_t i);
   Value decoderLayer(Value x, Value selfMask, Value enc, Value encMask,
@@ -96,16 +133,17 @@ Value BartBuilder::embed(Value ids, int64_t len, StringRef seq,
 Value BartBuilder::attention(Value x, Value kv, Value mask, bool causal,
                              int64_t heads, int64_t qLen, int64_t kLen,
                              StringRef qSeq, StringRef kSeq,
-                             const std::string &p) {
-  const int64_t hd = H / heads;
+                             const std::string &p, const Width &w) {
+  const int64_t hw = w.h, hd = hw / heads;
+  const std::string bn = "B," + w.N + ",";
   auto split = [&](Value v, int64_t len, StringRef seq) {
     return dims(b.create<SplitHeadsOp>(loc, f32({B, heads, len, hd}), v),
-                ("B,N," + seq + ",D").str());
+                bn + seq.str() + ",D");
   };
-  Value q = split(linear(x, p + "q_proj", H, H, "H", "A"), qLen, qSeq);
-  Value k = split(linear(kv, p + "k_proj", H, H, "H", "A"), kLen, kSeq);
-  Value v = split(linear(kv, p + "v_proj", H, H, "H", "A"), kLen, kSeq);
-  const std::string sd = ("B,N," + qSeq + "," + kSeq).str();
+  Value q = split(linear(x, p + "q_proj", hw, hw, w.H, w.A), qLen, qSeq);
+  Value k = split(linear(kv, p + "k_proj", hw, hw, w.H, w.A), kLen, kSeq);
+  Value v = split(linear(kv, p + "v_proj", hw, hw, w.H, w.A), kLen, kSeq);
+  const std::string sd = bn + qSeq.str() + "," + kSeq.str();
   auto scoresT = f32({B, heads, qLen, kLen});
   // (q·scaling)·kᵀ = scaling·(q·kᵀ): Hugging Face scales q after its bias.
   Value scores =
@@ -121,16 +159,16 @@ Value BartBuilder::attention(Value x, Value kv, Value mask, bool causal,
       dims(b.create<MatmulOp>(loc, f32({B, heads, qLen, hd}), probs, v,
                               b.getBoolAttr(false), b.getBoolAttr(false),
                               b.getF64FloatAttr(1.0)),
-           ("B,N," + qSeq + ",D").str());
-  Value merged = dims(b.create<MergeHeadsOp>(loc, f32({B, qLen, H}), ctxv),
-                      ("B," + qSeq + ",A").str());
-  return linear(merged, p + "out_proj", H, H, "A", "H");
+           bn + qSeq.str() + ",D");
+  Value merged = dims(b.create<MergeHeadsOp>(loc, f32({B, qLen, hw}), ctxv),
+                      "B," + qSeq.str() + "," + w.A);
+  return linear(merged, p + "out_proj", hw, hw, w.A, w.H);
 }
 
 Value BartBuilder::ffn(Value x, int64_t inter, StringRef seq,
-                       const std::string &p) {
-  Value up = linear(x, p + "fc1", H, inter, "H", "I");
-  const std::string names = ("B," + seq + ",I").str();
+                       const std::string &p, const Width &w) {
+  Value up = linear(x, p + "fc1", w.h, inter, w.H, w.I);
+  const std::string names = "B," + seq.str() + "," + w.I;
   Value act;
   switch (c.hidden_act) {
   case config::Activation::kRelu:
@@ -143,7 +181,36 @@ Value BartBuilder::ffn(Value x, int64_t inter, StringRef seq,
     act = b.create<GeluOp>(loc, up, "none");
   }
   act = dropout(dims(act, names), c.activation_dropout);
-  return linear(act, p + "fc2", inter, H, "I", "H");
+  return linear(act, p + "fc2", inter, w.h, w.I, w.H);
+}
+
+Value BartBuilder::sideEncoderLayer(Value x, Value mask, int64_t i) {
+  const Width w = sideWidth();
+  const std::string p = "side.encoder.layers." + std::to_string(i) + ".";
+  return block("side", i, [&]() -> SmallVector<Value> {
+    Value att = attention(x, x, mask, false, c.num_attention_heads, S, S, "S",
+                          "K", p + "self_attn.", w);
+    Value h = residualNorm(x, att, p + "self_attn_layer_norm", w);
+    Value m = ffn(h, c.intermediate_size / c.side_reduction_factor, "S", p, w);
+    return {residualNorm(h, m, p + "final_layer_norm", w)};
+  })[0];
+}
+
+Value BartBuilder::sideDecoderLayer(Value x, Value selfMask, Value enc,
+                                    Value encMask, int64_t i) {
+  const Width w = sideWidth();
+  const int64_t heads = c.decoder_attention_heads;
+  const std::string p = "side.decoder.layers." + std::to_string(i) + ".";
+  return block("side", c.num_hidden_layers + i, [&]() -> SmallVector<Value> {
+    Value att = attention(x, x, selfMask, true, heads, T, T, "T", "TK",
+                          p + "self_attn.", w);
+    Value h = residualNorm(x, att, p + "self_attn_layer_norm", w);
+    Value cross = attention(h, enc, encMask, false, heads, T, S, "T", "K",
+                            p + "encoder_attn.", w);
+    Value h2 = residualNorm(h, cross, p + "encoder_attn_layer_norm", w);
+    Value m = ffn(h2, c.decoder_ffn_dim / c.side_reduction_factor, "T", p, w);
+    return {residualNorm(h2, m, p + "final_layer_norm", w)};
+  })[0];
 }
 
 Value BartBuilder::encoderLayer(Value x, Value mask, int64_t i) {
@@ -202,15 +269,54 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
   Value h = block("embedding", -1, [&]() -> SmallVector<Value> {
     return {embed(arg("input_ids"), S, "S", "model.encoder")};
   })[0];
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+  // Side-tuning: each side state starts from a downsampled tap of the
+  // embeddings and adds one of every backbone layer's output; only the side
+  // network (and a classification head) trains, so backward stays out of the
+  // backbone.
+  const bool side = c.use_side;
+  const Value decMask = arg("decoder_attention_mask");
+  auto sideTap = [&](Value state, Value tap, const std::string &name,
+                     int64_t layer) {
+    return block("side", layer, [&]() -> SmallVector<Value> {
+      Value down = sideDown(tap, name);
+      if (!state)
+        return {down};
+      return {dims(b.create<AddOp>(loc, state, down), dimsOf(state))};
+    })[0];
+  };
+  Value sEnc;
+  if (side)
+    sEnc = sideTap({}, h, "side.encoder.first_downsample", -1);
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     h = encoderLayer(h, encMask, i);
+    if (side)
+      sEnc = sideEncoderLayer(
+          sideTap(sEnc, h, "side.encoder.downsample." + std::to_string(i), i),
+          encMask, i);
+  }
   const Value enc = h;
 
   Value d = block("embedding", -1, [&]() -> SmallVector<Value> {
     return {embed(arg("decoder_input_ids"), T, "T", "model.decoder")};
   })[0];
-  for (int64_t i = 0; i < c.decoder_layers; ++i)
-    d = decoderLayer(d, arg("decoder_attention_mask"), enc, encMask, i);
+  Value sDec;
+  if (side)
+    sDec = sideTap({}, d, "side.decoder.first_downsample", -1);
+  for (int64_t i = 0; i < c.decoder_layers; ++i) {
+    d = decoderLayer(d, decMask, enc, encMask, i);
+    if (side) {
+      const int64_t L = c.num_hidden_layers + i;
+      sDec = sideDecoderLayer(
+          sideTap(sDec, d, "side.decoder.downsample." + std::to_string(i), L),
+          decMask, sEnc, encMask, i);
+    }
+  }
+  if (side)
+    d = block("side", -1, [&]() -> SmallVector<Value> {
+      Value up =
+          linear(sDec, "side.decoder.upsample", sideWidth().h, H, "Hs", "H");
+      return {dims(b.create<AddOp>(loc, d, up), dimsOf(d))};
+    })[0];
 
   SmallVector<Value> head;
   if (classify) {
@@ -239,12 +345,14 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
     head = block(
         "head", -1,
         [&]() -> SmallVector<Value> {
+          // Hugging Face's shape [1, V] (U: a unit dimension), so
+          // checkpoints move both ways unchanged.
           Value bias =
               dims(b.create<ParamOp>(
-                       loc, f32({V}), b.getStringAttr("final_logits_bias"),
+                       loc, f32({1, V}), b.getStringAttr("final_logits_bias"),
                        b.getBoolAttr(false), b.getStringAttr("zeros"),
                        b.getF64FloatAttr(0.0)),
-                   "V");
+                   "U,V");
           Value logits =
               dims(b.create<LinearOp>(loc, f32({B, T, V}), d, shared(), bias,
                                       b.getBoolAttr(true)),

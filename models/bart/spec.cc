@@ -113,11 +113,27 @@ absl::Status bartCheck(const config::GalaxyConfig &c) {
           "] in the same proportion: every rank needs at least one; give "
           "the small shares more positions or lengthen target_pad_size"));
   }
-  if (c.use_lora || c.use_adapter || c.use_side || c.use_side_only)
-    return bad(
-        "PEFT (use_lora / use_adapter / use_side / use_side_only) is "
-        "not built for bart yet: LoRA and adapters must also reach the "
-        "decoder's cross-attention (encoder_attn); train the full model");
+  if (c.use_side_only)
+    return bad("use_side_only is not built for bart yet: its taps (the "
+               "encoder's and the decoder's layer outputs, of two sequence "
+               "lengths) would be program inputs; use use_side");
+  // The shared checks cover d_model, encoder_ffn_dim and the encoder heads.
+  if (c.use_side) {
+    const int64_t r = c.side_reduction_factor;
+    if (c.decoder_ffn_dim % r != 0)
+      return bad(absl::StrCat("side_reduction_factor ", r,
+                              " does not divide decoder_ffn_dim ",
+                              c.decoder_ffn_dim,
+                              " (the side decoder's FFN is decoder_ffn_dim / "
+                              "side_reduction_factor wide)"));
+    if ((c.hidden_size / r) % c.decoder_attention_heads != 0)
+      return bad(absl::StrCat(
+          "the side width d_model / side_reduction_factor = ",
+          c.hidden_size / r, " is not divisible by decoder_attention_heads ",
+          c.decoder_attention_heads,
+          " (the side network keeps the head "
+          "count)"));
+  }
   return absl::OkStatus();
 }
 
@@ -136,15 +152,16 @@ const ModelSpec &bartSpec() {
                           "encoder_attention_heads", "decoder_attention_heads",
                           "encoder_ffn_dim", "decoder_ffn_dim"},
       .inputs = bartInputs,
-      // Hugging Face PEFT's names. Its suffix match also hits the decoder's
-      // cross-attention (encoder_attn.*), which one suffix per name cannot
-      // say: PEFT is refused for bart until it can (bartCheck).
-      .peftTargets = {{"q_proj", "self_attn.q_proj"},
-                      {"k_proj", "self_attn.k_proj"},
-                      {"v_proj", "self_attn.v_proj"},
-                      {"out_proj", "self_attn.out_proj"},
-                      {"fc1", "fc1"},
-                      {"fc2", "fc2"}},
+      // Hugging Face PEFT's names, with its semantics: a name reaches every
+      // module so called, so the attention projections are also the
+      // decoder's cross-attention's (encoder_attn.*).
+      .peftTargets = {{"q_proj", {"self_attn.q_proj", "encoder_attn.q_proj"}},
+                      {"k_proj", {"self_attn.k_proj", "encoder_attn.k_proj"}},
+                      {"v_proj", {"self_attn.v_proj", "encoder_attn.v_proj"}},
+                      {"out_proj",
+                       {"self_attn.out_proj", "encoder_attn.out_proj"}},
+                      {"fc1", {"fc1"}},
+                      {"fc2", {"fc2"}}},
       .layerPrefixes = {"model.encoder.layers.", "model.decoder.layers."},
       .adapterAfter = {"out_proj", "fc2"},
       .alwaysTrainable = {"classification_head."},

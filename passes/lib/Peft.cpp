@@ -16,11 +16,11 @@ using namespace galaxy;
 namespace {
 
 // The model's PEFT declarations, stamped on the module by its builder
-// (models/build.cpp): target name -> Hugging Face module suffix, the module
-// prefixes of its layers, the targets an adapter follows and the parameters
-// every method trains.
+// (models/build.cpp): target name -> the Hugging Face module suffixes it
+// reaches, the module prefixes of its layers, the targets an adapter follows
+// and the parameters every method trains.
 struct ModelPeft {
-  llvm::StringMap<std::string> suffix;
+  llvm::StringMap<SmallVector<std::string>> suffixes;
   SmallVector<std::string> targetNames; // declaration order, for messages
   SmallVector<std::string> layerPrefixes, adapterAfter, alwaysTrainable;
 
@@ -28,12 +28,13 @@ struct ModelPeft {
     ModelPeft p;
     if (auto targets = m->getAttrOfType<ArrayAttr>(kPeftTargetsAttr))
       for (Attribute a : targets) {
-        auto pair = dyn_cast<ArrayAttr>(a);
-        if (!pair || pair.size() != 2)
+        auto entry = dyn_cast<ArrayAttr>(a); // [name, suffix, ...]
+        if (!entry || entry.size() < 2)
           continue;
-        StringRef name = cast<StringAttr>(pair[0]).getValue();
+        StringRef name = cast<StringAttr>(entry[0]).getValue();
         p.targetNames.push_back(name.str());
-        p.suffix[name] = cast<StringAttr>(pair[1]).getValue().str();
+        for (Attribute s : entry.getValue().drop_front())
+          p.suffixes[name].push_back(cast<StringAttr>(s).getValue().str());
       }
     auto strings = [&](StringRef attr, SmallVector<std::string> &out) {
       if (auto arr = m->getAttrOfType<ArrayAttr>(attr))
@@ -47,11 +48,11 @@ struct ModelPeft {
   }
 
   // "bert.encoder.layer.3.output.dense" is target "output": a layer prefix,
-  // the layer number, then exactly the target's suffix (so the attention's
-  // "attention.output.dense" is not "output").
+  // the layer number, then exactly one of the target's suffixes (so the
+  // attention's "attention.output.dense" is not "output").
   bool matches(StringRef module, StringRef target) const {
-    auto it = suffix.find(target);
-    if (it == suffix.end())
+    auto it = suffixes.find(target);
+    if (it == suffixes.end())
       return false;
     for (const std::string &prefix : layerPrefixes) {
       if (!module.starts_with(prefix))
@@ -59,7 +60,8 @@ struct ModelPeft {
       StringRef rest = module.drop_front(prefix.size());
       auto [number, tail] = rest.split('.');
       unsigned layer;
-      if (!number.getAsInteger(10, layer) && tail == it->second)
+      if (!number.getAsInteger(10, layer) &&
+          llvm::is_contained(it->second, tail))
         return true;
     }
     return false;
@@ -240,7 +242,7 @@ void PeftPass::runOnOperation() {
   }
   const ModelPeft model = ModelPeft::read(module);
   for (const std::string &t : loraTargets)
-    if (!model.suffix.count(t)) {
+    if (!model.suffixes.count(t)) {
       module.emitError() << "unknown LoRA target '" << t << "'; expected "
                          << (model.targetNames.empty()
                                  ? std::string("a target the model declares "

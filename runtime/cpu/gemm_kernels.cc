@@ -71,8 +71,9 @@ absl::Status linearKernel(const KernelCall &c) {
   float beta = 0.f;
   if (c.in.size() == 3) {
     const Tensor &b = c.in[2];
-    if (b.numel() != n || b.shape.size() != 1)
-      return kernelError(c, "bias must be [N]");
+    // [N], or [1, N] (a Hugging Face buffer such as final_logits_bias).
+    if (b.numel() != n || b.shape.back() != n)
+      return kernelError(c, "bias must be [N] or [1, N]");
     const float *bp = b.f32();
     parallelChunks(m, n, c.env.threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)

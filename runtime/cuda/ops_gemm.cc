@@ -111,8 +111,9 @@ absl::Status linearOp(const CudaOp &op) {
   float beta = 0.f;
   if (c.in.size() == 3) {
     const Tensor &b = c.in[2];
-    if (b.numel() != n || b.shape.size() != 1)
-      return kernelError(c, "bias must be [N]");
+    // [N], or [1, N] (a Hugging Face buffer such as final_logits_bias).
+    if (b.numel() != n || b.shape.back() != n)
+      return kernelError(c, "bias must be [N] or [1, N]");
     GALAXY_CUDA_RETURN_IF_ERROR(launched(
         op, launchBroadcastRows(b.f32(), y.f32(), m, n, op.env.stream)));
     beta = 1.f; // the GEMM accumulates onto the broadcast bias

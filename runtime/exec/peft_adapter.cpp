@@ -111,6 +111,8 @@ absl::StatusOr<PeftPlanInfo> peftPlanInfo(const std::string &configJson,
     info.taskType = "SEQ_CLS";
   else if (task == "causal_lm")
     info.taskType = "CAUSAL_LM";
+  else if (task == "seq2seq")
+    info.taskType = "SEQ_2_SEQ_LM";
   for (const char *key : {"_name_or_path", "name_or_path"})
     if (cfg.contains(key) && cfg[key].is_string())
       info.baseModel = cfg[key].get<std::string>();

@@ -134,6 +134,12 @@ def make_config(args, lr_factor=1.0, dtype="fp32"):
         cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
                     "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
                                             "up_proj", "down_proj"]})
+    elif args.peft == "lora" and args.model == "bart":
+        # Every target: each attention projection name also reaches the
+        # decoder's cross-attention (encoder_attn).
+        cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
+                    "lora_target_modules": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1",
+                                            "fc2"]})
     elif args.peft == "lora":
         # All six targets: LoRA factors then meet every layout (column, row parallel).
         cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,

@@ -83,6 +83,33 @@ std::vector<ModelParam> llama(const std::vector<std::string> &targets) {
   return ps;
 }
 
+// BART's layer linears (biases), one encoder and one decoder layer, LoRA on
+// every attention projection (the decoder's cross-attention too, as Hugging
+// Face PEFT's names reach it) and on fc1/fc2 when `ffn`; with `head`
+// BartForSequenceClassification's classification_head, whose out_proj shares
+// the attentions' name.
+std::vector<ModelParam> bart(bool ffn, bool head) {
+  std::vector<ModelParam> ps = {{"model.shared.weight", {30, 8}, false}};
+  for (const char *side : {"encoder", "decoder"}) {
+    const std::string p = std::string("model.") + side + ".layers.0.";
+    std::vector<std::string> attns = {"self_attn"};
+    if (std::string(side) == "decoder")
+      attns.push_back("encoder_attn");
+    for (const std::string &a : attns)
+      for (const char *proj : {"q_proj", "k_proj", "v_proj", "out_proj"})
+        linear(ps, p + a + "." + proj, 8, 8, true);
+    linear(ps, p + "fc1", 16, 8, ffn);
+    linear(ps, p + "fc2", 8, 16, ffn);
+  }
+  if (head) {
+    ps.push_back({"classification_head.dense.weight", {8, 8}, true});
+    ps.push_back({"classification_head.dense.bias", {8}, true});
+    ps.push_back({"classification_head.out_proj.weight", {3, 8}, true});
+    ps.push_back({"classification_head.out_proj.bias", {3}, true});
+  }
+  return ps;
+}
+
 using Names = std::vector<std::string>;
 
 TEST(PeftAdapter, BertTargetsHeadAndTask) {
@@ -133,6 +160,29 @@ TEST(PeftAdapter, LlamaCausalLm) {
   EXPECT_EQ(peftTargetModules(*info), all);
   // No task in the config and per-token labels: not a known PEFT task.
   EXPECT_EQ(info->taskType, "");
+}
+
+TEST(PeftAdapter, BartSeq2SeqAndClassification) {
+  // One entry reaches the self- and the cross-attention's modules alike.
+  auto info =
+      peftPlanInfo(loraConfig(R"(, "task": "seq2seq")"), bart(true, false), 2);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(peftTargetModules(*info),
+            (Names{"fc1", "fc2", "k_proj", "out_proj", "q_proj", "v_proj"}));
+  EXPECT_EQ(info->loraModules.size(), 16u);
+  EXPECT_TRUE(info->modulesToSave.empty());
+  EXPECT_EQ(info->taskType, "SEQ_2_SEQ_LM");
+  // classification_head.out_proj trains whole and has no LoRA: "out_proj"
+  // would reach it, so each attention's out_proj is named by its attention.
+  info = peftPlanInfo(loraConfig(R"(, "task": "classification")"),
+                      bart(false, true), 1);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(peftTargetModules(*info),
+            (Names{"encoder_attn.out_proj", "k_proj", "q_proj",
+                   "self_attn.out_proj", "v_proj"}));
+  EXPECT_EQ(info->modulesToSave, (Names{"classification_head.dense",
+                                        "classification_head.out_proj"}));
+  EXPECT_EQ(info->taskType, "SEQ_CLS");
 }
 
 TEST(PeftAdapter, RefusesAPlanWithoutLora) {

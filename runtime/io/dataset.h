@@ -118,7 +118,10 @@ struct DatasetOptions {
   int64_t decoderStartId = 2;
   int64_t eosId = 2;
   std::string vocabPath;     // BERT's vocab.txt: WordPiece for text
-  std::string tokenizerPath; // a SentencePiece tokenizer.model for text
+  // The model's tokenizer for "text" rows (TextTokenizer::fromPath): a
+  // SentencePiece tokenizer.model, or a byte-level BPE tokenizer.json /
+  // vocab.json + merges.txt (or a folder of them).
+  std::string tokenizerPath;
 };
 
 class Dataset {
@@ -141,7 +144,8 @@ public:
   // "token_type_ids": [...], "label": k}; mask and types optional. Causal LM:
   // an optional "labels" array (one per id, kIgnoreIndex allowed) instead of
   // "label". Instead of ids a row may hold "text" when opts.tokenizerPath
-  // names a SentencePiece model. Rows longer than padSize are truncated.
+  // names the model's tokenizer (seq2seq: "text" and "target_text", the
+  // labels being target_text's ids). Rows longer than padSize are truncated.
   static absl::StatusOr<Dataset> loadJsonl(const std::string &path,
                                            const DatasetOptions &opts);
 

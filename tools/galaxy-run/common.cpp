@@ -168,19 +168,23 @@ void loadPeft(const Args &args, const plan::Plan &plan, bool lead,
   in.adapter = std::move(*adapter);
 }
 
-// --vocab is BERT's WordPiece vocab.txt, --tokenizer a SentencePiece model:
-// the wrong one for the plan's model would encode text into another model's
-// ids.
+// --vocab is BERT's WordPiece vocab.txt, --tokenizer a LLaMA SentencePiece
+// or BART byte-level BPE model: the wrong one for the plan's model would
+// encode text into another model's ids.
 void checkTokenizerFlags(const Args &args, const plan::ModelInfo &model) {
   if (!args.vocab.empty() && !args.tokenizer.empty())
-    fail(2, "give --vocab (BERT's WordPiece vocab.txt) or --tokenizer (a "
-            "SentencePiece tokenizer.model), not both");
+    fail(2, "give --vocab (BERT's WordPiece vocab.txt) or --tokenizer (the "
+            "model's tokenizer files), not both");
   if (!args.tokenizer.empty() && model.model() == "bert")
-    fail(2, "--tokenizer is for SentencePiece models (LLaMA); this bert plan "
+    fail(2, "--tokenizer is for LLaMA (tokenizer.model) and BART "
+            "(tokenizer.json, vocab.json + merges.txt); this bert plan "
             "reads text with --vocab vocab.txt");
-  if (!args.vocab.empty() && model.model() == "llama")
-    fail(2, "--vocab is BERT's WordPiece vocab.txt; this llama plan reads "
-            "text with --tokenizer tokenizer.model");
+  if (!args.vocab.empty() && model.model() != "bert")
+    fail(2, "--vocab is BERT's WordPiece vocab.txt; this " + model.model() +
+                " plan reads text with --tokenizer (" +
+                (model.model() == "bart" ? "tokenizer.json or vocab.json"
+                                         : "tokenizer.model") +
+                ")");
 }
 } // namespace
 
@@ -201,10 +205,6 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   if (!dopts.ok())
     fail(2, std::string(dopts.status().message()));
   checkTokenizerFlags(args, plan.model());
-  if (dopts->task == io::Task::kSeq2Seq && !args.eval.empty())
-    fail(2, "--eval for seq2seq plans: not yet (causal LMs and classifiers "
-            "evaluate; seq2seq evaluation is issue 16's); train with --data "
-            "only");
   dopts->vocabPath = args.vocab;
   dopts->tokenizerPath = args.tokenizer;
   if (!args.data.empty()) {
@@ -273,7 +273,7 @@ rt::TrainerOptions trainerOptions(const Args &args,
   rt::TrainerOptions o;
   o.batchSize = model.batch_size();
   o.numClasses = model.num_classes();
-  o.causalLm = model.task() == "causal_lm";
+  o.causalLm = model.task() == "causal_lm" || model.task() == "seq2seq";
   o.seed = args.seed;
   o.profile = args.profile;
   o.lead = rank == 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/generate.h"
+#include "runtime/exec/generate_seq2seq.h"
 #include "runtime/io/plan_data.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
@@ -441,28 +442,43 @@ void reportEval(const rt::EvalResult &eval, const Args &args) {
 void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         const Args &args, const plan::ModelInfo &model,
                         bool lead) {
-  if (model.task() != "causal_lm")
-    fail(2, "--generate needs a causal-LM plan (task \"causal_lm\")");
+  const bool seq2seq = model.task() == "seq2seq";
+  if (model.task() != "causal_lm" && !seq2seq)
+    fail(2, "--generate needs a causal-LM or seq2seq plan (task "
+            "\"causal_lm\" or \"seq2seq\")");
   rt::GenerateOptions o;
   o.batchSize = model.batch_size();
-  o.seqLen = model.seq_len();
+  // Seq2seq: the prompts are sources; the decoder's slots bound the tokens.
+  o.seqLen = seq2seq ? model.target_seq_len() : model.seq_len();
+  const rt::Seq2SeqShape shape{model.seq_len(),
+                               int32_t(model.decoder_start_id())};
   o.padId = model.pad_id();
   o.vocabSize = model.vocab_size();
   o.maxNewTokens = args.maxNewTokens;
-  o.eosId = args.eosId;
+  // BART stops at its </s> unless told otherwise, as Hugging Face's generate.
+  o.eosId = seq2seq && args.eosId < 0 ? model.eos_id() : args.eosId;
   o.seed = args.seed;
   o.sampling = args.sampling;
   o.sampling.seed = args.seed;
   auto prompts = rt::readPrompts(args.generate, o.vocabSize);
   if (!prompts.ok())
     fail(2, std::string(prompts.status().message()));
-  if (absl::Status s = rt::checkPromptLengths(*prompts, o); !s.ok())
+  if (absl::Status s = seq2seq ? rt::checkSeq2SeqLengths(*prompts, o, shape)
+                               : rt::checkPromptLengths(*prompts, o);
+      !s.ok())
     fail(2, absl::StrCat(args.generate, ": ", s.message()));
   const auto t0 = std::chrono::steady_clock::now();
-  const bool cached = ex && rt::hasCachePrograms(*ex) &&
-                      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
-  auto generated = cached ? rt::generateWithCache(*ex, *prompts, o)
-                          : rt::generateByRecompute(runner, *prompts, o);
+  const bool cached =
+      ex &&
+      (seq2seq ? rt::hasSeq2SeqPrograms(*ex) : rt::hasCachePrograms(*ex)) &&
+      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
+  auto generated =
+      seq2seq
+          ? (cached
+                 ? rt::generateSeq2SeqWithCache(*ex, *prompts, o, shape)
+                 : rt::generateSeq2SeqByRecompute(runner, *prompts, o, shape))
+      : cached ? rt::generateWithCache(*ex, *prompts, o)
+               : rt::generateByRecompute(runner, *prompts, o);
   if (!generated.ok())
     fail(1, std::string(generated.status().message()));
   const double seconds =

@@ -3,8 +3,9 @@
 
   bart_hf_check.py BUILD_DIR [--modes serial,tp,galaxy] [--keep DIR]
 
-Builds the tiny random BART of tests/oracle/bart_hf.py (weights N(0, 0.2), a nonzero
-final_logits_bias) in Hugging Face, saves it as safetensors (Hugging Face's names are
+Builds the tiny random BART of tests/oracle/bart_hf.py (a nonzero final_logits_bias;
+matrices redrawn N(0, --std 0.3) with --seed 5: greedy tokens that vary, and a prompt
+that ends at </s>) in Hugging Face, saves it as safetensors (Hugging Face's names are
 Galaxy's), compiles the same config with galaxyc in each mode (2 uneven ranks), runs
 `galaxy-run --generate` (cached encode/decode programs; the default --eos-id, the model's
 </s>) on source prompts of different lengths, and compares every generated id with
@@ -44,11 +45,20 @@ def main():
     ap.add_argument("build")
     ap.add_argument("--modes", default="serial,tp,galaxy")
     ap.add_argument("--keep")
+    ap.add_argument("--std", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
     galaxyc, galaxy_run = harness.tools(args.build, fail)
     cfg = bart_case.config("sgd")
     cfg["batch_size"] = 2
     model = bart_hf.hf_model(cfg).eval()
+    # Weights wider than bart_hf.py's N(0, 0.2), so that greedy decoding moves between
+    # tokens instead of repeating one.
+    torch.manual_seed(args.seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, args.std)
     # generate() asks whether FSDP wraps the model, which imports
     # torch.distributed.fsdp: broken for Debian's torch 1.13 on Python 3.11.
     import transformers.generation.utils as gen_utils

@@ -10,7 +10,9 @@ Galaxy's), compiles the same config with galaxyc in each mode (2 uneven ranks), 
 `galaxy-run --generate` (cached encode/decode programs; the default --eos-id, the model's
 </s>) on source prompts of different lengths, and compares every generated id with
 BartForConditionalGeneration.generate(num_beams=1, do_sample=False) with the forced and
-minimum-length processors off, one prompt at a time. Needs transformers (e.g.
+minimum-length processors off, one prompt at a time. Serial `--eval` of seq2seq rows
+(bart_case.rows: padded sources and targets, -100 inside) must report Hugging Face's mean
+token loss over the same rows (rtol 1e-4) and its token accuracy. Needs transformers (e.g.
 .venv-hf/bin/python). Exit 0 equal, 1 different.
 """
 
@@ -83,6 +85,7 @@ def main():
         with open(p("prompts.jsonl"), "w") as f:
             for ids in PROMPTS:
                 f.write(json.dumps({"input_ids": ids}) + "\n")
+        status |= check_eval(model, cfg, galaxyc, galaxy_run, p)
         for mode in args.modes.split(","):
             c = dict(cfg)
             world = 1 if mode == "serial" else 2
@@ -107,6 +110,36 @@ def main():
             print(f"{mode}: {'equal' if same else 'DIFFERENT'} {got if not same else ''}")
             status |= not same
     return status
+
+
+def check_eval(model, cfg, galaxyc, galaxy_run, p):
+    rows = bart_case.rows(7, 3)
+    with open(p("eval.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    # Hugging Face: every row in one batch, so its mean is over all the file's targets.
+    c = dict(cfg, batch_size=len(rows))
+    batch = next(bart_hf.batches(rows, c))
+    with torch.no_grad():
+        out = model(**batch)
+    labels = batch["labels"]
+    counted = labels != -100
+    correct = (out.logits.argmax(-1) == labels) & counted
+    want_loss, want_acc = out.loss.item(), correct.sum().item() / counted.sum().item()
+    with open(p("eval.json"), "w") as f:
+        json.dump(cfg, f)  # batch 2: the last partial batch wraps
+    subprocess.run([galaxyc, p("eval.json"), "-o", p("eval.plan"), "--emit", "none"], check=True)
+    subprocess.run([galaxy_run, p("eval.plan"), "--init", p("hf.safetensors"), "--eval",
+                    p("eval.jsonl"), "--eval-out", p("eval.out.json")], check=True)
+    with open(p("eval.out.json")) as f:
+        got = json.load(f)
+    ok = (abs(got["loss"] - want_loss) <= 1e-4 * abs(want_loss)
+          and abs(got["accuracy"] - want_acc) < 1e-9
+          and got["targets"] == counted.sum().item())
+    print(f"eval: galaxy loss {got['loss']:.6f} accuracy {got['accuracy']:.4f} over "
+          f"{got['targets']} targets; hugging face {want_loss:.6f} {want_acc:.4f} over "
+          f"{counted.sum().item()}: {'equal' if ok else 'DIFFERENT'}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,11 @@ whitespace runs, numbers, contractions), saves it as tokenizer.json (RobertaProc
     regex and merge loop) and its decodings.
 --break-merges (negative control) drops every third merge from the files galaxy reads:
 the ids must then differ.
+With --galaxy GALAXYC GALAXY_RUN it also runs galaxy-run end to end: a tiny seq2seq BART
+evaluated on {"text", "target_text"} rows with --tokenizer (the folder, then vocab.json)
+must report exactly what it reports on the same rows pre-tokenized by Hugging Face
+(input_ids = tokenizer(text), labels = tokenizer(text_target=target_text), both cut as
+truncation=True).
 """
 
 import json
@@ -107,11 +112,56 @@ def main():
             check("slow decode", t, o["decoded_skip"],
                   slow.decode(o["input_ids"], skip_special_tokens=True,
                               clean_up_tokenization_spaces=False))
+        if "--galaxy" in sys.argv:
+            i = sys.argv.index("--galaxy")
+            bad += galaxy_run_text(d, vm, sys.argv[i + 1], sys.argv[i + 2], texts, slow)
         n = len(texts)
         multi = sum(len(g["pieces"]) < len(t.encode()) for t, g in zip(texts, fast))
         print(f"{n} texts, {sum(len(g['pieces']) for g in fast)} pieces "
               f"({multi} texts with merged pieces), {bad} mismatches")
         sys.exit(1 if bad else 0)
+
+
+def galaxy_run_text(d, vm, galaxyc, galaxy_run, texts, slow):
+    """Eval of text rows through --tokenizer equals eval of HF's ids; returns mismatches."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    cfg = json.load(open(os.path.join(here, "..", "..", "configs", "bart", "tiny.json")))
+    cfg["batch_size"] = 3
+    cfg["vocab_size"] = max(slow.get_vocab().values()) + 1
+    S, T = cfg["pad_size"], cfg["target_pad_size"]
+    pairs = [(texts[i], texts[i + 1]) for i in range(0, 40, 2)]
+    with open(os.path.join(d, "text.jsonl"), "w") as f:
+        for src, tgt in pairs:
+            f.write(json.dumps({"text": src, "target_text": tgt}) + "\n")
+    with open(os.path.join(d, "ids.jsonl"), "w") as f:
+        for src, tgt in pairs:
+            row = {"input_ids": slow(src, truncation=True, max_length=S)["input_ids"],
+                   "labels": slow(text_target=tgt, truncation=True, max_length=T)["input_ids"]}
+            f.write(json.dumps(row) + "\n")
+    json.dump(cfg, open(os.path.join(d, "bart.json"), "w"))
+    plan = os.path.join(d, "plan")
+    subprocess.run([galaxyc, os.path.join(d, "bart.json"), "-o", plan, "--emit", "none"],
+                   check=True, capture_output=True)
+    outs = {}
+    for name, data, tok in (("ids", "ids.jsonl", []),
+                            ("folder", "text.jsonl", ["--tokenizer", d]),
+                            ("vocab.json", "text.jsonl",
+                             ["--tokenizer", os.path.join(vm, "vocab.json")])):
+        out = os.path.join(d, f"{name}.eval.json")
+        r = subprocess.run([galaxy_run, plan, "--eval", os.path.join(d, data), *tok,
+                            "--eval-out", out], capture_output=True, text=True)
+        if r.returncode:
+            print(f"galaxy-run --eval ({name}) failed:\n{r.stderr}")
+            return 1
+        outs[name] = json.load(open(out))
+    bad = 0
+    for name in ("folder", "vocab.json"):
+        same = outs[name] == outs["ids"]
+        print(f"galaxy-run --eval text rows with --tokenizer {name}: "
+              f"{'equal to' if same else 'DIFFERENT from'} HF's ids "
+              f"(loss {outs[name]['loss']:.6f}, {outs[name]['targets']} targets)")
+        bad += not same
+    return bad
 
 
 if __name__ == "__main__":

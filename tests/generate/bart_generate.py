@@ -11,8 +11,9 @@ same seeded weights on 5 source prompts of lengths 1 to 12 (groups of 2, 2 and a
     cross-attention keys/values of encode) must equal serial with
     GALAXY_GENERATE_RECOMPUTE=1 (eval_step over the whole decoder prefix each token),
   - every other mode with its caches, and tp recomputing, must equal them;
-  - the default --eos-id is the model's </s> (2): a row stops right after it (checked
-    with --eos-id set to a token the first prompt generates, with and without the cache).
+  - a row stops right after --eos-id (by default the model's </s>; checked with a token
+    the first prompt generates, with and without the cache);
+  - seeded sampling draws the same tokens serial and tp, with and without the caches.
 tests/generate/bart_hf_check.py compares with Hugging Face by hand. Exit 0 equal, 1 not.
 """
 
@@ -131,6 +132,18 @@ def check(work, galaxyc, galaxy_run):
         want = [g[: g.index(eos) + 1] if eos in g else g for g in cache]
         if got != want:
             print(f"DIFFERENT: {name} with --eos-id {eos}: {got}\n   want {want}")
+            status = 1
+    # Seeded sampling: the same draws with and without the caches, serial and tp.
+    sample = ["--eos-id", "63", "--temperature", "1.5", "--top-k", "40", "--top-p", "0.95"]
+    sampled, _ = generate("sample_serial_cache", "serial", False, sample)
+    if sampled == cache:
+        print("DIFFERENT: sampling gave greedy's tokens")
+        status = 1
+    for name, mode, recompute in (("sample_serial_recompute", "serial", True),
+                                  ("sample_tp_cache", "tp", False)):
+        got, _ = generate(name, mode, recompute, sample)
+        if got != sampled:
+            print(f"DIFFERENT: {name} {got}\n   vs sample_serial_cache {sampled}")
             status = 1
     print("bart_generate.py: " + ("equal" if status == 0 else "DIFFERENT"))
     return status

@@ -8,8 +8,8 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
-#include "models/build.h"
 #include "models/bart/BartInference.h"
+#include "models/build.h"
 #include "models/llama/LlamaInference.h"
 #include "llvm/Support/raw_ostream.h"
 

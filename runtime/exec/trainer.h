@@ -97,8 +97,8 @@ struct StepRecord {
 };
 
 // An evaluation over every row of a dataset, in file order. Classification
-// scores each row; a causal LM (or seq2seq) each target token (every label that is not
-// io::kIgnoreIndex), all tokens of the set weighing the same.
+// scores each row; a causal LM (or seq2seq) each target token (every label that
+// is not io::kIgnoreIndex), all tokens of the set weighing the same.
 struct EvalResult {
   int64_t rows = 0; // 0 on a rank that holds no logits
   double loss = 0;  // mean cross-entropy (NaN when nothing was scored)

@@ -117,7 +117,7 @@ struct DatasetOptions {
   int64_t targetPadSize = 0; // 0: padSize
   int64_t decoderStartId = 2;
   int64_t eosId = 2;
-  std::string vocabPath;     // BERT's vocab.txt: WordPiece for text
+  std::string vocabPath; // BERT's vocab.txt: WordPiece for text
   // The model's tokenizer for "text" rows (TextTokenizer::fromPath): a
   // SentencePiece tokenizer.model, or a byte-level BPE tokenizer.json /
   // vocab.json + merges.txt (or a folder of them).

@@ -14,7 +14,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "runtime/io/line_reader.h"
-#include "runtime/io/sentencepiece.h"
 #include "runtime/io/text_tokenizer.h"
 #include "runtime/io/wordpiece.h"
 #include <nlohmann/json.hpp>
@@ -276,7 +275,7 @@ absl::StatusOr<Dataset> Dataset::load(const std::string &path,
         "{\"text\": \"...\"} (text<TAB>label files are for classification)",
         path));
   if (!opts.tokenizerPath.empty()) {
-    auto tok = SentencePieceTokenizer::fromFile(opts.tokenizerPath);
+    auto tok = TextTokenizer::fromPath(opts.tokenizerPath);
     if (!tok.ok())
       return tok.status();
     return loadTsv(path, *tok, opts);
@@ -386,7 +385,7 @@ absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
 }
 
 absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
-                                         const SentencePieceTokenizer &tok,
+                                         const TextTokenizer &tok,
                                          const DatasetOptions &opts) {
   if (absl::Status s = checkOptions(path, opts); !s.ok())
     return s;

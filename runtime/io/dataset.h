@@ -12,7 +12,7 @@
 namespace galaxy::io {
 
 class WordPieceTokenizer;
-class SentencePieceTokenizer;
+class TextTokenizer;
 
 // A label no loss counts (Hugging Face's ignore_index).
 constexpr int32_t kIgnoreIndex = -100;
@@ -127,18 +127,20 @@ struct DatasetOptions {
 class Dataset {
 public:
   // By extension: .jsonl / .json -> loadJsonl, anything else -> loadTsv with
-  // opts.tokenizerPath (SentencePiece) or else opts.vocabPath (WordPiece).
+  // opts.tokenizerPath (the model's tokenizer) or else opts.vocabPath
+  // (WordPiece).
   static absl::StatusOr<Dataset> load(const std::string &path,
                                       const DatasetOptions &opts);
   // Prototype format (classification): "text<TAB>label" lines (split at the
   // last tab; blank lines skipped), text encoded with
-  // WordPieceTokenizer::encode or, for a SentencePiece model, BOS + pieces cut
-  // to padSize and padded with opts.padId.
+  // WordPieceTokenizer::encode or with the model's own tokenizer
+  // (TextTokenizer::encode: SentencePiece BOS + pieces, BPE <s> pieces </s>)
+  // cut to padSize and padded with opts.padId.
   static absl::StatusOr<Dataset> loadTsv(const std::string &path,
                                          const WordPieceTokenizer &tok,
                                          const DatasetOptions &opts);
   static absl::StatusOr<Dataset> loadTsv(const std::string &path,
-                                         const SentencePieceTokenizer &tok,
+                                         const TextTokenizer &tok,
                                          const DatasetOptions &opts);
   // One JSON object a line: {"input_ids": [...], "attention_mask": [...],
   // "token_type_ids": [...], "label": k}; mask and types optional. Causal LM:

@@ -599,9 +599,9 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   if (absl::Status s = lowerFunction(forward, "eval_step", {"loss", "logits"});
       !s.ok())
     return s;
-  // Generation programs (a causal LM's KV-cache prefill and decode); their
-  // outputs carry their names.
-  for (const char *name : {"prefill", "decode"})
+  // Generation programs (a causal LM's KV-cache prefill and decode, BART's
+  // encode and decode); their outputs carry their names.
+  for (const char *name : {"prefill", "encode", "decode"})
     if (auto fn = module.lookupSymbol<func::FuncOp>(name))
       if (absl::Status s = lowerFunction(fn, name, {}); !s.ok())
         return s;

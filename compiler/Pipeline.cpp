@@ -8,6 +8,7 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
+#include "models/bart/BartInference.h"
 #include "models/build.h"
 #include "models/llama/LlamaInference.h"
 #include "llvm/Support/raw_ostream.h"
@@ -135,6 +136,9 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
   // pipelines yet.
   if (!pp && llamaInferenceApplies(cfg))
     addLlamaInference(*module, cfg);
+  // BART's (@encode, @decode): the same, for the seq2seq decoder.
+  if (!pp && bartInferenceApplies(cfg))
+    addBartInference(*module, cfg);
   if (failed(mlir::verify(*module)))
     return absl::InternalError(absl::StrCat(
         "the ", cfg.model_type, " builder produced invalid IR:\n", diags));

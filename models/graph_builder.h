@@ -98,18 +98,28 @@ protected:
   Inputs beginForward(mlir::ModuleOp module,
                       const std::vector<models::ModelInput> &inputs,
                       llvm::ArrayRef<mlir::Type> results) {
+    return beginFunction(module, "forward", inputs, results, {});
+  }
+  // The same for a function `name` whose results carry `resultNames`
+  // (galaxy.output; none when empty): a generation program's.
+  Inputs beginFunction(mlir::ModuleOp module, llvm::StringRef name,
+                       const std::vector<models::ModelInput> &inputs,
+                       llvm::ArrayRef<mlir::Type> results,
+                       llvm::ArrayRef<std::string> resultNames) {
     b.setInsertionPointToEnd(module.getBody());
     llvm::SmallVector<mlir::Type> argTypes;
     for (const models::ModelInput &in : inputs)
       argTypes.push_back(in.isInt ? mlir::Type(i32(in.shape)) : f32(in.shape));
     auto fn = b.create<mlir::func::FuncOp>(
-        loc, "forward", b.getFunctionType(argTypes, results));
+        loc, name, b.getFunctionType(argTypes, results));
     Inputs out;
     for (auto [i, in] : llvm::enumerate(inputs)) {
       fn.setArgAttr(i, kInputAttr, b.getStringAttr(in.name));
       fn.setArgAttr(i, kDimsAttr, argDimsAttr(b.getContext(), in.dims));
       out.names.push_back(in.name);
     }
+    for (auto [i, n] : llvm::enumerate(resultNames))
+      fn.setResultAttr(i, kOutputAttr, b.getStringAttr(n));
     out.entry = fn.addEntryBlock();
     b.setInsertionPointToStart(out.entry);
     return out;

@@ -10,8 +10,8 @@
 
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "models/bart/bart_parts.h"
 #include "models/bart/spec.h"
-#include "models/graph_builder.h"
 
 using namespace mlir;
 
@@ -22,91 +22,23 @@ namespace {
 // leftover of fairseq's padding offset).
 constexpr int64_t kPositionOffset = 2;
 
-class BartBuilder : public GraphBuilder {
-public:
-  BartBuilder(MLIRContext &ctx, const config::GalaxyConfig &c, int64_t stepRows)
-      : GraphBuilder(ctx, "bart", c.initializer_range), c(c),
-        stepRows(stepRows), B(c.batch_size), S(c.pad_size),
-        T(models::bartTargetLength(c)), H(c.hidden_size), V(c.vocab_size) {}
+} // namespace
 
-  OwningOpRef<ModuleOp> build();
+BartParts::BartParts(MLIRContext &ctx, const config::GalaxyConfig &c)
+    : GraphBuilder(ctx, "bart", c.initializer_range), c(c), B(c.batch_size),
+      S(c.pad_size), T(models::bartTargetLength(c)), H(c.hidden_size),
+      V(c.vocab_size) {}
 
-private:
-  // A layer's width and model-dimension labels: the backbone's, or the side
-  // network's (use_side: d_model / side_reduction_factor wide, its own labels
-  // so no tensor-parallel split of the backbone applies to it).
-  struct Width {
-    int64_t h;
-    std::string H, A, N, I;
-  };
-  Width backbone() const { return {H, "H", "A", "N", "I"}; }
-  Width sideWidth() const {
-    return {H / c.side_reduction_factor, "Hs", "As", "Ns", "Is"};
-  }
-  // The tied table: every reader emits a param op of this one name, and
-  // autodiff sums their gradients.
-  Value shared() {
-    return param("model.shared.weight", {V, H}, "normal", "V,H");
-  }
-  Value layerNorm(Value x, const std::string &name) {
-    return layerNorm(x, name, backbone());
-  }
-  Value layerNorm(Value x, const std::string &name, const Width &w) {
-    Value g = param(name + ".weight", {w.h}, "ones", w.H);
-    Value beta = param(name + ".bias", {w.h}, "zeros", w.H);
-    return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
-                                      b.getF64FloatAttr(c.layer_norm_eps)),
-                dimsOf(x));
-  }
-  // Token + position embeddings of `ids` ([B, len], positions `seq`) under
-  // `prefix` (model.encoder / model.decoder).
-  Value embed(Value ids, int64_t len, StringRef seq, const std::string &prefix);
-  // Multi-head attention of queries from x (positions `qSeq`, length qLen)
-  // over keys/values from kv (key positions `kSeq`, length kLen).
-  Value attention(Value x, Value kv, Value mask, bool causal, int64_t heads,
-                  int64_t qLen, int64_t kLen, StringRef qSeq, StringRef kSeq,
-                  const std::string &p, const Width &w);
-  Value attention(Value x, Value kv, Value mask, bool causal, int64_t heads,
-                  int64_t qLen, int64_t kLen, StringRef qSeq, StringRef kSeq,
-                  const std::string &p) {
-    return attention(x, kv, mask, causal, heads, qLen, kLen, qSeq, kSeq, p,
-                     backbone());
-  }
-  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p,
-            const Width &w);
-  Value ffn(Value x, int64_t inter, StringRef seq, const std::string &p) {
-    return ffn(x, inter, seq, p, backbone());
-  }
-  // x + dropout(y), then LayerNorm `name`: the post-LN residual.
-  Value residualNorm(Value x, Value y, const std::string &name,
-                     const Width &w) {
-    Value r = dims(b.create<AddOp>(loc, x, dropout(y, c.hidden_dropout_prob)),
-                   dimsOf(x));
-    return layerNorm(r, name, w);
-  }
-  Value residualNorm(Value x, Value y, const std::string &name) {
-    return residualNorm(x, y, name, backbone());
-  }
-  // Side-tuning (use_side): a narrow copy of each layer, one "side" block
-  // each, fed by a downsampled tap of the backbone layer beside it; the
-  // decoder's side layers cross-attend to the encoder's side network.
-  Value sideEncoderLayer(Value x, Value mask, int64_t i);
-  Value sideDecoderLayer(Value x, Value selfMask, Value enc, Value encMask,
-                         int64_t i);
-  Value sideDown(Value h, const std::string &name) {
-    return linear(h, name, H, sideWidth().h, "H", "Hs");
-  }
-  Value encoderLayer(Value x, Value mask, int64_t i);
-  Value decoderLayer(Value x, Value selfMask, Value enc, Value encMask,
-                     int64_t i);
+Value BartParts::layerNorm(Value x, const std::string &name, const Width &w) {
+  Value g = param(name + ".weight", {w.h}, "ones", w.H);
+  Value beta = param(name + ".bias", {w.h}, "zeros", w.H);
+  return dims(b.create<LayerNormOp>(loc, x.getType(), x, g, beta,
+                                    b.getF64FloatAttr(c.layer_norm_eps)),
+              dimsOf(x));
+}
 
-  const config::GalaxyConfig &c;
-  const int64_t stepRows;
-  const int64_t B, S, T, H, V;
-};
-
-Value BartBuilder::embed(Value ids, int64_t len, StringRef seq,
-                         const std::string &prefix) {
+Value BartParts::embed(Value ids, int64_t len, StringRef seq,
+                       const std::string &prefix, Value positionRows) {
   const std::string bsh = ("B," + seq + ",H").str();
   auto hT = f32({B, len, H});
   Value tok = dims(b.create<EmbeddingOp>(loc, hT, shared(), ids,
@@ -116,8 +48,11 @@ Value BartBuilder::embed(Value ids, int64_t len, StringRef seq,
     tok = dims(
         b.create<ScaleOp>(loc, tok, b.getF64FloatAttr(std::sqrt(double(H)))),
         bsh);
-  Value posIds = dims(b.create<IotaOp>(loc, i32({B, len}), 1, kPositionOffset),
-                      ("B," + seq).str());
+  Value posIds =
+      positionRows
+          ? positionRows
+          : dims(b.create<IotaOp>(loc, i32({B, len}), 1, kPositionOffset),
+                 ("B," + seq).str());
   Value pos = dims(b.create<EmbeddingOp>(
                        loc, hT,
                        param(prefix + ".embed_positions.weight",
@@ -130,19 +65,19 @@ Value BartBuilder::embed(Value ids, int64_t len, StringRef seq,
                  c.hidden_dropout_prob);
 }
 
-Value BartBuilder::attention(Value x, Value kv, Value mask, bool causal,
-                             int64_t heads, int64_t qLen, int64_t kLen,
-                             StringRef qSeq, StringRef kSeq,
-                             const std::string &p, const Width &w) {
+Value BartParts::project(Value x, const std::string &name, int64_t heads,
+                         int64_t len, StringRef seq, const Width &w) {
+  return dims(b.create<SplitHeadsOp>(loc, f32({B, heads, len, w.h / heads}),
+                                     linear(x, name, w.h, w.h, w.H, w.A)),
+              "B," + w.N + "," + seq.str() + ",D");
+}
+
+Value BartParts::attend(Value q, Value k, Value v, Value mask, bool causal,
+                        int64_t heads, int64_t qLen, int64_t kLen,
+                        StringRef qSeq, StringRef kSeq, const std::string &p,
+                        const Width &w) {
   const int64_t hw = w.h, hd = hw / heads;
   const std::string bn = "B," + w.N + ",";
-  auto split = [&](Value v, int64_t len, StringRef seq) {
-    return dims(b.create<SplitHeadsOp>(loc, f32({B, heads, len, hd}), v),
-                bn + seq.str() + ",D");
-  };
-  Value q = split(linear(x, p + "q_proj", hw, hw, w.H, w.A), qLen, qSeq);
-  Value k = split(linear(kv, p + "k_proj", hw, hw, w.H, w.A), kLen, kSeq);
-  Value v = split(linear(kv, p + "v_proj", hw, hw, w.H, w.A), kLen, kSeq);
   const std::string sd = bn + qSeq.str() + "," + kSeq.str();
   auto scoresT = f32({B, heads, qLen, kLen});
   // (q·scaling)·kᵀ = scaling·(q·kᵀ): Hugging Face scales q after its bias.
@@ -165,8 +100,8 @@ Value BartBuilder::attention(Value x, Value kv, Value mask, bool causal,
   return linear(merged, p + "out_proj", hw, hw, w.A, w.H);
 }
 
-Value BartBuilder::ffn(Value x, int64_t inter, StringRef seq,
-                       const std::string &p, const Width &w) {
+Value BartParts::ffn(Value x, int64_t inter, StringRef seq,
+                     const std::string &p, const Width &w) {
   Value up = linear(x, p + "fc1", w.h, inter, w.H, w.I);
   const std::string names = "B," + seq.str() + "," + w.I;
   Value act;
@@ -183,6 +118,73 @@ Value BartBuilder::ffn(Value x, int64_t inter, StringRef seq,
   act = dropout(dims(act, names), c.activation_dropout);
   return linear(act, p + "fc2", inter, w.h, w.I, w.H);
 }
+
+Value BartParts::encoderLayer(Value x, Value mask, int64_t i) {
+  const std::string p = "model.encoder.layers." + std::to_string(i) + ".";
+  Value att = block("att", i, [&]() -> SmallVector<Value> {
+    return {attention(x, x, mask, false, c.num_attention_heads, S, S, "S", "K",
+                      p + "self_attn.")};
+  })[0];
+  Value h = block("con", i, [&]() -> SmallVector<Value> {
+    return {residualNorm(x, att, p + "self_attn_layer_norm")};
+  })[0];
+  Value m = block("mlp", i, [&]() -> SmallVector<Value> {
+    return {ffn(h, c.intermediate_size, "S", p)};
+  })[0];
+  return block("con", i, [&]() -> SmallVector<Value> {
+    return {residualNorm(h, m, p + "final_layer_norm")};
+  })[0];
+}
+
+Value BartParts::lmLogits(Value d, ArrayRef<int64_t> shape, StringRef names) {
+  // Hugging Face's shape [1, V] (U: a unit dimension), so checkpoints move
+  // both ways unchanged.
+  Value bias = dims(
+      b.create<ParamOp>(loc, f32({1, V}), b.getStringAttr("final_logits_bias"),
+                        b.getBoolAttr(false), b.getStringAttr("zeros"),
+                        b.getF64FloatAttr(0.0)),
+      "U,V");
+  return dims(b.create<LinearOp>(loc, f32(shape), d, shared(), bias,
+                                 b.getBoolAttr(true)),
+              names);
+}
+
+namespace {
+
+class BartBuilder : public BartParts {
+public:
+  BartBuilder(MLIRContext &ctx, const config::GalaxyConfig &c, int64_t stepRows)
+      : BartParts(ctx, c), stepRows(stepRows) {}
+
+  OwningOpRef<ModuleOp> build();
+
+private:
+  // The decoder layer of training: causal self-attention over the target,
+  // cross-attention over the encoder output under the source padding mask.
+  Value decoderLayer(Value x, Value selfMask, Value enc, Value encMask,
+                     int64_t i) {
+    const int64_t heads = c.decoder_attention_heads;
+    return BartParts::decoderLayer(
+        x, i,
+        [&](Value n, const std::string &p) -> SmallVector<Value> {
+          return {attention(n, n, selfMask, true, heads, T, T, "T", "TK", p)};
+        },
+        [&](Value h, const std::string &p) -> SmallVector<Value> {
+          return {attention(h, enc, encMask, false, heads, T, S, "T", "K", p)};
+        });
+  }
+  // Side-tuning (use_side): a narrow copy of each layer, one "side" block
+  // each, fed by a downsampled tap of the backbone layer beside it; the
+  // decoder's side layers cross-attend to the encoder's side network.
+  Value sideEncoderLayer(Value x, Value mask, int64_t i);
+  Value sideDecoderLayer(Value x, Value selfMask, Value enc, Value encMask,
+                         int64_t i);
+  Value sideDown(Value h, const std::string &name) {
+    return linear(h, name, H, sideWidth().h, "H", "Hs");
+  }
+
+  const int64_t stepRows;
+};
 
 Value BartBuilder::sideEncoderLayer(Value x, Value mask, int64_t i) {
   const Width w = sideWidth();
@@ -210,51 +212,6 @@ Value BartBuilder::sideDecoderLayer(Value x, Value selfMask, Value enc,
     Value h2 = residualNorm(h, cross, p + "encoder_attn_layer_norm", w);
     Value m = ffn(h2, c.decoder_ffn_dim / c.side_reduction_factor, "T", p, w);
     return {residualNorm(h2, m, p + "final_layer_norm", w)};
-  })[0];
-}
-
-Value BartBuilder::encoderLayer(Value x, Value mask, int64_t i) {
-  const std::string p = "model.encoder.layers." + std::to_string(i) + ".";
-  Value att = block("att", i, [&]() -> SmallVector<Value> {
-    return {attention(x, x, mask, false, c.num_attention_heads, S, S, "S", "K",
-                      p + "self_attn.")};
-  })[0];
-  Value h = block("con", i, [&]() -> SmallVector<Value> {
-    return {residualNorm(x, att, p + "self_attn_layer_norm")};
-  })[0];
-  Value m = block("mlp", i, [&]() -> SmallVector<Value> {
-    return {ffn(h, c.intermediate_size, "S", p)};
-  })[0];
-  return block("con", i, [&]() -> SmallVector<Value> {
-    return {residualNorm(h, m, p + "final_layer_norm")};
-  })[0];
-}
-
-Value BartBuilder::decoderLayer(Value x, Value selfMask, Value enc,
-                                Value encMask, int64_t i) {
-  const int64_t L = c.num_hidden_layers + i;
-  const int64_t heads = c.decoder_attention_heads;
-  const std::string p = "model.decoder.layers." + std::to_string(i) + ".";
-  Value att = block("att", L, [&]() -> SmallVector<Value> {
-    return {attention(x, x, selfMask, true, heads, T, T, "T", "TK",
-                      p + "self_attn.")};
-  })[0];
-  Value h = block("con", L, [&]() -> SmallVector<Value> {
-    return {residualNorm(x, att, p + "self_attn_layer_norm")};
-  })[0];
-  // Cross-attention: an ATT block whose keys are the encoder's positions.
-  Value cross = block("att", L, [&]() -> SmallVector<Value> {
-    return {attention(h, enc, encMask, false, heads, T, S, "T", "K",
-                      p + "encoder_attn.")};
-  })[0];
-  Value h2 = block("con", L, [&]() -> SmallVector<Value> {
-    return {residualNorm(h, cross, p + "encoder_attn_layer_norm")};
-  })[0];
-  Value m = block("mlp", L, [&]() -> SmallVector<Value> {
-    return {ffn(h2, c.decoder_ffn_dim, "T", p)};
-  })[0];
-  return block("con", L, [&]() -> SmallVector<Value> {
-    return {residualNorm(h2, m, p + "final_layer_norm")};
   })[0];
 }
 
@@ -345,18 +302,7 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
     head = block(
         "head", -1,
         [&]() -> SmallVector<Value> {
-          // Hugging Face's shape [1, V] (U: a unit dimension), so
-          // checkpoints move both ways unchanged.
-          Value bias =
-              dims(b.create<ParamOp>(
-                       loc, f32({1, V}), b.getStringAttr("final_logits_bias"),
-                       b.getBoolAttr(false), b.getStringAttr("zeros"),
-                       b.getF64FloatAttr(0.0)),
-                   "U,V");
-          Value logits =
-              dims(b.create<LinearOp>(loc, f32({B, T, V}), d, shared(), bias,
-                                      b.getBoolAttr(true)),
-                   "B,T,V");
+          Value logits = lmLogits(d, {B, T, V}, "B,T,V");
           return {tokenLoss(logits, labels, arg("num_targets"), B, stepRows),
                   logits};
         },

@@ -237,11 +237,13 @@ absl::StatusOr<EvalResult> Trainer::evaluate(const io::Dataset &data) {
 }
 
 absl::StatusOr<EvalResult> Trainer::evaluateTokens(const io::Dataset &data) {
-  const int64_t B = o_.batchSize, S = data.padSize(), N = data.size();
+  const int64_t B = o_.batchSize, N = data.size();
   TokenTally tally;
   for (int64_t start = 0; start < N; start += B) {
     const int64_t index = start / B;
     io::Batch batch = data.batch(index, B);
+    // Positions scored per row: the labels' (seq2seq: target_pad_size).
+    const int64_t S = int64_t(batch.ints("labels").size()) / B;
     absl::StatusOr<std::vector<float>> logits =
         runner_.evalLogits(data, index, batch, o_.seed);
     if (!logits.ok())

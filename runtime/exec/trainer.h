@@ -112,8 +112,8 @@ struct StepRecord {
 };
 
 // An evaluation over every row of a dataset, in file order. Classification
-// scores each row; a causal LM each target token (every label that is not
-// io::kIgnoreIndex), all tokens of the set weighing the same.
+// scores each row; a causal LM (or seq2seq) each target token (every label that
+// is not io::kIgnoreIndex), all tokens of the set weighing the same.
 struct EvalResult {
   int64_t rows = 0; // 0 on a rank that holds no logits
   double loss = 0;  // mean cross-entropy (NaN when nothing was scored)
@@ -130,8 +130,8 @@ struct EvalResult {
 struct TrainerOptions {
   int64_t batchSize = 0;  // the plan's global batch (ModelInfo.batch_size)
   int64_t numClasses = 0; // logits per row
-  // The plan's task is causal LM: evaluate() scores every target token of
-  // the [B, S, V] logits.
+  // The plan's task is causal LM or seq2seq: evaluate() scores every target
+  // token of the [B, S, V] logits (S: the labels' positions).
   bool causalLm = false;
   uint64_t seed = 42; // dropout (and the step's kernel context)
   // Time per step for a profile: step 1 only warms caches and GEMM plans up

@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "runtime/io/line_reader.h"
-#include "runtime/io/sentencepiece.h"
+#include "runtime/io/text_tokenizer.h"
 #include "runtime/io/wordpiece.h"
 #include <nlohmann/json.hpp>
 
@@ -158,14 +158,15 @@ void appendRow(const Row &r, Task task, bool lastIndex, bool encoderDecoder,
 }
 
 // The id of a text token must lie in the model's vocabulary.
+template <typename Tokenizer>
 absl::Status checkTextIds(const std::string &where,
                           const std::vector<int32_t> &ids, int64_t vocab,
-                          const SentencePieceTokenizer &tok) {
+                          const Tokenizer &tok) {
   for (int32_t id : ids)
     if (id < 0 || id >= vocab)
       return absl::InvalidArgumentError(absl::StrFormat(
           "%s: piece '%s' of %s has id %d, outside the model's vocab_size %d: "
-          "use the model's own tokenizer.model",
+          "use the model's own tokenizer",
           where, tok.piece(id), tok.path(), id, vocab));
   return absl::OkStatus();
 }
@@ -274,7 +275,7 @@ absl::StatusOr<Dataset> Dataset::load(const std::string &path,
         "{\"text\": \"...\"} (text<TAB>label files are for classification)",
         path));
   if (!opts.tokenizerPath.empty()) {
-    auto tok = SentencePieceTokenizer::fromFile(opts.tokenizerPath);
+    auto tok = TextTokenizer::fromPath(opts.tokenizerPath);
     if (!tok.ok())
       return tok.status();
     return loadTsv(path, *tok, opts);
@@ -387,7 +388,7 @@ absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
 }
 
 absl::StatusOr<Dataset> Dataset::loadTsv(const std::string &path,
-                                         const SentencePieceTokenizer &tok,
+                                         const TextTokenizer &tok,
                                          const DatasetOptions &opts) {
   if (absl::Status s = checkOptions(path, opts); !s.ok())
     return s;
@@ -430,7 +431,7 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
     return absl::NotFoundError(
         absl::StrFormat("cannot open dataset file %s", path));
   // Loaded at the first "text" row: pre-tokenized data needs no tokenizer.
-  std::optional<SentencePieceTokenizer> tok;
+  std::optional<TextTokenizer> tok;
   const bool causal = opts.task == Task::kCausalLm;
   const bool seq2seq = opts.task == Task::kSeq2Seq;
   Dataset ds;
@@ -511,29 +512,47 @@ absl::StatusOr<Dataset> Dataset::loadJsonl(const std::string &path,
               "%s: \"%s\" goes with \"input_ids\", not \"text\" (its entries "
               "align with ids)",
               where, key));
-      if (!j["text"].is_string())
-        return absl::InvalidArgumentError(
-            absl::StrFormat("%s: \"text\" is not a string", where));
       if (opts.tokenizerPath.empty())
         return absl::InvalidArgumentError(absl::StrFormat(
             "%s: missing \"input_ids\": a \"text\" row needs the model's "
-            "SentencePiece tokenizer.model (galaxy-run --tokenizer)",
+            "tokenizer (galaxy-run --tokenizer: LLaMA's tokenizer.model, "
+            "BART's tokenizer.json or vocab.json + merges.txt)",
             where));
       if (!tok) {
-        auto t = SentencePieceTokenizer::fromFile(opts.tokenizerPath);
+        auto t = TextTokenizer::fromPath(opts.tokenizerPath);
         if (!t.ok())
           return t.status();
         tok.emplace(std::move(*t));
       }
-      absl::StatusOr<std::vector<int32_t>> e =
-          tok->encode(j["text"].get_ref<const std::string &>(), opts.padSize);
-      if (!e.ok())
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, ": ", e.status().message()));
-      if (absl::Status s = checkTextIds(where, *e, opts.vocabSize, *tok);
-          !s.ok())
+      // The model's tokenizer on one text field, cut to `len` ids.
+      auto encodeText = [&](const char *key, int64_t len,
+                            std::vector<int64_t> *to) -> absl::Status {
+        if (!j[key].is_string())
+          return absl::InvalidArgumentError(
+              absl::StrFormat("%s: \"%s\" is not a string", where, key));
+        absl::StatusOr<std::vector<int32_t>> e =
+            tok->encode(j[key].get_ref<const std::string &>(), len);
+        if (!e.ok())
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": ", e.status().message()));
+        if (absl::Status s = checkTextIds(where, *e, opts.vocabSize, *tok);
+            !s.ok())
+          return s;
+        to->assign(e->begin(), e->end());
+        return absl::OkStatus();
+      };
+      if (absl::Status s = encodeText("text", opts.padSize, &ids); !s.ok())
         return s;
-      ids.assign(e->begin(), e->end());
+      // Seq2seq: the target through the same tokenizer, as Hugging Face's
+      // tokenizer(text, text_target=...) makes its labels.
+      if (seq2seq) {
+        if (!j.contains("target_text"))
+          return absl::InvalidArgumentError(absl::StrFormat(
+              "%s: a seq2seq \"text\" row needs its \"target_text\"", where));
+        if (absl::Status s = encodeText("target_text", T, &tokenLabels);
+            !s.ok())
+          return s;
+      }
     } else {
       if (absl::Status s = ints("input_ids", 0, opts.vocabSize, true, &ids);
           !s.ok())

@@ -12,7 +12,7 @@
 namespace galaxy::io {
 
 class WordPieceTokenizer;
-class SentencePieceTokenizer;
+class TextTokenizer;
 
 // A label no loss counts (Hugging Face's ignore_index).
 constexpr int32_t kIgnoreIndex = -100;
@@ -121,31 +121,37 @@ struct DatasetOptions {
   int64_t targetPadSize = 0; // 0: padSize
   int64_t decoderStartId = 2;
   int64_t eosId = 2;
-  std::string vocabPath;     // BERT's vocab.txt: WordPiece for text
-  std::string tokenizerPath; // a SentencePiece tokenizer.model for text
+  std::string vocabPath; // BERT's vocab.txt: WordPiece for text
+  // The model's tokenizer for "text" rows (TextTokenizer::fromPath): a
+  // SentencePiece tokenizer.model, or a byte-level BPE tokenizer.json /
+  // vocab.json + merges.txt (or a folder of them).
+  std::string tokenizerPath;
 };
 
 class Dataset {
 public:
   // By extension: .jsonl / .json -> loadJsonl, anything else -> loadTsv with
-  // opts.tokenizerPath (SentencePiece) or else opts.vocabPath (WordPiece).
+  // opts.tokenizerPath (the model's tokenizer) or else opts.vocabPath
+  // (WordPiece).
   static absl::StatusOr<Dataset> load(const std::string &path,
                                       const DatasetOptions &opts);
   // Prototype format (classification): "text<TAB>label" lines (split at the
   // last tab; blank lines skipped), text encoded with
-  // WordPieceTokenizer::encode or, for a SentencePiece model, BOS + pieces cut
-  // to padSize and padded with opts.padId.
+  // WordPieceTokenizer::encode or with the model's own tokenizer
+  // (TextTokenizer::encode: SentencePiece BOS + pieces, BPE <s> pieces </s>)
+  // cut to padSize and padded with opts.padId.
   static absl::StatusOr<Dataset> loadTsv(const std::string &path,
                                          const WordPieceTokenizer &tok,
                                          const DatasetOptions &opts);
   static absl::StatusOr<Dataset> loadTsv(const std::string &path,
-                                         const SentencePieceTokenizer &tok,
+                                         const TextTokenizer &tok,
                                          const DatasetOptions &opts);
   // One JSON object a line: {"input_ids": [...], "attention_mask": [...],
   // "token_type_ids": [...], "label": k}; mask and types optional. Causal LM:
   // an optional "labels" array (one per id, kIgnoreIndex allowed) instead of
   // "label". Instead of ids a row may hold "text" when opts.tokenizerPath
-  // names a SentencePiece model. Rows longer than padSize are truncated.
+  // names the model's tokenizer (seq2seq: "text" and "target_text", the
+  // labels being target_text's ids). Rows longer than padSize are truncated.
   static absl::StatusOr<Dataset> loadJsonl(const std::string &path,
                                            const DatasetOptions &opts);
 

@@ -350,21 +350,19 @@ def compare_runs(args, work, galaxyc, galaxy_run):
          p("parallel.plan"), "--emit", "none"],
         p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
 
-    # Causal LMs: token losses, mean loss and perplexity (compare.py logits);
-    # seq2seq has no evaluation yet: losses and weights only.
-    evaluate = not (args.model == "bart" and args.task != "classification")
+    # Classification: logits; causal LMs and seq2seq: token losses, mean loss and
+    # perplexity (compare.py logits).
     if args.zero_attr:
         zero_attr(p("parallel.plan"), args.zero_attr)
     if args.drop_tied:
         drop_tied(p("parallel.plan"))
     if args.drop_cross_mask:
         drop_cross_mask(p("parallel.plan"), args.layers)
-    common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init]
-    if evaluate:
-        common += ["--eval", p("eval.jsonl")]
+    common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init,
+              "--eval", p("eval.jsonl")]
 
     def eval_out(side):
-        return ["--eval-out", p(f"{side}.eval.json")] if evaluate else []
+        return ["--eval-out", p(f"{side}.eval.json")]
 
     run([galaxy_run, p("serial.plan"), *common, "--metrics", p("serial.metrics.jsonl"),
          "--save", p("serial.safetensors"), *eval_out("serial")],
@@ -381,7 +379,7 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         ("weights", [p("parallel.safetensors"), p("serial.safetensors"), "--atol", "1e-3",
                      "--init", p("init.safetensors") if init else p("serial.safetensors")]),
         ("logits", [p("parallel.eval.json"), p("serial.eval.json"), "--atol", "1e-4"]),
-    ][: 3 if evaluate else 2]
+    ]
     if not init:  # no shared starting point to measure updates from
         checks[1] = ("weights", checks[1][1][:4])
     status = 0

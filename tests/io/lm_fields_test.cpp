@@ -181,7 +181,7 @@ TEST_F(LmData, CausalRowErrorsNameFileLineAndKey) {
       HasSubstr(f + ":1: \"labels\" is not an array"));
   EXPECT_THAT(message(load("{\"text\": \"hi\"}\n", causal())),
               HasSubstr(f + ":1: missing \"input_ids\": a \"text\" row needs "
-                            "the model's SentencePiece tokenizer.model"));
+                            "the model's tokenizer (galaxy-run --tokenizer"));
   writeFile(dir.file("d.tsv"), "hello\t1\n");
   EXPECT_THAT(message(Dataset::load(dir.file("d.tsv"), causal())),
               HasSubstr("causal-LM data is .jsonl rows"));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/generate.h"
+#include "runtime/exec/generate_seq2seq.h"
 #include "runtime/io/plan_data.h"
 #include "runtime/io/sentencepiece.h"
 #include "runtime/io/temp_file.h"
@@ -169,19 +170,23 @@ void loadPeft(const Args &args, const plan::Plan &plan, bool lead,
   in.adapter = std::move(*adapter);
 }
 
-// --vocab is BERT's WordPiece vocab.txt, --tokenizer a SentencePiece model:
-// the wrong one for the plan's model would encode text into another model's
-// ids.
+// --vocab is BERT's WordPiece vocab.txt, --tokenizer a LLaMA SentencePiece
+// or BART byte-level BPE model: the wrong one for the plan's model would
+// encode text into another model's ids.
 void checkTokenizerFlags(const Args &args, const plan::ModelInfo &model) {
   if (!args.vocab.empty() && !args.tokenizer.empty())
-    fail(2, "give --vocab (BERT's WordPiece vocab.txt) or --tokenizer (a "
-            "SentencePiece tokenizer.model), not both");
+    fail(2, "give --vocab (BERT's WordPiece vocab.txt) or --tokenizer (the "
+            "model's tokenizer files), not both");
   if (!args.tokenizer.empty() && model.model() == "bert")
-    fail(2, "--tokenizer is for SentencePiece models (LLaMA); this bert plan "
+    fail(2, "--tokenizer is for LLaMA (tokenizer.model) and BART "
+            "(tokenizer.json, vocab.json + merges.txt); this bert plan "
             "reads text with --vocab vocab.txt");
-  if (!args.vocab.empty() && model.model() == "llama")
-    fail(2, "--vocab is BERT's WordPiece vocab.txt; this llama plan reads "
-            "text with --tokenizer tokenizer.model");
+  if (!args.vocab.empty() && model.model() != "bert")
+    fail(2, "--vocab is BERT's WordPiece vocab.txt; this " + model.model() +
+                " plan reads text with --tokenizer (" +
+                (model.model() == "bart" ? "tokenizer.json or vocab.json"
+                                         : "tokenizer.model") +
+                ")");
 }
 } // namespace
 
@@ -202,10 +207,6 @@ RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   if (!dopts.ok())
     fail(2, std::string(dopts.status().message()));
   checkTokenizerFlags(args, plan.model());
-  if (dopts->task == io::Task::kSeq2Seq && !args.eval.empty())
-    fail(2, "--eval for seq2seq plans: not yet (causal LMs and classifiers "
-            "evaluate; seq2seq evaluation is issue 16's); train with --data "
-            "only");
   dopts->vocabPath = args.vocab;
   dopts->tokenizerPath = args.tokenizer;
   if (!args.data.empty()) {
@@ -290,7 +291,7 @@ rt::TrainerOptions trainerOptions(const Args &args,
   rt::TrainerOptions o;
   o.batchSize = model.batch_size();
   o.numClasses = model.num_classes();
-  o.causalLm = model.task() == "causal_lm";
+  o.causalLm = model.task() == "causal_lm" || model.task() == "seq2seq";
   o.seed = args.seed;
   o.profile = args.profile;
   o.lead = rank == 0;
@@ -500,23 +501,35 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         const Args &args, const plan::ModelInfo &model,
                         bool lead) {
   const char *flag = args.prompts.empty() ? "--generate" : "--prompt";
-  if (model.task() != "causal_lm")
-    fail(2, absl::StrCat(flag, " needs a causal-LM plan (task \"causal_lm\")"));
+  const bool seq2seq = model.task() == "seq2seq";
+  if (model.task() != "causal_lm" && !seq2seq)
+    fail(2, absl::StrCat(flag,
+                         " needs a causal-LM or seq2seq plan (task "
+                         "\"causal_lm\" or \"seq2seq\")"));
+  if (seq2seq && !args.prompts.empty())
+    fail(2, "--prompt is built for causal LMs; give a seq2seq plan its "
+            "source rows with --generate FILE");
   rt::GenerateOptions o;
   o.batchSize = model.batch_size();
-  o.seqLen = model.seq_len();
+  // Seq2seq: the prompts are sources; the decoder's slots bound the tokens.
+  o.seqLen = seq2seq ? model.target_seq_len() : model.seq_len();
+  const rt::Seq2SeqShape shape{model.seq_len(),
+                               int32_t(model.decoder_start_id())};
   o.padId = model.pad_id();
   o.vocabSize = model.vocab_size();
   o.maxNewTokens = args.maxNewTokens;
-  o.eosId = args.eosId;
+  // BART stops at its </s> unless told otherwise, as Hugging Face's generate.
+  o.eosId = seq2seq && args.eosId < 0 ? model.eos_id() : args.eosId;
   o.seed = args.seed;
   o.sampling = args.sampling;
   o.sampling.seed = args.seed;
-  const bool cached = ex && rt::hasCachePrograms(*ex) &&
-                      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
-  // The cache's positions bound prompt + new tokens (the recomputing
+  const bool cached =
+      ex &&
+      (seq2seq ? rt::hasSeq2SeqPrograms(*ex) : rt::hasCachePrograms(*ex)) &&
+      envInt("GALAXY_GENERATE_RECOMPUTE", 0) == 0;
+  // A causal LM's cache positions bound prompt + new tokens (the recomputing
   // baseline's: pad_size).
-  if (cached)
+  if (cached && !seq2seq)
     o.seqLen = cacheSlots(ex->plan());
   std::optional<io::SentencePieceTokenizer> tok;
   absl::StatusOr<std::vector<std::vector<int32_t>>> prompts;
@@ -534,7 +547,10 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   }
   if (!prompts.ok())
     fail(2, std::string(prompts.status().message()));
-  for (size_t i = 0; i < prompts->size(); ++i) {
+  if (seq2seq)
+    if (absl::Status s = rt::checkSeq2SeqLengths(*prompts, o, shape); !s.ok())
+      fail(2, absl::StrCat(args.generate, ": ", s.message()));
+  for (size_t i = 0; !seq2seq && i < prompts->size(); ++i) {
     const int64_t n = int64_t((*prompts)[i].size());
     if (n + o.maxNewTokens > o.seqLen)
       fail(2,
@@ -550,8 +566,13 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         "ask for fewer tokens)"));
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto generated = cached ? rt::generateWithCache(*ex, *prompts, o)
-                          : rt::generateByRecompute(runner, *prompts, o);
+  auto generated =
+      seq2seq
+          ? (cached
+                 ? rt::generateSeq2SeqWithCache(*ex, *prompts, o, shape)
+                 : rt::generateSeq2SeqByRecompute(runner, *prompts, o, shape))
+      : cached ? rt::generateWithCache(*ex, *prompts, o)
+               : rt::generateByRecompute(runner, *prompts, o);
   if (!generated.ok())
     fail(1, std::string(generated.status().message()));
   const double seconds =

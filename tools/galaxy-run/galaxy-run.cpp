@@ -61,17 +61,22 @@ Data:
                      {"input_ids": [...], "attention_mask": [...], "label": k}
                      or {"text": "...", "label": k} (needs --tokenizer); causal-LM
                      plans: no "label", optional "labels": [...] (one per id,
-                     -100 = no target; default: the ids); rows are cut or padded
-                     (pad_token_id) to pad_size
+                     -100 = no target; default: the ids); seq2seq plans (BART):
+                     {"input_ids": [...], "labels": [...]} or {"text": "...",
+                     "target_text": "..."}; rows are cut or padded
+                     (pad_token_id) to pad_size (labels: target_pad_size)
   --vocab FILE       BERT: vocab.txt (WordPiece) for text data
-  --tokenizer FILE   LLaMA: the model's SentencePiece tokenizer.model for text
-                     data (BOS first, no EOS, as Hugging Face's LlamaTokenizer)
+  --tokenizer PATH   the model's own tokenizer for text data, by its files:
+                     LLaMA's SentencePiece tokenizer.model (BOS first, no EOS,
+                     as Hugging Face's LlamaTokenizer); BART's byte-level BPE
+                     tokenizer.json, or vocab.json with merges.txt beside it
+                     (<s> text </s>, as BartTokenizer); or the model's folder
   --shuffle          reshuffle the rows every epoch (seeded by --seed)
   --eval FILE        evaluate on FILE after training: loss and accuracy;
-                     causal LM: mean loss over every target token of FILE,
-                     perplexity exp(loss) and token accuracy
+                     causal LM and seq2seq: mean loss over every target token
+                     of FILE, perplexity exp(loss) and token accuracy
   --eval-out FILE    write {"loss", "accuracy", "logits"} of the evaluation as JSON
-                     (causal LM: "loss", "perplexity", "accuracy", "targets",
+                     (causal LM, seq2seq: "loss", "perplexity", "accuracy", "targets",
                      "token_losses" per row and position)
 Predict (classification plans, every model and parallel mode; docs/inference.md):
   --predict FILE     rows to classify: .jsonl ({"input_ids": [...]} or {"text":

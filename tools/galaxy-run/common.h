@@ -40,6 +40,7 @@ struct Args {
   uint64_t seed = 42;
   bool shuffle = false;
   double timeoutS = 60;
+  std::string jobTokenFile; // --job-token-file (else GALAXY_JOB_TOKEN)
   rt::LaunchFlags launch;
   std::vector<std::string> childArgs; // the command line minus --nproc
 };

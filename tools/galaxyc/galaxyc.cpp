@@ -19,6 +19,7 @@
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "runtime/comm/sha256.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -154,9 +155,21 @@ Args parseArgs(int argc, char **argv) {
 }
 
 // Writes every plan to a temporary file first, then renames them all, so a
-// failure never leaves a half-written plan directory behind.
-absl::Status writePlans(const std::string &dir,
-                        const std::vector<plan::Plan> &plans) {
+// failure never leaves a half-written plan directory behind. Every plan gets
+// the compile id: the SHA-256 of all of them serialized without it, so the
+// ranks of one compile share it and galaxy-run can refuse a mix.
+absl::Status writePlans(const std::string &dir, std::vector<plan::Plan> plans) {
+  crypto::Sha256 h;
+  for (plan::Plan &p : plans) {
+    p.clear_compile_id();
+    const std::string bytes = p.SerializeAsString();
+    const uint64_t n = bytes.size();
+    h.update(&n, sizeof n);
+    h.update(bytes);
+  }
+  const std::string id = crypto::toHex(h.finish()).substr(0, 32);
+  for (plan::Plan &p : plans)
+    p.set_compile_id(id);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)

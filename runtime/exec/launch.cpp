@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -354,8 +355,8 @@ int runLocalRanks(const LocalRanksOptions &o) {
       if (blame != r) {
         const double ago =
             std::chrono::duration<double>(Clock::now() - *earliest).count();
-        how = absl::StrFormat("%s and is still stopped; rank %d %s %.1f s "
-                              "later, waiting on it",
+        how = absl::StrFormat("%s first and is still stopped (rank %d %s "
+                              "%.1f s later, waiting on it)",
                               ranks[blame].stoppedHow, r,
                               describeStatus(status), ago);
       }
@@ -379,9 +380,11 @@ int runLocalRanks(const LocalRanksOptions &o) {
     return 128 + gStopSignal;
   }
   if (firstFailed >= 0) {
-    writeAll(2,
-             absl::StrCat("galaxy-run: failed: first rank ", firstFailed, " ",
-                          firstHow, "; the other ranks were stopped\n"));
+    // "rank 1 exited with status 9 first"; a stop says "first" itself.
+    const bool saysFirst = absl::StrContains(firstHow, " first ");
+    writeAll(2, absl::StrCat("galaxy-run: failed: rank ", firstFailed, " ",
+                             firstHow, saysFirst ? "" : " first",
+                             "; the other ranks were stopped\n"));
     return 1;
   }
   return 0;

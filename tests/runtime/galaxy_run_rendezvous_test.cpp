@@ -56,6 +56,8 @@ protected:
          {std::tuple{"tp", std::string(GALAXY_CONFIGS) + "/bert/tiny.json",
                      "tp"},
           std::tuple{"tp_lr", dir_ + "/lr.json", "tp"},
+          std::tuple{"tp_again",
+                     std::string(GALAXY_CONFIGS) + "/bert/tiny.json", "tp"},
           std::tuple{"galaxy", std::string(GALAXY_CONFIGS) + "/bert/tiny.json",
                      "galaxy"}}) {
       ProcResult r = run({GALAXYC_PATH, config, "--mode", mode, "--world", "2",
@@ -185,6 +187,17 @@ TEST_F(Rendezvous, SaveGivenToRankZeroOnlyIsCarriedOut) {
   EXPECT_TRUE(absl::StrContains(s1.output, "--save is rank 0's to carry out"))
       << s1.output;
   EXPECT_FALSE(fs::exists(only1));
+}
+
+// The compile id is a hash of the plans (serialized deterministically), so
+// ranks that compiled the same config separately — each host its own copy —
+// still join.
+TEST_F(Rendezvous, RecompiledPlansOfOneConfigJoin) {
+  Subprocess r0(rank("tp", 0, {"--timeout", "20"}), kToken);
+  ProcResult r1 = run(rank("tp_again", 1, {"--timeout", "20"}), kToken, 60s);
+  ProcResult lead = r0.wait(60s);
+  EXPECT_EQ(r1.exitCode, 0) << r1.output;
+  EXPECT_EQ(lead.exitCode, 0) << lead.output;
 }
 
 // Other flags that change what every rank computes are compared too.

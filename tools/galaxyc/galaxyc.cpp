@@ -16,6 +16,8 @@
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
 #include "compiler/profile/report.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -162,7 +164,15 @@ absl::Status writePlans(const std::string &dir, std::vector<plan::Plan> plans) {
   crypto::Sha256 h;
   for (plan::Plan &p : plans) {
     p.clear_compile_id();
-    const std::string bytes = p.SerializeAsString();
+    // Deterministic: map fields otherwise serialize in hash order, and two
+    // compiles of one config must get one id.
+    std::string bytes;
+    {
+      google::protobuf::io::StringOutputStream so(&bytes);
+      google::protobuf::io::CodedOutputStream cos(&so);
+      cos.SetSerializationDeterministic(true);
+      p.SerializeToCodedStream(&cos);
+    }
     const uint64_t n = bytes.size();
     h.update(&n, sizeof n);
     h.update(bytes);

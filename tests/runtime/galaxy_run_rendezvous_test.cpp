@@ -229,6 +229,28 @@ TEST_F(Rendezvous, MissingTokenWarnsAndNprocMakesOne) {
   EXPECT_FALSE(absl::StrContains(local.output, "no job token")) << local.output;
 }
 
+// --job-token-file: its content (trailing whitespace dropped) is the token,
+// equal to the same secret in GALAXY_JOB_TOKEN; another file's is refused.
+TEST_F(Rendezvous, TokenFileIsTheToken) {
+  std::ofstream(out_ + "/a.token") << "alpha-secret\n";
+  std::ofstream(out_ + "/b.token") << "beta-secret";
+  Subprocess r0(rank(
+      "tp", 0, {"--timeout", "20", "--job-token-file", out_ + "/a.token"}));
+  ProcResult wrong = run(
+      rank("tp", 1, {"--timeout", "20", "--job-token-file", out_ + "/b.token"}),
+      {}, 30s);
+  EXPECT_EQ(wrong.exitCode, 2) << wrong.output;
+  EXPECT_TRUE(absl::StrContains(wrong.output, "refused this rank's job token"))
+      << wrong.output;
+  ProcResult r1 = run(rank("tp", 1, {"--timeout", "20"}),
+                      {"GALAXY_JOB_TOKEN=alpha-secret"}, 60s);
+  ProcResult lead = r0.wait(60s);
+  EXPECT_EQ(r1.exitCode, 0) << r1.output;
+  EXPECT_EQ(lead.exitCode, 0) << lead.output;
+  EXPECT_FALSE(
+      absl::StrContains(lead.output + r1.output + wrong.output, "secret"));
+}
+
 // The pids of the --nproc launcher's ranks for the plan `planDir`, by rank.
 std::vector<pid_t> rankPids(const std::string &planDir, int world) {
   std::vector<pid_t> pids(world, -1);

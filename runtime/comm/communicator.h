@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/comm/join_facts.h"
 
 namespace galaxy::comm {
 
@@ -128,11 +129,20 @@ struct CommOptions {
   std::string localHost;
   // Network interface for Gloo instead of localHost (e.g. "eth0").
   std::string iface;
+  // The job token every store connection proves it knows (job_token.h);
+  // "" = none: any process that reaches the master port can join.
+  std::string token;
+  // What this rank must agree on with rank 0 (join_facts.h); a rank whose
+  // facts differ is refused when it joins, naming each difference.
+  JoinFacts facts;
+  // When set, filled with rank 0's facts (its `fromLead` choices included).
+  JoinFacts *leadFacts = nullptr;
 };
 
 // Joins the group: rank 0 hosts the rendezvous store on masterHost:masterPort,
-// the others connect to it (retrying until the timeout), then Gloo connects
-// every pair over TCP.
+// the others connect to it (retrying until the timeout) and claim their rank
+// (rendezvous.h), then Gloo connects every pair over TCP and each pair proves
+// the job token over its own connection.
 absl::StatusOr<std::unique_ptr<Communicator>>
 connectGloo(const CommOptions &options);
 

@@ -23,10 +23,10 @@ connectGloo(const CommOptions &o) {
   if (o.timeout.count() <= 0)
     return absl::InvalidArgumentError("communicator timeout must be positive");
   // A single rank needs no well-known port: host the store on a free one so
-  // concurrent single-rank runs never collide.
+  // concurrent single-rank runs never collide (joinRendezvous does the same).
   const bool alone = o.world == 1;
   const std::string masterHost = alone ? "127.0.0.1" : o.masterHost;
-  int port = alone ? 0 : o.masterPort;
+  const int port = alone ? 0 : o.masterPort;
   if (!alone && (port <= 0 || port > 65535))
     return absl::InvalidArgumentError(absl::StrFormat(
         "master port %d is not a TCP port (1..65535); pass --master HOST:PORT",
@@ -43,21 +43,7 @@ connectGloo(const CommOptions &o) {
   world->timeout = o.timeout;
   world->worldRank = o.rank;
   world->worldSize = o.world;
-  if (o.rank == 0) {
-    absl::StatusOr<std::unique_ptr<TcpStoreServer>> server =
-        TcpStoreServer::start(masterHost, port);
-    if (!server.ok())
-      return server.status();
-    port = (*server)->port();
-    world->server = std::move(*server);
-  }
-  world->master = absl::StrCat(masterHost, ":", port);
-  absl::StatusOr<std::unique_ptr<TcpStore>> store =
-      TcpStore::connect(masterHost, port, o.timeout);
-  if (!store.ok())
-    return store.status();
-  world->store = std::move(*store);
-
+  world->token = o.token;
   std::string localHost = o.localHost;
   if (localHost.empty() && o.iface.empty()) {
     absl::StatusOr<std::string> addr = localAddressFor(masterHost);
@@ -67,10 +53,17 @@ connectGloo(const CommOptions &o) {
   }
   world->selfInfo = absl::StrFormat(
       "%s, pid %d", localHost.empty() ? o.iface : localHost, getpid());
-  if (absl::Status s =
-          world->store->setOnDisconnect(deadKey(o.rank), world->selfInfo);
-      !s.ok())
-    return s;
+  CommOptions ro = o;
+  ro.masterHost = masterHost;
+  ro.masterPort = port;
+  absl::StatusOr<Rendezvous> rv = joinRendezvous(ro, world->selfInfo);
+  if (!rv.ok())
+    return rv.status();
+  world->server = std::move(rv->server);
+  world->store = std::move(rv->store);
+  world->heartbeat = std::move(rv->heartbeat);
+  world->master = rv->master;
+  world->leadInfo = rv->leadInfo;
 
   gloo::transport::tcp::attr attr;
   if (!o.iface.empty())

@@ -26,9 +26,10 @@ std::string composeFailure(const std::string &op, bool storeLost,
                            const std::string &master,
                            std::chrono::milliseconds timeout,
                            const std::string &raw,
-                           const std::vector<PeerReport> &peers) {
+                           const std::vector<PeerReport> &peers,
+                           const std::string &masterStalled) {
   const std::string gloo = absl::StrCat(" [gloo: ", raw, "]");
-  std::vector<std::string> dead, silent, left;
+  std::vector<std::string> dead, silent, left, stopped, busy;
   const PeerReport *firstAbort = nullptr;
   bool anyTimeout = isTimeoutMessage(raw);
   for (const PeerReport &p : peers) {
@@ -38,6 +39,10 @@ std::string composeFailure(const std::string &op, bool storeLost,
       silent.push_back(absl::StrCat(p.worldRank));
     else if (p.state == PeerReport::kLeft)
       left.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
+    else if (p.state == PeerReport::kStopped)
+      stopped.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
+    else if (p.state == PeerReport::kBusy)
+      busy.push_back(absl::StrFormat("%d (%s)", p.worldRank, p.detail));
     else {
       anyTimeout = anyTimeout || isTimeoutMessage(p.detail);
       if (!firstAbort)
@@ -47,10 +52,25 @@ std::string composeFailure(const std::string &op, bool storeLost,
   if (!dead.empty())
     return absl::StrCat(ranksPhrase(dead),
                         " exited or closed the connection during ", op, gloo);
+  if (storeLost && !masterStalled.empty())
+    return absl::StrCat(
+        "rank 0 (master ", master, ") stopped responding during ", op,
+        ": the store it hosts does not answer though its connection is open, "
+        "so the process exists but is paused or hung ",
+        masterStalled, gloo);
   if (storeLost)
     return absl::StrCat("rank 0 (master ", master,
                         ") exited or closed the connection during ", op,
                         " (the rendezvous store it hosts is gone)", gloo);
+  if (!stopped.empty())
+    return absl::StrCat(ranksPhrase(stopped), " stopped responding during ", op,
+                        gloo);
+  if (anyTimeout && !busy.empty())
+    return absl::StrCat("timed out after ", formatDuration(timeout), " in ", op,
+                        " waiting for ", ranksPhrase(busy),
+                        ": alive, but busy elsewhere (stuck in compute or "
+                        "in another operation?)",
+                        gloo);
   if (anyTimeout) {
     std::string who = silent.empty()
                           ? std::string("a peer (every rank timed out: one "

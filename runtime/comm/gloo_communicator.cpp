@@ -1,6 +1,7 @@
 #include "runtime/comm/gloo_communicator.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <thread>
@@ -18,6 +19,10 @@
 #include "gloo/rendezvous/prefix_store.h"
 #include "gloo/transport/unbound_buffer.h"
 #include "runtime/comm/failure_report.h"
+#include "runtime/comm/heartbeat.h"
+#include "runtime/comm/job_token.h"
+#include "runtime/comm/rendezvous.h"
+#include "runtime/comm/sha256.h"
 
 namespace galaxy::comm {
 namespace {
@@ -28,6 +33,7 @@ using ms = std::chrono::milliseconds;
 // never matches a Gloo collective's messages.
 constexpr uint64_t kP2PSlot = uint64_t(0x20) << 56;
 constexpr uint64_t kRingSlot = uint64_t(0x21) << 56;
+constexpr uint64_t kPairSlot = uint64_t(0x22) << 56;
 
 std::string groupName(const std::vector<int> &worldRanks,
                       const std::string &prefix) {
@@ -53,10 +59,6 @@ void waitOrThrow(gloo::transport::UnboundBuffer &buf, bool isSend, ms timeout) {
 }
 
 } // namespace
-
-std::string deadKey(int worldRank) { return absl::StrCat("dead/", worldRank); }
-
-std::string leftKey(int worldRank) { return absl::StrCat("left/", worldRank); }
 
 GlooWorld::~GlooWorld() {
   if (!store || worldSize == 1)
@@ -107,11 +109,19 @@ GlooCommunicator::create(std::shared_ptr<GlooWorld> world,
     for (int r = 0; r < n; ++r)
       if (std::count(missing->begin(), missing->end(), keys[r]))
         absent.push_back(worldRanks[r]);
+    // A process that tried to join as a missing rank and was refused (wrong
+    // plan, flags) explains the wait better than "not started".
+    std::string refused;
+    for (int r : absent)
+      if (absl::StatusOr<std::string> why = store.fetch(refusedKey(r), ms(0));
+          why.ok())
+        absl::StrAppend(&refused, "; a process claiming rank ", r,
+                        " was refused: ", *why);
     return absl::DeadlineExceededError(absl::StrFormat(
         "rank(s) %s did not join %s at master %s within %s (were they "
-        "started, with the same --master and world size?)",
+        "started, with the same --master, world size and job token?)%s",
         absl::StrJoin(absent, ", "), group, world->master,
-        formatDuration(world->timeout)));
+        formatDuration(world->timeout), refused));
   }
   absl::StatusOr<std::string> first = store.fetch(keys[0], ms(0));
   if (!first.ok())
@@ -131,8 +141,83 @@ GlooCommunicator::create(std::shared_ptr<GlooWorld> world,
     return absl::UnavailableError(absl::StrFormat(
         "connecting the ranks of %s failed: %s", group, e.what()));
   }
+  if (absl::Status s = checkPairs(*world, *ctx, worldRanks, rank, prefix);
+      !s.ok())
+    return s;
   return std::unique_ptr<GlooCommunicator>(new GlooCommunicator(
       std::move(world), std::move(worldRanks), rank, prefix, std::move(ctx)));
+}
+
+// Gloo's TCP pairs carry no credentials: its listener hands an accepted
+// socket to whichever pair the first 8 bytes (a sequence number) name. So
+// each pair proves the job token over its own connection before any data
+// flows: rank a sends b HMAC(token, nonce | prefix | a | b), b checks it. A
+// process that raced a rank to a listener cannot answer; the nonce, fresh
+// per group and only in the (authenticated) store, stops replays.
+absl::Status GlooCommunicator::checkPairs(const GlooWorld &world,
+                                          gloo::rendezvous::Context &ctx,
+                                          const std::vector<int> &worldRanks,
+                                          int rank, const std::string &prefix) {
+  const int n = static_cast<int>(worldRanks.size());
+  if (n == 1)
+    return absl::OkStatus();
+  TcpStore &store = *world.store;
+  const std::string nonceKey = absl::StrCat(prefix, "pair_nonce");
+  std::string nonce;
+  if (rank == 0) {
+    absl::StatusOr<std::string> b = randomBytes(32);
+    if (!b.ok())
+      return b.status();
+    nonce = *b;
+    if (absl::Status s = store.put(nonceKey, nonce); !s.ok())
+      return s;
+  } else {
+    absl::StatusOr<std::string> v = store.fetch(nonceKey, world.timeout);
+    if (!v.ok())
+      return v.status();
+    nonce = *v;
+  }
+  auto proof = [&](int from, int to) {
+    return crypto::hmacSha256(
+        world.token, absl::StrCat("gloo-pair|", nonce, "|", prefix, "|",
+                                  worldRanks[from], "|", worldRanks[to]));
+  };
+  // Test hook: this rank sends wrong proofs, as a process that took a
+  // pair's place would (tests/comm/faults_test.cpp).
+  const bool corrupt = std::getenv("GALAXY_TEST_BAD_PAIR_PROOF") != nullptr;
+  std::vector<crypto::Digest> out(n), in(n);
+  std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> sends, recvs;
+  try {
+    for (int p = 0; p < n; ++p) {
+      if (p == rank)
+        continue;
+      out[p] = proof(rank, p);
+      if (corrupt)
+        out[p][0] ^= 1;
+      sends.push_back(ctx.createUnboundBuffer(out[p].data(), out[p].size()));
+      sends.back()->send(p, kPairSlot);
+      recvs.push_back(ctx.createUnboundBuffer(in[p].data(), in[p].size()));
+      recvs.back()->recv(p, kPairSlot);
+    }
+    for (auto &r : recvs)
+      waitOrThrow(*r, false, world.timeout);
+    for (auto &w : sends)
+      waitOrThrow(*w, true, world.timeout);
+  } catch (const std::exception &e) {
+    return absl::UnavailableError(absl::StrFormat(
+        "rank %d: checking the job token over the Gloo connections failed: %s",
+        world.worldRank, e.what()));
+  }
+  for (int p = 0; p < n; ++p)
+    if (p != rank &&
+        !crypto::constantTimeEqual(crypto::asBytes(in[p]),
+                                   crypto::asBytes(proof(p, rank))))
+      return absl::PermissionDeniedError(absl::StrFormat(
+          "rank %d: the Gloo connection from rank %d did not prove the job "
+          "token (another process took that connection's place?); refusing "
+          "to exchange data over it",
+          world.worldRank, worldRanks[p]));
+  return absl::OkStatus();
 }
 
 GlooCommunicator::GlooCommunicator(
@@ -214,12 +299,17 @@ absl::Status GlooCommunicator::fail(const char *op, const std::string &raw) {
       break;
     std::this_thread::sleep_for(ms(20));
   }
+  if (!storeLost)
+    storeLost = !probeHeartbeats(store, world_->selfInfo, peers);
   // Rank 0 hosts the store in-process, so for rank 0 a lost store can't mean
   // rank 0 died.
   storeLost = storeLost && world_->worldRank != 0;
   std::string msg = absl::StrFormat(
       "rank %d: %s", world_->worldRank,
-      composeFailure(op, storeLost, world_->master, timeout, raw, peers));
+      composeFailure(
+          op, storeLost, world_->master, timeout, raw, peers,
+          storeLost ? masterStalled(store, world_->leadInfo, world_->selfInfo)
+                    : std::string()));
   bool anyDead =
       storeLost || std::any_of(peers.begin(), peers.end(), [](auto &p) {
         return p.state == PeerReport::kDead;

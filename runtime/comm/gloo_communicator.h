@@ -50,6 +50,10 @@ private:
 
   // Runs a Gloo call, turning its exceptions into a diagnosed Status; after a
   // failure the communicator stays broken (Gloo's pairs are closed).
+  static absl::Status checkPairs(const GlooWorld &world,
+                                 gloo::rendezvous::Context &ctx,
+                                 const std::vector<int> &worldRanks, int rank,
+                                 const std::string &prefix);
   template <typename F> absl::Status guarded(const char *op, F &&body);
   absl::Status fail(const char *op, const std::string &raw);
   absl::Status checkCounts(const char *op, const char *what,

@@ -10,6 +10,8 @@
 #include <string>
 
 #include "gloo/transport/device.h"
+#include "runtime/comm/heartbeat.h"
+#include "runtime/comm/rendezvous.h"
 #include "runtime/comm/tcp_store.h"
 #include "runtime/comm/tcp_store_server.h"
 
@@ -25,12 +27,15 @@ struct GlooWorld {
   // says goodbye to it on destruction.
   std::unique_ptr<TcpStoreServer> server; // rank 0 only
   std::unique_ptr<TcpStore> store;
+  std::unique_ptr<Heartbeat> heartbeat;
   std::shared_ptr<gloo::transport::Device> device;
   std::chrono::milliseconds timeout{60000};
   int worldRank = 0;
   int worldSize = 1;
   std::string master;   // "host:port", for messages
   std::string selfInfo; // "127.0.0.1, pid 42": how peers name this rank
+  std::string leadInfo; // rank 0's selfInfo
+  std::string token;    // the job token, for the pair check
 
   std::atomic<bool> failed{false}; // some communicator of this world failed
 
@@ -39,11 +44,5 @@ struct GlooWorld {
   // the same splits in the same order, so (list, count) names a group.
   std::map<std::string, int> splitCounts;
 };
-
-// Store key a world rank's "I died" marker lives under; the server sets it
-// when that rank's store connection drops without a goodbye.
-std::string deadKey(int worldRank);
-// Store key set when a world rank shuts its communicators down on purpose.
-std::string leftKey(int worldRank);
 
 } // namespace galaxy::comm

@@ -118,7 +118,8 @@ absl::Status readAll(int fd, void *data, size_t n) {
       if (errno == EINTR)
         continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return absl::UnavailableError("no reply within the receive timeout");
+        return absl::DeadlineExceededError(
+            "no reply within the receive timeout");
       return absl::UnavailableError(absl::StrCat("read: ", strerror(errno)));
     }
     p += r;

@@ -34,7 +34,8 @@ private:
 };
 
 // Writes/reads exactly n bytes (retrying on EINTR and short transfers).
-// readAll returns Unavailable on EOF so callers can tell "peer went away".
+// readAll returns Unavailable on EOF so callers can tell "peer went away",
+// DeadlineExceeded when the receive timeout passed (the peer is silent).
 absl::Status writeAll(int fd, const void *data, size_t n);
 absl::Status readAll(int fd, void *data, size_t n);
 

@@ -1,5 +1,8 @@
 #include "runtime/comm/tcp_store.h"
 
+#include <algorithm>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -12,12 +15,35 @@ using namespace store_wire;
 
 absl::StatusOr<std::unique_ptr<TcpStore>>
 TcpStore::connect(const std::string &host, int port,
-                  std::chrono::milliseconds timeout) {
-  absl::StatusOr<Fd> fd = connectWithRetry(host, port, timeout);
-  if (!fd.ok())
-    return fd.status();
-  return std::unique_ptr<TcpStore>(
-      new TcpStore(std::move(*fd), host, port, timeout));
+                  std::chrono::milliseconds timeout, const std::string &token) {
+  const std::string where = absl::StrCat(host, ":", port);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (bool first = true;; first = false) {
+    // The first attempt gets the whole timeout (its message quotes it).
+    const auto left =
+        first ? timeout
+              : std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now());
+    absl::StatusOr<Fd> fd = connectWithRetry(
+        host, port, std::max(left, std::chrono::milliseconds(1)));
+    if (!fd.ok())
+      return fd.status();
+    absl::Status s =
+        clientHandshake(fd->get(), token,
+                        std::clamp(left, std::chrono::milliseconds(1),
+                                   std::chrono::milliseconds(30000)),
+                        where);
+    if (s.ok())
+      return std::unique_ptr<TcpStore>(
+          new TcpStore(std::move(*fd), host, port, timeout));
+    // Closed before greeting: the server sheds connections while many are
+    // in their handshake (a flood); try again until the timeout. A refused
+    // token or a stranger's port is final.
+    if (s.code() != absl::StatusCode::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline)
+      return s;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 TcpStore::TcpStore(Fd fd, std::string host, int port,
@@ -48,13 +74,24 @@ std::string TcpStore::address() const {
 }
 
 absl::Status TcpStore::lost(const absl::Status &cause) {
-  broken_ = absl::UnavailableError(absl::StrFormat(
-      "lost the connection to the rendezvous store on rank 0 (master %s): %s; "
-      "rank 0 has probably exited",
-      address(), cause.message()));
+  // A receive timeout with the connection still open: rank 0's process is
+  // there but does not answer (stopped or hung), which is not an exit.
+  stalled_ = cause.code() == absl::StatusCode::kDeadlineExceeded;
+  broken_ = absl::UnavailableError(
+      stalled_ ? absl::StrFormat(
+                     "the rendezvous store on rank 0 (master %s) stopped "
+                     "answering (%s) though its connection is open: rank 0 "
+                     "is paused or hung",
+                     address(), cause.message())
+               : absl::StrFormat("lost the connection to the rendezvous "
+                                 "store on rank 0 (master %s): %s; rank 0 "
+                                 "has probably exited",
+                                 address(), cause.message()));
   fd_.reset();
   return broken_;
 }
+
+bool TcpStore::stalled() const { return stalled_; }
 
 // One acknowledged key/value request: set, or set-when-I-disconnect.
 absl::Status TcpStore::sendKeyValue(uint8_t op, const std::string &key,
@@ -151,6 +188,69 @@ absl::StatusOr<int64_t> TcpStore::add(const std::string &key, int64_t delta) {
   if (!v.ok())
     return lost(v.status());
   return static_cast<int64_t>(*v);
+}
+
+absl::StatusOr<TcpStore::Lead>
+TcpStore::claimRank(int rank, std::string_view info, std::string_view facts,
+                    std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(timeout);
+  w.u8(kClaim);
+  w.u64(static_cast<uint64_t>(rank));
+  w.str(info);
+  w.str(facts);
+  w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  absl::StatusOr<uint8_t> ok = readU8(fd_.get());
+  if (!ok.ok())
+    return lost(ok.status());
+  absl::StatusOr<std::string> first = readStr(fd_.get());
+  if (!first.ok())
+    return lost(first.status());
+  if (!*ok) {
+    broken_ = absl::FailedPreconditionError(*first);
+    fd_.reset();
+    return broken_;
+  }
+  absl::StatusOr<std::string> leadFacts = readStr(fd_.get());
+  if (!leadFacts.ok())
+    return lost(leadFacts.status());
+  return Lead{std::move(*first), std::move(*leadFacts)};
+}
+
+absl::Status TcpStore::beat(int rank) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(std::chrono::milliseconds(0));
+  w.u8(kBeat);
+  w.u64(static_cast<uint64_t>(rank));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
+    return lost(ack.status());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::chrono::milliseconds> TcpStore::beatAge(int rank) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!broken_.ok())
+    return broken_;
+  Writer w;
+  armReply(std::chrono::milliseconds(0));
+  w.u8(kBeatAge);
+  w.u64(static_cast<uint64_t>(rank));
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  absl::StatusOr<uint64_t> v = readU64(fd_.get());
+  if (!v.ok())
+    return lost(v.status());
+  return std::chrono::milliseconds(static_cast<int64_t>(*v));
 }
 
 // Gloo's Store interface reports failure by exception.

@@ -3,6 +3,7 @@
 // pair addresses, NCCL's unique id, and the fault-diagnosis keys.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -20,9 +21,11 @@ namespace galaxy::comm {
 class TcpStore : public gloo::rendezvous::Store {
 public:
   // Connects to host:port, retrying until `timeout` (the master may start
-  // later than this rank). `timeout` is also the default for get()/wait().
+  // later than this rank), and proves it knows the job token (""= none;
+  // store_protocol.h). `timeout` is also the default for get()/wait().
   static absl::StatusOr<std::unique_ptr<TcpStore>>
-  connect(const std::string &host, int port, std::chrono::milliseconds timeout);
+  connect(const std::string &host, int port, std::chrono::milliseconds timeout,
+          const std::string &token = "");
   ~TcpStore() override; // says goodbye, so no disconnect keys fire
 
   // --- absl::Status API ---
@@ -40,6 +43,25 @@ public:
   // Asks the server to set key=value if this client's connection drops
   // without the goodbye sent by the destructor (its process died).
   absl::Status setOnDisconnect(const std::string &key, std::string_view value);
+
+  // Takes rank's slot in the job (store_protocol.h kClaim), once per store;
+  // waits up to `timeout` for rank 0 to claim first. Returns rank 0's info
+  // and encoded facts; a refusal (slot taken, facts differ from rank 0's) is
+  // FailedPrecondition with the server's reason, and closes the connection.
+  struct Lead {
+    std::string info, facts;
+  };
+  absl::StatusOr<Lead> claimRank(int rank, std::string_view info,
+                                 std::string_view facts,
+                                 std::chrono::milliseconds timeout);
+  // Heartbeats (heartbeat.h): record one for `rank`; how long ago `rank`'s
+  // last one arrived (-1 ms: never).
+  absl::Status beat(int rank);
+  absl::StatusOr<std::chrono::milliseconds> beatAge(int rank);
+
+  // The store was lost because it stopped answering while the connection
+  // stayed open (rank 0 paused or hung), not because it closed.
+  bool stalled() const;
 
   std::string address() const;
   std::chrono::milliseconds defaultTimeout() const { return timeout_; }
@@ -66,6 +88,7 @@ private:
   int port_;
   std::chrono::milliseconds timeout_;
   absl::Status broken_;
+  std::atomic<bool> stalled_{false};
 };
 
 } // namespace galaxy::comm

@@ -17,7 +17,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/comm/failure_report.h"
-#include "runtime/comm/gloo_world.h"
+#include "runtime/comm/heartbeat.h"
+#include "runtime/comm/rendezvous.h"
 #include "runtime/comm/socket_io.h"
 #include "runtime/comm/tcp_store.h"
 #include "runtime/comm/tcp_store_server.h"
@@ -36,10 +37,11 @@ struct NcclWorld {
   }
   std::unique_ptr<TcpStoreServer> server; // rank 0 only; destroyed last
   std::unique_ptr<TcpStore> store;
+  std::unique_ptr<Heartbeat> heartbeat;
   ms timeout{60000};
   int worldRank = 0, worldSize = 1, device = 0;
   cudaStream_t stream = nullptr;
-  std::string master, selfInfo;
+  std::string master, selfInfo, leadInfo;
   std::mutex mu;
   std::map<std::string, int> splitCounts; // see GlooWorld::splitCounts
 };
@@ -289,11 +291,16 @@ absl::Status NcclCommunicator::fail(const char *op, const std::string &raw,
       break;
     std::this_thread::sleep_for(ms(20));
   }
+  if (!storeLost)
+    storeLost = !probeHeartbeats(store, world_->selfInfo, peers);
   storeLost = storeLost && world_->worldRank != 0;
   const std::string msg = absl::StrFormat(
       "rank %d (NCCL, GPU %d): %s", world_->worldRank, world_->device,
-      composeFailure(op, storeLost, world_->master, timeout,
-                     timedOut ? "Timed out" : raw, peers));
+      composeFailure(
+          op, storeLost, world_->master, timeout, timedOut ? "Timed out" : raw,
+          peers,
+          storeLost ? masterStalled(store, world_->leadInfo, world_->selfInfo)
+                    : std::string()));
   const bool anyDead =
       storeLost || std::any_of(peers.begin(), peers.end(), [](auto &p) {
         return p.state == PeerReport::kDead;
@@ -512,7 +519,7 @@ connectNccl(const CommOptions &o, int device, void *stream) {
     return absl::InvalidArgumentError("communicator timeout must be positive");
   const bool alone = o.world == 1; // no well-known port needed
   const std::string host = alone ? "127.0.0.1" : o.masterHost;
-  int port = alone ? 0 : o.masterPort;
+  const int port = alone ? 0 : o.masterPort;
   if (!alone && (port <= 0 || port > 65535))
     return absl::InvalidArgumentError(absl::StrFormat(
         "master port %d is not a TCP port (1..65535); pass --master HOST:PORT",
@@ -528,25 +535,18 @@ connectNccl(const CommOptions &o, int device, void *stream) {
   world->worldSize = o.world;
   world->device = device;
   world->stream = static_cast<cudaStream_t>(stream);
-  if (o.rank == 0) {
-    absl::StatusOr<std::unique_ptr<TcpStoreServer>> server =
-        TcpStoreServer::start(host, port);
-    if (!server.ok())
-      return server.status();
-    port = (*server)->port();
-    world->server = std::move(*server);
-  }
-  world->master = absl::StrCat(host, ":", port);
-  absl::StatusOr<std::unique_ptr<TcpStore>> store =
-      TcpStore::connect(host, port, o.timeout);
-  if (!store.ok())
-    return store.status();
-  world->store = std::move(*store);
   world->selfInfo = absl::StrFormat("GPU %d, pid %d", device, getpid());
-  if (absl::Status s =
-          world->store->setOnDisconnect(deadKey(o.rank), world->selfInfo);
-      !s.ok())
-    return s;
+  CommOptions ro = o;
+  ro.masterHost = host;
+  ro.masterPort = port;
+  absl::StatusOr<Rendezvous> rv = joinRendezvous(ro, world->selfInfo);
+  if (!rv.ok())
+    return rv.status();
+  world->server = std::move(rv->server);
+  world->store = std::move(rv->store);
+  world->heartbeat = std::move(rv->heartbeat);
+  world->master = rv->master;
+  world->leadInfo = rv->leadInfo;
   std::vector<int> all(o.world);
   for (int r = 0; r < o.world; ++r)
     all[r] = r;

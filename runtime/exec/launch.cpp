@@ -13,8 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace galaxy::rt {
 
@@ -186,8 +188,21 @@ std::string describeStatus(int status) {
   if (WIFSIGNALED(status))
     return absl::StrCat("was killed by signal ", WTERMSIG(status), " (",
                         strsignal(WTERMSIG(status)), ")");
-  return "stopped";
+  if (WIFSTOPPED(status))
+    return absl::StrCat("was stopped by signal ", WSTOPSIG(status), " (",
+                        strsignal(WSTOPSIG(status)), ")");
+  return "changed state";
 }
+
+using Clock = std::chrono::steady_clock;
+
+// What the launcher knows of one rank.
+struct RankState {
+  pid_t pid = -1;
+  // Set while the rank is stopped (SIGSTOP, SIGTSTP), from when.
+  std::optional<Clock::time_point> stoppedAt;
+  std::string stoppedHow;
+};
 } // namespace
 
 int runLocalRanks(const LocalRanksOptions &o) {
@@ -205,7 +220,7 @@ int runLocalRanks(const LocalRanksOptions &o) {
   sigaction(SIGINT, &sa, &oldInt);
   sigaction(SIGTERM, &sa, &oldTerm);
 
-  std::vector<pid_t> pids(o.nproc, -1);
+  std::vector<RankState> ranks(o.nproc);
   std::vector<Stream> streams;
   const std::string master = absl::StrCat(o.masterHost, ":", port);
   for (int r = 0; r < o.nproc; ++r) {
@@ -224,6 +239,8 @@ int runLocalRanks(const LocalRanksOptions &o) {
       dup2(out[1], 1);
       dup2(err[1], 2);
       setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      if (!o.jobToken.empty())
+        setenv("GALAXY_JOB_TOKEN", o.jobToken.c_str(), 1);
       std::vector<char *> argv;
       argv.push_back(const_cast<char *>(o.exe.c_str()));
       for (std::string &a : args)
@@ -244,31 +261,36 @@ int runLocalRanks(const LocalRanksOptions &o) {
       close(err[0]);
       break;
     }
-    pids[r] = pid;
+    ranks[r].pid = pid;
     const std::string prefix = absl::StrCat("[rank ", r, "] ");
     streams.push_back({out[0], 1, prefix, {}});
     streams.push_back({err[0], 2, prefix, {}});
   }
 
-  using Clock = std::chrono::steady_clock;
   int firstFailed = -1;
   std::string firstHow;
+  bool interrupted = false;
   std::optional<Clock::time_point> killAt;
   int running = 0;
-  for (pid_t p : pids)
-    running += p > 0;
+  for (const RankState &r : ranks)
+    running += r.pid > 0;
+  // From here on every rank that ends is a consequence, not a cause.
+  auto stopOthers = [&](int sig) {
+    for (const RankState &r : ranks)
+      if (r.pid > 0) {
+        kill(r.pid, sig);
+        if (r.stoppedAt)
+          kill(r.pid, SIGCONT); // a stopped process acts on SIGTERM only then
+      }
+  };
+  auto startStopping = [&] {
+    stopOthers(SIGTERM);
+    killAt = Clock::now() + o.killGrace;
+  };
   if (running < o.nproc) { // a fork failed: treat like a failed rank
     firstFailed = running;
     firstHow = "could not be started";
-  }
-  auto stopOthers = [&](int sig) {
-    for (pid_t &p : pids)
-      if (p > 0)
-        kill(p, sig);
-  };
-  if (firstFailed >= 0) {
-    stopOthers(SIGTERM);
-    killAt = Clock::now() + o.killGrace;
+    startStopping();
   }
   std::vector<char> buf(1 << 16);
   while (running > 0 ||
@@ -291,27 +313,58 @@ int runLocalRanks(const LocalRanksOptions &o) {
       else if (got == 0 || errno != EINTR)
         owners[i]->finish();
     }
+    // A signal to the launcher comes first: the ranks it ends (Ctrl-C in a
+    // terminal signals them too) are not failures of their own.
+    if (gStopSignal && !interrupted && firstFailed < 0) {
+      interrupted = true;
+      firstHow = strsignal(gStopSignal);
+      startStopping();
+    }
     for (int r = 0; r < o.nproc; ++r) {
+      RankState &rs = ranks[r];
       int status = 0;
-      if (pids[r] <= 0 || waitpid(pids[r], &status, WNOHANG) != pids[r])
+      if (rs.pid <= 0 ||
+          waitpid(rs.pid, &status, WNOHANG | WUNTRACED | WCONTINUED) != rs.pid)
         continue;
-      pids[r] = -1;
+      if (WIFSTOPPED(status)) {
+        rs.stoppedAt = Clock::now();
+        rs.stoppedHow = describeStatus(status);
+        continue;
+      }
+      if (WIFCONTINUED(status)) {
+        rs.stoppedAt.reset();
+        continue;
+      }
+      rs.pid = -1;
+      rs.stoppedAt.reset();
       --running;
       const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok && firstFailed < 0) {
-        firstFailed = r;
-        firstHow = describeStatus(status);
-        writeAll(2, absl::StrCat("galaxy-run: rank ", r, " ", firstHow,
-                                 "; stopping the other ranks\n"));
-        stopOthers(SIGTERM);
-        killAt = Clock::now() + o.killGrace;
+      if (ok || interrupted || firstFailed >= 0)
+        continue;
+      // A rank still stopped when another fails is why it failed: the
+      // others were waiting on it (the earliest stop, if several).
+      int blame = r;
+      std::string how = describeStatus(status);
+      std::optional<Clock::time_point> earliest;
+      for (int q = 0; q < o.nproc; ++q)
+        if (ranks[q].stoppedAt &&
+            (!earliest || *ranks[q].stoppedAt < *earliest)) {
+          earliest = ranks[q].stoppedAt;
+          blame = q;
+        }
+      if (blame != r) {
+        const double ago =
+            std::chrono::duration<double>(Clock::now() - *earliest).count();
+        how = absl::StrFormat("%s first and is still stopped (rank %d %s "
+                              "%.1f s later, waiting on it)",
+                              ranks[blame].stoppedHow, r,
+                              describeStatus(status), ago);
       }
-    }
-    if (gStopSignal && firstFailed < 0) {
-      firstFailed = -2;
-      firstHow = strsignal(gStopSignal);
-      stopOthers(SIGTERM);
-      killAt = Clock::now() + o.killGrace;
+      firstFailed = blame;
+      firstHow = how;
+      writeAll(2, absl::StrCat("galaxy-run: rank ", blame, " ", firstHow,
+                               "; stopping the other ranks\n"));
+      startStopping();
     }
     if (killAt && Clock::now() > *killAt) {
       stopOthers(SIGKILL);
@@ -320,15 +373,18 @@ int runLocalRanks(const LocalRanksOptions &o) {
   }
   sigaction(SIGINT, &oldInt, nullptr);
   sigaction(SIGTERM, &oldTerm, nullptr);
-  if (firstFailed == -2) {
+  if (interrupted) {
     writeAll(2, absl::StrCat("galaxy-run: interrupted (", firstHow,
-                             "); stopped all ranks\n"));
-    return 1;
+                             "): the job was stopped by a signal to the "
+                             "launcher; stopped all ranks\n"));
+    return 128 + gStopSignal;
   }
   if (firstFailed >= 0) {
-    writeAll(2,
-             absl::StrCat("galaxy-run: failed: rank ", firstFailed, " ",
-                          firstHow, " first; the other ranks were stopped\n"));
+    // "rank 1 exited with status 9 first"; a stop says "first" itself.
+    const bool saysFirst = absl::StrContains(firstHow, " first ");
+    writeAll(2, absl::StrCat("galaxy-run: failed: rank ", firstFailed, " ",
+                             firstHow, saysFirst ? "" : " first",
+                             "; the other ranks were stopped\n"));
     return 1;
   }
   return 0;

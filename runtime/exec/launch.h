@@ -49,13 +49,19 @@ struct LocalRanksOptions {
   std::string masterHost = "127.0.0.1";
   int masterPort = 0;                        // 0: pick a free loopback port
   std::chrono::milliseconds killGrace{2000}; // SIGTERM -> SIGKILL
+  // Put in every rank's environment as GALAXY_JOB_TOKEN ("" = left alone).
+  std::string jobToken;
 };
 
 // Runs `exe args... --rank r --world N --master HOST:PORT` for r < N (with
 // LOCAL_RANK=r), forwarding each child's stdout / stderr line by line with a
 // "[rank r] " prefix, and waits. Returns 0 when every rank exits 0. When a
 // rank exits non-zero or dies, stops the others and returns 1 after printing
-// which rank failed first. SIGINT / SIGTERM to the launcher stop every rank.
+// which rank failed first — by time: a rank that was stopped (SIGSTOP) and
+// still is when another fails is named first, since the others' failure is
+// then waiting on it; the ranks the launcher stops itself are never blamed.
+// SIGINT / SIGTERM to the launcher stop every rank and return 128 + the
+// signal, saying the job was interrupted.
 int runLocalRanks(const LocalRanksOptions &opts);
 
 } // namespace galaxy::rt

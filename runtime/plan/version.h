@@ -5,6 +5,7 @@
 
 namespace galaxy::plan {
 // 3: Plan.matmul_dtype; 4: Pipeline.tied (an older galaxy-run would not sum
-// the copies' gradients, and they would drift apart).
-inline constexpr uint32_t kPlanFormatVersion = 4;
+// the copies' gradients, and they would drift apart); 5: Plan.compile_id (an
+// older galaxy-run would let ranks of two compiles train together).
+inline constexpr uint32_t kPlanFormatVersion = 5;
 } // namespace galaxy::plan

@@ -1,6 +1,7 @@
 // Lost, stalled and misconfigured ranks must turn into prompt errors that
 // name the culprit — never a hang.
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <netinet/in.h>
@@ -188,6 +189,143 @@ TEST(Faults, RankOutOfRange) {
   EXPECT_TRUE(absl::StrContains(c.status().message(),
                                 "rank 3 is out of range for world size 3"))
       << c.status();
+}
+
+// --- Issue 19: a rendezvous only the job can join; paused ranks ---------
+
+// A pipe a rank writes its pid into before it stops itself, so a surviving
+// rank can end it once it has checked its own error.
+struct PidPipe {
+  PidPipe() { EXPECT_EQ(pipe(fd), 0); }
+  ~PidPipe() {
+    close(fd[0]);
+    close(fd[1]);
+  }
+  void send() {
+    pid_t p = getpid();
+    (void)!write(fd[1], &p, sizeof p);
+  }
+  pid_t receive() {
+    pid_t p = -1;
+    (void)!read(fd[0], &p, sizeof p);
+    return p;
+  }
+  int fd[2];
+};
+
+// Finding 8: SIGSTOP on a rank made its peers say it exited (or blame
+// another). Its heartbeat stops but its store connection stays open: the
+// peers say it stopped responding, and that the process is stopped.
+TEST(Faults, StoppedRankIsToldApartFromADeadOne) {
+  const int port = freePort();
+  PidPipe pids;
+  auto results = runRanks(2, [&](int rank) -> absl::Status {
+    auto comm = connectGloo(options(rank, 2, port, 4s));
+    if (!comm.ok())
+      return comm.status();
+    float x = 1;
+    RETURN_IF_ERROR((*comm)->allReduceSum(&x, 1));
+    if (rank == 1) {
+      pids.send();
+      raise(SIGSTOP);
+      return absl::OkStatus();
+    }
+    absl::Status s = (*comm)->allReduceSum(&x, 1);
+    kill(pids.receive(), SIGKILL);
+    RETURN_IF_ERROR(expectFailure(s, "rank 1 (no heartbeat for"));
+    RETURN_IF_ERROR(expectFailure(s, "stopped responding during allreduce"));
+    RETURN_IF_ERROR(expectFailure(s, "so the process exists"));
+    RETURN_IF_ERROR(expectFailure(s, "on this host is stopped: SIGSTOP"));
+    if (absl::StrContains(s.message(), "exited"))
+      return absl::InternalError(absl::StrCat("says exited: ", s.ToString()));
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(results[0].exitCode, 0) << describe(results);
+}
+
+// The same for rank 0, which hosts the store: its store stops answering
+// with the connection open, which used to read as "rank 0 exited".
+TEST(Faults, StoppedMasterIsToldApartFromADeadOne) {
+  const int port = freePort();
+  PidPipe pids;
+  auto results = runRanks(2, [&](int rank) -> absl::Status {
+    auto comm = connectGloo(options(rank, 2, port, 3s));
+    if (!comm.ok())
+      return comm.status();
+    float x = 1;
+    RETURN_IF_ERROR((*comm)->allReduceSum(&x, 1));
+    if (rank == 0) {
+      pids.send();
+      raise(SIGSTOP);
+      return absl::OkStatus();
+    }
+    absl::Status s = (*comm)->allReduceSum(&x, 1);
+    kill(pids.receive(), SIGKILL);
+    RETURN_IF_ERROR(expectFailure(s, "rank 0 (master 127.0.0.1:"));
+    RETURN_IF_ERROR(expectFailure(s, "stopped responding during allreduce"));
+    RETURN_IF_ERROR(expectFailure(s, "on this host is stopped: SIGSTOP"));
+    if (absl::StrContains(s.message(), "exited"))
+      return absl::InternalError(absl::StrCat("says exited: ", s.ToString()));
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(results[1].exitCode, 0) << describe(results);
+}
+
+// Finding 1: a stranger could take rank 1's place. With a job token it is
+// refused at the store (wrong token) or at its claim (right token, other
+// facts, or a slot already taken); the job's own ranks finish normally.
+TEST(Faults, StrangersAreRefusedAndTheJobFinishes) {
+  const int port = freePort();
+  auto results = runRanks(4, [&](int who) -> absl::Status {
+    CommOptions o = options(std::min(who, 1), 2, port, 5s);
+    o.token = "job-secret";
+    o.facts = {{"plan compile id", "A"}};
+    if (who == 2) { // no token, arrives early
+      o.token = "guess";
+      std::this_thread::sleep_for(200ms);
+      auto c = connectGloo(o);
+      return expectFailure(c.status(), "refused this rank's job token");
+    }
+    if (who == 3) { // the token, but another compile's plan
+      o.facts = {{"plan compile id", "B"}};
+      std::this_thread::sleep_for(200ms);
+      auto c = connectGloo(o);
+      return expectFailure(c.status(),
+                           "its plan compile id 'B' differs from rank 0's 'A'");
+    }
+    if (who == 1)
+      std::this_thread::sleep_for(800ms); // the real rank 1 comes last
+    auto comm = connectGloo(o);
+    if (!comm.ok())
+      return comm.status();
+    std::vector<float> buf(8, float(who + 1));
+    RETURN_IF_ERROR((*comm)->allReduceSum(buf.data(), buf.size()));
+    if (buf[0] != 3.0f)
+      return absl::InternalError(absl::StrCat("sum ", buf[0]));
+    return (*comm)->barrier();
+  });
+  for (const auto &r : results)
+    EXPECT_EQ(r.exitCode, 0) << describe(results);
+}
+
+// Gloo's own TCP pairs carry no credentials; every pair proves the token
+// over its connection before data flows. A rank whose proofs are wrong (as
+// a process that raced to a listener would be) is refused by its peers.
+TEST(Faults, GlooPairWithoutTheTokenIsRefused) {
+  const int port = freePort();
+  auto results = runRanks(2, [&](int rank) -> absl::Status {
+    if (rank == 1)
+      setenv("GALAXY_TEST_BAD_PAIR_PROOF", "1", 1);
+    CommOptions o = options(rank, 2, port, 3s);
+    o.token = "job-secret";
+    auto comm = connectGloo(o);
+    if (rank == 1)
+      return absl::OkStatus();
+    return expectFailure(comm.status(),
+                         "the Gloo connection from rank 1 did not prove the "
+                         "job token");
+  });
+  EXPECT_EQ(results[0].exitCode, 0) << describe(results);
 }
 
 } // namespace

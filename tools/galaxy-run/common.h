@@ -45,6 +45,7 @@ struct Args {
   // --checkpoint-dir, --checkpoint-every, --keep, --resume (checkpoints.h).
   std::string checkpointDir, resume;
   int64_t checkpointEvery = 0, keep = 0;
+  std::string jobTokenFile; // --job-token-file (else GALAXY_JOB_TOKEN)
   rt::LaunchFlags launch;
   std::vector<std::string> childArgs; // the command line minus --nproc
 };

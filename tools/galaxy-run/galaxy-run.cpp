@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "runtime/comm/communicator.h"
+#include "runtime/comm/job_token.h"
 #include "runtime/cpu/library_env.h"
 #include "runtime/exec/executor.h"
 #include "runtime/exec/launch.h"
@@ -27,6 +28,7 @@
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/checkpoints.h"
 #include "tools/galaxy-run/common.h"
+#include "tools/galaxy-run/job_agreement.h"
 #include "tools/galaxy-run/memory_check.h"
 #include "tools/galaxy-run/outputs.h"
 #include "tools/galaxy-run/predict.h"
@@ -203,9 +205,22 @@ Ranks (progress, --metrics, --eval-out and --save come from rank 0):
                      MPICH's PMI_RANK/PMI_SIZE, or Slurm's SLURM_PROCID/
                      SLURM_NTASKS/SLURM_LOCALID, and the rendezvous from
                      MASTER_ADDR and MASTER_PORT (docs/launching.md)
+  --job-token-file FILE
+                     the job's secret (else the environment's GALAXY_JOB_TOKEN):
+                     every connection to rank 0's rendezvous must prove it
+                     knows it, so only the job's ranks can join; give every
+                     rank the same one. --nproc makes one per run when neither
+                     is given; a multi-rank job without one warns
+                     (docs/launching.md)
   --timeout SECONDS  bound on joining and on every collective (default 60,
                      at most 604800 = 7 days): a rank that dies or hangs makes
-                     the others fail naming it
+                     the others fail naming it; a rank that is stopped
+                     (SIGSTOP) is told apart by its heartbeat
+At join, ranks compare their plans' compile id and config, their data files
+(size and first MiB) and the flags that change the computation (--steps,
+--epochs, --seed, ...): a rank that differs from rank 0 is refused, naming
+each difference. --save, --save-merged, --save-adapter and --dump-taps are
+rank 0's: the other ranks take part in rank 0's writes whatever they were given.
   -h, --help         this text
 
 Environment (CPU backend):
@@ -375,6 +390,8 @@ Args parseArgs(int argc, char **argv) {
       a.launch.world = int(parseInt(flag, val()));
     else if (flag == "--master")
       a.launch.master = val();
+    else if (flag == "--job-token-file")
+      a.jobTokenFile = val();
     else if (flag == "--timeout") {
       const std::string v = val();
       a.timeoutS = parseSeconds(flag, v);
@@ -545,6 +562,16 @@ int launchLocal(const Args &args) {
   if (!args.checkpointDir.empty())
     o.killGrace = std::max(
         o.killGrace, std::chrono::milliseconds(int64_t(args.timeoutS * 1000)));
+  // The ranks' secret: the user's, else a fresh one for this run. Children
+  // get it in their environment (readable only by this user), never on a
+  // command line (`ps` shows those to everyone).
+  o.jobToken = jobToken(args);
+  if (o.jobToken.empty()) {
+    absl::StatusOr<std::string> t = comm::generateJobToken();
+    if (!t.ok())
+      fail(1, absl::StrCat("cannot make a job token: ", t.status().message()));
+    o.jobToken = *t;
+  }
   return rt::runLocalRanks(o);
 }
 
@@ -594,7 +621,7 @@ connectRanks(const comm::CommOptions &co, int device, void *stream) {
   return comm::connectGloo(co);
 }
 
-int runRank(const Args &args) {
+int runRank(Args args) {
   auto launch = rt::resolveLaunch(args.launch);
   if (!launch.ok())
     fail(2, std::string(launch.status().message()));
@@ -646,13 +673,21 @@ int runRank(const Args &args) {
     co.masterHost = launch->masterHost;
     co.masterPort = launch->masterPort;
     co.timeout = std::chrono::milliseconds(int64_t(args.timeoutS * 1000));
+    co.token = jobToken(args);
+    if (co.token.empty() && lead)
+      warnWithoutToken(
+          absl::StrCat(launch->masterHost, ":", launch->masterPort));
+    co.facts = jobFacts(args, *planOr);
+    comm::JoinFacts leadFacts;
+    co.leadFacts = &leadFacts;
     auto c = connectRanks(co, device, stream);
     if (!c.ok())
-      fail(1,
+      fail(joinExitCode(c.status()),
            absl::StrCat("rank ", rank, " of ", world,
                         " cannot join the group at ", launch->masterHost, ":",
                         launch->masterPort, ": ", c.status().message()));
     comm = std::move(*c);
+    adoptLeadRoles(args, leadFacts, rank);
   }
 
   if (!backend)

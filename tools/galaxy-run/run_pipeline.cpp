@@ -12,6 +12,7 @@
 #include "runtime/exec/trainer.h"
 #include "tools/galaxy-run/predict.h"
 #include "tools/galaxy-run/checkpoints.h"
+#include "tools/galaxy-run/job_agreement.h"
 #include "tools/galaxy-run/profile_report.h"
 
 namespace galaxy::run {
@@ -41,7 +42,7 @@ void refuseUnsupported(const Args &args) {
 
 } // namespace
 
-int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
+int runPipelineRank(Args args, const rt::LaunchInfo &launch,
                     const std::string &planFile, plan::Plan plan) {
   const plan::Pipeline pp = plan.pipeline();
   const int stages = pp.num_stages(), group = std::max(pp.group_size(), 1);
@@ -89,12 +90,20 @@ int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
     co.masterHost = launch.masterHost;
     co.masterPort = launch.masterPort;
     co.timeout = std::chrono::milliseconds(int64_t(args.timeoutS * 1000));
+    co.token = jobToken(args);
+    if (co.token.empty() && lead)
+      warnWithoutToken(absl::StrCat(launch.masterHost, ":", launch.masterPort));
+    co.facts = jobFacts(args, plan);
+    comm::JoinFacts leadFacts;
+    co.leadFacts = &leadFacts;
     auto c = comm::connectGloo(co);
     if (!c.ok())
-      fail(1, absl::StrCat("rank ", rank, " of ", world,
-                           " cannot join the group at ", launch.masterHost, ":",
-                           launch.masterPort, ": ", c.status().message()));
+      fail(joinExitCode(c.status()),
+           absl::StrCat("rank ", rank, " of ", world,
+                        " cannot join the group at ", launch.masterHost, ":",
+                        launch.masterPort, ": ", c.status().message()));
     worldComm = std::move(*c);
+    adoptLeadRoles(args, leadFacts, rank);
   }
   // The stage's SPMD group: `group` consecutive world ranks; the executor's
   // collectives run on it.

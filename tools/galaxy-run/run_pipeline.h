@@ -13,7 +13,7 @@ namespace galaxy::run {
 
 // Runs this rank's stage plan (read from `planFile`); returns the exit code
 // or throws Exit like the SPMD path.
-int runPipelineRank(const Args &args, const rt::LaunchInfo &launch,
+int runPipelineRank(Args args, const rt::LaunchInfo &launch,
                     const std::string &planFile, plan::Plan plan);
 
 } // namespace galaxy::run

@@ -16,10 +16,13 @@
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
 #include "compiler/profile/report.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "models/llama/LlamaInference.h"
+#include "runtime/comm/sha256.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -167,9 +170,29 @@ Args parseArgs(int argc, char **argv) {
 }
 
 // Writes every plan to a temporary file first, then renames them all, so a
-// failure never leaves a half-written plan directory behind.
-absl::Status writePlans(const std::string &dir,
-                        const std::vector<plan::Plan> &plans) {
+// failure never leaves a half-written plan directory behind. Every plan gets
+// the compile id: the SHA-256 of all of them serialized without it, so the
+// ranks of one compile share it and galaxy-run can refuse a mix.
+absl::Status writePlans(const std::string &dir, std::vector<plan::Plan> plans) {
+  crypto::Sha256 h;
+  for (plan::Plan &p : plans) {
+    p.clear_compile_id();
+    // Deterministic: map fields otherwise serialize in hash order, and two
+    // compiles of one config must get one id.
+    std::string bytes;
+    {
+      google::protobuf::io::StringOutputStream so(&bytes);
+      google::protobuf::io::CodedOutputStream cos(&so);
+      cos.SetSerializationDeterministic(true);
+      p.SerializeToCodedStream(&cos);
+    }
+    const uint64_t n = bytes.size();
+    h.update(&n, sizeof n);
+    h.update(bytes);
+  }
+  const std::string id = crypto::toHex(h.finish()).substr(0, 32);
+  for (plan::Plan &p : plans)
+    p.set_compile_id(id);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)

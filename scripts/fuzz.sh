@@ -10,15 +10,15 @@
 #                                        long run: each TARGET (default all, one
 #                                        after another) for SECONDS (default 600)
 #                                        with GALAXY_FUZZ_JOBS parallel jobs (default
-#                                        nproc); new inputs go to build-fuzz/grown/,
-#                                        crashes to build-fuzz/artifacts/, never
-#                                        into git
-#   scripts/fuzz.sh --merge TARGET       fold build-fuzz/grown/TARGET into the
+#                                        nproc); new inputs go to
+#                                        build-fuzz/tests/fuzz/grown/, crashes to
+#                                        .../artifacts/, never into git
+#   scripts/fuzz.sh --merge TARGET       fold grown/TARGET into the
 #                                        repository's corpus, minimized
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
-bin=build-fuzz/tests/fuzz
+bin=build-fuzz/tests/fuzz # also where ctest keeps grown/ and artifacts/
 targets=(config safetensors plan jsonl tsv wordpiece store_protocol)
 seconds_ci=${GALAXY_FUZZ_SECONDS:-15}
 
@@ -47,7 +47,7 @@ case "${1:-all}" in
   ;;
 --merge)
   t=${2:?usage: scripts/fuzz.sh --merge TARGET}
-  "$bin/fuzz_$t" -merge=1 "tests/fuzz/corpus/$t" "build-fuzz/grown/$t"
+  "$bin/fuzz_$t" -merge=1 "tests/fuzz/corpus/$t" "$bin/grown/$t"
   ;;
 *)
   sel=("${1:-all}")
@@ -57,18 +57,18 @@ case "${1:-all}" in
   build
   for t in "${sel[@]}"; do
     [[ -x "$bin/fuzz_$t" ]] || { echo "[fuzz] no target '$t' (${targets[*]})" >&2; exit 2; }
-    mkdir -p "build-fuzz/grown/$t" "build-fuzz/logs/$t" build-fuzz/artifacts
-    before=$(ls build-fuzz/artifacts | grep -c "^$t-" || true)
+    mkdir -p "$bin/grown/$t" "build-fuzz/logs/$t" "$bin/artifacts"
+    before=$(ls "$bin/artifacts" | grep -c "^$t-" || true)
     echo "[fuzz] $t: $jobs job(s) x ${secs} s, logs in build-fuzz/logs/$t"
     # -jobs writes fuzz-N.log into the working directory.
     (cd "build-fuzz/logs/$t" &&
       "$here/$bin/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 \
         -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
-        -artifact_prefix="$here/build-fuzz/artifacts/$t-" \
-        "$here/build-fuzz/grown/$t" "$here/tests/fuzz/corpus/$t" >/dev/null 2>&1) || true
-    after=$(ls build-fuzz/artifacts | grep -c "^$t-" || true)
+        -artifact_prefix="$here/$bin/artifacts/$t-" \
+        "$here/$bin/grown/$t" "$here/tests/fuzz/corpus/$t" >/dev/null 2>&1) || true
+    after=$(ls "$bin/artifacts" | grep -c "^$t-" || true)
     if ((after > before)); then
-      echo "[fuzz] $t: FOUND (build-fuzz/artifacts/$t-*, logs build-fuzz/logs/$t)" >&2
+      echo "[fuzz] $t: FOUND ($bin/artifacts/$t-*, logs build-fuzz/logs/$t)" >&2
       status=1
     fi
   done

@@ -11,6 +11,7 @@ pkgs=(
   libgloo-dev libicu-dev libdnnl-dev libopenblas-dev libgtest-dev
   libsentencepiece-dev sentencepiece python3-sentencepiece
   python3-torch python3-numpy python3-venv time
+  clang-14 libclang-rt-14-dev   # libFuzzer + sanitizer runtimes (tests/fuzz/)
 )
 missing=()
 for p in "${pkgs[@]}"; do

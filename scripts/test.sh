@@ -11,3 +11,8 @@ if [[ -z "$n" || "$n" -eq 0 ]]; then
   exit 1
 fi
 ctest --output-on-failure -j "${GALAXY_TEST_JOBS:-2}" "$@"
+# The fuzz targets (tests/fuzz/): their own clang build, every seed once, then
+# each target for GALAXY_FUZZ_SECONDS (15; 0 skips them) s.
+if [[ "${GALAXY_FUZZ_SECONDS:-15}" != 0 ]]; then
+  "$here/scripts/fuzz.sh" --smoke
+fi

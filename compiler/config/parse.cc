@@ -362,7 +362,9 @@ absl::StatusOr<GalaxyConfig> parseConfig(const std::string &jsonText,
   json doc;
   try {
     doc = json::parse(jsonText);
-  } catch (const json::parse_error &e) {
+  } catch (const json::exception &e) {
+    // parse_error, and out_of_range for a number past double's range
+    // (1e400), which used to end galaxyc by std::terminate.
     return absl::InvalidArgumentError(
         absl::StrCat(prefix, "not valid JSON: ", e.what()));
   }

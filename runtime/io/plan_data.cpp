@@ -41,6 +41,14 @@ absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
     for (const plan::Binding &in : p.inputs()) {
       if (plan::isGenerationProgram(p.name()))
         break;
+      // Read before Executor::create checks the bindings: a damaged plan's
+      // index must not reach buffers() (a protobuf CHECK, or a read past the
+      // array in a release build).
+      if (in.buffer() < 0 || in.buffer() >= plan.buffers_size())
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "the plan's program '%s' binds input '%s' to buffer %d, but the "
+            "plan has %d buffers; the plan is damaged: recompile it",
+            p.name(), in.name(), in.buffer(), plan.buffers_size()));
       const plan::Buffer &b = plan.buffers(in.buffer());
       const int rank =
           b.global_shape_size() > 0 ? b.global_shape_size() : b.shape_size();

@@ -17,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/io/temp_file.h"
+#include "runtime/plan/size_limits.h"
 #include <nlohmann/json.hpp>
 
 namespace galaxy::io {
@@ -375,9 +376,14 @@ absl::StatusOr<SafetensorsFile> readSafetensors(const std::string &path) {
         return bad(absl::StrCat("shape ", shape.dump(),
                                 " has a non-integer or negative dim"));
       uint64_t dim = d.get<uint64_t>();
-      if (dim > (uint64_t{1} << 40) ||
-          __builtin_mul_overflow(numel, dim, &numel))
-        return bad(absl::StrCat("shape ", shape.dump(), " is too large"));
+      // The plan's limit on one tensor (size_limits.h): below it, numel x
+      // dtype size cannot wrap. F32 [2^40, 2^22] (2^64 bytes) wrapped to 0
+      // and was accepted with an empty data range.
+      if (dim > uint64_t(plan::kMaxTensorElements) ||
+          __builtin_mul_overflow(numel, dim, &numel) ||
+          numel > uint64_t(plan::kMaxTensorElements))
+        return bad(absl::StrCat("shape ", shape.dump(),
+                                " is too large (more than 2^40 elements)"));
       e.shape.push_back(static_cast<int64_t>(dim));
     }
     const nlohmann::json &off = v["data_offsets"];

@@ -173,6 +173,15 @@ TEST(Parse, BadDocuments) {
                    "object"));
 }
 
+// Found by tests/fuzz (config target): nlohmann throws out_of_range, not
+// parse_error, for a number past double's range.
+TEST(Parse, NumberPastDoubleIsAnError) {
+  EXPECT_CONTAINS(parseError(R"({"layer_norm_eps": 1e400})"),
+                  ("test.json: not valid JSON"));
+  EXPECT_CONTAINS(parseError(R"({"learning_rate": -1e99999})"),
+                  ("number overflow"));
+}
+
 TEST(Load, ReadsAFileAndNamesItInMessages) {
   std::string path = ::testing::TempDir() + "/galaxy_load_test.json";
   {

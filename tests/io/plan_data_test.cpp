@@ -131,4 +131,21 @@ TEST(PlanData, EncoderDecoder) {
 }
 
 } // namespace
+// Found with tests/fuzz (plan target; docs/reliability.md): galaxy-run reads
+// the bindings here before the executor checks them, so an index past the
+// buffers (or negative) used to reach Plan::buffers() unchecked.
+TEST(PlanData, BindingToAMissingBufferIsAnError) {
+  for (int32_t bad : {2, 1 << 20, -1}) {
+    plan::Plan p =
+        planWith("classification", {{"input_ids", {4, 8}}, {"labels", {4}}});
+    p.mutable_programs(0)->mutable_inputs(1)->set_buffer(bad);
+    auto o = datasetOptionsFor(p);
+    ASSERT_FALSE(o.ok()) << bad;
+    EXPECT_THAT(o.status().message(),
+                HasSubstr("binds input 'labels' to buffer " +
+                          std::to_string(bad) +
+                          ", but the plan has 2 buffers"));
+  }
+}
+
 } // namespace galaxy::io

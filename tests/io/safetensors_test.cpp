@@ -230,6 +230,28 @@ TEST(Safetensors, BadHeaders) {
               HasSubstr("__metadata__"));
 }
 
+// Found with tests/fuzz (safetensors target's size property): shape x dtype
+// size wrapped past 2^64, so a huge tensor was accepted with 0 bytes of data.
+TEST(Safetensors, ShapesPastTheTensorLimitAreRefused) {
+  TempDir dir;
+  const std::string path = dir.file("huge.safetensors");
+  for (const std::string shape :
+       {"[1099511627776, 4194304]", "[1099511627776, 8388608, 1]",
+        "[1048576, 1048577]"}) {
+    writeFile(path, rawFile(R"({"x":{"dtype":"F32","shape":)" + shape +
+                                R"(,"data_offsets":[0,0]}})",
+                            ""));
+    auto f = readSafetensors(path);
+    ASSERT_FALSE(f.ok()) << shape;
+    EXPECT_THAT(f.status().message(), HasSubstr("more than 2^40 elements"));
+  }
+  // At the limit the size is checked as before.
+  writeFile(path, rawFile(R"({"x":{"dtype":"F32","shape":[1099511627776],)"
+                          R"("data_offsets":[0,0]}})",
+                          ""));
+  EXPECT_THAT(readSafetensors(path).status().message(), HasSubstr("needs"));
+}
+
 TEST(Safetensors, AtomicWriteLeavesNothingBehindOnFailure) {
   TempDir dir;
   const std::string path = dir.file("ckpt.safetensors");

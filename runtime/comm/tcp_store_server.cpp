@@ -339,7 +339,9 @@ absl::Status TcpStoreServer::handle(Conn *conn, uint8_t op, bool &bye) {
       std::string &slot = data_[*key];
       if (!slot.empty() && !absl::SimpleAtoi(slot, &value))
         value = 0; // a non-counter value is restarted as a counter
-      value += static_cast<int64_t>(*delta);
+      // Two's-complement wrap, defined (a signed overflow, which any
+      // authenticated peer could provoke, would be undefined behaviour).
+      value = static_cast<int64_t>(static_cast<uint64_t>(value) + *delta);
       slot = absl::StrCat(value);
     }
     changed_.notify_all();

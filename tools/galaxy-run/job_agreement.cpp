@@ -83,6 +83,12 @@ comm::JoinFacts jobFacts(const Args &args, const plan::Plan &plan) {
   agree("--shuffle", args.shuffle ? "yes" : "no");
   agree("--backend", args.backend);
   agree("--profile", args.profile ? "yes" : "no");
+  // Checkpointing adds a collective per step (the stop-flag all-reduce) and
+  // a gather per checkpoint, and resuming sets every rank's first step: all
+  // ranks must be given them (paths may differ between hosts).
+  agree("--checkpoint-dir", args.checkpointDir.empty() ? "(none)" : "given");
+  agree("--checkpoint-every", absl::StrCat(args.checkpointEvery));
+  agree("--resume", args.resume.empty() ? "(none)" : "given");
   agree("--max-new-tokens", absl::StrCat(args.maxNewTokens));
   agree("--eos-id", absl::StrCat(args.eosId));
   agree("--temperature", absl::StrCat(args.sampling.temperature));

@@ -19,6 +19,10 @@ struct Tensor {
   void *data = nullptr;
   plan::DType dtype = plan::F32;
   std::vector<int64_t> shape;
+  // A parameter (the executor binds it so): unchanged while
+  // KernelContext::paramsVersion stays the same, so a kernel may keep a
+  // repacked copy of it.
+  bool param = false;
 
   int64_t numel() const {
     int64_t n = 1;
@@ -48,6 +52,10 @@ struct KernelContext {
   // matmul_dtype on every run, so its callers (SPMD runs, the pipeline driver)
   // need not.
   plan::MatmulDType matmulDType = plan::MATMUL_F32;
+  // Nonzero in inference programs (prefill, decode): the parameters'
+  // version, a new one whenever anything may have written them (the
+  // Executor's count). Kernels key repacked parameters by it; 0: repack none.
+  uint64_t paramsVersion = 0;
 };
 
 class Backend {

@@ -211,8 +211,19 @@ Value PartitionPass::convert(Value v, const Layout &to, Operation *user) {
 LogicalResult PartitionPass::partition(func::FuncOp fn) {
   cache.clear();
   Block &body = fn.getBody().front();
+  // A KV cache (the generation programs' "cache.*" ports) stays where its
+  // attention block computes it: prefill returns it, decode takes it and
+  // returns it in that layout, so the runtime keeps each rank's part between
+  // programs (TP: the rank's KV heads) and no step gathers it.
+  auto isCache = [](StringAttr name) {
+    return name && name.getValue().starts_with("cache.");
+  };
   for (BlockArgument arg : body.getArguments())
-    setLayout(arg, pref(arg, regionSplits["other"]));
+    setLayout(arg,
+              pref(arg, regionSplits[isCache(fn.getArgAttrOfType<StringAttr>(
+                                         arg.getArgNumber(), kInputAttr))
+                                         ? "att"
+                                         : "other"]));
 
   SmallVector<Operation *> ops;
   for (Operation &op : body.without_terminator())
@@ -221,7 +232,12 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
     cast<PartitionOpInterface>(op).partition(*this);
   auto ret = cast<func::ReturnOp>(body.getTerminator());
   for (OpOperand &o : ret->getOpOperands())
-    o.set(convert(o.get(), Layout::replicated(), ret));
+    o.set(convert(o.get(),
+                  isCache(fn.getResultAttrOfType<StringAttr>(
+                      o.getOperandNumber(), kOutputAttr))
+                      ? pref(o.get(), regionSplits["att"])
+                      : Layout::replicated(),
+                  ret));
   return success();
 }
 

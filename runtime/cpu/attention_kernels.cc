@@ -44,6 +44,45 @@ absl::Status headsCopy(const KernelCall &c, bool to_heads) {
   return absl::OkStatus();
 }
 
+// One (cos, sin) per (position, frequency), shared by every batch row and
+// head (double cos and sin cost tens of operations each). Kept per thread for
+// the last few shapes: a model's rope calls share one or two, and a decode
+// step would otherwise rebuild s·d/2 of them per call.
+const std::vector<rope::CosSin> &ropeTable(double theta, int64_t s, int64_t d,
+                                           int64_t offset, bool inverse,
+                                           int threads) {
+  struct Entry {
+    double theta;
+    int64_t s, d, offset;
+    bool inverse;
+    std::vector<rope::CosSin> table;
+  };
+  constexpr size_t kKept = 4;
+  thread_local std::vector<Entry> kept; // most recently used last
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const Entry &e = kept[i];
+    if (e.theta == theta && e.s == s && e.d == d && e.offset == offset &&
+        e.inverse == inverse) {
+      std::rotate(kept.begin() + i, kept.begin() + i + 1, kept.end());
+      return kept.back().table;
+    }
+  }
+  if (kept.size() == kKept)
+    kept.erase(kept.begin());
+  const int64_t half = d / 2;
+  std::vector<float> freq(half);
+  for (int64_t i = 0; i < half; ++i)
+    freq[i] = rope::invFreq(theta, i, d);
+  std::vector<rope::CosSin> table(s * half);
+  parallelChunks(s, half * 64, threads, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t i = 0; i < half; ++i)
+        table[t * half + i] = rope::cosSin(t + offset, freq[i], inverse);
+  });
+  kept.push_back({theta, s, d, offset, inverse, std::move(table)});
+  return kept.back().table;
+}
+
 } // namespace
 
 absl::Status splitHeadsKernel(const KernelCall &c) {
@@ -137,17 +176,8 @@ absl::Status ropeKernel(const KernelCall &c) {
     return kernelError(c, "x and y must be one shape [B,n,S,d] with d even");
   const int64_t s = x.shape[2], d = x.shape[3], half = d / 2,
                 heads = x.shape[0] * x.shape[1];
-  // One (cos, sin) per (position, frequency), shared by every batch row and
-  // head (double cos and sin cost tens of operations each).
-  std::vector<float> freq(half);
-  for (int64_t i = 0; i < half; ++i)
-    freq[i] = rope::invFreq(theta, i, d);
-  std::vector<rope::CosSin> table(s * half);
-  parallelChunks(s, half * 64, c.env.threads, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t i = 0; i < half; ++i)
-        table[t * half + i] = rope::cosSin(t + offset, freq[i], inverse);
-  });
+  const std::vector<rope::CosSin> &table =
+      ropeTable(theta, s, d, offset, inverse != 0, c.env.threads);
   const float *xp = x.f32();
   float *yp = y.f32();
   parallelChunks(heads * s, d * 3, c.env.threads, [&](int64_t r0, int64_t r1) {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/gemv.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/vector_loops.h"
@@ -80,6 +81,18 @@ absl::Status linearKernel(const KernelCall &c) {
         std::memcpy(yp + r * n, bp, n * sizeof(float));
     });
     beta = 1.f; // the GEMM accumulates onto the broadcast bias
+  }
+  if (transpose_w && m <= kGemvMaxRows && c.ctx.paramsVersion != 0 && w.param) {
+    // Inference with a few rows (decode): the product reads each weight once.
+    if (c.ctx.matmulDType != plan::MATMUL_BF16) {
+      gemvRows(m, n, k, x.f32(), w.f32(), yp, beta != 0.f, c.env.threads);
+    } else {
+      const uint16_t *wb =
+          bf16Weights(w.f32(), w.numel(), c.ctx.paramsVersion, c.env.threads);
+      gemvRowsBf16(m, n, k, gemmOperand(c, x, 0), wb, yp, beta != 0.f,
+                   c.env.threads);
+    }
+    return absl::OkStatus();
   }
   const float *xp = gemmOperand(c, x, 0), *wp = gemmOperand(c, w, 1);
   return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, xp, k, wp,

@@ -1,6 +1,7 @@
 #include "runtime/exec/executor.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -41,6 +42,13 @@ std::string shapeStr(const google::protobuf::RepeatedField<int64_t> &s) {
 
 std::vector<int64_t> vec(const google::protobuf::RepeatedField<int64_t> &s) {
   return {s.begin(), s.end()};
+}
+
+// Unique in the process, so kernels' copies keyed by a parameter's address
+// cannot outlive an executor whose memory another one reuses.
+uint64_t freshParamsVersion() {
+  static std::atomic<uint64_t> last{0};
+  return ++last;
 }
 } // namespace
 
@@ -202,6 +210,7 @@ absl::Status Executor::bind() {
             "buffer ", b.name(), " does not match its parameter's slice"));
       if (b.kind() == plan::Buffer::PARAM) {
         t.data = params_[b.param()];
+        t.param = true;
       } else {
         absl::StatusOr<void *> s = store_->allocate(4 * n, "optimizer state");
         if (!s.ok())
@@ -325,6 +334,7 @@ absl::Status Executor::bindStash(const plan::Buffer &b, int64_t bytes) {
 }
 
 void Executor::initParams(uint64_t seed) {
+  paramsVersion_ = freshParamsVersion();
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     const plan::Initializer &init = p.init();
@@ -419,6 +429,7 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
 }
 
 absl::Status Executor::loadParams(const io::TensorSource &file) {
+  paramsVersion_ = freshParamsVersion();
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     io::Slice slice{{p.slice_offset().begin(), p.slice_offset().end()},
@@ -569,7 +580,10 @@ absl::Status Executor::saveParams(const std::string &path) {
 
 absl::Status Executor::fillInputs(const plan::Program &program,
                                   const io::Batch &batch, int slot) {
+  const std::set<std::string> &kept = programs_.at(program.name()).kept;
   for (const plan::Binding &in : program.inputs()) {
+    if (kept.count(in.name()))
+      continue; // state on the backend (carry)
     const plan::Buffer &b = plan_.buffers(in.buffer());
     const Tensor &t = tensorAt(in.buffer(), slot);
     const bool sliced = b.global_shape_size() > 0;
@@ -617,6 +631,8 @@ absl::StatusOr<Outputs> Executor::collectOutputs(const BoundProgram &bp,
   Outputs outs;
   for (int k = 0; k < bp.program->outputs_size(); ++k) {
     const plan::Binding &o = bp.program->outputs(k);
+    if (bp.kept.count(o.name()))
+      continue; // stays on the backend (carry)
     const plan::Buffer &b = plan_.buffers(o.buffer());
     const Tensor &t = tensorAt(o.buffer(), slot);
     std::vector<float> &dst = outs[o.name()];
@@ -669,6 +685,12 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
   // The plan, not the caller, decides the matmul precision.
   KernelContext kctx = ctx;
   kctx.matmulDType = plan_.matmul_dtype();
+  // Only the inference programs leave the parameters alone (and so may let
+  // kernels keep repacked copies); any other program may write them.
+  const bool inference = plan::isGenerationProgram(program);
+  kctx.paramsVersion = inference ? paramsVersion_ : 0;
+  if (!inference)
+    paramsVersion_ = freshParamsVersion();
   const std::vector<BoundInstr> &instrs =
       bp.bySlot[bp.bySlot.size() == 1 ? 0 : slot];
   if (timing_) {
@@ -697,6 +719,87 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
                                  bi.instr->block(), ": ", s.message()));
   }
   return collectOutputs(bp, slot);
+}
+
+void Executor::setKeptPorts(const std::string &program,
+                            std::set<std::string> names) {
+  if (auto it = programs_.find(program); it != programs_.end())
+    it->second.kept = std::move(names);
+}
+
+absl::StatusOr<int32_t> Executor::portBuffer(const std::string &program,
+                                             const std::string &name,
+                                             bool input) const {
+  auto it = programs_.find(program);
+  if (it == programs_.end())
+    return absl::NotFoundError(
+        absl::StrCat("the plan has no program '", program, "'"));
+  const plan::Program &p = *it->second.program;
+  for (const plan::Binding &bd : input ? p.inputs() : p.outputs())
+    if (bd.name() == name)
+      return bd.buffer();
+  return absl::NotFoundError(absl::StrCat("program '", program, "' has no ",
+                                          input ? "input" : "output", " '",
+                                          name, "'"));
+}
+
+namespace {
+Executor::PortBox boxOf(const plan::Buffer &b) {
+  Executor::PortBox box{vec(b.global_shape()), vec(b.slice_offset()),
+                        vec(b.shape())};
+  if (box.global.empty())
+    box.global = box.shape;
+  box.offset.resize(box.shape.size(), 0);
+  return box;
+}
+} // namespace
+
+absl::Status Executor::carry(const std::string &from, const std::string &output,
+                             const std::string &to, const std::string &input) {
+  absl::StatusOr<int32_t> src = portBuffer(from, output, false),
+                          dst = portBuffer(to, input, true);
+  if (!src.ok())
+    return src.status();
+  if (!dst.ok())
+    return dst.status();
+  const plan::Buffer &sb = plan_.buffers(*src), &db = plan_.buffers(*dst);
+  const PortBox s = boxOf(sb), d = boxOf(db);
+  if (s.global != d.global || s.offset != d.offset || s.shape != d.shape ||
+      sb.dtype() != db.dtype())
+    return absl::FailedPreconditionError(absl::StrCat(
+        from, "'s output ", output, " (", sb.layout(), ") and ", to,
+        "'s input ", input, " (", db.layout(), ") are different boxes on rank ",
+        rank_, "; recompile the plan with this galaxyc"));
+  const Tensor &st = tensors_[*src], &dt = tensors_[*dst];
+  const size_t bytes = 4 * size_t(dt.numel());
+  if (st.data == dt.data || bytes == 0)
+    return absl::OkStatus();
+  if (DeviceMemory *mem = store_->device())
+    return mem->copyOnDevice(dt.data, st.data, bytes);
+  std::memcpy(dt.data, st.data, bytes);
+  return absl::OkStatus();
+}
+
+absl::Status
+Executor::editInput(const std::string &program, const std::string &input,
+                    const std::function<void(float *, const PortBox &)> &edit) {
+  absl::StatusOr<int32_t> id = portBuffer(program, input, true);
+  if (!id.ok())
+    return id.status();
+  const plan::Buffer &b = plan_.buffers(*id);
+  if (b.dtype() != plan::F32)
+    return absl::InvalidArgumentError(
+        absl::StrCat(program, "'s input ", input, " is not f32"));
+  const Tensor &t = tensors_[*id];
+  const size_t bytes = 4 * size_t(t.numel());
+  absl::StatusOr<const void *> now = store_->toHost(t.data, bytes);
+  if (!now.ok())
+    return now.status();
+  float *host = static_cast<float *>(store_->stage(t.data, bytes));
+  if (host != *now)
+    std::memcpy(host, *now, bytes);
+  edit(host, boxOf(b));
+  return store_->fromHost(t.data, host, bytes);
 }
 
 void Executor::resetInstrTimes() {

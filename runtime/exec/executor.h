@@ -2,9 +2,11 @@
 // optimizer state, binds buffers to tensors once, and calls the Backend.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -117,6 +119,30 @@ public:
     extraInputs_ = std::move(extra);
   }
 
+  // State kept on the backend between runs (a KV cache): `program`'s inputs
+  // named here are not filled from the batch (they hold what carry() put
+  // there), and its outputs of these names are not copied to the host (nor
+  // gathered). Every rank must name the same ones (gathering is collective).
+  void setKeptPorts(const std::string &program, std::set<std::string> names);
+
+  // This rank's box of a program port: the global shape, the box's offset
+  // in it and its extent (the buffer's local shape).
+  struct PortBox {
+    std::vector<int64_t> global, offset, shape;
+  };
+  // Copies this rank's part of output `output` of `from`, as its last run
+  // left it, into input `input` of `to`, on the backend: no host copy and no
+  // communication. Both ports must be the same rank's same box of the same
+  // global tensor (the partitioner lays a cache's ports out alike). Call it
+  // before another program runs (outputs live in the shared arena).
+  absl::Status carry(const std::string &from, const std::string &output,
+                     const std::string &to, const std::string &input);
+  // Lets `edit` change this rank's part of `program`'s input `input` in host
+  // memory (on a device: a copy, written back).
+  absl::Status
+  editInput(const std::string &program, const std::string &input,
+            const std::function<void(float *, const PortBox &)> &edit);
+
   // Per-instruction timing for profiles (runtime/exec/profiling.h), off by
   // default: when on, run() adds each instruction's steady_clock time to
   // instrSeconds(program)[i]. Off costs one branch per instruction.
@@ -156,11 +182,15 @@ private:
     // else one for all slots.
     std::vector<std::vector<BoundInstr>> bySlot;
     std::vector<bool> gatherOutput; // per program output: sharded on some rank
+    std::set<std::string> kept;     // setKeptPorts
     std::vector<double> seconds;    // per instruction, while timing_ is on
     int64_t timedRuns = 0;
   };
 
   absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp, int slot);
+  // The buffer bound to port `name` of `program` (an input, or an output).
+  absl::StatusOr<int32_t> portBuffer(const std::string &program,
+                                     const std::string &name, bool input) const;
 
   plan::Plan plan_;
   Backend &backend_;
@@ -185,6 +215,9 @@ private:
   std::map<std::string, BoundProgram> programs_;
   std::map<std::string, std::vector<float>> extraInputs_;
   bool timing_ = false;
+  // KernelContext::paramsVersion: a new one whenever the parameters may
+  // have changed (init, load, any program but prefill and decode).
+  uint64_t paramsVersion_ = 0; // set by initParams / loadParams
 };
 
 // The checkpoint name of parameter `param`'s optimizer state slot `slot`

@@ -1,6 +1,9 @@
 #include "runtime/exec/generate.h"
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_format.h"
@@ -149,7 +152,7 @@ bool hasCachePrograms(const Executor &ex) {
 absl::StatusOr<std::vector<std::vector<int32_t>>>
 generateWithCache(Executor &ex,
                   const std::vector<std::vector<int32_t>> &prompts,
-                  const GenerateOptions &o) {
+                  const GenerateOptions &o, GenerateStats *stats) {
   if (absl::Status s = checkPromptLengths(prompts, o); !s.ok())
     return s;
   const plan::Plan &plan = ex.plan();
@@ -163,10 +166,40 @@ generateWithCache(Executor &ex,
                 N = int64_t(prompts.size());
   const int64_t heads = slotQ[1], kvHeads = slotKv[1];
   const KernelContext ctx{o.seed, 0, /*training=*/false};
+  // The caches stay on each rank's backend, in the layout the partitioner
+  // gave them: prefill's outputs are carried into decode's inputs, and each
+  // decode's outputs into the next one's, never through the host.
+  std::set<std::string> caches;
+  for (const plan::Program &p : plan.programs())
+    if (p.name() == "decode")
+      for (const plan::Binding &in : p.inputs())
+        if (in.name().rfind("cache.", 0) == 0)
+          caches.insert(in.name());
+  ex.setKeptPorts("prefill", caches);
+  ex.setKeptPorts("decode", caches);
+  auto carryAll = [&](const std::string &from) -> absl::Status {
+    for (const std::string &c : caches)
+      if (absl::Status s = ex.carry(from, c, "decode", c); !s.ok())
+        return s;
+    return absl::OkStatus();
+  };
+  GenerateStats st;
+  using Clock = std::chrono::steady_clock;
   std::vector<std::vector<int32_t>> generated(N);
+  // Per step: the batch is reused, so the decode loop allocates nothing.
+  io::Batch step;
+  step.size = B;
+  step.seqLen = 1;
+  std::vector<int32_t> &next = step.ints("input_ids");
+  std::vector<float> &m = step.floats("attention_mask");
+  std::vector<float> &sq = step.floats("slot_q");
+  std::vector<float> &skv = step.floats("slot_kv");
+  next.assign(B, 0);
+  m.assign(B * T, 0.0f);
+  sq.assign(B * heads * T, 0.0f);
+  skv.assign(B * kvHeads * T, 0.0f);
   for (int64_t first = 0; first < N; first += B) {
     std::vector<int64_t> len(B);
-    std::vector<int32_t> next(B);
     std::vector<bool> done(B, false);
     io::Batch pre;
     pre.size = B;
@@ -188,22 +221,35 @@ generateWithCache(Executor &ex,
         mask[r * T + s] = 1.0f;
       }
     }
+    const Clock::time_point t0 = Clock::now();
     absl::StatusOr<Outputs> out = ex.run("prefill", pre, ctx);
     if (!out.ok())
       return out.status();
-    // The caches, as decode reads them: slots from each row's length on are
-    // zero (prefill filled them from padding).
-    std::map<std::string, std::vector<float>> caches;
-    for (auto &[name, values] : *out) {
-      if (name.rfind("cache.", 0) != 0)
-        continue;
-      const int64_t D = int64_t(values.size()) / (B * kvHeads * T);
-      for (int64_t r = 0; r < B; ++r)
-        for (int64_t h = 0; h < kvHeads; ++h)
-          std::fill(values.begin() + ((r * kvHeads + h) * T + len[r]) * D,
-                    values.begin() + ((r * kvHeads + h) * T + T) * D, 0.0f);
-      caches[name] = std::move(values);
-    }
+    if (absl::Status s = carryAll("prefill"); !s.ok())
+      return s;
+    // Decode reads the slots from each row's length on as zeros (prefill
+    // filled them from padding): zero this rank's part of them.
+    for (const std::string &c : caches)
+      if (absl::Status s = ex.editInput(
+              "decode", c,
+              [&](float *data, const Executor::PortBox &box) {
+                // [B, NK, T, D]: this rank's rows, heads and slots.
+                const int64_t b0 = box.offset[0], nb = box.shape[0],
+                              nh = box.shape[1], t0 = box.offset[2],
+                              nt = box.shape[2], D = box.shape[3];
+                for (int64_t r = 0; r < nb; ++r) {
+                  const int64_t from =
+                      std::clamp<int64_t>(len[b0 + r] - t0, 0, nt);
+                  for (int64_t h = 0; h < nh; ++h)
+                    std::fill(data + ((r * nh + h) * nt + from) * D,
+                              data + ((r * nh + h) * nt + nt) * D, 0.0f);
+                }
+              });
+          !s.ok())
+        return s;
+    GenerateStats::Group &g = st.groups.emplace_back();
+    g.prefillSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const Clock::time_point d0 = Clock::now();
     for (int64_t t = 0;; ++t) {
       const std::vector<float> &logits = (*out)["logits"];
       if (int64_t(logits.size()) != B * V)
@@ -221,34 +267,38 @@ generateWithCache(Executor &ex,
       }
       if (all || t + 1 == o.maxNewTokens)
         break;
-      // Token t of each row goes to slot len + t.
-      io::Batch step;
-      step.size = B;
-      step.seqLen = 1;
-      step.ints("input_ids") = next;
-      std::vector<float> &m = step.floats("attention_mask");
-      std::vector<float> &sq = step.floats("slot_q");
-      std::vector<float> &skv = step.floats("slot_kv");
-      m.assign(B * T, 0.0f);
-      sq.assign(B * heads * T, 0.0f);
-      skv.assign(B * kvHeads * T, 0.0f);
+      // Token t of each row goes to slot len + t (the previous step's slot
+      // is cleared first: one-hot rows).
       for (int64_t r = 0; r < B; ++r) {
         const int64_t slot = len[r] + t;
+        if (t == 0)
+          std::fill(m.begin() + r * T, m.begin() + r * T + T, 0.0f);
         std::fill(m.begin() + r * T, m.begin() + r * T + slot + 1, 1.0f);
-        for (int64_t h = 0; h < heads; ++h)
-          sq[(r * heads + h) * T + slot] = 1.0f;
-        for (int64_t h = 0; h < kvHeads; ++h)
-          skv[(r * kvHeads + h) * T + slot] = 1.0f;
+        for (int64_t h = 0; h < heads; ++h) {
+          float *row = &sq[(r * heads + h) * T];
+          std::fill(row, row + T, 0.0f);
+          row[slot] = 1.0f;
+        }
+        for (int64_t h = 0; h < kvHeads; ++h) {
+          float *row = &skv[(r * kvHeads + h) * T];
+          std::fill(row, row + T, 0.0f);
+          row[slot] = 1.0f;
+        }
       }
-      for (auto &[name, values] : caches)
-        step.floats(name) = std::move(values);
       out = ex.run("decode", step, ctx);
       if (!out.ok())
         return out.status();
-      for (auto &[name, values] : caches)
-        values = std::move((*out)[name]);
+      if (absl::Status s = carryAll("decode"); !s.ok())
+        return s;
+      // A profile (Executor::setInstrTiming) leaves out the first step:
+      // first-use costs (repacked weights, GEMM choices, rope tables).
+      if (++g.decodeSteps == 1 && st.groups.size() == 1)
+        ex.resetInstrTimes();
     }
+    g.decodeSeconds = std::chrono::duration<double>(Clock::now() - d0).count();
   }
+  if (stats)
+    *stats = st;
   return generated;
 }
 

@@ -52,17 +52,31 @@ generateByRecompute(StepRunner &runner,
 // Whether the executor's plan holds the KV-cache programs (prefill, decode).
 bool hasCachePrograms(const Executor &ex);
 
+// Where generateWithCache spent its time, per group of batchSize prompts:
+// prefill (with the caches' hand-over to decode) and the decode steps after
+// it (one token per row each).
+struct GenerateStats {
+  struct Group {
+    double prefillSeconds = 0, decodeSeconds = 0;
+    int64_t decodeSteps = 0;
+  };
+  std::vector<Group> groups;
+};
+
 // The same decoding with the plan's KV-cache programs: prefill runs
 // each group's right-padded prompts once (the caches' slots at and after a
 // row's length are zeroed: decode adds each new key and value into its
-// slot), then decode runs one token per row per step at slot length + t,
-// the caches going from one step's outputs to the next step's inputs.
-// Collective in a partitioned plan (every rank gets the gathered outputs).
-// Equal to generateByRecompute (tests/generate).
+// slot), then decode runs one token per row per step at slot length + t.
+// The caches never leave the ranks' backends: each rank keeps its part (the
+// partitioner's layout of the cache ports, e.g. its KV heads under TP),
+// carried from prefill's outputs to decode's inputs and from each decode
+// step's outputs to the next step's inputs (Executor::carry). Collective in a
+// partitioned plan (every rank gets the gathered logits). Equal to
+// generateByRecompute (tests/generate). `stats`, if given, gets the timings.
 absl::StatusOr<std::vector<std::vector<int32_t>>>
 generateWithCache(Executor &ex,
                   const std::vector<std::vector<int32_t>> &prompts,
-                  const GenerateOptions &o);
+                  const GenerateOptions &o, GenerateStats *stats = nullptr);
 
 // OUT.jsonl: {"input_ids": [...], "generated_ids": [...]} per prompt, in
 // order, written atomically.

@@ -1,10 +1,12 @@
 #include "tools/galaxy-run/common.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -495,6 +497,36 @@ encodePrompts(const io::SentencePieceTokenizer &tok, const Args &args,
   }
   return prompts;
 }
+
+// --profile with --generate: this rank's decode step, time per kernel (the
+// first step is warm-up: generateWithCache resets the times after it).
+void reportDecodeProfile(const rt::Executor &ex) {
+  const int64_t runs = ex.timedRuns("decode");
+  const std::vector<double> secs = ex.instrSeconds("decode");
+  if (runs == 0)
+    return;
+  std::map<std::string, std::pair<int64_t, double>> byKernel;
+  double total = 0;
+  for (const plan::Program &p : ex.plan().programs())
+    if (p.name() == "decode")
+      for (int i = 0; i < p.instrs_size() && i < int(secs.size()); ++i) {
+        auto &[calls, s] = byKernel[p.instrs(i).kernel()];
+        ++calls;
+        s += secs[i];
+        total += secs[i];
+      }
+  std::vector<std::pair<double, std::string>> order;
+  for (const auto &[k, v] : byKernel)
+    order.push_back({v.second, k});
+  std::sort(order.rbegin(), order.rend());
+  std::cerr << absl::StrFormat(
+      "decode profile: %d steps, %.3f ms/step in kernels\n", runs,
+      1e3 * total / runs);
+  for (const auto &[s, k] : order)
+    std::cerr << absl::StrFormat("  %-16s %4d calls %9.3f ms/step %5.1f%%\n", k,
+                                 byKernel[k].first, 1e3 * s / runs,
+                                 total > 0 ? 100 * s / total : 0.0);
+}
 } // namespace
 
 void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
@@ -566,12 +598,13 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                         "ask for fewer tokens)"));
   }
   const auto t0 = std::chrono::steady_clock::now();
+  rt::GenerateStats stats;
   auto generated =
       seq2seq
           ? (cached
                  ? rt::generateSeq2SeqWithCache(*ex, *prompts, o, shape)
                  : rt::generateSeq2SeqByRecompute(runner, *prompts, o, shape))
-      : cached ? rt::generateWithCache(*ex, *prompts, o)
+      : cached ? rt::generateWithCache(*ex, *prompts, o, &stats)
                : rt::generateByRecompute(runner, *prompts, o);
   if (!generated.ok())
     fail(1, std::string(generated.status().message()));
@@ -594,6 +627,19 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
                             o.sampling.topP, o.sampling.seed),
       cached ? absl::StrCat("KV cache of ", o.seqLen, " positions")
              : std::string("no KV cache: eval_step over the prefix"));
+  // Per group of the plan's batch: tokens/s counts every row of a step.
+  if (cached)
+    for (size_t i = 0; i < stats.groups.size(); ++i) {
+      const rt::GenerateStats::Group &g = stats.groups[i];
+      std::cerr << absl::StrFormat(
+          "generate: group %d: prefill %.4f s, decode %d steps of %d rows in "
+          "%.4f s (%.2f tokens/s)\n",
+          i + 1, g.prefillSeconds, g.decodeSteps, o.batchSize, g.decodeSeconds,
+          g.decodeSeconds > 0 ? g.decodeSteps * o.batchSize / g.decodeSeconds
+                              : 0.0);
+    }
+  if (cached && args.profile)
+    reportDecodeProfile(*ex);
   // The texts: prompt and continuation decoded together, as Hugging Face's
   // tokenizer.decode(output_ids, skip_special_tokens=True) prints them.
   if (tok)

@@ -178,6 +178,7 @@ Profiling (docs/profiler.md; every rank measures, rank 0 reports all):
   --profile          time every train_step instruction (step 1 is warm-up when
                      there are more than 2 steps) and print time, share and
                      GFLOP/s per region (embedding, att.i, con.i, mlp.i, ...)
+                     with --generate: the decode step's time per kernel
   --profile-json FILE  measured profile as JSON in galaxyc's tree layout
   --profile-static FILE  merge into this `galaxyc --profile-json` output instead
                      (--profile-json then writes galaxyc's tree + "measured")
@@ -457,8 +458,9 @@ Args parseArgs(int argc, char **argv) {
   // Any profile output implies --profile; it measures training steps.
   a.profile = a.profile || !a.profileJson.empty() || !a.profileSvg.empty() ||
               !a.profileStatic.empty();
-  if (a.profile && a.data.empty())
-    fail(2, "--profile measures training steps: give --data");
+  if (a.profile && a.data.empty() && a.generate.empty())
+    fail(2, "--profile measures training steps (--data) or decode steps "
+            "(--generate with a KV-cache plan)");
   if (a.nproc > 0 && (a.launch.rank || a.launch.world || a.launch.master))
     fail(2, "--nproc launches the ranks itself; drop --rank/--world/--master");
   if (a.timeoutS <= 0)
@@ -734,7 +736,7 @@ int runRank(Args args) {
     trainWithLog(trainer, args, model, *train, lead, inputs.metrics);
   }
   checkpoints.finish();
-  if (args.profile)
+  if (args.profile && train)
     reportProfile(ex, args, ex.hostComm(), trainer.measuredSeconds(), lead);
   saveWeights(trainer, args, ex.plan(), inputs.peft, lead);
   if (eval)

@@ -287,10 +287,13 @@ absl::StatusOr<PipelineEval> PipelineDriver::evalBatch(const io::Batch &batch,
     return absl::FailedPreconditionError(absl::StrCat(
         who(stage_), ": an earlier step failed; restart the ranks"));
   const plan::ModelInfo &model = ex_.plan().model();
-  // Logits per row: the classes, or a causal LM's [S, V].
+  // Logits per row: the classes, a causal LM's [S, V] or a seq2seq model's
+  // [T, V] (its decoder's positions).
   const int64_t B = model.batch_size(),
                 C = model.task() == "causal_lm"
                         ? model.seq_len() * model.vocab_size()
+                    : model.task() == "seq2seq"
+                        ? model.target_seq_len() * model.vocab_size()
                         : model.num_classes();
   if (batch.size != B)
     return absl::InvalidArgumentError(

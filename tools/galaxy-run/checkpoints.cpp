@@ -44,6 +44,11 @@ int64_t signalAtStep() { return envInt("GALAXY_TEST_SIGNAL_AT_STEP", -1); }
 int64_t pauseInCheckpoint() {
   return envInt("GALAXY_TEST_PAUSE_IN_CHECKPOINT", -1);
 }
+// A rank that waits after step K (up to 30 s) for a stop signal from outside,
+// so a test's SIGTERM lands mid-run however fast the steps are.
+int64_t waitSignalAfterStep() {
+  return envInt("GALAXY_TEST_WAIT_SIGNAL_AFTER_STEP", -1);
+}
 
 } // namespace
 
@@ -194,6 +199,9 @@ void RunCheckpoints::finish() {
 absl::Status RunCheckpoints::afterStep(int64_t step) {
   // Every rank stops after the same step: the signal may have reached only
   // some of them.
+  if (waitSignalAfterStep() == step)
+    for (int i = 0; i < 3000 && io::stopSignal() == 0; ++i)
+      usleep(10000);
   int sig = io::stopSignal();
   if (world_ && world_->size() > 1) {
     int32_t flags[2] = {sig == SIGTERM, sig == SIGINT};

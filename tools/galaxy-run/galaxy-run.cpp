@@ -243,7 +243,9 @@ file exists (to test that a signal removes it);
 GALAXY_TEST_SIGNAL_AT_STEP=K makes rank GALAXY_TEST_FAULT_RANK (default: the
 last) raise SIGTERM at the start of step K (with --checkpoint-dir);
 GALAXY_TEST_PAUSE_IN_CHECKPOINT=K pauses rank 0 in the checkpoint of step K
-once its tensors are written, before its manifest (to test a killed write).
+once its tensors are written, before its manifest (to test a killed write);
+GALAXY_TEST_WAIT_SIGNAL_AFTER_STEP=K makes every rank wait after step K (up to
+30 s) for a stop signal (with --checkpoint-dir).
 )";
 
 constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 7 * 24 * 3600;

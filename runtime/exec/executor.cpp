@@ -502,30 +502,40 @@ Executor::gatherParams(bool withOptState) {
         !s.ok())
       return s;
   GatheredParams out;
-  out.owned.resize(plan_.params_size());
-  for (int i = 0; i < plan_.params_size(); ++i) {
+  // `data` (numel values of parameter i's slice, or of a moment sliced like
+  // it) as a global tensor in host memory: copied off the device, gathered
+  // when sharded; `owned` holds the copy when one is made.
+  auto global = [&](int i, const float *data, int64_t n,
+                    std::vector<float> &owned,
+                    const std::string &what) -> absl::StatusOr<const float *> {
     const plan::Param &p = plan_.params(i);
-    std::vector<float> &owned = out.owned[i];
-    const float *data = params_[i];
-    if (store_->onDevice()) { // every slice is kept: one copy per parameter
-      owned.resize(paramNumel_[i]);
-      if (absl::Status s = store_->device()->copyToHost(owned.data(), data,
-                                                        4 * owned.size());
+    if (store_->onDevice()) { // every slice is kept: one copy per tensor
+      owned.resize(n);
+      if (absl::Status s =
+              store_->device()->copyToHost(owned.data(), data, 4 * n);
           !s.ok())
         return s;
       data = owned.data();
     }
     if (sharded[i]) {
       auto g = gatherBoxes(*hostComm_, data, vec(p.global_shape()),
-                           vec(p.slice_offset()), vec(p.slice_shape()),
-                           absl::StrCat("parameter ", p.name()));
+                           vec(p.slice_offset()), vec(p.slice_shape()), what);
       if (!g.ok())
         return g.status();
       owned = std::move(*g);
       data = owned.data();
     }
+    return data;
+  };
+  out.owned.resize(plan_.params_size());
+  for (int i = 0; i < plan_.params_size(); ++i) {
+    const plan::Param &p = plan_.params(i);
+    auto data = global(i, params_[i], paramNumel_[i], out.owned[i],
+                       absl::StrCat("parameter ", p.name()));
+    if (!data.ok())
+      return data.status();
     out.tensors.push_back(
-        {p.name(), io::StDType::F32, vec(p.global_shape()), data});
+        {p.name(), io::StDType::F32, vec(p.global_shape()), *data});
   }
   if (!withOptState)
     return out;
@@ -543,27 +553,13 @@ Executor::gatherParams(bool withOptState) {
   for (const auto &[i, id] : moments) {
     const plan::Param &p = plan_.params(i);
     const plan::Buffer &b = plan_.buffers(id);
-    std::vector<float> &owned = out.owned.emplace_back();
-    const float *data = state_[id];
-    if (store_->onDevice()) {
-      owned.resize(numel(b.shape()));
-      if (absl::Status s = store_->device()->copyToHost(owned.data(), data,
-                                                        4 * owned.size());
-          !s.ok())
-        return s;
-      data = owned.data();
-    }
-    if (sharded[i]) {
-      auto g = gatherBoxes(*hostComm_, data, vec(p.global_shape()),
-                           vec(p.slice_offset()), vec(p.slice_shape()),
-                           absl::StrCat("optimizer state of ", p.name()));
-      if (!g.ok())
-        return g.status();
-      owned = std::move(*g);
-      data = owned.data();
-    }
+    auto data =
+        global(i, state_[id], numel(b.shape()), out.owned.emplace_back(),
+               absl::StrCat("optimizer state of ", p.name()));
+    if (!data.ok())
+      return data.status();
     out.tensors.push_back({optStateName(p.name(), b.slot()), io::StDType::F32,
-                           vec(p.global_shape()), data});
+                           vec(p.global_shape()), *data});
   }
   return out;
 }

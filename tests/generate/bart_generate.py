@@ -17,7 +17,6 @@ same seeded weights on 5 source prompts of lengths 1 to 12 (groups of 2, 2 and a
 tests/generate/bart_hf_check.py compares with Hugging Face by hand. Exit 0 equal, 1 not.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -40,22 +39,14 @@ def fail(msg, code=1):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--keep")
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    with harness.work_dir(args.keep, "galaxy-bart-generate.") as work:
-        return check(work, galaxyc, galaxy_run)
+    return harness.script_main("bart_generate.py", "galaxy-bart-generate.", check)
 
 
 def check(work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    with open(p("prompts.jsonl"), "w") as f:
-        for ids in PROMPTS:
-            f.write(json.dumps({"input_ids": ids}) + "\n")
+    harness.write_prompts(p("prompts.jsonl"), PROMPTS)
     plans = {}
     for name, mode, world in (("serial", "serial", 1), ("dp", "dp", 2), ("tp", "tp", 2),
                               ("galaxy", "galaxy", 2), ("tp_w3", "tp", 3)):

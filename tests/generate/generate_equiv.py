@@ -21,7 +21,6 @@ No torch or transformers needed (tests/generate/hf_generate_check.py compares wi
 Hugging Face by hand). Exit 0 equal, 1 different.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -43,22 +42,14 @@ def fail(msg, code=1):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--keep")
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    with harness.work_dir(args.keep, "galaxy-generate.") as work:
-        return check(work, galaxyc, galaxy_run)
+    return harness.script_main("generate_equiv.py", "galaxy-generate.", check)
 
 
 def check(work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    with open(p("prompts.jsonl"), "w") as f:
-        for ids in PROMPTS:
-            f.write(json.dumps({"input_ids": ids}) + "\n")
+    harness.write_prompts(p("prompts.jsonl"), PROMPTS)
     plans = {}
     for name, mode, world in (("serial", "serial", 1), ("dp", "dp", 2), ("tp", "tp", 2),
                               ("sp", "sp", 2), ("galaxy", "galaxy", 2),

@@ -15,7 +15,6 @@ Compiles the tiny LLaMA of tests/equiv/llama_case.py serially (batch 2, initiali
 Needs numpy only. Exit 0 equal, 1 different.
 """
 
-import argparse
 import json
 import math
 import os
@@ -83,13 +82,7 @@ def fail(msg):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--keep")
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    with harness.work_dir(args.keep, "galaxy-llama-numpy.") as work:
-        return check(work, galaxyc, galaxy_run)
+    return harness.script_main("llama_numpy.py", "galaxy-llama-numpy.", check)
 
 
 def check(work, galaxyc, galaxy_run):
@@ -106,9 +99,7 @@ def check(work, galaxyc, galaxy_run):
     with open(p("eval.jsonl"), "w") as f:
         for row in eval_rows:
             f.write(json.dumps(row) + "\n")
-    with open(p("prompts.jsonl"), "w") as f:
-        for ids in PROMPTS:
-            f.write(json.dumps({"input_ids": ids}) + "\n")
+    harness.write_prompts(p("prompts.jsonl"), PROMPTS)
     subprocess.run([galaxyc, p("c.json"), "-o", p("plan"), "--emit", "none"], check=True)
     subprocess.run([galaxy_run, p("plan"), "--seed", "5", "--eval", p("eval.jsonl"),
                     "--eval-out", p("eval.json"), "--save", p("w.safetensors"),

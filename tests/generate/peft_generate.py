@@ -16,7 +16,6 @@ On the tiny LLaMA of tests/equiv/llama_case.py (GQA 8/4 heads, pad 16):
 Standard library only (safetensors read and written by hand). Exit 0 pass, 1 fail.
 """
 
-import argparse
 import json
 import os
 import random
@@ -75,9 +74,7 @@ def check(work, galaxyc, galaxy_run):
     def p(name):
         return os.path.join(work, name)
 
-    with open(p("prompts.jsonl"), "w") as f:
-        for ids in PROMPTS:
-            f.write(json.dumps({"input_ids": ids}) + "\n")
+    harness.write_prompts(p("prompts.jsonl"), PROMPTS)
     split = llama_case.SPLITS[2]
     tp_lists = {"tp_num_attention_heads_list": split["heads"],
                 "tp_intermediate_size_list": split["inter"]}
@@ -217,13 +214,7 @@ def check(work, galaxyc, galaxy_run):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--keep")
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    with harness.work_dir(args.keep, "galaxy-peft-generate.") as work:
-        return check(work, galaxyc, galaxy_run)
+    return harness.script_main("peft_generate.py", "galaxy-peft-generate.", check)
 
 
 if __name__ == "__main__":

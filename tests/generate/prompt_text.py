@@ -11,7 +11,6 @@ printed line sp.decode(prompt ids + generated ids); the tp run prints the same l
 --prompt without --tokenizer is refused. Exit 0 pass, 1 fail.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -97,13 +96,7 @@ def check(work, galaxyc, galaxy_run):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--keep")
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    with harness.work_dir(args.keep, "galaxy-prompt.") as work:
-        return check(work, galaxyc, galaxy_run)
+    return harness.script_main("prompt_text.py", "galaxy-prompt.", check)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,15 @@ absl::StatusOr<int32_t> deviceI32At(const CudaOp &op, const int32_t *data,
   return v;
 }
 
+absl::StatusOr<std::pair<int64_t, int64_t>> deviceMemoryInfo(int device) {
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      cudaStatus(cudaSetDevice(device), "cudaSetDevice"));
+  size_t freeB = 0, totalB = 0;
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      cudaStatus(cudaMemGetInfo(&freeB, &totalB), "cudaMemGetInfo"));
+  return std::pair<int64_t, int64_t>{int64_t(freeB), int64_t(totalB)};
+}
+
 absl::StatusOr<int> visibleDeviceCount() {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);

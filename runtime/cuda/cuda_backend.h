@@ -4,7 +4,9 @@
 // executor, as for the CPU backend.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "runtime/backend.h"
@@ -34,6 +36,10 @@ createCudaBackend(const CudaBackendOptions &options);
 // says why there are none. Initialises the CUDA runtime: in a process that
 // forks afterwards, call it in a child.
 absl::StatusOr<int> visibleDeviceCount();
+
+// Free and total bytes of GPU `device` (cudaMemGetInfo), for the memory
+// check galaxy-run makes before allocating.
+absl::StatusOr<std::pair<int64_t, int64_t>> deviceMemoryInfo(int device);
 
 // The device-memory side of a CUDA backend; null for any other backend.
 DeviceMemory *deviceMemoryOf(Backend &backend);

@@ -195,7 +195,8 @@ void checkTokenizerFlags(const Args &args, const plan::ModelInfo &model) {
 RunInputs loadInputs(const Args &args, const plan::Plan &plan, bool lead) {
   // Before any data is read: the plan's sizes (a wrapped or negative one is
   // refused), what it will allocate against what the machine has (device
-  // memory is not checked yet), and where the run will write.
+  // memory: after the CUDA backend is made, checkGpuMemory), and where the run
+  // will write.
   absl::StatusOr<plan::PlanMemory> need =
       plan::checkLoadedPlanSizes(plan, "plan " + args.plan);
   if (!need.ok())

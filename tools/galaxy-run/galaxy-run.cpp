@@ -612,6 +612,22 @@ std::unique_ptr<rt::Backend> cudaBackendFor(const rt::LaunchInfo &launch,
 #endif
 }
 
+// What the plan allocates against GPU `device`'s free memory (the host's is
+// checked in loadInputs for --backend cpu).
+void checkGpuMemory(const plan::Plan &plan, const std::string &path,
+                    int device) {
+#ifdef GALAXY_EXECUTOR_DEVICE_MEMORY
+  absl::StatusOr<plan::PlanMemory> need =
+      plan::checkLoadedPlanSizes(plan, "plan " + path);
+  absl::StatusOr<std::pair<int64_t, int64_t>> info =
+      rt::cuda::deviceMemoryInfo(device);
+  if (need.ok() && info.ok())
+    checkDeviceMemory(*need, path, device, info->first, info->second);
+#else
+  (void)plan, (void)path, (void)device;
+#endif
+}
+
 // Gloo for the CPU; NCCL on `device` (>= 0) for the CUDA backend, through
 // the same TCP store rendezvous.
 absl::StatusOr<std::unique_ptr<comm::Communicator>>
@@ -667,8 +683,10 @@ int runRank(Args args) {
   std::unique_ptr<rt::Backend> backend;
   void *stream = nullptr;
   int device = -1;
-  if (args.backend == "cuda")
+  if (args.backend == "cuda") {
     backend = cudaBackendFor(*launch, &stream, &device);
+    checkGpuMemory(*planOr, args.plan, device);
+  }
   std::unique_ptr<comm::Communicator> comm;
   if (world > 1) {
     comm::CommOptions co;

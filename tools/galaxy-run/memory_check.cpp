@@ -38,14 +38,18 @@ std::optional<int64_t> availableMemoryBytes() {
   return std::nullopt;
 }
 
-void checkMemory(const plan::PlanMemory &need, const std::string &plan,
-                 int ranks) {
+namespace {
+
+bool skipped() {
   const char *skip = std::getenv("GALAXY_SKIP_MEMORY_CHECK");
-  if (skip && std::string(skip) == "1")
-    return;
-  std::optional<int64_t> available = availableMemoryBytes();
-  if (!available || need.total <= *available)
-    return;
+  return skip && std::string(skip) == "1";
+}
+
+// Fails naming the need, its parts and what `where` has available (`how`:
+// where the figure comes from).
+[[noreturn]] void refuse(const plan::PlanMemory &need, const std::string &plan,
+                         int ranks, int64_t available, const std::string &where,
+                         const std::string &how) {
   fail(2, absl::StrCat(
               ranks > 1 ? absl::StrCat("the ", ranks, " ranks of plan ", plan,
                                        " need ")
@@ -55,10 +59,29 @@ void checkMemory(const plan::PlanMemory &need, const std::string &plan,
               ", optimizer state ", human(need.optimizerState), ", inputs ",
               human(need.inputs),
               need.stash ? absl::StrCat(", stash ", human(need.stash)) : "",
-              ") but this machine has ", human(*available), " (", *available,
-              " bytes) available (MemAvailable in /proc/meminfo); compile a "
-              "smaller config or split it over more machines "
-              "(GALAXY_SKIP_MEMORY_CHECK=1 tries anyway)"));
+              ") but ", where, " has ", human(available), " (", available,
+              " bytes) available (", how,
+              "); compile a smaller config or split it over "
+              "more devices (GALAXY_SKIP_MEMORY_CHECK=1 tries anyway)"));
+}
+
+} // namespace
+
+void checkMemory(const plan::PlanMemory &need, const std::string &plan,
+                 int ranks) {
+  if (skipped())
+    return;
+  std::optional<int64_t> available = availableMemoryBytes();
+  if (available && need.total > *available)
+    refuse(need, plan, ranks, *available, "this machine",
+           "MemAvailable in /proc/meminfo");
+}
+
+void checkDeviceMemory(const plan::PlanMemory &need, const std::string &plan,
+                       int device, int64_t freeBytes, int64_t totalBytes) {
+  if (!skipped() && need.total > freeBytes)
+    refuse(need, plan, 1, freeBytes, absl::StrCat("GPU ", device),
+           absl::StrCat("cudaMemGetInfo; ", human(totalBytes), " in all"));
 }
 
 } // namespace galaxy::run

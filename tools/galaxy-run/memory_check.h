@@ -21,4 +21,9 @@ std::optional<int64_t> availableMemoryBytes();
 void checkMemory(const plan::PlanMemory &need, const std::string &plan,
                  int ranks);
 
+// The same for --backend cuda, where the executor places every buffer of the
+// need in the memory of GPU `device` (freeBytes of totalBytes free).
+void checkDeviceMemory(const plan::PlanMemory &need, const std::string &plan,
+                       int device, int64_t freeBytes, int64_t totalBytes);
+
 } // namespace galaxy::run

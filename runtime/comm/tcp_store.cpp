@@ -69,6 +69,15 @@ void TcpStore::armReply(std::chrono::milliseconds wait) {
                  std::max(wait, std::chrono::milliseconds(0)) + slack);
 }
 
+absl::Status TcpStore::send(const Writer &w, std::chrono::milliseconds wait) {
+  if (!broken_.ok())
+    return broken_;
+  armReply(wait);
+  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
+    return lost(s);
+  return absl::OkStatus();
+}
+
 std::string TcpStore::address() const {
   return absl::StrCat(host_, ":", port_);
 }
@@ -97,15 +106,12 @@ bool TcpStore::stalled() const { return stalled_; }
 absl::Status TcpStore::sendKeyValue(uint8_t op, const std::string &key,
                                     std::string_view value) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(std::chrono::milliseconds(0));
   w.u8(op);
   w.str(key);
   w.str(value);
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, std::chrono::milliseconds(0)); !s.ok())
+    return s;
   if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
     return lost(ack.status());
   return absl::OkStatus();
@@ -123,15 +129,12 @@ absl::Status TcpStore::setOnDisconnect(const std::string &key,
 absl::StatusOr<std::string> TcpStore::fetch(const std::string &key,
                                             std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(timeout);
   w.u8(kGet);
   w.str(key);
   w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, timeout); !s.ok())
+    return s;
   absl::StatusOr<uint8_t> found = readU8(fd_.get());
   if (!found.ok())
     return lost(found.status());
@@ -149,17 +152,14 @@ absl::StatusOr<std::vector<std::string>>
 TcpStore::missing(const std::vector<std::string> &keys,
                   std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(timeout);
   w.u8(kWait);
   w.u64(keys.size());
   for (const std::string &k : keys)
     w.str(k);
   w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, timeout); !s.ok())
+    return s;
   absl::StatusOr<uint64_t> n = readU64(fd_.get());
   if (!n.ok())
     return lost(n.status());
@@ -175,15 +175,12 @@ TcpStore::missing(const std::vector<std::string> &keys,
 
 absl::StatusOr<int64_t> TcpStore::add(const std::string &key, int64_t delta) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(std::chrono::milliseconds(0));
   w.u8(kAdd);
   w.str(key);
   w.u64(static_cast<uint64_t>(delta));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, std::chrono::milliseconds(0)); !s.ok())
+    return s;
   absl::StatusOr<uint64_t> v = readU64(fd_.get());
   if (!v.ok())
     return lost(v.status());
@@ -194,17 +191,14 @@ absl::StatusOr<TcpStore::Lead>
 TcpStore::claimRank(int rank, std::string_view info, std::string_view facts,
                     std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(timeout);
   w.u8(kClaim);
   w.u64(static_cast<uint64_t>(rank));
   w.str(info);
   w.str(facts);
   w.u64(static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 0)));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, timeout); !s.ok())
+    return s;
   absl::StatusOr<uint8_t> ok = readU8(fd_.get());
   if (!ok.ok())
     return lost(ok.status());
@@ -224,14 +218,11 @@ TcpStore::claimRank(int rank, std::string_view info, std::string_view facts,
 
 absl::Status TcpStore::beat(int rank) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(std::chrono::milliseconds(0));
   w.u8(kBeat);
   w.u64(static_cast<uint64_t>(rank));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, std::chrono::milliseconds(0)); !s.ok())
+    return s;
   if (absl::StatusOr<uint8_t> ack = readU8(fd_.get()); !ack.ok())
     return lost(ack.status());
   return absl::OkStatus();
@@ -239,14 +230,11 @@ absl::Status TcpStore::beat(int rank) {
 
 absl::StatusOr<std::chrono::milliseconds> TcpStore::beatAge(int rank) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!broken_.ok())
-    return broken_;
   Writer w;
-  armReply(std::chrono::milliseconds(0));
   w.u8(kBeatAge);
   w.u64(static_cast<uint64_t>(rank));
-  if (absl::Status s = w.sendTo(fd_.get()); !s.ok())
-    return lost(s);
+  if (absl::Status s = send(w, std::chrono::milliseconds(0)); !s.ok())
+    return s;
   absl::StatusOr<uint64_t> v = readU64(fd_.get());
   if (!v.ok())
     return lost(v.status());

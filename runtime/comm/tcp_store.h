@@ -17,6 +17,9 @@
 #include "runtime/comm/socket_io.h"
 
 namespace galaxy::comm {
+namespace store_wire {
+class Writer;
+} // namespace store_wire
 
 class TcpStore : public gloo::rendezvous::Store {
 public:
@@ -81,6 +84,11 @@ private:
   absl::Status sendKeyValue(uint8_t op, const std::string &key,
                             std::string_view value);
   void armReply(std::chrono::milliseconds wait);
+  // Sends a composed request with the reply bounded by `wait` plus slack;
+  // the caller holds mu_. A broken store, or a failed send (which breaks
+  // it), is the error.
+  absl::Status send(const store_wire::Writer &w,
+                    std::chrono::milliseconds wait);
 
   std::mutex mu_; // one request/response at a time on the socket
   Fd fd_;

@@ -64,10 +64,8 @@ TextTokenizer::encode(std::string_view text, int64_t maxLen) const {
 
 absl::StatusOr<std::string>
 TextTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecial) const {
-  if (!bpe_)
-    return absl::UnimplementedError(absl::StrFormat(
-        "%s: decoding SentencePiece ids is not built", sp_->path()));
-  return bpe_->decode(ids, skipSpecial);
+  // SentencePiece decodes as LlamaTokenizer's skip_special_tokens=True.
+  return bpe_ ? bpe_->decode(ids, skipSpecial) : sp_->decode(ids);
 }
 
 } // namespace galaxy::io

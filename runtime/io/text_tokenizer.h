@@ -38,7 +38,8 @@ public:
   // The model tokenizer's input_ids of `text`, cut to maxLen ids.
   absl::StatusOr<std::vector<int32_t>> encode(std::string_view text,
                                               int64_t maxLen) const;
-  // The text of `ids` (byte-level BPE only; SentencePiece: an error).
+  // The text of `ids` (SentencePiece: special tokens always skipped, as
+  // LlamaTokenizer.decode(skip_special_tokens=True)).
   absl::StatusOr<std::string> decode(const std::vector<int32_t> &ids,
                                      bool skipSpecial) const;
 

@@ -11,7 +11,7 @@ drawn with initializer_range 0.3 so that argmaxes are decisive), saves it as saf
 and compares every generated id with LlamaForCausalLM.generate(do_sample=False), one
 prompt at a time. It also compares `--eval`'s loss/perplexity with Hugging Face's mean
 token loss on the same rows. Needs transformers: run it with an interpreter that has
-it (e.g. /work/wt-oracle/.venv-hf/bin/python). Exit 0 equal, 1 different.
+it (e.g. the .venv-hf that scripts/hf_conformance.sh makes). Exit 0 equal, 1 different.
 """
 
 import argparse

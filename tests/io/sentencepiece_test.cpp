@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/io/dataset.h"
+#include "runtime/io/text_tokenizer.h"
 #include "tests/io/test_util.h"
 
 namespace galaxy::io {
@@ -160,6 +161,21 @@ TEST_F(SentencePiece, DecodesAsPythonSentencePiece) {
   auto bad = tok->decode({1, int32_t(tok->vocabSize())});
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(bad.status().message(), HasSubstr("outside its vocabulary"));
+}
+
+// TextTokenizer (--tokenizer by file type) decodes a SentencePiece model's
+// ids as the model itself does.
+TEST_F(SentencePiece, TextTokenizerDecodesLikeTheModel) {
+  auto sp = SentencePieceTokenizer::fromFile(*model_);
+  auto text = TextTokenizer::fromPath(*model_);
+  ASSERT_TRUE(sp.ok() && text.ok());
+  for (const std::string &t : texts()) {
+    auto ids = sp->encode(t, -1);
+    ASSERT_TRUE(ids.ok());
+    auto got = text->decode(*ids, true);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, *sp->decode(*ids));
+  }
 }
 
 TEST_F(SentencePiece, TruncatesAfterTheBos) {

@@ -141,6 +141,14 @@ protected:
                     mlir::IntegerAttr()),
                 "");
   }
+  // A sequence classifier's loss, Hugging Face's: the mean cross-entropy over
+  // the batch's `rows` rows (labels of -100 count as none).
+  mlir::Value rowLoss(mlir::Value logits, mlir::Value labels, int64_t rows) {
+    return dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
+                                         b.getF64FloatAttr(double(rows)),
+                                         mlir::IntegerAttr()),
+                "");
+  }
 
   // Emits a galaxy.block of `kind` at `layer` (-1: outside the layer
   // sequence) whose body `body` builds, and returns its results. `region`

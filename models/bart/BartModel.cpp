@@ -289,11 +289,7 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
       Value logits =
           linear(dropout(act, c.classifier_dropout),
                  "classification_head.out_proj", H, c.num_classes, "H", "C");
-      Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                                 b.getF64FloatAttr(double(B)),
-                                                 IntegerAttr()),
-                        "");
-      return {loss, logits};
+      return {rowLoss(logits, labels, B), logits};
     });
   } else {
     // lm_head (the shared table) plus final_logits_bias, a saved buffer that

@@ -246,12 +246,7 @@ OwningOpRef<ModuleOp> BertBuilder::build() {
   auto head = block("head", -1, [&]() -> SmallVector<Value> {
     Value logits = linear(dropout(pooled, d.hiddenDropout), "classifier",
                           d.hidden, d.numClasses, "H", "C");
-    Value loss = dims(
-        b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                 b.getF64FloatAttr(double(d.batch)),
-                                 /*ignore_index: HF's -100*/ IntegerAttr()),
-        "");
-    return {loss, logits};
+    return {rowLoss(logits, labels, d.batch), logits};
   });
   if (d.exposeTaps)
     head.append(taps.begin(), taps.end());

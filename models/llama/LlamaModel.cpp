@@ -61,11 +61,7 @@ OwningOpRef<ModuleOp> LlamaBuilder::build() {
           dims(b.create<TakeTokenOp>(loc, f32({B, H}), n, arg("last_index"), 0),
                "B,H");
       Value logits = linear(last, "score", H, c.num_classes, "H", "C", false);
-      Value loss = dims(b.create<CrossEntropyOp>(loc, f32({}), logits, labels,
-                                                 b.getF64FloatAttr(double(B)),
-                                                 IntegerAttr()),
-                        "");
-      return {loss, logits};
+      return {rowLoss(logits, labels, B), logits};
     });
   } else {
     // Every position's logits against the next-token labels (tokenLoss):

@@ -3,6 +3,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "models/bart/bart_parts.h"
+#include "runtime/plan/programs.h"
 
 using namespace mlir;
 
@@ -82,10 +83,11 @@ void BartInferenceBuilder::decode(ModuleOp module) {
   std::vector<Type> types = {f32({B, V})};
   std::vector<std::string> names = {"logits"};
   for (int64_t i = 0; i < L; ++i)
-    for (const char *kv : {"cache.k", "cache.v"}) {
-      inputs.push_back({name(kv, i), false, {B, heads, T, hd}, "B,N,TK,D"});
+    for (const char *kv : {"k", "v"}) {
+      inputs.push_back(
+          {plan::cachePort(kv, i), false, {B, heads, T, hd}, "B,N,TK,D"});
       types.push_back(f32({B, heads, T, hd}));
-      names.push_back(name(kv, i));
+      names.push_back(plan::cachePort(kv, i));
     }
   for (int64_t i = 0; i < L; ++i)
     for (const char *kv : {"cross.k", "cross.v"})
@@ -107,11 +109,11 @@ void BartInferenceBuilder::decode(ModuleOp module) {
           // The new key and value placed at the slot ([B, N, T, 1] ·
           // [B, N, 1, D]: exact zeros elsewhere) and added to the cache.
           Value k = dims(
-              b.create<AddOp>(loc, arg(name("cache.k", i)),
+              b.create<AddOp>(loc, arg(plan::cachePort("k", i)),
                               matmul(slot, k1, {B, heads, T, hd}, "B,N,TK,D")),
               "B,N,TK,D");
           Value v = dims(
-              b.create<AddOp>(loc, arg(name("cache.v", i)),
+              b.create<AddOp>(loc, arg(plan::cachePort("v", i)),
                               matmul(slot, v1, {B, heads, T, hd}, "B,N,TK,D")),
               "B,N,TK,D");
           return {attend(q, k, v, arg("decoder_attention_mask"), false, heads,

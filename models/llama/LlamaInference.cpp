@@ -6,6 +6,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "models/llama/llama_parts.h"
+#include "runtime/plan/programs.h"
 
 using namespace mlir;
 
@@ -84,8 +85,8 @@ void LlamaInferenceBuilder::prefill() {
   std::vector<Port> outputs = {{"logits", f32({B, V}), "B,V"}};
   for (int64_t i = 0; i < L; ++i)
     for (const char *kv : {"k", "v"})
-      outputs.push_back({std::string("cache.") + kv + "." + std::to_string(i),
-                         f32({B, kvHeads, T, hd}), "B,NK,K,D"});
+      outputs.push_back(
+          {plan::cachePort(kv, i), f32({B, kvHeads, T, hd}), "B,NK,K,D"});
   Fn fn = function("prefill",
                    {{"input_ids", i32({B, T}), "B,S"},
                     {"attention_mask", f32({B, T}), "B,K"},
@@ -118,8 +119,7 @@ void LlamaInferenceBuilder::decode() {
   std::vector<Port> outputs = {{"logits", f32({B, V}), "B,V"}};
   for (int64_t i = 0; i < L; ++i)
     for (const char *kv : {"k", "v"}) {
-      Port p{std::string("cache.") + kv + "." + std::to_string(i),
-             f32({B, kvHeads, T, hd}), "B,NK,K,D"};
+      Port p{plan::cachePort(kv, i), f32({B, kvHeads, T, hd}), "B,NK,K,D"};
       inputs.push_back(p);
       outputs.push_back(p);
     }

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "compiler/config/split.h"
+#include "runtime/plan/programs.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/StringMap.h"
@@ -216,7 +217,7 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
   // returns it in that layout, so the runtime keeps each rank's part between
   // programs (TP: the rank's KV heads) and no step gathers it.
   auto isCache = [](StringAttr name) {
-    return name && name.getValue().starts_with("cache.");
+    return name && plan::isCachePort(name.getValue().str());
   };
   for (BlockArgument arg : body.getArguments())
     setLayout(arg,

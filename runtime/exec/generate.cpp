@@ -13,6 +13,7 @@
 #include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/text_file.h"
+#include "runtime/plan/programs.h"
 
 namespace galaxy::rt {
 
@@ -173,7 +174,7 @@ generateWithCache(Executor &ex,
   for (const plan::Program &p : plan.programs())
     if (p.name() == "decode")
       for (const plan::Binding &in : p.inputs())
-        if (in.name().rfind("cache.", 0) == 0)
+        if (plan::isCachePort(in.name()))
           caches.insert(in.name());
   ex.setKeptPorts("prefill", caches);
   ex.setKeptPorts("decode", caches);

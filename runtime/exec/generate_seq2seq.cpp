@@ -4,6 +4,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/trainer.h"
 #include "runtime/io/dataset.h"
+#include "runtime/plan/programs.h"
 
 namespace galaxy::rt {
 namespace {
@@ -148,8 +149,9 @@ generateSeq2SeqWithCache(Executor &ex,
       if (name.rfind("cross.k.", 0) != 0)
         continue;
       const std::string layer = name.substr(8);
-      caches["cache.k." + layer].assign(values.size() / S * T, 0.0f);
-      caches["cache.v." + layer].assign(values.size() / S * T, 0.0f);
+      for (const char *kv : {"k", "v"})
+        caches[plan::cachePort(kv, std::stoll(layer))].assign(
+            values.size() / S * T, 0.0f);
     }
     for (const plan::Program &p : ex.plan().programs())
       if (p.name() == "decode")

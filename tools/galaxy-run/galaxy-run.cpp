@@ -26,6 +26,7 @@
 #include "runtime/io/temp_file.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
+#include "tools/galaxy-run/calibrate.h"
 #include "tools/galaxy-run/checkpoints.h"
 #include "tools/galaxy-run/common.h"
 #include "tools/galaxy-run/job_agreement.h"
@@ -291,7 +292,7 @@ Args parseArgs(int argc, char **argv) {
     const size_t first = i;
     const std::string &arg = args[i];
     if (arg == "-h" || arg == "--help") {
-      std::cout << kUsage;
+      std::cout << kUsage << "\n" << kCalibrateUsage;
       std::exit(0);
     }
     std::string flag = arg, value;
@@ -785,6 +786,8 @@ int main(int argc, char **argv) {
         pause(); // until a signal ends the process
     });
   try {
+    if (isCalibrate(argc, argv))
+      return runCalibrate(argc, argv, {cudaBackendFor, connectRanks});
     Args args = parseArgs(argc, argv);
     return args.nproc > 0 ? launchLocal(args) : runRank(args);
   } catch (const Exit &e) {

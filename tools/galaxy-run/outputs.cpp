@@ -140,6 +140,8 @@ void checkOutputs(const Args &args) {
   }
 }
 
+void checkOutput(const OutputPath &output) { checkOne(output); }
+
 absl::Status writeTextAtomically(const std::string &path,
                                  const std::string &text) {
   return io::writeTextAtomically(path, text);

@@ -27,6 +27,8 @@ std::vector<OutputPath> outputPaths(const Args &args);
 // to: the rename would replace the link, not write where it points, and
 // following it could write outside the directory the user looked at.
 void checkOutputs(const Args &args);
+// The same checks for one file (galaxy-run --calibrate's -o).
+void checkOutput(const OutputPath &output);
 
 // io::writeTextAtomically (runtime/io/text_file.h).
 absl::Status writeTextAtomically(const std::string &path,

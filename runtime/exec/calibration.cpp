@@ -145,7 +145,6 @@ struct Probe {
 };
 constexpr Probe kProbes[] = {
     {256, 20}, {16 << 10, 10}, {256 << 10, 6}, {1 << 20, 4}};
-constexpr uint32_t kPairTag = 0xCA1B;
 
 // The partner of `rank` in round `round` of the circle method over `n`
 // ranks (an odd n gets a bye: -1), so that every pair meets exactly once in
@@ -385,59 +384,58 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
                                               const MeasureOptions &options) {
   const int world = comm.size(), rank = comm.rank();
   const size_t maxFloats = kProbes[std::size(kProbes) - 1].floats;
-  Floats buf(device), back(device);
+  Floats buf(device);
   if (absl::Status s = buf.allocate(int64_t(maxFloats), 0.f); !s.ok())
     return s;
-  if (absl::Status s = back.allocate(int64_t(maxFloats), 0.f); !s.ok())
-    return s;
-  // The fastest of `reps` calls of `op`, each started together.
-  auto fastest =
-      [&](int reps,
-          const std::function<absl::Status()> &op) -> absl::StatusOr<double> {
-    double best = 1e30;
-    for (int r = 0; r <= reps; ++r) { // the first call warms up
-      if (absl::Status s = comm.barrier(); !s.ok())
-        return s;
-      const Clock::time_point t0 = Clock::now();
-      if (absl::Status s = op(); !s.ok())
-        return s;
-      if (r > 0)
-        best = std::min(best, secondsSince(t0));
+  // This rank's median all-reduce of each probe over `group` (what a
+  // training step meets, not the luckiest call), each call started together
+  // (null group: a bye, nothing timed).
+  auto allReduces = [&](comm::Communicator *group,
+                        std::vector<float>::iterator out) -> absl::Status {
+    for (const Probe &p : kProbes) {
+      std::vector<double> times;
+      for (int r = 0; group && r <= p.reps; ++r) { // the first call warms up
+        if (absl::Status s = group->barrier(); !s.ok())
+          return s;
+        const Clock::time_point t0 = Clock::now();
+        if (absl::Status s = group->allReduceSum(buf.data(), p.floats); !s.ok())
+          return s;
+        if (r > 0)
+          times.push_back(secondsSince(t0));
+      }
+      std::sort(times.begin(), times.end());
+      *out++ = times.empty() ? 0.f : float(times[times.size() / 2]);
     }
-    return best;
+    return absl::OkStatus();
   };
 
-  // This rank's fastest all-reduce of each probe, then the pairs' exchanges:
-  // mine[p] and mine[P + round·P + p].
+  // mine[p]: the world's all-reduce of probe p; mine[P + round·P + p]: this
+  // rank's pair's in that round.
   const size_t P = std::size(kProbes);
-  const int R = rounds(world);
+  const int R = world > 2 ? rounds(world) : 0; // 2 ranks: the pair is the world
   std::vector<float> mine(P + size_t(R) * P, 0.f);
-  for (size_t p = 0; p < P; ++p) {
-    absl::StatusOr<double> t = fastest(kProbes[p].reps, [&] {
-      return comm.allReduceSum(buf.data(), kProbes[p].floats);
-    });
-    if (!t.ok())
-      return t.status();
-    mine[p] = float(*t);
-    if (options.progress)
+  if (absl::Status s = allReduces(&comm, mine.begin()); !s.ok())
+    return s;
+  if (options.progress)
+    for (size_t p = 0; p < P; ++p)
       options.progress(absl::StrFormat("all-reduce %8d B  %9.1f us",
                                        kProbes[p].floats * sizeof(float),
-                                       *t * 1e6));
-  }
+                                       mine[p] * 1e6));
   for (int round = 0; round < R; ++round) {
     const int peer = partnerIn(round, rank, world);
-    for (size_t p = 0; p < P; ++p) {
-      const size_t n = kProbes[p].floats;
-      absl::StatusOr<double> t = fastest(kProbes[p].reps, [&] {
-        if (peer < 0)
-          return absl::OkStatus();
-        return comm.sendRecv(buf.data(), n, peer, back.data(), n, peer,
-                             kPairTag);
-      });
-      if (!t.ok())
-        return t.status();
-      mine[P + size_t(round) * P + p] = float(*t);
+    std::unique_ptr<comm::Communicator> pair;
+    if (peer >= 0) {
+      absl::StatusOr<std::unique_ptr<comm::Communicator>> c =
+          comm.split({std::min(rank, peer), std::max(rank, peer)});
+      if (!c.ok())
+        return c.status();
+      pair = std::move(*c);
     }
+    if (absl::Status s = allReduces(pair.get(), mine.begin() + P * (1 + round));
+        !s.ok())
+      return s;
+    if (absl::Status s = comm.barrier(); !s.ok()) // the next round together
+      return s;
   }
   absl::StatusOr<std::vector<float>> all = gatherFloats(comm, device, mine);
   if (!all.ok())
@@ -445,31 +443,34 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
   const size_t stride = mine.size();
   auto at = [&](int r, size_t i) { return double((*all)[r * stride + i]); };
 
-  NetworkFigures out;
-  std::vector<std::pair<double, double>> pts;
-  for (size_t p = 0; p < P; ++p) {
-    double worst = 0; // a collective is done when its slowest rank is
-    for (int r = 0; r < world; ++r)
-      worst = std::max(worst, at(r, p));
-    pts.push_back({double(kProbes[p].floats * sizeof(float)), worst});
-  }
-  LinearFit ring = fitLatencyBandwidth(pts);
-  out.latencyUs = ring.latencyS / ringSteps(world) * 1e6;
-  out.bandwidthGbps = gbps(ring.bytesPerS * ringShare(world));
-  for (int round = 0; round < R; ++round)
-    for (int a = 0; a < world; ++a) {
-      const int b = partnerIn(round, a, world);
-      if (b <= a)
-        continue;
-      pts.clear();
-      for (size_t p = 0; p < P; ++p) {
-        const size_t i = P + size_t(round) * P + p;
-        pts.push_back({double(kProbes[p].floats * sizeof(float)),
-                       std::max(at(a, i), at(b, i))});
-      }
-      LinearFit f = fitLatencyBandwidth(pts);
-      out.links.push_back({a, b, f.latencyS * 1e6, gbps(f.bytesPerS)});
+  // An all-reduce is done when its slowest rank is; ranks `who`, probes from
+  // index `first`.
+  auto ringFit = [&](std::vector<int> who, size_t first) {
+    std::vector<std::pair<double, double>> pts;
+    for (size_t p = 0; p < P; ++p) {
+      double worst = 0;
+      for (int r : who)
+        worst = std::max(worst, at(r, first + p));
+      pts.push_back({double(kProbes[p].floats * sizeof(float)), worst});
     }
+    LinearFit f = fitLatencyBandwidth(pts);
+    const int n = int(who.size());
+    return PairFigures{who.front(), who.back(), f.latencyS / ringSteps(n) * 1e6,
+                       gbps(f.bytesPerS * ringShare(n))};
+  };
+  std::vector<int> everyone(world);
+  for (int r = 0; r < world; ++r)
+    everyone[r] = r;
+  NetworkFigures out;
+  const PairFigures net = ringFit(everyone, 0);
+  out.latencyUs = net.latencyUs;
+  out.bandwidthGbps = net.bandwidthGbps;
+  if (world == 2)
+    out.links.push_back(net);
+  for (int round = 0; round < R; ++round)
+    for (int a = 0; a < world; ++a)
+      if (const int b = partnerIn(round, a, world); b > a)
+        out.links.push_back(ringFit({a, b}, P * (1 + round)));
   std::sort(out.links.begin(), out.links.end(),
             [](const PairFigures &x, const PairFigures &y) {
               return std::pair(x.a, x.b) < std::pair(y.a, y.b);

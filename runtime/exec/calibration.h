@@ -90,20 +90,21 @@ struct PairFigures {
   int a = 0, b = 0; // world ranks, a < b
   double latencyUs = 0, bandwidthGbps = 0;
 };
+// All-reduces of several sizes (1 KiB .. 4 MiB), fitted under the ring model
+// the planner prices collectives with: over g ranks t = 2(g-1)·latency +
+// 2(g-1)/g · bytes/bandwidth, so latency_us is one step's fixed cost and
+// bandwidth_gbps one rank's link (gigabits per second).
 struct NetworkFigures {
-  // From all-reduces of several sizes, under the ring model the planner
-  // prices collectives with: t = 2(N-1)·latency + 2(N-1)/N · bytes/bandwidth,
-  // so latency_us is one step's fixed cost and bandwidth_gbps one rank's link
-  // (gigabits per second).
-  double latencyUs = 0, bandwidthGbps = 0;
-  // Every pair, from exchanges (sendRecv both ways at once) of several sizes:
-  // t = latency + bytes / bandwidth. Filled on every rank.
+  double latencyUs = 0, bandwidthGbps = 0; // over the whole communicator
+  // Every pair's own all-reduces (a 2-rank split; with 2 ranks, the world's
+  // figures). Filled on every rank.
   std::vector<PairFigures> links;
 };
 
 // Collective over `comm` (size >= 2): buffers in `device` memory when given
 // (NCCL), else host memory (Gloo). Pairs are measured in rounds of disjoint
-// pairs (the circle method), so N ranks take N-1 (or N) rounds, not N²/2.
+// pairs at once (the circle method), so N ranks take N-1 (or N) rounds, not
+// N²/2.
 absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
                                               DeviceMemory *device,
                                               const MeasureOptions &options);

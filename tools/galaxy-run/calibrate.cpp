@@ -40,9 +40,10 @@ const char *const kCalibrateUsage =
                      backend's own kernels, an elementwise add over the
                      largest activation, its free memory (the host's available
                      memory or the GPU's free memory, shared evenly by the
-                     ranks on one host or GPU), and all-reduces and pairwise
-                     exchanges of 1 KiB to 4 MiB through the job's
-                     communicator (latency + bytes / bandwidth, fitted);
+                     ranks on one host or GPU), and all-reduces of 1 KiB to
+                     4 MiB over all ranks and over each pair through the
+                     job's communicator (ring model: latency per step and
+                     bandwidth per link, fitted; docs/launching.md);
                      rank 0 writes DEVICES.json atomically. Ranks measure at
                      the same time, so ranks sharing cores slow each other as
                      they will when training. A few seconds.

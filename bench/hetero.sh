@@ -72,11 +72,15 @@ fi
 # --- the slowed rank's setup -------------------------------------------------------------
 cgroup="" busy_pid=""
 make_quota_group() {
-  local period=20000 quota
-  quota=$(python3 -c "print(max(1000, int($period * $share)))")
+  # A short period (the kernel's smallest quota is 1 ms): a rank throttled for most of a
+  # long period stalls its peers' collectives for up to that period at a time, latencies
+  # a device that is merely slower would not have.
+  local period quota
+  read -r period quota < <(python3 -c "
+p = max(2000, int(1000 / $share + 0.999)); print(p, max(1000, int(p * $share)))")
   local v1=/sys/fs/cgroup/cpu/galaxy-hetero-$$
   if mkdir "$v1" 2>/dev/null; then
-    if echo $period >"$v1/cpu.cfs_period_us" && echo "$quota" >"$v1/cpu.cfs_quota_us"; then
+    if echo "$period" >"$v1/cpu.cfs_period_us" && echo "$quota" >"$v1/cpu.cfs_quota_us"; then
       cgroup=$v1
       return 0
     fi
@@ -115,7 +119,7 @@ elif [[ "$slow" == quota ]]; then
   }
 fi
 case "$slow" in
-quota) setup="rank 1 under a CPU quota of $share of a core ($cgroup)" ;;
+quota) setup="rank 1 under a CPU quota of $share of a core ($cgroup: $(cat "$cgroup/cpu.cfs_quota_us" "$cgroup/cpu.cfs_period_us" 2>/dev/null | paste -sd/ || cat "$cgroup/cpu.max") us)" ;;
 busy)
   taskset -c "$core1" sh -c 'while :; do :; done' &
   busy_pid=$!
@@ -308,7 +312,8 @@ except OSError:
     pass
 keys = ("parallel_mode", "tp_num_attention_heads_list", "tp_intermediate_size_list",
         "seq_scatter_list", "dp_batch_list", "stage_num_hidden_layers_list")
-print("planned: " + (", ".join(f"{k} {chosen[k]}" for k in keys if k in chosen) or "(no chosen-config.json)"))
+print("planned: " + (", ".join(f"{k} {chosen[k]}" for k in keys if chosen.get(k))
+                     or "(no chosen-config.json)"))
 print(f"planned split measured {med * 1e3:.0f} ms ({lo * 1e3:.0f}..{hi * 1e3:.0f}): "
       f"{t_even / med:.2f}x faster than even, {med / res[best][0] - 1:+.1%} vs the best tried")
 pred = None

@@ -32,7 +32,7 @@ namespace galaxy::run {
 const char *const kCalibrateUsage =
     R"(Calibrate (the devices of a job, for galaxyc --auto --devices):
   galaxy-run --calibrate [CONFIG | PLAN_DIR] -o DEVICES.json [--nproc N |
-                     rank flags/env as below] [--backend cpu|cuda]
+                     rank flags/env of galaxy-run --help] [--backend cpu|cuda]
                      every rank times its GEMMs at the model's shapes (the
                      linears of one layer of CONFIG, or of the config PLAN_DIR
                      was compiled from: forward, dx and dW at batch x seq
@@ -132,9 +132,6 @@ CalibrateArgs parseCalibrateArgs(int argc, char **argv) {
       a.run.childArgs.insert(a.run.childArgs.end(), args.begin() + first,
                              args.begin() + i + 1);
   }
-  if (a.out.empty())
-    fail(2, "--calibrate needs -o DEVICES.json (where rank 0 writes the "
-            "measured devices)");
   if (a.run.nproc > 0 &&
       (a.run.launch.rank || a.run.launch.world || a.run.launch.master))
     fail(2, "--nproc launches the ranks itself; drop --rank/--world/--master");
@@ -186,8 +183,16 @@ std::string describe(const rt::CalibrationShapes &s) {
       s.matmul == plan::MATMUL_BF16 ? ", bf16 matmuls" : "");
 }
 
-int launchCalibration(const CalibrateArgs &args) {
+// Rank 0 writes the file: it (and --nproc's launcher) must be told where.
+void checkOut(const CalibrateArgs &args) {
+  if (args.out.empty())
+    fail(2, "--calibrate needs -o DEVICES.json (where rank 0 writes the "
+            "measured devices)");
   checkOutput({"-o", args.out});
+}
+
+int launchCalibration(const CalibrateArgs &args) {
+  checkOut(args);
   rt::LocalRanksOptions o;
   o.exe = "/proc/self/exe";
   o.args = args.run.childArgs;
@@ -251,7 +256,7 @@ int runCalibrate(int argc, char **argv, const CalibrateHooks &hooks) {
   const int rank = launch->rank, world = launch->world;
   const bool lead = rank == 0;
   if (lead)
-    checkOutput({"-o", args.out});
+    checkOut(args); // the other ranks' -o, if any, is ignored
   const Clock::time_point t0 = Clock::now();
 
   std::unique_ptr<rt::Backend> backend;

@@ -143,8 +143,10 @@ struct Probe {
   size_t floats;
   int reps;
 };
+// 1 KiB .. 4 MiB; 256 KiB .. 1 MiB is where a BERT-base layer's all-reduces
+// (batch x seq x hidden floats) fall.
 constexpr Probe kProbes[] = {
-    {256, 20}, {16 << 10, 10}, {256 << 10, 6}, {1 << 20, 4}};
+    {256, 20}, {16 << 10, 10}, {64 << 10, 8}, {256 << 10, 6}, {1 << 20, 4}};
 
 // The partner of `rank` in round `round` of the circle method over `n`
 // ranks (an odd n gets a bye: -1), so that every pair meets exactly once in

@@ -209,7 +209,7 @@ int launchCalibration(const CalibrateArgs &args) {
 
 // Per-rank figures as floats (gathered in one all-gather): gflops,
 // elementwise GB/s, memory bytes, threads, GPU, then the host name.
-constexpr size_t kHostChars = 64, kFixed = 5;
+constexpr size_t kHostChars = 64, kFixed = 5, kDeviceField = 4;
 
 std::vector<float> encodeRank(const rt::ComputeFigures &c, double memoryBytes,
                               int threads, int device,
@@ -233,6 +233,71 @@ std::string hostName() {
                          const absl::Status &s) {
   fail(1,
        absl::StrCat("--calibrate: rank ", rank, ": ", what, ": ", s.message()));
+}
+
+// DEVICES.json from every rank's encodeRank() record and the network's
+// figures.
+plan::Devices devicesOf(const std::vector<float> &everyone, int world,
+                        const std::string &backend,
+                        const rt::NetworkFigures &net) {
+  const size_t stride = kFixed + kHostChars;
+  auto hostOf = [&](int r) {
+    std::string h;
+    for (size_t i = 0; i < kHostChars; ++i)
+      if (char c = char(everyone[r * stride + kFixed + i]))
+        h += c;
+    return h;
+  };
+  plan::Devices out;
+  for (int r = 0; r < world; ++r) {
+    const float *f = &everyone[r * stride];
+    // Ranks on one host (one GPU) share its memory evenly.
+    int sharing = 0;
+    for (int q = 0; q < world; ++q)
+      sharing += hostOf(q) == hostOf(r) &&
+                 everyone[q * stride + kDeviceField] == f[kDeviceField];
+    plan::Device *d = out.add_devices();
+    d->set_name(absl::StrCat("rank", r));
+    d->set_host(hostOf(r));
+    d->set_backend(backend);
+    d->set_gflops(f[0]);
+    d->set_elementwise_gbps(f[1]);
+    d->set_memory_gib(double(f[2]) / std::max(sharing, 1) / double(1 << 30));
+    d->set_threads(int(f[3]));
+  }
+  if (world > 1) {
+    plan::Network *n = out.mutable_network();
+    n->set_bandwidth_gbps(net.bandwidthGbps);
+    n->set_latency_us(net.latencyUs);
+    for (const rt::PairFigures &p : net.links) {
+      plan::Link *l = n->add_links();
+      l->set_a(p.a);
+      l->set_b(p.b);
+      l->set_bandwidth_gbps(p.bandwidthGbps);
+      l->set_latency_us(p.latencyUs);
+    }
+  }
+  return out;
+}
+
+// The lead rank's table of what it wrote.
+void printDevices(const plan::Devices &out, const rt::NetworkFigures &net) {
+  std::cerr << absl::StrFormat("%-6s %-16s %9s %9s %9s %7s\n", "device", "host",
+                               "GFLOP/s", "elem GB/s", "mem GiB", "threads");
+  for (const plan::Device &d : out.devices())
+    std::cerr << absl::StrFormat(
+        "%-6s %-16s %9.1f %9.1f %9.1f %7d\n", d.name(), d.host().substr(0, 16),
+        d.gflops(), d.elementwise_gbps(), d.memory_gib(), d.threads());
+  if (out.devices_size() > 1) {
+    std::cerr << absl::StrFormat(
+        "network (ring all-reduce fit): %.2f Gbit/s per link, %.1f us per "
+        "step\n",
+        net.bandwidthGbps, net.latencyUs);
+    for (const rt::PairFigures &p : net.links)
+      std::cerr << absl::StrFormat(
+          "  rank %d <-> rank %d: %.2f Gbit/s, %.1f us\n", p.a, p.b,
+          p.bandwidthGbps, p.latencyUs);
+  }
 }
 
 } // namespace
@@ -366,42 +431,7 @@ int runCalibrate(int argc, char **argv, const CalibrateHooks &hooks) {
   }
 
   if (lead) {
-    const size_t stride = kFixed + kHostChars;
-    auto hostOf = [&](int r) {
-      std::string h;
-      for (size_t i = 0; i < kHostChars; ++i)
-        if (char c = char(everyone[r * stride + kFixed + i]))
-          h += c;
-      return h;
-    };
-    plan::Devices out;
-    for (int r = 0; r < world; ++r) {
-      const float *f = &everyone[r * stride];
-      // Ranks on one host (one GPU) share its memory evenly.
-      int sharing = 0;
-      for (int q = 0; q < world; ++q)
-        sharing += hostOf(q) == hostOf(r) && everyone[q * stride + 4] == f[4];
-      plan::Device *d = out.add_devices();
-      d->set_name(absl::StrCat("rank", r));
-      d->set_host(hostOf(r));
-      d->set_backend(args.run.backend);
-      d->set_gflops(f[0]);
-      d->set_elementwise_gbps(f[1]);
-      d->set_memory_gib(double(f[2]) / std::max(sharing, 1) / double(1 << 30));
-      d->set_threads(int(f[3]));
-    }
-    if (world > 1) {
-      plan::Network *n = out.mutable_network();
-      n->set_bandwidth_gbps(net.bandwidthGbps);
-      n->set_latency_us(net.latencyUs);
-      for (const rt::PairFigures &p : net.links) {
-        plan::Link *l = n->add_links();
-        l->set_a(p.a);
-        l->set_b(p.b);
-        l->set_bandwidth_gbps(p.bandwidthGbps);
-        l->set_latency_us(p.latencyUs);
-      }
-    }
+    const plan::Devices out = devicesOf(everyone, world, args.run.backend, net);
     const std::string text = plan::devicesToJson(out);
     // What galaxyc will read must parse: a figure that came out zero or NaN
     // is a measuring failure, said here rather than at planning.
@@ -412,24 +442,7 @@ int runCalibrate(int argc, char **argv, const CalibrateHooks &hooks) {
                         back.status().message()));
     if (absl::Status s = writeTextAtomically(args.out, text); !s.ok())
       fail(1, std::string(s.message()));
-    std::cerr << absl::StrFormat("%-6s %-16s %9s %9s %9s %7s\n", "device",
-                                 "host", "GFLOP/s", "elem GB/s", "mem GiB",
-                                 "threads");
-    for (const plan::Device &d : out.devices())
-      std::cerr << absl::StrFormat("%-6s %-16s %9.1f %9.1f %9.1f %7d\n",
-                                   d.name(), d.host().substr(0, 16), d.gflops(),
-                                   d.elementwise_gbps(), d.memory_gib(),
-                                   d.threads());
-    if (world > 1) {
-      std::cerr << absl::StrFormat(
-          "network (ring all-reduce fit): %.2f Gbit/s per link, %.1f us per "
-          "step\n",
-          net.bandwidthGbps, net.latencyUs);
-      for (const rt::PairFigures &p : net.links)
-        std::cerr << absl::StrFormat(
-            "  rank %d <-> rank %d: %.2f Gbit/s, %.1f us\n", p.a, p.b,
-            p.bandwidthGbps, p.latencyUs);
-    }
+    printDevices(out, net);
     std::cerr << absl::StrFormat(
         "galaxy-run: wrote %s (%d device%s) in %.1f s\n", args.out, world,
         world == 1 ? "" : "s",

@@ -360,12 +360,16 @@ fitLatencyBandwidth(const std::vector<std::pair<double, double>> &pts) {
   LinearFit f;
   if (pts.empty())
     return f;
-  double sx = 0, sy = 0, sxx = 0, sxy = 0;
-  for (auto [x, y] : pts)
-    sx += x, sy += y, sxx += x * x, sxy += x * y;
-  const double n = double(pts.size()), det = n * sxx - sx * sx;
-  double slope = det > 0 ? (n * sxy - sx * sy) / det : 0;
-  double icpt = det > 0 ? (sy - slope * sx) / n : 0;
+  // Weights 1/t²: each point's relative error counts alike, so the small
+  // sizes set the latency and one stalled big transfer cannot swing it.
+  double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (auto [x, y] : pts) {
+    const double w = y > 0 ? 1.0 / (y * y) : 0;
+    sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
+  }
+  const double det = sw * sxx - sx * sx;
+  double slope = det > 0 ? (sw * sxy - sx * sy) / det : 0;
+  double icpt = det > 0 ? (sy - slope * sx) / sw : 0;
   if (icpt < 0 && sxx > 0) { // through the origin instead
     icpt = 0;
     slope = sxy / sxx;

@@ -77,9 +77,10 @@ absl::StatusOr<std::vector<float>> gatherFloats(comm::Communicator &comm,
                                                 DeviceMemory *device,
                                                 const std::vector<float> &mine);
 
-// t(bytes) = latency + bytes / bandwidth, by least squares over (bytes,
-// seconds) points; latency clamped at 0, and a non-positive slope (noise)
-// replaced by the largest point's bytes / seconds.
+// t(bytes) = latency + bytes / bandwidth, by least squares of the relative
+// error over (bytes, seconds) points; a negative latency refits through the
+// origin, and a non-positive slope (noise) is replaced by the largest point's
+// bytes / seconds.
 struct LinearFit {
   double latencyS = 0, bytesPerS = 0;
 };

@@ -1,0 +1,236 @@
+#include "compiler/planner/planner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "compiler/config/enum_names.h"
+#include "compiler/config/to_json.h"
+#include "compiler/config/validate.h"
+#include "compiler/planner/exact.h"
+#include "compiler/planner/search.h"
+#include "models/registry.h"
+
+namespace galaxy::planner {
+namespace {
+
+std::string deviceName(const plan::Devices &d, int rank) {
+  const std::string &n = d.devices(rank).name();
+  return n.empty() ? absl::StrCat("devices[", rank, "]")
+                   : absl::StrCat("devices[", rank, "] (\"", n, "\")");
+}
+
+std::string gib(double bytes) {
+  return absl::StrFormat("%.3f GiB", bytes / kGiB);
+}
+
+std::string ms(double s) { return absl::StrFormat("%.3f ms", s * 1e3); }
+
+std::string lackText(const plan::Devices &d, const Candidate &c) {
+  return absl::StrCat(deviceName(d, c.lackRank), " needs ", gib(c.needBytes),
+                      " but its memory_gib is ",
+                      gib(d.devices(c.lackRank).memory_gib() * kGiB),
+                      " (lacks ", gib(c.lackBytes), ")");
+}
+
+// The resolved config of a candidate.
+absl::StatusOr<config::GalaxyConfig> resolve(const Candidate &c) {
+  config::ParallelChoice choice;
+  choice.mode = c.cfg.parallel_mode;
+  choice.groupMode = c.cfg.pp_group_mode;
+  choice.world = c.cfg.world_size;
+  return config::resolveConfig(c.cfg, choice);
+}
+
+std::string rankTable(const plan::Devices &d, const std::vector<RankTime> &r) {
+  std::string out = absl::StrFormat("  %-4s %-24s %10s %12s %12s %12s  %s\n",
+                                    "rank", "device", "gflops", "compute ms",
+                                    "comm ms", "idle ms", "memory / limit");
+  for (size_t i = 0; i < r.size(); ++i) {
+    const plan::Device &dev = d.devices(i);
+    absl::StrAppend(
+        &out, absl::StrFormat("  %-4d %-24s %10.1f %12.3f %12.3f %12.3f  %.3f "
+                              "/ %.3f GiB\n",
+                              i, dev.name().empty() ? "-" : dev.name(),
+                              dev.gflops(), r[i].compute * 1e3,
+                              r[i].comm * 1e3, r[i].idle * 1e3,
+                              r[i].memory / kGiB, dev.memory_gib()));
+  }
+  return out;
+}
+
+} // namespace
+
+absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
+                                const plan::Devices &devices,
+                                const Options &opts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const models::ModelSpec *spec = models::findModel(loaded.model_type);
+  if (!spec || spec->layerCountKey != "num_hidden_layers")
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auto plans models whose layers are num_hidden_layers (bert, "
+        "llama); model_type \"",
+        loaded.model_type,
+        "\" needs its parallel keys written by hand for now"));
+  const int world = devices.devices_size();
+  SearchInput in{devices, loaded, opts.latency};
+  std::string notes;
+
+  // Probes: one per group method any candidate needs.
+  std::map<std::string, MethodModel> models;
+  int probes = 0;
+  auto modelOf = [&](const Method &m) -> const MethodModel * {
+    const std::string key = m.name();
+    if (auto it = models.find(key); it != models.end())
+      return &it->second;
+    auto mm = probeMethod(loaded, m, opts.latency);
+    probes += 2;
+    if (!mm.ok()) {
+      absl::StrAppend(&notes, "  skipped ", key, ": ", mm.status().message(),
+                      "\n");
+      models.emplace(key, MethodModel{});
+      models[key].lists.push_back({"", 0, 1}); // maxRanks() 0: unusable
+      return nullptr;
+    }
+    return &models.emplace(key, std::move(*mm)).first->second;
+  };
+  std::vector<Candidate> cands;
+  for (const Method &m : methodsFor(world))
+    if (const MethodModel *mm = modelOf(m)) {
+      if (mm->maxRanks() < world) {
+        absl::StrAppend(&notes, "  skipped ", m.name(), " over ", world,
+                        " ranks: its lists have ", mm->maxRanks(),
+                        " units at most\n");
+        continue;
+      }
+      if (world == 1) {
+        // Serial: searchSpmd over one rank is its whole work there.
+        cands.push_back(searchSpmd(in, *mm));
+        cands.back().label = "serial";
+      } else {
+        cands.push_back(searchSpmd(in, *mm));
+      }
+    }
+  for (int p = 2; p <= world && p <= loaded.num_hidden_layers; ++p) {
+    if (world % p)
+      continue;
+    for (const Method &m : methodsFor(world / p))
+      if (const MethodModel *mm = modelOf(m); mm && mm->maxRanks() >= world / p)
+        for (Candidate &c : searchPipeline(in, *mm, p))
+          cands.push_back(std::move(c));
+  }
+  if (cands.empty())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auto found no parallel configuration for ", world,
+                     " devices:\n", notes));
+  std::stable_sort(cands.begin(), cands.end(),
+                   [](const Candidate &a, const Candidate &b) {
+                     if (a.fits != b.fits)
+                       return a.fits;
+                     return a.fits ? a.time < b.time : a.lackBytes < b.lackBytes;
+                   });
+  if (!cands.front().fits)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no parallel configuration fits the devices' memory: ",
+        lackText(devices, cands.front()), " under the closest candidate, ",
+        cands.front().label));
+  const double searchSec =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+
+  // Compile the best; a candidate whose real plans outgrow a device (or that
+  // the compiler refuses) gives way to the next.
+  Result res;
+  size_t chosen = cands.size();
+  Compiled exact;
+  for (size_t i = 0; i < cands.size() && i < 8 && cands[i].fits; ++i) {
+    auto cfg = resolve(cands[i]);
+    if (!cfg.ok()) {
+      absl::StrAppend(&notes, "  ", cands[i].label, ": ", cfg.status().message(),
+                      "\n");
+      continue;
+    }
+    auto c = compileExact(in, *cfg);
+    if (!c.ok()) {
+      absl::StrAppend(&notes, "  ", cands[i].label,
+                      ": does not compile: ", c.status().message(), "\n");
+      continue;
+    }
+    bool fits = true;
+    for (size_t r = 0; r < c->ranks.size(); ++r) {
+      const double cap = devices.devices(r).memory_gib() * kGiB;
+      if (c->ranks[r].memory > cap) {
+        fits = false;
+        cands[i].fits = false;
+        cands[i].lackRank = r;
+        cands[i].needBytes = c->ranks[r].memory;
+        cands[i].lackBytes = c->ranks[r].memory - cap;
+        absl::StrAppend(&notes, "  ", cands[i].label,
+                        ": compiled, but ", lackText(devices, cands[i]), "\n");
+        break;
+      }
+    }
+    if (!fits)
+      continue;
+    chosen = i;
+    res.chosen = *cfg;
+    exact = std::move(*c);
+    break;
+  }
+  if (chosen == cands.size()) {
+    for (const Candidate &c : cands)
+      if (!c.fits && c.lackRank >= 0)
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "no parallel configuration fits the devices' memory: ",
+            lackText(devices, c), " under ", c.label, "\n", notes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auto could compile none of its best candidates:\n",
+                     notes));
+  }
+  res.plans = std::move(exact.plans);
+  res.chosenJson = config::toJson(res.chosen);
+
+  const double totalSec =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  const char *what = opts.latency ? "forward latency" : "step";
+  std::string &out = res.report;
+  absl::StrAppend(
+      &out,
+      absl::StrFormat(
+          "galaxyc --auto: %d device(s), objective %s; %d candidates "
+          "(every group method x SPMD and every pipeline of p | %d stages, "
+          "splits by water-filling under memory, stage layers by bisection) "
+          "from %d probe compiles in %.2f s; winner compiled, %.2f s in all\n",
+          world, opts.latency ? "latency" : "step",
+          static_cast<int>(cands.size()), world, probes, searchSec, totalSec));
+  absl::StrAppend(&out, "chosen: ", cands[chosen].label, "\n");
+  absl::StrAppend(&out, "predicted ", what, " ", ms(exact.time),
+                  " (cost rules of the compiled plans; search estimate ",
+                  ms(cands[chosen].time), ")\n");
+  absl::StrAppend(&out, rankTable(devices, exact.ranks));
+  for (size_t i = chosen + 1; i < cands.size(); ++i)
+    if (cands[i].fits) {
+      absl::StrAppend(&out, "runner-up: ", cands[i].label, ": ",
+                      ms(cands[i].time), " (search estimate)\n");
+      break;
+    }
+  if (opts.explain) {
+    absl::StrAppend(&out, "candidates considered (search estimates, best "
+                          "first):\n");
+    for (const Candidate &c : cands)
+      absl::StrAppend(&out, "  ",
+                      c.fits ? absl::StrFormat("%12s", ms(c.time))
+                             : std::string("does not fit"),
+                      "  ", c.label,
+                      c.fits ? "" : absl::StrCat(": ", lackText(devices, c)),
+                      "\n");
+    if (!notes.empty())
+      absl::StrAppend(&out, "notes:\n", notes);
+  }
+  return res;
+}
+
+} // namespace galaxy::planner

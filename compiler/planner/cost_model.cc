@@ -37,7 +37,8 @@ GroupNet groupNet(const plan::Devices &d, const std::vector<int> &ranks) {
   for (size_t i = 0; i < ranks.size(); ++i)
     for (size_t j = i + 1; j < ranks.size(); ++j)
       if (const plan::Link *l = linkOf(d, ranks[i], ranks[j])) {
-        n.bytesPerSec = std::min(n.bytesPerSec, bytesPerSec(l->bandwidth_gbps()));
+        n.bytesPerSec =
+            std::min(n.bytesPerSec, bytesPerSec(l->bandwidth_gbps()));
         n.latencySec = std::max(n.latencySec, l->latency_us() * 1e-6);
       }
   return n;
@@ -47,9 +48,9 @@ Seconds timeOf(const Work &w, const plan::Device &dev, const GroupNet &net) {
   Seconds s;
   const double flops = dev.gflops() * 1e9;
   const double ew = dev.elementwise_gbps() * 1e9; // bytes per second
-  s.compute = w.gemmFlops / flops +
-              (ew > 0 ? (w.otherBytes + w.optBytes) / ew
-                      : (w.otherFlops + w.optFlops) / flops);
+  s.compute =
+      w.gemmFlops / flops + (ew > 0 ? (w.otherBytes + w.optBytes) / ew
+                                    : (w.otherFlops + w.optFlops) / flops);
   if (net.size > 1) {
     const double g = net.size;
     const double bw = net.bytesPerSec > 0 ? net.bytesPerSec

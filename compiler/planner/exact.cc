@@ -34,8 +34,7 @@ absl::StatusOr<Compiled> compileExact(const SearchInput &in,
         work[s][r] = mb;
         opt[s][r] = optimizerPart(w);
       }
-    out.time = pipelineStep(in, m, work, opt, boundaryBytes(in, m),
-                            &out.ranks);
+    out.time = pipelineStep(in, m, work, opt, boundaryBytes(in, m), &out.ranks);
   } else {
     auto module = compileToStage(ctx, cfg, "partition");
     if (!module.ok())

@@ -51,12 +51,12 @@ std::string rankTable(const plan::Devices &d, const std::vector<RankTime> &r) {
   for (size_t i = 0; i < r.size(); ++i) {
     const plan::Device &dev = d.devices(i);
     absl::StrAppend(
-        &out, absl::StrFormat("  %-4d %-24s %10.1f %12.3f %12.3f %12.3f  %.3f "
-                              "/ %.3f GiB\n",
-                              i, dev.name().empty() ? "-" : dev.name(),
-                              dev.gflops(), r[i].compute * 1e3,
-                              r[i].comm * 1e3, r[i].idle * 1e3,
-                              r[i].memory / kGiB, dev.memory_gib()));
+        &out,
+        absl::StrFormat("  %-4d %-24s %10.1f %12.3f %12.3f %12.3f  %.3f "
+                        "/ %.3f GiB\n",
+                        i, dev.name().empty() ? "-" : dev.name(), dev.gflops(),
+                        r[i].compute * 1e3, r[i].comm * 1e3, r[i].idle * 1e3,
+                        r[i].memory / kGiB, dev.memory_gib()));
   }
   return out;
 }
@@ -96,46 +96,49 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
     }
     return &models.emplace(key, std::move(*mm)).first->second;
   };
-  std::vector<Candidate> cands;
-  for (const Method &m : methodsFor(world))
-    if (const MethodModel *mm = modelOf(m)) {
-      if (mm->maxRanks() < world) {
-        absl::StrAppend(&notes, "  skipped ", m.name(), " over ", world,
-                        " ranks: its lists have ", mm->maxRanks(),
-                        " units at most\n");
+  // Every candidate, best first (fitting ones first).
+  auto searchAll = [&]() {
+    std::vector<Candidate> cands;
+    for (const Method &m : methodsFor(world))
+      if (const MethodModel *mm = modelOf(m)) {
+        if (mm->maxRanks() < world) {
+          if (in.memScale == 1.0)
+            absl::StrAppend(&notes, "  skipped ", m.name(), " over ", world,
+                            " ranks: its lists have ", mm->maxRanks(),
+                            " units at most\n");
+          continue;
+        }
+        cands.push_back(searchSpmd(in, *mm));
+        if (world == 1)
+          cands.back().label = "serial";
+      }
+    for (int p = 2; p <= world && p <= loaded.num_hidden_layers; ++p) {
+      if (world % p)
         continue;
-      }
-      if (world == 1) {
-        // Serial: searchSpmd over one rank is its whole work there.
-        cands.push_back(searchSpmd(in, *mm));
-        cands.back().label = "serial";
-      } else {
-        cands.push_back(searchSpmd(in, *mm));
-      }
+      for (const Method &m : methodsFor(world / p))
+        if (const MethodModel *mm = modelOf(m);
+            mm && mm->maxRanks() >= world / p)
+          for (Candidate &c : searchPipeline(in, *mm, p))
+            cands.push_back(std::move(c));
     }
-  for (int p = 2; p <= world && p <= loaded.num_hidden_layers; ++p) {
-    if (world % p)
-      continue;
-    for (const Method &m : methodsFor(world / p))
-      if (const MethodModel *mm = modelOf(m); mm && mm->maxRanks() >= world / p)
-        for (Candidate &c : searchPipeline(in, *mm, p))
-          cands.push_back(std::move(c));
-  }
+    std::stable_sort(
+        cands.begin(), cands.end(), [](const Candidate &a, const Candidate &b) {
+          if (a.fits != b.fits)
+            return a.fits;
+          return a.fits ? a.time < b.time : a.lackBytes < b.lackBytes;
+        });
+    return cands;
+  };
+  std::vector<Candidate> cands = searchAll();
   if (cands.empty())
     return absl::InvalidArgumentError(
         absl::StrCat("--auto found no parallel configuration for ", world,
                      " devices:\n", notes));
-  std::stable_sort(cands.begin(), cands.end(),
-                   [](const Candidate &a, const Candidate &b) {
-                     if (a.fits != b.fits)
-                       return a.fits;
-                     return a.fits ? a.time < b.time : a.lackBytes < b.lackBytes;
-                   });
   if (!cands.front().fits)
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "no parallel configuration fits the devices' memory: ",
-        lackText(devices, cands.front()), " under the closest candidate, ",
-        cands.front().label));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no parallel configuration fits the devices' memory: ",
+                     lackText(devices, cands.front()),
+                     " under the closest candidate, ", cands.front().label));
   const double searchSec =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
@@ -145,39 +148,50 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
   Result res;
   size_t chosen = cands.size();
   Compiled exact;
-  for (size_t i = 0; i < cands.size() && i < 8 && cands[i].fits; ++i) {
-    auto cfg = resolve(cands[i]);
-    if (!cfg.ok()) {
-      absl::StrAppend(&notes, "  ", cands[i].label, ": ", cfg.status().message(),
-                      "\n");
-      continue;
+  for (int attempt = 0; attempt < 4 && chosen == cands.size(); ++attempt) {
+    if (attempt > 0) {
+      cands = searchAll();
+      if (cands.empty() || !cands.front().fits)
+        break;
     }
-    auto c = compileExact(in, *cfg);
-    if (!c.ok()) {
-      absl::StrAppend(&notes, "  ", cands[i].label,
-                      ": does not compile: ", c.status().message(), "\n");
-      continue;
-    }
-    bool fits = true;
-    for (size_t r = 0; r < c->ranks.size(); ++r) {
-      const double cap = devices.devices(r).memory_gib() * kGiB;
-      if (c->ranks[r].memory > cap) {
-        fits = false;
+    bool rescaled = false;
+    for (size_t i = 0; i < cands.size() && i < 8 && cands[i].fits && !rescaled;
+         ++i) {
+      auto cfg = resolve(cands[i]);
+      if (!cfg.ok()) {
+        absl::StrAppend(&notes, "  ", cands[i].label, ": ",
+                        cfg.status().message(), "\n");
+        continue;
+      }
+      auto c = compileExact(in, *cfg);
+      if (!c.ok()) {
+        absl::StrAppend(&notes, "  ", cands[i].label,
+                        ": does not compile: ", c.status().message(), "\n");
+        continue;
+      }
+      for (size_t r = 0; r < c->ranks.size() && !rescaled; ++r) {
+        const double cap = devices.devices(r).memory_gib() * kGiB;
+        if (c->ranks[r].memory <= cap)
+          continue;
         cands[i].fits = false;
         cands[i].lackRank = r;
         cands[i].needBytes = c->ranks[r].memory;
         cands[i].lackBytes = c->ranks[r].memory - cap;
-        absl::StrAppend(&notes, "  ", cands[i].label,
-                        ": compiled, but ", lackText(devices, cands[i]), "\n");
-        break;
+        absl::StrAppend(&notes, "  ", cands[i].label, ": compiled, but ",
+                        lackText(devices, cands[i]), "\n");
+        // Estimates too low: scale memory by what this rank showed, search
+        // again.
+        const double est = std::max(cands[i].ranks[r].memory, 1.0);
+        in.memScale *= std::max(1.02, c->ranks[r].memory / est);
+        rescaled = true;
       }
+      if (rescaled)
+        break;
+      chosen = i;
+      res.chosen = *cfg;
+      exact = std::move(*c);
+      break;
     }
-    if (!fits)
-      continue;
-    chosen = i;
-    res.chosen = *cfg;
-    exact = std::move(*c);
-    break;
   }
   if (chosen == cands.size()) {
     for (const Candidate &c : cands)
@@ -185,9 +199,8 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
         return absl::ResourceExhaustedError(absl::StrCat(
             "no parallel configuration fits the devices' memory: ",
             lackText(devices, c), " under ", c.label, "\n", notes));
-    return absl::InvalidArgumentError(
-        absl::StrCat("--auto could compile none of its best candidates:\n",
-                     notes));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auto could compile none of its best candidates:\n", notes));
   }
   res.plans = std::move(exact.plans);
   res.chosenJson = config::toJson(res.chosen);

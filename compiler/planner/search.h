@@ -37,6 +37,9 @@ struct SearchInput {
   const plan::Devices &devices;
   const config::GalaxyConfig &base;
   bool latency = false; // forward latency instead of the training step
+  // Probe memory x this: raised when a compiled plan needs more than its
+  // estimate (the arena packs activations; affine is an approximation).
+  double memScale = 1.0;
 };
 
 // The user's config without parallel keys, `m` applied (as the group's mode
@@ -58,8 +61,8 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
 // `ranks` (world order) with compute / comm / idle.
 double pipelineStep(const SearchInput &in, int microbatches,
                     const std::vector<std::vector<Work>> &work,
-                    const std::vector<std::vector<Work>> &opt,
-                    double p2pBytes, std::vector<RankTime> *ranks);
+                    const std::vector<std::vector<Work>> &opt, double p2pBytes,
+                    std::vector<RankTime> *ranks);
 
 // Bytes one microbatch sends across a stage boundary (activations forward,
 // their gradient back when training).

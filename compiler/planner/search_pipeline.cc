@@ -29,8 +29,8 @@ double boundaryBytes(const SearchInput &in, int microbatches) {
 
 double pipelineStep(const SearchInput &in, int microbatches,
                     const std::vector<std::vector<Work>> &work,
-                    const std::vector<std::vector<Work>> &opt,
-                    double p2pBytes, std::vector<RankTime> *ranks) {
+                    const std::vector<std::vector<Work>> &opt, double p2pBytes,
+                    std::vector<RankTime> *ranks) {
   const int p = work.size(), g = work[0].size();
   const int m = in.latency ? 1 : microbatches;
   std::vector<std::vector<Seconds>> t(p, std::vector<Seconds>(g));
@@ -133,8 +133,8 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
       wa += f.a.scaled(perStage);
       wb += f.b.scaled(perStage);
     }
-    const double ma = m.memFixed.a + perStage * m.memLayer.a;
-    const double mb = m.memFixed.b + perStage * m.memLayer.b;
+    const double ma = in.memScale * (m.memFixed.a + perStage * m.memLayer.a);
+    const double mb = in.memScale * (m.memFixed.b + perStage * m.memLayer.b);
     std::vector<double> a(g, 0), b(g, 0), hi(g, 1);
     for (int r = 0; r < g; ++r)
       for (int s = 0; s < p; ++s) {
@@ -204,12 +204,12 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
         }
         const double cap = d.memory_gib() * kGiB;
         const double fixedMem =
-            s == 0 || s == p - 1 ? m.memFixed.at(mean[r]) : 0;
-        const double perLayer = m.memLayer.at(mean[r]);
+            s == 0 || s == p - 1 ? in.memScale * m.memFixed.at(mean[r]) : 0;
+        const double perLayer = in.memScale * m.memLayer.at(mean[r]);
         const int64_t fit =
-            perLayer > 0 ? static_cast<int64_t>(
-                               std::floor((cap - fixedMem) / perLayer))
-                         : layers;
+            perLayer > 0
+                ? static_cast<int64_t>(std::floor((cap - fixedMem) / perLayer))
+                : layers;
         lmax[s] = std::min(lmax[s], fit);
         if (fit < 1) {
           const double need = fixedMem + perLayer;
@@ -233,8 +233,9 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
       for (int s = 0; s < p; ++s)
         for (int r = 0; r < g; ++r) {
           const double need =
-              (s == 0 || s == p - 1 ? m.memFixed.at(mean[r]) : 0) +
-              m.memLayer.at(mean[r]) * static_cast<double>(layers) / p;
+              in.memScale *
+              ((s == 0 || s == p - 1 ? m.memFixed.at(mean[r]) : 0) +
+               m.memLayer.at(mean[r]) * static_cast<double>(layers) / p);
           const double lack =
               need - in.devices.devices(s * g + r).memory_gib() * kGiB;
           if (lack >= worstLack) {
@@ -287,7 +288,8 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
       int pick = -1;
       for (int s = 0; s < p; ++s)
         if (stagesList[s] > 1 &&
-            (pick < 0 || tauOf(s, stagesList[s]) > tauOf(pick, stagesList[pick])))
+            (pick < 0 ||
+             tauOf(s, stagesList[s]) > tauOf(pick, stagesList[pick])))
           pick = s;
       if (pick < 0)
         break;
@@ -316,10 +318,11 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
     for (int s = 0; s < p; ++s)
       for (int r = 0; r < g; ++r)
         cand.ranks[s * g + r].memory =
-            (s == 0 || s == p - 1 ? m.memFixed.at(mean[r]) : 0) +
-            m.memLayer.at(mean[r]) * stagesList[s];
-    cand.label = absl::StrCat("pp ", p, " x ", g == 1 ? "serial" : m.method.name(),
-                              " ", g, ", ", mb, " microbatches, stages [");
+            in.memScale * ((s == 0 || s == p - 1 ? m.memFixed.at(mean[r]) : 0) +
+                           m.memLayer.at(mean[r]) * stagesList[s]);
+    cand.label =
+        absl::StrCat("pp ", p, " x ", g == 1 ? "serial" : m.method.name(), " ",
+                     g, ", ", mb, " microbatches, stages [");
     for (int s = 0; s < p; ++s)
       absl::StrAppend(&cand.label, s ? "," : "", stagesList[s]);
     absl::StrAppend(&cand.label, "]");

@@ -15,8 +15,8 @@ config::GalaxyConfig choiceBase(const config::GalaxyConfig &base,
   c.dp_batch_list.clear();
   c.pp_microbatch_list.clear();
   c.num_microbatches = 1;
-  c.parallel_mode = asGroup ? config::ParallelMode::kPP
-                            : config::ParallelMode::kSerial;
+  c.parallel_mode =
+      asGroup ? config::ParallelMode::kPP : config::ParallelMode::kSerial;
   c.pp_group_mode = config::ParallelMode::kSerial;
   m.applyTo(c, asGroup);
   c.world_size = world;
@@ -33,9 +33,9 @@ Work rankWork(const MethodModel &m, const config::GalaxyConfig &c, int rank,
   std::map<std::string, double> share;
   double mean = 0;
   int n = 0;
-  const config::ParallelMode mode = copy.parallel_mode == config::ParallelMode::kPP
-                                        ? copy.pp_group_mode
-                                        : copy.parallel_mode;
+  const config::ParallelMode mode =
+      copy.parallel_mode == config::ParallelMode::kPP ? copy.pp_group_mode
+                                                      : copy.parallel_mode;
   for (const config::Split &s : config::splitsFor(copy, mode)) {
     share[s.list] = static_cast<double>((*s.values)[rank]) / s.total;
     mean += share[s.list];
@@ -86,8 +86,8 @@ Candidate searchSpmd(const SearchInput &in, const MethodModel &m) {
     wa += f.a.scaled(layers);
     wb += f.b.scaled(layers);
   }
-  const double ma = m.memFixed.a + layers * m.memLayer.a;
-  const double mb = m.memFixed.b + layers * m.memLayer.b;
+  const double ma = in.memScale * (m.memFixed.a + layers * m.memLayer.a);
+  const double mb = in.memScale * (m.memFixed.b + layers * m.memLayer.b);
   double lo = 0;
   for (const ListInfo &l : m.lists)
     lo = std::max(lo, 1.0 / l.units());
@@ -100,7 +100,8 @@ Candidate searchSpmd(const SearchInput &in, const MethodModel &m) {
     hi[i] = mb > 0 ? std::min(1.0, (cap - ma) / mb) : (ma <= cap ? 1.0 : -1);
   }
   auto shares = waterFill(a, b, lo, hi);
-  std::vector<double> s = shares ? *shares : std::vector<double>(world, 1.0 / world);
+  std::vector<double> s =
+      shares ? *shares : std::vector<double>(world, 1.0 / world);
   // Whole units per list.
   std::vector<std::vector<int64_t>> lists;
   config::ParallelMode mode = cand.cfg.parallel_mode;

@@ -21,9 +21,9 @@ Work &Work::operator+=(const Work &o) {
 
 Work Work::scaled(double k) const {
   Work w = *this;
-  for (double *f : {&w.gemmFlops, &w.otherFlops, &w.otherBytes, &w.optFlops,
-                    &w.optBytes, &w.reduceCount, &w.reduceBytes,
-                    &w.gatherCount, &w.gatherBytes})
+  for (double *f :
+       {&w.gemmFlops, &w.otherFlops, &w.otherBytes, &w.optFlops, &w.optBytes,
+        &w.reduceCount, &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
     *f *= k;
   return w;
 }

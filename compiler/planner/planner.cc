@@ -23,7 +23,9 @@ std::string deviceName(const plan::Devices &d, int rank) {
 }
 
 std::string gib(double bytes) {
-  return absl::StrFormat("%.3f GiB", bytes / kGiB);
+  return bytes >= kGiB || bytes <= -kGiB
+             ? absl::StrFormat("%.3f GiB", bytes / kGiB)
+             : absl::StrFormat("%.3f MiB", bytes / (1024.0 * 1024.0));
 }
 
 std::string ms(double s) { return absl::StrFormat("%.3f ms", s * 1e3); }
@@ -45,18 +47,17 @@ absl::StatusOr<config::GalaxyConfig> resolve(const Candidate &c) {
 }
 
 std::string rankTable(const plan::Devices &d, const std::vector<RankTime> &r) {
-  std::string out = absl::StrFormat("  %-4s %-24s %10s %12s %12s %12s  %s\n",
+  std::string out = absl::StrFormat("  %-4s %-16s %10s %12s %12s %12s  %s\n",
                                     "rank", "device", "gflops", "compute ms",
                                     "comm ms", "idle ms", "memory / limit");
   for (size_t i = 0; i < r.size(); ++i) {
     const plan::Device &dev = d.devices(i);
     absl::StrAppend(
         &out,
-        absl::StrFormat("  %-4d %-24s %10.1f %12.3f %12.3f %12.3f  %.3f "
-                        "/ %.3f GiB\n",
+        absl::StrFormat("  %-4d %-16s %10.1f %12.3f %12.3f %12.3f  %s / %s\n",
                         i, dev.name().empty() ? "-" : dev.name(), dev.gflops(),
                         r[i].compute * 1e3, r[i].comm * 1e3, r[i].idle * 1e3,
-                        r[i].memory / kGiB, dev.memory_gib()));
+                        gib(r[i].memory), gib(dev.memory_gib() * kGiB)));
   }
   return out;
 }

@@ -32,8 +32,12 @@ std::string Method::name() const {
 }
 
 void Method::applyTo(config::GalaxyConfig &c, bool asGroup) const {
-  (asGroup ? c.pp_group_mode : c.parallel_mode) = mode;
-  if (mode == ParallelMode::kGalaxy) {
+  const std::string n = name();
+  (asGroup ? c.pp_group_mode : c.parallel_mode) = n == "tp" ? ParallelMode::kTP
+                                                  : n == "sp"
+                                                      ? ParallelMode::kSP
+                                                      : mode;
+  if (n != "tp" && n != "sp" && mode == ParallelMode::kGalaxy) {
     c.att_parallel_method = att;
     c.con_parallel_method = con;
     c.mlp_parallel_method = mlp;
@@ -69,7 +73,7 @@ struct ProbeRun {
 std::string driverOf(const Method &m, const std::string &block) {
   if (m.mode == ParallelMode::kDP)
     return "dp_batch_list";
-  if (m.mode != ParallelMode::kGalaxy)
+  if (m.mode != ParallelMode::kGalaxy) // serial
     return "";
   auto listOf = [](BlockMethod b, const char *tpList) -> std::string {
     return b == BlockMethod::kTP   ? tpList

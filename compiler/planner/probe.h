@@ -24,8 +24,9 @@ struct Method {
                       con = config::BlockMethod::kNone,
                       mlp = config::BlockMethod::kNone;
   std::string name() const; // "serial", "dp", "tp", "sp", "galaxy TP/SP/TP"
-  // The parallel_mode a config names for it ("galaxy" for tp/sp too: one
-  // spelling per method keeps the methods' lists in one place).
+  // Writes it as the config's parallel_mode (or, `asGroup`, its
+  // pp_group_mode): tp and sp by their own names, else galaxy and the three
+  // region methods.
   void applyTo(config::GalaxyConfig &c, bool asGroup) const;
 };
 // Every method for a group of `size` ranks: serial for 1, else dp and the

@@ -125,7 +125,7 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
   // splitsFor(pp) leaves a dp group's rows to the compiler (even split).
   std::vector<config::Split> splits;
   if (!dpGroup)
-    splits = config::splitsFor(base, m.method.mode);
+    splits = config::splitsFor(base, base.pp_group_mode);
   if (g > 1 && !dpGroup) {
     const double perStage = static_cast<double>(layers) / p;
     Work wa, wb;

@@ -95,6 +95,9 @@ TEST(Planner, MemoryCapIsRespected) {
   ASSERT_TRUE(capped.ok()) << capped.status();
   EXPECT_LE(planMemory(capped->plans[1]), cap * kGiB) << capped->report;
   EXPECT_NE(capped->chosenJson, free->chosenJson);
+  // Equal speeds: the capped device gets the smaller share.
+  if (capped->chosen.parallel_mode != config::ParallelMode::kPP)
+    EXPECT_LT(flopShares(capped->chosen)[1], 0.45) << capped->report;
 }
 
 TEST(Planner, ImpossibleIsRefusedNamingTheDevice) {

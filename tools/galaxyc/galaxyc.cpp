@@ -332,7 +332,7 @@ int planAutoMain(const Args &args, const config::GalaxyConfig &loaded) {
     std::cerr << "galaxyc: " << res.status().message() << "\n";
     return res.status().code() == absl::StatusCode::kInternal ? 1 : 2;
   }
-  std::cout << res->report;
+  std::cout << res->report << std::flush;
   if (args.outDir.empty())
     return 0;
   if (absl::Status s = writePlans(args.outDir, std::move(res->plans));

@@ -232,6 +232,8 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
       break;
     }
   if (opts.explain) {
+    absl::StrAppend(&out, "the chosen candidate as the search estimated it:\n",
+                    rankTable(devices, cands[chosen].ranks));
     absl::StrAppend(&out, "candidates considered (search estimates, best "
                           "first):\n");
     for (const Candidate &c : cands)

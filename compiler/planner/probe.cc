@@ -199,20 +199,36 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
       }
     return n ? sum / n : 1.0;
   };
+  // A layer's blocks as the second layer of the 2-layer probe sees them (the
+  // collectives at a layer's entry come from the layer before it, not from
+  // the embedding): per layer = 2 layers - 1 layer; what the first layer
+  // costs beyond that is a fixed block "first.<block>" (on the first stage).
+  auto fitRun = [&](const ProbeRun &run, const std::string &b,
+                    const std::string &driver) {
+    if (world == 1)
+      return Affine{Work{},
+                    run.ranks[0].count(b) ? run.ranks[0].at(b) : Work{}};
+    auto get = [&](int r) {
+      return run.ranks[r].count(b) ? run.ranks[r].at(b) : Work{};
+    };
+    return fitWork(shareOf(*c1, 0, driver), get(0), shareOf(*c1, 1, driver),
+                   get(1));
+  };
   std::vector<std::string> blocks;
-  for (const auto &[name, w] : p1->ranks[0])
+  for (const auto &[name, w] : p2->ranks[0])
     blocks.push_back(name);
   for (const std::string &b : blocks) {
-    mm.driver[b] = driverOf(m, b);
-    const bool layer = b.rfind("layer.", 0) == 0;
-    Affine f;
-    if (world == 1) {
-      f.b = p1->ranks[0][b];
-    } else {
-      f = fitWork(shareOf(*c1, 0, mm.driver[b]), p1->ranks[0][b],
-                  shareOf(*c1, 1, mm.driver[b]), p1->ranks[1][b]);
+    const std::string driver = driverOf(m, b);
+    mm.driver[b] = driver;
+    const Affine one = fitRun(*p1, b, driver);
+    if (b.rfind("layer.", 0) != 0) {
+      mm.fixed[b] = one;
+      continue;
     }
-    (layer ? mm.layer : mm.fixed)[b] = f;
+    const Affine two = fitRun(*p2, b, driver);
+    mm.layer[b] = {two.a - one.a, two.b - one.b};
+    mm.fixed["first." + b] = {one.a.scaled(2) - two.a, one.b.scaled(2) - two.b};
+    mm.driver["first." + b] = driver;
   }
   // Memory: fixed + layers x per layer, both affine in the mean share.
   std::vector<double> share(world), perLayer(world), fixedMem(world);

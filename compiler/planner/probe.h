@@ -56,8 +56,10 @@ struct MethodModel {
   // Block -> the list whose share drives it ("" = none: replicated work).
   std::map<std::string, std::string> driver;
   std::map<std::string, Affine> layer; // one layer ("layer.att", ...)
-  std::map<std::string, Affine> fixed; // outside the layers ("embedding", ...)
-  AffineBytes memLayer, memFixed;      // bytes the plan allocates
+  // Outside the layers ("embedding", "head", ...; "first.layer.att": what
+  // the first layer costs beyond any other).
+  std::map<std::string, Affine> fixed;
+  AffineBytes memLayer, memFixed; // bytes the plan allocates
   // The most ranks the lists can feed (every rank needs one unit of each).
   int64_t maxRanks() const;
 };

@@ -83,13 +83,14 @@ Work perMicrobatch(const Work &w, int m) {
   return o;
 }
 
-// Work of the fixed blocks a stage holds: the embedding on the first stage,
-// everything else (head, pooler, loss) on the last.
+// Work of the fixed blocks a stage holds: the embedding and the first
+// layer's entry ("first.*") on the first stage, everything else (head,
+// pooler, loss) on the last.
 Work fixedOn(const MethodModel &m, int stage, int stages,
              const std::map<std::string, double> &share, double mean) {
   Work w;
   for (const auto &[b, f] : m.fixed) {
-    const bool first = b == "embedding";
+    const bool first = b == "embedding" || b.rfind("first.", 0) == 0;
     if ((first && stage == 0) || (!first && stage == stages - 1)) {
       const std::string &d = m.driver.at(b);
       w += f.at(d.empty() || !share.count(d) ? mean : share.at(d));

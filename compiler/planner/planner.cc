@@ -214,12 +214,12 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
   absl::StrAppend(
       &out,
       absl::StrFormat(
-          "galaxyc --auto: %d device(s), objective %s; %d candidates "
-          "(every group method x SPMD and every pipeline of p | %d stages, "
-          "splits by water-filling under memory, stage layers by bisection) "
-          "from %d probe compiles in %.2f s; winner compiled, %.2f s in all\n",
+          "galaxyc --auto: %d device(s), objective %s: %d candidates from "
+          "%d probe compiles, searched in %.2f s (every group method, SPMD "
+          "and pipelines; splits by water-filling, stages by bisection), %.2f "
+          "s with the winner's compile\n",
           world, opts.latency ? "latency" : "step",
-          static_cast<int>(cands.size()), world, probes, searchSec, totalSec));
+          static_cast<int>(cands.size()), probes, searchSec, totalSec));
   absl::StrAppend(&out, "chosen: ", cands[chosen].label, "\n");
   absl::StrAppend(&out, "predicted ", what, " ", ms(exact.time),
                   " (cost rules of the compiled plans; search estimate ",

@@ -178,6 +178,9 @@ Args parseArgs(int argc, char **argv) {
     usageError("no config given");
   if (a.autoPlan && a.devices.empty())
     usageError("--auto needs --devices DEVICES.json");
+  if (a.autoPlan && (a.mode || a.world))
+    usageError("--auto chooses the mode and the world (the devices' number): "
+               "drop --mode and --world");
   if (!a.autoPlan && (!a.devices.empty() || a.explain))
     usageError("--devices and --explain go with --auto");
   if (a.objective != "step" && a.objective != "latency")

@@ -205,6 +205,8 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
   }
   res.plans = std::move(exact.plans);
   res.chosenJson = config::toJson(res.chosen);
+  res.predicted = exact.time;
+  res.estimated = cands[chosen].time;
 
   const double totalSec =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)

@@ -22,6 +22,9 @@ struct Result {
   std::vector<plan::Plan> plans; // by world rank
   std::string report;            // the choice, per-rank times, runner-up
   std::string chosenJson;        // PLAN/chosen-config.json
+  // Seconds per step (or forward): from the compiled plans' cost rules, and
+  // what the search estimated for the same choice.
+  double predicted = 0, estimated = 0;
 };
 
 // `loaded`: the user's config as parsed (its parallel keys are replaced);

@@ -120,6 +120,59 @@ TEST(Planner, SlowNetworkPicksAPipeline) {
       << free->report;
 }
 
+TEST(Planner, SearchEstimateMatchesTheCompiledPlans) {
+  // A 6-layer LLaMA with 2 heads over 4 ranks (no TP): sequence-parallel
+  // attention, where the collective after a layer is inserted before its
+  // consumer (the next layer, or the head after the last one) and must count
+  // once per layer, not once per model; and a pipeline on the slow link.
+  auto c = config::parseConfig(R"({
+    "model_type": "llama", "vocab_size": 256, "hidden_size": 128,
+    "num_hidden_layers": 6, "num_attention_heads": 2,
+    "intermediate_size": 256, "max_position_embeddings": 64,
+    "batch_size": 4, "pad_size": 32})",
+                               "llama6.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (bool latency : {false, true})
+    for (double gbps : {100.0, 1.0}) {
+      config::GalaxyConfig cfg = *c;
+      cfg.inference = latency;
+      auto res =
+          planAuto(cfg, devices({{300, 8}, {100, 8}, {100, 8}, {50, 8}}, gbps),
+                   {latency, false});
+      ASSERT_TRUE(res.ok()) << res.status();
+      EXPECT_NEAR(res->estimated, res->predicted, 0.02 * res->predicted)
+          << res->report;
+    }
+}
+
+TEST(Planner, GroupedQueryHeadsSplitInWholeGroups) {
+  // 8 query heads over 4 KV heads: a rank holds whole pairs.
+  auto c = config::parseConfig(R"({
+    "model_type": "llama", "vocab_size": 256, "hidden_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 8,
+    "num_key_value_heads": 4, "intermediate_size": 256,
+    "max_position_embeddings": 64, "batch_size": 4, "pad_size": 32})",
+                               "gqa.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto res = planAuto(*c, devices({{300, 8}, {100, 8}}), {});
+  ASSERT_TRUE(res.ok()) << res.status();
+  for (int64_t h : res->chosen.tp_num_attention_heads_list)
+    EXPECT_EQ(h % 2, 0) << res->report;
+}
+
+TEST(Planner, LatencyObjectivePlansTheForwardPass) {
+  config::GalaxyConfig c = smallBert();
+  c.inference = true;
+  auto res = planAuto(c, devices({{300, 8}, {100, 8}}), {true, false});
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_NE(res->report.find("predicted forward latency"), std::string::npos);
+  EXPECT_GT(res->predicted, 0);
+  // Forward only: less than the training step of the same devices.
+  auto step = planAuto(smallBert(), devices({{300, 8}, {100, 8}}), {});
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_LT(res->predicted, step->predicted);
+}
+
 TEST(Planner, ChosenConfigCompilesToTheSamePlans) {
   for (auto devs : {devices({{300, 8}, {100, 8}, {50, 8}}),
                     devices({{100, 8}, {100, 8}}, 0.001)}) {

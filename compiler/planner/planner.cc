@@ -251,4 +251,34 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
   return res;
 }
 
+absl::StatusOr<Result> predictConfig(const config::GalaxyConfig &resolved,
+                                     const plan::Devices &devices,
+                                     const Options &opts) {
+  if (std::max(resolved.world_size, 1) != devices.devices_size())
+    return absl::InvalidArgumentError(
+        absl::StrCat("the config runs ", std::max(resolved.world_size, 1),
+                     " rank(s) but the device description lists ",
+                     devices.devices_size(), "; one device per rank"));
+  SearchInput in{devices, resolved, opts.latency};
+  auto c = compileExact(in, resolved);
+  if (!c.ok())
+    return absl::InternalError(c.status().message());
+  Result res;
+  res.chosen = resolved;
+  res.chosenJson = config::toJson(resolved);
+  res.predicted = res.estimated = c->time;
+  res.plans = std::move(c->plans);
+  absl::StrAppend(&res.report, "predicted ",
+                  opts.latency ? "forward latency" : "step", " ", ms(c->time),
+                  " on ", devices.devices_size(),
+                  " device(s) (cost rules of the compiled plans)\n",
+                  rankTable(devices, c->ranks));
+  for (size_t r = 0; r < c->ranks.size(); ++r)
+    if (c->ranks[r].memory > devices.devices(r).memory_gib() * kGiB)
+      absl::StrAppend(&res.report, "warning: ", deviceName(devices, r),
+                      " needs ", gib(c->ranks[r].memory), ", more than its ",
+                      "memory_gib\n");
+  return res;
+}
+
 } // namespace galaxy::planner

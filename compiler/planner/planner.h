@@ -35,4 +35,12 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
                                 const plan::Devices &devices,
                                 const Options &opts);
 
+// `galaxyc CONFIG --devices DEVICES.json` without --auto: the same
+// prediction for the configuration the user chose (`resolved`, world = the
+// number of devices), e.g. to set an even split beside the planned one.
+// `chosen` is `resolved`; memory beyond a device is reported, not refused.
+absl::StatusOr<Result> predictConfig(const config::GalaxyConfig &resolved,
+                                     const plan::Devices &devices,
+                                     const Options &opts);
+
 } // namespace galaxy::planner

@@ -6,7 +6,8 @@
 Checks: the plans and chosen-config.json are written, and `galaxyc
 chosen-config.json` compiles to the same plans (compared decoded, protoc
 --decode); the report names the choice, each rank and a runner-up, and
---explain lists candidates; a device without enough memory exits 2 naming it;
+--explain lists candidates; --devices without --auto predicts a given config (the
+chosen one as --auto did, its even split slower); a device without enough memory exits 2 naming it;
 a DEVICES.json with a misspelt key or a bad value exits 2 naming the key.
 """
 
@@ -81,6 +82,23 @@ with tempfile.TemporaryDirectory(prefix="planner-cli.") as work:
         check(r2.returncode == 0, f"galaxyc chosen-config.json compiles ({r2.stderr.strip()})")
         a, b = decoded(path("auto")), decoded(path("again"))
         check(len(a) == 3 and a == b, f"chosen-config.json compiles to the same {len(a)} plans")
+
+        # --devices without --auto predicts a given config: the chosen one as
+        # --auto predicted it, the even split slower.
+        predicted = [l for l in r.stdout.splitlines() if l.startswith("predicted step")]
+        r3 = galaxyc(chosen, "--devices", dev)
+        check(r3.returncode == 0 and predicted and
+              r3.stdout.startswith(predicted[0].split(" (")[0]),
+              f"--devices predicts chosen-config.json as --auto did ({r3.stdout[:80]!r})")
+        mode = json.load(open(chosen))["parallel_mode"]
+        r4 = galaxyc(path("tiny.json"), "--mode", mode, "--world", "3", "--devices", dev)
+        def ms(text):
+            return float(text.split("predicted step ")[1].split(" ms")[0])
+        check(r4.returncode == 0 and predicted and ms(r4.stdout) > ms(predicted[0]),
+              f"the even split of {mode} is predicted slower ({r4.stdout[:60]!r})")
+        r5 = galaxyc(chosen, "--devices", write("two.json", devices([("a", 1, 1), ("b", 1, 1)])))
+        check(r5.returncode == 2 and "one device per rank" in r5.stderr,
+              f"a device count other than the world exits 2 ({r5.stderr.strip()})")
 
     dev = write("small.json", devices([("big", 100, 4), ("tiny-board", 100, 1e-5)]))
     r = galaxyc(path("tiny.json"), "--auto", "--devices", dev, "-o", path("none"))

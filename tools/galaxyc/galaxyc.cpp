@@ -78,7 +78,9 @@ Options:
                    --devices (world = their number): block methods, splits,
                    pipeline stages and microbatches, predicted per rank; writes
                    the plans and DIR/chosen-config.json (compiler/planner/)
-  --devices=FILE   with --auto: DEVICES.json (galaxy-run --calibrate, or by hand)
+  --devices=FILE   DEVICES.json (galaxy-run --calibrate, or by hand); without
+                   --auto: predict this config's time per rank on those devices
+                   (one per rank) instead of the summary
   --objective=O    with --auto: step (training step time, default) | latency
                    (forward latency)
   --explain        with --auto: list every candidate considered
@@ -181,8 +183,8 @@ Args parseArgs(int argc, char **argv) {
   if (a.autoPlan && (a.mode || a.world))
     usageError("--auto chooses the mode and the world (the devices' number): "
                "drop --mode and --world");
-  if (!a.autoPlan && (!a.devices.empty() || a.explain))
-    usageError("--devices and --explain go with --auto");
+  if (!a.autoPlan && a.explain)
+    usageError("--explain goes with --auto");
   if (a.objective != "step" && a.objective != "latency")
     usageError("--objective must be step or latency, got '" + a.objective +
                "'");
@@ -322,15 +324,16 @@ int compilePipelineMain(const Args &args, const config::GalaxyConfig &cfg,
 }
 
 // --auto: the planner chooses and compiles; the plans and the chosen config
-// go to -o.
+// go to -o. --devices alone: `config` is resolved, the planner predicts it.
 int planAutoMain(const Args &args, const config::GalaxyConfig &loaded) {
   auto devices = plan::readDevicesFile(args.devices);
   if (!devices.ok()) {
     std::cerr << "galaxyc: " << devices.status().message() << "\n";
     return 2;
   }
-  auto res = planner::planAuto(loaded, *devices,
-                               {args.objective == "latency", args.explain});
+  const planner::Options opts{args.objective == "latency", args.explain};
+  auto res = args.autoPlan ? planner::planAuto(loaded, *devices, opts)
+                           : planner::predictConfig(loaded, *devices, opts);
   if (!res.ok()) {
     std::cerr << "galaxyc: " << res.status().message() << "\n";
     return res.status().code() == absl::StatusCode::kInternal ? 1 : 2;
@@ -342,6 +345,10 @@ int planAutoMain(const Args &args, const config::GalaxyConfig &loaded) {
       !s.ok()) {
     std::cerr << "galaxyc: " << s.message() << "\n";
     return 1;
+  }
+  if (!args.autoPlan) {
+    std::cerr << "galaxyc: wrote " << res->chosen.world_size << " plan(s)\n";
+    return 0;
   }
   const fs::path json = fs::path(args.outDir) / "chosen-config.json";
   std::ofstream out(json, std::ios::trunc);
@@ -388,6 +395,8 @@ int main(int argc, char **argv) {
   const config::GalaxyConfig &cfg = *resolved;
   for (const std::string &w : cfg.warnings)
     std::cerr << "galaxyc: warning: " << w << "\n";
+  if (!args.devices.empty())
+    return planAutoMain(args, cfg);
   if (cfg.max_seq > 0 && (!llamaInferenceApplies(cfg) ||
                           cfg.parallel_mode == config::ParallelMode::kPP))
     std::cerr << "galaxyc: warning: max_seq " << cfg.max_seq

@@ -199,10 +199,11 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
       }
     return n ? sum / n : 1.0;
   };
-  // A layer's blocks as the second layer of the 2-layer probe sees them (the
-  // collectives at a layer's entry come from the layer before it, not from
-  // the embedding): per layer = 2 layers - 1 layer; what the first layer
-  // costs beyond that is a fixed block "first.<block>" (on the first stage).
+  // Per layer = 2 layers - 1 layer: a collective is inserted before its
+  // consumer, so what one layer's output needs lands in the next layer (or,
+  // after the last, in the head), and a 1-layer probe alone would count it
+  // once per model (an SP LLaMA's all_reduce). What the first layer costs
+  // beyond any other is a fixed block "first.<block>" (on the first stage).
   auto fitRun = [&](const ProbeRun &run, const std::string &b,
                     const std::string &driver) {
     if (world == 1)

@@ -1,5 +1,6 @@
 #include "compiler/planner/exact.h"
 
+#include "absl/strings/str_cat.h"
 #include "compiler/LowerToPlan.h"
 #include "compiler/Pipeline.h"
 #include "compiler/PipelinePlans.h"
@@ -34,7 +35,22 @@ absl::StatusOr<Compiled> compileExact(const SearchInput &in,
         work[s][r] = mb;
         opt[s][r] = optimizerPart(w);
       }
-    out.time = pipelineStep(in, m, work, opt, boundaryBytes(in, m), &out.ranks);
+    // What each stage sends: its plan's "pp.out.*" outputs for the first
+    // microbatch, scaled like the work; the gradient comes back when training.
+    std::vector<double> p2p(p, 0);
+    const std::string prog = absl::StrCat(
+        in.latency ? "eval_step.b" : "train_fwd.b", cfg.pp_microbatch_list[0]);
+    for (int s = 0; s < p; ++s)
+      for (const plan::Program &pr : out.plans[s * g].programs())
+        if (pr.name() == prog)
+          for (const plan::Binding &b : pr.outputs())
+            if (b.name().rfind("pp.out.", 0) == 0) {
+              double n = 4 * scale * (in.latency ? 1 : 2);
+              for (int64_t d : out.plans[s * g].buffers(b.buffer()).shape())
+                n *= d;
+              p2p[s] += n;
+            }
+    out.time = pipelineStep(in, m, work, opt, p2p, &out.ranks);
   } else {
     auto module = compileToStage(ctx, cfg, "partition");
     if (!module.ok())

@@ -59,13 +59,16 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
 // the slowest stage + the slowest update; the forward latency is the sum of
 // stage times. `work[s][r]`, `opt[s][r]` by stage and group rank. Fills
 // `ranks` (world order) with compute / comm / idle.
+// `p2pBytes[s]`: what stage s sends on per microbatch (both directions).
 double pipelineStep(const SearchInput &in, int microbatches,
                     const std::vector<std::vector<Work>> &work,
-                    const std::vector<std::vector<Work>> &opt, double p2pBytes,
+                    const std::vector<std::vector<Work>> &opt,
+                    const std::vector<double> &p2pBytes,
                     std::vector<RankTime> *ranks);
 
 // Bytes one microbatch sends across a stage boundary (activations forward,
-// their gradient back when training).
+// their gradient back when training), estimated as one hidden state; the
+// compiled plans' own boundary tensors replace it (exact.cc).
 double boundaryBytes(const SearchInput &in, int microbatches);
 
 // The optimizer part of `w` (and `w` without it).

@@ -29,7 +29,8 @@ double boundaryBytes(const SearchInput &in, int microbatches) {
 
 double pipelineStep(const SearchInput &in, int microbatches,
                     const std::vector<std::vector<Work>> &work,
-                    const std::vector<std::vector<Work>> &opt, double p2pBytes,
+                    const std::vector<std::vector<Work>> &opt,
+                    const std::vector<double> &p2pBytes,
                     std::vector<RankTime> *ranks) {
   const int p = work.size(), g = work[0].size();
   const int m = in.latency ? 1 : microbatches;
@@ -46,7 +47,7 @@ double pipelineStep(const SearchInput &in, int microbatches,
       t[s][r] = timeOf(work[s][r], d, net);
       if (s + 1 < p) {
         const GroupNet link = pairNet(in.devices, s * g + r, (s + 1) * g + r);
-        t[s][r].comm += link.latencySec + p2pBytes / link.bytesPerSec;
+        t[s][r].comm += link.latencySec + p2pBytes[s] / link.bytesPerSec;
       }
       tau[s] = std::max(tau[s], t[s][r].total());
       upd[s] = std::max(upd[s], timeOf(opt[s][r], d, net).total());
@@ -315,7 +316,8 @@ std::vector<Candidate> searchPipeline(const SearchInput &in,
         work[s][r] = perMicrobatch(full, mb);
         opt[s][r] = optimizerPart(full);
       }
-    cand.time = pipelineStep(in, mb, work, opt, p2p, &cand.ranks);
+    cand.time = pipelineStep(in, mb, work, opt, std::vector<double>(p, p2p),
+                             &cand.ranks);
     for (int s = 0; s < p; ++s)
       for (int r = 0; r < g; ++r)
         cand.ranks[s * g + r].memory =

@@ -19,6 +19,9 @@ seed (galaxy-run, the N-rank run with --nproc N), and compares per-step losses
 (rtol 1e-4), saved weights (atol 1e-3 plus compare.py's update check) and eval logits
 (atol 1e-4). Addressed dropout makes runs with dropout equal too.
 
+--mode auto --devices DEVICES.json: the N-rank side is whatever `galaxyc --auto` plans
+for those devices (world = their number; the invariant holds for any choice).
+
 --mode pp is a pipeline: world = stages x group size, each stage a group running
 --group's mode (its split lists are those of the group size); batch 6 in 4 microbatches
 is [2,2,1,1] — uneven sizes too.
@@ -77,6 +80,8 @@ def int_list(text):
 
 def group_of(args):
     """The SPMD mode and rank count the split lists are for."""
+    if args.mode == "auto":
+        return "serial", 1  # the planner writes every list
     if args.mode == "pp":
         return args.group, args.world // len(args.stages)
     return args.mode, args.world
@@ -249,7 +254,8 @@ def main(argv=None):
     ap.add_argument("--task", choices=["causal_lm", "seq2seq", "classification"],
                     help="llama (default causal_lm) / bart (default seq2seq): what the "
                     "model trains for")
-    ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy", "pp"])
+    ap.add_argument("--mode", required=True, choices=["serial", "dp", "tp", "sp", "galaxy", "pp", "auto"])
+    ap.add_argument("--devices", help="--mode auto: the DEVICES.json galaxyc --auto plans for")
     ap.add_argument("--world", type=int, default=1)
     ap.add_argument("--att", default="TP", choices=["TP", "SP"])
     ap.add_argument("--con", default="SP", choices=["SP", "None"])
@@ -300,6 +306,11 @@ def main(argv=None):
     if args.world < 1 or (args.mode == "serial" and args.world != 1):
         fail("--world must be at least 1 (and 1 for --mode serial)", 2)
 
+    if (args.mode == "auto") != bool(args.devices):
+        fail("--mode auto and --devices go together", 2)
+    if args.mode == "auto":
+        with open(args.devices) as f:
+            args.world = len(json.load(f)["devices"])
     galaxyc, galaxy_run = harness.tools(args.build, fail)
     with harness.work_dir(args.keep, "galaxy-equiv.") as work:
         return compare_runs(args, work, galaxyc, galaxy_run)
@@ -346,9 +357,21 @@ def compare_runs(args, work, galaxyc, galaxy_run):
 
     run([galaxyc, p("serial.json"), "--mode", "serial", "-o", p("serial.plan"), "--emit", "none"],
         p("galaxyc.serial.log"), "galaxyc --mode serial")
-    run([galaxyc, p("parallel.json"), "--mode", mode_arg, "--world", str(args.world), "-o",
-         p("parallel.plan"), "--emit", "none"],
-        p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
+    if args.mode == "auto":
+        out = run([galaxyc, p("parallel.json"), "--auto", "--devices", args.devices, "-o",
+                   p("parallel.plan")], p("galaxyc.parallel.log"), "galaxyc --auto")
+        print(out)
+        with open(p("parallel.plan/chosen-config.json")) as f:
+            chosen = json.load(f)
+        label = (f"auto ({chosen['parallel_mode']}, world {args.world}, stages "
+                 f"{chosen['stage_num_hidden_layers_list']}, heads "
+                 f"{chosen['tp_num_attention_heads_list']}, inter "
+                 f"{chosen['tp_intermediate_size_list']}, seq {chosen['seq_scatter_list']}, "
+                 f"batch {chosen['dp_batch_list']})")
+    else:
+        run([galaxyc, p("parallel.json"), "--mode", mode_arg, "--world", str(args.world), "-o",
+             p("parallel.plan"), "--emit", "none"],
+            p("galaxyc.parallel.log"), f"galaxyc cannot compile {label}: galaxyc --mode {mode_arg}")
 
     # Classification: logits; causal LMs and seq2seq: token losses, mean loss and
     # perplexity (compare.py logits).

@@ -15,6 +15,7 @@
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
+#include "compiler/planner/planner.h"
 #include "compiler/profile/report.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
@@ -23,6 +24,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "models/llama/LlamaInference.h"
 #include "runtime/comm/sha256.h"
+#include "runtime/plan/devices_io.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -72,14 +74,27 @@ Options:
                    decode), no train_step, no gradients or optimizer state
                    (galaxy-run --predict/--generate/--eval; the config's
                    "inference": true does the same)
+  --auto           choose the parallel configuration for the devices of
+                   --devices (world = their number): block methods, splits,
+                   pipeline stages and microbatches, predicted per rank; writes
+                   the plans and DIR/chosen-config.json (compiler/planner/)
+  --devices=FILE   DEVICES.json (galaxy-run --calibrate, or by hand); without
+                   --auto: predict this config's time per rank on those devices
+                   (one per rank) instead of the summary
+  --objective=O    with --auto: step (training step time, default) | latency
+                   (forward latency)
+  --explain        with --auto: list every candidate considered
   -h, --help       this text
 
 Exit status: 0 success, 2 bad command line or invalid config (nothing written),
-1 compiler failure.
+1 compiler failure. --auto: 2 also when no configuration fits the devices'
+memory (the message names the device and what it lacks).
 )";
 
 struct Args {
   std::string config, emit, after = "model", outDir, profileJson;
+  std::string devices, objective = "step"; // --auto
+  bool autoPlan = false, explain = false;
   std::optional<std::string> mode;
   int world = 0, rank = 0, profileDepth = -1, maxSeq = -1;
   bool profile = false, inference = false;
@@ -123,6 +138,14 @@ Args parseArgs(int argc, char **argv) {
     };
     if (arg == "--profile")
       a.profile = true;
+    else if (arg == "--auto")
+      a.autoPlan = true;
+    else if (arg == "--explain")
+      a.explain = true;
+    else if ((value = takeValue("--devices")) != "\x01")
+      a.devices = value;
+    else if ((value = takeValue("--objective")) != "\x01")
+      a.objective = value;
     else if (arg == "--inference")
       a.inference = true;
     else if ((value = takeValue("--max-seq")) != "\x01")
@@ -155,6 +178,16 @@ Args parseArgs(int argc, char **argv) {
   }
   if (a.config.empty())
     usageError("no config given");
+  if (a.autoPlan && a.devices.empty())
+    usageError("--auto needs --devices DEVICES.json");
+  if (a.autoPlan && (a.mode || a.world))
+    usageError("--auto chooses the mode and the world (the devices' number): "
+               "drop --mode and --world");
+  if (!a.autoPlan && a.explain)
+    usageError("--explain goes with --auto");
+  if (a.objective != "step" && a.objective != "latency")
+    usageError("--objective must be step or latency, got '" + a.objective +
+               "'");
   if (a.emit.empty())
     a.emit = a.profile || !a.profileJson.empty() ? "none" : "summary";
   if (a.emit != "summary" && a.emit != "ir" && a.emit != "plan-text" &&
@@ -290,6 +323,44 @@ int compilePipelineMain(const Args &args, const config::GalaxyConfig &cfg,
   return 0;
 }
 
+// --auto: the planner chooses and compiles; the plans and the chosen config
+// go to -o. --devices alone: `config` is resolved, the planner predicts it.
+int planAutoMain(const Args &args, const config::GalaxyConfig &loaded) {
+  auto devices = plan::readDevicesFile(args.devices);
+  if (!devices.ok()) {
+    std::cerr << "galaxyc: " << devices.status().message() << "\n";
+    return 2;
+  }
+  const planner::Options opts{args.objective == "latency", args.explain};
+  auto res = args.autoPlan ? planner::planAuto(loaded, *devices, opts)
+                           : planner::predictConfig(loaded, *devices, opts);
+  if (!res.ok()) {
+    std::cerr << "galaxyc: " << res.status().message() << "\n";
+    return res.status().code() == absl::StatusCode::kInternal ? 1 : 2;
+  }
+  std::cout << res->report << std::flush;
+  if (args.outDir.empty())
+    return 0;
+  if (absl::Status s = writePlans(args.outDir, std::move(res->plans));
+      !s.ok()) {
+    std::cerr << "galaxyc: " << s.message() << "\n";
+    return 1;
+  }
+  if (!args.autoPlan) {
+    std::cerr << "galaxyc: wrote " << res->chosen.world_size << " plan(s)\n";
+    return 0;
+  }
+  const fs::path json = fs::path(args.outDir) / "chosen-config.json";
+  std::ofstream out(json, std::ios::trunc);
+  if (!out || !(out << res->chosenJson) || !out.flush()) {
+    std::cerr << "galaxyc: cannot write '" << json.string() << "'\n";
+    return 1;
+  }
+  std::cerr << "galaxyc: wrote " << res->chosen.world_size << " plan(s) and "
+            << json.string() << "\n";
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -305,6 +376,8 @@ int main(int argc, char **argv) {
     loaded->max_seq = args.maxSeq;
   if (args.inference)
     loaded->inference = true;
+  if (args.autoPlan)
+    return planAutoMain(args, *loaded);
   config::ParallelChoice choice;
   if (args.mode) {
     auto mode = config::parseModeSpec(*args.mode);
@@ -322,6 +395,8 @@ int main(int argc, char **argv) {
   const config::GalaxyConfig &cfg = *resolved;
   for (const std::string &w : cfg.warnings)
     std::cerr << "galaxyc: warning: " << w << "\n";
+  if (!args.devices.empty())
+    return planAutoMain(args, cfg);
   if (cfg.max_seq > 0 && (!llamaInferenceApplies(cfg) ||
                           cfg.parallel_mode == config::ParallelMode::kPP))
     std::cerr << "galaxyc: warning: max_seq " << cfg.max_seq

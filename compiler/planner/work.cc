@@ -1,0 +1,79 @@
+#include "compiler/planner/work.h"
+
+#include "compiler/profile/counting_rules.h"
+#include "galaxy/GalaxyDialect.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace galaxy::planner {
+
+Work &Work::operator+=(const Work &o) {
+  gemmFlops += o.gemmFlops;
+  otherFlops += o.otherFlops;
+  otherBytes += o.otherBytes;
+  optFlops += o.optFlops;
+  optBytes += o.optBytes;
+  reduceCount += o.reduceCount;
+  reduceBytes += o.reduceBytes;
+  gatherCount += o.gatherCount;
+  gatherBytes += o.gatherBytes;
+  return *this;
+}
+
+Work Work::scaled(double k) const {
+  Work w = *this;
+  for (double *f :
+       {&w.gemmFlops, &w.otherFlops, &w.otherBytes, &w.optFlops, &w.optBytes,
+        &w.reduceCount, &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
+    *f *= k;
+  return w;
+}
+
+Work operator+(Work a, const Work &b) { return a += b; }
+Work operator-(Work a, const Work &b) { return a += b.scaled(-1); }
+
+std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
+                                     bool forwardOnly) {
+  std::map<std::string, Work> out;
+  auto fn = module.lookupSymbol<mlir::func::FuncOp>(forwardOnly ? "forward"
+                                                                : "train_step");
+  if (!fn)
+    fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  if (!fn)
+    return out;
+  for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
+    if (llvm::isa<ParamOp>(op))
+      continue;
+    auto blockAttr = op.getAttrOfType<mlir::StringAttr>(kBlockAttr);
+    auto layerAttr = op.getAttrOfType<mlir::IntegerAttr>(kLayerAttr);
+    std::string block = blockAttr ? blockAttr.str() : "other";
+    if (layerAttr && layerAttr.getInt() >= 0)
+      block = "layer." + block;
+    OpCost c = profile::costOf(&op, rank);
+    Work &w = out[block];
+    if (c.optFlops > 0) {
+      w.optFlops += c.optFlops;
+      w.optBytes += c.memBytes;
+    } else if (llvm::isa<AllReduceOp>(op)) {
+      w.reduceCount += 1;
+      w.reduceBytes += c.commBytes;
+    } else if (llvm::isa<AllGatherOp, ReduceScatterOp>(op)) {
+      w.gatherCount += 1;
+      w.gatherBytes += c.commBytes;
+    } else if (c.macs > 0) {
+      w.gemmFlops += c.flops;
+    } else {
+      w.otherFlops += c.flops;
+      w.otherBytes += c.memBytes;
+    }
+  }
+  return out;
+}
+
+Work total(const std::map<std::string, Work> &blocks) {
+  Work t;
+  for (const auto &[name, w] : blocks)
+    t += w;
+  return t;
+}
+
+} // namespace galaxy::planner

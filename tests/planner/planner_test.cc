@@ -1,0 +1,208 @@
+// galaxyc --auto's planner on small BERTs: shares follow speed and memory,
+// an impossible job is refused by name, chosen-config.json compiles to the
+// same plans.
+#include <gtest/gtest.h>
+
+#include "compiler/LowerToPlan.h"
+#include "compiler/Pipeline.h"
+#include "compiler/PipelinePlans.h"
+#include "compiler/config/parse.h"
+#include "compiler/config/validate.h"
+#include "compiler/planner/planner.h"
+#include "compiler/profile/profile.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "runtime/plan/devices_io.h"
+#include "runtime/plan/plan_sizes.h"
+
+namespace galaxy::planner {
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+
+// 8 heads of 16, intermediate 512, 2 layers, 32 positions, batch 8.
+config::GalaxyConfig smallBert() {
+  auto c = config::parseConfig(R"({
+    "model_type": "bert", "vocab_size": 512, "hidden_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 8, "intermediate_size": 512,
+    "max_position_embeddings": 64, "batch_size": 8, "pad_size": 32,
+    "optimizer": "adamw"})",
+                               "small.json");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+plan::Devices devices(const std::vector<std::pair<double, double>> &gflopsMem,
+                      double gbps = 100) {
+  std::string json = "{\"devices\": [";
+  for (size_t i = 0; i < gflopsMem.size(); ++i)
+    json += (i ? ", " : "") + std::string("{\"name\": \"d") +
+            std::to_string(i) +
+            "\", \"gflops\": " + std::to_string(gflopsMem[i].first) +
+            ", \"memory_gib\": " + std::to_string(gflopsMem[i].second) + "}";
+  json += "], \"network\": {\"bandwidth_gbps\": " + std::to_string(gbps) +
+          ", \"latency_us\": 5}}";
+  auto d = plan::parseDevices(json, "test");
+  EXPECT_TRUE(d.ok()) << d.status();
+  return *d;
+}
+
+// Each rank's share of the step's FLOPs, from the profiler on the plans.
+std::vector<double> flopShares(const config::GalaxyConfig &cfg) {
+  mlir::MLIRContext ctx;
+  auto module = compileToStage(ctx, cfg, "partition");
+  EXPECT_TRUE(module.ok()) << module.status();
+  auto plans = lowerAllRanks(**module, cfg, cfg.world_size);
+  EXPECT_TRUE(plans.ok()) << plans.status();
+  auto prof = profile::profileModule(**module, *plans);
+  EXPECT_TRUE(prof.ok()) << prof.status();
+  std::vector<double> out;
+  for (const auto &r : prof->ranks)
+    out.push_back(static_cast<double>(r.fig.stepFlops()) /
+                  prof->total.fig.stepFlops());
+  return out;
+}
+
+double planMemory(const plan::Plan &p) {
+  auto m = plan::checkPlanSizes(p, "test");
+  EXPECT_TRUE(m.ok()) << m.status();
+  return m.ok() ? static_cast<double>(m->total) : 0;
+}
+
+TEST(Planner, ThreeTimesFasterDeviceGetsMostOfTheFlops) {
+  auto res = planAuto(smallBert(), devices({{300, 8}, {100, 8}}), {});
+  ASSERT_TRUE(res.ok()) << res.status();
+  ASSERT_NE(res->chosen.parallel_mode, config::ParallelMode::kPP)
+      << res->report;
+  std::vector<double> share = flopShares(res->chosen);
+  ASSERT_EQ(share.size(), 2u);
+  EXPECT_GE(share[0], 0.6) << res->report;
+  EXPECT_LE(share[0], 0.9) << res->report;
+  // Equal devices: about even.
+  auto even = planAuto(smallBert(), devices({{100, 8}, {100, 8}}), {});
+  ASSERT_TRUE(even.ok()) << even.status();
+  if (even->chosen.parallel_mode != config::ParallelMode::kPP)
+    EXPECT_NEAR(flopShares(even->chosen)[0], 0.5, 0.1) << even->report;
+}
+
+TEST(Planner, MemoryCapIsRespected) {
+  auto free = planAuto(smallBert(), devices({{100, 8}, {100, 8}}), {});
+  ASSERT_TRUE(free.ok()) << free.status();
+  ASSERT_EQ(free->plans.size(), 2u);
+  const double need1 = planMemory(free->plans[1]);
+  // Rank 1 gets 75% of what it used: the plan must change and fit.
+  const double cap = 0.75 * need1 / kGiB;
+  auto capped = planAuto(smallBert(), devices({{100, 8}, {100, cap}}), {});
+  ASSERT_TRUE(capped.ok()) << capped.status();
+  EXPECT_LE(planMemory(capped->plans[1]), cap * kGiB) << capped->report;
+  EXPECT_NE(capped->chosenJson, free->chosenJson);
+  // Equal speeds: the capped device gets the smaller share.
+  if (capped->chosen.parallel_mode != config::ParallelMode::kPP)
+    EXPECT_LT(flopShares(capped->chosen)[1], 0.45) << capped->report;
+}
+
+TEST(Planner, ImpossibleIsRefusedNamingTheDevice) {
+  auto res = planAuto(smallBert(), devices({{100, 8}, {100, 1e-5}}), {});
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.status().code(), absl::StatusCode::kResourceExhausted);
+
+  EXPECT_NE(res.status().message().find("devices[1] (\"d1\")"),
+            std::string::npos)
+      << res.status();
+  EXPECT_NE(res.status().message().find("lacks"), std::string::npos);
+}
+
+TEST(Planner, SlowNetworkPicksAPipeline) {
+  // A link slow enough that per-layer collectives cost more than a
+  // pipeline's boundary sends.
+  auto free = planAuto(smallBert(), devices({{100, 8}, {100, 8}}, 0.001), {});
+  ASSERT_TRUE(free.ok()) << free.status();
+  EXPECT_EQ(free->chosen.parallel_mode, config::ParallelMode::kPP)
+      << free->report;
+}
+
+TEST(Planner, SearchEstimateMatchesTheCompiledPlans) {
+  // A 6-layer LLaMA with 2 heads over 4 ranks (no TP): sequence-parallel
+  // attention, where the collective after a layer is inserted before its
+  // consumer (the next layer, or the head after the last one) and must count
+  // once per layer, not once per model; and a pipeline on the slow link.
+  auto c = config::parseConfig(R"({
+    "model_type": "llama", "vocab_size": 256, "hidden_size": 128,
+    "num_hidden_layers": 6, "num_attention_heads": 2,
+    "intermediate_size": 256, "max_position_embeddings": 64,
+    "batch_size": 4, "pad_size": 32})",
+                               "llama6.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  for (bool latency : {false, true})
+    for (double gbps : {100.0, 1.0}) {
+      config::GalaxyConfig cfg = *c;
+      cfg.inference = latency;
+      auto res =
+          planAuto(cfg, devices({{300, 8}, {100, 8}, {100, 8}, {50, 8}}, gbps),
+                   {latency, false});
+      ASSERT_TRUE(res.ok()) << res.status();
+      EXPECT_NEAR(res->estimated, res->predicted, 0.02 * res->predicted)
+          << res->report;
+    }
+}
+
+TEST(Planner, GroupedQueryHeadsSplitInWholeGroups) {
+  // 8 query heads over 4 KV heads: a rank holds whole pairs.
+  auto c = config::parseConfig(R"({
+    "model_type": "llama", "vocab_size": 256, "hidden_size": 128,
+    "num_hidden_layers": 2, "num_attention_heads": 8,
+    "num_key_value_heads": 4, "intermediate_size": 256,
+    "max_position_embeddings": 64, "batch_size": 4, "pad_size": 32})",
+                               "gqa.json");
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto res = planAuto(*c, devices({{300, 8}, {100, 8}}), {});
+  ASSERT_TRUE(res.ok()) << res.status();
+  for (int64_t h : res->chosen.tp_num_attention_heads_list)
+    EXPECT_EQ(h % 2, 0) << res->report;
+}
+
+TEST(Planner, LatencyObjectivePlansTheForwardPass) {
+  config::GalaxyConfig c = smallBert();
+  c.inference = true;
+  auto res = planAuto(c, devices({{300, 8}, {100, 8}}), {true, false});
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_NE(res->report.find("predicted forward latency"), std::string::npos);
+  EXPECT_GT(res->predicted, 0);
+  // Forward only: less than the training step of the same devices.
+  auto step = planAuto(smallBert(), devices({{300, 8}, {100, 8}}), {});
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_LT(res->predicted, step->predicted);
+}
+
+TEST(Planner, ChosenConfigCompilesToTheSamePlans) {
+  for (auto devs : {devices({{300, 8}, {100, 8}, {50, 8}}),
+                    devices({{100, 8}, {100, 8}}, 0.001)}) {
+    auto res = planAuto(smallBert(), devs, {});
+    ASSERT_TRUE(res.ok()) << res.status();
+    auto again = config::parseConfig(res->chosenJson, "chosen-config.json");
+    ASSERT_TRUE(again.ok()) << again.status();
+    auto cfg = config::resolveConfig(*again, {});
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    mlir::MLIRContext ctx;
+    std::vector<plan::Plan> plans;
+    if (cfg->parallel_mode == config::ParallelMode::kPP) {
+      auto c = compilePipeline(ctx, *cfg, "partition", true);
+      ASSERT_TRUE(c.ok()) << c.status();
+      plans = c->plans;
+    } else {
+      auto module = compileToStage(ctx, *cfg, "partition");
+      ASSERT_TRUE(module.ok()) << module.status();
+      auto all = lowerAllRanks(**module, *cfg, cfg->world_size);
+      ASSERT_TRUE(all.ok()) << all.status();
+      plans = *all;
+    }
+    ASSERT_EQ(plans.size(), res->plans.size());
+    for (size_t r = 0; r < plans.size(); ++r)
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+          plans[r], res->plans[r]))
+          << "rank " << r << "\n"
+          << res->report;
+  }
+}
+
+} // namespace
+} // namespace galaxy::planner

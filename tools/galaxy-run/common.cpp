@@ -18,6 +18,7 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/generate.h"
 #include "runtime/exec/generate_seq2seq.h"
+#include "runtime/exec/taps.h"
 #include "runtime/io/plan_data.h"
 #include "runtime/io/sentencepiece.h"
 #include "runtime/io/temp_file.h"
@@ -536,9 +537,15 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   const char *flag = args.prompts.empty() ? "--generate" : "--prompt";
   const bool seq2seq = model.task() == "seq2seq";
   if (model.task() != "causal_lm" && !seq2seq)
+    fail(2, absl::StrCat(flag, " needs a causal-LM or seq2seq plan (task "
+                               "\"causal_lm\" or \"seq2seq\")"));
+  if (ex && !rt::tapInputs(ex->plan()).empty())
     fail(2, absl::StrCat(flag,
-                         " needs a causal-LM or seq2seq plan (task "
-                         "\"causal_lm\" or \"seq2seq\")"));
+                         ": a side-only plan (use_side_only) has no backbone: "
+                         "its taps are inputs precomputed for a data file; "
+                         "generate with the side-tuning plan (use_side) from "
+                         "the backbone's weights and the trained side.* "
+                         "weights"));
   if (seq2seq && !args.prompts.empty())
     fail(2, "--prompt is built for causal LMs; give a seq2seq plan its "
             "source rows with --generate FILE");

@@ -97,7 +97,10 @@ Generate (causal-LM plans; after any training and evaluation):
                      refuse it (compile them in an SPMD mode)
   --prompt TEXT      instead of --generate: a prompt as text (repeatable),
                      encoded with --tokenizer (BOS first); prints each prompt
-                     with its continuation, decoded, one a line on stdout
+                     with its continuation, decoded, one a line on stdout.
+                     Seq2seq (BART) plans: a source, <s> text </s>; with
+                     --tokenizer, --generate and --prompt print each row's
+                     generated text (special tokens skipped), one a line
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's KV cache (galaxyc --max-seq; default pad_size)
   --eos-id ID        a prompt stops after generating ID

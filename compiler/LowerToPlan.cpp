@@ -557,10 +557,11 @@ void Lowering::header() {
   m->set_num_classes(cfg.num_classes);
   m->set_vocab_size(cfg.vocab_size);
   m->set_pad_id(cfg.pad_token_id);
-  // An encoder-decoder model: the data builds its decoder inputs.
+  // An encoder-decoder model: the data builds its decoder inputs (a
+  // side-only plan reads only their mask: the decoder's taps replace the ids).
   if (const models::ModelSpec *spec = models::findModel(cfg.model_type))
     for (const models::ModelInput &in : spec->inputs(cfg))
-      if (in.name == "decoder_input_ids") {
+      if (in.name == "decoder_attention_mask") {
         m->set_target_seq_len(in.shape.at(1));
         m->set_decoder_start_id(cfg.decoder_start_token_id);
         m->set_eos_id(cfg.eos_token_id);

@@ -140,8 +140,11 @@ void BartInferenceBuilder::decode(ModuleOp module) {
 } // namespace
 
 bool bartInferenceApplies(const config::GalaxyConfig &c) {
-  return c.model_type == "bart" && c.task != "classification" && !c.use_lora &&
-         !c.use_adapter && !c.use_side && !c.use_side_only;
+  // LoRA and adapters: the PEFT pass rewrites @encode / @decode as @forward.
+  // Side-tuning's side network would need caches of its own (galaxy-run
+  // generates with eval_step instead); side-only has no backbone.
+  return c.model_type == "bart" && c.task != "classification" && !c.use_side &&
+         !c.use_side_only;
 }
 
 void addBartInference(ModuleOp module, const config::GalaxyConfig &c) {

@@ -27,7 +27,7 @@ namespace galaxy {
 // lays these functions out in every SPMD mode, as LLaMA's.
 void addBartInference(mlir::ModuleOp module, const config::GalaxyConfig &c);
 
-// Whether addBartInference applies: a seq2seq BART without PEFT methods.
+// Whether addBartInference applies: a seq2seq BART, full or LoRA / adapter.
 bool bartInferenceApplies(const config::GalaxyConfig &c);
 
 } // namespace galaxy

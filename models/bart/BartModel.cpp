@@ -218,20 +218,58 @@ Value BartBuilder::sideDecoderLayer(Value x, Value selfMask, Value enc,
 OwningOpRef<ModuleOp> BartBuilder::build() {
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
   const bool classify = c.task == "classification";
-  Inputs arg = beginForward(
-      *module, models::bartSpec().inputs(c),
-      {f32({}), classify ? f32({B, c.num_classes}) : f32({B, T, V})});
+  // Side-tuning (use_side): each side state starts from a downsampled tap of
+  // the embeddings and adds one of every backbone layer's output; only the
+  // side network (and a classification head) trains, so backward stays out
+  // of the backbone. Side-only (use_side_only) has no backbone: the taps are
+  // program inputs; side-tuning's eval_step returns them after (loss,
+  // logits), named, so galaxy-run --dump-taps can record them.
+  const bool sideOnly = c.use_side_only, side = c.use_side || sideOnly;
+  const std::vector<models::ModelInput> tapSpecs = models::bartTaps(c);
+  SmallVector<Type> results = {f32({}), classify ? f32({B, c.num_classes})
+                                                 : f32({B, T, V})};
+  const bool exposeTaps = side && !sideOnly;
+  if (exposeTaps)
+    for (const models::ModelInput &t : tapSpecs)
+      results.push_back(f32(t.shape));
+  Inputs arg = beginForward(*module, models::bartSpec().inputs(c), results);
+  if (exposeTaps) {
+    auto fn = cast<func::FuncOp>(arg.entry->getParentOp());
+    for (auto [i, t] : llvm::enumerate(tapSpecs))
+      fn.setResultAttr(2 + i, kOutputAttr, b.getStringAttr(t.name));
+  }
   Value encMask = arg("attention_mask"), labels = arg("labels");
-
-  Value h = block("embedding", -1, [&]() -> SmallVector<Value> {
-    return {embed(arg("input_ids"), S, "S", "model.encoder")};
-  })[0];
-  // Side-tuning: each side state starts from a downsampled tap of the
-  // embeddings and adds one of every backbone layer's output; only the side
-  // network (and a classification head) trains, so backward stays out of the
-  // backbone.
-  const bool side = c.use_side;
   const Value decMask = arg("decoder_attention_mask");
+  SmallVector<Value> taps;
+  // A piece of the backbone, or in side-only its tap: the piece is still
+  // built, into a block that is then dropped, so every later dropout takes
+  // the op id (and so the mask) it takes in side-tuning.
+  auto backbone = [&](const std::string &tap, auto piece) -> Value {
+    Value out;
+    if (!sideOnly) {
+      out = piece();
+    } else {
+      Block scratch;
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&scratch);
+      piece(); // its ops go with `scratch`
+      out = arg(tap);
+    }
+    taps.push_back(out);
+    return out;
+  };
+  // The ids a dropped embedding reads in side-only (which has none).
+  auto ids = [&](StringRef name, int64_t len, StringRef seq) -> Value {
+    if (Value v = arg(name))
+      return v;
+    return dims(b.create<IotaOp>(loc, i32({B, len}), 1, 0), ("B," + seq).str());
+  };
+
+  Value h = backbone("tap.encoder.embeddings", [&] {
+    return block("embedding", -1, [&]() -> SmallVector<Value> {
+      return {embed(ids("input_ids", S, "S"), S, "S", "model.encoder")};
+    })[0];
+  });
   auto sideTap = [&](Value state, Value tap, const std::string &name,
                      int64_t layer) {
     return block("side", layer, [&]() -> SmallVector<Value> {
@@ -245,7 +283,8 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
   if (side)
     sEnc = sideTap({}, h, "side.encoder.first_downsample", -1);
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    h = encoderLayer(h, encMask, i);
+    h = backbone("tap.encoder.layer." + std::to_string(i),
+                 [&] { return encoderLayer(h, encMask, i); });
     if (side)
       sEnc = sideEncoderLayer(
           sideTap(sEnc, h, "side.encoder.downsample." + std::to_string(i), i),
@@ -253,14 +292,17 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
   }
   const Value enc = h;
 
-  Value d = block("embedding", -1, [&]() -> SmallVector<Value> {
-    return {embed(arg("decoder_input_ids"), T, "T", "model.decoder")};
-  })[0];
+  Value d = backbone("tap.decoder.embeddings", [&] {
+    return block("embedding", -1, [&]() -> SmallVector<Value> {
+      return {embed(ids("decoder_input_ids", T, "T"), T, "T", "model.decoder")};
+    })[0];
+  });
   Value sDec;
   if (side)
     sDec = sideTap({}, d, "side.decoder.first_downsample", -1);
   for (int64_t i = 0; i < c.decoder_layers; ++i) {
-    d = decoderLayer(d, decMask, enc, encMask, i);
+    d = backbone("tap.decoder.layer." + std::to_string(i),
+                 [&] { return decoderLayer(d, decMask, enc, encMask, i); });
     if (side) {
       const int64_t L = c.num_hidden_layers + i;
       sDec = sideDecoderLayer(
@@ -304,6 +346,8 @@ OwningOpRef<ModuleOp> BartBuilder::build() {
         },
         "con");
   }
+  if (exposeTaps)
+    head.append(taps.begin(), taps.end());
   b.create<func::ReturnOp>(loc, ValueRange(head));
   return module;
 }

@@ -4,6 +4,7 @@
 #include "models/bart/spec.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -18,18 +19,26 @@ std::vector<ModelInput> bartInputs(const config::GalaxyConfig &c) {
   // (queries) / TK (keys), so a split of one sequence never applies to the
   // other. The data side builds the decoder's inputs
   // (shift_tokens_right of the labels, or of input_ids for classification)
-  // and their padding mask.
-  std::vector<ModelInput> in = {
-      {"input_ids", true, {b, s}, "B,S"},
-      {"attention_mask", false, {b, s}, "B,K"},
-      {"decoder_input_ids", true, {b, t}, "B,T"},
-      {"decoder_attention_mask", false, {b, t}, "B,TK"}};
+  // and their padding mask. Side-only has no backbone: its taps replace the
+  // ids (the masks still index keys).
+  const bool sideOnly = c.use_side_only;
+  std::vector<ModelInput> in;
+  if (!sideOnly)
+    in.push_back({"input_ids", true, {b, s}, "B,S"});
+  in.push_back({"attention_mask", false, {b, s}, "B,K"});
+  if (!sideOnly)
+    in.push_back({"decoder_input_ids", true, {b, t}, "B,T"});
+  in.push_back({"decoder_attention_mask", false, {b, t}, "B,TK"});
   if (c.task == "classification") {
     in.push_back({"labels", true, {b}, "B"});
     in.push_back({"eos_index", true, {b}, "B"});
   } else {
     in.push_back({"labels", true, {b, t}, "B,T"});
     in.push_back({"num_targets", false, {}, ""});
+  }
+  if (sideOnly) {
+    std::vector<ModelInput> taps = bartTaps(c);
+    in.insert(in.end(), taps.begin(), taps.end());
   }
   return in;
 }
@@ -113,12 +122,8 @@ absl::Status bartCheck(const config::GalaxyConfig &c) {
           "] in the same proportion: every rank needs at least one; give "
           "the small shares more positions or lengthen target_pad_size"));
   }
-  if (c.use_side_only)
-    return bad("use_side_only is not built for bart yet: its taps (the "
-               "encoder's and the decoder's layer outputs, of two sequence "
-               "lengths) would be program inputs; use use_side");
   // The shared checks cover d_model, encoder_ffn_dim and the encoder heads.
-  if (c.use_side) {
+  if (c.use_side || c.use_side_only) {
     const int64_t r = c.side_reduction_factor;
     if (c.decoder_ffn_dim % r != 0)
       return bad(absl::StrCat("side_reduction_factor ", r,
@@ -143,6 +148,21 @@ int64_t bartTargetLength(const config::GalaxyConfig &c) {
   if (c.task == "classification" || c.target_pad_size <= 0)
     return c.pad_size;
   return c.target_pad_size;
+}
+
+std::vector<ModelInput> bartTaps(const config::GalaxyConfig &c) {
+  const int64_t b = c.batch_size, h = c.hidden_size;
+  std::vector<ModelInput> taps;
+  for (auto [part, len, layers, seq] :
+       {std::tuple{"encoder", c.pad_size, c.num_hidden_layers, "B,S,H"},
+        std::tuple{"decoder", bartTargetLength(c), c.decoder_layers,
+                   "B,T,H"}}) {
+    const std::string p = absl::StrCat("tap.", part, ".");
+    taps.push_back({p + "embeddings", false, {b, len, h}, seq});
+    for (int64_t i = 0; i < layers; ++i)
+      taps.push_back({absl::StrCat(p, "layer.", i), false, {b, len, h}, seq});
+  }
+  return taps;
 }
 
 const ModelSpec &bartSpec() {

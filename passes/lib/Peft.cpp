@@ -267,10 +267,12 @@ void PeftPass::runOnOperation() {
     if (p.getInit() == "normal")
       initStd = p.getStd().convertToDouble();
   });
-  // A causal LM's generation functions (models/llama/LlamaInference.h) use
-  // the same parameters: they get the same branches (without dropout: they
-  // only run in eval mode) and the same trainable flags.
-  for (StringRef name : {"forward", "prefill", "decode"}) {
+  // The generation functions (a causal LM's @prefill / @decode,
+  // models/llama/LlamaInference.h; a seq2seq's @encode / @decode,
+  // models/bart/BartInference.h) use the same parameters: they get the same
+  // branches (without dropout: they only run in eval mode) and the same
+  // trainable flags.
+  for (StringRef name : {"forward", "prefill", "encode", "decode"}) {
     auto f = module.lookupSymbol<func::FuncOp>(name);
     if (!f)
       continue;

@@ -62,12 +62,14 @@ absl::StatusOr<DatasetOptions> datasetOptionsFor(const plan::Plan &plan) {
             "the plan's program '%s' reads num_targets, which only causal_lm "
             "and seq2seq data provide, but its task is %s",
             p.name(), task));
-      if (in.name() == "decoder_input_ids") {
+      // A BART side-only plan reads the decoder's mask but not its ids.
+      if (in.name() == "decoder_input_ids" ||
+          in.name() == "decoder_attention_mask") {
         if (o.targetPadSize <= 0)
           return absl::FailedPreconditionError(absl::StrFormat(
-              "the plan's program '%s' reads decoder_input_ids but the plan "
-              "has no target_seq_len; recompile with this galaxyc",
-              p.name()));
+              "the plan's program '%s' reads %s but the plan has no "
+              "target_seq_len; recompile with this galaxyc",
+              p.name(), in.name()));
         o.encoderDecoder = true;
       }
       if (in.name() == "eos_index" && causal)

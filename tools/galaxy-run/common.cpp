@@ -18,10 +18,12 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/generate.h"
 #include "runtime/exec/generate_seq2seq.h"
+#include "runtime/exec/taps.h"
 #include "runtime/io/plan_data.h"
 #include "runtime/io/sentencepiece.h"
 #include "runtime/io/temp_file.h"
 #include "runtime/io/tensor_source.h"
+#include "runtime/io/text_tokenizer.h"
 #include "runtime/plan/plan_sizes.h"
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
@@ -499,6 +501,28 @@ encodePrompts(const io::SentencePieceTokenizer &tok, const Args &args,
   return prompts;
 }
 
+// A seq2seq plan's --prompt texts as sources: the model tokenizer's ids, cut
+// to the plan's source length.
+std::vector<std::vector<int32_t>> encodeSources(const io::TextTokenizer &tok,
+                                                const Args &args,
+                                                int64_t sourceLen,
+                                                int64_t vocabSize) {
+  std::vector<std::vector<int32_t>> sources;
+  for (const std::string &t : args.prompts) {
+    auto ids = tok.encode(t, sourceLen);
+    if (!ids.ok())
+      fail(2, absl::StrCat("--prompt: ", ids.status().message()));
+    for (int32_t id : *ids)
+      if (id >= vocabSize)
+        fail(2, absl::StrCat("--prompt \"", t, "\": ", tok.path(),
+                             " encodes piece '", tok.piece(id), "' as id ", id,
+                             ", past the plan's vocab_size ", vocabSize,
+                             " (give the model's own tokenizer)"));
+    sources.push_back(std::move(*ids));
+  }
+  return sources;
+}
+
 // --profile with --generate: this rank's decode step, time per kernel (the
 // first step is warm-up: generateWithCache resets the times after it).
 void reportDecodeProfile(const rt::Executor &ex) {
@@ -536,12 +560,15 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   const char *flag = args.prompts.empty() ? "--generate" : "--prompt";
   const bool seq2seq = model.task() == "seq2seq";
   if (model.task() != "causal_lm" && !seq2seq)
+    fail(2, absl::StrCat(flag, " needs a causal-LM or seq2seq plan (task "
+                               "\"causal_lm\" or \"seq2seq\")"));
+  if (ex && !rt::tapInputs(ex->plan()).empty())
     fail(2, absl::StrCat(flag,
-                         " needs a causal-LM or seq2seq plan (task "
-                         "\"causal_lm\" or \"seq2seq\")"));
-  if (seq2seq && !args.prompts.empty())
-    fail(2, "--prompt is built for causal LMs; give a seq2seq plan its "
-            "source rows with --generate FILE");
+                         ": a side-only plan (use_side_only) has no backbone: "
+                         "its taps are inputs precomputed for a data file; "
+                         "generate with the side-tuning plan (use_side) from "
+                         "the backbone's weights and the trained side.* "
+                         "weights"));
   rt::GenerateOptions o;
   o.batchSize = model.batch_size();
   // Seq2seq: the prompts are sources; the decoder's slots bound the tokens.
@@ -565,8 +592,22 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
   if (cached && !seq2seq)
     o.seqLen = cacheSlots(ex->plan());
   std::optional<io::SentencePieceTokenizer> tok;
+  // Seq2seq (BART) with --tokenizer (the model's own: byte-level BPE, or
+  // SentencePiece): a --prompt is a source encoded as its Hugging Face
+  // tokenizer does (<s> pieces </s>, cut to the source length), and each
+  // row's generated ids print as text, as
+  // tokenizer.batch_decode(generated, skip_special_tokens=True).
+  std::optional<io::TextTokenizer> text;
+  if (seq2seq && !args.tokenizer.empty()) {
+    auto t = io::TextTokenizer::fromPath(args.tokenizer);
+    if (!t.ok())
+      fail(2, std::string(t.status().message()));
+    text.emplace(std::move(*t));
+  }
   absl::StatusOr<std::vector<std::vector<int32_t>>> prompts;
-  if (!args.prompts.empty()) {
+  if (text && !args.prompts.empty()) {
+    prompts = encodeSources(*text, args, shape.sourceLen, o.vocabSize);
+  } else if (!args.prompts.empty()) {
     if (args.tokenizer.empty())
       fail(2, "--prompt encodes text with the model's tokenizer: give "
               "--tokenizer tokenizer.model");
@@ -641,6 +682,14 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
     }
   if (cached && args.profile)
     reportDecodeProfile(*ex);
+  if (text)
+    for (size_t i = 0; i < generated->size(); ++i) {
+      auto decoded = text->decode((*generated)[i], /*skipSpecial=*/true);
+      if (!decoded.ok())
+        fail(1, absl::StrCat(flag, ": row ", i + 1, ": ",
+                             decoded.status().message()));
+      std::cout << *decoded << "\n";
+    }
   // The texts: prompt and continuation decoded together, as Hugging Face's
   // tokenizer.decode(output_ids, skip_special_tokens=True) prints them.
   if (tok)

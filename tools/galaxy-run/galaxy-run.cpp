@@ -98,7 +98,10 @@ Generate (causal-LM plans; after any training and evaluation):
                      refuse it (compile them in an SPMD mode)
   --prompt TEXT      instead of --generate: a prompt as text (repeatable),
                      encoded with --tokenizer (BOS first); prints each prompt
-                     with its continuation, decoded, one a line on stdout
+                     with its continuation, decoded, one a line on stdout.
+                     Seq2seq (BART) plans: a source, <s> text </s>; with
+                     --tokenizer, --generate and --prompt print each row's
+                     generated text (special tokens skipped), one a line
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's KV cache (galaxyc --max-seq; default pad_size)
   --eos-id ID        a prompt stops after generating ID
@@ -476,8 +479,7 @@ Args parseArgs(int argc, char **argv) {
 // order (eval mode: no dropout), written by rank 0.
 int dumpTaps(rt::Executor &ex, const io::Dataset &data, const Args &args,
              bool lead) {
-  const int64_t taps = rt::evalStepTapCount(ex.plan());
-  if (taps <= 0)
+  if (rt::evalStepTaps(ex.plan()).empty())
     fail(2, "--dump-taps: this plan's eval_step returns no taps; compile the "
             "side-tuning config (use_side: true, not use_side_only) and dump "
             "with that plan");
@@ -488,8 +490,8 @@ int dumpTaps(rt::Executor &ex, const io::Dataset &data, const Args &args,
     if (absl::Status s = rec->write(args.dumpTaps); !s.ok())
       fail(1, std::string(s.message()));
     std::cerr << absl::StrFormat(
-        "galaxy-run: wrote %d taps of %d rows of %s to %s\n", taps, data.size(),
-        data.path(), args.dumpTaps);
+        "galaxy-run: wrote %d taps of %d rows of %s to %s\n", rec->size(),
+        data.size(), data.path(), args.dumpTaps);
   }
   return 0;
 }
@@ -499,7 +501,7 @@ std::optional<rt::TapsFile> openTaps(const plan::Plan &plan,
                                      const std::string &path,
                                      const io::Dataset &data,
                                      const char *flag) {
-  std::vector<std::string> inputs = rt::tapInputs(plan);
+  std::vector<rt::Tap> inputs = rt::tapInputs(plan);
   if (inputs.empty()) {
     if (!path.empty())
       fail(2, absl::StrCat(flag, " given but the plan reads no taps (it was "
@@ -511,12 +513,7 @@ std::optional<rt::TapsFile> openTaps(const plan::Plan &plan,
                          data.path(), ": give ", flag,
                          " FILE (galaxy-run SIDE_TUNING_PLAN --data ",
                          data.path(), " --dump-taps FILE writes it)"));
-  int64_t hidden = 0;
-  for (const plan::Buffer &b : plan.buffers())
-    if (b.kind() == plan::Buffer::INPUT && b.input() == inputs[0])
-      hidden = b.shape(b.shape_size() - 1);
-  auto t = rt::TapsFile::open(path, inputs, data.size(), plan.model().seq_len(),
-                              hidden);
+  auto t = rt::TapsFile::open(path, inputs, data.size());
   if (!t.ok())
     fail(2, std::string(t.status().message()));
   return std::move(*t);

@@ -56,6 +56,10 @@ struct KernelContext {
   // version, a new one whenever anything may have written them (the
   // Executor's count). Kernels key repacked parameters by it; 0: repack none.
   uint64_t paramsVersion = 0;
+  // The parameters' version in every program (training ones too): bf16 plans
+  // key their parameters' bfloat16 copies by it, and a backend drops a copy
+  // when one of its kernels writes the parameter. 0: keep no copies.
+  uint64_t weightsVersion = 0;
 };
 
 class Backend {

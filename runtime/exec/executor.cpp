@@ -685,6 +685,7 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
   // kernels keep repacked copies); any other program may write them.
   const bool inference = plan::isGenerationProgram(program);
   kctx.paramsVersion = inference ? paramsVersion_ : 0;
+  kctx.weightsVersion = paramsVersion_; // bf16 weight copies (backend.h)
   if (!inference)
     paramsVersion_ = freshParamsVersion();
   const std::vector<BoundInstr> &instrs =

@@ -18,8 +18,11 @@ void toBf16(const float *x, uint16_t *y, int64_t n, int threads);
 const uint16_t *bf16Weights(const float *w, int64_t n, uint64_t version,
                             int threads);
 
-// Marks the copy of the parameter at `w` stale (a kernel wrote the parameter:
-// an optimizer update, fused SGD); the next bf16Weights rounds it again.
-void dropBf16Weights(const float *w);
+// A kernel wrote the parameter at `w` (an optimizer update, fused SGD): its
+// copy, if it has one, is rounded again now under `version` (the parameter is
+// likely still in cache, and the next step's GEMMs find it ready), or marked
+// stale when `version` is 0.
+void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
+                        int threads);
 
 } // namespace galaxy::rt::cpu

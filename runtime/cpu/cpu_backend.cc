@@ -60,15 +60,18 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
 }
 
 // A kernel that wrote a parameter (fused SGD's output, an optimizer update's
-// in-place input 0) makes its bf16 copy stale within the run as well.
-void dropWrittenBf16Weights(const KernelCall &c) {
+// in-place input 0) refreshes its bf16 copy (KernelContext::weightsVersion).
+void refreshWrittenBf16Weights(const KernelCall &c) {
   if (c.ctx.matmulDType != plan::MATMUL_BF16)
     return;
+  auto refresh = [&](const Tensor &t) {
+    refreshBf16Weights(t.f32(), t.numel(), c.ctx.weightsVersion, c.env.threads);
+  };
   for (const Tensor &t : c.out)
     if (t.param)
-      dropBf16Weights(t.f32());
+      refresh(t);
   if (!c.in.empty() && c.in[0].param && c.instr.kernel().ends_with("_update"))
-    dropBf16Weights(c.in[0].f32());
+    refresh(c.in[0]);
 }
 
 class CpuBackend final : public Backend {
@@ -108,7 +111,7 @@ public:
                           ctx,   env_, schema::findKernel(instr.kernel())};
     if (!profile_) {
       absl::Status st = it->second(call);
-      dropWrittenBf16Weights(call);
+      refreshWrittenBf16Weights(call);
       return st;
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -118,7 +121,7 @@ public:
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count(),
         double(instr.flops()));
-    dropWrittenBf16Weights(call);
+    refreshWrittenBf16Weights(call);
     return st;
   }
 

@@ -4,10 +4,13 @@
 // to fp32 summation order; a parameter's bfloat16 copy is rounded once per
 // weights' version and refreshed after a kernel writes the parameter.
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/vector_loops.h"
 #include "tests/kernels/kernel_test_util.h"
@@ -44,6 +47,42 @@ KernelContext bf16Context(uint64_t weightsVersion) {
   ctx.matmulDType = plan::MATMUL_BF16;
   ctx.weightsVersion = weightsVersion;
   return ctx;
+}
+
+// The 16-bit copies the native path multiplies are the upper halves of the
+// emulation's rounded fp32 copies, bit for bit: specials, subnormals, ties,
+// and a length that leaves a tail after the 16-lane loop.
+TEST(Bf16Native, CopiesEqualTheEmulationsRounding) {
+  std::mt19937 rng(20);
+  std::uniform_real_distribution<float> mant(-1.f, 1.f);
+  std::uniform_int_distribution<int> exp(-140, 127);
+  std::uniform_int_distribution<uint32_t> bits;
+  std::vector<float> x(4099);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::ldexp(mant(rng), exp(rng));
+    if (i % 7 == 0) { // any bit pattern: NaNs, infs, subnormals
+      const uint32_t u = bits(rng);
+      std::memcpy(&x[i], &u, sizeof u);
+    }
+    if (i % 11 == 0) { // an exact tie
+      uint32_t u;
+      std::memcpy(&u, &x[i], sizeof u);
+      u = (u & 0xffff0000u) | 0x8000u;
+      std::memcpy(&x[i], &u, sizeof u);
+    }
+  }
+  x[1] = std::numeric_limits<float>::infinity();
+  x[2] = -std::numeric_limits<float>::max();
+  const std::vector<float> want = rounded(x);
+  for (int threads : {1, 2}) {
+    std::vector<uint16_t> got(x.size());
+    cpu::toBf16(x.data(), got.data(), static_cast<int64_t>(x.size()), threads);
+    for (size_t i = 0; i < x.size(); ++i) {
+      uint32_t w;
+      std::memcpy(&w, &want[i], sizeof w);
+      ASSERT_EQ(got[i], w >> 16) << "element " << i << ", threads " << threads;
+    }
+  }
 }
 
 TEST(Bf16Native, DefaultBackendRunsBf16NativelyOnThisCpu) {

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """PyTorch baseline for bench/bert_step.sh: the BERT training step in plain torch.
 
-  bert_step_torch.py CONFIG DATA.jsonl --steps N --warmup W [--threads 2]
+  bert_step_torch.py CONFIG DATA.jsonl --steps N --warmup W [--threads 2] [--autocast-bf16]
 
 Same model as Galaxy's plan (tests/oracle/bert_model.py's parameters and layout) with
 dropout where Hugging Face's BertForSequenceClassification has it (embeddings, attention
 probabilities, attention output, MLP output, classifier input) and the config's optimizer.
+--autocast-bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(bf16 matmuls, fp32 master weights), the counterpart of a Galaxy bf16 plan.
 Prints one JSON line: torch version, threads, every step time and the median after warm-up.
 """
 
@@ -81,6 +83,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--autocast-bf16", action="store_true")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -103,7 +106,8 @@ def main(argv=None):
         ids, mask, types, labels = bert_data.make_batch(
             rows, bert_data.step_indices(s, B, len(rows)))
         t0 = time.perf_counter()
-        loss = F.cross_entropy(forward(cfg, params, ids, mask, types), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast_bf16):
+            loss = F.cross_entropy(forward(cfg, params, ids, mask, types), labels)
         opt.zero_grad(set_to_none=False)
         loss.backward()
         opt.step()
@@ -113,6 +117,7 @@ def main(argv=None):
     print(json.dumps({
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "autocast_bf16": args.autocast_bf16,
         "step_s": timed,
         "median_s": statistics.median(timed),
         "last_loss": losses[-1],

@@ -56,6 +56,12 @@ struct KernelContext {
   // version, a new one whenever anything may have written them (the
   // Executor's count). Kernels key repacked parameters by it; 0: repack none.
   uint64_t paramsVersion = 0;
+  // bf16 plans: the version under which a backend may keep bfloat16 copies of
+  // the parameters, in every program (training ones too). The Executor renews
+  // it only when the host writes them (init, load); a backend whose kernel
+  // writes a parameter (an optimizer update, fused SGD) refreshes or drops its
+  // copy itself. 0: keep no copies.
+  uint64_t weightsVersion = 0;
 };
 
 class Backend {

@@ -2,11 +2,13 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/kernel_profile.h"
 #include "runtime/cpu/kernels.h"
@@ -57,6 +59,21 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
   return *table;
 }
 
+// A kernel that wrote a parameter (fused SGD's output, an optimizer update's
+// in-place input 0) refreshes its bf16 copy (KernelContext::weightsVersion).
+void refreshWrittenBf16Weights(const KernelCall &c) {
+  if (c.ctx.matmulDType != plan::MATMUL_BF16)
+    return;
+  auto refresh = [&](const Tensor &t) {
+    refreshBf16Weights(t.f32(), t.numel(), c.ctx.weightsVersion, c.env.threads);
+  };
+  for (const Tensor &t : c.out)
+    if (t.param)
+      refresh(t);
+  if (!c.in.empty() && c.in[0].param && c.instr.kernel().ends_with("_update"))
+    refresh(c.in[0]);
+}
+
 class CpuBackend final : public Backend {
 public:
   CpuBackend(CpuEnv env, std::string description)
@@ -92,8 +109,11 @@ public:
     setDenormalsOnThisThread(env_.flushDenormals);
     const KernelCall call{instr, in,   out,
                           ctx,   env_, schema::findKernel(instr.kernel())};
-    if (!profile_)
-      return it->second(call);
+    if (!profile_) {
+      absl::Status st = it->second(call);
+      refreshWrittenBf16Weights(call);
+      return st;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     absl::Status st = it->second(call);
     profile_->record(
@@ -101,6 +121,7 @@ public:
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count(),
         double(instr.flops()));
+    refreshWrittenBf16Weights(call);
     return st;
   }
 
@@ -128,8 +149,18 @@ std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
   env.sgemm = sgemmFor(gemm.kind);
   env.flushDenormals = flushDenormalsWanted();
   setDenormalsOnThisThread(env.flushDenormals);
+  // bf16 plans: native unless GALAXY_BF16=emulate or the GEMM is forced to a
+  // library without bf16 (OpenBLAS, naive), which keeps the emulation testable.
+  const char *bf16 = std::getenv("GALAXY_BF16");
+  env.nativeBf16 = nativeBf16Matmul() &&
+                   (bf16 == nullptr || std::string_view(bf16) != "emulate") &&
+                   env.gemm != GemmKind::kOpenBlas &&
+                   env.gemm != GemmKind::kNaive;
   return std::make_unique<CpuBackend>(
-      env, gemm.description + note + denormalsNote(env.flushDenormals));
+      env, gemm.description + note + denormalsNote(env.flushDenormals) +
+               (env.nativeBf16 ? "; bf16 plans: oneDNN bf16 matmul"
+                               : "; bf16 plans: emulated (fp32 GEMM over "
+                                 "rounded copies)"));
 }
 
 } // namespace galaxy::rt::cpu

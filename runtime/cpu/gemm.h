@@ -48,6 +48,21 @@ absl::Status onednnBatchedMatmul(int64_t batch, bool trans_a, bool trans_b,
                                  const float *a, const float *b, float *c,
                                  int threads = 0);
 
+// bf16 plans (docs/kernels.md "Matmul precision"): the same oneDNN matmul
+// primitive with A and B as bfloat16 bits (bf16_copies.h) and C fp32, products
+// summed in fp32. Whether this CPU runs it natively (AVX512-BF16 or AMX; else
+// bf16 plans keep the fp32 GEMM over rounded copies):
+bool nativeBf16Matmul();
+absl::Status onednnMatmulBf16(bool trans_a, bool trans_b, int64_t m, int64_t n,
+                              int64_t k, float alpha, const uint16_t *a,
+                              int64_t lda, const uint16_t *b, int64_t ldb,
+                              float beta, float *c, int64_t ldc);
+absl::Status onednnBatchedMatmulBf16(int64_t batch, bool trans_a, bool trans_b,
+                                     int64_t m, int64_t n, int64_t k,
+                                     float alpha, const uint16_t *a,
+                                     const uint16_t *b, float *c,
+                                     int threads = 0);
+
 // The kPerShape GEMM: looks the shape up (ta, tb, m, n, k, strides, thread
 // count) and, the first time, times the libraries into scratch memory.
 absl::Status perShapeSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/gemv.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
@@ -47,6 +48,33 @@ const float *gemmOperand(const KernelCall &c, const Tensor &t, int slot) {
   parallelChunks(n, 1, c.env.threads, [&](int64_t i0, int64_t i1) {
     roundToBf16(src + i0, copy + i0, i1 - i0);
   });
+  return copy;
+}
+
+// Native bf16 (CpuEnv::nativeBf16): the operands go to oneDNN's bf16 matmul
+// as bfloat16 bits, the same rounding as gemmOperand's copies, so both paths
+// multiply the same values and differ only in fp32 summation order.
+bool nativeBf16(const KernelCall &c) {
+  return c.ctx.matmulDType == plan::MATMUL_BF16 && c.env.nativeBf16;
+}
+
+// This thread's bf16 scratch for operand `slot`, at least n halves.
+uint16_t *bf16Scratch(int slot, int64_t n) {
+  thread_local std::vector<uint16_t> buffers[2];
+  std::vector<uint16_t> &b = buffers[slot];
+  if (b.size() < static_cast<size_t>(n))
+    b.resize(n);
+  return b.data();
+}
+
+// Operand `t` as bfloat16 bits: a parameter's cached copy (rounded once per
+// update, see bf16Weights), anything else rounded into scratch.
+const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot) {
+  const int64_t n = t.numel();
+  if (t.param && c.ctx.weightsVersion != 0)
+    return bf16Weights(t.f32(), n, c.ctx.weightsVersion, c.env.threads);
+  uint16_t *copy = bf16Scratch(slot, n);
+  toBf16(t.f32(), copy, n, c.env.threads);
   return copy;
 }
 
@@ -94,6 +122,10 @@ absl::Status linearKernel(const KernelCall &c) {
     }
     return absl::OkStatus();
   }
+  if (nativeBf16(c))
+    return onednnMatmulBf16(false, transpose_w != 0, m, n, k, 1.f,
+                            bf16Operand(c, x, 0), k, bf16Operand(c, w, 1),
+                            transpose_w ? k : n, beta, yp, n);
   const float *xp = gemmOperand(c, x, 0), *wp = gemmOperand(c, w, 1);
   return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, xp, k, wp,
                      transpose_w ? k : n, beta, yp, n);
@@ -115,6 +147,10 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // fuses them): no gradient buffer is written and read back.
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
+  if (nativeBf16(c))
+    return onednnMatmulBf16(true, false, n, k, rows, static_cast<float>(alpha),
+                            bf16Operand(c, dy, 0), n, bf16Operand(c, x, 1), k,
+                            static_cast<float>(beta), dw.f32(), k);
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
   return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,
                      xp, k, static_cast<float>(beta), dw.f32(), k);
@@ -172,8 +208,14 @@ absl::Status matmulKernel(const KernelCall &c) {
                         "and op(b) [%d,%d]: inner dims and c must match",
                         ta, tb, m, k, kb, n));
   const float alpha = static_cast<float>(alpha_d);
-  const float *ap = gemmOperand(c, a, 0), *bp = gemmOperand(c, b, 1);
   float *yp = y.f32();
+  if (nativeBf16(c)) {
+    const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
+    return onednnBatchedMatmulBf16(batch, ta != 0, tb != 0, m, n, k, alpha,
+                                   bf16Operand(c, a, 0), bf16Operand(c, b, 1),
+                                   yp, threads);
+  }
+  const float *ap = gemmOperand(c, a, 0), *bp = gemmOperand(c, b, 1);
   const int64_t sa = ar * ac, sb = br * bc, sy = m * n;
   if (batch > 1 && (c.env.gemm == GemmKind::kPerShape ||
                     c.env.gemm == GemmKind::kOneDnnMatmul)) {

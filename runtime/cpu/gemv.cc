@@ -4,12 +4,8 @@
 
 #include <algorithm>
 
-#include <map>
-#include <memory>
-#include <mutex>
 #include <vector>
 
-#include "runtime/cpu/bf16_bits.h"
 #include "runtime/cpu/parallel.h"
 
 namespace galaxy::rt::cpu {
@@ -126,12 +122,6 @@ void gemv(int64_t m, int64_t n, int64_t k, const float *x, const W *w, float *y,
       });
 }
 
-struct Packed {
-  uint64_t version = 0;
-  int64_t n = 0;
-  std::unique_ptr<uint16_t[]> bits;
-};
-
 } // namespace
 
 void gemvRows(int64_t m, int64_t n, int64_t k, const float *x, const float *w,
@@ -142,29 +132,6 @@ void gemvRows(int64_t m, int64_t n, int64_t k, const float *x, const float *w,
 void gemvRowsBf16(int64_t m, int64_t n, int64_t k, const float *x,
                   const uint16_t *w, float *y, bool accumulate, int threads) {
   gemv(m, n, k, x, w, y, accumulate, threads);
-}
-
-const uint16_t *bf16Weights(const float *w, int64_t n, uint64_t version,
-                            int threads) {
-  static std::mutex mu;
-  static std::map<const float *, Packed> packed;
-  std::lock_guard<std::mutex> lock(mu);
-  Packed &p = packed[w];
-  if (p.version == version && p.n == n && p.bits)
-    return p.bits.get();
-  if (p.n != n || !p.bits)
-    p.bits.reset(new uint16_t[n]);
-  p.n = n;
-  p.version = version;
-  uint16_t *out = p.bits.get();
-  parallelChunks(n, 1, threads, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      uint32_t u;
-      __builtin_memcpy(&u, w + i, sizeof u);
-      out[i] = uint16_t(bf16RoundedBits(u) >> 16);
-    }
-  });
-  return out;
 }
 
 } // namespace galaxy::rt::cpu

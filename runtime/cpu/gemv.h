@@ -16,17 +16,11 @@ inline constexpr int64_t kGemvMaxRows = 8;
 void gemvRows(int64_t m, int64_t n, int64_t k, const float *x, const float *w,
               float *y, bool accumulate, int threads);
 
-// w as bfloat16 bits (the upper half of its fp32 values, rounded: bf16.h), x
+// w as bfloat16 bits (bf16Weights, bf16_copies.h), x
 // already rounded to bfloat16 in fp32 containers: the products are exact in
 // fp32, as in the bf16 GEMM path (docs/kernels.md "Matmul precision"), and
 // half the weight bytes are read.
 void gemvRowsBf16(int64_t m, int64_t n, int64_t k, const float *x,
                   const uint16_t *w, float *y, bool accumulate, int threads);
-
-// The bfloat16 bits of parameter `w` (n values), rounded once and kept while
-// `version` stays the same (Executor: the parameters' version; a new one
-// after anything writes them). Keyed by the parameter's address.
-const uint16_t *bf16Weights(const float *w, int64_t n, uint64_t version,
-                            int threads);
 
 } // namespace galaxy::rt::cpu

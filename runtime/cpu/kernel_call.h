@@ -36,6 +36,9 @@ struct CpuEnv {
   GemmKind gemm = GemmKind::kNaive;
   SgemmFn sgemm = nullptr;
   bool flushDenormals = true; // FTZ/DAZ on kernel threads (denormals.h)
+  // bf16 plans multiply bfloat16 operands in oneDNN's bf16 matmul; false: the
+  // fp32 GEMM over copies rounded in fp32 containers (the emulation).
+  bool nativeBf16 = false;
 };
 
 struct KernelCall {

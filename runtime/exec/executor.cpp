@@ -334,7 +334,7 @@ absl::Status Executor::bindStash(const plan::Buffer &b, int64_t bytes) {
 }
 
 void Executor::initParams(uint64_t seed) {
-  paramsVersion_ = freshParamsVersion();
+  weightsVersion_ = paramsVersion_ = freshParamsVersion();
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     const plan::Initializer &init = p.init();
@@ -429,7 +429,7 @@ absl::Status Executor::loadParams(const io::SafetensorsFile &file) {
 }
 
 absl::Status Executor::loadParams(const io::TensorSource &file) {
-  paramsVersion_ = freshParamsVersion();
+  weightsVersion_ = paramsVersion_ = freshParamsVersion();
   for (int i = 0; i < plan_.params_size(); ++i) {
     const plan::Param &p = plan_.params(i);
     io::Slice slice{{p.slice_offset().begin(), p.slice_offset().end()},
@@ -685,6 +685,7 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
   // kernels keep repacked copies); any other program may write them.
   const bool inference = plan::isGenerationProgram(program);
   kctx.paramsVersion = inference ? paramsVersion_ : 0;
+  kctx.weightsVersion = weightsVersion_;
   if (!inference)
     paramsVersion_ = freshParamsVersion();
   const std::vector<BoundInstr> &instrs =

@@ -218,6 +218,10 @@ private:
   // KernelContext::paramsVersion: a new one whenever the parameters may
   // have changed (init, load, any program but prefill and decode).
   uint64_t paramsVersion_ = 0; // set by initParams / loadParams
+  // KernelContext::weightsVersion: renewed only when the host writes the
+  // parameters (initParams / loadParams); the backend follows its kernels'
+  // writes itself.
+  uint64_t weightsVersion_ = 0;
 };
 
 // The checkpoint name of parameter `param`'s optimizer state slot `slot`

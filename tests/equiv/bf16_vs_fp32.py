@@ -7,7 +7,8 @@ Compiles configs/bert/tiny.json (dropout 0.1, AdamW) with "dtype": "fp32" and "b
 trains each --steps steps on the demo data (configs/data/demo) from the same seed, and
 checks:
   - the fp32 plan run twice gives bit-identical losses (so any difference below is the
-    dtype's, not run-to-run noise: one GEMM library and thread count are forced);
+    dtype's, not run-to-run noise: one GEMM library and thread count are forced; oneDNN,
+    so bf16 runs natively where the CPU has AVX512-BF16);
   - bf16 losses are within rtol 2e-2 of fp32 but not all bit-identical to them (a bf16
     plan that silently ran in fp32 fails here).
 Partitioned and pipelined bf16 runs against the serial bf16 run: run_equiv.py --dtype
@@ -73,7 +74,9 @@ def check(args, work, galaxyc, galaxy_run):
         run([galaxyc, p(f"{dtype}.json"), "--emit", "none", "-o", p(f"{dtype}.plan")])
 
     # One GEMM library and thread count: same-plan runs are then bit-identical.
-    env = dict(os.environ, GALAXY_GEMM="openblas", GALAXY_THREADS="2")
+    # oneDNN, so that bf16 runs natively where the CPU can (OpenBLAS would keep
+    # the emulation: docs/kernels.md "Matmul precision").
+    env = dict(os.environ, GALAXY_GEMM="onednn", GALAXY_THREADS="2")
     common = ["--data", os.path.join(DEMO, "train.tsv"), "--vocab", os.path.join(DEMO, "vocab.txt"),
               "--steps", str(args.steps), "--seed", "7"]
     for name, plan in (("fp32", "fp32"), ("fp32.again", "fp32"), ("bf16", "bf16")):

@@ -55,6 +55,7 @@ Tensor Buf::t() {
   Tensor t;
   t.dtype = dtype;
   t.shape = shape;
+  t.param = param;
   t.data = dtype == plan::F32 ? static_cast<void *>(f.data())
                               : static_cast<void *>(i.data());
   return t;

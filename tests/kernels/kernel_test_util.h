@@ -19,6 +19,7 @@ struct Buf {
   std::vector<int64_t> shape;
   std::vector<float> f;
   std::vector<int32_t> i;
+  bool param = false; // t() binds it as a parameter (Tensor::param)
 
   static Buf zeros(std::vector<int64_t> shape);
   static Buf values(std::vector<int64_t> shape, std::vector<float> v);

@@ -1,0 +1,147 @@
+// Native bf16 on the CPU (docs/kernels.md "Matmul precision"): where the CPU
+// has AVX512-BF16 the default backend multiplies bfloat16 operands in oneDNN's
+// bf16 matmul, agreeing with the emulation (fp32 GEMM over rounded copies) up
+// to fp32 summation order; a parameter's bfloat16 copy is rounded once per
+// weights' version and refreshed after a kernel writes the parameter.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/bf16_copies.h"
+#include "runtime/cpu/gemm.h"
+#include "runtime/cpu/vector_loops.h"
+#include "tests/kernels/kernel_test_util.h"
+#include "gtest/gtest.h"
+
+namespace galaxy::rt::testing {
+namespace {
+
+std::vector<float> rounded(const std::vector<float> &v) {
+  std::vector<float> r(v.size());
+  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
+  return r;
+}
+
+// y[m,n] = x[m,k]·w[n,k]ᵀ in double.
+std::vector<double> xwt(const std::vector<float> &x,
+                        const std::vector<float> &w, int64_t m, int64_t n,
+                        int64_t k) {
+  std::vector<double> y(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double s = 0;
+      for (int64_t p = 0; p < k; ++p)
+        s += double(x[i * k + p]) * w[j * k + p];
+      y[i * n + j] = s;
+    }
+  return y;
+}
+
+KernelContext bf16Context(uint64_t weightsVersion) {
+  KernelContext ctx;
+  ctx.seed = 1;
+  ctx.step = 1;
+  ctx.matmulDType = plan::MATMUL_BF16;
+  ctx.weightsVersion = weightsVersion;
+  return ctx;
+}
+
+// The 16-bit copies the native path multiplies are the upper halves of the
+// emulation's rounded fp32 copies, bit for bit: specials, subnormals, ties,
+// and a length that leaves a tail after the 16-lane loop.
+TEST(Bf16Native, CopiesEqualTheEmulationsRounding) {
+  std::mt19937 rng(20);
+  std::uniform_real_distribution<float> mant(-1.f, 1.f);
+  std::uniform_int_distribution<int> exp(-140, 127);
+  std::uniform_int_distribution<uint32_t> bits;
+  std::vector<float> x(4099);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::ldexp(mant(rng), exp(rng));
+    if (i % 7 == 0) { // any bit pattern: NaNs, infs, subnormals
+      const uint32_t u = bits(rng);
+      std::memcpy(&x[i], &u, sizeof u);
+    }
+    if (i % 11 == 0) { // an exact tie
+      uint32_t u;
+      std::memcpy(&u, &x[i], sizeof u);
+      u = (u & 0xffff0000u) | 0x8000u;
+      std::memcpy(&x[i], &u, sizeof u);
+    }
+  }
+  x[1] = std::numeric_limits<float>::infinity();
+  x[2] = -std::numeric_limits<float>::max();
+  const std::vector<float> want = rounded(x);
+  for (int threads : {1, 2}) {
+    std::vector<uint16_t> got(x.size());
+    cpu::toBf16(x.data(), got.data(), static_cast<int64_t>(x.size()), threads);
+    for (size_t i = 0; i < x.size(); ++i) {
+      uint32_t w;
+      std::memcpy(&w, &want[i], sizeof w);
+      ASSERT_EQ(got[i], w >> 16) << "element " << i << ", threads " << threads;
+    }
+  }
+}
+
+TEST(Bf16Native, DefaultBackendRunsBf16NativelyOnThisCpu) {
+  if (!cpu::nativeBf16Matmul())
+    GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
+  EXPECT_NE(cpuBackend().gemmDescription().find("oneDNN bf16 matmul"),
+            std::string::npos)
+      << cpuBackend().gemmDescription();
+  EXPECT_NE(cpuBackend(cpu::GemmKind::kOpenBlas, 2)
+                .gemmDescription()
+                .find("bf16 plans: emulated"),
+            std::string::npos);
+}
+
+// A BERT-like shape through both paths: the same rounded operands, so only
+// fp32 summation order separates them (k = 768 terms).
+TEST(Bf16Native, NativeMatchesTheEmulation) {
+  std::mt19937 rng(21);
+  const int64_t m = 128, n = 96, k = 768;
+  Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng);
+  Buf native = Buf::zeros({m, n}), emulated = Buf::zeros({m, n});
+  runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&native}, bf16Context(0));
+  runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&emulated}, bf16Context(0),
+        &cpuBackend(cpu::GemmKind::kOpenBlas, 2));
+  std::vector<double> want(emulated.f.begin(), emulated.f.end());
+  expectClose(native.f, want, 1e-5, 1e-5, "native vs emulated bf16 linear");
+}
+
+// The copy of a parameter is kept under one version (a host write that the
+// executor would have announced with a new version is not seen), and dropped
+// when a kernel writes the parameter: an optimizer update in place, or fused
+// SGD as linear_weight_grad's output.
+TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
+  std::mt19937 rng(22);
+  const int64_t m = 16, n = 24, k = 64;
+  Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng);
+  w.param = true;
+  const KernelContext ctx = bf16Context(3000001); // unlike any executor's
+  auto linear = [&](const std::string &what, const std::vector<float> &w0) {
+    Buf y = Buf::zeros({m, n});
+    runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx);
+    expectClose(y.f, xwt(rounded(x.f), rounded(w0), m, n, k), 2e-5, 2e-5, what);
+  };
+  const std::vector<float> w0 = w.f;
+  linear("first read", w0);
+  for (float &v : w.f) // not through a kernel: the copy stays
+    v += 0.25f;
+  linear("host write under the same version", w0);
+
+  Buf g = Buf::random({n, k}, rng);
+  runOk(Op("sgd_update").f("lr", 0.5).f("weight_decay", 0.0), {&w, &g}, {},
+        ctx);
+  linear("after sgd_update", w.f);
+
+  Buf dy = Buf::random({m, n}, rng);
+  runOk(Op("linear_weight_grad").f("alpha", -0.5).f("beta", 1.0), {&dy, &x},
+        {&w}, ctx);
+  linear("after fused SGD", w.f);
+}
+
+} // namespace
+} // namespace galaxy::rt::testing

@@ -767,6 +767,17 @@ Lowering::runPipeline(const std::vector<StageModule> &mods,
 
 } // namespace
 
+std::vector<Operation *>
+loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
+  llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
+  for (Operation &op : body.without_terminator())
+    if (Operation *d = sgdFusedInto(&op)) {
+      fusedInto[d] = &op;
+      fusedGrad[&op] = d;
+    }
+  return overlapOrder(body, dead, fusedInto, fusedGrad);
+}
+
 absl::StatusOr<plan::Plan>
 lowerPipelineStage(const std::vector<StageModule> &modules,
                    const config::GalaxyConfig &cfg, const LowerOptions &opts,

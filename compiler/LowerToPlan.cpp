@@ -143,9 +143,14 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
     return e;
   };
   std::vector<Operation *> ops;
+  bool nested = false; // uses inside regions are not operands: keep order
   for (Operation &op : body.without_terminator())
-    if (!dead.contains(&op))
+    if (!dead.contains(&op)) {
       ops.push_back(&op);
+      nested |= op.getNumRegions() > 0;
+    }
+  if (nested)
+    return ops;
   std::vector<Operation *> order;
   order.reserve(ops.size());
   size_t begin = 0; // first op of the current stretch

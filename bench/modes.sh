@@ -15,10 +15,16 @@
 # --rank/--world/--master on PORT, PORT+1, ... Step time = batch / samples_per_s of rank 0's
 # --metrics, median of the STEPS steps after WARMUP; ROUNDS rounds go round-robin over the
 # runs (so load drift on a shared machine hits all alike) and the spread is printed.
+# Communication behind computation: every 2-rank run is profiled (--profile-json; per step,
+# after the first step): "comm" is the time collectives took (on the communication thread
+# when overlapped, else in place) and "exposed" the time the step waited for them; "hidden"
+# = 1 - exposed / comm. The *-sync runs are the same plans with GALAXY_COMM_OVERLAP=0
+# (each collective in place, as before the overlap), the baseline: "vs sync" = 1 - exposed
+# / the sync run's comm.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
-# Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp tp sp galaxy
-#      galaxy2"), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
+# Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
+#      tp-sync sp galaxy galaxy-sync galaxy2"), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
 #      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -28,7 +34,7 @@ build=${1:-$root/build}
 steps=${STEPS:-8}
 warmup=${WARMUP:-2}
 rounds=${ROUNDS:-2}
-runs=${RUNS:-serial1 serial2 dp tp sp galaxy galaxy2}
+runs=${RUNS:-serial1 serial2 dp dp-sync tp tp-sync sp galaxy galaxy-sync galaxy2}
 gemm=${GEMM:-onednn}
 port=${PORT:-29631}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
@@ -38,19 +44,22 @@ bench=modes.sh
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# run name -> "config world threads"
+# run name -> "config world threads overlap" (overlap: GALAXY_COMM_OVERLAP)
 declare -A spec=(
-  [serial1]="full.json 1 1"
-  [serial2]="full.json 1 2"
-  [dp]="dp/full.json 2 1"
-  [tp]="tp/full.json 2 1"
-  [sp]="sp/full.json 2 1"
-  [galaxy]="galaxy/full.json 2 1"
-  [galaxy2]="galaxy/galaxy2.json 2 1"
+  [serial1]="full.json 1 1 1"
+  [serial2]="full.json 1 2 1"
+  [dp]="dp/full.json 2 1 1"
+  [dp-sync]="dp/full.json 2 1 0"
+  [tp]="tp/full.json 2 1 1"
+  [tp-sync]="tp/full.json 2 1 0"
+  [sp]="sp/full.json 2 1 1"
+  [galaxy]="galaxy/full.json 2 1 1"
+  [galaxy-sync]="galaxy/full.json 2 1 0"
+  [galaxy2]="galaxy/galaxy2.json 2 1 1"
 )
 for name in $runs; do
   if [[ -z "${spec[$name]:-}" ]]; then
-    echo "modes.sh: RUNS names '$name': use serial1 serial2 dp tp sp galaxy galaxy2" >&2
+    echo "modes.sh: RUNS names '$name': use ${!spec[*]}" >&2
     exit 2
   fi
 done
@@ -65,7 +74,7 @@ with open(sys.argv[1], "w") as f:
 EOF
 
 for name in $runs; do
-  read -r cfg world threads <<<"${spec[$name]}"
+  read -r cfg world threads overlap <<<"${spec[$name]}"
   "$galaxyc" "$root/configs/bert/$cfg" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
     { cat "$work/galaxyc_$name.log" >&2; exit 1; }
   "$galaxyc" "$root/configs/bert/$cfg" >"$work/summary_$name.txt"
@@ -91,13 +100,15 @@ total=$((warmup + steps))
 : >"$work/runs.tsv"
 for r in $(seq 1 "$rounds"); do
   for name in $runs; do
-    read -r cfg world threads <<<"${spec[$name]}"
+    read -r cfg world threads overlap <<<"${spec[$name]}"
     load=$(cut -d' ' -f1 /proc/loadavg)
     pids=()
     for ((k = 0; k < world; k++)); do
       rankargs=()
-      ((world > 1)) && rankargs=(--rank "$k" --world "$world" --master "127.0.0.1:$port")
-      GALAXY_THREADS=$threads OMP_NUM_THREADS=$threads "$galaxy_run" "$work/plan_$name" \
+      ((world > 1)) && rankargs=(--rank "$k" --world "$world" --master "127.0.0.1:$port"
+        --profile-json "$work/profile_${name}_$r.json")
+      GALAXY_COMM_OVERLAP=$overlap GALAXY_THREADS=$threads OMP_NUM_THREADS=$threads \
+        "$galaxy_run" "$work/plan_$name" \
         --data "$work/data.jsonl" --steps "$total" --init "$work/init.safetensors" \
         "${rankargs[@]}" --metrics "$work/metrics_${name}_$r.jsonl" \
         >"$work/log_${name}_${r}_$k.txt" 2>&1 &
@@ -155,6 +166,20 @@ for name, r, world, threads, load0, load1 in rows:
     d["steps"].append(statistics.median(B / x["samples_per_s"] for x in m[warmup:]))
     d["load"] += [float(load0), float(load1)]
 
+def comm_ms(name):
+    """Rank-mean (comm, exposed) ms per step over the rounds' profiles; None when unprofiled."""
+    comm, exposed = [], []
+    for r in sorted({row[1] for row in rows if row[0] == name}):
+        try:
+            ranks = json.load(open(f"{work}/profile_{name}_{r}.json"))["ranks"]
+        except OSError:
+            return None
+        e = statistics.mean(x["comm_seconds"] for x in ranks)
+        busy = statistics.mean(x.get("comm_busy_seconds", 0) for x in ranks)
+        exposed.append(1e3 * e)
+        comm.append(1e3 * (busy if busy > 0 else e))
+    return statistics.median(comm), statistics.median(exposed)
+
 base = statistics.median(by["serial2"]["steps"]) if "serial2" in by else None
 print(f"{'run':8} {'ranks x thr':>11} {'median step':>12} {'rounds min..max':>16} "
       f"{'vs serial 2t':>12} {'comm MiB/step/rank':>19} {'params+arena MiB':>17} {'load':>9}")
@@ -168,6 +193,17 @@ for name, d in by.items():
     print(f"{name:8} {d['world']:>5} x {d['threads']:<3} {med * 1e3:9.0f} ms "
           f"{min(d['steps']) * 1e3:7.0f}..{max(d['steps']) * 1e3:<6.0f} {rel:>12} "
           f"{comm_s:>19} {mem:>17} {min(d['load']):4.1f}-{max(d['load']):<4.1f}")
+print("communication per step (profiled, mean over ranks, median over rounds):")
+print(f"  {'run':12} {'step ms':>8} {'comm ms':>8} {'exposed ms':>10} {'hidden':>7} {'vs sync':>8}")
+for name, d in by.items():
+    c = comm_ms(name)
+    if not c:
+        continue
+    sync = comm_ms(name + "-sync") if not name.endswith("-sync") else None
+    vs = f"{100 * (1 - c[1] / sync[0]):6.1f}%" if sync and sync[0] > 0 else "-"
+    hidden = f"{100 * (1 - c[1] / c[0]):6.1f}%" if c[0] > 0 else "-"
+    print(f"  {name:12} {statistics.median(d['steps']) * 1e3:8.0f} {c[0]:8.1f} {c[1]:10.1f} "
+          f"{hidden:>7} {vs:>8}")
 print("comm by collective (rank 0, train_step, MiB per step):")
 for name in by:
     comm = comm_mib(name)

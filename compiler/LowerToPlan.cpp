@@ -95,6 +95,125 @@ int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
   return alignUp(peak);
 }
 
+bool isCollective(Operation *op) {
+  return isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op);
+}
+
+// The order the ops of a function are lowered in. galaxy-run starts each
+// collective on a communication thread and waits for it at the first
+// instruction that touches its memory (runtime/exec/comm_overlap.h), so a
+// collective should start as early and be waited for as late as the dataflow
+// allows. Within each stretch of ops between two collectives, the ops the
+// next collective needs (and anything that must stay before them) go first,
+// then the collective, then the rest in their order: a backward collective
+// then runs while the weight gradients after it are computed, and a data-
+// parallel gradient all-reduce while the next gradients are. Each op moves
+// at most once, past ops it has no dependence on, so the values computed are
+// the same; the collectives keep their order (every rank issues them alike).
+// `writes` of an update (fused into its gradient op or not) is the parameter
+// it changes; an op with other side effects stays in place relative to the
+// collective, as does every op that reads what such an op writes later or
+// writes what it reads.
+std::vector<Operation *>
+overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
+             const llvm::DenseMap<Operation *, Operation *> &fusedInto,
+             const llvm::DenseMap<Operation *, Operation *> &fusedGrad) {
+  struct Effects {
+    SmallVector<Value> reads, writes;
+    bool movable = true;
+  };
+  auto effectsOf = [&](Operation *op) {
+    Effects e;
+    if (fusedGrad.count(op)) // lowered as part of its gradient op
+      return e;
+    e.reads.assign(op->operand_begin(), op->operand_end());
+    if (auto it = fusedInto.find(op); it != fusedInto.end()) {
+      if (auto upd = dyn_cast<SgdUpdateOp>(it->second))
+        e.writes.push_back(upd.getParam());
+      else
+        e.movable = false; // accumulates into a gradient buffer
+    } else if (auto upd = dyn_cast<SgdUpdateOp>(op)) {
+      e.writes.push_back(upd.getParam());
+    } else if (auto upd = dyn_cast<AdamwUpdateOp>(op)) {
+      e.writes.push_back(upd.getParam());
+    } else if (!isPure(op)) {
+      e.writes = e.reads;
+      e.movable = false;
+    }
+    return e;
+  };
+  std::vector<Operation *> ops;
+  bool nested = false; // uses inside regions are not operands: keep order
+  for (Operation &op : body.without_terminator())
+    if (!dead.contains(&op)) {
+      ops.push_back(&op);
+      nested |= op.getNumRegions() > 0;
+    }
+  if (nested)
+    return ops;
+  std::vector<Operation *> order;
+  order.reserve(ops.size());
+  size_t begin = 0; // first op of the current stretch
+  for (size_t c = 0; c < ops.size(); ++c) {
+    if (!isCollective(ops[c]))
+      continue;
+    std::vector<Operation *> window(ops.begin() + begin, ops.begin() + c);
+    std::vector<Effects> fx;
+    for (Operation *op : window)
+      fx.push_back(effectsOf(op));
+    llvm::DenseSet<Operation *> pinned{ops[c]};
+    for (size_t i = 0; i < window.size(); ++i)
+      if (!fx[i].movable)
+        pinned.insert(window[i]);
+    for (bool changed = true; changed;) {
+      changed = false;
+      // What the collective needs, transitively.
+      for (size_t i = window.size(); i-- > 0;) {
+        if (pinned.contains(window[i]))
+          continue;
+        for (Operation *u : window[i]->getUsers())
+          if (pinned.contains(u)) {
+            pinned.insert(window[i]);
+            break;
+          }
+      }
+      // An op that would move past a pinned one it conflicts with stays.
+      llvm::DenseSet<Value> laterReads(ops[c]->operand_begin(),
+                                       ops[c]->operand_end());
+      llvm::DenseSet<Value> laterWrites;
+      for (size_t i = window.size(); i-- > 0;) {
+        const Effects &e = fx[i];
+        if (pinned.contains(window[i])) {
+          laterReads.insert(e.reads.begin(), e.reads.end());
+          laterWrites.insert(e.writes.begin(), e.writes.end());
+          continue;
+        }
+        bool conflict = false;
+        for (Value w : e.writes)
+          conflict |= laterReads.contains(w) || laterWrites.contains(w);
+        for (Value r : e.reads)
+          conflict |= laterWrites.contains(r);
+        if (conflict) {
+          pinned.insert(window[i]);
+          changed = true;
+          laterReads.insert(e.reads.begin(), e.reads.end());
+          laterWrites.insert(e.writes.begin(), e.writes.end());
+        }
+      }
+    }
+    for (Operation *op : window)
+      if (pinned.contains(op))
+        order.push_back(op);
+    order.push_back(ops[c]);
+    for (Operation *op : window)
+      if (!pinned.contains(op))
+        order.push_back(op);
+    begin = c + 1;
+  }
+  order.insert(order.end(), ops.begin() + begin, ops.end());
+  return order;
+}
+
 // One program being emitted: its instructions and arena lifetimes.
 struct ProgramState {
   plan::Program *prog = nullptr;
@@ -139,6 +258,8 @@ private:
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
   llvm::DenseMap<Value, int32_t> bufferOf; // within the current function
   llvm::DenseSet<Value> stash;             // values the backward program reads
+  // A collective's result -> its input (see emitOp's touch).
+  llvm::DenseMap<Value, Value> collectiveInput;
   // SGD steps fused into the kernel computing their gradient (the gradient's
   // only use): gradient op -> update, and update -> gradient op.
   llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
@@ -297,6 +418,11 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
     auto it = st.defAt.find(v);
     if (it != st.defAt.end())
       st.live[it->second].end = std::max(st.live[it->second].end, at);
+    // A collective may still be reading its input until its result is
+    // first used (galaxy-run overlaps it): keep the input's memory till then.
+    if (auto c = collectiveInput.find(v); c != collectiveInput.end())
+      if (auto in = st.defAt.find(c->second); in != st.defAt.end())
+        st.live[in->second].end = std::max(st.live[in->second].end, at);
   };
   StringRef opName = op.getName().getStringRef();
   auto accumulator = [&](Value param) {
@@ -376,6 +502,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
       st.live.push_back({id, st.idx, st.idx, *bytes});
     }
   }
+  if (isCollective(&op))
+    collectiveInput[op.getResult(0)] = op.getOperand(0);
   if (absl::Status s = lowerAttrs(&op, *instr); !s.ok())
     return s;
   applyRankAttrs(rank, *instr);
@@ -480,9 +608,9 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     bind->set_buffer(id);
   }
 
-  for (Operation &op : body.without_terminator()) {
-    if (dead.contains(&op))
-      continue;
+  collectiveInput.clear();
+  for (Operation *opp : overlapOrder(body, dead, fusedInto, fusedGrad)) {
+    Operation &op = *opp;
     if (auto param = dyn_cast<ParamOp>(op)) {
       int32_t pi = paramIndex(param);
       auto it = paramBuffer.find(pi);
@@ -504,6 +632,9 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     ProgramState &st = bwdOutput[i] ? bwdState : fwdState;
     if (auto it = st.defAt.find(v); it != st.defAt.end()) // live to the end
       st.live[it->second].end = std::max(st.live[it->second].end, st.idx);
+    if (auto c = collectiveInput.find(v); c != collectiveInput.end())
+      if (auto in = st.defAt.find(c->second); in != st.defAt.end())
+        st.live[in->second].end = std::max(st.live[in->second].end, st.idx);
     auto *bind = st.prog->add_outputs();
     bind->set_name(outputName(i));
     bind->set_buffer(bufferOf[v]);
@@ -641,6 +772,17 @@ Lowering::runPipeline(const std::vector<StageModule> &mods,
 }
 
 } // namespace
+
+std::vector<Operation *>
+loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
+  llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
+  for (Operation &op : body.without_terminator())
+    if (Operation *d = sgdFusedInto(&op)) {
+      fusedInto[d] = &op;
+      fusedGrad[&op] = d;
+    }
+  return overlapOrder(body, dead, fusedInto, fusedGrad);
+}
 
 absl::StatusOr<plan::Plan>
 lowerPipelineStage(const std::vector<StageModule> &modules,

@@ -9,6 +9,7 @@
 #include "compiler/config/galaxy_config.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/plan/plan.pb.h"
+#include "llvm/ADT/DenseSet.h"
 
 namespace galaxy {
 
@@ -29,6 +30,13 @@ absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module,
 absl::StatusOr<std::vector<plan::Plan>>
 lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
               int world);
+
+// The order the lowering emits the ops of a function body in (collectives as
+// early, their first uses as late as the dataflow allows; LowerToPlan.cpp),
+// `dead` ops left out. Instruction k of a program is the k-th of these that
+// emits one (not a ParamOp, not an SGD step fused into its gradient).
+std::vector<mlir::Operation *>
+loweringOrder(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead);
 
 // A pipeline stage compiled for one microbatch size (rows).
 struct StageModule {

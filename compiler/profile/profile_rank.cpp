@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "compiler/LowerToPlan.h"
 #include "compiler/profile/counting_rules.h"
 #include "compiler/profile/profile.h"
 #include "galaxy/GalaxyDialect.h"
@@ -169,9 +170,18 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
   std::map<std::pair<std::string, bool>, CommOp> comm;
   mlir::Block &body = fn.getBody().front();
   auto dead = deadOps(body);
+  llvm::DenseMap<mlir::Operation *, std::vector<ParamOp>> owned;
+  for (mlir::Operation &op : body.without_terminator())
+    if (!dead.contains(&op) && !llvm::isa<ParamOp>(op))
+      for (mlir::Value v : op.getOperands())
+        if (auto param = v.getDefiningOp<ParamOp>())
+          if (seenParams.insert(param.getName().str()).second)
+            owned[&op].push_back(param);
   int instr = 0;
-  for (mlir::Operation &op : body.without_terminator()) {
-    if (dead.contains(&op) || llvm::isa<ParamOp>(op))
+  // In the lowering's order, so op nodes name the instructions they became.
+  for (mlir::Operation *opp : loweringOrder(body, dead)) {
+    mlir::Operation &op = *opp;
+    if (llvm::isa<ParamOp>(op))
       continue;
     auto blockAttr = op.getAttrOfType<mlir::StringAttr>(kBlockAttr);
     auto layerAttr = op.getAttrOfType<mlir::IntegerAttr>(kLayerAttr);
@@ -206,11 +216,9 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
       co.count += 1;
       co.bytes += c.commBytes;
     }
-    // A parameter belongs to the op that first uses it (its forward consumer).
-    for (mlir::Value v : op.getOperands()) {
-      auto param = v.getDefiningOp<ParamOp>();
-      if (!param || !seenParams.insert(param.getName().str()).second)
-        continue;
+    // A parameter belongs to the op that first uses it in the function
+    // (its forward consumer).
+    for (ParamOp param : owned[&op]) {
       auto shape = param.getType().getShape();
       int64_t local = 1, global = 1;
       for (int64_t d : layoutOf(param.getResult()).localShape(shape, rp.rank))

@@ -92,6 +92,8 @@ Executor::create(plan::Plan plan, Backend &backend, comm::Communicator *comm,
   }
   if (absl::Status s = ex->checkWorld(origin); !s.ok())
     return s;
+  if (const char *e = std::getenv("GALAXY_COMM_OVERLAP"); e && *e)
+    ex->overlap_ = std::string_view(e) != "0";
   if (absl::Status s = ex->bind(); !s.ok())
     return s;
   if (absl::Status s = ex->agreeOnGatheredOutputs(); !s.ok())
@@ -285,9 +287,22 @@ absl::Status Executor::bind() {
           if (!move.ok())
             return move.status();
           bi.move = std::move(*move);
+          // Collectives over a host communicator may run behind the
+          // computation; a device's (mover_) stay in its stream order.
+          const MoveKind k = bi.move->kind;
+          bi.async = !mover_ && comm_ && world_ > 1 &&
+                     (k == MoveKind::kAllReduce || k == MoveKind::kAllGather ||
+                      k == MoveKind::kReduceScatter);
         }
         bp.bySlot[slot].push_back(std::move(bi));
       }
+      std::vector<MemoryAccess> access;
+      std::vector<bool> async;
+      for (const BoundInstr &bi : bp.bySlot[slot]) {
+        access.push_back(accessOf(bi.in, bi.out));
+        async.push_back(bi.async);
+      }
+      bp.waitsBySlot.push_back(completionPoints(access, async));
     }
   }
   return absl::OkStatus();
@@ -688,33 +703,74 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
   kctx.weightsVersion = weightsVersion_;
   if (!inference)
     paramsVersion_ = freshParamsVersion();
-  const std::vector<BoundInstr> &instrs =
-      bp.bySlot[bp.bySlot.size() == 1 ? 0 : slot];
+  const size_t slotIndex = bp.bySlot.size() == 1 ? 0 : slot;
+  const std::vector<BoundInstr> &instrs = bp.bySlot[slotIndex];
+  const WaitPoints &waits = bp.waitsBySlot[slotIndex];
   if (timing_) {
     bp.seconds.resize(instrs.size(), 0.0);
     ++bp.timedRuns;
   }
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  };
+  auto where = [&](const BoundInstr &bi, const absl::Status &s) {
+    return absl::Status(s.code(),
+                        absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
+                                     bi.instr->block(), ": ", s.message()));
+  };
+  // Collectives started on the communication thread, and their tickets. The
+  // thread lives for this run only (no thread outlives run(), so a process
+  // may fork between runs) and is drained before any return.
+  CommThread commThread;
+  std::vector<uint64_t> ticket(instrs.size(), 0);
+  auto finish = [&](int j) -> absl::Status { // wait for async instr j
+    if (j < 0 || ticket[j] == 0)
+      return absl::OkStatus();
+    const Clock::time_point t0 = Clock::now();
+    absl::Status s = commThread.wait(ticket[j]);
+    if (timing_) // the exposed part of the collective's time
+      bp.seconds[j] += seconds(t0);
+    return s;
+  };
+  auto fail = [&](absl::Status s) {
+    (void)commThread.drain();
+    return s;
+  };
   for (size_t i = 0; i < instrs.size(); ++i) {
     const BoundInstr &bi = instrs[i];
-    std::chrono::steady_clock::time_point t0;
+    if (absl::Status s = finish(waits[i]); !s.ok())
+      return fail(s);
+    Clock::time_point t0;
     if (timing_)
-      t0 = std::chrono::steady_clock::now();
-    absl::Status s = !bi.move ? backend_.run(*bi.instr, bi.in, bi.out, kctx)
-                     : mover_
-                         ? mover_->run(*bi.move, bi.in[0], bi.out[0], rank_)
-                         : runDataMove(*bi.move, bi.in[0], bi.out[0], comm_,
-                                       rank_, scratch_);
-    if (timing_ && s.ok() && store_->onDevice())
-      s = store_->device()->synchronize(); // time the kernel, not its launch
+      t0 = Clock::now();
+    absl::Status s;
+    if (bi.async && overlap_) {
+      const BoundInstr *b = &bi;
+      ticket[i] = commThread.start([this, b, &where]() -> absl::Status {
+        absl::Status s =
+            runDataMove(*b->move, b->in[0], b->out[0], comm_, rank_, scratch_);
+        return s.ok() ? s : where(*b, s);
+      });
+    } else {
+      s = !bi.move ? backend_.run(*bi.instr, bi.in, bi.out, kctx)
+          : mover_ ? mover_->run(*bi.move, bi.in[0], bi.out[0], rank_)
+                   : runDataMove(*bi.move, bi.in[0], bi.out[0], comm_, rank_,
+                                 scratch_);
+      if (timing_ && s.ok() && store_->onDevice())
+        s = store_->device()->synchronize(); // time the kernel, not its launch
+    }
     if (timing_)
-      bp.seconds[i] +=
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
+      bp.seconds[i] += seconds(t0);
     if (!s.ok())
-      return absl::Status(
-          s.code(), absl::StrCat(program, ": ", bi.instr->kernel(), " in ",
-                                 bi.instr->block(), ": ", s.message()));
+      return fail(where(bi, s));
   }
+  if (absl::Status s = finish(waits.back()); !s.ok())
+    return fail(s);
+  if (absl::Status s = commThread.drain(); !s.ok())
+    return s;
+  if (timing_)
+    bp.commBusy += commThread.busySeconds();
   return collectOutputs(bp, slot);
 }
 
@@ -803,6 +859,7 @@ void Executor::resetInstrTimes() {
   for (auto &[name, bp] : programs_) {
     bp.seconds.assign(bp.bySlot[0].size(), 0.0);
     bp.timedRuns = 0;
+    bp.commBusy = 0;
   }
 }
 
@@ -813,6 +870,11 @@ std::vector<double> Executor::instrSeconds(const std::string &program) const {
   std::vector<double> s = it->second.seconds;
   s.resize(it->second.bySlot[0].size(), 0.0);
   return s;
+}
+
+double Executor::commBusySeconds(const std::string &program) const {
+  auto it = programs_.find(program);
+  return it == programs_.end() ? 0 : it->second.commBusy;
 }
 
 int64_t Executor::timedRuns(const std::string &program) const {

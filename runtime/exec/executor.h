@@ -15,6 +15,7 @@
 #include "runtime/comm/communicator.h"
 #include "runtime/exec/buffer_store.h"
 #include "runtime/exec/collectives.h"
+#include "runtime/exec/comm_overlap.h"
 #include "runtime/exec/device_moves.h"
 #include "runtime/io/dataset.h"
 #include "runtime/io/safetensors.h"
@@ -151,8 +152,20 @@ public:
   void resetInstrTimes();
   // Summed seconds per instruction of `program` since the last reset, and how
   // many timed runs they cover; empty/0 for an unknown program.
+  // With collectives overlapped (setCommOverlap), a collective's entry is
+  // the time the executor waited for it (its exposed time); the time the
+  // communication thread spent running them is commBusySeconds.
   std::vector<double> instrSeconds(const std::string &program) const;
   int64_t timedRuns(const std::string &program) const;
+  double commBusySeconds(const std::string &program) const;
+
+  // Collectives over a host communicator run on a communication thread, the
+  // executor waiting only before the first instruction that touches their
+  // memory (comm_overlap.h). On by default; GALAXY_COMM_OVERLAP=0 turns it
+  // off (each collective then runs in place, as the serial baseline of
+  // bench/modes.sh). Results are the same either way.
+  void setCommOverlap(bool on) { overlap_ = on; }
+  bool commOverlap() const { return overlap_; }
 
 private:
   Executor(plan::Plan plan, Backend &backend, comm::Communicator *comm)
@@ -175,16 +188,21 @@ private:
     const plan::Instr *instr;
     std::vector<Tensor> in, out;
     std::optional<DataMove> move; // set for data-movement kernels
+    bool async = false; // a collective run on the communication thread
   };
+  // Per bound instruction list: completionPoints of its async instructions.
+  using WaitPoints = std::vector<int>;
   struct BoundProgram {
     const plan::Program *program;
     // One bound copy per stash slot when the program touches a stash buffer,
     // else one for all slots.
     std::vector<std::vector<BoundInstr>> bySlot;
+    std::vector<WaitPoints> waitsBySlot; // parallel to bySlot
     std::vector<bool> gatherOutput; // per program output: sharded on some rank
     std::set<std::string> kept;     // setKeptPorts
     std::vector<double> seconds;    // per instruction, while timing_ is on
     int64_t timedRuns = 0;
+    double commBusy = 0; // communication thread, while timing_ is on
   };
 
   absl::StatusOr<Outputs> collectOutputs(const BoundProgram &bp, int slot);
@@ -215,6 +233,7 @@ private:
   std::map<std::string, BoundProgram> programs_;
   std::map<std::string, std::vector<float>> extraInputs_;
   bool timing_ = false;
+  bool overlap_ = true; // setCommOverlap
   // KernelContext::paramsVersion: a new one whenever the parameters may
   // have changed (init, load, any program but prefill and decode).
   uint64_t paramsVersion_ = 0; // set by initParams / loadParams

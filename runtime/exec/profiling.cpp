@@ -15,7 +15,8 @@ using nlohmann::json;
 absl::StatusOr<MeasuredRank> measureRank(const plan::Plan &plan,
                                          const std::string &program,
                                          const std::vector<double> &sumSeconds,
-                                         int64_t runs, double stepSeconds) {
+                                         int64_t runs, double stepSeconds,
+                                         double busySeconds) {
   const plan::Program *prog = nullptr;
   for (const plan::Program &p : plan.programs())
     if (p.name() == program)
@@ -36,6 +37,7 @@ absl::StatusOr<MeasuredRank> measureRank(const plan::Plan &plan,
   m.program = program;
   m.steps = runs;
   m.stepSeconds = stepSeconds;
+  m.commBusySeconds = busySeconds / double(runs);
   for (int i = 0; i < prog->instrs_size(); ++i) {
     const plan::Instr &in = prog->instrs(i);
     m.instrs.push_back({in.kernel(), in.block(), in.backward(),
@@ -121,6 +123,7 @@ json rankJson(const MeasuredRank &m) {
           {"program", m.program},
           {"steps", m.steps},
           {"step_seconds", m.stepSeconds},
+          {"comm_busy_seconds", m.commBusySeconds},
           {"instrs", std::move(instrs)}};
 }
 
@@ -132,6 +135,7 @@ absl::StatusOr<MeasuredRank> rankFromJson(const json &j) {
     m.program = j.at("program").get<std::string>();
     m.steps = j.at("steps").get<int64_t>();
     m.stepSeconds = j.at("step_seconds").get<double>();
+    m.commBusySeconds = j.value("comm_busy_seconds", 0.0);
     for (const json &s : j.at("instrs"))
       m.instrs.push_back(
           {s.at("kernel").get<std::string>(), s.at("block").get<std::string>(),
@@ -231,6 +235,12 @@ std::string measuredText(const std::vector<MeasuredRank> &ranks) {
   t += "\n";
   t += absl::StrFormat("time in communication: %.3f ms (%.2f%%)\n", 1e3 * comm,
                        total > 0 ? 100 * comm / total : 0);
+  if (m.commBusySeconds > 0) // overlapped: `comm` is what was waited for
+    t += absl::StrFormat(
+        "collectives overlapped: %.3f ms on the communication thread, %.3f ms "
+        "of it exposed (waited for), %.1f%% hidden\n",
+        1e3 * m.commBusySeconds, 1e3 * comm,
+        100 * std::max(0.0, 1 - comm / m.commBusySeconds));
   if (m.stepSeconds > 0)
     t += absl::StrFormat("step wall time: %.3f ms (instructions cover %.1f%%; "
                          "the rest is batch input and output copies)\n",
@@ -333,6 +343,7 @@ json measuredJson(const std::vector<MeasuredRank> &ranks) {
                    {"step_seconds", m.stepSeconds},
                    {"total_seconds", total},
                    {"comm_seconds", commSeconds(m)},
+                   {"comm_busy_seconds", m.commBusySeconds},
                    {"instr_seconds", std::move(seconds)},
                    {"regions", std::move(regions)},
                    {"tree", treeOf(m)}});

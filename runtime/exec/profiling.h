@@ -28,15 +28,21 @@ struct MeasuredRank {
   std::string program;    // "train_step"
   int64_t steps = 0;      // measured steps (warm-up excluded)
   double stepSeconds = 0; // mean wall time per measured step (0: unknown)
+  // Mean time per step the communication thread ran collectives (0 when
+  // they ran in place); the collectives' instruction times are then what
+  // the executor waited for them: the exposed part.
+  double commBusySeconds = 0;
   std::vector<InstrSample> instrs; // in program order
 };
 
 // Builds a MeasuredRank from the Executor's sums (Executor::instrSeconds /
 // timedRuns): divides by `runs`, reads kernel, block and FLOPs off the plan.
+// `busySeconds`: Executor::commBusySeconds over the same runs.
 absl::StatusOr<MeasuredRank> measureRank(const plan::Plan &plan,
                                          const std::string &program,
                                          const std::vector<double> &sumSeconds,
-                                         int64_t runs, double stepSeconds = 0);
+                                         int64_t runs, double stepSeconds = 0,
+                                         double busySeconds = 0);
 
 // "all_reduce" | "all_gather" | "reduce_scatter": kernels that talk to peers.
 bool isCommunication(const std::string &kernel);

@@ -122,8 +122,11 @@ absl::Status runMovementRank(int rank, int world, int port) {
   io::Batch batch;
   batch.floats("attention_mask") = globalData();
   batch.ints("input_ids") = {3, 1, 4, 1, 5, 9};
-  // Twice: the second run reuses the scratch space and the bound tensors.
+  // Twice: the second run reuses the scratch space and the bound tensors;
+  // the first overlaps the collectives with the rest (the default), the
+  // second runs each in place.
   for (int round = 0; round < 2; ++round) {
+    (*ex)->setCommOverlap(round == 0);
     auto out = (*ex)->run("p", batch, KernelContext{});
     if (!out.ok())
       return out.status();

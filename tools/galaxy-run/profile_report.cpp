@@ -19,9 +19,9 @@ void reportProfile(const rt::Executor &ex, const Args &args,
                    comm::Communicator *comm, double measuredS, bool lead) {
   namespace prof = rt::profiling;
   const int64_t runs = ex.timedRuns("train_step");
-  auto mine =
-      prof::measureRank(ex.plan(), "train_step", ex.instrSeconds("train_step"),
-                        runs, runs > 0 ? measuredS / runs : 0);
+  auto mine = prof::measureRank(
+      ex.plan(), "train_step", ex.instrSeconds("train_step"), runs,
+      runs > 0 ? measuredS / runs : 0, ex.commBusySeconds("train_step"));
   if (!mine.ok())
     fail(1, std::string(mine.status().message()));
   auto all = prof::gatherMeasured(comm, *mine);

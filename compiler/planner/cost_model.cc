@@ -1,6 +1,7 @@
 #include "compiler/planner/cost_model.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace galaxy::planner {
@@ -44,13 +45,31 @@ GroupNet groupNet(const plan::Devices &d, const std::vector<int> &ranks) {
   return n;
 }
 
+double gemmFlopsPerSec(const plan::Device &dev, double rows) {
+  const auto &t = dev.gemm_at_rows();
+  if (t.empty() || rows <= 0)
+    return dev.gflops() * 1e9;
+  if (rows <= t[0].rows())
+    return t[0].gflops() * 1e9;
+  for (int i = 1; i < t.size(); ++i)
+    if (rows <= t[i].rows()) {
+      const double x0 = std::log(double(t[i - 1].rows()));
+      const double x1 = std::log(double(t[i].rows()));
+      const double f = x1 > x0 ? (std::log(rows) - x0) / (x1 - x0) : 1;
+      return (t[i - 1].gflops() + f * (t[i].gflops() - t[i - 1].gflops())) *
+             1e9;
+    }
+  return t[t.size() - 1].gflops() * 1e9;
+}
+
 Seconds timeOf(const Work &w, const plan::Device &dev, const GroupNet &net) {
   Seconds s;
   const double flops = dev.gflops() * 1e9;
+  const double gemm = gemmFlopsPerSec(dev, w.gemmRows());
   const double ew = dev.elementwise_gbps() * 1e9; // bytes per second
   s.compute =
-      w.gemmFlops / flops + (ew > 0 ? (w.otherBytes + w.optBytes) / ew
-                                    : (w.otherFlops + w.optFlops) / flops);
+      w.gemmFlops / gemm + (ew > 0 ? (w.otherBytes + w.optBytes) / ew
+                                   : (w.otherFlops + w.optFlops) / flops);
   if (net.size > 1) {
     const double g = net.size;
     const double bw = net.bytesPerSec > 0 ? net.bytesPerSec

@@ -26,6 +26,11 @@ GroupNet groupNet(const plan::Devices &d, const std::vector<int> &ranks);
 // The link between two ranks (a pipeline's send/recv).
 GroupNet pairNet(const plan::Devices &d, int a, int b);
 
+// The device's GEMM throughput (FLOP/s) at GEMMs of `rows` rows:
+// gemm_at_rows interpolated in log(rows) and clamped at its ends; `gflops`
+// where the table is empty or rows is 0 (unknown).
+double gemmFlopsPerSec(const plan::Device &dev, double rows);
+
 // What `w` costs device `dev` inside `net`.
 Seconds timeOf(const Work &w, const plan::Device &dev, const GroupNet &net);
 

@@ -76,9 +76,11 @@ double pipelineStep(const SearchInput &in, int microbatches,
 namespace {
 
 // One microbatch's share of a full batch's work: FLOPs and bytes divide,
-// collectives happen once per microbatch all the same; no optimizer.
+// and so do the GEMMs' rows (smaller GEMMs, slower where the device's
+// gemm_at_rows says so); collectives happen once per microbatch all the same;
+// no optimizer.
 Work perMicrobatch(const Work &w, int m) {
-  Work o = withoutOptimizer(w).scaled(1.0 / m);
+  Work o = withoutOptimizer(w).scaled(1.0 / m).atRowsOver(m);
   o.reduceCount = w.reduceCount;
   o.gatherCount = w.gatherCount;
   return o;

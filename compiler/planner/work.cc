@@ -2,12 +2,14 @@
 
 #include "compiler/profile/counting_rules.h"
 #include "galaxy/GalaxyDialect.h"
+#include "galaxy/OpRules.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 
 namespace galaxy::planner {
 
 Work &Work::operator+=(const Work &o) {
   gemmFlops += o.gemmFlops;
+  gemmFlopsPerRow += o.gemmFlopsPerRow;
   otherFlops += o.otherFlops;
   otherBytes += o.otherBytes;
   optFlops += o.optFlops;
@@ -21,15 +23,33 @@ Work &Work::operator+=(const Work &o) {
 
 Work Work::scaled(double k) const {
   Work w = *this;
-  for (double *f :
-       {&w.gemmFlops, &w.otherFlops, &w.otherBytes, &w.optFlops, &w.optBytes,
-        &w.reduceCount, &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
+  for (double *f : {&w.gemmFlops, &w.gemmFlopsPerRow, &w.otherFlops,
+                    &w.otherBytes, &w.optFlops, &w.optBytes, &w.reduceCount,
+                    &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
     *f *= k;
   return w;
 }
 
 Work operator+(Work a, const Work &b) { return a += b; }
 Work operator-(Work a, const Work &b) { return a += b.scaled(-1); }
+
+namespace {
+
+// A GEMM's M: the rows of its first operand (linear's x, linear_weight_grad's
+// dy, matmul's left side), every dim but the last; 0 when not ranked.
+double activationRows(mlir::Operation &op, int rank) {
+  if (op.getNumOperands() == 0)
+    return 0;
+  const std::vector<int64_t> shape = localShape(op.getOperand(0), rank);
+  if (shape.empty())
+    return 0;
+  double rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i)
+    rows *= static_cast<double>(shape[i]);
+  return rows;
+}
+
+} // namespace
 
 std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
                                      bool forwardOnly) {
@@ -61,6 +81,8 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
       w.gatherBytes += c.commBytes;
     } else if (c.macs > 0) {
       w.gemmFlops += c.flops;
+      if (const double rows = activationRows(op, rank); rows > 0)
+        w.gemmFlopsPerRow += c.flops / rows;
     } else {
       w.otherFlops += c.flops;
       w.otherBytes += c.memBytes;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -135,6 +136,11 @@ absl::StatusOr<int64_t> positiveKey(const nlohmann::json &j,
 double ringSteps(int n) { return 2.0 * (n - 1); }
 double ringShare(int n) { return 2.0 * (n - 1) / n; }
 
+// measureCompute's weights rotate over copies of this many bytes in all (more
+// than a CPU's last-level cache or a GPU's L2), at most this many copies.
+constexpr int64_t kColdWeightBytes = int64_t{128} << 20;
+constexpr int64_t kMaxWeightCopies = 64;
+
 // Buffer sizes (floats) of the network probes, and repetitions of each
 // (fewer for the big ones: their time is stable, and they cost the most).
 struct Probe {
@@ -221,6 +227,15 @@ calibrationShapesFromConfig(const std::string &json,
   return s;
 }
 
+std::vector<int64_t> calibrationRows(int64_t rows) {
+  std::vector<int64_t> out;
+  for (int64_t d : {8, 4, 2})
+    if (rows % d == 0 && rows / d >= 1)
+      out.push_back(rows / d);
+  out.push_back(rows);
+  return out;
+}
+
 std::vector<GemmCase> layerGemms(const CalibrationShapes &s) {
   // A linear K -> N (`count` of them a layer).
   struct Linear {
@@ -265,50 +280,99 @@ absl::StatusOr<ComputeFigures> measureCompute(Backend &backend,
   ctx.training = true;
   ctx.matmulDType = shapes.matmul;
   ComputeFigures out;
-  double flops = 0, seconds = 0;
-  for (const GemmCase &c : layerGemms(shapes)) {
-    plan::Instr instr;
-    instr.set_kernel(c.kernel);
-    Floats a(device), b(device), y(device);
-    std::vector<Tensor> in, res;
-    if (c.kernel == "linear") {
-      // x[m,k]; w [n,k] (transpose_w 1) or [k,n]; y[m,n].
-      (*instr.mutable_attrs())["transpose_w"].set_i(c.transposeW);
-      for (auto [f, n] : {std::pair{&a, c.m * c.k}, std::pair{&b, c.k * c.n},
-                          std::pair{&y, c.m * c.n}})
-        if (absl::Status s = f->allocate(n); !s.ok())
+  // A layer's linears at `at` rows: their GFLOP/s (per case into `cases`).
+  auto linears = [&](const CalibrationShapes &at,
+                     std::vector<double> *cases) -> absl::StatusOr<double> {
+    double flops = 0, seconds = 0;
+    for (const GemmCase &c : layerGemms(at)) {
+      plan::Instr instr;
+      instr.set_kernel(c.kernel);
+      Floats a(device), b(device), y(device);
+      std::vector<Tensor> in, res;
+      // The weight-sized operand (linear's w, linear_weight_grad's dw) in
+      // copies that together outgrow the caches, one per call in turn: in a
+      // step each weight comes from memory, and a GEMM of few rows (a
+      // microbatch) reuses it too little to hide that.
+      std::vector<std::unique_ptr<Floats>> weights;
+      auto allocateWeights = [&](int64_t n) -> absl::Status {
+        const int64_t copies = std::clamp<int64_t>(
+            kColdWeightBytes / std::max<int64_t>(n * int64_t(sizeof(float)), 1),
+            1, kMaxWeightCopies);
+        for (int64_t i = 0; i < copies; ++i) {
+          weights.push_back(std::make_unique<Floats>(device));
+          if (absl::Status s = weights.back()->allocate(n); !s.ok())
+            return s;
+        }
+        return absl::OkStatus();
+      };
+      if (c.kernel == "linear") {
+        // x[m,k]; w [n,k] (transpose_w 1) or [k,n]; y[m,n].
+        (*instr.mutable_attrs())["transpose_w"].set_i(c.transposeW);
+        for (auto [f, n] : {std::pair{&a, c.m * c.k}, std::pair{&y, c.m * c.n}})
+          if (absl::Status s = f->allocate(n); !s.ok())
+            return s;
+        if (absl::Status s = allocateWeights(c.k * c.n); !s.ok())
           return s;
-      in = {tensorOf(a, {c.m, c.k}),
-            tensorOf(b, c.transposeW ? std::vector<int64_t>{c.n, c.k}
-                                     : std::vector<int64_t>{c.k, c.n})};
-      in[1].param = true;
-      res = {tensorOf(y, {c.m, c.n})};
-    } else {
-      // dw[n_out, k_in] = dyᵀ·x over `k` rows: dy[rows, m], x[rows, n].
-      (*instr.mutable_attrs())["alpha"].set_f(1.0);
-      (*instr.mutable_attrs())["beta"].set_f(0.0);
-      for (auto [f, n] : {std::pair{&a, c.k * c.m}, std::pair{&b, c.k * c.n},
-                          std::pair{&y, c.m * c.n}})
-        if (absl::Status s = f->allocate(n); !s.ok())
+        in = {tensorOf(a, {c.m, c.k}),
+              tensorOf(*weights[0], c.transposeW
+                                        ? std::vector<int64_t>{c.n, c.k}
+                                        : std::vector<int64_t>{c.k, c.n})};
+        in[1].param = true;
+        res = {tensorOf(y, {c.m, c.n})};
+      } else {
+        // dw[n_out, k_in] = dyᵀ·x over `k` rows: dy[rows, m], x[rows, n].
+        (*instr.mutable_attrs())["alpha"].set_f(1.0);
+        (*instr.mutable_attrs())["beta"].set_f(0.0);
+        for (auto [f, n] : {std::pair{&a, c.k * c.m}, std::pair{&b, c.k * c.n}})
+          if (absl::Status s = f->allocate(n); !s.ok())
+            return s;
+        if (absl::Status s = allocateWeights(c.m * c.n); !s.ok())
           return s;
-      in = {tensorOf(a, {c.k, c.m}), tensorOf(b, {c.k, c.n})};
-      res = {tensorOf(y, {c.m, c.n})};
+        in = {tensorOf(a, {c.k, c.m}), tensorOf(b, {c.k, c.n})};
+        res = {tensorOf(*weights[0], {c.m, c.n})};
+      }
+      Tensor &weight = c.kernel == "linear" ? in[1] : res[0];
+      size_t turn = 0;
+      absl::StatusOr<double> t = timeWindow(
+          [&] {
+            weight.data = weights[turn++ % weights.size()]->data();
+            return backend.run(instr, in, res, ctx);
+          },
+          device, options);
+      if (!t.ok())
+        return absl::Status(
+            t.status().code(),
+            absl::StrCat("GEMM ", c.label, ": ", t.status().message()));
+      const double g = c.flops() / *t * 1e-9;
+      if (cases)
+        cases->push_back(g);
+      flops += c.count * c.flops();
+      seconds += c.count * *t;
+      if (options.progress && cases)
+        options.progress(absl::StrFormat("GEMM %-20s x%d %8.1f GFLOP/s",
+                                         c.label, c.count, g));
     }
-    absl::StatusOr<double> t = timeWindow(
-        [&] { return backend.run(instr, in, res, ctx); }, device, options);
-    if (!t.ok())
-      return absl::Status(
-          t.status().code(),
-          absl::StrCat("GEMM ", c.label, ": ", t.status().message()));
-    const double g = c.flops() / *t * 1e-9;
-    out.caseGflops.push_back(g);
-    flops += c.count * c.flops();
-    seconds += c.count * *t;
+    return flops / seconds * 1e-9;
+  };
+  absl::StatusOr<double> full = linears(shapes, &out.caseGflops);
+  if (!full.ok())
+    return full.status();
+  out.gflops = *full;
+  for (int64_t rows : calibrationRows(shapes.rows)) {
+    if (rows == shapes.rows) {
+      out.gflopsByRows.push_back({rows, out.gflops});
+      continue;
+    }
+    CalibrationShapes at = shapes;
+    at.rows = rows;
+    absl::StatusOr<double> g = linears(at, nullptr);
+    if (!g.ok())
+      return g.status();
+    out.gflopsByRows.push_back({rows, *g});
     if (options.progress)
-      options.progress(
-          absl::StrFormat("GEMM %-20s x%d %8.1f GFLOP/s", c.label, c.count, g));
+      options.progress(absl::StrFormat(
+          "a layer's linears at %d rows %.1f GFLOP/s", rows, *g));
   }
-  out.gflops = flops / seconds * 1e-9;
 
   const int64_t n = shapes.rows * shapes.intermediate;
   Floats a(device), b(device), y(device);

@@ -45,6 +45,10 @@ struct GemmCase {
 // The GEMMs of one layer's linears (forward, and dx, dW when training).
 std::vector<GemmCase> layerGemms(const CalibrationShapes &shapes);
 
+// The row counts measureCompute times a layer's linears at: rows, and rows
+// / 2, / 4, / 8 where whole and at least 1, ascending.
+std::vector<int64_t> calibrationRows(int64_t rows);
+
 struct MeasureOptions {
   double windowS = 0.15; // wall time each kernel is repeated for
   // Called before each timed window (a barrier), so co-located ranks contend
@@ -58,6 +62,10 @@ struct ComputeFigures {
   // Σ count·flops / Σ count·seconds over layerGemms: a layer's linears.
   double gflops = 0;
   std::vector<double> caseGflops; // per layerGemms() entry
+  // A layer's linears at fewer rows too (a pipeline's microbatches: rows / 2,
+  // / 4, / 8 where whole), with `gflops` at rows: (rows, GFLOP/s) by rows
+  // ascending (Device.gemm_at_rows).
+  std::vector<std::pair<int64_t, double>> gflopsByRows;
   // Bytes moved per second by `add` over [rows, intermediate] (two reads, one
   // write): the model's largest activation.
   double elementwiseGbps = 0;

@@ -52,6 +52,14 @@ absl::StatusOr<Devices> parseDevices(const std::string &json,
                               dev.elementwise_gbps()));
     if (dev.threads() < 0)
       return bad(origin, absl::StrCat(at, ".threads must be >= 0"));
+    for (int k = 0; k < dev.gemm_at_rows_size(); ++k) {
+      const GemmAtRows &g = dev.gemm_at_rows(k);
+      if (g.rows() <= 0 || !positive(g.gflops()) ||
+          (k > 0 && g.rows() <= dev.gemm_at_rows(k - 1).rows()))
+        return bad(origin, absl::StrCat(at, ".gemm_at_rows[", k,
+                                        "] must have rows > 0 (ascending) "
+                                        "and gflops > 0"));
+    }
     if (!dev.backend().empty() && dev.backend() != "cpu" &&
         dev.backend() != "cuda")
       return bad(origin, absl::StrCat(at,

@@ -12,7 +12,9 @@ namespace {
 
 constexpr const char *kTwo = R"({
   "devices": [{"name": "fast", "host": "a", "backend": "cpu", "gflops": 300,
-               "elementwise_gbps": 20, "memory_gib": 16, "threads": 4},
+               "elementwise_gbps": 20, "memory_gib": 16, "threads": 4,
+               "gemm_at_rows": [{"rows": 16, "gflops": 150},
+                                {"rows": 128, "gflops": 300}]},
               {"name": "slow", "gflops": 100, "memory_gib": 8}],
   "network": {"bandwidth_gbps": 10, "latency_us": 50,
               "links": [{"a": 0, "b": 1, "bandwidth_gbps": 1, "latency_us": 200}]}
@@ -34,6 +36,22 @@ TEST(DevicesIo, ParsesEveryField) {
   EXPECT_EQ(d->devices(0).threads(), 4);
   EXPECT_EQ(d->devices(1).memory_gib(), 8);
   EXPECT_EQ(d->network().links(0).latency_us(), 200);
+  ASSERT_EQ(d->devices(0).gemm_at_rows_size(), 2);
+  EXPECT_EQ(d->devices(0).gemm_at_rows(0).rows(), 16);
+  EXPECT_EQ(d->devices(0).gemm_at_rows(0).gflops(), 150);
+  EXPECT_EQ(d->devices(1).gemm_at_rows_size(), 0); // optional
+}
+
+TEST(DevicesIo, GemmAtRowsMustAscend) {
+  for (const char *points :
+       {R"([{"rows": 64, "gflops": 1}, {"rows": 32, "gflops": 2}])",
+        R"([{"rows": 32, "gflops": 1}, {"rows": 64, "gflops": 0}])"})
+    EXPECT_NE(errorOf(std::string(R"({"devices": [{"gflops": 1, "memory_gib": 1,
+        "gemm_at_rows": )") +
+                      points + "}]}")
+                  .find("gemm_at_rows[1] must have rows > 0"),
+              std::string::npos)
+        << points;
 }
 
 TEST(DevicesIo, RoundTripsThroughJson) {

@@ -8,6 +8,7 @@
 #include "compiler/PipelinePlans.h"
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
+#include "compiler/planner/cost_model.h"
 #include "compiler/planner/planner.h"
 #include "compiler/profile/profile.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -44,6 +45,18 @@ plan::Devices devices(const std::vector<std::pair<double, double>> &gflopsMem,
   auto d = plan::parseDevices(json, "test");
   EXPECT_TRUE(d.ok()) << d.status();
   return *d;
+}
+
+// `d` with each device's GEMMs at `rows` running at `factor` x its gflops.
+plan::Devices withGemmRows(plan::Devices d,
+                           const std::vector<std::pair<int64_t, double>> &pts) {
+  for (plan::Device &dev : *d.mutable_devices())
+    for (const auto &[rows, factor] : pts) {
+      plan::GemmAtRows *g = dev.add_gemm_at_rows();
+      g->set_rows(rows);
+      g->set_gflops(dev.gflops() * factor);
+    }
+  return d;
 }
 
 // Each rank's share of the step's FLOPs, from the profiler on the plans.
@@ -142,7 +155,61 @@ TEST(Planner, SearchEstimateMatchesTheCompiledPlans) {
       ASSERT_TRUE(res.ok()) << res.status();
       EXPECT_NEAR(res->estimated, res->predicted, 0.02 * res->predicted)
           << res->report;
+      // GEMMs slower at fewer rows: the search's microbatch rows (batch x seq
+      // / microbatches) and the compiled stages' own rows agree too.
+      auto rows = planAuto(
+          cfg,
+          withGemmRows(devices({{300, 8}, {100, 8}, {100, 8}, {50, 8}}, gbps),
+                       {{8, 0.25}, {128, 1.0}}),
+          {latency, false});
+      ASSERT_TRUE(rows.ok()) << rows.status();
+      EXPECT_NEAR(rows->estimated, rows->predicted, 0.02 * rows->predicted)
+          << rows->report;
     }
+}
+
+TEST(Planner, GemmRateByRowsInterpolatesInLogRows) {
+  plan::Device d;
+  d.set_gflops(40);
+  EXPECT_EQ(gemmFlopsPerSec(d, 32), 40e9); // no table: gflops everywhere
+  for (auto [rows, g] : {std::pair{32, 10.0}, std::pair{128, 40.0}}) {
+    plan::GemmAtRows *p = d.add_gemm_at_rows();
+    p->set_rows(rows);
+    p->set_gflops(g);
+  }
+  EXPECT_DOUBLE_EQ(gemmFlopsPerSec(d, 64), 25e9); // halfway in log(rows)
+  EXPECT_DOUBLE_EQ(gemmFlopsPerSec(d, 32), 10e9);
+  EXPECT_DOUBLE_EQ(gemmFlopsPerSec(d, 8), 10e9);   // clamped below
+  EXPECT_DOUBLE_EQ(gemmFlopsPerSec(d, 512), 40e9); // and above
+  EXPECT_DOUBLE_EQ(gemmFlopsPerSec(d, 0), 40e9);   // rows unknown: gflops
+}
+
+TEST(Planner, MicrobatchGemmsCostWhatTheirRowsRunAt) {
+  // A pipeline of 8 microbatches runs its layers' GEMMs at 32 of the batch's
+  // 256 rows. A table flat at gflops predicts what no table does; one where
+  // 32-row GEMMs run at half speed predicts much more for the pipeline, and
+  // hardly more for TP, whose layers run the full batch (only the classifier
+  // head's GEMMs, at batch rows, slow down).
+  const plan::Devices plain = devices({{100, 8}, {100, 8}});
+  auto predict = [&](config::ParallelMode mode, const plan::Devices &d) {
+    config::GalaxyConfig c = smallBert();
+    c.parallel_mode = mode;
+    c.world_size = 2;
+    c.num_microbatches = mode == config::ParallelMode::kPP ? 8 : 1;
+    auto resolved = config::resolveConfig(c, {});
+    EXPECT_TRUE(resolved.ok()) << resolved.status();
+    auto res = predictConfig(*resolved, d, {});
+    EXPECT_TRUE(res.ok()) << res.status();
+    return res.ok() ? res->predicted : 0.0;
+  };
+  const plan::Devices flat = withGemmRows(plain, {{32, 1.0}, {256, 1.0}});
+  const plan::Devices slow = withGemmRows(plain, {{32, 0.5}, {256, 1.0}});
+  const double pp = predict(config::ParallelMode::kPP, plain);
+  EXPECT_NEAR(predict(config::ParallelMode::kPP, flat), pp, 1e-9 * pp);
+  EXPECT_GT(predict(config::ParallelMode::kPP, slow), 1.3 * pp);
+  const double tp = predict(config::ParallelMode::kTP, plain);
+  EXPECT_NEAR(predict(config::ParallelMode::kTP, flat), tp, 1e-9 * tp);
+  EXPECT_LT(predict(config::ParallelMode::kTP, slow), 1.02 * tp);
 }
 
 TEST(Planner, GroupedQueryHeadsSplitInWholeGroups) {

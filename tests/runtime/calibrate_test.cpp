@@ -63,6 +63,12 @@ TEST(CalibrationFit, RecoversALineAndSurvivesNoise) {
   EXPECT_NEAR(h.bytesPerS, 1e9, 1);
 }
 
+TEST(CalibrationShapes, RowsHalvedWhereWhole) {
+  EXPECT_EQ(rt::calibrationRows(128), (std::vector<int64_t>{16, 32, 64, 128}));
+  EXPECT_EQ(rt::calibrationRows(6), (std::vector<int64_t>{3, 6}));
+  EXPECT_EQ(rt::calibrationRows(1), (std::vector<int64_t>{1}));
+}
+
 TEST(CalibrationShapes, FromEachModelsKeys) {
   absl::StatusOr<CalibrationShapes> bert = calibrationShapesFromConfig(
       R"({"hidden_size": 64, "intermediate_size": 128, "batch_size": 16,
@@ -125,6 +131,13 @@ TEST_F(Calibrate, ThreeLocalRanksWriteEveryDeviceAndPair) {
     EXPECT_GT(dev.elementwise_gbps(), 0);
     EXPECT_GT(dev.memory_gib(), 0);
     EXPECT_EQ(dev.threads(), 1);
+    // A layer's linears at 64, 128, 256 and all 512 rows, the last `gflops`.
+    ASSERT_EQ(dev.gemm_at_rows_size(), 4);
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_EQ(dev.gemm_at_rows(k).rows(), 64 << k);
+      EXPECT_GT(dev.gemm_at_rows(k).gflops(), 0);
+    }
+    EXPECT_FLOAT_EQ(dev.gemm_at_rows(3).gflops(), dev.gflops());
   }
   EXPECT_GT(d->network().bandwidth_gbps(), 0);
   EXPECT_GE(d->network().latency_us(), 0);

@@ -208,8 +208,9 @@ int launchCalibration(const CalibrateArgs &args) {
 }
 
 // Per-rank figures as floats (gathered in one all-gather): gflops,
-// elementwise GB/s, memory bytes, threads, GPU, then the host name.
-constexpr size_t kHostChars = 64, kFixed = 5, kDeviceField = 4;
+// elementwise GB/s, memory bytes, threads, GPU, then the host name, then
+// kRowsPoints (rows, GFLOP/s) pairs of gflopsByRows (rows 0: none).
+constexpr size_t kHostChars = 64, kFixed = 5, kDeviceField = 4, kRowsPoints = 4;
 
 std::vector<float> encodeRank(const rt::ComputeFigures &c, double memoryBytes,
                               int threads, int device,
@@ -219,6 +220,11 @@ std::vector<float> encodeRank(const rt::ComputeFigures &c, double memoryBytes,
   for (size_t i = 0; i < kHostChars; ++i)
     v.push_back(i < host.size() ? float(static_cast<unsigned char>(host[i]))
                                 : 0.f);
+  for (size_t i = 0; i < kRowsPoints; ++i) {
+    const bool has = i < c.gflopsByRows.size();
+    v.push_back(has ? float(c.gflopsByRows[i].first) : 0.f);
+    v.push_back(has ? float(c.gflopsByRows[i].second) : 0.f);
+  }
   return v;
 }
 
@@ -240,7 +246,7 @@ std::string hostName() {
 plan::Devices devicesOf(const std::vector<float> &everyone, int world,
                         const std::string &backend,
                         const rt::NetworkFigures &net) {
-  const size_t stride = kFixed + kHostChars;
+  const size_t stride = kFixed + kHostChars + 2 * kRowsPoints;
   auto hostOf = [&](int r) {
     std::string h;
     for (size_t i = 0; i < kHostChars; ++i)
@@ -264,6 +270,12 @@ plan::Devices devicesOf(const std::vector<float> &everyone, int world,
     d->set_elementwise_gbps(f[1]);
     d->set_memory_gib(double(f[2]) / std::max(sharing, 1) / double(1 << 30));
     d->set_threads(int(f[3]));
+    for (size_t i = 0; i < kRowsPoints; ++i)
+      if (const float *pt = f + kFixed + kHostChars + 2 * i; pt[0] > 0) {
+        plan::GemmAtRows *g = d->add_gemm_at_rows();
+        g->set_rows(int64_t(pt[0]));
+        g->set_gflops(pt[1]);
+      }
   }
   if (world > 1) {
     plan::Network *n = out.mutable_network();

@@ -654,19 +654,31 @@ absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module,
   return Lowering(cfg, opts).run(module);
 }
 
+absl::Status
+lowerEachRank(ModuleOp module, const config::GalaxyConfig &cfg, int world,
+              const std::function<absl::Status(plan::Plan &&)> &consume) {
+  std::vector<absl::Status> status(world);
+  mlir::parallelFor(module.getContext(), 0, world, [&](size_t r) {
+    absl::StatusOr<plan::Plan> p =
+        lowerToPlan(module, cfg, {static_cast<int>(r), world});
+    status[r] = p.ok() ? consume(std::move(*p)) : p.status();
+  });
+  for (absl::Status &s : status)
+    if (!s.ok())
+      return s;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<plan::Plan>>
 lowerAllRanks(ModuleOp module, const config::GalaxyConfig &cfg, int world) {
-  std::vector<absl::StatusOr<plan::Plan>> out(world);
-  mlir::parallelFor(module.getContext(), 0, world, [&](size_t r) {
-    out[r] = lowerToPlan(module, cfg, {static_cast<int>(r), world});
+  std::vector<plan::Plan> plans(world);
+  absl::Status s = lowerEachRank(module, cfg, world, [&](plan::Plan &&p) {
+    const int r = p.rank();
+    plans[r] = std::move(p);
+    return absl::OkStatus();
   });
-  std::vector<plan::Plan> plans;
-  plans.reserve(world);
-  for (auto &p : out) {
-    if (!p.ok())
-      return p.status();
-    plans.push_back(std::move(*p));
-  }
+  if (!s.ok())
+    return s;
   return plans;
 }
 

@@ -3,6 +3,7 @@
 // table, and one program per function.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,14 @@ absl::StatusOr<plan::Plan> lowerToPlan(mlir::ModuleOp module,
 absl::StatusOr<std::vector<plan::Plan>>
 lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
               int world);
+
+// The same, handing each plan to `consume` on the thread that lowered it as
+// soon as it is lowered (ranks in any order, several at once), so a caller
+// that only writes plans never holds them all. The first error of a lowering
+// or of `consume`.
+absl::Status
+lowerEachRank(mlir::ModuleOp module, const config::GalaxyConfig &cfg, int world,
+              const std::function<absl::Status(plan::Plan &&)> &consume);
 
 // A pipeline stage compiled for one microbatch size (rows).
 struct StageModule {

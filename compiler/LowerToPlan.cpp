@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "compiler/ArenaPlacer.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
@@ -58,41 +59,21 @@ struct Interval {
 };
 
 // Greedy best-fit: biggest buffers first, each at the lowest offset that does
-// not overlap a placed buffer whose lifetime intersects its own. Placed buffers
-// are kept sorted by [offset, end), so a placement is one scan that skips
-// lifetimes disjoint from its own and stops at the first gap that fits.
-// (Collecting and sorting the intersecting buffers per placement made this
-// O(n^2 log n): most of galaxyc's time for deep models. Training programs
-// nest lifetimes, forward values living until their backward use, so the
-// intersecting set is large and a time index does not help.)
+// not overlap a placed buffer whose lifetime intersects its own (ArenaPlacer:
+// a scan of the placed buffers per buffer made deep models compile in
+// quadratic time).
 int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
   std::sort(live.begin(), live.end(), [](const Interval &a, const Interval &b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.begin < b.begin;
   });
-  struct Placed {
-    int64_t lo, hi, begin, end; // [lo, hi) in the arena; lifetime [begin, end]
-    bool operator<(const Placed &o) const {
-      return lo != o.lo ? lo < o.lo : hi < o.hi;
-    }
-  };
-  std::vector<Placed> placed; // sorted by (lo, hi)
-  placed.reserve(live.size());
-  int64_t peak = 0;
-  for (const Interval &iv : live) {
-    int64_t off = 0;
-    for (const Placed &q : placed) {
-      if (q.begin > iv.end || iv.begin > q.end)
-        continue;
-      if (off + iv.bytes <= q.lo)
-        break;
-      off = std::max(off, alignUp(q.hi));
-    }
-    Placed mine{off, off + iv.bytes, iv.begin, iv.end};
-    placed.insert(std::upper_bound(placed.begin(), placed.end(), mine), mine);
-    p.mutable_buffers(iv.buffer)->set_offset(off);
-    peak = std::max(peak, off + iv.bytes);
-  }
-  return alignUp(peak);
+  int64_t steps = 0;
+  for (const Interval &iv : live)
+    steps = std::max(steps, iv.end + 1);
+  ArenaPlacer placer(kAlign, steps);
+  for (const Interval &iv : live)
+    p.mutable_buffers(iv.buffer)->set_offset(
+        placer.place(iv.begin, iv.end, iv.bytes));
+  return alignUp(placer.peak());
 }
 
 // One program being emitted: its instructions and arena lifetimes.

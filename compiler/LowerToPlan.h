@@ -33,8 +33,9 @@ lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
 
 // The same, handing each plan to `consume` on the thread that lowered it as
 // soon as it is lowered (ranks in any order, several at once), so a caller
-// that only writes plans never holds them all. The first error of a lowering
-// or of `consume`.
+// that only writes plans never holds them all. The plan lives on a protobuf
+// arena freed when `consume` returns: moving it out copies it. The first
+// error of a lowering or of `consume`.
 absl::Status
 lowerEachRank(mlir::ModuleOp module, const config::GalaxyConfig &cfg, int world,
               const std::function<absl::Status(plan::Plan &&)> &consume);

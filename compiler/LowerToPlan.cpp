@@ -7,9 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "compiler/ArenaPlacer.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
+#include "google/protobuf/arena.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Threading.h"
 #include "models/registry.h"
@@ -58,41 +60,21 @@ struct Interval {
 };
 
 // Greedy best-fit: biggest buffers first, each at the lowest offset that does
-// not overlap a placed buffer whose lifetime intersects its own. Placed buffers
-// are kept sorted by [offset, end), so a placement is one scan that skips
-// lifetimes disjoint from its own and stops at the first gap that fits.
-// (Collecting and sorting the intersecting buffers per placement made this
-// O(n^2 log n): most of galaxyc's time for deep models. Training programs
-// nest lifetimes, forward values living until their backward use, so the
-// intersecting set is large and a time index does not help.)
+// not overlap a placed buffer whose lifetime intersects its own (ArenaPlacer:
+// a scan of the placed buffers per buffer made deep models compile in
+// quadratic time).
 int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
   std::sort(live.begin(), live.end(), [](const Interval &a, const Interval &b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.begin < b.begin;
   });
-  struct Placed {
-    int64_t lo, hi, begin, end; // [lo, hi) in the arena; lifetime [begin, end]
-    bool operator<(const Placed &o) const {
-      return lo != o.lo ? lo < o.lo : hi < o.hi;
-    }
-  };
-  std::vector<Placed> placed; // sorted by (lo, hi)
-  placed.reserve(live.size());
-  int64_t peak = 0;
-  for (const Interval &iv : live) {
-    int64_t off = 0;
-    for (const Placed &q : placed) {
-      if (q.begin > iv.end || iv.begin > q.end)
-        continue;
-      if (off + iv.bytes <= q.lo)
-        break;
-      off = std::max(off, alignUp(q.hi));
-    }
-    Placed mine{off, off + iv.bytes, iv.begin, iv.end};
-    placed.insert(std::upper_bound(placed.begin(), placed.end(), mine), mine);
-    p.mutable_buffers(iv.buffer)->set_offset(off);
-    peak = std::max(peak, off + iv.bytes);
-  }
-  return alignUp(peak);
+  int64_t steps = 0;
+  for (const Interval &iv : live)
+    steps = std::max(steps, iv.end + 1);
+  ArenaPlacer placer(kAlign, steps);
+  for (const Interval &iv : live)
+    p.mutable_buffers(iv.buffer)->set_offset(
+        placer.place(iv.begin, iv.end, iv.bytes));
+  return alignUp(placer.peak());
 }
 
 bool isCollective(Operation *op) {
@@ -224,11 +206,14 @@ struct ProgramState {
 
 class Lowering {
 public:
-  Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts)
-      : cfg(cfg), opts(opts) {}
-  absl::StatusOr<plan::Plan> run(ModuleOp module);
-  absl::StatusOr<plan::Plan> runPipeline(const std::vector<StageModule> &mods,
-                                         const plan::Pipeline &info);
+  // Lowers into `out` (galaxyc's on a protobuf arena: building and freeing
+  // a rank's plan message by message was a fifth of its time).
+  Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts,
+           plan::Plan &out)
+      : cfg(cfg), opts(opts), p(out) {}
+  absl::Status run(ModuleOp module);
+  absl::Status runPipeline(const std::vector<StageModule> &mods,
+                           const plan::Pipeline &info);
 
 private:
   void header();
@@ -248,11 +233,11 @@ private:
   static void applyRankAttrs(const RankLowering &k, plan::Instr &instr);
   // The plan, once every size in it passes the check galaxy-run makes on
   // loading it (parameters and totals included).
-  absl::StatusOr<plan::Plan> checked();
+  absl::Status checked();
 
   const config::GalaxyConfig &cfg;
   LowerOptions opts;
-  plan::Plan p;
+  plan::Plan &p;
   std::map<std::string, int32_t> paramByName;
   std::map<int32_t, int32_t> paramBuffer; // param index -> PARAM buffer
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
@@ -710,16 +695,16 @@ void Lowering::header() {
                                                        : plan::MATMUL_F32);
 }
 
-absl::StatusOr<plan::Plan> Lowering::checked() {
+absl::Status Lowering::checked() {
   absl::StatusOr<plan::PlanMemory> mem =
       plan::checkPlanSizes(p, absl::StrCat("the plan of rank ", opts.rank));
   if (!mem.ok())
     return absl::InvalidArgumentError(absl::StrCat(
         mem.status().message(), "; lower the sizes in the config"));
-  return std::move(p);
+  return absl::OkStatus();
 }
 
-absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
+absl::Status Lowering::run(ModuleOp module) {
   header();
   auto train = module.lookupSymbol<func::FuncOp>("train_step");
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
@@ -740,9 +725,8 @@ absl::StatusOr<plan::Plan> Lowering::run(ModuleOp module) {
   return checked();
 }
 
-absl::StatusOr<plan::Plan>
-Lowering::runPipeline(const std::vector<StageModule> &mods,
-                      const plan::Pipeline &info) {
+absl::Status Lowering::runPipeline(const std::vector<StageModule> &mods,
+                                   const plan::Pipeline &info) {
   pipeline = true;
   header();
   *p.mutable_pipeline() = info;
@@ -788,28 +772,52 @@ absl::StatusOr<plan::Plan>
 lowerPipelineStage(const std::vector<StageModule> &modules,
                    const config::GalaxyConfig &cfg, const LowerOptions &opts,
                    const plan::Pipeline &info) {
-  return Lowering(cfg, opts).runPipeline(modules, info);
+  plan::Plan p;
+  if (absl::Status s = Lowering(cfg, opts, p).runPipeline(modules, info);
+      !s.ok())
+    return s;
+  return p;
 }
 
 absl::StatusOr<plan::Plan> lowerToPlan(ModuleOp module,
                                        const config::GalaxyConfig &cfg,
                                        const LowerOptions &opts) {
-  return Lowering(cfg, opts).run(module);
+  plan::Plan p;
+  if (absl::Status s = Lowering(cfg, opts, p).run(module); !s.ok())
+    return s;
+  return p;
+}
+
+absl::Status
+lowerEachRank(ModuleOp module, const config::GalaxyConfig &cfg, int world,
+              const std::function<absl::Status(plan::Plan &&)> &consume) {
+  std::vector<absl::Status> status(world);
+  mlir::parallelFor(module.getContext(), 0, world, [&](size_t r) {
+    google::protobuf::ArenaOptions blocks;
+    blocks.start_block_size = 1 << 16;
+    blocks.max_block_size = 1 << 22;
+    google::protobuf::Arena arena(blocks);
+    plan::Plan *p = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
+    status[r] = Lowering(cfg, {static_cast<int>(r), world}, *p).run(module);
+    if (status[r].ok())
+      status[r] = consume(std::move(*p));
+  });
+  for (absl::Status &s : status)
+    if (!s.ok())
+      return s;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<plan::Plan>>
 lowerAllRanks(ModuleOp module, const config::GalaxyConfig &cfg, int world) {
-  std::vector<absl::StatusOr<plan::Plan>> out(world);
-  mlir::parallelFor(module.getContext(), 0, world, [&](size_t r) {
-    out[r] = lowerToPlan(module, cfg, {static_cast<int>(r), world});
+  std::vector<plan::Plan> plans(world);
+  absl::Status s = lowerEachRank(module, cfg, world, [&](plan::Plan &&p) {
+    const int r = p.rank();
+    plans[r] = std::move(p);
+    return absl::OkStatus();
   });
-  std::vector<plan::Plan> plans;
-  plans.reserve(world);
-  for (auto &p : out) {
-    if (!p.ok())
-      return p.status();
-    plans.push_back(std::move(*p));
-  }
+  if (!s.ok())
+    return s;
   return plans;
 }
 

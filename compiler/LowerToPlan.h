@@ -3,6 +3,7 @@
 // table, and one program per function.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,14 @@ lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
 // emits one (not a ParamOp, not an SGD step fused into its gradient).
 std::vector<mlir::Operation *>
 loweringOrder(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead);
+// The same, handing each plan to `consume` on the thread that lowered it as
+// soon as it is lowered (ranks in any order, several at once), so a caller
+// that only writes plans never holds them all. The plan lives on a protobuf
+// arena freed when `consume` returns: moving it out copies it. The first
+// error of a lowering or of `consume`.
+absl::Status
+lowerEachRank(mlir::ModuleOp module, const config::GalaxyConfig &cfg, int world,
+              const std::function<absl::Status(plan::Plan &&)> &consume);
 
 // A pipeline stage compiled for one microbatch size (rows).
 struct StageModule {

@@ -17,14 +17,12 @@
 #include "compiler/config/validate.h"
 #include "compiler/planner/planner.h"
 #include "compiler/profile/report.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "models/llama/LlamaInference.h"
-#include "runtime/comm/sha256.h"
 #include "runtime/plan/devices_io.h"
+#include "tools/galaxyc/plan_writer.h"
 #include "tools/galaxyc/summary.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -202,65 +200,16 @@ Args parseArgs(int argc, char **argv) {
   return a;
 }
 
-// Writes every plan to a temporary file first, then renames them all, so a
-// failure never leaves a half-written plan directory behind. Every plan gets
-// the compile id: the SHA-256 of all of them serialized without it, so the
-// ranks of one compile share it and galaxy-run can refuse a mix.
-absl::Status writePlans(const std::string &dir, std::vector<plan::Plan> plans) {
-  crypto::Sha256 h;
-  for (plan::Plan &p : plans) {
-    p.clear_compile_id();
-    // Deterministic: map fields otherwise serialize in hash order, and two
-    // compiles of one config must get one id.
-    std::string bytes;
-    {
-      google::protobuf::io::StringOutputStream so(&bytes);
-      google::protobuf::io::CodedOutputStream cos(&so);
-      cos.SetSerializationDeterministic(true);
-      p.SerializeToCodedStream(&cos);
-    }
-    const uint64_t n = bytes.size();
-    h.update(&n, sizeof n);
-    h.update(bytes);
-  }
-  const std::string id = crypto::toHex(h.finish()).substr(0, 32);
-  for (plan::Plan &p : plans)
-    p.set_compile_id(id);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec)
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot create plan directory '", dir, "': ", ec.message()));
-  std::vector<std::pair<fs::path, fs::path>> moves;
-  for (const plan::Plan &p : plans) {
-    // Files are named by world rank; a pipeline plan's rank is its rank in
-    // its stage's group.
-    const int worldRank =
-        p.pipeline().num_stages() > 0
-            ? p.pipeline().stage() * p.pipeline().group_size() + p.rank()
-            : p.rank();
-    fs::path final =
-        fs::path(dir) / absl::StrCat("rank", worldRank, ".plan.pb");
-    fs::path tmp = final;
-    tmp += ".tmp";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out || !p.SerializeToOstream(&out) || !out.flush()) {
-      for (auto &[t, f] : moves)
-        fs::remove(t, ec);
-      fs::remove(tmp, ec);
-      return absl::PermissionDeniedError(
-          absl::StrCat("cannot write '", tmp.string(), "'"));
-    }
-    moves.push_back({tmp, final});
-  }
-  for (auto &[t, f] : moves) {
-    fs::rename(t, f, ec);
-    if (ec)
-      return absl::InternalError(absl::StrCat("cannot rename '", t.string(),
-                                              "' to '", f.string(),
-                                              "': ", ec.message()));
-  }
-  return absl::OkStatus();
+// Writes plans that are all held already (pipeline stages).
+absl::Status writePlans(const std::string &dir,
+                        const std::vector<plan::Plan> &plans) {
+  auto writer = PlanWriter::open(dir, static_cast<int>(plans.size()));
+  if (!writer.ok())
+    return writer.status();
+  for (const plan::Plan &p : plans)
+    if (absl::Status s = (*writer)->add(p); !s.ok())
+      return s;
+  return (*writer)->commit();
 }
 
 // Pipeline configs: every stage is compiled on its own (per microbatch size).
@@ -433,26 +382,53 @@ int main(int argc, char **argv) {
     (**module)->print(llvm::outs());
     llvm::outs() << "\n";
   }
-  std::vector<plan::Plan> plans;
-  if (needPlan) {
-    auto all = lowerAllRanks(**module, cfg, world);
-    if (!all.ok()) {
-      std::cerr << "galaxyc: " << all.status().message() << "\n";
+  // Each rank's plan is written (and summarized) as soon as it is lowered;
+  // only the profile needs them all at once.
+  std::unique_ptr<PlanWriter> writer;
+  if (!args.outDir.empty()) {
+    auto w = PlanWriter::open(args.outDir, world);
+    if (!w.ok()) {
+      std::cerr << "galaxyc: " << w.status().message() << "\n";
       return 1;
     }
-    plans = std::move(*all);
+    writer = std::move(*w);
+  }
+  std::vector<plan::Plan> plans;
+  std::vector<std::string> summaries;
+  std::string rankText;
+  if (needPlan) {
+    if (wantProfile)
+      plans.resize(world);
+    if (args.emit == "summary")
+      summaries.resize(world);
+    absl::Status s = lowerEachRank(
+        **module, cfg, world, [&](plan::Plan &&p) -> absl::Status {
+          const int r = p.rank();
+          if (args.emit == "summary")
+            summaries[r] = summarizePlan(p);
+          else if (args.emit == "plan-text" && r == args.rank)
+            google::protobuf::TextFormat::PrintToString(p, &rankText);
+          if (writer)
+            if (absl::Status w = writer->add(p); !w.ok())
+              return w;
+          if (wantProfile)
+            plans[r] = std::move(p);
+          return absl::OkStatus();
+        });
+    if (!s.ok()) {
+      std::cerr << "galaxyc: " << s.message() << "\n";
+      return 1;
+    }
   }
   if (args.emit == "summary") {
     std::cout << "config " << args.config << " ("
               << config::toString(cfg.parallel_mode) << ", world " << world
               << ")\n"
               << summarizeModule(**module);
-    for (const plan::Plan &p : plans)
-      std::cout << summarizePlan(p);
+    for (const std::string &text : summaries)
+      std::cout << text;
   } else if (args.emit == "plan-text") {
-    std::string text;
-    google::protobuf::TextFormat::PrintToString(plans[args.rank], &text);
-    std::cout << text;
+    std::cout << rankText;
   }
   if (wantProfile) {
     auto prof = profile::profileModule(**module, plans);
@@ -482,13 +458,13 @@ int main(int argc, char **argv) {
       }
     }
   }
-  if (!args.outDir.empty()) {
-    if (absl::Status s = writePlans(args.outDir, plans); !s.ok()) {
+  if (writer) {
+    if (absl::Status s = writer->commit(); !s.ok()) {
       std::cerr << "galaxyc: " << s.message() << "\n";
       return 1;
     }
-    std::cerr << "galaxyc: wrote " << plans.size() << " plan(s) to "
-              << args.outDir << "\n";
+    std::cerr << "galaxyc: wrote " << world << " plan(s) to " << args.outDir
+              << "\n";
   }
   return 0;
 }

@@ -6,11 +6,17 @@
 #                                            cpu_kernels_bench built there)
 #
 # Model: vocab 21128, H 768, 12 layers, 12 heads, I 3072, 10 classes, batch 4, seq 32,
-# dropout 0.1, SGD (configs/bert/full.json). Both sides run THREADS threads with
+# dropout 0.1, SGD (configs/bert/full.json). Every side runs THREADS threads with
 # OMP_WAIT_POLICY=PASSIVE, WARMUP untimed steps then STEPS timed ones, ROUNDS times
-# alternately (the machine may be shared: the spread across rounds is printed).
+# alternately (the machine may be shared: the spread across rounds is printed). The sides:
+# Galaxy (galaxy-run), our plain-torch transcription (bert_step_torch.py) and, when PYTHON
+# imports transformers, Hugging Face's BertForSequenceClassification eager and under
+# torch.compile (bert_step_hf.py).
 # Env: STEPS (20), WARMUP (3), ROUNDS (3), THREADS (2), PYTHON (default: the project's
 #      .venv python if it imports torch, else /usr/bin/python3 with Debian's torch),
+#      HF (1: run the Hugging Face sides; 0 skips them), COMPILE_WARMUP (torch.compile's
+#      untimed steps, compilation included: max(WARMUP, 3)), FUSE_AB (1: also run a plan
+#      compiled with GALAXY_FUSE=0, galaxy-fuse off, in every round: its effect in one run),
 #      GALAXYC / GALAXY_RUN / KERNELS_BENCH (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -49,6 +55,13 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   exit 1
 fi
 
+hf=${HF:-1}
+if [[ "$hf" != 0 ]] && ! "$py" -c 'import transformers' 2>/dev/null; then
+  echo "bert_step.sh: $py cannot import transformers: the Hugging Face sides are skipped" >&2
+  hf=0
+fi
+compile_warmup=${COMPILE_WARMUP:-$((warmup > 3 ? warmup : 3))}
+
 if [[ -n "${BENCH_WORKDIR:-}" ]]; then
   work=$BENCH_WORKDIR
   mkdir -p "$work"
@@ -71,6 +84,11 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
 EOF
 "$galaxyc" "$work/config.json" -o "$work/plan" >"$work/galaxyc.log" 2>&1
+fuse_ab=${FUSE_AB:-0}
+if [[ "$fuse_ab" != 0 ]]; then
+  GALAXY_FUSE=0 "$galaxyc" "$work/config.json" -o "$work/plan_unfused" \
+    >"$work/galaxyc_unfused.log" 2>&1
+fi
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online;" \
   "threads $threads; $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -88,10 +106,25 @@ for r in $(seq 1 "$rounds"); do
   /usr/bin/time -v -o "$work/galaxy_time_$r.txt" "$galaxy_run" "$work/plan" \
     --data "$work/data.jsonl" --steps "$total" --metrics "$work/galaxy_metrics_$r.jsonl" \
     >"$work/galaxy_$r.log" 2>&1 || { cat "$work/galaxy_$r.log" >&2; exit 1; }
+  if [[ "$fuse_ab" != 0 ]]; then
+    /usr/bin/time -v -o "$work/unfused_time_$r.txt" "$galaxy_run" "$work/plan_unfused" \
+      --data "$work/data.jsonl" --steps "$total" --metrics "$work/unfused_metrics_$r.jsonl" \
+      >"$work/unfused_$r.log" 2>&1 || { cat "$work/unfused_$r.log" >&2; exit 1; }
+  fi
   /usr/bin/time -v -o "$work/torch_time_$r.txt" "$py" "$here/bert_step_torch.py" \
     "$work/config.json" "$work/data.jsonl" --steps "$steps" --warmup "$warmup" \
     --threads "$threads" >"$work/torch_$r.json" 2>"$work/torch_$r.log" ||
     { cat "$work/torch_$r.log" >&2; exit 1; }
+  if [[ "$hf" != 0 ]]; then
+    for mode in eager compile; do
+      w=$warmup
+      [[ $mode == compile ]] && w=$compile_warmup
+      /usr/bin/time -v -o "$work/hf_${mode}_time_$r.txt" "$py" "$here/bert_step_hf.py" \
+        "$work/config.json" "$work/data.jsonl" --mode "$mode" --steps "$steps" \
+        --warmup "$w" --threads "$threads" >"$work/hf_${mode}_$r.json" \
+        2>"$work/hf_${mode}_$r.log" || { cat "$work/hf_${mode}_$r.log" >&2; exit 1; }
+    done
+  fi
   echo "round $r/$rounds done"
 done
 grep -m1 "GEMM:" "$work/galaxy_1.log" | sed 's/^galaxy-run: //'
@@ -100,9 +133,10 @@ peak=$(printf '%s\n' "${peaks[@]}" | sort -g | tail -1)
 echo "sgemm peak used: $peak GFLOP/s (the highest reading)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes' load skews both sides)"
 
-"$py" - "$work" "$rounds" "$warmup" "$peak" <<'EOF'
+"$py" - "$work" "$rounds" "$warmup" "$peak" "$hf" "$fuse_ab" <<'EOF'
 import json, re, statistics, sys
 work, rounds, warmup, peak = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+hf, fuse_ab = sys.argv[5] != "0", sys.argv[6] != "0"
 cfg = json.load(open(f"{work}/config.json"))
 B, S, H, I = cfg["batch_size"], cfg["pad_size"], cfg["hidden_size"], cfg["intermediate_size"]
 L, n, C = cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_classes"]
@@ -118,22 +152,44 @@ def rss_mib(path):
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", open(path).read())
     return int(m.group(1)) / 1024
 
-def galaxy_round(r):
-    rows = [json.loads(l) for l in open(f"{work}/galaxy_metrics_{r}.jsonl")]
+def galaxy_round(r, prefix="galaxy"):
+    rows = [json.loads(l) for l in open(f"{work}/{prefix}_metrics_{r}.jsonl")]
     return statistics.median(B / row["samples_per_s"] for row in rows[warmup:])
 
+def side(prefix):
+    rows = [json.load(open(f"{work}/{prefix}_{r}.json")) for r in range(1, rounds + 1)]
+    rss = max(rss_mib(f"{work}/{prefix}_time_{r}.txt") for r in range(1, rounds + 1))
+    return [row["median_s"] for row in rows], rss, rows[0]
+
 g = [galaxy_round(r) for r in range(1, rounds + 1)]
-t_rows = [json.load(open(f"{work}/torch_{r}.json")) for r in range(1, rounds + 1)]
-t = [row["median_s"] for row in t_rows]
 g_rss = max(rss_mib(f"{work}/galaxy_time_{r}.txt") for r in range(1, rounds + 1))
-t_rss = max(rss_mib(f"{work}/torch_time_{r}.txt") for r in range(1, rounds + 1))
-gm, tm = statistics.median(g), statistics.median(t)
+sides = [("Galaxy", g, g_rss)]
+if fuse_ab:
+    u = [galaxy_round(r, "unfused") for r in range(1, rounds + 1)]
+    sides.append(("unfused", u, max(rss_mib(f"{work}/unfused_time_{r}.txt")
+                                     for r in range(1, rounds + 1))))
+t, t_rss, t_row = side("torch")
+sides.append(("torch", t, t_rss))
+if hf:
+    e, e_rss, e_row = side("hf_eager")
+    c, c_rss, c_row = side("hf_compile")
+    sides += [("HF eager", e, e_rss), ("HF compile", c, c_rss)]
+gm = statistics.median(g)
 print(f"step FLOPs: {step_flops / 1e9:.1f} GFLOP (3x forward matmuls)")
-print(f"{'':10} {'median step':>12} {'rounds (min..max)':>20} {'GFLOP/s':>9} {'% peak':>7} {'peak RSS':>9}")
-for name, m, v, rss in (("Galaxy", gm, g, g_rss), (f"PyTorch", tm, t, t_rss)):
-    print(f"{name:10} {m * 1e3:9.0f} ms {min(v) * 1e3:9.0f}..{max(v) * 1e3:.0f} ms"
-          f" {step_flops / m / 1e9:9.1f} {100 * step_flops / m / 1e9 / peak:6.0f}% {rss:6.0f} MiB")
-print(f"PyTorch: torch {t_rows[0]['torch']}, {t_rows[0]['threads']} threads ({sys.executable})")
-print(f"Galaxy / PyTorch step time: {gm / tm:.2f} (target <= 0.6); Galaxy at "
-      f"{100 * step_flops / gm / 1e9 / peak:.0f}% of the sgemm peak (target >= 60%)")
+print(f"{'':11} {'median step':>12} {'rounds (min..max)':>20} {'GFLOP/s':>9} {'% peak':>7}"
+      f" {'peak RSS':>9} {'Galaxy/this':>11}")
+for name, v, rss in sides:
+    m = statistics.median(v)
+    print(f"{name:11} {m * 1e3:9.0f} ms {min(v) * 1e3:9.0f}..{max(v) * 1e3:.0f} ms"
+          f" {step_flops / m / 1e9:9.1f} {100 * step_flops / m / 1e9 / peak:6.0f}%"
+          f" {rss:6.0f} MiB {gm / m:11.2f}")
+print(f"torch: our transcription (bert_step_torch.py), torch {t_row['torch']}, "
+      f"{t_row['threads']} threads ({sys.executable})")
+if hf:
+    print(f"HF: BertForSequenceClassification, transformers {e_row['transformers']}; "
+          f"torch.compile's warm-up (compilation included): {sum(c_row['warmup_s']):.1f} s")
+    print(f"Galaxy / HF eager: {gm / statistics.median(e):.2f} (target <= 0.5); "
+          f"Galaxy / HF torch.compile: {gm / statistics.median(c):.2f} (target <= 0.6)")
+print(f"Galaxy / torch transcription: {gm / statistics.median(t):.2f}; Galaxy at "
+      f"{100 * step_flops / gm / 1e9 / peak:.0f}% of the sgemm peak (target >= 80%)")
 EOF

@@ -139,13 +139,27 @@ int64_t axisOf(Value v, StringRef name) {
 // Addressed dropout (DESIGN.md idea 4): the mask is drawn by global element
 // index, so the kernel needs the global shape and this rank's offset; a
 // pipeline microbatch draws its rows of the global batch's mask.
-void DropoutOp::lowerForRank(int rank, RankLowering &k) {
-  auto shape = getType().getShape();
+static void lowerDropoutAddress(Value masked, int rank, RankLowering &k) {
+  auto shape = cast<RankedTensorType>(masked.getType()).getShape();
   k.attrs["global_shape"] = std::vector<int64_t>(shape.begin(), shape.end());
-  k.attrs["offset"] = localOffset(getResult(), rank);
+  k.attrs["offset"] = localOffset(masked, rank);
   if (k.pipeline)
-    if (int64_t b = axisOf(getResult(), "B"); b >= 0)
+    if (int64_t b = axisOf(masked, "B"); b >= 0)
       k.attrs["batch_dim"] = b;
+}
+
+void DropoutOp::lowerForRank(int rank, RankLowering &k) {
+  lowerDropoutAddress(getResult(), rank, k);
+}
+
+// The fused dropouts draw the mask of the dropout they replace: addressed
+// like its result (galaxy-fuse gives the fused result that value's layout).
+void DropoutAddOp::lowerForRank(int rank, RankLowering &k) {
+  lowerDropoutAddress(getResult(), rank, k);
+}
+
+void DropoutBiasGradOp::lowerForRank(int rank, RankLowering &k) {
+  lowerDropoutAddress(getResult(), rank, k);
 }
 
 // Positions count from the start of this rank's slice.

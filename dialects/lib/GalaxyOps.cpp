@@ -163,6 +163,29 @@ LogicalResult MergeHeadsOp::verify() {
                      {x[0], x[2], x[1] * x[3]});
 }
 
+LogicalResult GeluGradBiasGradOp::verify() {
+  auto dy = getGrad().getType().getShape();
+  if (dy.empty())
+    return emitOpError() << "expects grad [..., N], got a scalar";
+  if (failed(
+          expectShape(*this, "bias_grad", shapeOf(getBiasGrad()), {dy.back()})))
+    return failure();
+  StringRef a = getApproximate();
+  if (a != "none" && a != "tanh")
+    return emitOpError() << "approximate must be none or tanh, got " << a;
+  return success();
+}
+
+LogicalResult MergeHeadsBiasGradOp::verify() {
+  auto x = shapeOf(getInput());
+  if (x.size() != 4)
+    return emitOpError() << "expects [B, n, S, d], got " << str(x);
+  if (failed(expectShape(*this, "result", shapeOf(getResult()),
+                         {x[0], x[2], x[1] * x[3]})))
+    return failure();
+  return expectShape(*this, "bias_grad", shapeOf(getBiasGrad()), {x[1] * x[3]});
+}
+
 namespace {
 // repeat_kv maps [B, nkv, S, d] (`few`) to [B, nkv·groups, S, d] (`many`);
 // its gradient maps them back.
@@ -245,11 +268,28 @@ LogicalResult GeluOp::verify() {
   return success();
 }
 
-LogicalResult DropoutOp::verify() {
-  double p = getP().convertToDouble();
+static LogicalResult verifyDropoutP(Operation *op, double p) {
   if (p < 0 || p >= 1)
-    return emitOpError() << "p = " << p << " must be in [0, 1)";
+    return op->emitOpError() << "p = " << p << " must be in [0, 1)";
   return success();
+}
+
+LogicalResult DropoutOp::verify() {
+  return verifyDropoutP(*this, getP().convertToDouble());
+}
+
+LogicalResult DropoutAddOp::verify() {
+  return verifyDropoutP(*this, getP().convertToDouble());
+}
+
+// bias_grad: [N] for dy [..., N].
+LogicalResult DropoutBiasGradOp::verify() {
+  auto dy = getGrad().getType().getShape();
+  auto db = getBiasGrad().getType().getShape();
+  if (dy.empty() || db.size() != 1 || db[0] != dy.back())
+    return emitOpError() << "expects bias_grad [N] for grad [..., N], got "
+                         << str(db) << " for " << str(dy);
+  return verifyDropoutP(*this, getP().convertToDouble());
 }
 
 // take_token(_grad): x [B, S, H] and the token [B, H]; the position is

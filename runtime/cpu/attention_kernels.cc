@@ -1,5 +1,5 @@
-// split_heads, merge_heads, repeat_kv(+grad), rope, masked_softmax,
-// softmax_grad.
+// split_heads, merge_heads (and its fused merge_heads_bias_grad),
+// repeat_kv(+grad), rope, masked_softmax, softmax_grad.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -16,10 +16,9 @@
 namespace galaxy::rt::cpu {
 namespace {
 
-// Copies [B,S,n,d]-ordered data to [B,n,S,d] order (to_heads) or back.
-absl::Status headsCopy(const KernelCall &c, bool to_heads) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  const Tensor &x = c.in[0], &y = c.out[0];
+// Copies [B,S,n,d]-ordered data x to [B,n,S,d] order y (to_heads) or back.
+absl::Status copyHeads(const KernelCall &c, const Tensor &x, const Tensor &y,
+                       bool to_heads) {
   const Tensor &flat = to_heads ? x : y, &heads = to_heads ? y : x;
   if (flat.shape.size() != 3 || heads.shape.size() != 4 ||
       flat.shape[0] != heads.shape[0] || flat.shape[1] != heads.shape[2] ||
@@ -42,6 +41,11 @@ absl::Status headsCopy(const KernelCall &c, bool to_heads) {
     }
   });
   return absl::OkStatus();
+}
+
+absl::Status headsCopy(const KernelCall &c, bool to_heads) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  return copyHeads(c, c.in[0], c.out[0], to_heads);
 }
 
 // One (cos, sin) per (position, frequency), shared by every batch row and
@@ -90,6 +94,20 @@ absl::Status splitHeadsKernel(const KernelCall &c) {
 }
 absl::Status mergeHeadsKernel(const KernelCall &c) {
   return headsCopy(c, false);
+}
+
+// merge_heads, then bias_grad's column sums of its result while it is in
+// cache (galaxy-fuse): one kernel call instead of two.
+absl::Status mergeHeadsBiasGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 2));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &y = c.out[0], &db = c.out[1];
+  GALAXY_CPU_RETURN_IF_ERROR(copyHeads(c, c.in[0], y, false));
+  if (db.numel() != y.shape[2])
+    return kernelError(c, "db must be [n*d] for y[B,S,n*d]");
+  columnSums(y.f32(), y.shape[0] * y.shape[1], y.shape[2], db.f32(),
+             c.env.threads);
+  return absl::OkStatus();
 }
 
 absl::Status checkRepeatKv(const KernelCall &c, const Tensor &few,

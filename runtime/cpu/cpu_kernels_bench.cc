@@ -1,10 +1,12 @@
 // Prints the time of each CPU kernel on BERT-base shapes (batch 4, seq 32). A
 // benchmark, not a test: run `cpu_kernels_bench` and read the figures
 // (GALAXY_THREADS / GALAXY_GEMM apply). `--sgemm-peak` prints the machine's
-// best sgemm GFLOP/s instead.
+// best sgemm GFLOP/s instead; `--fused [ROUNDS]` times galaxy-fuse's kernels
+// against the pairs they replace.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -124,12 +126,94 @@ int sgemmPeak() {
   return 0;
 }
 
+// Wall time of one call of each of `calls` in sequence (the mean over >= 50
+// ms).
+double timeCalls(
+    Backend &be,
+    const std::vector<
+        std::pair<Instr, std::pair<std::vector<Owned *>, std::vector<Owned *>>>>
+        &calls) {
+  KernelContext ctx{.seed = 1, .step = 1, .training = true};
+  std::vector<std::vector<Tensor>> ins, outs;
+  for (const auto &[instr, io] : calls) {
+    ins.emplace_back();
+    outs.emplace_back();
+    for (Owned *o : io.first)
+      ins.back().push_back(o->t);
+    for (Owned *o : io.second)
+      outs.back().push_back(o->t);
+  }
+  int reps = 0;
+  double elapsed = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  while (elapsed < 0.05 || reps < 3) {
+    for (size_t i = 0; i < calls.size(); ++i)
+      (void)be.run(calls[i].first, ins[i], outs[i], ctx);
+    ++reps;
+    elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+            .count();
+  }
+  return elapsed / reps * 1e6;
+}
+
+// galaxy-fuse's kernels against the pairs they replace, on BERT-base shapes:
+// ROUNDS alternating rounds, the fastest round of each printed.
+int fusedAB(int rounds) {
+  std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();
+  const int64_t b = 4, s = 32, h = 768, inter = 3072, heads = 12, d = 64;
+  Owned x({b, s, h}), r({b, s, h}), t({b, s, h}), y({b, s, h}), db({h});
+  Owned gx({b, s, inter}), gdy({b, s, inter}), gdx({b, s, inter}), gdb({inter});
+  Owned dh({b, heads, s, d});
+  const Instr drop = withI(withF(op("dropout"), "p", 0.1), "op_id", 1);
+  const Instr dropAdd = withI(withF(op("dropout_add"), "p", 0.1), "op_id", 1);
+  const Instr dropBias =
+      withI(withF(op("dropout_bias_grad"), "p", 0.1), "op_id", 1);
+  using Calls = std::vector<
+      std::pair<Instr, std::pair<std::vector<Owned *>, std::vector<Owned *>>>>;
+  struct Case {
+    const char *label;
+    Calls pair, fused;
+  };
+  const Case cases[] = {
+      {"dropout + add 128x768",
+       {{drop, {{&x}, {&t}}}, {op("add"), {{&t, &r}, {&y}}}},
+       {{dropAdd, {{&x, &r}, {&y}}}}},
+      {"dropout + bias_grad 128x768",
+       {{drop, {{&x}, {&t}}}, {op("bias_grad"), {{&t}, {&db}}}},
+       {{dropBias, {{&x}, {&t, &db}}}}},
+      {"gelu_grad + bias_grad 128x3072",
+       {{op("gelu_grad"), {{&gx, &gdy}, {&gdx}}},
+        {op("bias_grad"), {{&gdx}, {&gdb}}}},
+       {{op("gelu_grad_bias_grad"), {{&gx, &gdy}, {&gdx, &gdb}}}}},
+      {"merge_heads + bias_grad 4x12x32x64",
+       {{op("merge_heads"), {{&dh}, {&t}}}, {op("bias_grad"), {{&t}, {&db}}}},
+       {{op("merge_heads_bias_grad"), {{&dh}, {&t, &db}}}}},
+  };
+  std::printf("%s\n%-36s %10s %10s %6s  (fastest of %d alternating rounds)\n",
+              be->gemmDescription().c_str(), "", "pair us", "fused us", "ratio",
+              rounds);
+  for (const Case &c : cases) {
+    double pair = 1e30, fused = 1e30;
+    for (int i = 0; i < rounds; ++i) {
+      pair = std::min(pair, timeCalls(*be, c.pair));
+      fused = std::min(fused, timeCalls(*be, c.fused));
+    }
+    std::printf("%-36s %10.1f %10.1f %6.2f\n", c.label, pair, fused,
+                fused / pair);
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   galaxy::rt::cpu::prepareCpuLibraries(argv);
   if (argc > 1 && std::string(argv[1]) == "--sgemm-peak")
     return sgemmPeak();
+  if (argc > 1 && std::string(argv[1]) == "--fused")
+    return fusedAB(argc > 2 ? std::atoi(argv[2]) : 5);
   if (argc > 1) {
-    std::fprintf(stderr, "usage: cpu_kernels_bench [--sgemm-peak]\n");
+    std::fprintf(
+        stderr, "usage: cpu_kernels_bench [--sgemm-peak | --fused [ROUNDS]]\n");
     return 2;
   }
   std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();

@@ -1,8 +1,11 @@
 // dropout with addressed randomness (docs/kernels.md "Dropout"): an element's
 // bit depends on (seed, step, op_id, global index) only, so any shard draws
-// what the serial program draws.
+// what the serial program draws. Also its fused forms (galaxy-fuse):
+// dropout_add, dropout_bias_grad, and bias_grad, whose column sums the latter
+// shares.
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/kernels.h"
@@ -26,9 +29,27 @@ absl::Status placeInGlobalBatch(const KernelCall &c,
   return absl::OkStatus();
 }
 
-absl::Status dropoutKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+// Threads own column ranges and add rows in order: the same result for any
+// thread count.
+void columnSums(const float *x, int64_t rows, int64_t n, float *out,
+                int threads) {
+  parallelChunks(n, rows, threads, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j)
+      out[j] = 0.f;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float *row = x + r * n;
+      for (int64_t j = j0; j < j1; ++j)
+        out[j] += row[j];
+    }
+  });
+}
+
+namespace {
+
+// y = dropout(x) (x[0] of the call, y out[0]); then rowsDone(r0, r1) on the
+// thread that wrote rows [r0, r1) of the last dim, while they are in cache.
+template <typename RowsDone>
+absl::Status dropoutRows(const KernelCall &c, RowsDone rowsDone) {
   const Tensor &x = c.in[0], &y = c.out[0];
   if (x.shape != y.shape)
     return kernelError(c, "x and y must have one shape");
@@ -43,12 +64,16 @@ absl::Status dropoutKernel(const KernelCall &c) {
   const float *xp = x.f32();
   float *yp = y.f32();
   const int64_t total = x.numel();
+  const size_t rank = x.shape.size();
+  const int64_t inner = rank ? x.shape[rank - 1] : 1;
+  const int64_t rows = total / (inner ? inner : 1);
   if (!c.ctx.training || p == 0.0) {
     if (xp != yp)
       std::memcpy(yp, xp, total * sizeof(float));
+    if (total != 0)
+      rowsDone(int64_t{0}, rows);
     return absl::OkStatus();
   }
-  const size_t rank = x.shape.size();
   if (global.empty())
     global = x.shape;
   if (offset.empty())
@@ -70,8 +95,6 @@ absl::Status dropoutKernel(const KernelCall &c) {
   std::vector<int64_t> gstride(rank, 1);
   for (size_t d = rank; d-- > 1;)
     gstride[d - 1] = gstride[d] * global[d];
-  const int64_t inner = rank ? x.shape[rank - 1] : 1;
-  const int64_t rows = total / (inner ? inner : 1);
   const float keep =
       static_cast<float>(1.0 - p); // y = x / (1−p), literally as specified
   // u = (word >> 8)·2⁻²⁴ ≥ p  ⇔  (word >> 8) ≥ ⌈p·2²⁴⌉: an exact integer
@@ -110,7 +133,66 @@ absl::Status dropoutKernel(const KernelCall &c) {
       for (j += 4 * blocks; j < inner; ++j)
         one(j);
     }
+    rowsDone(r0, r1);
   });
+  return absl::OkStatus();
+}
+
+} // namespace
+
+absl::Status dropoutKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  return dropoutRows(c, [](int64_t, int64_t) {});
+}
+
+// add(dropout(x), r) in one pass: each row gets its residual added right after
+// its mask is applied. The same float operations as the pair.
+absl::Status dropoutAddKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &res = c.in[1], &y = c.out[0];
+  if (res.shape != y.shape)
+    return kernelError(c, "the residual must have the output's shape");
+  const int64_t inner = y.shape.empty() ? 1 : y.shape.back();
+  const float *rp = res.f32();
+  float *yp = y.f32();
+  std::vector<float> copy; // a plan reusing the residual's buffer in place
+  if (rp == yp) {
+    copy.assign(rp, rp + res.numel());
+    rp = copy.data();
+  }
+  return dropoutRows(c, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0 * inner; i < r1 * inner; ++i)
+      yp[i] += rp[i];
+  });
+}
+
+// dy' = dropout(dy) and db = Σ_rows dy', summed as bias_grad sums.
+absl::Status dropoutBiasGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 2));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &dy = c.out[0], &db = c.out[1];
+  if (dy.shape.empty())
+    return kernelError(c, "dy needs rank >= 1");
+  const int64_t n = dy.shape.back(), rows = rowCount(dy);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  GALAXY_CPU_RETURN_IF_ERROR(dropoutRows(c, [](int64_t, int64_t) {}));
+  columnSums(dy.f32(), rows, n, db.f32(), c.env.threads);
+  return absl::OkStatus();
+}
+
+absl::Status biasGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &dy = c.in[0], &db = c.out[0];
+  if (dy.shape.empty())
+    return kernelError(c, "dy needs rank >= 1");
+  const int64_t n = dy.shape.back(), rows = rowCount(dy);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  columnSums(dy.f32(), rows, n, db.f32(), c.env.threads);
   return absl::OkStatus();
 }
 

@@ -1,5 +1,5 @@
-// fill, iota, add, mul, scale, gelu(+grad), tanh(+grad): flat loops over all
-// elements.
+// fill, iota, add, mul, scale, gelu(+grad, + gelu_grad_bias_grad), tanh(+grad):
+// flat loops over all elements.
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -134,6 +134,26 @@ absl::Status geluGradKernel(const KernelCall &c) {
                  [&](int64_t b, int64_t e) {
                    geluGradSpan(x + b, dy + b, dx + b, e - b, approx);
                  });
+  return absl::OkStatus();
+}
+
+// gelu_grad, then bias_grad's column sums of its result (galaxy-fuse).
+absl::Status geluGradBiasGradKernel(const KernelCall &c) {
+  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 2, 2, 2));
+  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
+  const Tensor &x = c.in[0], &dy = c.in[1], &dx = c.out[0], &db = c.out[1];
+  if (x.shape != dy.shape || dx.shape != dy.shape || dy.shape.empty())
+    return kernelError(c, "x, dy and dx must have one shape [..., N]");
+  const int64_t n = dy.shape.back(), rows = rowCount(dy);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  GALAXY_CPU_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
+  const float *xp = x.f32(), *dyp = dy.f32();
+  float *dxp = dx.f32();
+  parallelChunks(dx.numel(), 30, c.env.threads, [&](int64_t b, int64_t e) {
+    geluGradSpan(xp + b, dyp + b, dxp + b, e - b, approx);
+  });
+  columnSums(dxp, rows, n, db.f32(), c.env.threads);
   return absl::OkStatus();
 }
 

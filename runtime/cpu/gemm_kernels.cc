@@ -1,5 +1,5 @@
-// linear, linear_weight_grad, bias_grad, matmul: everything matmul-like goes
-// through the GEMM.
+// linear, linear_weight_grad, matmul: everything matmul-like goes through the
+// GEMM (bias_grad, a column sum, is in dropout_kernel.cc with its fused form).
 #include <cstring>
 #include <vector>
 
@@ -154,31 +154,6 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
   return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,
                      xp, k, static_cast<float>(beta), dw.f32(), k);
-}
-
-absl::Status biasGradKernel(const KernelCall &c) {
-  GALAXY_CPU_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  GALAXY_CPU_RETURN_IF_ERROR(checkAllF32(c));
-  const Tensor &dy = c.in[0], &db = c.out[0];
-  if (dy.shape.empty())
-    return kernelError(c, "dy needs rank >= 1");
-  const int64_t n = dy.shape.back(), rows = rowCount(dy);
-  if (db.numel() != n)
-    return kernelError(c, "db must be [N] for dy[...,N]");
-  const float *g = dy.f32();
-  float *out = db.f32();
-  // Threads own column ranges and add rows in order: the result is the same for
-  // any thread count.
-  parallelChunks(n, rows, c.env.threads, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j)
-      out[j] = 0.f;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float *row = g + r * n;
-      for (int64_t j = j0; j < j1; ++j)
-        out[j] += row[j];
-    }
-  });
-  return absl::OkStatus();
 }
 
 absl::Status matmulKernel(const KernelCall &c) {

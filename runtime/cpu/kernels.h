@@ -14,6 +14,7 @@ absl::Status mulKernel(const KernelCall &c);
 absl::Status scaleKernel(const KernelCall &c);
 absl::Status geluKernel(const KernelCall &c);
 absl::Status geluGradKernel(const KernelCall &c);
+absl::Status geluGradBiasGradKernel(const KernelCall &c);
 absl::Status reluKernel(const KernelCall &c);
 absl::Status reluGradKernel(const KernelCall &c);
 absl::Status siluKernel(const KernelCall &c);
@@ -24,10 +25,15 @@ absl::Status tanhGradKernel(const KernelCall &c);
 absl::Status linearKernel(const KernelCall &c);
 absl::Status linearWeightGradKernel(const KernelCall &c);
 absl::Status biasGradKernel(const KernelCall &c);
+// bias_grad's column sums of x[rows, n] into out[n], rows added in order per
+// column (dropout_kernel.cc); shared by the kernels that fuse it.
+void columnSums(const float *x, int64_t rows, int64_t n, float *out,
+                int threads);
 absl::Status matmulKernel(const KernelCall &c);
 
 absl::Status splitHeadsKernel(const KernelCall &c);
 absl::Status mergeHeadsKernel(const KernelCall &c);
+absl::Status mergeHeadsBiasGradKernel(const KernelCall &c);
 absl::Status repeatKvKernel(const KernelCall &c);
 absl::Status repeatKvGradKernel(const KernelCall &c);
 absl::Status ropeKernel(const KernelCall &c);
@@ -53,6 +59,8 @@ absl::Status crossEntropyKernel(const KernelCall &c);
 absl::Status crossEntropyGradKernel(const KernelCall &c);
 
 absl::Status dropoutKernel(const KernelCall &c);
+absl::Status dropoutAddKernel(const KernelCall &c);
+absl::Status dropoutBiasGradKernel(const KernelCall &c);
 // Moves a dropout block into the global batch of a pipeline microbatch
 // (KernelContext::batchOffset/globalBatch) along its "batch_dim" attribute;
 // a no-op outside pipelines. Shared by the CPU and CUDA kernels.

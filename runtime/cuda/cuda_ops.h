@@ -15,6 +15,7 @@ absl::Status mulOp(const CudaOp &op);
 absl::Status scaleOp(const CudaOp &op);
 absl::Status geluOp(const CudaOp &op);
 absl::Status geluGradOp(const CudaOp &op);
+absl::Status geluGradBiasGradOp(const CudaOp &op);
 absl::Status reluOp(const CudaOp &op);
 absl::Status reluGradOp(const CudaOp &op);
 absl::Status siluOp(const CudaOp &op);
@@ -22,6 +23,8 @@ absl::Status siluGradOp(const CudaOp &op);
 absl::Status tanhOp(const CudaOp &op);
 absl::Status tanhGradOp(const CudaOp &op);
 absl::Status dropoutOp(const CudaOp &op);
+absl::Status dropoutAddOp(const CudaOp &op);
+absl::Status dropoutBiasGradOp(const CudaOp &op);
 absl::Status sgdUpdateOp(const CudaOp &op);
 absl::Status adamwUpdateOp(const CudaOp &op);
 
@@ -32,6 +35,7 @@ absl::Status matmulOp(const CudaOp &op);
 
 absl::Status splitHeadsOp(const CudaOp &op);
 absl::Status mergeHeadsOp(const CudaOp &op);
+absl::Status mergeHeadsBiasGradOp(const CudaOp &op);
 absl::Status repeatKvOp(const CudaOp &op);
 absl::Status repeatKvGradOp(const CudaOp &op);
 absl::Status ropeOp(const CudaOp &op);

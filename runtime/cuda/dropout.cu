@@ -8,9 +8,10 @@
 namespace galaxy::rt::cuda {
 namespace {
 
-__global__ void dropoutK(const float *x, float *y, int64_t n, DropoutAddress a,
-                         uint64_t seed, uint64_t step, uint32_t opId,
-                         uint32_t threshold, float keep) {
+__global__ void dropoutK(const float *x, const float *residual, float *y,
+                         int64_t n, DropoutAddress a, uint64_t seed,
+                         uint64_t step, uint32_t opId, uint32_t threshold,
+                         float keep) {
   GALAXY_GRID_STRIDE(i, n) {
     // Local row-major index -> global row-major index g.
     uint64_t g = 0;
@@ -21,17 +22,19 @@ __global__ void dropoutK(const float *x, float *y, int64_t n, DropoutAddress a,
       g += static_cast<uint64_t>(local + a.offset[d]) * a.globalStride[d];
     }
     const uint32_t word = dropoutBlock(seed, step, opId, g >> 2).w[g & 3];
-    y[i] = (word >> 8) >= threshold ? x[i] / keep : 0.f;
+    const float d = (word >> 8) >= threshold ? x[i] / keep : 0.f;
+    // dropout_add: the pair's sum, rounded once as the add kernel rounds it.
+    y[i] = residual ? d + residual[i] : d;
   }
 }
 
 } // namespace
 
-int launchDropout(const float *x, float *y, int64_t n,
+int launchDropout(const float *x, const float *residual, float *y, int64_t n,
                   const DropoutAddress &addr, uint64_t seed, uint64_t step,
                   uint32_t opId, uint32_t threshold, float keep, Stream s) {
-  dropoutK<<<gridFor(n), kThreads, 0, asStream(s)>>>(x, y, n, addr, seed, step,
-                                                     opId, threshold, keep);
+  dropoutK<<<gridFor(n), kThreads, 0, asStream(s)>>>(
+      x, residual, y, n, addr, seed, step, opId, threshold, keep);
   return launchStatus();
 }
 

@@ -60,8 +60,9 @@ struct DropoutAddress {
   int64_t offset[kMaxDims] = {};
   int64_t globalStride[kMaxDims] = {}; // row-major strides of global_shape
 };
-// y = x / keep where (philox word >> 8) >= threshold, else 0 (docs/kernels.md).
-int launchDropout(const float *x, float *y, int64_t n,
+// y = x / keep where (philox word >> 8) >= threshold, else 0 (docs/kernels.md);
+// plus residual[i] when residual is not null (dropout_add).
+int launchDropout(const float *x, const float *residual, float *y, int64_t n,
                   const DropoutAddress &addr, uint64_t seed, uint64_t step,
                   uint32_t opId, uint32_t threshold, float keep, Stream s);
 

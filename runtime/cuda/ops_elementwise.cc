@@ -1,5 +1,5 @@
-// fill, iota, add, mul, scale, gelu, relu, silu, tanh (each +grad), dropout,
-// sgd_update, adamw_update.
+// fill, iota, add, mul, scale, gelu, relu, silu, tanh (each +grad), dropout
+// (and its fused dropout_add, dropout_bias_grad), sgd_update, adamw_update.
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -114,6 +114,29 @@ absl::Status geluGradOp(const CudaOp &op) {
                                      approx, op.env.stream));
 }
 
+// gelu_grad, then bias_grad's column sums of its result (galaxy-fuse).
+absl::Status geluGradBiasGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 2));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  const Tensor &x = c.in[0], &dy = c.in[1], &dx = c.out[0], &db = c.out[1];
+  if (x.shape != dy.shape || dx.shape != dy.shape || dy.shape.empty())
+    return kernelError(c, "x, dy and dx must have one shape [..., N]");
+  const int64_t n = dy.shape.back(), rows = dy.numel() / (n ? n : 1);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  GALAXY_CUDA_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
+  GALAXY_CUDA_RETURN_IF_ERROR(
+      launched(op, launchGeluGrad(x.f32(), dy.f32(), dx.f32(), dx.numel(),
+                                  approx, op.env.stream)));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      void *scratch,
+      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
+  return launched(op, launchColumnSums(dx.f32(), rows, n, db.f32(),
+                                       static_cast<float *>(scratch),
+                                       op.env.stream));
+}
+
 absl::Status reluOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkMap(op.c, 1));
   return launched(op, launchRelu(op.c.in[0].f32(), op.c.out[0].f32(),
@@ -153,10 +176,11 @@ absl::Status tanhGradOp(const CudaOp &op) {
                                      op.env.stream));
 }
 
-absl::Status dropoutOp(const CudaOp &op) {
+namespace {
+// y = dropout(x) (+ residual where not null): dropout and dropout_add. x is
+// in[0], y out[0].
+absl::Status dropoutInto(const CudaOp &op, const float *residual) {
   const cpu::KernelCall &c = op.c;
-  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
-  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
   const Tensor &x = c.in[0], &y = c.out[0];
   if (x.shape != y.shape)
     return kernelError(c, "x and y must have one shape");
@@ -171,6 +195,9 @@ absl::Status dropoutOp(const CudaOp &op) {
   const int64_t total = x.numel();
   cudaStream_t st = static_cast<cudaStream_t>(op.env.stream);
   if (!c.ctx.training || p == 0.0) {
+    if (residual && total != 0)
+      return launched(
+          op, launchAdd(x.f32(), residual, y.f32(), total, op.env.stream));
     if (x.data == y.data || total == 0)
       return absl::OkStatus();
     return cudaStatus(cudaMemcpyAsync(y.data, x.data, total * sizeof(float),
@@ -212,10 +239,48 @@ absl::Status dropoutOp(const CudaOp &op) {
   // The CPU's exact integer test: u >= p  <=>  (word >> 8) >= ceil(p·2^24).
   const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
   const float keep = static_cast<float>(1.0 - p);
-  return launched(op, launchDropout(x.f32(), y.f32(), total, addr, c.ctx.seed,
-                                    static_cast<uint64_t>(c.ctx.step),
-                                    static_cast<uint32_t>(opId), threshold,
-                                    keep, op.env.stream));
+  return launched(op,
+                  launchDropout(x.f32(), residual, y.f32(), total, addr,
+                                c.ctx.seed, static_cast<uint64_t>(c.ctx.step),
+                                static_cast<uint32_t>(opId), threshold, keep,
+                                op.env.stream));
+}
+} // namespace
+
+absl::Status dropoutOp(const CudaOp &op) {
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(op.c, 1, 1, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(op.c));
+  return dropoutInto(op, nullptr);
+}
+
+// add(dropout(x), r) in one pass (galaxy-fuse).
+absl::Status dropoutAddOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 2, 2, 1));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  if (c.in[1].shape != c.out[0].shape)
+    return kernelError(c, "the residual must have the output's shape");
+  return dropoutInto(op, c.in[1].f32());
+}
+
+// dy' = dropout(dy), db = bias_grad's column sums of dy' (galaxy-fuse).
+absl::Status dropoutBiasGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 2));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  const Tensor &dy = c.out[0], &db = c.out[1];
+  if (dy.shape.empty())
+    return kernelError(c, "dy needs rank >= 1");
+  const int64_t n = dy.shape.back(), rows = dy.numel() / (n ? n : 1);
+  if (db.numel() != n)
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  GALAXY_CUDA_RETURN_IF_ERROR(dropoutInto(op, nullptr));
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      void *scratch,
+      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
+  return launched(op, launchColumnSums(dy.f32(), rows, n, db.f32(),
+                                       static_cast<float *>(scratch),
+                                       op.env.stream));
 }
 
 absl::Status sgdUpdateOp(const CudaOp &op) {

@@ -1,5 +1,6 @@
-// split_heads, merge_heads, repeat_kv(+grad), rope, masked_softmax,
-// softmax_grad, layer_norm(+grad), rms_norm(+grad), cross_entropy(+grad).
+// split_heads, merge_heads (+ merge_heads_bias_grad), repeat_kv(+grad), rope,
+// masked_softmax, softmax_grad, layer_norm(+grad), rms_norm(+grad),
+// cross_entropy(+grad).
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cuda/cuda_ops.h"
@@ -64,6 +65,28 @@ absl::StatusOr<const float *> countInput(const cpu::KernelCall &c, size_t at) {
 } // namespace
 
 absl::Status splitHeadsOp(const CudaOp &op) { return headsCopy(op, true); }
+
+// merge_heads, then bias_grad's column sums of its result (galaxy-fuse).
+absl::Status mergeHeadsBiasGradOp(const CudaOp &op) {
+  const cpu::KernelCall &c = op.c;
+  GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 2));
+  GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
+  const Tensor &x = c.in[0], &y = c.out[0], &db = c.out[1];
+  if (y.shape.size() != 3 || x.shape.size() != 4 || y.shape[0] != x.shape[0] ||
+      y.shape[1] != x.shape[2] || y.shape[2] != x.shape[1] * x.shape[3] ||
+      db.numel() != y.shape[2])
+    return kernelError(c, "needs [B,n,S,d] -> [B,S,n*d] and [n*d]");
+  GALAXY_CUDA_RETURN_IF_ERROR(launched(
+      op, launchHeadsCopy(x.data, y.data, x.shape[0], x.shape[1], x.shape[2],
+                          x.shape[3], false, op.env.stream)));
+  const int64_t rows = y.shape[0] * y.shape[1], n = y.shape[2];
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      void *scratch,
+      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
+  return launched(op, launchColumnSums(y.f32(), rows, n, db.f32(),
+                                       static_cast<float *>(scratch),
+                                       op.env.stream));
+}
 absl::Status mergeHeadsOp(const CudaOp &op) { return headsCopy(op, false); }
 
 absl::Status repeatKvOp(const CudaOp &op) {

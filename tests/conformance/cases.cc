@@ -659,6 +659,80 @@ void dropoutCase(CaseContext &c) {
     close(oute[0], toD(x), "dropout with training=false", 0, 0);
 }
 
+// galaxy-fuse's kernels: each against the pair it replaces on the same
+// backend (the pair's kernels have cases of their own). Same values: the
+// mask, quotients and sums are the pair's; column sums within bias_grad's
+// rounding (a backend may add its chunks in another order).
+void expectPairOutputs(CaseContext &c, const Op &fused, std::vector<Buf> in,
+                       std::vector<Buf> out, const std::vector<Vec> &pair,
+                       const KernelContext &ctx) {
+  if (!c.exec(fused, in, out, ctx))
+    return;
+  for (size_t i = 0; i < pair.size(); ++i)
+    close(out[i], pair[i],
+          fused.instr().kernel() + " output " + std::to_string(i) +
+              " vs the pair it fuses",
+          i == 0 ? 0 : 1e-5, i == 0 ? 0 : 1e-6);
+}
+
+void dropoutAddCase(CaseContext &c) {
+  const Shape s = {4, 6, 40};
+  const KernelContext ctx{.seed = 99, .step = 4};
+  Buf x = c.rnd(s, 0.5f, 1.5f), r = c.rnd(s);
+  std::vector<Buf> in = {x}, d = {Buf::zeros(s)};
+  if (!c.exec(Op("dropout").f("p", 0.25).i("op_id", 17), in, d, ctx))
+    return;
+  std::vector<Buf> addIn = {d[0], r}, sum = {Buf::zeros(s)};
+  if (!c.exec(Op("add"), addIn, sum, ctx))
+    return;
+  expectPairOutputs(c, Op("dropout_add").f("p", 0.25).i("op_id", 17), {x, r},
+                    {Buf::zeros(s)}, {toD(sum[0])}, ctx);
+}
+
+void dropoutBiasGradCase(CaseContext &c) {
+  const Shape s = {4, 6, 40};
+  const KernelContext ctx{.seed = 5, .step = 2};
+  Buf dy = c.rnd(s);
+  std::vector<Buf> in = {dy}, d = {Buf::zeros(s)};
+  if (!c.exec(Op("dropout").f("p", 0.1).i("op_id", 3), in, d, ctx))
+    return;
+  std::vector<Buf> db = {Buf::zeros({40})};
+  if (!c.exec(Op("bias_grad"), d, db, ctx))
+    return;
+  expectPairOutputs(c, Op("dropout_bias_grad").f("p", 0.1).i("op_id", 3), {dy},
+                    {Buf::zeros(s), Buf::zeros({40})}, {toD(d[0]), toD(db[0])},
+                    ctx);
+}
+
+void geluGradBiasGradCase(CaseContext &c) {
+  const Shape s = {5, 7, 24};
+  for (const char *a : {"none", "tanh"}) {
+    Buf x = c.rnd(s, -3.f, 3.f), dy = c.rnd(s);
+    std::vector<Buf> in = {x, dy}, dx = {Buf::zeros(s)};
+    if (!c.exec(Op("gelu_grad").s("approximate", a), in, dx))
+      return;
+    std::vector<Buf> db = {Buf::zeros({24})};
+    if (!c.exec(Op("bias_grad"), dx, db))
+      return;
+    expectPairOutputs(c, Op("gelu_grad_bias_grad").s("approximate", a), {x, dy},
+                      {Buf::zeros(s), Buf::zeros({24})},
+                      {toD(dx[0]), toD(db[0])}, {});
+  }
+}
+
+void mergeHeadsBiasGradCase(CaseContext &c) {
+  Buf dh = c.rnd({2, 3, 5, 4});
+  std::vector<Buf> in = {dh}, m = {Buf::zeros({2, 5, 12})};
+  if (!c.exec(Op("merge_heads"), in, m))
+    return;
+  std::vector<Buf> db = {Buf::zeros({12})};
+  if (!c.exec(Op("bias_grad"), m, db))
+    return;
+  expectPairOutputs(c, Op("merge_heads_bias_grad"), {dh},
+                    {Buf::zeros({2, 5, 12}), Buf::zeros({12})},
+                    {toD(m[0]), toD(db[0])}, {});
+}
+
 void embeddingCase(CaseContext &c) {
   const int64_t v = 7, h = 5;
   Buf table = c.rnd({v, h});
@@ -961,6 +1035,10 @@ const std::map<std::string, CaseFn> &cases() {
              [](Op o) { return o; }, /*gradTakesOutput=*/true);
        }},
       {"dropout", dropoutCase},
+      {"dropout_add", dropoutAddCase},
+      {"dropout_bias_grad", dropoutBiasGradCase},
+      {"gelu_grad_bias_grad", geluGradBiasGradCase},
+      {"merge_heads_bias_grad", mergeHeadsBiasGradCase},
       {"embedding", embeddingCase},
       {"embedding_grad", embeddingGradCase},
       {"take_token", [](CaseContext &c) { takeTokenCase(c, false); }},

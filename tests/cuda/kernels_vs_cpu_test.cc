@@ -133,6 +133,10 @@ TEST_F(GpuVsCpu, ElementwiseMaps) {
     same(Op("gelu_grad").s("approximate", approx),
          {rnd({6, 129}, -5, 5), rnd({6, 129})}, {Buf::zeros({6, 129})},
          {1e-4, 1e-6});
+    // galaxy-fuse's gelu_grad + bias_grad.
+    same(Op("gelu_grad_bias_grad").s("approximate", approx),
+         {rnd({6, 129}, -5, 5), rnd({6, 129})},
+         {Buf::zeros({6, 129}), Buf::zeros({129})}, {1e-4, 1e-5});
   }
 }
 
@@ -225,6 +229,10 @@ TEST_F(GpuVsCpu, HeadsAndSoftmax) {
        kExact);
   same(Op("merge_heads"), {rnd({2, 3, 5, 4})}, {Buf::zeros({2, 5, 12})},
        kExact);
+  // galaxy-fuse's merge and bias gradient: the copy exact, the sums within
+  // bias_grad's tolerance (the GPU adds its chunks in another order).
+  same(Op("merge_heads_bias_grad"), {rnd({4, 3, 50, 4})},
+       {Buf::zeros({4, 50, 12}), Buf::zeros({12})});
   Buf maskF = Buf::values({2, 6}, {1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 0});
   Buf maskI = Buf::ints({2, 6}, {1, 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1});
   same(Op("masked_softmax"), {rnd({2, 3, 4, 6}, -3, 3)},
@@ -290,6 +298,18 @@ TEST_F(GpuVsCpu, DropoutDrawsTheCpuMask) {
        kExact, {.seed = 0x123456789abcULL, .step = 9});
   same(Op("dropout").f("p", 0.5).i("op_id", 2), {rnd({50})}, {Buf::zeros({50})},
        kExact, {.seed = 1, .step = 1, .training = false});
+  // galaxy-fuse's forms: the mask and the residual sum bit for bit, the bias
+  // gradient's column sums within bias_grad's tolerance.
+  same(Op("dropout_add")
+           .f("p", 0.1)
+           .i("op_id", 11)
+           .ints("global_shape", {6, 8, 13})
+           .ints("offset", {2, 3, 5}),
+       {rnd({3, 4, 7}), rnd({3, 4, 7})}, {Buf::zeros({3, 4, 7})}, kExact);
+  same(Op("dropout_add").f("p", 0.5).i("op_id", 2), {rnd({50}), rnd({50})},
+       {Buf::zeros({50})}, kExact, {.seed = 1, .step = 1, .training = false});
+  same(Op("dropout_bias_grad").f("p", 0.3).i("op_id", 5), {rnd({300, 37})},
+       {Buf::zeros({300, 37}), Buf::zeros({37})});
 }
 
 TEST_F(GpuVsCpu, EmbeddingAndTokens) {

@@ -552,6 +552,84 @@ def Galaxy_ZeroGradOp : Galaxy_Op<"zero_grad", [Galaxy_NoFlops, Galaxy_OwnRankLo
 }
 
 //===----------------------------------------------------------------------===//
+// Fused kernels (inserted by galaxy-fuse after partitioning): each computes
+// exactly what the ops it replaces computed, in one pass over the tensor.
+//===----------------------------------------------------------------------===//
+
+// The dropout kernel's addressing attributes, shared by the fused dropouts.
+defvar Galaxy_DropoutKernelAttrs = [
+    KernelAttr<"global_shape", "ints", "", "the unsharded shape the mask is addressed in">,
+    KernelAttr<"offset", "ints", "", "this rank's block's offset in global_shape">,
+    KernelAttr<"batch_dim", "int", "-1",
+               "pipelines: the dim a microbatch's rows lie along in the global batch">];
+
+def Galaxy_DropoutAddOp : Galaxy_Op<"dropout_add", [Galaxy_FlopsPerElement<1>,
+    Galaxy_OwnRankLowering, Pure, AllTypesMatch<["input", "residual", "result"]>]> {
+  let summary = "dropout(input) + residual: a residual connection's dropout and sum";
+  let description = [{
+    galaxy-fuse's rewrite of `add(dropout(x), r)` where the dropout feeds
+    only the add: the same mask (p, op_id, global index), the same
+    `x / (1 − p)` and the same sum, without writing and re-reading the
+    dropped tensor.
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$residual, F64Attr:$p,
+                       I64Attr:$op_id);
+  let results = (outs GF32Tensor:$result);
+  let assemblyFormat = "$input `,` $residual attr-dict `:` type($result)";
+  let hasVerifier = 1;
+  let kernelAttrs = Galaxy_DropoutKernelAttrs;
+}
+
+def Galaxy_DropoutBiasGradOp : Galaxy_Op<"dropout_bias_grad", [Galaxy_FlopsPerElement<1>,
+    Galaxy_OwnRankLowering, Pure, AllTypesMatch<["grad", "result"]>]> {
+  let summary = "dy' = dropout(dy) and db = Σ_rows dy' (a linear's bias gradient)";
+  let description = [{
+    galaxy-fuse's rewrite of a backward dropout whose result a `bias_grad`
+    reads: `result` is the dropout (every other reader keeps reading it),
+    `bias_grad` the column sums, added row by row in order as `bias_grad`
+    adds them, while the rows are still in cache.
+  }];
+  let arguments = (ins GF32Tensor:$grad, F64Attr:$p, I64Attr:$op_id);
+  let results = (outs GF32Tensor:$result, GF32Tensor:$bias_grad);
+  let assemblyFormat = "$grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+  let kernelAttrs = Galaxy_DropoutKernelAttrs;
+}
+
+// 2 FLOPs per element: gelu_grad's and bias_grad's (the pair's count).
+def Galaxy_GeluGradBiasGradOp : Galaxy_Op<"gelu_grad_bias_grad", [
+    Galaxy_FlopsPerElement<2>, Pure, AllTypesMatch<["input", "grad", "result"]>]> {
+  let summary = "dx = dy·gelu'(x) and db = Σ_rows dx (a linear's bias gradient)";
+  let description = [{
+    galaxy-fuse's rewrite of a `gelu_grad` whose result a `bias_grad` reads
+    (the MLP's first linear): `result` is gelu_grad's (every other reader
+    keeps reading it), `bias_grad` its column sums, added row by row in order
+    as `bias_grad` adds them, while the rows are still in cache.
+  }];
+  let arguments = (ins GF32Tensor:$input, GF32Tensor:$grad,
+                       DefaultValuedAttr<StrAttr, "\"none\"">:$approximate);
+  let results = (outs GF32Tensor:$result, GF32Tensor:$bias_grad);
+  let assemblyFormat = "$input `,` $grad attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+def Galaxy_MergeHeadsBiasGradOp : Galaxy_Op<"merge_heads_bias_grad", [
+    Galaxy_FlopsPerElement<1>, Pure]> {
+  let summary = "merge_heads(dy) [B, S, n·d] and its column sums [n·d]";
+  let description = [{
+    galaxy-fuse's rewrite of a `merge_heads` whose result a `bias_grad`
+    reads (the gradient of an attention projection's bias): `result` is the
+    merged tensor (every other reader keeps reading it), `bias_grad` its
+    column sums, added row by row in order as `bias_grad` adds them, in the
+    pass that copies the heads.
+  }];
+  let arguments = (ins GF32Tensor:$input);
+  let results = (outs GF32Tensor:$result, GF32Tensor:$bias_grad);
+  let assemblyFormat = "$input attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // Redistribution (inserted by galaxy-partition). Types stay global; the
 // layouts before and after are in the op's galaxy.layout annotations.
 //===----------------------------------------------------------------------===//

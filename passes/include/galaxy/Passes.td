@@ -152,4 +152,30 @@ def Partition : Pass<"galaxy-partition", "mlir::ModuleOp"> {
   let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
 }
 
+def Fuse : Pass<"galaxy-fuse", "mlir::ModuleOp"> {
+  let summary = "Fuse elementwise epilogues into one kernel (after partitioning)";
+  let description = [{
+    Rewrites pairs of ops that each pass over the same tensor into one fused
+    op the kernel schema knows, so the plan says what is fused:
+    `add(dropout(x), r)` (the dropout read by the add alone) becomes
+    `dropout_add(x, r)`; a `bias_grad` of a backward dropout, merge_heads
+    or gelu_grad becomes `dropout_bias_grad(dy)`, `merge_heads_bias_grad(dh)`
+    or `gelu_grad_bias_grad(x, dy)` (the fused op's first result replaces
+    the producer's for every other reader). Both compute exactly what the pair computed. A pair fuses
+    only where its values have one galaxy.layout and one galaxy.dims and both
+    ops are forward or both backward, so every mode's plans fuse alike and
+    the fused op's rank lowering (the dropout's mask address) is the pair's.
+  }];
+  let options = [
+    Option<"dropoutAdd", "dropout-add", "bool", "true", "fuse add(dropout(x), r)">,
+    Option<"dropoutBiasGrad", "dropout-bias-grad", "bool", "true",
+           "fuse bias_grad(dropout(dy))">,
+    Option<"mergeHeadsBiasGrad", "merge-heads-bias-grad", "bool", "true",
+           "fuse bias_grad(merge_heads(dh))">,
+    Option<"geluGradBiasGrad", "gelu-grad-bias-grad", "bool", "true",
+           "fuse bias_grad(gelu_grad(x, dy))">
+  ];
+  let dependentDialects = ["::galaxy::GalaxyDialect", "::mlir::func::FuncDialect"];
+}
+
 #endif // GALAXY_PASSES_TD

@@ -103,12 +103,13 @@ p = max(2000, int(1000 / $share + 0.999)); print(p, max(1000, int(p * $share)))"
   fi
   return 1
 }
-# SLOW=busy with ISOLATE=1: rank 1 and its busy loop share one weighted group (no quota), so
-# other load on the machine takes neither core, and inside the group the two split core 1:
-# rank 1 runs at about half speed while both compute, and when it wakes from a collective
-# CFS runs it promptly (a sleeper's vruntime lags the loop's), as a slower device answers
-# at once. No group (no cgroup v1/v2 rights): the loop and the ranks share with everything.
-make_busy_group() {
+# SLOW=busy|none with ISOLATE=1: rank 1 (and its busy loop) in one weighted group (no
+# quota), rank 0 in another, so other load on the machine takes neither core; inside rank
+# 1's group the two split core 1: rank 1 runs at about half speed while both compute, and
+# when it wakes in a collective the scheduler runs it within about a millisecond (a
+# sleeper's lag puts it ahead of the loop), as a slower device answers at once. No group
+# (no cgroup v1/v2 rights): the loop and the ranks share with everything.
+make_isolated_groups() {
   [[ "${ISOLATE:-1}" == 1 ]] || return 1
   local v1=/sys/fs/cgroup/cpu/galaxy-hetero-$$ v2=/sys/fs/cgroup/galaxy-hetero-$$
   if mkdir "$v1" 2>/dev/null; then
@@ -168,7 +169,7 @@ quota)
   if [[ -n "$fast_cgroup" ]]; then setup+="; both ranks weighted above other load (ISOLATE=1)"; fi
   ;;
 busy)
-  make_busy_group || true
+  make_isolated_groups || true
   (
     [[ -n "$cgroup" ]] && echo $BASHPID >"$cgroup/cgroup.procs"
     exec taskset -c "$core1" sh -c 'while :; do :; done'
@@ -177,7 +178,11 @@ busy)
   setup="rank 1 sharing core $core1 with a busy loop"
   if [[ -n "$cgroup" ]]; then setup+=" (one group); both ranks weighted above other load (ISOLATE=1)"; fi
   ;;
-none) setup="no rank slowed (control)" ;;
+none)
+  make_isolated_groups || true
+  setup="no rank slowed (control)"
+  if [[ -n "$cgroup" ]]; then setup+="; both ranks weighted above other load (ISOLATE=1)"; fi
+  ;;
 *)
   echo "hetero.sh: SLOW must be quota, busy or none, got '$slow'" >&2
   exit 2

@@ -98,7 +98,10 @@ fitLatencyBandwidth(const std::vector<std::pair<double, double>> &pts);
 // A collective's cost from its last rank's arrival, what a training step
 // pays beyond its ranks' load imbalance: byRank[r][c] is call c as rank r
 // timed it from its own arrival (every rank the same calls), the last to
-// arrive times the shortest; the median over the calls of that shortest.
+// arrive times the shortest; the mean over the calls of that shortest (a
+// step pays the sum of its collectives: on a shared core a call costs either
+// about nothing or about a scheduler tick, and a median would pick one),
+// less the highest and lowest eighth (a stall by other load).
 double costFromLastArrival(const std::vector<std::vector<double>> &byRank);
 
 struct PairFigures {

@@ -11,10 +11,15 @@
 #   quota  a CPU-quota cgroup (cgroup v1 cpu controller, else v2 cpu.max: needs root or a
 #          delegated cgroup) of SHARE of a core (default 0.5: about half speed on an idle
 #          machine; on a loaded one the quota binds only below what the rank gets anyway);
-#   busy   a busy loop pinned to CORE1 (rank 1 gets about half of its core: no privileges);
+#   busy   a busy loop pinned to CORE1 (rank 1 gets about half of its core while both
+#          compute, and its core promptly when it wakes from a collective, as a slower
+#          device answers at once; with a cgroup the two share one weighted group, without
+#          one, no privileges needed but other load shares the cores);
 #   none   no slowing (a control: the even split should then be best).
-# Default: quota when a cgroup can be made, else busy. The same setup holds for the
-# calibration and for every training run.
+# Default: busy. A quota throttles a rank mid-collective for the rest of its period and
+# lets an idle one burst above its rate, so its collectives cost what its load of the
+# moment says, not what a slower device's would (the issue-17 figures use busy). The
+# same setup holds for the calibration and for every training run.
 # Model: CONFIG (configs/bert/full.json: BERT-base, batch 4 x seq 32, SGD) with LAYERS
 # layers (12; fewer finish sooner), in MODE tp (ATT and MLP tensor parallel: heads h0 / H-h0
 # and intermediate I·h0/H) or galaxy (ATT TP, CON SP, MLP TP: the sequence split in the same
@@ -27,7 +32,7 @@
 # from its output (the first line matching PREDICT_RE, a number with ms or s) and set
 # against the measured one. Without --auto in galaxyc the planner's run is skipped (said so).
 # Env: CONFIG, LAYERS (12), MODE (tp), SWEEP (all), STEPS (5), WARMUP (1), ROUNDS (1),
-#      SLOW (quota|busy|none), SHARE (0.5), ISOLATE (1: weigh the ranks above other load), CORE0 (0), CORE1 (1), PORT (29731),
+#      SLOW (busy|quota|none), SHARE (0.5), ISOLATE (1: weigh the ranks above other load), CORE0 (0), CORE1 (1), PORT (29731),
 #      GEMM (onednn; "auto" lets galaxy-run measure), PREDICT_RE, GALAXYC / GALAXY_RUN,
 #      BENCH_WORKDIR (keep the files there).
 set -euo pipefail
@@ -98,6 +103,27 @@ p = max(2000, int(1000 / $share + 0.999)); print(p, max(1000, int(p * $share)))"
   fi
   return 1
 }
+# SLOW=busy|none with ISOLATE=1: rank 1 (and its busy loop) in one weighted group (no
+# quota), rank 0 in another, so other load on the machine takes neither core; inside rank
+# 1's group the two split core 1: rank 1 runs at about half speed while both compute, and
+# when it wakes in a collective the scheduler runs it within about a millisecond (a
+# sleeper's lag puts it ahead of the loop), as a slower device answers at once. No group
+# (no cgroup v1/v2 rights): the loop and the ranks share with everything.
+make_isolated_groups() {
+  [[ "${ISOLATE:-1}" == 1 ]] || return 1
+  local v1=/sys/fs/cgroup/cpu/galaxy-hetero-$$ v2=/sys/fs/cgroup/galaxy-hetero-$$
+  if mkdir "$v1" 2>/dev/null; then
+    cgroup=$v1
+    make_weighted_group /sys/fs/cgroup/cpu/galaxy-hetero-fast-$$ cpu.shares 262144
+    return 0
+  fi
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && mkdir "$v2" 2>/dev/null; then
+    cgroup=$v2
+    make_weighted_group /sys/fs/cgroup/galaxy-hetero-fast-$$ cpu.weight 10000
+    return 0
+  fi
+  return 1
+}
 # ISOLATE=1 (the default with a quota group): rank 0's group, and rank 1's quota group, weigh
 # far above every other process, so on a machine shared with other work rank 0 still has its
 # core to itself and rank 1 gets its whole quota: the speeds the calibration measured hold
@@ -129,10 +155,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-slow=${SLOW:-}
-if [[ -z "$slow" ]]; then
-  if make_quota_group; then slow=quota; else slow=busy; fi
-elif [[ "$slow" == quota ]]; then
+slow=${SLOW:-busy}
+if [[ "$slow" == quota ]]; then
   make_quota_group || {
     echo "hetero.sh: SLOW=quota: cannot make a CPU-quota cgroup here (root or a" \
       "delegated cgroup needed); use SLOW=busy" >&2
@@ -145,11 +169,20 @@ quota)
   if [[ -n "$fast_cgroup" ]]; then setup+="; both ranks weighted above other load (ISOLATE=1)"; fi
   ;;
 busy)
-  taskset -c "$core1" sh -c 'while :; do :; done' &
+  make_isolated_groups || true
+  (
+    [[ -n "$cgroup" ]] && echo $BASHPID >"$cgroup/cgroup.procs"
+    exec taskset -c "$core1" sh -c 'while :; do :; done'
+  ) &
   busy_pid=$!
   setup="rank 1 sharing core $core1 with a busy loop"
+  if [[ -n "$cgroup" ]]; then setup+=" (one group); both ranks weighted above other load (ISOLATE=1)"; fi
   ;;
-none) setup="no rank slowed (control)" ;;
+none)
+  make_isolated_groups || true
+  setup="no rank slowed (control)"
+  if [[ -n "$cgroup" ]]; then setup+="; both ranks weighted above other load (ISOLATE=1)"; fi
+  ;;
 *)
   echo "hetero.sh: SLOW must be quota, busy or none, got '$slow'" >&2
   exit 2

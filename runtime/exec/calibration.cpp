@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -148,9 +150,16 @@ struct Probe {
   int reps;
 };
 // 1 KiB .. 4 MiB; 256 KiB .. 1 MiB is where a BERT-base layer's all-reduces
-// (batch x seq x hidden floats) fall.
+// (batch x seq x hidden floats) fall. Twice the calls the fit would need on
+// a quiet link: staggered arrivals on a shared core scatter each call by up
+// to a scheduler tick, and the mean steadies with more of them.
 constexpr Probe kProbes[] = {
-    {256, 20}, {16 << 10, 10}, {64 << 10, 8}, {256 << 10, 6}, {1 << 20, 4}};
+    {256, 40}, {16 << 10, 20}, {64 << 10, 16}, {256 << 10, 16}, {1 << 20, 8}};
+
+// The most a rank idles before a timed collective (measureNetwork): longer
+// than a scheduler tick and a CPU quota's period (bench/hetero.sh: 2 ms),
+// about half a second over the ~100 calls.
+constexpr std::chrono::microseconds kIdleGap{4000};
 
 // The partner of `rank` in round `round` of the circle method over `n`
 // ranks (an odd n gets a bye: -1), so that every pair meets exactly once in
@@ -447,6 +456,24 @@ fitLatencyBandwidth(const std::vector<std::pair<double, double>> &pts) {
   return f;
 }
 
+double costFromLastArrival(const std::vector<std::vector<double>> &byRank) {
+  if (byRank.empty() || byRank[0].empty())
+    return 0;
+  std::vector<double> calls;
+  for (size_t c = 0; c < byRank[0].size(); ++c) {
+    double last = std::numeric_limits<double>::max();
+    for (const std::vector<double> &times : byRank)
+      last = std::min(last, times[c]);
+    calls.push_back(last);
+  }
+  std::sort(calls.begin(), calls.end());
+  const size_t cut = calls.size() / 8;
+  double sum = 0;
+  for (size_t c = cut; c < calls.size() - cut; ++c)
+    sum += calls[c];
+  return sum / double(calls.size() - 2 * cut);
+}
+
 absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
                                               DeviceMemory *device,
                                               const MeasureOptions &options) {
@@ -455,40 +482,52 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
   Floats buf(device);
   if (absl::Status s = buf.allocate(int64_t(maxFloats), 0.f); !s.ok())
     return s;
-  // This rank's median all-reduce of each probe over `group` (what a
-  // training step meets, not the luckiest call), each call started together
-  // (null group: a bye, nothing timed).
+  // Every call of each probe over `group`, timed on this rank from its own
+  // arrival (null group: a bye, nothing timed). What a training step pays
+  // for a collective beyond its ranks' load imbalance (which the planner
+  // counts as idle) is the time from its LAST rank's arrival: the ranks that
+  // came first wait in it, idle. So the ranks arrive staggered, as in a step
+  // (after a barrier each idles its own 0..4 ms, a different order on every
+  // call), and a call's cost is the shortest of its ranks' times (the last
+  // to arrive: its time holds no waiting for the others). Calls started
+  // together right after a barrier instead measure how fast a saturated or
+  // just-preempted rank turns round, not what a step meets: a rank sharing
+  // its core with a busy process (bench/hetero.sh SLOW=busy) then answers
+  // every message a scheduler tick (4 ms) late, though in training, where it
+  // waits in the collective, it answers within about 1 ms.
   auto allReduces = [&](comm::Communicator *group,
                         std::vector<float>::iterator out) -> absl::Status {
-    for (const Probe &p : kProbes) {
-      std::vector<double> times;
-      for (int r = 0; group && r <= p.reps; ++r) { // the first call warms up
+    for (const Probe &p : kProbes)
+      for (int r = 0; r <= p.reps; ++r) { // the first call warms up
+        if (!group) {
+          if (r > 0)
+            *out++ = 0.f;
+          continue;
+        }
         if (absl::Status s = group->barrier(); !s.ok())
           return s;
+        const uint32_t mix = uint32_t(r + 1) * 2654435761u ^
+                             uint32_t(group->rank() + 1) * 40503u;
+        std::this_thread::sleep_for(kIdleGap * ((mix >> 7) % 5) / 4);
         const Clock::time_point t0 = Clock::now();
         if (absl::Status s = group->allReduceSum(buf.data(), p.floats); !s.ok())
           return s;
         if (r > 0)
-          times.push_back(secondsSince(t0));
+          *out++ = float(secondsSince(t0));
       }
-      std::sort(times.begin(), times.end());
-      *out++ = times.empty() ? 0.f : float(times[times.size() / 2]);
-    }
     return absl::OkStatus();
   };
 
-  // mine[p]: the world's all-reduce of probe p; mine[P + round·P + p]: this
-  // rank's pair's in that round.
+  // mine[c]: the world's all-reduce call c (probe by probe, reps each);
+  // mine[C + round·C + c]: this rank's pair's in that round.
   const size_t P = std::size(kProbes);
+  size_t C = 0;
+  for (const Probe &p : kProbes)
+    C += size_t(p.reps);
   const int R = world > 2 ? rounds(world) : 0; // 2 ranks: the pair is the world
-  std::vector<float> mine(P + size_t(R) * P, 0.f);
+  std::vector<float> mine(C + size_t(R) * C, 0.f);
   if (absl::Status s = allReduces(&comm, mine.begin()); !s.ok())
     return s;
-  if (options.progress)
-    for (size_t p = 0; p < P; ++p)
-      options.progress(absl::StrFormat("all-reduce %8d B  %9.1f us",
-                                       kProbes[p].floats * sizeof(float),
-                                       mine[p] * 1e6));
   for (int round = 0; round < R; ++round) {
     const int peer = partnerIn(round, rank, world);
     std::unique_ptr<comm::Communicator> pair;
@@ -499,7 +538,7 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
         return c.status();
       pair = std::move(*c);
     }
-    if (absl::Status s = allReduces(pair.get(), mine.begin() + P * (1 + round));
+    if (absl::Status s = allReduces(pair.get(), mine.begin() + C * (1 + round));
         !s.ok())
       return s;
     if (absl::Status s = comm.barrier(); !s.ok()) // the next round together
@@ -511,16 +550,26 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
   const size_t stride = mine.size();
   auto at = [&](int r, size_t i) { return double((*all)[r * stride + i]); };
 
-  // An all-reduce is done when its slowest rank is; ranks `who`, probes from
-  // index `first`.
+  // Probe p's cost over ranks `who` (calls from index `first`): each call's
+  // shortest time among them (from the last arrival), averaged
+  // (costFromLastArrival).
+  auto probeCost = [&](const std::vector<int> &who, size_t first, size_t p) {
+    size_t c0 = first;
+    for (size_t q = 0; q < p; ++q)
+      c0 += size_t(kProbes[q].reps);
+    std::vector<std::vector<double>> byRank;
+    for (int r : who) {
+      byRank.emplace_back();
+      for (int c = 0; c < kProbes[p].reps; ++c)
+        byRank.back().push_back(at(r, c0 + size_t(c)));
+    }
+    return costFromLastArrival(byRank);
+  };
   auto ringFit = [&](std::vector<int> who, size_t first) {
     std::vector<std::pair<double, double>> pts;
-    for (size_t p = 0; p < P; ++p) {
-      double worst = 0;
-      for (int r : who)
-        worst = std::max(worst, at(r, first + p));
-      pts.push_back({double(kProbes[p].floats * sizeof(float)), worst});
-    }
+    for (size_t p = 0; p < P; ++p)
+      pts.push_back({double(kProbes[p].floats * sizeof(float)),
+                     probeCost(who, first, p)});
     LinearFit f = fitLatencyBandwidth(pts);
     const int n = int(who.size());
     return PairFigures{who.front(), who.back(), f.latencyS / ringSteps(n) * 1e6,
@@ -529,6 +578,11 @@ absl::StatusOr<NetworkFigures> measureNetwork(comm::Communicator &comm,
   std::vector<int> everyone(world);
   for (int r = 0; r < world; ++r)
     everyone[r] = r;
+  if (options.progress)
+    for (size_t p = 0; p < P; ++p)
+      options.progress(absl::StrFormat(
+          "all-reduce %8d B  %9.1f us (mean from the last arrival)",
+          kProbes[p].floats * sizeof(float), probeCost(everyone, 0, p) * 1e6));
   NetworkFigures out;
   const PairFigures net = ringFit(everyone, 0);
   out.latencyUs = net.latencyUs;

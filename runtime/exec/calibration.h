@@ -95,11 +95,22 @@ struct LinearFit {
 LinearFit
 fitLatencyBandwidth(const std::vector<std::pair<double, double>> &pts);
 
+// A collective's cost from its last rank's arrival, what a training step
+// pays beyond its ranks' load imbalance: byRank[r][c] is call c as rank r
+// timed it from its own arrival (every rank the same calls), the last to
+// arrive times the shortest; the mean over the calls of that shortest (a
+// step pays the sum of its collectives: on a shared core a call costs either
+// about nothing or about a scheduler tick, and a median would pick one),
+// less the highest and lowest eighth (a stall by other load).
+double costFromLastArrival(const std::vector<std::vector<double>> &byRank);
+
 struct PairFigures {
   int a = 0, b = 0; // world ranks, a < b
   double latencyUs = 0, bandwidthGbps = 0;
 };
-// All-reduces of several sizes (1 KiB .. 4 MiB), fitted under the ring model
+// All-reduces of several sizes (1 KiB .. 4 MiB), the ranks arriving
+// staggered as in a step, each call's cost from its last arrival
+// (costFromLastArrival), fitted under the ring model
 // the planner prices collectives with: over g ranks t = 2(g-1)·latency +
 // 2(g-1)/g · bytes/bandwidth, so latency_us is one step's fixed cost and
 // bandwidth_gbps one rank's link (gigabits per second).

@@ -63,6 +63,22 @@ TEST(CalibrationFit, RecoversALineAndSurvivesNoise) {
   EXPECT_NEAR(h.bytesPerS, 1e9, 1);
 }
 
+TEST(CalibrationFit, ACollectiveCostsFromItsLastArrival) {
+  // Three calls on two ranks: the rank that came first waited (5 ms, 9 ms),
+  // the last one's time is the collective's own; the mean of 1, 1.5, 2 ms.
+  EXPECT_DOUBLE_EQ(
+      costFromLastArrival({{5e-3, 1.5e-3, 9e-3}, {1e-3, 6e-3, 2e-3}}), 1.5e-3);
+  // One rank's own times; no calls, no cost.
+  EXPECT_DOUBLE_EQ(costFromLastArrival({{4e-3, 4e-3, 4e-3}}), 4e-3);
+  // Calls that cost either ~0.3 ms or ~3 ms (a wake-up on a shared core
+  // within or a tick after): the mean, what their sum in a step comes to,
+  // not the median; the highest and lowest eighth (a 100 ms stall) dropped.
+  EXPECT_NEAR(costFromLastArrival(
+                  {{0.3e-3, 3e-3, 0.3e-3, 100e-3, 3e-3, 0.3e-3, 3e-3, 0.3e-3}}),
+              1.65e-3, 1e-12);
+  EXPECT_EQ(costFromLastArrival({}), 0);
+}
+
 TEST(CalibrationShapes, RowsHalvedWhereWhole) {
   EXPECT_EQ(rt::calibrationRows(128), (std::vector<int64_t>{16, 32, 64, 128}));
   EXPECT_EQ(rt::calibrationRows(6), (std::vector<int64_t>{3, 6}));

@@ -75,24 +75,10 @@ double parseNumber(const std::string &flag, const std::string &v, double lo,
 
 CalibrateArgs parseCalibrateArgs(int argc, char **argv) {
   CalibrateArgs a;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const size_t first = i;
-    std::string flag = args[i], value;
-    bool hasValue = false;
-    if (auto eq = flag.find('=');
-        flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      hasValue = true;
-    }
-    auto val = [&]() -> std::string {
-      if (hasValue)
-        return value;
-      if (i + 1 >= args.size())
-        fail(2, flag + " needs a value");
-      return args[++i];
-    };
+  FlagReader args(argc, argv);
+  while (args.next()) {
+    const std::string &flag = args.flag();
+    auto val = [&] { return args.value(); };
     if (flag == "-h" || flag == "--help") {
       std::cout << kCalibrateUsage;
       std::exit(0);
@@ -111,7 +97,7 @@ CalibrateArgs parseCalibrateArgs(int argc, char **argv) {
     else if (flag == "--job-token-file")
       a.run.jobTokenFile = val();
     else if (flag == "--timeout")
-      a.run.timeoutS = parseNumber(flag, val(), 0.001, 7 * 24 * 3600);
+      a.run.timeoutS = parseNumber(flag, val(), kMinTimeoutS, kMaxTimeoutS);
     else if (flag == "--window")
       a.windowS = parseNumber(flag, val(), 0.001, 60);
     else if (flag == "--backend") {
@@ -119,18 +105,17 @@ CalibrateArgs parseCalibrateArgs(int argc, char **argv) {
       if (a.run.backend != "cpu" && a.run.backend != "cuda")
         fail(2, "--backend expects cpu or cuda, got '" + a.run.backend + "'");
     } else if (!flag.empty() && flag[0] == '-')
-      fail(2, "--calibrate: unknown option '" + args[i] +
+      fail(2, "--calibrate: unknown option '" + args.arg() +
                   "' (galaxy-run --calibrate takes [CONFIG | PLAN_DIR] -o "
                   "DEVICES.json, --window, --backend and the rank flags; see "
                   "--help)");
     else if (a.source.empty())
-      a.source = args[i];
+      a.source = args.arg();
     else
       fail(2, "--calibrate: more than one config or plan given ('" + a.source +
-                  "' and '" + args[i] + "')");
+                  "' and '" + args.arg() + "')");
     if (flag != "--nproc")
-      a.run.childArgs.insert(a.run.childArgs.end(), args.begin() + first,
-                             args.begin() + i + 1);
+      args.passOn(a.run.childArgs);
   }
   if (a.run.nproc > 0 &&
       (a.run.launch.rank || a.run.launch.world || a.run.launch.master))

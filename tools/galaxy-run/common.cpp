@@ -718,4 +718,34 @@ void evaluateWithReport(rt::Trainer &trainer, const Args &args,
     reportEval(*result, args);
 }
 
+bool FlagReader::next() {
+  first_ = started_ ? last_ + 1 : 0;
+  started_ = true;
+  if (first_ >= args_.size())
+    return false;
+  last_ = first_;
+  flag_ = args_[first_];
+  value_.clear();
+  hasValue_ = false;
+  if (auto eq = flag_.find('=');
+      flag_.rfind("--", 0) == 0 && eq != std::string::npos) {
+    value_ = flag_.substr(eq + 1);
+    flag_.resize(eq);
+    hasValue_ = true;
+  }
+  return true;
+}
+
+std::string FlagReader::value() {
+  if (hasValue_)
+    return value_;
+  if (last_ + 1 >= args_.size())
+    fail(2, flag_ + " needs a value");
+  return args_[++last_];
+}
+
+void FlagReader::passOn(std::vector<std::string> &out) const {
+  out.insert(out.end(), args_.begin() + first_, args_.begin() + last_ + 1);
+}
+
 } // namespace galaxy::run

@@ -59,6 +59,33 @@ struct Exit {
 
 [[noreturn]] void fail(int code, const std::string &msg);
 
+// galaxy-run's command line, read flag by flag: "--name value" or
+// "--name=value"; the training and --calibrate parsers share it.
+class FlagReader {
+public:
+  FlagReader(int argc, char **argv) : args_(argv + 1, argv + argc) {}
+  // Moves to the next argument; false past the last.
+  bool next();
+  const std::string &arg() const { return args_[first_]; } // as given
+  const std::string &flag() const { return flag_; }        // without "=value"
+  // The flag's value: after '=' or the next argument (consumed then);
+  // fail(2) naming the flag when there is none.
+  std::string value();
+  // Appends the arguments this flag took (itself and a separate value) to
+  // `out`: what the launcher passes on to the ranks.
+  void passOn(std::vector<std::string> &out) const;
+
+private:
+  std::vector<std::string> args_;
+  size_t first_ = 0, last_ = 0;
+  bool started_ = false, hasValue_ = false;
+  std::string flag_, value_;
+};
+
+// --timeout's range, seconds: its milliseconds must fit the communicator's
+// int64 clock; a week is past any join or collective worth waiting for.
+constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 7 * 24 * 3600;
+
 // PLAN_DIR/rank<rank>.plan.pb (or the file itself), checked for the format
 // version before anything reads its contents; `file` gets the path.
 absl::StatusOr<plan::Plan> readPlan(const std::string &where, int rank,

@@ -252,8 +252,6 @@ GALAXY_TEST_WAIT_SIGNAL_AFTER_STEP=K makes every rank wait after step K (up to
 30 s) for a stop signal (with --checkpoint-dir).
 )";
 
-constexpr double kMinTimeoutS = 0.001, kMaxTimeoutS = 7 * 24 * 3600;
-
 int64_t parseInt(const std::string &flag, const std::string &v) {
   try {
     size_t used = 0;
@@ -290,29 +288,14 @@ double parseSeconds(const std::string &flag, const std::string &v) {
 
 Args parseArgs(int argc, char **argv) {
   Args a;
-  std::vector<std::string> args(argv + 1, argv + argc);
-  for (size_t i = 0; i < args.size(); ++i) {
-    const size_t first = i;
-    const std::string &arg = args[i];
+  FlagReader args(argc, argv);
+  while (args.next()) {
+    const std::string &arg = args.arg(), &flag = args.flag();
     if (arg == "-h" || arg == "--help") {
       std::cout << kUsage << "\n" << kCalibrateUsage;
       std::exit(0);
     }
-    std::string flag = arg, value;
-    bool hasValue = false;
-    if (auto eq = arg.find('=');
-        arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      flag = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      hasValue = true;
-    }
-    auto val = [&]() -> std::string {
-      if (hasValue)
-        return value;
-      if (i + 1 >= args.size())
-        fail(2, flag + " needs a value");
-      return args[++i];
-    };
+    auto val = [&] { return args.value(); };
     if (flag == "--data")
       a.data = val();
     else if (flag == "--vocab")
@@ -402,8 +385,6 @@ Args parseArgs(int argc, char **argv) {
     else if (flag == "--timeout") {
       const std::string v = val();
       a.timeoutS = parseSeconds(flag, v);
-      // Milliseconds of it must fit the communicator's int64 clock; a week
-      // is past any join or collective worth waiting for.
       if (a.timeoutS < kMinTimeoutS || a.timeoutS > kMaxTimeoutS)
         fail(2,
              absl::StrCat("--timeout expects seconds in [", kMinTimeoutS, ", ",
@@ -415,8 +396,7 @@ Args parseArgs(int argc, char **argv) {
     else
       fail(2, "more than one plan given ('" + a.plan + "' and '" + arg + "')");
     if (flag != "--nproc")
-      a.childArgs.insert(a.childArgs.end(), args.begin() + first,
-                         args.begin() + i + 1);
+      args.passOn(a.childArgs);
   }
   if (a.plan.empty())
     fail(2, "no plan given (see --help)");

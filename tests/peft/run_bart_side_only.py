@@ -21,7 +21,6 @@ Dropout: the side network's dropouts in the side-only IR must carry side-tuning'
 (the numeric runs keep dropout 0: side-tuning's backbone would drop out its taps).
 PEFT_WORKDIR=DIR keeps the files."""
 
-import argparse
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import subprocess
 import sys
 
 import peft_run_util as u
+import side_only_common as so
 
 sys.path.insert(0, os.path.join(u.HERE, "..", "equiv"))
 import bart_case  # noqa: E402
@@ -73,12 +73,8 @@ def eval_values(path, task):
 
 
 def test():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--mode", default="serial", choices=["serial", "dp", "tp", "sp", "galaxy"])
-    ap.add_argument("--world", type=int, default=1)
+    ap = so.arg_parser()
     ap.add_argument("--task", default="seq2seq", choices=["seq2seq", "classification"])
-    ap.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
     args = ap.parse_args()
     par = args.mode != "serial"
     c = u.Case(args.build, "bart-side-only")
@@ -100,29 +96,11 @@ def test():
     only_cfg = c.config("side_only", {**side, "use_side_only": True})
     side_plan = c.compile(side_cfg, "side.plan")
     only_plan = c.compile(only_cfg, "only.plan", args.mode, args.world)
-    w = args.world if par else 1
     # The seeded initial weights, saved once (the side-only plan lacks the backbone).
     init = c.p("init.safetensors")
     c.galaxy(side_plan, "--seed", "1234", "--eval", c.p("eval.jsonl"), "--save", init)
-    train = ["--data", c.p("train.jsonl"), "--steps", "5", "--shuffle", "--seed", "7",
-             "--init", init]
 
-    c.galaxy(side_plan, *train, "--metrics", c.p("side.metrics.jsonl"),
-             "--save", c.p("side.safetensors"), "--eval", c.p("eval.jsonl"),
-             "--eval-out", c.p("side.eval.json"))
-    dump_plan = c.compile(side_cfg, "side_dump.plan", args.mode, args.world) if par else side_plan
-    for rows in ("train", "eval"):
-        flag = "--data" if rows == "train" else "--eval"
-        c.galaxy(dump_plan, "--init", init, flag, c.p(rows + ".jsonl"), "--dump-taps",
-                 c.p(rows + ".taps.safetensors"), world=w)
-    if par:  # the gathered dump equals the serial one
-        c.galaxy(side_plan, "--init", init, "--data", c.p("train.jsonl"), "--dump-taps",
-                 c.p("serial.taps.safetensors"))
-        got, ref = u.load(c.p("train.taps.safetensors")), u.load(c.p("serial.taps.safetensors"))
-        if sorted(got) != sorted(ref):
-            raise u.Failed(f"taps differ in names: {sorted(got)} vs {sorted(ref)}")
-        for k in ref:
-            u.close(f"{args.world}-rank dump {k}", got[k], ref[k], atol=1e-5)
+    so.side_tune_and_dump(c, side_cfg, side_plan, init, args.mode, args.world)
     taps = u.load(c.p("train.taps.safetensors"))
     S, H = side["pad_size"], side["d_model"]
     T = side.get("target_pad_size", S)
@@ -135,29 +113,11 @@ def test():
     if have != want:
         raise u.Failed(f"taps file holds {have}, expected {want}")
 
-    c.galaxy(only_plan, *train, "--taps", c.p("train.taps.safetensors"),
-             "--metrics", c.p("only.metrics.jsonl"), "--save", c.p("only.safetensors"),
-             "--eval", c.p("eval.jsonl"), "--eval-taps", c.p("eval.taps.safetensors"),
-             "--eval-out", c.p("only.eval.json"), world=w)
-
-    tol = dict(atol=1e-4) if par else dict(atol=1e-5)
-    u.close("losses side-only vs side-tuning", u.losses(c.p("only.metrics.jsonl")),
-            u.losses(c.p("side.metrics.jsonl")), rtol=1e-4 if par else 1e-5)
-    got, ref, ini = (u.load(c.p("only.safetensors")), u.load(c.p("side.safetensors")),
-                     u.load(init))
-    backbone = [k for k in got if k.startswith(("model.encoder.", "model.decoder."))]
-    if backbone:
-        raise u.Failed(f"the side-only plan holds backbone weights {backbone[:3]}")
-    trained = [k for k in got if k.startswith(("side.", "classification_head."))]
-    if not trained or any(k not in ref for k in trained):
-        raise u.Failed(f"side-only weights {sorted(got)} do not match side-tuning's names")
-    for k in trained:
-        u.close(f"weight {k}", got[k], ref[k], **tol)
-    for k in got:
-        if k not in trained:
-            u.close(f"frozen {k}", got[k], ini[k], atol=0.0)
-    u.close("eval results", eval_values(c.p("only.eval.json"), args.task),
-            eval_values(c.p("side.eval.json"), args.task), **tol)
+    trained = ("side.", "classification_head.")
+    so.train_and_compare(c, only_plan, init, args.mode, args.world,
+                         backbone=("model.encoder.", "model.decoder."), trained=trained,
+                         frozen=lambda k: not k.startswith(trained),
+                         evals=("eval results", lambda path: eval_values(path, args.task)))
 
 
 if __name__ == "__main__":

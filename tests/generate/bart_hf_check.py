@@ -42,25 +42,21 @@ def fail(msg, code=1):
     sys.exit(code)
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("build")
-    ap.add_argument("--modes", default="serial,tp,galaxy")
-    ap.add_argument("--keep")
-    ap.add_argument("--std", type=float, default=0.3)
-    ap.add_argument("--seed", type=int, default=5)
-    args = ap.parse_args()
-    galaxyc, galaxy_run = harness.tools(args.build, fail)
-    cfg = bart_case.config("sgd")
-    cfg["batch_size"] = 2
+def wide_model(cfg, std=0.3, seed=5):
+    """bart_hf.py's model with its matrices redrawn N(0, std): wider than bart_hf.py's
+    N(0, 0.2), so that greedy decoding moves between tokens instead of repeating one."""
     model = bart_hf.hf_model(cfg).eval()
-    # Weights wider than bart_hf.py's N(0, 0.2), so that greedy decoding moves between
-    # tokens instead of repeating one.
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():
             if p.dim() == 2:
-                p.normal_(0.0, args.std)
+                p.normal_(0.0, std)
+    return model
+
+
+def hf_generate(model, cfg):
+    """Hugging Face's greedy tokens for each of PROMPTS, one prompt at a time (the forced
+    and minimum-length processors off), without the decoder start token."""
     # generate() asks whether FSDP wraps the model, which imports
     # torch.distributed.fsdp: broken for Debian's torch 1.13 on Python 3.11.
     import transformers.generation.utils as gen_utils
@@ -76,26 +72,46 @@ def main():
                 decoder_start_token_id=cfg["decoder_start_token_id"])
             assert out[0, 0].item() == cfg["decoder_start_token_id"]
             want.append([int(t) for t in out[0, 1:]])
+    return want
+
+
+def mode_config(cfg, mode):
+    """cfg for `mode` and its world (2 uneven ranks unless serial; galaxy: TP/None/TP)."""
+    c = dict(cfg)
+    world = 1 if mode == "serial" else 2
+    if world > 1:
+        split = bart_case.SPLITS[2]
+        c.update(tp_num_attention_heads_list=split["heads"],
+                 tp_intermediate_size_list=split["inter"])
+        if mode == "galaxy":
+            c.update(att_parallel_method="TP", con_parallel_method="None",
+                     mlp_parallel_method="TP")
+    return c, world
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--modes", default="serial,tp,galaxy")
+    ap.add_argument("--keep")
+    ap.add_argument("--std", type=float, default=0.3)
+    ap.add_argument("--seed", type=int, default=5)
+    args = ap.parse_args()
+    galaxyc, galaxy_run = harness.tools(args.build, fail)
+    cfg = bart_case.config("sgd")
+    cfg["batch_size"] = 2
+    model = wide_model(cfg, args.std, args.seed)
+    want = hf_generate(model, cfg)
     print(f"hugging face: {want}")
     status = 0
     with harness.work_dir(args.keep, "galaxy-bart-hf.") as work:
         def p(name):
             return os.path.join(work, name)
         safetensors_io.save(p("hf.safetensors"), bart_hf.galaxy_state(model))
-        with open(p("prompts.jsonl"), "w") as f:
-            for ids in PROMPTS:
-                f.write(json.dumps({"input_ids": ids}) + "\n")
+        harness.write_prompts(p("prompts.jsonl"), PROMPTS)
         status |= check_eval(model, cfg, galaxyc, galaxy_run, p)
         for mode in args.modes.split(","):
-            c = dict(cfg)
-            world = 1 if mode == "serial" else 2
-            if world > 1:
-                split = bart_case.SPLITS[2]
-                c.update(tp_num_attention_heads_list=split["heads"],
-                         tp_intermediate_size_list=split["inter"])
-                if mode == "galaxy":
-                    c.update(att_parallel_method="TP", con_parallel_method="None",
-                             mlp_parallel_method="TP")
+            c, world = mode_config(cfg, mode)
             with open(p(f"{mode}.json"), "w") as f:
                 json.dump(c, f)
             subprocess.run([galaxyc, p(f"{mode}.json"), "--mode", mode, "--world", str(world),

@@ -32,35 +32,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "equiv"))
 import torch  # noqa: E402
 import bart_case  # noqa: E402
 import bart_hf  # noqa: E402
+from bart_hf_check import MAX_NEW, PROMPTS, hf_generate, mode_config, wide_model  # noqa: E402
 import harness  # noqa: E402
 import safetensors_io  # noqa: E402
-
-PROMPTS = [[0, 5, 17, 42, 2], [0, 9, 2], [0, 8, 3, 3, 60, 21, 11, 44, 12, 40, 33, 2], [33],
-           [0, 7, 8, 9, 10, 11, 2]]
-MAX_NEW = 9
 
 
 def fail(msg, code=1):
     print(f"bart_peft_generate.py: {msg}")
     sys.exit(code)
-
-
-def hf_generate(model, cfg):
-    # generate() asks whether FSDP wraps the model, which imports
-    # torch.distributed.fsdp: broken for Debian's torch 1.13 on Python 3.11.
-    import transformers.generation.utils as gen_utils
-    gen_utils.is_fsdp_managed_module = lambda module: False
-    want = []
-    with torch.no_grad():
-        for ids in PROMPTS:
-            out = model.generate(
-                input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids)),
-                num_beams=1, do_sample=False, max_new_tokens=MAX_NEW, min_length=0,
-                forced_bos_token_id=None, forced_eos_token_id=None, no_repeat_ngram_size=0,
-                eos_token_id=cfg["eos_token_id"], pad_token_id=cfg["pad_token_id"],
-                decoder_start_token_id=cfg["decoder_start_token_id"])
-            want.append([int(t) for t in out[0, 1:]])
-    return want
 
 
 def main():
@@ -71,12 +50,7 @@ def main():
     galaxyc, galaxy_run = harness.tools(args.build, fail)
     base = bart_case.config("sgd")
     base["batch_size"] = 2
-    model = bart_hf.hf_model(base).eval()
-    torch.manual_seed(5)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.normal_(0.0, 0.3)
+    model = wide_model(base)
     base_state = bart_hf.galaxy_state(model)
     lora_model = bart_hf.peft_lora(model, "seq2seq").eval()
     with torch.no_grad():  # peft_lora's N(0, 0.2) factors swamp these weights
@@ -88,7 +62,6 @@ def main():
     lora_state = bart_hf.galaxy_state(lora_model)
     if not any(".lora_A." in k for k in lora_state):
         fail(f"no LoRA factors among {sorted(lora_state)[:5]}...")
-    split = bart_case.SPLITS[2]
     status = 0
     with harness.work_dir(args.keep, "galaxy-bart-peft-gen.") as work:
         def p(name):
@@ -97,16 +70,9 @@ def main():
         harness.write_prompts(p("prompts.jsonl"), PROMPTS)
 
         def compile_plan(name, extra, mode="serial"):
-            cfg = {**base, **extra}
-            if mode != "serial":
-                cfg.update(tp_num_attention_heads_list=split["heads"],
-                           tp_intermediate_size_list=split["inter"])
-                if mode == "galaxy":
-                    cfg.update(att_parallel_method="TP", con_parallel_method="None",
-                               mlp_parallel_method="TP")
+            cfg, world = mode_config({**base, **extra}, mode)
             with open(p(f"{name}.json"), "w") as f:
                 json.dump(cfg, f)
-            world = 1 if mode == "serial" else 2
             subprocess.run([galaxyc, p(f"{name}.json"), "--mode", mode, "--world", str(world),
                             "-o", p(f"{name}.plan"), "--emit", "none"], check=True,
                            capture_output=True)

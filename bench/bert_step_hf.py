@@ -14,14 +14,12 @@ include compilation, reported apart. Prints one JSON line: versions, threads, ev
 step and the median.
 """
 
-import argparse
-import json
-import statistics
 import sys
-import time
 
 import torch
 import transformers
+
+import hf_step
 
 
 def bert_config(cfg):
@@ -45,69 +43,29 @@ def bert_config(cfg):
 
 
 def load_rows(path, seq):
-    ids, labels = [], []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            row = json.loads(line)
-            if len(row["input_ids"]) != seq:
-                sys.exit(f"{path}:{n}: {len(row['input_ids'])} ids, expected full-length "
-                         f"rows of {seq}")
-            ids.append(row["input_ids"])
-            labels.append(row["label"])
-    return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
+    rows = list(hf_step.full_rows(path, seq))
+    return (torch.tensor([r["input_ids"] for r in rows], dtype=torch.long),
+            torch.tensor([r["label"] for r in rows], dtype=torch.long))
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("config")
-    ap.add_argument("data")
-    ap.add_argument("--mode", choices=("eager", "compile"), default="eager")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    cfg = json.load(open(args.config))
-    torch.manual_seed(cfg.get("seed", 42))
+    args = hf_step.parse_args(__doc__, 20, argv)
+    cfg = hf_step.load_config(args)
     model = transformers.BertForSequenceClassification(bert_config(cfg)).to(torch.float32)
-    model.train()
     lr, wd = cfg["learning_rate"], cfg.get("weight_decay", 0.0)
     if cfg.get("optimizer", "sgd") == "adamw":
         opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=wd)
-    run = torch.compile(model) if args.mode == "compile" else model
 
     ids_all, labels_all = load_rows(args.data, cfg["pad_size"])
-    B = cfg["batch_size"]
-    times, losses = [], []
-    for s in range(args.warmup + args.steps):
-        idx = [(s * B + i) % len(ids_all) for i in range(B)]
-        ids, labels = ids_all[idx], labels_all[idx]
-        mask = torch.ones_like(ids)
-        types = torch.zeros_like(ids)
-        t0 = time.perf_counter()
-        loss = run(input_ids=ids, attention_mask=mask, token_type_ids=types,
-                   labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-        times.append(time.perf_counter() - t0)
-        losses.append(loss.item())
-    timed = times[args.warmup:]
-    print(json.dumps({
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "mode": args.mode,
-        "threads": torch.get_num_threads(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "warmup_s": times[:args.warmup],
-        "step_s": timed,
-        "median_s": statistics.median(timed),
-        "first_loss": losses[0],
-        "last_loss": losses[-1],
-    }))
+
+    def inputs(idx):
+        ids = ids_all[idx]
+        return dict(input_ids=ids, attention_mask=torch.ones_like(ids),
+                    token_type_ids=torch.zeros_like(ids), labels=labels_all[idx])
+
+    hf_step.run_steps(args, model, opt, len(ids_all), cfg["batch_size"], inputs)
     return 0
 
 

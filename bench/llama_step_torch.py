@@ -14,14 +14,12 @@ reported apart. Prints one JSON line: versions, threads, every timed step and th
 median.
 """
 
-import argparse
-import json
-import statistics
 import sys
-import time
 
 import torch
 import transformers
+
+import hf_step
 
 
 def llama_config(cfg):
@@ -46,65 +44,23 @@ def llama_config(cfg):
     )
 
 
-def load_rows(path, seq):
-    rows = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            ids = json.loads(line)["input_ids"]
-            if len(ids) != seq:
-                sys.exit(f"{path}:{n}: {len(ids)} ids, expected full-length rows of {seq}")
-            rows.append(ids)
-    return torch.tensor(rows, dtype=torch.long)
-
-
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("config")
-    ap.add_argument("data")
-    ap.add_argument("--mode", choices=("eager", "compile"), default="eager")
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    cfg = json.load(open(args.config))
+    args = hf_step.parse_args(__doc__, 10, argv)
+    cfg = hf_step.load_config(args)
     if cfg.get("optimizer", "sgd") != "sgd":
         sys.exit("llama_step_torch.py: only the SGD configs of the benchmark are supported")
-    torch.manual_seed(cfg.get("seed", 42))
     model = transformers.LlamaForCausalLM(llama_config(cfg)).to(torch.float32)
-    model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg["learning_rate"],
                           weight_decay=cfg.get("weight_decay", 0.0))
-    run = torch.compile(model) if args.mode == "compile" else model
 
-    rows = load_rows(args.data, cfg["pad_size"])
-    B = cfg["batch_size"]
-    times, losses = [], []
-    for s in range(args.warmup + args.steps):
-        idx = [(s * B + i) % len(rows) for i in range(B)]
+    rows = torch.tensor([r["input_ids"] for r in hf_step.full_rows(args.data, cfg["pad_size"])],
+                        dtype=torch.long)
+
+    def inputs(idx):
         ids = rows[idx]
-        mask = torch.ones_like(ids)
-        t0 = time.perf_counter()
-        loss = run(input_ids=ids, attention_mask=mask, labels=ids).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()  # torch's default (set_to_none=True), as HF's Trainer does
-        times.append(time.perf_counter() - t0)
-        losses.append(loss.item())
-    timed = times[args.warmup:]
-    print(json.dumps({
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "mode": args.mode,
-        "threads": torch.get_num_threads(),
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "warmup_s": times[:args.warmup],
-        "step_s": timed,
-        "median_s": statistics.median(timed),
-        "first_loss": losses[0],
-        "last_loss": losses[-1],
-    }))
+        return dict(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
+
+    hf_step.run_steps(args, model, opt, len(rows), cfg["batch_size"], inputs)
     return 0
 
 

@@ -32,28 +32,20 @@ galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 kernels_bench=${KERNELS_BENCH:-$build/runtime/cpu/cpu_kernels_bench}
 export PYTHONDONTWRITEBYTECODE=1
 
-for bin in "$galaxyc" "$galaxy_run" "$kernels_bench"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "bert_step.sh: $bin is missing: build the galaxyc, galaxy-run and" \
-      "cpu_kernels_bench targets in $build (or set GALAXYC / GALAXY_RUN / KERNELS_BENCH)" >&2
-    exit 1
-  fi
-done
+if [[ ! -x "$kernels_bench" ]]; then
+  echo "bert_step.sh: $kernels_bench is missing: build the cpu_kernels_bench target in" \
+    "$build (or set KERNELS_BENCH)" >&2
+  exit 1
+fi
 if [[ ! -x /usr/bin/time ]]; then
   echo "bert_step.sh: /usr/bin/time is missing (Debian package 'time'): it measures peak RSS" >&2
   exit 1
 fi
-if [[ -n "${PYTHON:-}" ]]; then
-  py=$PYTHON
-elif [[ -x "$root/.venv/bin/python" ]] && "$root/.venv/bin/python" -c 'import torch' 2>/dev/null; then
-  py=$root/.venv/bin/python
-else
-  py=/usr/bin/python3
-fi
-if ! "$py" -c 'import torch' 2>/dev/null; then
-  echo "bert_step.sh: $py cannot import torch: install python3-torch or set PYTHON" >&2
-  exit 1
-fi
+bench=bert_step.sh
+gemm=auto
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
+bench_torch_python
 
 hf=${HF:-1}
 if [[ "$hf" != 0 ]] && ! "$py" -c 'import transformers' 2>/dev/null; then
@@ -62,27 +54,12 @@ if [[ "$hf" != 0 ]] && ! "$py" -c 'import transformers' 2>/dev/null; then
 fi
 compile_warmup=${COMPILE_WARMUP:-$((warmup > 3 ? warmup : 3))}
 
-if [[ -n "${BENCH_WORKDIR:-}" ]]; then
-  work=$BENCH_WORKDIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/galaxy-bench.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-
-# Both sides: the same thread count, no spinning OpenMP threads (on a shared machine they
-# steal the cores the other threads need).
-export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
+# Every side: the same thread count (common.sh: no spinning OpenMP threads, which on a
+# shared machine steal the cores the other threads need).
+export OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
 
 cp "$root/configs/bert/full.json" "$work/config.json"
-"$py" - "$work/data.jsonl" <<'EOF'
-import json, random, sys
-r = random.Random(7)
-with open(sys.argv[1], "w") as f:
-    for i in range(256):  # full-length rows: every step costs the same
-        ids = [101] + [r.randrange(1000, 21128) for _ in range(31)]
-        f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
-EOF
+bench_bert_rows "$work/data.jsonl"
 "$galaxyc" "$work/config.json" -o "$work/plan" >"$work/galaxyc.log" 2>&1
 fuse_ab=${FUSE_AB:-0}
 if [[ "$fuse_ab" != 0 ]]; then

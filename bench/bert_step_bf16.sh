@@ -27,43 +27,20 @@ galaxyc=${GALAXYC:-$build/tools/galaxyc}
 galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 export PYTHONDONTWRITEBYTECODE=1
 
-for bin in "$galaxyc" "$galaxy_run"; do
-  if [[ ! -x "$bin" ]]; then
-    echo "bert_step_bf16.sh: $bin is missing: build the galaxyc and galaxy-run targets in" \
-      "$build (or set GALAXYC / GALAXY_RUN)" >&2
-    exit 1
-  fi
-done
-if [[ -n "${PYTHON:-}" ]]; then
-  py=$PYTHON
-elif [[ -x "$root/.venv/bin/python" ]] && "$root/.venv/bin/python" -c 'import torch' 2>/dev/null; then
-  py=$root/.venv/bin/python
-else
-  py=/usr/bin/python3
-fi
-"$py" -c 'import torch' 2>/dev/null ||
-  { echo "bert_step_bf16.sh: $py cannot import torch: set PYTHON" >&2; exit 1; }
-
-if [[ -n "${BENCH_WORKDIR:-}" ]]; then
-  work=$BENCH_WORKDIR
-  mkdir -p "$work"
-else
-  work=$(mktemp -d "${TMPDIR:-/tmp}/galaxy-bench-bf16.XXXXXX")
-  trap 'rm -rf "$work"' EXIT
-fi
-export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
+bench=bert_step_bf16.sh
+gemm=auto
+# shellcheck source=bench/common.sh
+source "$here/common.sh"
+bench_torch_python
+export OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
 
 "$py" - "$root/configs/bert/full.json" "$work" <<'EOF2'
-import json, random, sys
+import json, sys
 cfg = json.load(open(sys.argv[1]))
 for dtype in ("fp32", "bf16"):
     json.dump(dict(cfg, dtype=dtype), open(f"{sys.argv[2]}/{dtype}.json", "w"), indent=1)
-r = random.Random(7)
-with open(f"{sys.argv[2]}/data.jsonl", "w") as f:
-    for i in range(256):  # full-length rows: every step costs the same
-        ids = [101] + [r.randrange(1000, 21128) for _ in range(31)]
-        f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
 EOF2
+bench_bert_rows "$work/data.jsonl"
 for dtype in fp32 bf16; do
   "$galaxyc" "$work/$dtype.json" -o "$work/$dtype.plan" >"$work/galaxyc_$dtype.log" 2>&1 ||
     { cat "$work/galaxyc_$dtype.log" >&2; exit 1; }

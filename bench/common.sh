@@ -27,3 +27,32 @@ galaxy_run=$work/bin/galaxy-run
 
 export OMP_WAIT_POLICY=PASSIVE
 [[ "$gemm" == auto ]] || export GALAXY_GEMM=$gemm
+
+# bench_torch_python: sets py to $PYTHON, else the project's .venv python if it imports
+# torch, else /usr/bin/python3 (Debian's torch); exits unless py imports torch.
+bench_torch_python() {
+  if [[ -n "${PYTHON:-}" ]]; then
+    py=$PYTHON
+  elif [[ -x "$root/.venv/bin/python" ]] && "$root/.venv/bin/python" -c 'import torch' 2>/dev/null; then
+    py=$root/.venv/bin/python
+  else
+    py=/usr/bin/python3
+  fi
+  if ! "$py" -c 'import torch' 2>/dev/null; then
+    echo "$bench: $py cannot import torch: install python3-torch or set PYTHON" >&2
+    exit 1
+  fi
+}
+
+# bench_bert_rows FILE: the BERT step benchmarks' data, 256 full-length rows of 32 ids
+# (vocab 21128, 10 labels, seed 7): every step costs the same.
+bench_bert_rows() {
+  "$py" - "$1" <<'PY'
+import json, random, sys
+r = random.Random(7)
+with open(sys.argv[1], "w") as f:
+    for i in range(256):
+        ids = [101] + [r.randrange(1000, 21128) for _ in range(31)]
+        f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
+PY
+}

@@ -31,6 +31,13 @@ absl::Status adamwUpdateOp(const CudaOp &op);
 absl::Status linearOp(const CudaOp &op);
 absl::Status linearWeightGradOp(const CudaOp &op);
 absl::Status biasGradOp(const CudaOp &op);
+// bias_grad's shape rule, for it and its fused forms: dy[...,N] and db[N].
+absl::Status checkBiasGrad(const cpu::KernelCall &c, const Tensor &dy,
+                           const Tensor &db);
+// db[n] = the column sums of dy[rows,n] (bias_grad: deterministic, through the
+// backend's scratch), on the backend's stream.
+absl::Status columnSumsInto(const CudaOp &op, const float *dy, int64_t rows,
+                            int64_t n, float *db);
 absl::Status matmulOp(const CudaOp &op);
 
 absl::Status splitHeadsOp(const CudaOp &op);

@@ -122,19 +122,13 @@ absl::Status geluGradBiasGradOp(const CudaOp &op) {
   const Tensor &x = c.in[0], &dy = c.in[1], &dx = c.out[0], &db = c.out[1];
   if (x.shape != dy.shape || dx.shape != dy.shape || dy.shape.empty())
     return kernelError(c, "x, dy and dx must have one shape [..., N]");
+  GALAXY_CUDA_RETURN_IF_ERROR(checkBiasGrad(c, dy, db));
   const int64_t n = dy.shape.back(), rows = dy.numel() / (n ? n : 1);
-  if (db.numel() != n)
-    return kernelError(c, "db must be [N] for dy[...,N]");
   GALAXY_CUDA_ASSIGN_OR_RETURN(bool approx, tanhApprox(c));
   GALAXY_CUDA_RETURN_IF_ERROR(
       launched(op, launchGeluGrad(x.f32(), dy.f32(), dx.f32(), dx.numel(),
                                   approx, op.env.stream)));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(
-      void *scratch,
-      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
-  return launched(op, launchColumnSums(dx.f32(), rows, n, db.f32(),
-                                       static_cast<float *>(scratch),
-                                       op.env.stream));
+  return columnSumsInto(op, dx.f32(), rows, n, db.f32());
 }
 
 absl::Status reluOp(const CudaOp &op) {
@@ -269,18 +263,10 @@ absl::Status dropoutBiasGradOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 2));
   GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
   const Tensor &dy = c.out[0], &db = c.out[1];
-  if (dy.shape.empty())
-    return kernelError(c, "dy needs rank >= 1");
+  GALAXY_CUDA_RETURN_IF_ERROR(checkBiasGrad(c, dy, db));
   const int64_t n = dy.shape.back(), rows = dy.numel() / (n ? n : 1);
-  if (db.numel() != n)
-    return kernelError(c, "db must be [N] for dy[...,N]");
   GALAXY_CUDA_RETURN_IF_ERROR(dropoutInto(op, nullptr));
-  GALAXY_CUDA_ASSIGN_OR_RETURN(
-      void *scratch,
-      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
-  return launched(op, launchColumnSums(dy.f32(), rows, n, db.f32(),
-                                       static_cast<float *>(scratch),
-                                       op.env.stream));
+  return columnSumsInto(op, dy.f32(), rows, n, db.f32());
 }
 
 absl::Status sgdUpdateOp(const CudaOp &op) {

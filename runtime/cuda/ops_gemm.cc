@@ -144,22 +144,32 @@ absl::Status linearWeightGradOp(const CudaOp &op) {
                       static_cast<float>(beta), dw.f32(), k, 0, 1);
 }
 
+absl::Status checkBiasGrad(const cpu::KernelCall &c, const Tensor &dy,
+                           const Tensor &db) {
+  if (dy.shape.empty())
+    return kernelError(c, "dy needs rank >= 1");
+  if (db.numel() != dy.shape.back())
+    return kernelError(c, "db must be [N] for dy[...,N]");
+  return absl::OkStatus();
+}
+
+absl::Status columnSumsInto(const CudaOp &op, const float *dy, int64_t rows,
+                            int64_t n, float *db) {
+  GALAXY_CUDA_ASSIGN_OR_RETURN(
+      void *scratch,
+      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
+  return launched(op, launchColumnSums(dy, rows, n, db,
+                                       static_cast<float *>(scratch),
+                                       op.env.stream));
+}
+
 absl::Status biasGradOp(const CudaOp &op) {
   const cpu::KernelCall &c = op.c;
   GALAXY_CUDA_RETURN_IF_ERROR(checkArity(c, 1, 1, 1));
   GALAXY_CUDA_RETURN_IF_ERROR(cpu::checkAllF32(c));
   const Tensor &dy = c.in[0], &db = c.out[0];
-  if (dy.shape.empty())
-    return kernelError(c, "dy needs rank >= 1");
-  const int64_t n = dy.shape.back(), rows = rowCount(dy);
-  if (db.numel() != n)
-    return kernelError(c, "db must be [N] for dy[...,N]");
-  GALAXY_CUDA_ASSIGN_OR_RETURN(
-      void *scratch,
-      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
-  return launched(op, launchColumnSums(dy.f32(), rows, n, db.f32(),
-                                       static_cast<float *>(scratch),
-                                       op.env.stream));
+  GALAXY_CUDA_RETURN_IF_ERROR(checkBiasGrad(c, dy, db));
+  return columnSumsInto(op, dy.f32(), rowCount(dy), dy.shape.back(), db.f32());
 }
 
 absl::Status matmulOp(const CudaOp &op) {

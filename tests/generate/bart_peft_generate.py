@@ -97,6 +97,16 @@ def main():
             with open(out) as f:
                 return [json.loads(line)["generated_ids"] for line in f], cached
 
+        def seeded_weights(plan_world, name):
+            """The plan's weights as `galaxy-run --seed 3` draws them (saved by a 1-token
+            generate), for a method's own weights to be replaced."""
+            subprocess.run([galaxy_run, plan_world[0], "--seed", "3", "--generate",
+                            p("prompts.jsonl"), "--max-new-tokens", "1",
+                            "--output", p(f"{name}_init.jsonl"),
+                            "--save", p(f"{name}_init.safetensors")],
+                           check=True, capture_output=True)
+            return safetensors_io.load(p(f"{name}_init.safetensors"))
+
         def expect(what, got, ref, cached_want=None):
             nonlocal status
             tokens, cached = got
@@ -125,10 +135,7 @@ def main():
         # Adapters: Galaxy's own method; nonzero up-projections so they matter.
         adapter = {"full_model": False, "use_adapter": True, "adapter_reduction_dim": 8}
         plan = compile_plan("adapter_serial", adapter)
-        subprocess.run([galaxy_run, plan[0], "--seed", "3", "--generate", p("prompts.jsonl"),
-                        "--max-new-tokens", "1", "--output", p("a0.jsonl"),
-                        "--save", p("adapter_init.safetensors")], check=True, capture_output=True)
-        st = safetensors_io.load(p("adapter_init.safetensors"))
+        st = seeded_weights(plan, "adapter")
         rng = np.random.default_rng(7)
         st = {k: (rng.normal(0.0, 0.3, np.shape(v)).astype(np.float32) if ".adapter." in k
                   else base_state.get(k, v)) for k, v in st.items()}
@@ -147,10 +154,7 @@ def main():
         # Side-tuning: eval_step runs the side network beside the backbone.
         side = {"full_model": False, "use_side": True, "side_reduction_factor": 4}
         plan = compile_plan("side_serial", side)
-        subprocess.run([galaxy_run, plan[0], "--seed", "3", "--generate", p("prompts.jsonl"),
-                        "--max-new-tokens", "1", "--output", p("s0.jsonl"),
-                        "--save", p("side_init.safetensors")], check=True, capture_output=True)
-        st = safetensors_io.load(p("side_init.safetensors"))
+        st = seeded_weights(plan, "side")
         st = {k: base_state.get(k, v) for k, v in st.items()}
         safetensors_io.save(p("side.safetensors"), st)
         ref, cached = generate(plan, p("side.safetensors"))

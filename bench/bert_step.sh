@@ -23,10 +23,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build}
-steps=${STEPS:-20}
-warmup=${WARMUP:-3}
-rounds=${ROUNDS:-3}
-threads=${THREADS:-2}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
 galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 kernels_bench=${KERNELS_BENCH:-$build/runtime/cpu/cpu_kernels_bench}
@@ -46,6 +42,7 @@ gemm=auto
 # shellcheck source=bench/common.sh
 source "$here/common.sh"
 bench_torch_python
+bench_rounds_env
 
 hf=${HF:-1}
 if [[ "$hf" != 0 ]] && ! "$py" -c 'import transformers' 2>/dev/null; then
@@ -53,10 +50,6 @@ if [[ "$hf" != 0 ]] && ! "$py" -c 'import transformers' 2>/dev/null; then
   hf=0
 fi
 compile_warmup=${COMPILE_WARMUP:-$((warmup > 3 ? warmup : 3))}
-
-# Every side: the same thread count (common.sh: no spinning OpenMP threads, which on a
-# shared machine steal the cores the other threads need).
-export OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
 
 cp "$root/configs/bert/full.json" "$work/config.json"
 bench_bert_rows "$work/data.jsonl"

@@ -19,10 +19,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=${1:-$root/build}
-steps=${STEPS:-20}
-warmup=${WARMUP:-3}
-rounds=${ROUNDS:-3}
-threads=${THREADS:-2}
 galaxyc=${GALAXYC:-$build/tools/galaxyc}
 galaxy_run=${GALAXY_RUN:-$build/tools/galaxy-run}
 export PYTHONDONTWRITEBYTECODE=1
@@ -32,7 +28,7 @@ gemm=auto
 # shellcheck source=bench/common.sh
 source "$here/common.sh"
 bench_torch_python
-export OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
+bench_rounds_env
 
 "$py" - "$root/configs/bert/full.json" "$work" <<'EOF2'
 import json, sys

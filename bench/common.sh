@@ -56,3 +56,15 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
 PY
 }
+
+# bench_rounds_env: the settings of the benchmarks that alternate sides in rounds:
+# STEPS (20) timed steps after WARMUP (3) untimed ones, ROUNDS (3) rounds, THREADS (2)
+# threads for every side (with OMP_WAIT_POLICY=PASSIVE above: on a shared machine
+# spinning OpenMP threads steal the cores the other threads need).
+bench_rounds_env() {
+  steps=${STEPS:-20}
+  warmup=${WARMUP:-3}
+  rounds=${ROUNDS:-3}
+  threads=${THREADS:-2}
+  export OMP_NUM_THREADS=$threads GALAXY_THREADS=$threads
+}

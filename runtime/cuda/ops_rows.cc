@@ -79,13 +79,8 @@ absl::Status mergeHeadsBiasGradOp(const CudaOp &op) {
   GALAXY_CUDA_RETURN_IF_ERROR(launched(
       op, launchHeadsCopy(x.data, y.data, x.shape[0], x.shape[1], x.shape[2],
                           x.shape[3], false, op.env.stream)));
-  const int64_t rows = y.shape[0] * y.shape[1], n = y.shape[2];
-  GALAXY_CUDA_ASSIGN_OR_RETURN(
-      void *scratch,
-      op.env.scratch->get(columnSumsScratch(rows, n) * sizeof(float)));
-  return launched(op, launchColumnSums(y.f32(), rows, n, db.f32(),
-                                       static_cast<float *>(scratch),
-                                       op.env.stream));
+  return columnSumsInto(op, y.f32(), y.shape[0] * y.shape[1], y.shape[2],
+                        db.f32());
 }
 absl::Status mergeHeadsOp(const CudaOp &op) { return headsCopy(op, false); }
 

@@ -69,15 +69,26 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
                                 const Options &opts) {
   const auto t0 = std::chrono::steady_clock::now();
   const models::ModelSpec *spec = models::findModel(loaded.model_type);
-  if (!spec || spec->layerCountKey != "num_hidden_layers")
+  const bool decoderStack = hasDecoderStack(loaded);
+  if (!spec || (spec->layerCountKey != "num_hidden_layers" && !decoderStack))
     return absl::InvalidArgumentError(absl::StrCat(
         "--auto plans models whose layers are num_hidden_layers (bert, "
-        "llama); model_type \"",
+        "llama) or encoder_layers + decoder_layers (bart); model_type \"",
         loaded.model_type,
         "\" needs its parallel keys written by hand for now"));
   const int world = devices.devices_size();
   SearchInput in{devices, loaded, opts.latency};
   std::string notes;
+  // The pipeline search gives every stage layers of one cost; an encoder-
+  // decoder's stages would cut encoder then decoder layers, which cost
+  // differently (cross-attention), so only its SPMD methods are searched.
+  const int64_t pipelineLayers = decoderStack ? 0 : loaded.num_hidden_layers;
+  if (decoderStack && world > 1)
+    absl::StrAppend(&notes, "  pipelines not searched: ", loaded.model_type,
+                    "'s stages cut encoder_layers + decoder_layers, whose "
+                    "layers cost differently (the decoder's cross-attention), "
+                    "and the pipeline search splits layers of one cost; its "
+                    "SPMD methods only\n");
 
   // Probes: one per group method any candidate needs.
   std::map<std::string, MethodModel> models;
@@ -113,7 +124,7 @@ absl::StatusOr<Result> planAuto(const config::GalaxyConfig &loaded,
         if (world == 1)
           cands.back().label = "serial";
       }
-    for (int p = 2; p <= world && p <= loaded.num_hidden_layers; ++p) {
+    for (int p = 2; p <= world && p <= pipelineLayers; ++p) {
       if (world % p)
         continue;
       for (const Method &m : methodsFor(world / p))

@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/LowerToPlan.h"
 #include "compiler/Pipeline.h"
 #include "compiler/config/enum_names.h"
 #include "compiler/config/validate.h"
+#include "models/registry.h"
 #include "runtime/plan/plan_sizes.h"
 
 namespace galaxy::planner {
@@ -62,6 +65,11 @@ int64_t MethodModel::maxRanks() const {
   return method.mode == ParallelMode::kSerial ? 1 : n;
 }
 
+bool hasDecoderStack(const config::GalaxyConfig &c) {
+  const models::ModelSpec *spec = models::findModel(c.model_type);
+  return spec && spec->layerCountKey == "encoder_layers + decoder_layers";
+}
+
 namespace {
 
 struct ProbeRun {
@@ -89,13 +97,16 @@ std::string driverOf(const Method &m, const std::string &block) {
   return "";
 }
 
-// The config of a probe: `layers` layers, the method over `world` ranks,
-// every list split about 1/3 : 2/3 (in whole multiples).
+// The config of a probe: `layers` layers (and, with a decoder stack,
+// `decoderLayers` decoder layers), the method over `world` ranks, every list
+// split about 1/3 : 2/3 (in whole multiples).
 absl::StatusOr<config::GalaxyConfig>
 probeConfig(const config::GalaxyConfig &base, const Method &m, int64_t layers,
-            std::vector<ListInfo> *lists) {
+            int64_t decoderLayers, std::vector<ListInfo> *lists) {
   config::GalaxyConfig c = base;
   c.num_hidden_layers = layers;
+  if (hasDecoderStack(base))
+    c.decoder_layers = decoderLayers;
   c.tp_num_attention_heads_list.clear();
   c.tp_intermediate_size_list.clear();
   c.seq_scatter_list.clear();
@@ -111,6 +122,20 @@ probeConfig(const config::GalaxyConfig &base, const Method &m, int64_t layers,
     lists->clear();
   for (config::Split &s : config::splitsFor(c, c.parallel_mode)) {
     ListInfo info{s.list, s.total, s.multiple};
+    // The decoder's heads and FFN columns follow the encoder's lists in
+    // proportion, and the partitioner keeps an axis whole where a rank's
+    // share of it is not (Partition.cpp pref): the planner only picks
+    // splits that divide the decoder too, so it is split like the encoder
+    // and costs what the probes measured.
+    if (hasDecoderStack(base)) {
+      const int64_t dec =
+          s.list == "tp_num_attention_heads_list" ? base.decoder_attention_heads
+          : s.list == "tp_intermediate_size_list" ? base.decoder_ffn_dim
+                                                  : 0;
+      if (dec > 0)
+        info.multiple =
+            std::lcm(info.multiple, s.total / std::gcd(s.total, dec));
+    }
     if (lists)
       lists->push_back(info);
     const int64_t u = info.units();
@@ -119,7 +144,7 @@ probeConfig(const config::GalaxyConfig &base, const Method &m, int64_t layers,
           absl::StrCat(s.list, ": ", s.totalKey, " = ", s.total,
                        " cannot be split over 2 ranks"));
     const int64_t u0 = std::clamp<int64_t>(std::llround(u / 3.0), 1, u - 1);
-    *s.values = {u0 * s.multiple, (u - u0) * s.multiple};
+    *s.values = {u0 * info.multiple, (u - u0) * info.multiple};
   }
   config::ParallelChoice choice;
   choice.mode = c.parallel_mode;
@@ -173,10 +198,11 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
                                         const Method &m, bool forwardOnly) {
   MethodModel mm;
   mm.method = m;
-  auto c1 = probeConfig(base, m, 1, &mm.lists);
+  const bool decoder = hasDecoderStack(base);
+  auto c1 = probeConfig(base, m, 1, 1, &mm.lists);
   if (!c1.ok())
     return c1.status();
-  auto c2 = probeConfig(base, m, 2, nullptr);
+  auto c2 = probeConfig(base, m, 2, 1, nullptr);
   if (!c2.ok())
     return c2.status();
   auto p1 = runProbe(*c1, forwardOnly);
@@ -185,6 +211,16 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
   auto p2 = runProbe(*c2, forwardOnly);
   if (!p2.ok())
     return p2.status();
+  // A decoder stack: a third probe with one more decoder layer.
+  absl::StatusOr<ProbeRun> p3 = ProbeRun{};
+  if (decoder) {
+    auto c3 = probeConfig(base, m, 1, 2, nullptr);
+    if (!c3.ok())
+      return c3.status();
+    p3 = runProbe(*c3, forwardOnly);
+    if (!p3.ok())
+      return p3.status();
+  }
   const int world = static_cast<int>(p1->ranks.size());
   // Each rank's share of each list, and their mean (memory's share).
   auto shareOf = [&](const config::GalaxyConfig &c, int rank,
@@ -215,9 +251,11 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
     return fitWork(shareOf(*c1, 0, driver), get(0), shareOf(*c1, 1, driver),
                    get(1));
   };
-  std::vector<std::string> blocks;
-  for (const auto &[name, w] : p2->ranks[0])
-    blocks.push_back(name);
+  std::set<std::string> blocks;
+  for (const ProbeRun *run : {&*p1, &*p2, &*p3})
+    if (!run->ranks.empty())
+      for (const auto &[name, w] : run->ranks[0])
+        blocks.insert(name);
   for (const std::string &b : blocks) {
     const std::string driver = driverOf(m, b);
     mm.driver[b] = driver;
@@ -226,25 +264,38 @@ absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
       mm.fixed[b] = one;
       continue;
     }
+    // One probe's layer blocks = first + per layer (+ per decoder layer).
     const Affine two = fitRun(*p2, b, driver);
+    Affine first = {one.a.scaled(2) - two.a, one.b.scaled(2) - two.b};
     mm.layer[b] = {two.a - one.a, two.b - one.b};
-    mm.fixed["first." + b] = {one.a.scaled(2) - two.a, one.b.scaled(2) - two.b};
+    if (decoder) {
+      const Affine three = fitRun(*p3, b, driver);
+      const Affine dec = {three.a - one.a, three.b - one.b};
+      mm.decoderLayer[b] = dec;
+      first = {first.a - dec.a, first.b - dec.b};
+    }
+    mm.fixed["first." + b] = first;
     mm.driver["first." + b] = driver;
   }
-  // Memory: fixed + layers x per layer, both affine in the mean share.
-  std::vector<double> share(world), perLayer(world), fixedMem(world);
+  // Memory: fixed + layers x per layer (+ decoder layers x per decoder
+  // layer), all affine in the mean share.
+  std::vector<double> share(world), perLayer(world), perDec(world, 0),
+      fixedMem(world);
   for (int r = 0; r < world; ++r) {
     share[r] = shareOf(*c1, r, "");
     perLayer[r] = p2->memory[r] - p1->memory[r];
-    fixedMem[r] = p1->memory[r] - perLayer[r];
+    if (decoder)
+      perDec[r] = p3->memory[r] - p1->memory[r];
+    fixedMem[r] = p1->memory[r] - perLayer[r] - perDec[r];
   }
-  if (world == 1) {
-    mm.memLayer = {0, perLayer[0]};
-    mm.memFixed = {0, fixedMem[0]};
-  } else {
-    mm.memLayer = fitBytes(share[0], perLayer[0], share[1], perLayer[1]);
-    mm.memFixed = fitBytes(share[0], fixedMem[0], share[1], fixedMem[1]);
-  }
+  auto fit = [&](const std::vector<double> &y) {
+    return world == 1 ? AffineBytes{0, y[0]}
+                      : fitBytes(share[0], y[0], share[1], y[1]);
+  };
+  mm.memLayer = fit(perLayer);
+  mm.memFixed = fit(fixedMem);
+  if (decoder)
+    mm.memDecoderLayer = fit(perDec);
   return mm;
 }
 

@@ -56,15 +56,27 @@ struct MethodModel {
   // Block -> the list whose share drives it ("" = none: replicated work).
   std::map<std::string, std::string> driver;
   std::map<std::string, Affine> layer; // one layer ("layer.att", ...)
+  // An encoder-decoder's (BART's) decoder layer, which costs more than an
+  // encoder layer (its cross-attention): `layer` is then one encoder layer
+  // (num_hidden_layers of them), `decoderLayer` one decoder layer
+  // (decoder_layers). Empty for a single layer stack.
+  std::map<std::string, Affine> decoderLayer;
   // Outside the layers ("embedding", "head", ...; "first.layer.att": what
   // the first layer costs beyond any other).
   std::map<std::string, Affine> fixed;
   AffineBytes memLayer, memFixed; // bytes the plan allocates
+  AffineBytes memDecoderLayer;    // per decoder layer (BART)
   // The most ranks the lists can feed (every rank needs one unit of each).
   int64_t maxRanks() const;
 };
 
+// Whether `c`'s model has a decoder stack after its num_hidden_layers
+// (BART: encoder_layers + decoder_layers).
+bool hasDecoderStack(const config::GalaxyConfig &c);
+
 // Probes `m` on `base` (the user's config; its parallel keys are replaced).
+// An encoder-decoder is probed three times (1+1, 2+1 and 1+2 layers): its
+// encoder and decoder layers are told apart.
 // `forwardOnly`: the forward latency objective (walks @forward).
 absl::StatusOr<MethodModel> probeMethod(const config::GalaxyConfig &base,
                                         const Method &m, bool forwardOnly);

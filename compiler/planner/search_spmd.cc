@@ -28,7 +28,7 @@ namespace {
 
 // Each block's share on each rank, from the rounded lists.
 Work rankWork(const MethodModel &m, const config::GalaxyConfig &c, int rank,
-              int64_t layers) {
+              int64_t layers, int64_t decoderLayers) {
   config::GalaxyConfig copy = c;
   std::map<std::string, double> share;
   double mean = 0;
@@ -51,6 +51,8 @@ Work rankWork(const MethodModel &m, const config::GalaxyConfig &c, int rank,
     w += at(b, f);
   for (const auto &[b, f] : m.layer)
     w += at(b, f).scaled(layers);
+  for (const auto &[b, f] : m.decoderLayer)
+    w += at(b, f).scaled(decoderLayers);
   return w;
 }
 
@@ -69,6 +71,8 @@ double meanShare(const std::vector<std::vector<int64_t>> &lists,
 Candidate searchSpmd(const SearchInput &in, const MethodModel &m) {
   const int world = in.devices.devices_size();
   const int64_t layers = in.base.num_hidden_layers;
+  // Decoder layers (BART) cost their own (probe.h).
+  const int64_t decLayers = m.decoderLayer.empty() ? 0 : in.base.decoder_layers;
   Candidate cand;
   cand.label = m.method.name();
   cand.cfg = choiceBase(in.base, m.method, false, world);
@@ -86,8 +90,14 @@ Candidate searchSpmd(const SearchInput &in, const MethodModel &m) {
     wa += f.a.scaled(layers);
     wb += f.b.scaled(layers);
   }
-  const double ma = in.memScale * (m.memFixed.a + layers * m.memLayer.a);
-  const double mb = in.memScale * (m.memFixed.b + layers * m.memLayer.b);
+  for (const auto &[b, f] : m.decoderLayer) {
+    wa += f.a.scaled(decLayers);
+    wb += f.b.scaled(decLayers);
+  }
+  const double ma = in.memScale * (m.memFixed.a + layers * m.memLayer.a +
+                                   decLayers * m.memDecoderLayer.a);
+  const double mb = in.memScale * (m.memFixed.b + layers * m.memLayer.b +
+                                   decLayers * m.memDecoderLayer.b);
   double lo = 0;
   for (const ListInfo &l : m.lists)
     lo = std::max(lo, 1.0 / l.units());
@@ -115,7 +125,7 @@ Candidate searchSpmd(const SearchInput &in, const MethodModel &m) {
   std::vector<Seconds> t(world);
   for (int i = 0; i < world; ++i) {
     const plan::Device &d = in.devices.devices(i);
-    t[i] = timeOf(rankWork(m, cand.cfg, i, layers), d, net);
+    t[i] = timeOf(rankWork(m, cand.cfg, i, layers, decLayers), d, net);
     cand.time = std::max(cand.time, t[i].total());
     const double mem = ma + mb * meanShare(lists, m.lists, i);
     cand.ranks[i].memory = mem;

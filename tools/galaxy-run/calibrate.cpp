@@ -182,13 +182,7 @@ int launchCalibration(const CalibrateArgs &args) {
   o.exe = "/proc/self/exe";
   o.args = args.run.childArgs;
   o.nproc = int(args.run.nproc);
-  o.jobToken = jobToken(args.run);
-  if (o.jobToken.empty()) {
-    absl::StatusOr<std::string> t = comm::generateJobToken();
-    if (!t.ok())
-      fail(1, absl::StrCat("cannot make a job token: ", t.status().message()));
-    o.jobToken = *t;
-  }
+  o.jobToken = launcherJobToken(args.run);
   return rt::runLocalRanks(o);
 }
 

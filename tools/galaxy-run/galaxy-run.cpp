@@ -544,16 +544,7 @@ int launchLocal(const Args &args) {
   if (!args.checkpointDir.empty())
     o.killGrace = std::max(
         o.killGrace, std::chrono::milliseconds(int64_t(args.timeoutS * 1000)));
-  // The ranks' secret: the user's, else a fresh one for this run. Children
-  // get it in their environment (readable only by this user), never on a
-  // command line (`ps` shows those to everyone).
-  o.jobToken = jobToken(args);
-  if (o.jobToken.empty()) {
-    absl::StatusOr<std::string> t = comm::generateJobToken();
-    if (!t.ok())
-      fail(1, absl::StrCat("cannot make a job token: ", t.status().message()));
-    o.jobToken = *t;
-  }
+  o.jobToken = launcherJobToken(args);
   return rt::runLocalRanks(o);
 }
 

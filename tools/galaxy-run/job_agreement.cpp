@@ -153,4 +153,14 @@ void warnWithoutToken(const std::string &master) {
       master, comm::kJobTokenEnv);
 }
 
+std::string launcherJobToken(const Args &args) {
+  std::string token = jobToken(args);
+  if (!token.empty())
+    return token;
+  absl::StatusOr<std::string> t = comm::generateJobToken();
+  if (!t.ok())
+    fail(1, absl::StrCat("cannot make a job token: ", t.status().message()));
+  return *t;
+}
+
 } // namespace galaxy::run

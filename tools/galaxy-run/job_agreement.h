@@ -26,6 +26,11 @@ void adoptLeadRoles(Args &args, const comm::JoinFacts &lead, int rank);
 // else "" (none). Exits 2 on an unreadable file.
 std::string jobToken(const Args &args);
 
+// The token a launcher (--nproc) hands its children: the user's, else a fresh
+// one for this run. Children get it in their environment (readable only by
+// this user), never on a command line (`ps` shows those to everyone).
+std::string launcherJobToken(const Args &args);
+
 // Exit status for a failed join: 2 when this rank was refused (wrong token,
 // facts that differ from rank 0's, a taken slot: the command line is at
 // fault), else 1.

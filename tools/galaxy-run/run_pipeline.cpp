@@ -10,9 +10,9 @@
 #include "runtime/exec/executor.h"
 #include "runtime/exec/pipeline_driver.h"
 #include "runtime/exec/trainer.h"
-#include "tools/galaxy-run/predict.h"
 #include "tools/galaxy-run/checkpoints.h"
 #include "tools/galaxy-run/job_agreement.h"
+#include "tools/galaxy-run/predict.h"
 #include "tools/galaxy-run/profile_report.h"
 
 namespace galaxy::run {

@@ -59,11 +59,7 @@ connectGloo(const CommOptions &o) {
   absl::StatusOr<Rendezvous> rv = joinRendezvous(ro, world->selfInfo);
   if (!rv.ok())
     return rv.status();
-  world->server = std::move(rv->server);
-  world->store = std::move(rv->store);
-  world->heartbeat = std::move(rv->heartbeat);
-  world->master = rv->master;
-  world->leadInfo = rv->leadInfo;
+  static_cast<Rendezvous &>(*world) = std::move(*rv);
 
   gloo::transport::tcp::attr attr;
   if (!o.iface.empty())

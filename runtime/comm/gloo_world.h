@@ -17,24 +17,20 @@
 
 namespace galaxy::comm {
 
-struct GlooWorld {
+// The rendezvous state (server, store, heartbeat, master, leadInfo) is the
+// base, so it is destroyed after everything else: the store server last, once
+// this process's own store client has said goodbye to it.
+struct GlooWorld : Rendezvous {
   // Records that this rank left on purpose (peers still in a collective then
   // learn why its connections closed); after a failure, rank 0 keeps the
   // store up a little for the other ranks' diagnosis.
   ~GlooWorld();
 
-  // Declared first so it is destroyed last: this process's own store client
-  // says goodbye to it on destruction.
-  std::unique_ptr<TcpStoreServer> server; // rank 0 only
-  std::unique_ptr<TcpStore> store;
-  std::unique_ptr<Heartbeat> heartbeat;
   std::shared_ptr<gloo::transport::Device> device;
   std::chrono::milliseconds timeout{60000};
   int worldRank = 0;
   int worldSize = 1;
-  std::string master;   // "host:port", for messages
   std::string selfInfo; // "127.0.0.1, pid 42": how peers name this rank
-  std::string leadInfo; // rank 0's selfInfo
   std::string token;    // the job token, for the pair check
 
   std::atomic<bool> failed{false}; // some communicator of this world failed

@@ -30,18 +30,16 @@ using ms = std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 // Process-wide state shared by the world communicator and its splits.
-struct NcclWorld {
+// The rendezvous state is the base, destroyed last (as GlooWorld's).
+struct NcclWorld : Rendezvous {
   ~NcclWorld() {
     if (store && worldSize > 1)
       (void)store->put(leftKey(worldRank), selfInfo);
   }
-  std::unique_ptr<TcpStoreServer> server; // rank 0 only; destroyed last
-  std::unique_ptr<TcpStore> store;
-  std::unique_ptr<Heartbeat> heartbeat;
   ms timeout{60000};
   int worldRank = 0, worldSize = 1, device = 0;
   cudaStream_t stream = nullptr;
-  std::string master, selfInfo, leadInfo;
+  std::string selfInfo;
   std::mutex mu;
   std::map<std::string, int> splitCounts; // see GlooWorld::splitCounts
 };
@@ -542,11 +540,7 @@ connectNccl(const CommOptions &o, int device, void *stream) {
   absl::StatusOr<Rendezvous> rv = joinRendezvous(ro, world->selfInfo);
   if (!rv.ok())
     return rv.status();
-  world->server = std::move(rv->server);
-  world->store = std::move(rv->store);
-  world->heartbeat = std::move(rv->heartbeat);
-  world->master = rv->master;
-  world->leadInfo = rv->leadInfo;
+  static_cast<Rendezvous &>(*world) = std::move(*rv);
   std::vector<int> all(o.world);
   for (int r = 0; r < o.world; ++r)
     all[r] = r;

@@ -1,6 +1,7 @@
 #include "compiler/config/parallel_modes.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "compiler/config/split.h"
@@ -24,24 +25,72 @@ RegionMethods regionMethods(const GalaxyConfig &c) {
   }
 }
 
+namespace {
+
+// The config file's name of a shared key: the family's alias (BART's
+// "encoder_attention_heads" for num_attention_heads), else the key itself.
+// Points into the static registry or at `key`.
+const char *keyName(const models::ModelSpec *model, const char *key) {
+  if (model)
+    for (const auto &[shared, own] : model->keyAliases)
+      if (shared == key)
+        return own.c_str();
+  return key;
+}
+
+// Adds a reason every entry of `s` must be a multiple of `m`.
+void requireMultiple(Split &s, int64_t m, const std::string &why) {
+  if (m <= 1)
+    return;
+  s.multiple = std::lcm(s.multiple, m);
+  s.multipleWhy =
+      s.multipleWhy.empty() ? why : absl::StrCat(s.multipleWhy, "; and ", why);
+}
+
+// An encoder-decoder's decoder heads (FFN columns) follow the encoder's list
+// in proportion (the partition pass reads the list as weights): rank r holds
+// list[r] * dec / total of them, which is whole for every rank only when each
+// entry is a multiple of total / gcd(total, dec).
+void followDecoder(Split &s, const char *decKey, int64_t dec) {
+  if (dec <= 0 || s.total <= 0)
+    return;
+  const int64_t g = std::gcd(s.total, dec);
+  requireMultiple(
+      s, s.total / g,
+      absl::StrCat("the decoder's ", dec, " ", s.unit, "s (", decKey, " = ",
+                   dec, ") follow the list in proportion, ", dec / g,
+                   " for every ", s.total / g, " of ", s.totalKey, " = ",
+                   s.total, ", and a rank's share must be whole ", s.unit,
+                   "s"));
+}
+
+} // namespace
+
 std::vector<Split> splitsFor(GalaxyConfig &c, ParallelMode mode) {
+  const models::ModelSpec *model = models::findModel(c.model_type);
   Split heads{"tp_num_attention_heads_list", &c.tp_num_attention_heads_list,
-              "num_attention_heads", c.num_attention_heads, "head"};
+              keyName(model, "num_attention_heads"), c.num_attention_heads,
+              "head"};
   if (c.num_key_value_heads > 0 &&
       c.num_attention_heads > c.num_key_value_heads) {
-    heads.multiple = c.num_attention_heads / c.num_key_value_heads;
-    heads.multipleWhy = absl::StrCat(
-        "grouped-query attention: each KV head serves ", heads.multiple,
-        " query heads (num_attention_heads ", c.num_attention_heads,
-        " / num_key_value_heads ", c.num_key_value_heads,
-        "), and a rank's query heads must hold whole groups");
+    const int64_t group = c.num_attention_heads / c.num_key_value_heads;
+    requireMultiple(
+        heads, group,
+        absl::StrCat("grouped-query attention: each KV head serves ", group,
+                     " query heads (num_attention_heads ",
+                     c.num_attention_heads, " / num_key_value_heads ",
+                     c.num_key_value_heads,
+                     "), and a rank's query heads must hold whole groups"));
   }
   Split inter{"tp_intermediate_size_list", &c.tp_intermediate_size_list,
-              "intermediate_size", c.intermediate_size, "column"};
+              keyName(model, "intermediate_size"), c.intermediate_size,
+              "column"};
+  // Only an encoder-decoder (BART) sets the decoder's sizes.
+  followDecoder(heads, "decoder_attention_heads", c.decoder_attention_heads);
+  followDecoder(inter, "decoder_ffn_dim", c.decoder_ffn_dim);
   Split seq{"seq_scatter_list", &c.seq_scatter_list, "pad_size", c.pad_size,
             "position"};
   // Stages cut the model's layer sequence (BART: encoder then decoder).
-  const models::ModelSpec *model = models::findModel(c.model_type);
   Split stages{"stage_num_hidden_layers_list", &c.stage_num_hidden_layers_list,
                model ? model->layerCountKey.c_str() : "num_hidden_layers",
                model ? models::layerCount(*model, c) : c.num_hidden_layers,

@@ -26,11 +26,13 @@ RegionMethods regionMethods(const GalaxyConfig &c);
 struct Split {
   const char *list;
   std::vector<int64_t> *values;
-  const char *totalKey;
+  const char *totalKey; // the config file's name (BART: encoder_ffn_dim)
   int64_t total;
   const char *unit; // singular: "head"
   // Every entry must be a multiple of this (grouped-query attention: a rank's
-  // query heads hold whole KV groups); `multipleWhy` says why.
+  // query heads hold whole KV groups; an encoder-decoder: a rank's share of
+  // the decoder's heads or FFN columns, which follow the list in proportion,
+  // is whole); `multipleWhy` says why.
   int64_t multiple = 1;
   std::string multipleWhy;
 };

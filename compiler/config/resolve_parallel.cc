@@ -1,5 +1,6 @@
 #include "compiler/config/resolve_parallel.h"
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -12,6 +13,30 @@
 
 namespace galaxy::config {
 namespace {
+
+// What would work instead of `v`, whose entries are not all multiples of
+// s.multiple: the nearest list of multiples in v's proportion (an even one
+// where that leaves a part empty), or the most parts any list can have.
+std::string multiplesHint(const Split &s, const std::vector<int64_t> &v,
+                          const std::string &partsName) {
+  const int64_t units = s.total / s.multiple;
+  if (units < static_cast<int64_t>(v.size()))
+    return absl::StrCat("no list of ", v.size(), " multiples of ", s.multiple,
+                        " sums to ", s.totalKey, " = ", s.total,
+                        "; use at most ", units, " ", partsName);
+  // Entries past the total are no proportion worth keeping (and could
+  // overflow proportionalSplit's products).
+  const bool sane =
+      std::all_of(v.begin(), v.end(), [&](int64_t x) { return x <= s.total; });
+  std::vector<int64_t> near =
+      sane ? proportionalSplit(v, units) : std::vector<int64_t>{0};
+  if (std::count(near.begin(), near.end(), 0))
+    near = evenSplit(units, static_cast<int64_t>(v.size()));
+  for (int64_t &x : near)
+    x *= s.multiple;
+  return absl::StrCat("use multiples of ", s.multiple, ", e.g. ", s.list, " = ",
+                      listText(near));
+}
 
 // Fills an absent list with an even split, then checks it: `parts` entries
 // (`partsWhat` says why that many), each >= 1, summing to the total. `part` is
@@ -61,7 +86,8 @@ absl::Status resolveSplit(const GalaxyConfig &c, const Split &s, int64_t parts,
                                  " ", i, " ", v[i], " ", s.unit,
                                  "s, not a "
                                  "multiple of ",
-                                 s.multiple, ": ", s.multipleWhy));
+                                 s.multiple, ": ", s.multipleWhy, "; ",
+                                 multiplesHint(s, v, partsName)));
   // Checked: entries near 2^63 could otherwise wrap to the total.
   std::optional<int64_t> sum = 0;
   for (int64_t x : v)

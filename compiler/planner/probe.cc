@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <numeric>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -121,21 +120,10 @@ probeConfig(const config::GalaxyConfig &base, const Method &m, int64_t layers,
   if (lists)
     lists->clear();
   for (config::Split &s : config::splitsFor(c, c.parallel_mode)) {
+    // s.multiple covers a decoder's heads and FFN columns too (they follow
+    // the encoder's lists in proportion; splitsFor): the planner only picks
+    // splits that divide the decoder as well, as the config checks demand.
     ListInfo info{s.list, s.total, s.multiple};
-    // The decoder's heads and FFN columns follow the encoder's lists in
-    // proportion, and the partitioner keeps an axis whole where a rank's
-    // share of it is not (Partition.cpp pref): the planner only picks
-    // splits that divide the decoder too, so it is split like the encoder
-    // and costs what the probes measured.
-    if (hasDecoderStack(base)) {
-      const int64_t dec =
-          s.list == "tp_num_attention_heads_list" ? base.decoder_attention_heads
-          : s.list == "tp_intermediate_size_list" ? base.decoder_ffn_dim
-                                                  : 0;
-      if (dec > 0)
-        info.multiple =
-            std::lcm(info.multiple, s.total / std::gcd(s.total, dec));
-    }
     if (lists)
       lists->push_back(info);
     const int64_t u = info.units();

@@ -3,6 +3,7 @@
 #include "galaxy/Passes.h"
 
 #include <map>
+#include <optional>
 
 #include "compiler/config/split.h"
 #include "runtime/plan/programs.h"
@@ -56,6 +57,15 @@ struct PartitionPass : galaxy::impl::PartitionBase<PartitionPass>,
   Layout pref(Value v, const SplitLabels &split) const;
 
   std::map<std::string, SplitLabels> regionSplits; // att, con, mlp, other
+  // The first value whose heads (N) or intermediate columns (I) the split
+  // would leave a rank a fraction of (pref), reported as an error.
+  struct FractionalAxis {
+    Value value;
+    std::string name;
+    int64_t extent;
+    std::vector<int64_t> weights;
+  };
+  mutable std::optional<FractionalAxis> fractionalAxis;
   // (value, target layout) -> converted value, so each redistribution happens
   // once.
   std::map<std::pair<void *, std::string>, Value> cache;
@@ -142,15 +152,21 @@ Layout PartitionPass::pref(Value v, const SplitLabels &split) const {
         continue;
       return Layout::sharded(axis, sizes);
     }
-    // Rank r's share is w_r·extent/total; an axis some rank would hold a
-    // fraction of (KV heads that do not split like the query heads) is kept
-    // whole.
+    // Rank r's share is w_r·extent/total. KV heads that do not split like
+    // the query heads are kept whole where some rank would hold a fraction;
+    // a fraction of the heads or intermediate columns themselves (an
+    // encoder-decoder's decoder, whose sizes differ from the encoder's that
+    // the lists split) would be a weaker split than asked, so it is an error
+    // (the config checks refuse such lists first: parallel_modes.cc).
     std::vector<int64_t> sizes;
     for (int64_t w : it->second)
       if (w * shape[axis] % total == 0)
         sizes.push_back(w * shape[axis] / total);
-    if (sizes.size() != it->second.size())
+    if (sizes.size() != it->second.size()) {
+      if ((name == "N" || name == "I") && !fractionalAxis)
+        fractionalAxis = {v, name.str(), shape[axis], it->second};
       continue;
+    }
     return Layout::sharded(axis, sizes);
   }
   return Layout::replicated();
@@ -239,6 +255,23 @@ LogicalResult PartitionPass::partition(func::FuncOp fn) {
                       ? pref(o.get(), regionSplits["att"])
                       : Layout::replicated(),
                   ret));
+  if (fractionalAxis) {
+    const FractionalAxis &f = *fractionalAxis;
+    int64_t total = 0;
+    for (int64_t w : f.weights)
+      total += w;
+    std::string list;
+    llvm::raw_string_ostream os(list);
+    os << "[";
+    llvm::interleaveComma(f.weights, os);
+    os << "]";
+    return mlir::emitError(f.value.getLoc())
+           << (f.name == "N" ? "head-sizes" : "inter-sizes") << " " << list
+           << " would give a rank a fraction of axis " << f.name << " (extent "
+           << f.extent << ", each rank's share w*" << f.extent << "/" << total
+           << "): give weights whose shares of every " << f.name
+           << " axis are whole";
+  }
   return success();
 }
 
@@ -249,6 +282,7 @@ void PartitionPass::runOnOperation() {
   }
   if (failed(buildSplits()))
     return signalPassFailure();
+  fractionalAxis.reset();
   for (auto fn : getOperation().getOps<func::FuncOp>())
     if (failed(partition(fn)))
       return signalPassFailure();

@@ -3,6 +3,8 @@
 // methods.
 #include "compiler/config/validate.h"
 
+#include "compiler/config/parse.h"
+
 #include "tests/config/contains.h"
 #include "tests/config/validate_util.h"
 #include "gtest/gtest.h"
@@ -94,6 +96,67 @@ TEST(ValidateParallel, AbsentListsSplitEvenly) {
   r = resolved(named(), {ParallelMode::kPP, 2});
   EXPECT_EQ(r.stage_num_hidden_layers_list, (Ints{6, 6}));
   EXPECT_EQ(r.pp_microbatch_list, (Ints{4}));
+}
+
+// An encoder-decoder's decoder heads and FFN columns follow the encoder's
+// lists in proportion: every entry must give the decoder whole shares too
+// (here heads in multiples of 2, decoder 2 of 4; columns in multiples of 4,
+// decoder 48 of 64).
+GalaxyConfig bart() {
+  absl::StatusOr<GalaxyConfig> c = parseConfig(
+      R"({"d_model": 32, "encoder_layers": 1, "decoder_layers": 1,
+          "encoder_attention_heads": 4, "decoder_attention_heads": 2,
+          "encoder_ffn_dim": 64, "decoder_ffn_dim": 48, "pad_size": 8})",
+      "b.json");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return c.ok() ? *c : GalaxyConfig{};
+}
+
+TEST(ValidateParallel, DecoderSharesMustBeWhole) {
+  GalaxyConfig c = bart();
+  c.tp_num_attention_heads_list = {3, 1};
+  EXPECT_CONTAINS(errorOf(c, ParallelMode::kTP, 2),
+                  "b.json: tp_num_attention_heads_list = [3, 1] gives rank 0 "
+                  "3 heads, not a multiple of 2: the decoder's 2 heads "
+                  "(decoder_attention_heads = 2) follow the list in "
+                  "proportion, 1 for every 2 of encoder_attention_heads = 4, "
+                  "and a rank's share must be whole heads; use multiples of "
+                  "2, e.g. tp_num_attention_heads_list = [2, 2]");
+  // 48/64 = 3/4: entries must be multiples of 4.
+  c = bart();
+  c.tp_intermediate_size_list = {30, 34};
+  EXPECT_CONTAINS(errorOf(c, ParallelMode::kTP, 2),
+                  "tp_intermediate_size_list = [30, 34] gives rank 0 30 "
+                  "columns, not a multiple of 4: the decoder's 48 columns "
+                  "(decoder_ffn_dim = 48) follow the list in proportion, 3 "
+                  "for every 4 of encoder_ffn_dim = 64, and a rank's share "
+                  "must be whole columns; use multiples of 4, e.g. "
+                  "tp_intermediate_size_list = [32, 32]");
+  // Galaxy mode's lists alike; the sum is named by the file's key.
+  c = bart();
+  c.tp_intermediate_size_list = {40, 20};
+  EXPECT_CONTAINS(errorOf(c, ParallelMode::kGalaxy, 2),
+                  "tp_intermediate_size_list = [40, 20] sums to 60 but "
+                  "encoder_ffn_dim is 64");
+  // No list over 3 ranks gives each a whole decoder head.
+  c = bart();
+  EXPECT_CONTAINS(errorOf(c, ParallelMode::kTP, 3),
+                  "encoder_attention_heads = 4 cannot be split over 3 ranks "
+                  "(tp_num_attention_heads_list): the decoder's 2 heads");
+  EXPECT_CONTAINS(errorOf(c, ParallelMode::kTP, 3), "use at most 2 ranks");
+}
+
+TEST(ValidateParallel, DecoderSharesSplitWholeByDefault) {
+  // The even default split is in multiples, so the decoder splits too.
+  GalaxyConfig r = resolved(bart(), {ParallelMode::kTP, 2});
+  EXPECT_EQ(r.tp_num_attention_heads_list, (Ints{2, 2}));
+  EXPECT_EQ(r.tp_intermediate_size_list, (Ints{32, 32}));
+  GalaxyConfig c = bart();
+  c.num_attention_heads = 2; // the decoder's 2 divide whatever the list is
+  c.tp_num_attention_heads_list = {1, 1};
+  c.tp_intermediate_size_list = {12, 52};
+  r = resolved(c, {ParallelMode::kTP, 2});
+  EXPECT_EQ(r.tp_intermediate_size_list, (Ints{12, 52}));
 }
 
 TEST(ValidateParallel, UnevenListsAreFine) {

@@ -130,7 +130,9 @@ def Partition : Pass<"galaxy-partition", "mlir::ModuleOp"> {
     and NK/AK (grouped-query attention's KV heads, by the same weights) in
     att and I (intermediate) in mlp, none shards nothing. Rank r holds
     w_r*extent/sum(w) of an axis; an axis where that is not whole for every
-    rank stays unsharded. A value's preferred layout follows from its
+    rank stays unsharded (KV heads split unlike the query heads), except N
+    and I, where it is an error (an encoder-decoder's decoder heads and
+    columns follow the weights too). A value's preferred layout follows from its
     galaxy.dims names; contractions over a sharded dimension yield partial
     sums (P). Where a producer's layout differs from
     what a consumer needs, one redistribution is inserted (P->R all_reduce,

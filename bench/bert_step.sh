@@ -16,7 +16,7 @@
 #      .venv python if it imports torch, else /usr/bin/python3 with Debian's torch),
 #      HF (1: run the Hugging Face sides; 0 skips them), COMPILE_WARMUP (torch.compile's
 #      untimed steps, compilation included: max(WARMUP, 3)), FUSE_AB (1: also run a plan
-#      compiled with GALAXY_FUSE=0, galaxy-fuse off, in every round: its effect in one run),
+#      compiled with galaxyc --no-fuse, galaxy-fuse off, in every round: its effect in one run),
 #      GALAXYC / GALAXY_RUN / KERNELS_BENCH (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -56,7 +56,7 @@ bench_bert_rows "$work/data.jsonl"
 "$galaxyc" "$work/config.json" -o "$work/plan" >"$work/galaxyc.log" 2>&1
 fuse_ab=${FUSE_AB:-0}
 if [[ "$fuse_ab" != 0 ]]; then
-  GALAXY_FUSE=0 "$galaxyc" "$work/config.json" -o "$work/plan_unfused" \
+  "$galaxyc" "$work/config.json" --no-fuse -o "$work/plan_unfused" \
     >"$work/galaxyc_unfused.log" 2>&1
 fi
 

@@ -1,8 +1,5 @@
 #include "compiler/Pipeline.h"
 
-#include <cstdlib>
-#include <string_view>
-
 #include "absl/strings/str_cat.h"
 #include "compiler/config/enum_names.h"
 #include "compiler/config/parallel_modes.h"
@@ -186,10 +183,9 @@ compileToStage(mlir::MLIRContext &ctx, const config::GalaxyConfig &cfg,
         pm.addPass(createMergeLora());
     } else if (*it == "partition") {
       pm.addPass(createPartition(partitionOptions(partition)));
-      // What is lowered is fused; GALAXY_FUSE=0 leaves the pairs apart (an
-      // A/B switch for benchmarks: bench/bert_step.sh FUSE_AB=1).
-      const char *fuse = std::getenv("GALAXY_FUSE");
-      if (!fuse || std::string_view(fuse) != "0")
+      // What is lowered is fused; galaxyc --no-fuse leaves the pairs apart
+      // (an A/B switch for benchmarks: bench/bert_step.sh FUSE_AB=1).
+      if (cfg.fuse)
         pm.addPass(createFuse());
     }
     if (failed(pm.run(*module)))

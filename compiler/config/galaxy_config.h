@@ -125,6 +125,9 @@ struct GalaxyConfig {
 
   // --- Not keys ---
   std::string source; // file (or name) the config came from; prefixes errors
+  // Whether the partition stage fuses op pairs (galaxy-fuse); galaxyc
+  // --no-fuse clears it, for A/B benchmarks of the fusions.
+  bool fuse = true;
   std::vector<std::string> warnings;
 };
 

@@ -82,6 +82,9 @@ Options:
   --objective=O    with --auto: step (training step time, default) | latency
                    (forward latency)
   --explain        with --auto: list every candidate considered
+  --no-fuse        leave the op pairs galaxy-fuse would fuse apart (dropout+add,
+                   the bias gradients; passes/README.md): the same results,
+                   more kernel calls; for A/B benchmarks of the fusions
   -h, --help       this text
 
 Exit status: 0 success, 2 bad command line or invalid config (nothing written),
@@ -95,7 +98,7 @@ struct Args {
   bool autoPlan = false, explain = false;
   std::optional<std::string> mode;
   int world = 0, rank = 0, profileDepth = -1, maxSeq = -1;
-  bool profile = false, inference = false;
+  bool profile = false, inference = false, noFuse = false;
 };
 
 [[noreturn]] void usageError(const std::string &msg) {
@@ -146,6 +149,8 @@ Args parseArgs(int argc, char **argv) {
       a.objective = value;
     else if (arg == "--inference")
       a.inference = true;
+    else if (arg == "--no-fuse")
+      a.noFuse = true;
     else if ((value = takeValue("--max-seq")) != "\x01")
       a.maxSeq = parseInt("--max-seq", value);
     else if ((value = takeValue("--profile-json")) != "\x01")
@@ -325,6 +330,8 @@ int main(int argc, char **argv) {
     loaded->max_seq = args.maxSeq;
   if (args.inference)
     loaded->inference = true;
+  if (args.noFuse)
+    loaded->fuse = false;
   if (args.autoPlan)
     return planAutoMain(args, *loaded);
   config::ParallelChoice choice;

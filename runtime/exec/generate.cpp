@@ -306,12 +306,18 @@ generateWithCache(Executor &ex,
 absl::Status
 writeGenerations(const std::string &path,
                  const std::vector<std::vector<int32_t>> &prompts,
-                 const std::vector<std::vector<int32_t>> &generated) {
+                 const std::vector<std::vector<int32_t>> &generated,
+                 const std::vector<std::string> &texts) {
   std::ostringstream o;
-  for (size_t i = 0; i < prompts.size(); ++i)
+  for (size_t i = 0; i < prompts.size(); ++i) {
     o << "{\"input_ids\": [" << absl::StrJoin(prompts[i], ", ")
-      << "], \"generated_ids\": [" << absl::StrJoin(generated[i], ", ")
-      << "]}\n";
+      << "], \"generated_ids\": [" << absl::StrJoin(generated[i], ", ") << "]";
+    if (i < texts.size())
+      o << ", \"text\": "
+        << nlohmann::json(texts[i]).dump(
+               -1, ' ', false, nlohmann::json::error_handler_t::replace);
+    o << "}\n";
+  }
   return io::writeTextAtomically(path, o.str());
 }
 

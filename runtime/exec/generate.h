@@ -79,10 +79,13 @@ generateWithCache(Executor &ex,
                   const GenerateOptions &o, GenerateStats *stats = nullptr);
 
 // OUT.jsonl: {"input_ids": [...], "generated_ids": [...]} per prompt, in
-// order, written atomically.
+// order, written atomically; with `texts` (one per prompt: the decoded text,
+// galaxy-run --tokenizer) also "text", exactly (JSON-escaped; bytes that are
+// not UTF-8 become U+FFFD).
 absl::Status
 writeGenerations(const std::string &path,
                  const std::vector<std::vector<int32_t>> &prompts,
-                 const std::vector<std::vector<int32_t>> &generated);
+                 const std::vector<std::vector<int32_t>> &generated,
+                 const std::vector<std::string> &texts = {});
 
 } // namespace galaxy::rt

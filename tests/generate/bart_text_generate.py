@@ -8,8 +8,9 @@ tokens), builds the tiny random BART of tests/oracle/bart_hf.py over that vocabu
 (matrices N(0, 0.3)), and compares with Hugging Face (BartTokenizer, generate greedy):
   - `galaxy-run --prompt TEXT ... --tokenizer vocab.json`: sources encoded by Galaxy's BPE
     (<s> text </s>, cut to pad_size), generated greedily, printed one line per prompt on
-    stdout, must equal tokenizer.batch_decode(generate(tokenizer(text)),
-    skip_special_tokens=True), and --output's ids must equal generate's;
+    stdout (line breaks escaped: text_line.py), must equal
+    tokenizer.batch_decode(generate(tokenizer(text)), skip_special_tokens=True), and
+    --output's ids and texts must equal generate's;
   - `galaxy-run --generate FILE --tokenizer FOLDER` on Hugging Face's ids prints the same
     lines.
 --break-tokenizer (negative control) hands galaxy-run a merges.txt with every third merge
@@ -35,6 +36,7 @@ import bart_case  # noqa: E402
 import bart_hf  # noqa: E402
 import harness  # noqa: E402
 import safetensors_io  # noqa: E402
+from text_line import escape_line  # noqa: E402
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away", "naïve",
          "café", "日本", "😀", "it's", "42", "hello", "world", "again", "and"]
@@ -127,7 +129,9 @@ def main():
             with open(p(f"{what}.jsonl")) as f:
                 rows = [json.loads(line) for line in f]
             ids = [row["generated_ids"] for row in rows]
-            ok = got == want_text and ids == want_ids
+            # One line a row (line breaks escaped); --output holds the texts as they are.
+            ok = (got == [escape_line(t) for t in want_text] and ids == want_ids
+                  and [row.get("text") for row in rows] == want_text)
             print(f"{what}: {'equal' if ok else 'DIFFERENT'}"
                   + ("" if ok else f"\n  text {got}\n  ids {ids}\n  sources "
                      f"{[row['input_ids'] for row in rows]} vs {sources}"))

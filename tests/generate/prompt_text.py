@@ -6,8 +6,9 @@
 Trains a tiny LLaMA-style SentencePiece model here (Debian's python3-sentencepiece: BPE,
 byte fallback, <unk> 0, <s> 1, </s> 2), compiles a tiny LLaMA whose vocab_size is the
 tokenizer's, and runs `galaxy-run --prompt A --prompt B --tokenizer M --output OUT`
-(serial, and tp over 2 ranks; --max-seq 40 makes room past pad_size 16). The ids in OUT must be sp.encode(text) after BOS, and each
-printed line sp.decode(prompt ids + generated ids); the tp run prints the same lines.
+(serial, and tp over 2 ranks; --max-seq 40 makes room past pad_size 16). The ids in OUT must be sp.encode(text) after BOS, its
+"text" sp.decode(prompt ids + generated ids) and each printed line that text (escaped:
+text_line.py); the tp run prints the same lines.
 --prompt without --tokenizer is refused. Exit 0 pass, 1 fail.
 """
 
@@ -23,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "equiv"))
 
 import harness  # noqa: E402
 import llama_case  # noqa: E402
+from text_line import escape_line  # noqa: E402
 
 CORPUS = """The quick brown fox jumps over the lazy dog.
 A stitch in time saves nine.
@@ -77,7 +79,11 @@ def check(work, galaxyc, galaxy_run):
     if [row["input_ids"] for row in rows] != [[1] + sp.encode(t) for t in TEXTS]:
         fail(f"the prompts' ids {[row['input_ids'] for row in rows]} are not BOS + "
              f"sp.encode: {[sp.encode(t) for t in TEXTS]}")
-    want = [sp.decode(row["input_ids"] + row["generated_ids"]) for row in rows]
+    texts = [sp.decode(row["input_ids"] + row["generated_ids"]) for row in rows]
+    if [row.get("text") for row in rows] != texts:
+        fail(f"--output's texts {[row.get('text') for row in rows]}, sp.decode gives {texts}")
+    # One line a row: line breaks the model generates are escaped.
+    want = [escape_line(t) for t in texts]
     if printed != want:
         fail(f"printed {printed}, sp.decode gives {want}")
     for line in printed:

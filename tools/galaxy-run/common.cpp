@@ -28,6 +28,7 @@
 #include "runtime/plan/version.h"
 #include "tools/galaxy-run/memory_check.h"
 #include "tools/galaxy-run/outputs.h"
+#include "tools/galaxy-run/text_line.h"
 
 namespace fs = std::filesystem;
 
@@ -682,29 +683,32 @@ void generateWithReport(rt::StepRunner &runner, rt::Executor *ex,
     }
   if (cached && args.profile)
     reportDecodeProfile(*ex);
-  if (text)
-    for (size_t i = 0; i < generated->size(); ++i) {
-      auto decoded = text->decode((*generated)[i], /*skipSpecial=*/true);
-      if (!decoded.ok())
-        fail(1, absl::StrCat(flag, ": row ", i + 1, ": ",
-                             decoded.status().message()));
-      std::cout << *decoded << "\n";
-    }
-  // The texts: prompt and continuation decoded together, as Hugging Face's
-  // tokenizer.decode(output_ids, skip_special_tokens=True) prints them.
-  if (tok)
-    for (size_t i = 0; i < prompts->size(); ++i) {
+  // The texts: seq2seq, each row's generated ids, as Hugging Face's
+  // tokenizer.batch_decode(generated, skip_special_tokens=True); a causal LM,
+  // prompt and continuation decoded together, as
+  // tokenizer.decode(output_ids, skip_special_tokens=True).
+  std::vector<std::string> texts;
+  for (size_t i = 0; (text || tok) && i < generated->size(); ++i) {
+    absl::StatusOr<std::string> decoded;
+    if (text) {
+      decoded = text->decode((*generated)[i], /*skipSpecial=*/true);
+    } else {
       std::vector<int32_t> ids = (*prompts)[i];
       ids.insert(ids.end(), (*generated)[i].begin(), (*generated)[i].end());
-      auto text = tok->decode(ids);
-      if (!text.ok())
-        fail(1,
-             absl::StrCat("--prompt ", i + 1, ": ", text.status().message()));
-      std::cout << *text << "\n";
+      decoded = tok->decode(ids);
     }
+    if (!decoded.ok())
+      fail(1, absl::StrCat(flag, ": row ", i + 1, ": ",
+                           decoded.status().message()));
+    texts.push_back(std::move(*decoded));
+  }
+  // One row a line, whatever the model generated: line breaks escaped
+  // (text_line.h); --output holds each text as it is.
+  for (const std::string &t : texts)
+    std::cout << escapeLine(t) << "\n";
   if (!args.output.empty())
     if (absl::Status s =
-            rt::writeGenerations(args.output, *prompts, *generated);
+            rt::writeGenerations(args.output, *prompts, *generated, texts);
         !s.ok())
       fail(1, std::string(s.message()));
 }

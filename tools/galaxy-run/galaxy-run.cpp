@@ -101,7 +101,9 @@ Generate (causal-LM plans; after any training and evaluation):
                      with its continuation, decoded, one a line on stdout.
                      Seq2seq (BART) plans: a source, <s> text </s>; with
                      --tokenizer, --generate and --prompt print each row's
-                     generated text (special tokens skipped), one a line
+                     generated text (special tokens skipped), one a line.
+                     A row is always one line: \ and line breaks print
+                     escaped (\\ \n \r \t \uXXXX; docs/inference.md)
   --max-new-tokens N new tokens per prompt (default 16); prompt + N must fit the
                      plan's KV cache (galaxyc --max-seq; default pad_size)
   --eos-id ID        a prompt stops after generating ID
@@ -113,7 +115,8 @@ Generate (causal-LM plans; after any training and evaluation):
   --top-p P          sample among the fewest most likely tokens whose
                      probability reaches P, at least one (default 1: all)
   --output FILE      write {"input_ids": [...], "generated_ids": [...]} per prompt
-                     (needed with --generate, optional with --prompt)
+                     (needed with --generate, optional with --prompt), and
+                     "text" (unescaped) where a --tokenizer decodes it
 Run:
   --backend cpu|cuda where the kernels run (default cpu); cuda: one GPU per
                      rank (its local rank modulo the visible GPUs: Ranks below),

@@ -24,8 +24,8 @@ std::string multiplesHint(const Split &s, const std::vector<int64_t> &v,
     return absl::StrCat("no list of ", v.size(), " multiples of ", s.multiple,
                         " sums to ", s.totalKey, " = ", s.total,
                         "; use at most ", units, " ", partsName);
-  // Entries past the total are no proportion worth keeping (and could
-  // overflow proportionalSplit's products).
+  // Entries past the total are no proportion worth keeping (and their sum
+  // could overflow).
   const bool sane =
       std::all_of(v.begin(), v.end(), [&](int64_t x) { return x <= s.total; });
   std::vector<int64_t> near =

@@ -26,7 +26,9 @@ proportionalSplit(const std::vector<int64_t> &weights, int64_t extent) {
   int64_t cum = 0, prev = 0;
   for (int64_t w : weights) {
     cum += w;
-    const int64_t bound = (2 * cum * extent + total) / (2 * total);
+    // 128 bits: cum * extent may pass 2^63 for sizes the config allows.
+    const int64_t bound = static_cast<int64_t>(
+        (2 * static_cast<__int128>(cum) * extent + total) / (2 * total));
     out.push_back(bound - prev);
     prev = bound;
   }

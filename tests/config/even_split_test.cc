@@ -35,6 +35,13 @@ TEST(ProportionalSplit, BoundariesRoundHalfUp) {
   EXPECT_EQ(proportionalSplit({10, 1, 1}, 4), (V{3, 1, 0}));
 }
 
+TEST(ProportionalSplit, LargeSizesDoNotOverflow) {
+  // 2 * cum * extent passes 2^63 here.
+  const int64_t big = (int64_t{1} << 31) - 1;
+  EXPECT_EQ(proportionalSplit({big, big, big}, big - 1),
+            (V{715827882, 715827882, 715827882}));
+}
+
 TEST(ProportionalSplit, NoWeight) {
   EXPECT_TRUE(proportionalSplit({}, 10).empty());
   EXPECT_TRUE(proportionalSplit({0, 0}, 10).empty());

@@ -21,10 +21,14 @@
 # = 1 - exposed / comm. The *-sync runs are the same plans with GALAXY_COMM_OVERLAP=0
 # (each collective in place, as before the overlap), the baseline: "vs sync" = 1 - exposed
 # / the sync run's comm.
+# Tile-level overlap: RUNS names <run>-tile<N> (e.g. galaxy-tile2, tp-tile4; <run>-tile is
+# <run>-tile$TILES) run <run>'s plan compiled with "comm_overlap_tiles": N (the GEMMs next
+# to a collective in N batch tiles, each tile's collective behind the next tile's GEMM;
+# compiler/CommTiling.h); their "vs sync" is against <run>-sync, the untiled baseline.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
 # Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
-#      tp-sync sp galaxy galaxy-sync galaxy2"), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
+#      tp-sync sp galaxy galaxy-sync galaxy2"; also <run>-tile<N>), TILES (2), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
 #      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -44,7 +48,7 @@ bench=modes.sh
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# run name -> "config world threads overlap" (overlap: GALAXY_COMM_OVERLAP)
+# run name -> "config world threads overlap [tiles]" (overlap: GALAXY_COMM_OVERLAP)
 declare -A spec=(
   [serial1]="full.json 1 1 1"
   [serial2]="full.json 1 2 1"
@@ -58,8 +62,12 @@ declare -A spec=(
   [galaxy2]="galaxy/galaxy2.json 2 1 1"
 )
 for name in $runs; do
+  if [[ "$name" =~ ^(.+)-tile([0-9]*)$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
+    read -r cfg world threads overlap <<<"${spec[${BASH_REMATCH[1]}]}"
+    spec[$name]="$cfg $world $threads $overlap ${BASH_REMATCH[2]:-${TILES:-2}}"
+  fi
   if [[ -z "${spec[$name]:-}" ]]; then
-    echo "modes.sh: RUNS names '$name': use ${!spec[*]}" >&2
+    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN)" >&2
     exit 2
   fi
 done
@@ -74,10 +82,16 @@ with open(sys.argv[1], "w") as f:
 EOF
 
 for name in $runs; do
-  read -r cfg world threads overlap <<<"${spec[$name]}"
-  "$galaxyc" "$root/configs/bert/$cfg" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
+  read -r cfg world threads overlap tiles <<<"${spec[$name]}"
+  config=$root/configs/bert/$cfg
+  if [[ -n "$tiles" ]]; then # the same config, tiled
+    config=$work/config_$name.json
+    python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["comm_overlap_tiles"] = int(sys.argv[2]); json.dump(c, open(sys.argv[3], "w"))' \
+      "$root/configs/bert/$cfg" "$tiles" "$config"
+  fi
+  "$galaxyc" "$config" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
     { cat "$work/galaxyc_$name.log" >&2; exit 1; }
-  "$galaxyc" "$root/configs/bert/$cfg" >"$work/summary_$name.txt"
+  "$galaxyc" "$config" >"$work/summary_$name.txt"
 done
 
 # Every run starts from one saved checkpoint: loading it takes ~1 s where seeded random
@@ -100,7 +114,7 @@ total=$((warmup + steps))
 : >"$work/runs.tsv"
 for r in $(seq 1 "$rounds"); do
   for name in $runs; do
-    read -r cfg world threads overlap <<<"${spec[$name]}"
+    read -r cfg world threads overlap tiles <<<"${spec[$name]}"
     load=$(cut -d' ' -f1 /proc/loadavg)
     pids=()
     for ((k = 0; k < world; k++)); do
@@ -181,7 +195,7 @@ def comm_ms(name):
     return statistics.median(comm), statistics.median(exposed)
 
 base = statistics.median(by["serial2"]["steps"]) if "serial2" in by else None
-print(f"{'run':8} {'ranks x thr':>11} {'median step':>12} {'rounds min..max':>16} "
+print(f"{'run':12} {'ranks x thr':>11} {'median step':>12} {'rounds min..max':>16} "
       f"{'vs serial 2t':>12} {'comm MiB/step/rank':>19} {'params+arena MiB':>17} {'load':>9}")
 for name, d in by.items():
     med = statistics.median(d["steps"])
@@ -190,7 +204,7 @@ for name, d in by.items():
     comm_s = "/".join(sorted({f"{t:.2f}" for t in tot}))
     mem = "/".join(sorted({f"{m:.0f}" for m in static_mib(name)}))
     rel = f"{med / base:.2f}x" if base else "-"
-    print(f"{name:8} {d['world']:>5} x {d['threads']:<3} {med * 1e3:9.0f} ms "
+    print(f"{name:12} {d['world']:>5} x {d['threads']:<3} {med * 1e3:9.0f} ms "
           f"{min(d['steps']) * 1e3:7.0f}..{max(d['steps']) * 1e3:<6.0f} {rel:>12} "
           f"{comm_s:>19} {mem:>17} {min(d['load']):4.1f}-{max(d['load']):<4.1f}")
 print("communication per step (profiled, mean over ranks, median over rounds):")
@@ -199,7 +213,8 @@ for name, d in by.items():
     c = comm_ms(name)
     if not c:
         continue
-    sync = comm_ms(name + "-sync") if not name.endswith("-sync") else None
+    base = re.sub(r"-tile\d*$", "", name)
+    sync = comm_ms(base + "-sync") if not name.endswith("-sync") and base + "-sync" in by else None
     vs = f"{100 * (1 - c[1] / sync[0]):6.1f}%" if sync and sync[0] > 0 else "-"
     hidden = f"{100 * (1 - c[1] / c[0]):6.1f}%" if c[0] > 0 else "-"
     print(f"  {name:12} {statistics.median(d['steps']) * 1e3:8.0f} {c[0]:8.1f} {c[1]:10.1f} "

@@ -6,6 +6,7 @@
 #include "galaxy/Layout.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 using namespace mlir;
 
@@ -51,6 +52,62 @@ bool rowLocalLinear(Operation *op, int64_t rows) {
          lin.getWeight() != lin.getInput();
 }
 
+// The operands of a tiled `op` that are tiled too (positions; every one an
+// operand the instruction keeps, at the same position), or none when `op`
+// cannot be computed row by row over `rows` rows.
+std::vector<int32_t> rowOperands(Operation *op, int64_t rows) {
+  if (isa<LinearOp>(op))
+    return rowLocalLinear(op, rows) ? std::vector<int32_t>{0}
+                                    : std::vector<int32_t>{};
+  if (isa<AddOp>(op))
+    return batchRows(op->getResult(0)) == rows &&
+                   batchRows(op->getOperand(0)) == rows &&
+                   batchRows(op->getOperand(1)) == rows
+               ? std::vector<int32_t>{0, 1}
+               : std::vector<int32_t>{};
+  if (isa<ToPartialOp>(op))
+    return batchRows(op->getResult(0)) == rows &&
+                   batchRows(op->getOperand(0)) == rows
+               ? std::vector<int32_t>{0}
+               : std::vector<int32_t>{};
+  return {};
+}
+
+// The tree computing `coll`'s input row by row, in `order`'s order, or empty:
+// every op of it used once, inside the tree, and every op between its first
+// and `coll` in the order either in the tree or pure (so the tree may move
+// down to `coll`).
+std::vector<Operation *> rowTree(Operation *coll, int64_t rows,
+                                 const std::vector<Operation *> &order,
+                                 size_t collAt) {
+  llvm::DenseSet<Operation *> tree;
+  std::vector<Value> todo{coll->getOperand(0)};
+  while (!todo.empty()) {
+    Value v = todo.back();
+    todo.pop_back();
+    Operation *def = v.getDefiningOp();
+    if (!def || !v.hasOneUse() || tree.contains(def) ||
+        rowOperands(def, rows).empty())
+      continue;
+    tree.insert(def);
+    if (!isa<LinearOp>(def)) // a linear's input is read, not grown into
+      todo.insert(todo.end(), def->operand_begin(), def->operand_end());
+  }
+  if (!tree.contains(coll->getOperand(0).getDefiningOp()))
+    return {};
+  std::vector<Operation *> ops;
+  for (size_t i = collAt; i-- > 0 && ops.size() < tree.size();) {
+    if (tree.contains(order[i]))
+      ops.push_back(order[i]);
+    else if (!isPure(order[i]))
+      return {}; // would move a tree op past an effect
+  }
+  if (ops.size() != tree.size())
+    return {};
+  std::reverse(ops.begin(), ops.end());
+  return ops;
+}
+
 } // namespace
 
 std::vector<TileStep>
@@ -63,62 +120,64 @@ tileForOverlap(const std::vector<Operation *> &order, int64_t tiles,
       out.push_back({op});
     return out;
   }
-  // op -> its rows, for every op emitted in tiles; a row-parallel linear ->
-  // the collective it is emitted with.
+  // op -> its rows, for every op emitted in tiles; a collective -> the tree
+  // computing its input (emitted with it, tile by tile).
   llvm::DenseMap<Operation *, int64_t> rowsOf;
-  llvm::DenseMap<Operation *, Operation *> pairedWith;
-  Operation *prev = nullptr; // the last op that emits before the current one
-  for (Operation *op : order) {
+  llvm::DenseMap<Operation *, std::vector<Operation *>> treeOf;
+  llvm::DenseSet<Operation *> inTree;
+  for (size_t i = 0; i < order.size(); ++i) {
+    Operation *op = order[i];
     if (!emits(op))
       continue;
     const int64_t rows = collectiveRows(op);
     if (rows > 0 && isa<ReduceScatterOp, AllReduceOp>(op)) {
-      // Emitted right after its producer, so deferring the producer to it
-      // moves the producer past nothing but non-emitting ops.
-      Value in = op->getOperand(0);
-      Operation *lin = in.getDefiningOp();
-      if (lin == prev && in.hasOneUse() && rowLocalLinear(lin, rows)) {
-        rowsOf[lin] = rowsOf[op] = rows;
-        pairedWith[lin] = op;
+      std::vector<Operation *> tree = rowTree(op, rows, order, i);
+      if (tree.empty() || llvm::any_of(tree, [&](Operation *t) {
+            return inTree.contains(t) || !emits(t);
+          }))
+        continue;
+      rowsOf[op] = rows;
+      for (Operation *t : tree) {
+        rowsOf[t] = rows;
+        inTree.insert(t);
       }
+      treeOf[op] = std::move(tree);
     } else if (rows > 0 && isa<AllGatherOp>(op)) {
       Value x = op->getResult(0);
       for (OpOperand &use : x.getUses()) {
         auto lin = dyn_cast<LinearOp>(use.getOwner());
-        if (lin && use.getOperandNumber() == 0 && rowLocalLinear(lin, rows) &&
-            lin.getBias() != x && !pairedWith.count(lin)) {
+        if (lin && use.getOperandNumber() == 0 && lin.getBias() != x &&
+            rowLocalLinear(lin, rows) && !inTree.contains(lin))
           rowsOf[lin] = rowsOf[op] = rows;
-        }
       }
     }
-    prev = op;
   }
-  auto emitTiles = [&](Operation *op, Operation *with) {
-    const int64_t rows = rowsOf.lookup(op);
-    const int64_t n = std::min(tiles, rows);
-    int64_t begin = 0;
-    for (int64_t t = 0; t < n; ++t) {
-      const int64_t count = rows / n + (t < rows % n ? 1 : 0);
-      out.push_back({op, begin, count});
-      if (with)
-        out.push_back({with, begin, count});
-      begin += count;
-    }
+  auto tileOf = [&](Operation *op, int64_t begin, int64_t count) {
+    TileStep s{op, begin, count};
+    s.inputs = isa<AllGatherOp, ReduceScatterOp, AllReduceOp>(op)
+                   ? std::vector<int32_t>{0}
+                   : rowOperands(op, rowsOf.lookup(op));
+    return s;
   };
-  llvm::DenseSet<Operation *> pairedColl;
-  for (auto &[lin, coll] : pairedWith)
-    pairedColl.insert(coll);
   for (Operation *op : order) {
-    if (pairedWith.count(op))
+    if (inTree.contains(op))
       continue; // emitted with its collective
-    if (pairedColl.contains(op)) {
-      emitTiles(op->getOperand(0).getDefiningOp(), op);
+    auto rows = rowsOf.find(op);
+    if (rows == rowsOf.end()) {
+      out.push_back({op});
       continue;
     }
-    if (rowsOf.count(op))
-      emitTiles(op, nullptr);
-    else
-      out.push_back({op});
+    const int64_t n = std::min(tiles, rows->second);
+    auto tree = treeOf.find(op);
+    int64_t begin = 0;
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t count = rows->second / n + (t < rows->second % n ? 1 : 0);
+      if (tree != treeOf.end())
+        for (Operation *u : tree->second)
+          out.push_back(tileOf(u, begin, count));
+      out.push_back(tileOf(op, begin, count));
+      begin += count;
+    }
   }
   return out;
 }

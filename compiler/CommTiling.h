@@ -7,8 +7,12 @@
 // the full tensor [B, S, H] and in its sequence shard [B, S/n, H] alike, so
 // every tile is a plain view of a buffer (plan.proto's Instr.tile). Two
 // patterns are tiled, both with collectives over a dim other than 0:
-//  - a linear whose result's only use is a reduce_scatter or all_reduce
-//    (row-parallel GEMM): emitted as linear_0, coll_0, linear_1, coll_1, ...
+//  - a reduce_scatter or all_reduce whose input is computed row by row by a
+//    linear (row-parallel GEMM), or by a tree of linears, adds and
+//    to_partial pads (the backward's input gradient plus the residual's),
+//    each result's only use inside the tree: emitted as tree_0, coll_0,
+//    tree_1, coll_1, ... at the collective's place (pure ops between the
+//    tree's ops and the collective are emitted before it, as they were);
 //  - an all_gather whose result feeds linears as their input (column-
 //    parallel GEMM): all_gather_0 .. all_gather_{T-1} at its place, and each
 //    such linear as linear_0 .. linear_{T-1} at its own place; its other
@@ -27,10 +31,11 @@
 namespace galaxy {
 
 // One instruction to emit: `op` whole (count == 0), or rows [begin, begin +
-// count) of dim 0 of its input 0 and output 0.
+// count) of dim 0 of its output 0 and of the operands at `inputs`.
 struct TileStep {
   mlir::Operation *op;
   int64_t begin = 0, count = 0;
+  std::vector<int32_t> inputs = {};
   bool tiled() const { return count > 0; }
 };
 

@@ -507,7 +507,8 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st,
     plan::Tile *t = instr->mutable_tile();
     t->set_begin(tile.begin);
     t->set_count(tile.count);
-    t->add_inputs(0);
+    for (int32_t k : tile.inputs)
+      t->add_inputs(k);
     t->add_outputs(0);
     // The tile's share of the op's FLOPs (rows are the batch items).
     const int64_t rows = p.buffers(instr->outputs(0)).shape(0);

@@ -794,6 +794,18 @@ loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
   return overlapOrder(body, dead, fusedInto, fusedGrad);
 }
 
+std::vector<TileStep> loweringSteps(Block &body,
+                                    const llvm::DenseSet<Operation *> &dead,
+                                    int64_t tiles) {
+  llvm::DenseSet<Operation *> fusedGrad;
+  for (Operation &op : body.without_terminator())
+    if (sgdFusedInto(&op))
+      fusedGrad.insert(&op);
+  return tileForOverlap(loweringOrder(body, dead), tiles, [&](Operation *op) {
+    return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
+  });
+}
+
 absl::StatusOr<plan::Plan>
 lowerPipelineStage(const std::vector<StageModule> &modules,
                    const config::GalaxyConfig &cfg, const LowerOptions &opts,

@@ -4,9 +4,9 @@
 
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
-#include "mlir/Interfaces/SideEffectInterfaces.h"
 
 using namespace mlir;
 
@@ -108,6 +108,23 @@ std::vector<Operation *> rowTree(Operation *coll, int64_t rows,
   return ops;
 }
 
+// Whether a GEMM already runs between the collective at order[at] and the
+// first use of its result: the lowering's order put independent work behind
+// it (a backward reduce_scatter before the weight gradients), and tiles
+// would only add collectives.
+bool behindGemm(const std::vector<Operation *> &order, size_t at,
+                llvm::function_ref<bool(Operation *)> emits) {
+  Value result = order[at]->getResult(0);
+  for (size_t j = at + 1; j < order.size(); ++j) {
+    Operation *op = order[j];
+    if (llvm::is_contained(op->getOperands(), result))
+      return false;
+    if (isa<LinearOp, LinearWeightGradOp, MatmulOp>(op) && emits(op))
+      return true;
+  }
+  return false;
+}
+
 } // namespace
 
 std::vector<TileStep>
@@ -130,7 +147,9 @@ tileForOverlap(const std::vector<Operation *> &order, int64_t tiles,
     if (!emits(op))
       continue;
     const int64_t rows = collectiveRows(op);
-    if (rows > 0 && isa<ReduceScatterOp, AllReduceOp>(op)) {
+    if (rows == 0 || behindGemm(order, i, emits))
+      continue;
+    if (isa<ReduceScatterOp, AllReduceOp>(op)) {
       std::vector<Operation *> tree = rowTree(op, rows, order, i);
       if (tree.empty() || llvm::any_of(tree, [&](Operation *t) {
             return inTree.contains(t) || !emits(t);
@@ -142,7 +161,7 @@ tileForOverlap(const std::vector<Operation *> &order, int64_t tiles,
         inTree.insert(t);
       }
       treeOf[op] = std::move(tree);
-    } else if (rows > 0 && isa<AllGatherOp>(op)) {
+    } else if (isa<AllGatherOp>(op)) {
       Value x = op->getResult(0);
       for (OpOperand &use : x.getUses()) {
         auto lin = dyn_cast<LinearOp>(use.getOwner());

@@ -17,6 +17,8 @@
 //    parallel GEMM): all_gather_0 .. all_gather_{T-1} at its place, and each
 //    such linear as linear_0 .. linear_{T-1} at its own place; its other
 //    users read the whole result (galaxy-run waits for every tile there).
+// A collective with a GEMM between it and its result's first use in the
+// lowering's order is already behind computation and stays whole.
 // Every element is computed by the same kernel from the same operands; only
 // the GEMMs' row counts change, which may change their rounding (hence
 // opt-in).

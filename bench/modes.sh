@@ -25,6 +25,8 @@
 # <run>-tile$TILES) run <run>'s plan compiled with "comm_overlap_tiles": N (the GEMMs next
 # to a collective in N batch tiles, each tile's collective behind the next tile's GEMM;
 # compiler/CommTiling.h); their "vs sync" is against <run>-sync, the untiled baseline.
+# "exposed by collective": rank 0's waits per collective kind (needs protoc to read the
+# plans' kernels), to see which collectives stay exposed.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
 # Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
@@ -143,9 +145,9 @@ for r in $(seq 1 "$rounds"); do
 done
 grep -m1 "GEMM:" "$work/log_${runs%% *}_1_0.txt" | sed 's/^galaxy-run: //'
 
-python3 - "$work" "$warmup" "$root/configs/bert/full.json" <<'EOF'
-import collections, json, re, statistics, sys
-work, warmup = sys.argv[1], int(sys.argv[2])
+python3 - "$work" "$warmup" "$root/configs/bert/full.json" "$root" <<'EOF'
+import collections, json, os, re, statistics, sys
+work, warmup, ROOT = sys.argv[1], int(sys.argv[2]), sys.argv[4]
 B = json.load(open(sys.argv[3]))["batch_size"]
 UNIT = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024}
 
@@ -219,6 +221,45 @@ for name, d in by.items():
     hidden = f"{100 * (1 - c[1] / c[0]):6.1f}%" if c[0] > 0 else "-"
     print(f"  {name:12} {statistics.median(d['steps']) * 1e3:8.0f} {c[0]:8.1f} {c[1]:10.1f} "
           f"{hidden:>7} {vs:>8}")
+def exposed_by_kind(name):
+    """{kind (dir): exposed ms per step} of rank 0's train_step, median over rounds (the
+    plan's kernels decoded with protoc; None without it)."""
+    import shutil, subprocess
+    proto = os.path.join(ROOT, "runtime", "plan")
+    if not shutil.which("protoc"):
+        return None
+    with open(f"{work}/plan_{name}/rank0.plan.pb", "rb") as f:
+        text = subprocess.run(["protoc", "-I", proto, os.path.join(proto, "plan.proto"),
+                               "--decode=galaxy.plan.Plan"], stdin=f, capture_output=True,
+                              text=True).stdout
+    prog = [p for p in re.split(r"\nprograms \{", text)[1:]
+            if re.search(r'^\s*name: "train_step"', p, re.M)]
+    if not prog:
+        return None
+    kinds = []
+    for i in re.findall(r"\n  instrs \{\n(.*?)\n  \}", prog[0], re.S):
+        k = re.search(r'kernel: "(\w+)"', i).group(1)
+        kinds.append(f"{k} ({'bwd' if 'backward: true' in i else 'fwd'})"
+                     if k in ("all_gather", "reduce_scatter", "all_reduce") else None)
+    per_round = collections.defaultdict(list)
+    for r in sorted({row[1] for row in rows if row[0] == name}):
+        try:
+            rank0 = json.load(open(f"{work}/profile_{name}_{r}.json"))["ranks"][0]
+        except (OSError, KeyError, IndexError):
+            return None
+        sums = collections.Counter()
+        for k, t in zip(kinds, rank0.get("instr_seconds", [])):
+            if k:
+                sums[k] += 1e3 * t
+        for k, v in sums.items():
+            per_round[k].append(v)
+    return {k: statistics.median(v) for k, v in sorted(per_round.items())}
+
+print("exposed by collective (rank 0, train_step, ms per step, median over rounds):")
+for name in by:
+    e = exposed_by_kind(name)
+    if e:
+        print(f"  {name:12} " + ", ".join(f"{k} {v:.1f}" for k, v in e.items()))
 print("comm by collective (rank 0, train_step, MiB per step):")
 for name in by:
     comm = comm_mib(name)

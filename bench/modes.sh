@@ -21,10 +21,16 @@
 # = 1 - exposed / comm. The *-sync runs are the same plans with GALAXY_COMM_OVERLAP=0
 # (each collective in place, as before the overlap), the baseline: "vs sync" = 1 - exposed
 # / the sync run's comm.
+# Tile-level overlap: RUNS names <run>-tile<N> (e.g. galaxy-tile2, tp-tile4; <run>-tile is
+# <run>-tile$TILES) run <run>'s plan compiled with "comm_overlap_tiles": N (the GEMMs next
+# to a collective in N batch tiles, each tile's collective behind the next tile's GEMM;
+# compiler/CommTiling.h); their "vs sync" is against <run>-sync, the untiled baseline.
+# "exposed by collective": rank 0's waits per collective kind (needs protoc to read the
+# plans' kernels), to see which collectives stay exposed.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
 # Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
-#      tp-sync sp galaxy galaxy-sync galaxy2"), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
+#      tp-sync sp galaxy galaxy-sync galaxy2"; also <run>-tile<N>), TILES (2), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
 #      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -44,7 +50,7 @@ bench=modes.sh
 # shellcheck source=bench/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# run name -> "config world threads overlap" (overlap: GALAXY_COMM_OVERLAP)
+# run name -> "config world threads overlap [tiles]" (overlap: GALAXY_COMM_OVERLAP)
 declare -A spec=(
   [serial1]="full.json 1 1 1"
   [serial2]="full.json 1 2 1"
@@ -58,8 +64,12 @@ declare -A spec=(
   [galaxy2]="galaxy/galaxy2.json 2 1 1"
 )
 for name in $runs; do
+  if [[ "$name" =~ ^(.+)-tile([0-9]*)$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
+    read -r cfg world threads overlap <<<"${spec[${BASH_REMATCH[1]}]}"
+    spec[$name]="$cfg $world $threads $overlap ${BASH_REMATCH[2]:-${TILES:-2}}"
+  fi
   if [[ -z "${spec[$name]:-}" ]]; then
-    echo "modes.sh: RUNS names '$name': use ${!spec[*]}" >&2
+    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN)" >&2
     exit 2
   fi
 done
@@ -74,10 +84,16 @@ with open(sys.argv[1], "w") as f:
 EOF
 
 for name in $runs; do
-  read -r cfg world threads overlap <<<"${spec[$name]}"
-  "$galaxyc" "$root/configs/bert/$cfg" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
+  read -r cfg world threads overlap tiles <<<"${spec[$name]}"
+  config=$root/configs/bert/$cfg
+  if [[ -n "$tiles" ]]; then # the same config, tiled
+    config=$work/config_$name.json
+    python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["comm_overlap_tiles"] = int(sys.argv[2]); json.dump(c, open(sys.argv[3], "w"))' \
+      "$root/configs/bert/$cfg" "$tiles" "$config"
+  fi
+  "$galaxyc" "$config" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
     { cat "$work/galaxyc_$name.log" >&2; exit 1; }
-  "$galaxyc" "$root/configs/bert/$cfg" >"$work/summary_$name.txt"
+  "$galaxyc" "$config" >"$work/summary_$name.txt"
 done
 
 # Every run starts from one saved checkpoint: loading it takes ~1 s where seeded random
@@ -100,7 +116,7 @@ total=$((warmup + steps))
 : >"$work/runs.tsv"
 for r in $(seq 1 "$rounds"); do
   for name in $runs; do
-    read -r cfg world threads overlap <<<"${spec[$name]}"
+    read -r cfg world threads overlap tiles <<<"${spec[$name]}"
     load=$(cut -d' ' -f1 /proc/loadavg)
     pids=()
     for ((k = 0; k < world; k++)); do
@@ -129,9 +145,9 @@ for r in $(seq 1 "$rounds"); do
 done
 grep -m1 "GEMM:" "$work/log_${runs%% *}_1_0.txt" | sed 's/^galaxy-run: //'
 
-python3 - "$work" "$warmup" "$root/configs/bert/full.json" <<'EOF'
-import collections, json, re, statistics, sys
-work, warmup = sys.argv[1], int(sys.argv[2])
+python3 - "$work" "$warmup" "$root/configs/bert/full.json" "$root" <<'EOF'
+import collections, json, os, re, statistics, sys
+work, warmup, ROOT = sys.argv[1], int(sys.argv[2]), sys.argv[4]
 B = json.load(open(sys.argv[3]))["batch_size"]
 UNIT = {"B": 1 / 2**20, "KiB": 1 / 1024, "MiB": 1, "GiB": 1024}
 
@@ -181,7 +197,7 @@ def comm_ms(name):
     return statistics.median(comm), statistics.median(exposed)
 
 base = statistics.median(by["serial2"]["steps"]) if "serial2" in by else None
-print(f"{'run':8} {'ranks x thr':>11} {'median step':>12} {'rounds min..max':>16} "
+print(f"{'run':12} {'ranks x thr':>11} {'median step':>12} {'rounds min..max':>16} "
       f"{'vs serial 2t':>12} {'comm MiB/step/rank':>19} {'params+arena MiB':>17} {'load':>9}")
 for name, d in by.items():
     med = statistics.median(d["steps"])
@@ -190,7 +206,7 @@ for name, d in by.items():
     comm_s = "/".join(sorted({f"{t:.2f}" for t in tot}))
     mem = "/".join(sorted({f"{m:.0f}" for m in static_mib(name)}))
     rel = f"{med / base:.2f}x" if base else "-"
-    print(f"{name:8} {d['world']:>5} x {d['threads']:<3} {med * 1e3:9.0f} ms "
+    print(f"{name:12} {d['world']:>5} x {d['threads']:<3} {med * 1e3:9.0f} ms "
           f"{min(d['steps']) * 1e3:7.0f}..{max(d['steps']) * 1e3:<6.0f} {rel:>12} "
           f"{comm_s:>19} {mem:>17} {min(d['load']):4.1f}-{max(d['load']):<4.1f}")
 print("communication per step (profiled, mean over ranks, median over rounds):")
@@ -199,11 +215,51 @@ for name, d in by.items():
     c = comm_ms(name)
     if not c:
         continue
-    sync = comm_ms(name + "-sync") if not name.endswith("-sync") else None
+    base = re.sub(r"-tile\d*$", "", name)
+    sync = comm_ms(base + "-sync") if not name.endswith("-sync") and base + "-sync" in by else None
     vs = f"{100 * (1 - c[1] / sync[0]):6.1f}%" if sync and sync[0] > 0 else "-"
     hidden = f"{100 * (1 - c[1] / c[0]):6.1f}%" if c[0] > 0 else "-"
     print(f"  {name:12} {statistics.median(d['steps']) * 1e3:8.0f} {c[0]:8.1f} {c[1]:10.1f} "
           f"{hidden:>7} {vs:>8}")
+def exposed_by_kind(name):
+    """{kind (dir): exposed ms per step} of rank 0's train_step, median over rounds (the
+    plan's kernels decoded with protoc; None without it)."""
+    import shutil, subprocess
+    proto = os.path.join(ROOT, "runtime", "plan")
+    if not shutil.which("protoc"):
+        return None
+    with open(f"{work}/plan_{name}/rank0.plan.pb", "rb") as f:
+        text = subprocess.run(["protoc", "-I", proto, os.path.join(proto, "plan.proto"),
+                               "--decode=galaxy.plan.Plan"], stdin=f, capture_output=True,
+                              text=True).stdout
+    prog = [p for p in re.split(r"\nprograms \{", text)[1:]
+            if re.search(r'^\s*name: "train_step"', p, re.M)]
+    if not prog:
+        return None
+    kinds = []
+    for i in re.findall(r"\n  instrs \{\n(.*?)\n  \}", prog[0], re.S):
+        k = re.search(r'kernel: "(\w+)"', i).group(1)
+        kinds.append(f"{k} ({'bwd' if 'backward: true' in i else 'fwd'})"
+                     if k in ("all_gather", "reduce_scatter", "all_reduce") else None)
+    per_round = collections.defaultdict(list)
+    for r in sorted({row[1] for row in rows if row[0] == name}):
+        try:
+            rank0 = json.load(open(f"{work}/profile_{name}_{r}.json"))["ranks"][0]
+        except (OSError, KeyError, IndexError):
+            return None
+        sums = collections.Counter()
+        for k, t in zip(kinds, rank0.get("instr_seconds", [])):
+            if k:
+                sums[k] += 1e3 * t
+        for k, v in sums.items():
+            per_round[k].append(v)
+    return {k: statistics.median(v) for k, v in sorted(per_round.items())}
+
+print("exposed by collective (rank 0, train_step, ms per step, median over rounds):")
+for name in by:
+    e = exposed_by_kind(name)
+    if e:
+        print(f"  {name:12} " + ", ".join(f"{k} {v:.1f}" for k, v in e.items()))
 print("comm by collective (rank 0, train_step, MiB per step):")
 for name in by:
     comm = comm_mib(name)

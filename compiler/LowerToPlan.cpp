@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compiler/ArenaPlacer.h"
+#include "compiler/CommTiling.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
@@ -223,7 +224,9 @@ private:
   absl::Status lowerFunction(func::FuncOp fn, const std::string &name,
                              const std::vector<std::string> &outputNames,
                              const std::string &bwdName = "");
-  absl::Status emitOp(Operation &op, ProgramState &st);
+  // `tile`: the rows of input 0 and output 0 this instruction computes
+  // (CommTiling.h); the op's results get their buffers at its first tile.
+  absl::Status emitOp(Operation &op, ProgramState &st, const TileStep &tile);
   int32_t newBuffer(Value v, plan::Buffer::Kind kind, const std::string &name);
   int32_t paramIndex(ParamOp op);
   int32_t optState(int32_t param, int slot, RankedTensorType type);
@@ -398,7 +401,8 @@ void Lowering::applyRankAttrs(const RankLowering &k, plan::Instr &instr) {
   }
 }
 
-absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
+absl::Status Lowering::emitOp(Operation &op, ProgramState &st,
+                              const TileStep &tile) {
   auto touch = [&](Value v, int64_t at) {
     auto it = st.defAt.find(v);
     if (it != st.defAt.end())
@@ -472,6 +476,11 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
       }
     }
     for (Value r : fusedInto.count(&op) ? ValueRange() : op.getResults()) {
+      if (auto have = bufferOf.find(r); have != bufferOf.end()) {
+        instr->add_outputs(have->second); // a later tile of the op
+        touch(r, st.idx);
+        continue;
+      }
       int32_t id =
           newBuffer(r, plan::Buffer::ARENA,
                     absl::StrCat(opName.drop_front(7).str(), "#", st.idx));
@@ -494,6 +503,17 @@ absl::Status Lowering::emitOp(Operation &op, ProgramState &st) {
   applyRankAttrs(rank, *instr);
   if (auto cost = dyn_cast<CostOpInterface>(op))
     instr->set_flops(cost.cost(opts.rank).flops);
+  if (tile.tiled()) {
+    plan::Tile *t = instr->mutable_tile();
+    t->set_begin(tile.begin);
+    t->set_count(tile.count);
+    for (int32_t k : tile.inputs)
+      t->add_inputs(k);
+    t->add_outputs(0);
+    // The tile's share of the op's FLOPs (rows are the batch items).
+    const int64_t rows = p.buffers(instr->outputs(0)).shape(0);
+    instr->set_flops(instr->flops() / rows * tile.count);
+  }
   if (absl::Status s = checkKernel(&op, *instr); !s.ok())
     return s;
   ++st.idx;
@@ -594,8 +614,13 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   }
 
   collectiveInput.clear();
-  for (Operation *opp : overlapOrder(body, dead, fusedInto, fusedGrad)) {
-    Operation &op = *opp;
+  auto emits = [&](Operation *op) {
+    return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.count(op);
+  };
+  for (const TileStep &step :
+       tileForOverlap(overlapOrder(body, dead, fusedInto, fusedGrad),
+                      cfg.comm_overlap_tiles, emits)) {
+    Operation &op = *step.op;
     if (auto param = dyn_cast<ParamOp>(op)) {
       int32_t pi = paramIndex(param);
       auto it = paramBuffer.find(pi);
@@ -609,7 +634,8 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
       }
       continue;
     }
-    if (absl::Status s = emitOp(op, bwd.contains(&op) ? bwdState : fwdState);
+    if (absl::Status s =
+            emitOp(op, bwd.contains(&op) ? bwdState : fwdState, step);
         !s.ok())
       return s;
   }
@@ -766,6 +792,18 @@ loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
       fusedGrad[&op] = d;
     }
   return overlapOrder(body, dead, fusedInto, fusedGrad);
+}
+
+std::vector<TileStep> loweringSteps(Block &body,
+                                    const llvm::DenseSet<Operation *> &dead,
+                                    int64_t tiles) {
+  llvm::DenseSet<Operation *> fusedGrad;
+  for (Operation &op : body.without_terminator())
+    if (sgdFusedInto(&op))
+      fusedGrad.insert(&op);
+  return tileForOverlap(loweringOrder(body, dead), tiles, [&](Operation *op) {
+    return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
+  });
 }
 
 absl::StatusOr<plan::Plan>

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "compiler/CommTiling.h"
 #include "compiler/config/galaxy_config.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "runtime/plan/plan.pb.h"
@@ -38,6 +39,12 @@ lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
 // emits one (not a ParamOp, not an SGD step fused into its gradient).
 std::vector<mlir::Operation *>
 loweringOrder(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead);
+// The same with comm_overlap_tiles = `tiles` applied (CommTiling.h): one step
+// per instruction, so instruction k is the k-th step whose op emits one; a
+// tiled op appears once per tile (begin 0 first).
+std::vector<TileStep>
+loweringSteps(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead,
+              int64_t tiles);
 // The same, handing each plan to `consume` on the thread that lowered it as
 // soon as it is lowered (ranks in any order, several at once), so a caller
 // that only writes plans never holds them all. The plan lives on a protobuf

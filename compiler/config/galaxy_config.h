@@ -122,6 +122,12 @@ struct GalaxyConfig {
   // SPMD mode; world = stages x pp_group_size. Serial: one rank per stage.
   ParallelMode pp_group_mode = ParallelMode::kSerial;
   int pp_group_size = 1; // derived by resolveConfig
+  // Tile-level communication overlap (not a prototype key; compiler/
+  // CommTiling.h): a linear feeding a reduce-scatter / all-reduce, and the
+  // linears fed by an all-gather, run in this many batch tiles, each tile's
+  // collective behind the next tile's GEMM. 1 = off. Fewer-row GEMMs may
+  // round differently from the whole one, so it is opt-in.
+  int64_t comm_overlap_tiles = 1;
 
   // --- Not keys ---
   std::string source; // file (or name) the config came from; prefixes errors

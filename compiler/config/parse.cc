@@ -352,6 +352,7 @@ void readAll(Reader &r, GalaxyConfig &c) {
   r.read("num_microbatches", c.num_microbatches);
   r.read("pp_microbatch_list", c.pp_microbatch_list);
   r.readEnum("pp_schedule", c.pp_schedule, parsePipelineSchedule);
+  r.read("comm_overlap_tiles", c.comm_overlap_tiles);
 }
 
 } // namespace

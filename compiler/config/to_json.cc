@@ -94,6 +94,7 @@ std::string toJson(const GalaxyConfig &c) {
   j["num_microbatches"] = c.num_microbatches;
   j["pp_microbatch_list"] = c.pp_microbatch_list;
   j["pp_schedule"] = toString(c.pp_schedule);
+  j["comm_overlap_tiles"] = c.comm_overlap_tiles;
   // Another family's own keys would make the file read as that family's.
   for (const models::ModelSpec *m : models::registeredModels())
     if (m != own)

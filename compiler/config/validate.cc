@@ -221,6 +221,12 @@ absl::Status checkTraining(const GalaxyConfig &c) {
     return bad(c, absl::StrCat("num_epochs = ", c.num_epochs, " must be >= 0"));
   if (c.seed < 0)
     return bad(c, absl::StrCat("seed = ", c.seed, " must be >= 0"));
+  // Tiles hold whole batch items (compiler/CommTiling.h).
+  if (c.comm_overlap_tiles < 1 || c.comm_overlap_tiles > c.batch_size)
+    return bad(c, absl::StrCat("comm_overlap_tiles = ", c.comm_overlap_tiles,
+                               " must be in [1, batch_size ", c.batch_size,
+                               "] (1 = no tiling; each tile holds whole "
+                               "batch items)"));
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/Layout.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "nlohmann/json.hpp"
 #include "llvm/ADT/DenseSet.h"
 
 namespace galaxy::profile {
@@ -178,9 +179,15 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
           if (seenParams.insert(param.getName().str()).second)
             owned[&op].push_back(param);
   int instr = 0;
+  // The plan's comm_overlap_tiles (its resolved config): tiled ops become
+  // one instruction per tile.
+  const nlohmann::json cfg =
+      nlohmann::json::parse(plan.config_json(), nullptr, false);
+  const int64_t tiles =
+      cfg.is_object() ? cfg.value("comm_overlap_tiles", int64_t{1}) : 1;
   // In the lowering's order, so op nodes name the instructions they became.
-  for (mlir::Operation *opp : loweringOrder(body, dead)) {
-    mlir::Operation &op = *opp;
+  for (const TileStep &step : loweringSteps(body, dead, tiles)) {
+    mlir::Operation &op = *step.op;
     if (llvm::isa<ParamOp>(op))
       continue;
     auto blockAttr = op.getAttrOfType<mlir::StringAttr>(kBlockAttr);
@@ -195,10 +202,12 @@ absl::StatusOr<RankProfile> profileRank(mlir::ModuleOp module,
                        kind, "op");
     // A fused SGD step runs inside its gradient's instruction: its FLOPs
     // count, it is no instruction of its own.
-    if (!sgdFusedInto(&op)) {
+    if (!sgdFusedInto(&op))
       leaf.instrs.push_back(instr++);
+    if (step.begin > 0)
+      continue; // a later tile: the op counts once, at its first
+    if (!sgdFusedInto(&op))
       leaf.fig.ops += 1;
-    }
 
     OpCost c = costOf(&op, rp.rank);
     if (!c.known)

@@ -44,6 +44,38 @@ std::vector<int64_t> vec(const google::protobuf::RepeatedField<int64_t> &s) {
   return {s.begin(), s.end()};
 }
 
+// Instr.tile: the listed operands as rows [begin, begin + count) of their
+// dim 0, one contiguous slab of their buffer.
+absl::Status applyTile(const plan::Instr &instr, std::vector<Tensor> &in,
+                       std::vector<Tensor> &out, const std::string &where) {
+  const plan::Tile &tile = instr.tile();
+  auto view = [&](std::vector<Tensor> &ts, int32_t k,
+                  const char *what) -> absl::Status {
+    if (k < 0 || k >= int32_t(ts.size()))
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": tile names ", what, " ", k, " of ", ts.size(),
+                       "; recompile the plan"));
+    Tensor &t = ts[k];
+    if (t.shape.empty() || tile.begin() < 0 || tile.count() < 1 ||
+        tile.begin() > t.shape[0] - tile.count())
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": tile rows [", tile.begin(), ", +", tile.count(), ") of ",
+          what, " ", k, " of shape ", absl::StrJoin(t.shape, "x"),
+          " are outside its dim 0; recompile the plan"));
+    const int64_t row = t.numel() / t.shape[0]; // elements of one row
+    t.data = static_cast<char *>(t.data) + 4 * row * tile.begin();
+    t.shape[0] = tile.count();
+    return absl::OkStatus();
+  };
+  for (int32_t k : tile.inputs())
+    if (absl::Status s = view(in, k, "input"); !s.ok())
+      return s;
+  for (int32_t k : tile.outputs())
+    if (absl::Status s = view(out, k, "output"); !s.ok())
+      return s;
+  return absl::OkStatus();
+}
+
 // Unique in the process, so kernels' copies keyed by a parameter's address
 // cannot outlive an executor whose memory another one reuses.
 uint64_t freshParamsVersion() {
@@ -279,6 +311,14 @@ absl::Status Executor::bind() {
           bi.in.push_back(tensorAt(id, slot));
         for (int32_t id : instr.outputs())
           bi.out.push_back(tensorAt(id, slot));
+        if (instr.has_tile())
+          if (absl::Status s = applyTile(
+                  instr, bi.in, bi.out,
+                  absl::StrCat(prog.name(), " instruction ",
+                               bp.bySlot[slot].size(), " (", instr.kernel(),
+                               " in ", instr.block(), ")"));
+              !s.ok())
+            return s;
         if (isDataMovement(instr.kernel())) {
           auto move = bindDataMove(instr, bi.in, bi.out, rank_, world_,
                                    absl::StrCat(prog.name(), " instruction ",

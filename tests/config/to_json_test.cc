@@ -16,8 +16,9 @@ TEST(ToJson, WritesEveryKeyAndNoWarningsOnReload) {
   nlohmann::json j = nlohmann::json::parse(text);
   // Every key of GalaxyConfig once, except another family's own keys (a
   // BERT config.json has no rope_theta).
-  EXPECT_EQ(j.size(), 64u);
-  EXPECT_EQ(j["max_seq"], 0); // inference keys (docs/inference.md)
+  EXPECT_EQ(j.size(), 65u);
+  EXPECT_EQ(j["comm_overlap_tiles"], 1); // compiler/CommTiling.h
+  EXPECT_EQ(j["max_seq"], 0);            // inference keys (docs/inference.md)
   EXPECT_EQ(j["inference"], false);
   EXPECT_EQ(j["task"], "classification");
   EXPECT_FALSE(j.contains("rope_theta"));

@@ -6,7 +6,7 @@
       [--att TP|SP --con SP|None --mlp TP|SP] [--heads 2,1,1] [--inter 64,32,32]
       [--seq 8,5,3] [--batch 3,2,1] [--dropout 0.1] [--optimizer sgd|adamw]
       [--steps 4] [--lr-factor F] [--keep DIR] [--dtype fp32|bf16] [--parallel-dtype D]
-      [--layers L] [--tie [--drop-tied]] [--init-std X] [--drop-cross-mask] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
+      [--tiles T [--zero-tile-begin]] [--layers L] [--tie [--drop-tied]] [--init-std X] [--drop-cross-mask] pipelines: [--stages 1,3] [--group serial|dp|tp|sp|galaxy]
       [--microbatches 4] [--schedule gpipe|1f1b]
 
 Writes a tiny BERT config (2 layers, hidden 64, 4 heads, intermediate 128, pad 16,
@@ -25,6 +25,11 @@ for those devices (world = their number; the invariant holds for any choice).
 --mode pp is a pipeline: world = stages x group size, each stage a group running
 --group's mode (its split lists are those of the group size); batch 6 in 4 microbatches
 is [2,2,1,1] — uneven sizes too.
+
+--tiles T sets comm_overlap_tiles on the N-rank side only (tile-level communication
+overlap: GEMMs next to a collective run in T batch tiles, compiler/CommTiling.h), so the
+tiled plan is held to the untiled serial one; --zero-tile-begin, a negative control,
+rewrites every tile of the N-rank plans to start at row 0.
 
 Split lists default to uneven ones for the world size (world 3: heads 2,1,1,
 intermediate 64,32,32, seq 8,5,3, batch 3,2,1). --lr-factor scales the learning rate of
@@ -110,7 +115,7 @@ def default_splits(args, world):
     return cases.get(args.model, DEFAULT_SPLITS).get(world, {})
 
 
-def make_config(args, lr_factor=1.0, dtype="fp32"):
+def make_config(args, lr_factor=1.0, dtype="fp32", tiles=1):
     if args.model == "bart":
         cfg = bart_case.config(args.optimizer, args.task)
         cfg.update({"dropout": args.dropout, "attention_dropout": args.dropout,
@@ -135,6 +140,8 @@ def make_config(args, lr_factor=1.0, dtype="fp32"):
             }
         )
     cfg["learning_rate"] *= lr_factor
+    if tiles > 1:
+        cfg["comm_overlap_tiles"] = tiles
     if args.peft == "lora" and args.model == "llama":
         cfg.update({"use_lora": True, "lora_dim": 4, "lora_alpha": 8, "lora_dropout": args.dropout,
                     "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
@@ -217,6 +224,14 @@ def zero_attr(plan_dir, name):
     print(f"negative control: {name} set to 0 in {changed} instructions")
 
 
+def zero_tile_begin(plan_dir):
+    """Rewrites every tile of every rank plan to begin at row 0 (Tile.begin)."""
+    changed = rewrite_plans(plan_dir, re.compile(r"(tile \{\s*)begin: \d+"), r"\g<1>")
+    if not changed:
+        fail("--zero-tile-begin: no plan has a tile past row 0 (give --tiles)")
+    print(f"negative control: {changed} tiles moved to row 0")
+
+
 def drop_tied(plan_dir):
     """Removes Pipeline.tied from every rank plan: the copies' gradients go unsummed."""
     changed = rewrite_plans(plan_dir, re.compile(r"\n\s*tied \{[^}]*\}"), "")
@@ -292,6 +307,11 @@ def main(argv=None):
     ap.add_argument("--drop-cross-mask", action="store_true",
                     help="negative control (bart): the N-rank plans' cross-attention ignores "
                     "the source padding mask")
+    ap.add_argument("--tiles", type=int, default=1,
+                    help="comm_overlap_tiles of the N-rank side (1: untiled)")
+    ap.add_argument("--zero-tile-begin", action="store_true",
+                    help="negative control: every tile of the N-rank plans starts at row 0, "
+                    "so the rows of later tiles are never computed")
     ap.add_argument("--parallel-dtype", choices=["fp32", "bf16"],
                     help="negative control: the N-rank side's dtype (default --dtype)")
     args = ap.parse_args(argv)
@@ -328,13 +348,15 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         label += f" stages {args.stages} x{args.microbatches} {args.schedule}"
     if group_of(args)[0] == "galaxy":
         label += f" ({args.att}/{args.con}/{args.mlp})"
+    if args.tiles > 1:
+        label += f" {args.tiles} tiles"
     parallel_dtype = args.parallel_dtype or args.dtype
     if args.dtype != "fp32" or parallel_dtype != args.dtype:
         label += f" {args.dtype}" + ("" if parallel_dtype == args.dtype else f"/{parallel_dtype}")
     with open(p("serial.json"), "w") as f:
         json.dump(make_config(args, dtype=args.dtype), f, indent=1)
     with open(p("parallel.json"), "w") as f:
-        json.dump(make_config(args, args.lr_factor, parallel_dtype), f, indent=1)
+        json.dump(make_config(args, args.lr_factor, parallel_dtype, args.tiles), f, indent=1)
     for name, n, seed in (("train.jsonl", 24, 1), ("eval.jsonl", 8, 2)):
         with open(p(name), "w") as f:
             rows = (llama_case.rows(n, seed, args.task) if args.model == "llama"
@@ -379,6 +401,8 @@ def compare_runs(args, work, galaxyc, galaxy_run):
         zero_attr(p("parallel.plan"), args.zero_attr)
     if args.drop_tied:
         drop_tied(p("parallel.plan"))
+    if args.zero_tile_begin:
+        zero_tile_begin(p("parallel.plan"))
     if args.drop_cross_mask:
         drop_cross_mask(p("parallel.plan"), args.layers)
     common = ["--data", p("train.jsonl"), "--steps", str(args.steps), "--seed", "7", *init,

@@ -110,8 +110,10 @@ std::string summarizePlan(const plan::Plan &p) {
         continue;
       const auto &buf =
           p.buffers(k == "all_gather" ? in.outputs(0) : in.inputs(0));
-      const int64_t n =
+      int64_t n =
           sat(plan::checkedMul(elements(buf.shape()), plan::kElementBytes));
+      if (in.has_tile() && buf.shape_size() > 0 && buf.shape(0) > 0)
+        n = n / buf.shape(0) * in.tile().count(); // one batch tile's rows
       auto &[count, bytes] = comm[k + (in.backward() ? " (bwd)" : " (fwd)")];
       ++count;
       bytes = add(bytes, n);

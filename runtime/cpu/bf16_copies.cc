@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <new>
 #include <utility>
+#include <vector>
 
 #include "runtime/cpu/bf16_bits.h"
 #include "runtime/cpu/parallel.h"
@@ -60,16 +62,16 @@ inline int64_t packedOffset(int64_t kk, int64_t nn, int64_t K) {
          (nn % 64) * 2 + kk % 2;
 }
 
-// One 64x64 tile of w at (r0, c0), the portable way.
-void packTileScalar(const float *w, int64_t rows, int64_t cols, int64_t r0,
+// The tile at column c0 of a band of 64 rounded rows `h` (row stride cols),
+// the band starting at row r0: its 4096 halves of each copy, the portable
+// way.
+void packTileScalar(const uint16_t *h, int64_t rows, int64_t cols, int64_t r0,
                     int64_t c0, uint16_t *wt, uint16_t *wn) {
-  for (int64_t r = r0; r < r0 + B; ++r)
+  for (int64_t r = 0; r < B; ++r)
     for (int64_t c = c0; c < c0 + B; ++c) {
-      uint32_t u;
-      __builtin_memcpy(&u, w + r * cols + c, sizeof u);
-      const uint16_t h = uint16_t(bf16RoundedBits(u) >> 16);
-      wt[packedOffset(c, r, cols)] = h; // B = wᵀ: k = c, n = r
-      wn[packedOffset(r, c, rows)] = h; // B = w: k = r, n = c
+      const uint16_t v = h[r * cols + c];
+      wt[packedOffset(c, r0 + r, cols)] = v; // B = wᵀ: k = c, n = r
+      wn[packedOffset(r0 + r, c, rows)] = v; // B = w: k = r, n = c
     }
 }
 
@@ -99,21 +101,25 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512i v[16]) {
   }
 }
 
-// One 64x64 tile: rounded into t[64][64] (L1), then written as 4096
-// consecutive halves of each copy.
+// packTileScalar with 512-bit shuffles. The copies are read at the next
+// step's GEMMs, long after: streaming stores spare reading each destination
+// line before writing it (the stores were most of the time); they need both
+// copies 64-byte aligned (the cache's storage is; every store is then a
+// whole line).
+template <bool kStream>
+__attribute__((target("avx512f,avx512bw"))) inline void store(uint16_t *p,
+                                                              __m512i v) {
+  if constexpr (kStream)
+    _mm512_stream_si512(reinterpret_cast<__m512i *>(p), v);
+  else
+    _mm512_storeu_si512(p, v);
+}
+
+template <bool kStream>
 __attribute__((target("avx512f,avx512bw"))) void
-packTileAvx512(const float *w, int64_t rows, int64_t cols, int64_t r0,
+packTileAvx512(const uint16_t *h, int64_t rows, int64_t cols, int64_t r0,
                int64_t c0, uint16_t *wt, uint16_t *wn) {
-  alignas(64) uint16_t t[B][B];
-  for (int64_t r = 0; r < B; ++r)
-    for (int64_t c = 0; c < B; c += 32) {
-      const float *src = w + (r0 + r) * cols + c0 + c;
-      const __m512i lo = roundedHalves(src), hi = roundedHalves(src + 16);
-      _mm512_store_si512(
-          &t[r][c],
-          _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi32_epi16(lo)),
-                             _mm512_cvtepi32_epi16(hi), 1));
-    }
+  const uint16_t *t = h + c0;
   // B = w: row pair p holds, for each column, rows 2p and 2p+1 side by side.
   uint16_t *n = wn + c0 * rows + r0 * 64;
   __m512i lo, hi;
@@ -128,25 +134,25 @@ packTileAvx512(const float *w, int64_t rows, int64_t cols, int64_t r0,
   }
   for (int64_t p = 0; p < B / 2; ++p)
     for (int64_t c = 0; c < B; c += 32) {
-      const __m512i a = _mm512_load_si512(&t[2 * p][c]),
-                    b = _mm512_load_si512(&t[2 * p + 1][c]);
-      _mm512_storeu_si512(n + p * 128 + 2 * c,
-                          _mm512_permutex2var_epi16(a, lo, b));
-      _mm512_storeu_si512(n + p * 128 + 2 * c + 32,
-                          _mm512_permutex2var_epi16(a, hi, b));
+      const __m512i a = _mm512_loadu_si512(t + 2 * p * cols + c),
+                    b = _mm512_loadu_si512(t + (2 * p + 1) * cols + c);
+      store<kStream>(n + p * 128 + 2 * c, _mm512_permutex2var_epi16(a, lo, b));
+      store<kStream>(n + p * 128 + 2 * c + 32,
+                     _mm512_permutex2var_epi16(a, hi, b));
     }
   // B = wᵀ: column pair q holds, for each row, columns 2q and 2q+1 side by
   // side: the tile's 32-bit pairs [64 rows][32 q] transposed to [32 q][64].
   uint32_t *o = reinterpret_cast<uint32_t *>(wt + r0 * cols + c0 * 64);
-  const uint32_t *t32 = reinterpret_cast<const uint32_t *>(&t[0][0]);
+  const uint32_t *t32 = reinterpret_cast<const uint32_t *>(t);
   for (int64_t rb = 0; rb < B; rb += 16)
     for (int64_t qb = 0; qb < 32; qb += 16) {
       __m512i v[16];
       for (int i = 0; i < 16; ++i)
-        v[i] = _mm512_load_si512(t32 + (rb + i) * 32 + qb);
+        v[i] = _mm512_loadu_si512(t32 + (rb + i) * (cols / 2) + qb);
       transpose16(v);
       for (int j = 0; j < 16; ++j)
-        _mm512_storeu_si512(o + (qb + j) * 64 + rb, v[j]);
+        store<kStream>(reinterpret_cast<uint16_t *>(o + (qb + j) * 64 + rb),
+                       v[j]);
     }
 }
 
@@ -154,7 +160,7 @@ struct Copy {
   uint64_t version = 0;              // 0: stale
   int64_t n = 0, rows = 0, cols = 0; // rows > 0: packed (2n halves)
   uint64_t lastUse = 0;
-  std::shared_ptr<uint16_t[]> bits;
+  std::shared_ptr<uint16_t[]> bits; // 64-byte aligned (packTileAvx512)
   int64_t bytes() const { return bits ? (rows > 0 ? 4 : 2) * n : 0; }
 };
 
@@ -195,7 +201,10 @@ struct Cache {
       p.rows = rows;
       p.cols = cols;
       makeRoom((packed ? 4 : 2) * n, &p);
-      p.bits.reset(new uint16_t[packed ? 2 * n : n]);
+      constexpr std::align_val_t line{64};
+      p.bits.reset(
+          static_cast<uint16_t *>(::operator new[]((packed ? 4 : 2) * n, line)),
+          [](uint16_t *q) { ::operator delete[](q, line); });
       bytes += p.bytes();
     }
     return p;
@@ -226,21 +235,38 @@ void toBf16(const float *x, uint16_t *y, int64_t n, int threads) {
   });
 }
 
+// Band by band: 64 rows (contiguous in w) rounded in one stream into this
+// thread's scratch (a few hundred KiB: L2), then shuffled tile by tile into
+// both copies. Shuffling straight from w read 64 rows at once, too many
+// streams for the prefetchers (4x toBf16's time on cold weights).
 void packBf16(const float *w, int64_t rows, int64_t cols, uint16_t *wt,
               uint16_t *wn, int threads) {
   static const bool avx512 =
       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-  const int64_t tileRows = rows / B, tileCols = cols / B;
-  parallelChunks(tileRows * tileCols, B * B, threads,
-                 [&](int64_t i0, int64_t i1) {
-                   for (int64_t i = i0; i < i1; ++i) {
-                     const int64_t r0 = i / tileCols * B, c0 = i % tileCols * B;
-                     if (avx512)
-                       packTileAvx512(w, rows, cols, r0, c0, wt, wn);
-                     else
-                       packTileScalar(w, rows, cols, r0, c0, wt, wn);
-                   }
-                 });
+  const bool aligned =
+      (reinterpret_cast<uintptr_t>(wt) | reinterpret_cast<uintptr_t>(wn)) %
+          64 ==
+      0;
+  parallelChunks(rows / B, B * cols, threads, [&](int64_t b0, int64_t b1) {
+    thread_local std::vector<uint16_t> band;
+    if (band.size() < static_cast<size_t>(B * cols))
+      band.resize(B * cols);
+    for (int64_t b = b0; b < b1; ++b) {
+      const float *src = w + b * B * cols;
+      if (avx512)
+        toBf16Avx512(src, band.data(), B * cols);
+      else
+        toBf16Scalar(src, band.data(), B * cols);
+      for (int64_t c0 = 0; c0 < cols; c0 += B)
+        if (avx512 && aligned)
+          packTileAvx512<true>(band.data(), rows, cols, b * B, c0, wt, wn);
+        else if (avx512)
+          packTileAvx512<false>(band.data(), rows, cols, b * B, c0, wt, wn);
+        else
+          packTileScalar(band.data(), rows, cols, b * B, c0, wt, wn);
+    }
+    _mm_sfence(); // the streaming stores, before other threads read them
+  });
 }
 
 Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads) {

@@ -1,6 +1,7 @@
 #include "runtime/cpu/bf16_copies.h"
 
 #include <immintrin.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -311,11 +312,17 @@ void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
 
 namespace {
 std::atomic<int64_t> &cacheLimit() {
-  static std::atomic<int64_t> limit = [] {
+  static std::atomic<int64_t> limit = []() -> int64_t {
     const char *env = std::getenv("GALAXY_BF16_CACHE_MB");
     char *end = nullptr;
     const long long mb = env && *env ? std::strtoll(env, &end, 10) : 0;
-    return (end && *end == '\0' && mb > 0 ? mb : 4096) * (int64_t{1} << 20);
+    if (end && *end == '\0' && mb > 0)
+      return mb * (int64_t{1} << 20);
+    // Half the machine's memory: a model whose fp32 weights fit in memory
+    // keeps all its copies (half their size plain, their size packed).
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? int64_t{pages} * page / 2
+                                 : int64_t{4096} << 20;
   }();
   return limit;
 }

@@ -55,9 +55,10 @@ void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads);
 
 // The cache holds at most this many bytes of copies (GALAXY_BF16_CACHE_MB,
-// default 4096): past it, the least recently used entries are dropped (and
-// rounded again at their next use). Entries of parameters that are gone are
-// never used again, so they are the first to go.
+// default half the machine's memory): past it, the least recently used
+// entries are dropped (and rounded again at their next use). Entries of
+// parameters that are gone (an executor destroyed) are never used again, so
+// they are the first to go.
 int64_t bf16CacheLimitBytes();
 // Another limit from now on (tests).
 void setBf16CacheLimitBytes(int64_t bytes);

@@ -83,11 +83,14 @@ const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
 }
 
 // Parameter w[rows, cols] as B = wᵀ (`transposed`) or B = w in the packed
-// layout (bf16PackedWeights), where the primitives of both products with m
-// rows (x·wᵀ and dy·w) want it; null otherwise.
+// layout (bf16PackedWeights), in training programs where the primitives of
+// both products with m rows (x·wᵀ and dy·w) want it; null otherwise.
+// Inference programs (paramsVersion != 0) keep the plain copy that decode's
+// GEMV reads too, rather than hold both.
 const uint16_t *packedWeight(const KernelCall &c, const Tensor &w,
                              bool transposed, int64_t m, Bf16Bits &hold) {
-  if (!w.param || c.ctx.weightsVersion == 0 || w.shape.size() != 2)
+  if (!w.param || c.ctx.weightsVersion == 0 || c.ctx.paramsVersion != 0 ||
+      w.shape.size() != 2)
     return nullptr;
   const int64_t rows = w.shape[0], cols = w.shape[1];
   if (!onednnBf16PackedFits(m, rows, cols) ||

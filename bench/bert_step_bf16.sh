@@ -13,7 +13,9 @@
 # Targets (issue 18): Galaxy bf16 <= 0.65x Galaxy fp32 and <= 0.5x PyTorch autocast.
 # Env: STEPS (20), WARMUP (3), ROUNDS (3), THREADS (2), PYTHON (default: the project's
 #      .venv python if it imports torch, else /usr/bin/python3), GALAXYC / GALAXY_RUN,
-#      BENCH_WORKDIR (keep the files there), GALAXY_BF16=emulate (the emulated bf16 path).
+#      BENCH_WORKDIR (keep the files there), GALAXY_BF16=emulate (the emulated bf16 path),
+#      BASELINE_RUN (another galaxy-run binary, e.g. built at an older commit: its bf16 step
+#      joins the rounds as a fourth side, for a before/after in one run).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,10 +49,18 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores
   "threads $threads; $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 total=$((warmup + steps))
+sides=(fp32 bf16 torch)
+if [[ -n "${BASELINE_RUN:-}" ]]; then
+  cp "$BASELINE_RUN" "$work/bin/galaxy-run-baseline"
+  sides+=(base)
+fi
 run_side() { # side round
   case $1 in
   fp32 | bf16)
     "$galaxy_run" "$work/$1.plan" --data "$work/data.jsonl" --steps "$total" \
+      --metrics "$work/$1_$2.jsonl" >"$work/$1_$2.log" 2>&1 || { cat "$work/$1_$2.log" >&2; exit 1; } ;;
+  base)
+    "$work/bin/galaxy-run-baseline" "$work/bf16.plan" --data "$work/data.jsonl" --steps "$total" \
       --metrics "$work/$1_$2.jsonl" >"$work/$1_$2.log" 2>&1 || { cat "$work/$1_$2.log" >&2; exit 1; } ;;
   torch)
     "$py" "$here/bert_step_torch.py" "$work/fp32.json" "$work/data.jsonl" --steps "$steps" \
@@ -58,10 +68,9 @@ run_side() { # side round
       2>"$work/torch_$2.log" || { cat "$work/torch_$2.log" >&2; exit 1; } ;;
   esac
 }
-sides=(fp32 bf16 torch)
 for r in $(seq 1 "$rounds"); do
-  for i in 0 1 2; do
-    run_side "${sides[$(((i + r - 1) % 3))]}" "$r"
+  for i in "${!sides[@]}"; do
+    run_side "${sides[$(((i + r - 1) % ${#sides[@]}))]}" "$r"
   done
   echo "round $r/$rounds done"
 done
@@ -77,10 +86,14 @@ def galaxy(side, r):
     rows = [json.loads(l) for l in open(f"{work}/{side}_{r}.jsonl")]
     return statistics.median(B / row["samples_per_s"] for row in rows[warmup:])
 
+import os
 rs = range(1, rounds + 1)
 t = {"Galaxy fp32": [galaxy("fp32", r) for r in rs],
      "Galaxy bf16": [galaxy("bf16", r) for r in rs],
      "PyTorch autocast bf16": [json.load(open(f"{work}/torch_{r}.json"))["median_s"] for r in rs]}
+base = os.path.exists(f"{work}/base_1.jsonl")
+if base:
+    t["bf16, BASELINE_RUN"] = [galaxy("base", r) for r in rs]
 print(f"{'':22} {'median step':>12} {'rounds (min..max)':>20}")
 for name, v in t.items():
     print(f"{name:22} {statistics.median(v) * 1e3:9.0f} ms {min(v) * 1e3:9.0f}..{max(v) * 1e3:.0f} ms")
@@ -93,4 +106,12 @@ print(f"Galaxy bf16 / Galaxy fp32: {statistics.median(vs32):.2f} (per round "
       f"{', '.join(f'{x:.2f}' for x in vs32)}; target <= 0.65)")
 print(f"Galaxy bf16 / PyTorch autocast bf16: {statistics.median(vsto):.2f} (per round "
       f"{', '.join(f'{x:.2f}' for x in vsto)}; target <= 0.5)")
+if base:
+    for name, key in (("fp32", "Galaxy fp32"), ("autocast", "PyTorch autocast bf16")):
+        v = [b / f for b, f in zip(t["bf16, BASELINE_RUN"], t[key])]
+        print(f"BASELINE_RUN bf16 / {name}: {statistics.median(v):.2f} (per round "
+              f"{', '.join(f'{x:.2f}' for x in v)})")
+    v = [n / b for n, b in zip(t["Galaxy bf16"], t["bf16, BASELINE_RUN"])]
+    print(f"Galaxy bf16 / BASELINE_RUN bf16: {statistics.median(v):.2f} (per round "
+          f"{', '.join(f'{x:.2f}' for x in v)})")
 EOF2

@@ -68,14 +68,38 @@ uint16_t *bf16Scratch(int slot, int64_t n) {
 }
 
 // Operand `t` as bfloat16 bits: a parameter's cached copy (rounded once per
-// update, see bf16Weights), anything else rounded into scratch.
-const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot) {
+// update, see bf16Weights; `hold` keeps it), anything else rounded into
+// scratch.
+const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
+                            Bf16Bits &hold) {
   const int64_t n = t.numel();
-  if (t.param && c.ctx.weightsVersion != 0)
-    return bf16Weights(t.f32(), n, c.ctx.weightsVersion, c.env.threads);
+  if (t.param && c.ctx.weightsVersion != 0) {
+    hold = bf16Weights(t.f32(), n, c.ctx.weightsVersion, c.env.threads);
+    return hold.get();
+  }
   uint16_t *copy = bf16Scratch(slot, n);
   toBf16(t.f32(), copy, n, c.env.threads);
   return copy;
+}
+
+// Parameter w[rows, cols] as B = wᵀ (`transposed`) or B = w in the packed
+// layout (bf16PackedWeights), in training programs where the primitives of
+// both products with m rows (x·wᵀ and dy·w) want it; null otherwise.
+// Inference programs (paramsVersion != 0) keep the plain copy that decode's
+// GEMV reads too, rather than hold both.
+const uint16_t *packedWeight(const KernelCall &c, const Tensor &w,
+                             bool transposed, int64_t m, Bf16Bits &hold) {
+  if (!w.param || c.ctx.weightsVersion == 0 || c.ctx.paramsVersion != 0 ||
+      w.shape.size() != 2)
+    return nullptr;
+  const int64_t rows = w.shape[0], cols = w.shape[1];
+  if (!onednnBf16PackedFits(m, rows, cols) ||
+      !onednnBf16PackedFits(m, cols, rows))
+    return nullptr;
+  PackedBf16Weights p = bf16PackedWeights(w.f32(), rows, cols,
+                                          c.ctx.weightsVersion, c.env.threads);
+  hold = std::move(p.hold);
+  return transposed ? p.wt : p.wn;
 }
 
 } // namespace
@@ -115,17 +139,22 @@ absl::Status linearKernel(const KernelCall &c) {
     if (c.ctx.matmulDType != plan::MATMUL_BF16) {
       gemvRows(m, n, k, x.f32(), w.f32(), yp, beta != 0.f, c.env.threads);
     } else {
-      const uint16_t *wb =
+      const Bf16Bits wb =
           bf16Weights(w.f32(), w.numel(), c.ctx.paramsVersion, c.env.threads);
-      gemvRowsBf16(m, n, k, gemmOperand(c, x, 0), wb, yp, beta != 0.f,
+      gemvRowsBf16(m, n, k, gemmOperand(c, x, 0), wb.get(), yp, beta != 0.f,
                    c.env.threads);
     }
     return absl::OkStatus();
   }
-  if (nativeBf16(c))
-    return onednnMatmulBf16(false, transpose_w != 0, m, n, k, 1.f,
-                            bf16Operand(c, x, 0), k, bf16Operand(c, w, 1),
-                            transpose_w ? k : n, beta, yp, n);
+  if (nativeBf16(c)) {
+    Bf16Bits xh, wh;
+    if (const uint16_t *wp = packedWeight(c, w, transpose_w != 0, m, wh))
+      return onednnMatmulBf16Packed(m, n, k, bf16Operand(c, x, 0, xh), k, wp,
+                                    beta, yp, n);
+    return onednnMatmulBf16(
+        false, transpose_w != 0, m, n, k, 1.f, bf16Operand(c, x, 0, xh), k,
+        bf16Operand(c, w, 1, wh), transpose_w ? k : n, beta, yp, n);
+  }
   const float *xp = gemmOperand(c, x, 0), *wp = gemmOperand(c, w, 1);
   return c.env.sgemm(false, transpose_w != 0, m, n, k, 1.f, xp, k, wp,
                      transpose_w ? k : n, beta, yp, n);
@@ -147,10 +176,13 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // fuses them): no gradient buffer is written and read back.
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
-  if (nativeBf16(c))
+  if (nativeBf16(c)) {
+    Bf16Bits dyh, xh;
     return onednnMatmulBf16(true, false, n, k, rows, static_cast<float>(alpha),
-                            bf16Operand(c, dy, 0), n, bf16Operand(c, x, 1), k,
+                            bf16Operand(c, dy, 0, dyh), n,
+                            bf16Operand(c, x, 1, xh), k,
                             static_cast<float>(beta), dw.f32(), k);
+  }
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
   return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,
                      xp, k, static_cast<float>(beta), dw.f32(), k);
@@ -186,9 +218,10 @@ absl::Status matmulKernel(const KernelCall &c) {
   float *yp = y.f32();
   if (nativeBf16(c)) {
     const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
+    Bf16Bits ah, bh;
     return onednnBatchedMatmulBf16(batch, ta != 0, tb != 0, m, n, k, alpha,
-                                   bf16Operand(c, a, 0), bf16Operand(c, b, 1),
-                                   yp, threads);
+                                   bf16Operand(c, a, 0, ah),
+                                   bf16Operand(c, b, 1, bh), yp, threads);
   }
   const float *ap = gemmOperand(c, a, 0), *bp = gemmOperand(c, b, 1);
   const int64_t sa = ar * ac, sb = br * bc, sy = m * n;

@@ -15,7 +15,9 @@
 #      .venv python if it imports torch, else /usr/bin/python3), GALAXYC / GALAXY_RUN,
 #      BENCH_WORKDIR (keep the files there), GALAXY_BF16=emulate (the emulated bf16 path),
 #      BASELINE_RUN (another galaxy-run binary, e.g. built at an older commit: its bf16 step
-#      joins the rounds as a fourth side, for a before/after in one run).
+#      joins the rounds as a fourth side, for a before/after in one run), BASELINE_GALAXYC
+#      (the galaxyc of that commit, which compiles the baseline's plan: needed when the plan
+#      format changed in between).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -52,6 +54,8 @@ total=$((warmup + steps))
 sides=(fp32 bf16 torch)
 if [[ -n "${BASELINE_RUN:-}" ]]; then
   cp "$BASELINE_RUN" "$work/bin/galaxy-run-baseline"
+  "${BASELINE_GALAXYC:-$galaxyc}" "$work/bf16.json" -o "$work/base.plan" >"$work/galaxyc_base.log" 2>&1 ||
+    { cat "$work/galaxyc_base.log" >&2; exit 1; }
   sides+=(base)
 fi
 run_side() { # side round
@@ -60,7 +64,7 @@ run_side() { # side round
     "$galaxy_run" "$work/$1.plan" --data "$work/data.jsonl" --steps "$total" \
       --metrics "$work/$1_$2.jsonl" >"$work/$1_$2.log" 2>&1 || { cat "$work/$1_$2.log" >&2; exit 1; } ;;
   base)
-    "$work/bin/galaxy-run-baseline" "$work/bf16.plan" --data "$work/data.jsonl" --steps "$total" \
+    "$work/bin/galaxy-run-baseline" "$work/base.plan" --data "$work/data.jsonl" --steps "$total" \
       --metrics "$work/$1_$2.jsonl" >"$work/$1_$2.log" 2>&1 || { cat "$work/$1_$2.log" >&2; exit 1; } ;;
   torch)
     "$py" "$here/bert_step_torch.py" "$work/fp32.json" "$work/data.jsonl" --steps "$steps" \

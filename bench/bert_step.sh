@@ -17,6 +17,10 @@
 #      HF (1: run the Hugging Face sides; 0 skips them), COMPILE_WARMUP (torch.compile's
 #      untimed steps, compilation included: max(WARMUP, 3)), FUSE_AB (1: also run a plan
 #      compiled with galaxyc --no-fuse, galaxy-fuse off, in every round: its effect in one run),
+#      B_RUN (another galaxy-run binary, e.g. one built before a change) and/or B_ENV
+#      (settings for env(1), e.g. "GOMP_SPINCOUNT=20000"): also run the plan with that binary
+#      and those settings in every round, as side B_LABEL (default "B"): a change's effect
+#      in one alternating run,
 #      GALAXYC / GALAXY_RUN / KERNELS_BENCH (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -60,6 +64,20 @@ if [[ "$fuse_ab" != 0 ]]; then
     >"$work/galaxyc_unfused.log" 2>&1
 fi
 
+b_run=${B_RUN:-}
+b_env=${B_ENV:-}
+b_label=${B_LABEL:-B}
+b_side=0
+if [[ -n "$b_run" || -n "$b_env" ]]; then
+  b_side=1
+  if [[ -n "$b_run" ]]; then
+    cp "$b_run" "$work/bin/galaxy-run-b" # a snapshot, as common.sh does for ours
+    b_run=$work/bin/galaxy-run-b
+  else
+    b_run=$galaxy_run
+  fi
+fi
+
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online;" \
   "threads $threads; $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$kernels_bench" --sgemm-peak >"$work/peak.txt"
@@ -80,6 +98,12 @@ for r in $(seq 1 "$rounds"); do
     /usr/bin/time -v -o "$work/unfused_time_$r.txt" "$galaxy_run" "$work/plan_unfused" \
       --data "$work/data.jsonl" --steps "$total" --metrics "$work/unfused_metrics_$r.jsonl" \
       >"$work/unfused_$r.log" 2>&1 || { cat "$work/unfused_$r.log" >&2; exit 1; }
+  fi
+  if [[ "$b_side" != 0 ]]; then
+    # shellcheck disable=SC2086  # B_ENV is a list of settings
+    /usr/bin/time -v -o "$work/b_time_$r.txt" env $b_env "$b_run" "$work/plan" \
+      --data "$work/data.jsonl" --steps "$total" --metrics "$work/b_metrics_$r.jsonl" \
+      >"$work/b_$r.log" 2>&1 || { cat "$work/b_$r.log" >&2; exit 1; }
   fi
   /usr/bin/time -v -o "$work/torch_time_$r.txt" "$py" "$here/bert_step_torch.py" \
     "$work/config.json" "$work/data.jsonl" --steps "$steps" --warmup "$warmup" \
@@ -103,10 +127,15 @@ peak=$(printf '%s\n' "${peaks[@]}" | sort -g | tail -1)
 echo "sgemm peak used: $peak GFLOP/s (the highest reading)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other processes' load skews both sides)"
 
-"$py" - "$work" "$rounds" "$warmup" "$peak" "$hf" "$fuse_ab" <<'EOF'
+if [[ "$b_side" != 0 ]]; then
+  echo "side $b_label: ${B_RUN:-the same galaxy-run}${b_env:+ with $b_env}"
+fi
+
+"$py" - "$work" "$rounds" "$warmup" "$peak" "$hf" "$fuse_ab" "$b_side" "$b_label" <<'EOF'
 import json, re, statistics, sys
 work, rounds, warmup, peak = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 hf, fuse_ab = sys.argv[5] != "0", sys.argv[6] != "0"
+b_side, b_label = sys.argv[7] != "0", sys.argv[8]
 cfg = json.load(open(f"{work}/config.json"))
 B, S, H, I = cfg["batch_size"], cfg["pad_size"], cfg["hidden_size"], cfg["intermediate_size"]
 L, n, C = cfg["num_hidden_layers"], cfg["num_attention_heads"], cfg["num_classes"]
@@ -138,6 +167,10 @@ if fuse_ab:
     u = [galaxy_round(r, "unfused") for r in range(1, rounds + 1)]
     sides.append(("unfused", u, max(rss_mib(f"{work}/unfused_time_{r}.txt")
                                      for r in range(1, rounds + 1))))
+if b_side:
+    bb = [galaxy_round(r, "b") for r in range(1, rounds + 1)]
+    sides.append((b_label[:11], bb, max(rss_mib(f"{work}/b_time_{r}.txt")
+                                        for r in range(1, rounds + 1))))
 t, t_rss, t_row = side("torch")
 sides.append(("torch", t, t_rss))
 if hf:

@@ -7,7 +7,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/kernel_profile.h"
@@ -120,11 +122,16 @@ public:
     }
     const auto t0 = std::chrono::steady_clock::now();
     absl::Status st = it->second(call);
+    std::string shapes;
+    if (profileShapes_)
+      for (const Tensor &t : in)
+        absl::StrAppend(&shapes, shapes.empty() ? "" : ",",
+                        absl::StrJoin(t.shape, "x"));
     profile_->record(
         instr,
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count(),
-        double(instr.flops()));
+        double(instr.flops()), shapes);
     refreshWrittenBf16Weights(call);
     return st;
   }
@@ -133,6 +140,7 @@ private:
   CpuEnv env_;
   std::string description_;
   std::unique_ptr<KernelProfile> profile_; // null unless GALAXY_PROFILE is set
+  const bool profileShapes_ = KernelProfile::byShapeByEnv();
 };
 
 } // namespace

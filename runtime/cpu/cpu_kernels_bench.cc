@@ -2,7 +2,8 @@
 // benchmark, not a test: run `cpu_kernels_bench` and read the figures
 // (GALAXY_THREADS / GALAXY_GEMM apply). `--sgemm-peak` prints the machine's
 // best sgemm GFLOP/s instead; `--fused [ROUNDS]` times galaxy-fuse's kernels
-// against the pairs they replace.
+// against the pairs they replace; `--gemm-step [ROUNDS]` the step's GEMMs alone
+// and in sequence (gemmStep).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -205,15 +206,146 @@ int fusedAB(int rounds) {
   return 0;
 }
 
+// The step's GEMMs (BERT-base, batch 4, seq 32) three ways, through the
+// backend (per-shape library choice, bias copy): "alone", each GEMM repeated on
+// the same operands (hot caches); "sequence", the 12 layers' GEMMs in the
+// step's order over each layer's own weights (cold: 340 MB of weights);
+// "sequence+gaps", the same with a one-thread pass over a 128x3072 activation
+// between GEMMs (what the step's elementwise kernels do: the second thread
+// sleeps in between, under OMP_WAIT_POLICY=PASSIVE). ROUNDS alternating rounds,
+// the fastest of each printed per GEMM kind. Separates cold weights and thread
+// wake-ups from the GEMM's own speed (issue 18, "fp32 step").
+int gemmStep(int rounds) {
+  std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();
+  const int64_t b = 4, s = 32, h = 768, inter = 3072, layers = 12;
+  const int64_t rows = b * s;
+  struct Layer {
+    Owned wq{{h, h}}, wk{{h, h}}, wv{{h, h}}, wo{{h, h}}, w1{{inter, h}},
+        w2{{h, inter}}, bh{{h}}, bi{{inter}};
+  };
+  std::vector<std::unique_ptr<Layer>> ls;
+  for (int i = 0; i < layers; ++i)
+    ls.push_back(std::make_unique<Layer>());
+  Owned x({b, s, h}), y({b, s, h}), hid({b, s, inter}), dhid({b, s, inter}),
+      dy({b, s, h}), dx({b, s, h}), scratch({b, s, inter});
+  const Instr lin = op("linear"), linN = withI(op("linear"), "transpose_w", 0);
+  const Instr wgrad =
+      withF(withF(op("linear_weight_grad"), "alpha", -1e-9), "beta", 1.0);
+  struct Call {
+    int kind;
+    Instr instr;
+    std::vector<Owned *> in, out;
+  };
+  const char *kinds[] = {"fwd x.Wt 768x768 +bias",  "fwd x.Wt 3072x768 +bias",
+                         "fwd x.Wt 768x3072 +bias", "dx dy.W 768x768",
+                         "dx dy.W 768x3072",        "dx dy.W 3072x768",
+                         "dW 768x768 (SGD fused)",  "dW 3072x768 (SGD fused)",
+                         "dW 768x3072 (SGD fused)"};
+  const double flops[] = {2.0 * rows * h * h, 2.0 * rows * inter * h,
+                          2.0 * rows * inter * h};
+  std::vector<Call> seq;
+  for (auto &l : ls) {
+    for (Owned *w : {&l->wq, &l->wk, &l->wv, &l->wo})
+      seq.push_back({0, lin, {&x, w, &l->bh}, {&y}});
+    seq.push_back({1, lin, {&x, &l->w1, &l->bi}, {&hid}});
+    seq.push_back({2, lin, {&hid, &l->w2, &l->bh}, {&y}});
+  }
+  for (auto it = ls.rbegin(); it != ls.rend(); ++it) {
+    Layer &l = **it;
+    seq.push_back({4, linN, {&dy, &l.w2}, {&dhid}});
+    seq.push_back({8, wgrad, {&dy, &hid}, {&l.w2}});
+    seq.push_back({5, linN, {&dhid, &l.w1}, {&dx}});
+    seq.push_back({7, wgrad, {&dhid, &x}, {&l.w1}});
+    for (Owned *w : {&l.wo, &l.wv, &l.wk, &l.wq}) {
+      seq.push_back({3, linN, {&dy, w}, {&dx}});
+      seq.push_back({6, wgrad, {&dy, &x}, {w}});
+    }
+  }
+  KernelContext ctx{.seed = 1, .step = 1, .training = true};
+  auto run = [&](const Call &c) {
+    std::vector<Tensor> ti, to;
+    for (Owned *o : c.in)
+      ti.push_back(o->t);
+    for (Owned *o : c.out)
+      to.push_back(o->t);
+    (void)be->run(c.instr, ti, to, ctx);
+  };
+  constexpr int kKinds = 9;
+  // best[way][kind]: fastest round's mean us per call.
+  double best[3][kKinds];
+  for (auto &w : best)
+    std::fill(w, w + kKinds, 1e30);
+  using clock = std::chrono::steady_clock;
+  for (const Call &c : seq) // first use: JIT, per-shape choice
+    run(c);
+  for (int r = 0; r < rounds; ++r) {
+    // alone: the first call of each kind, repeated
+    for (int k = 0; k < kKinds; ++k) {
+      const Call *c = nullptr;
+      for (const Call &cc : seq)
+        if (cc.kind == k && !c)
+          c = &cc;
+      run(*c);
+      const int reps = 10;
+      auto t0 = clock::now();
+      for (int i = 0; i < reps; ++i)
+        run(*c);
+      best[0][k] = std::min(
+          best[0][k], std::chrono::duration<double>(clock::now() - t0).count() /
+                          reps * 1e6);
+    }
+    for (int way = 1; way < 3; ++way) {
+      double sum[kKinds] = {}, n[kKinds] = {};
+      for (const Call &c : seq) {
+        if (way == 2) {
+          float *p = scratch.t.f32();
+          for (int64_t i = 0; i < scratch.t.numel(); ++i)
+            p[i] = p[i] * 0.5f + 0.25f;
+        }
+        auto t0 = clock::now();
+        run(c);
+        sum[c.kind] += std::chrono::duration<double>(clock::now() - t0).count();
+        ++n[c.kind];
+      }
+      for (int k = 0; k < kKinds; ++k)
+        best[way][k] = std::min(best[way][k], sum[k] / n[k] * 1e6);
+    }
+  }
+  std::printf("%s\n%-28s %10s %10s %14s   us per call, GFLOP/s (fastest "
+              "of %d rounds)\n",
+              be->gemmDescription().c_str(), "", "alone", "sequence",
+              "sequence+gaps", rounds);
+  for (int k = 0; k < kKinds; ++k) {
+    const double f = flops[k % 3 == 0 ? 0 : 1];
+    std::printf("%-28s %6.0f %5.0f %6.0f %5.0f %8.0f %5.0f\n", kinds[k],
+                best[0][k], f / best[0][k] * 1e-3, best[1][k],
+                f / best[1][k] * 1e-3, best[2][k], f / best[2][k] * 1e-3);
+  }
+  double tot[3] = {}, fl = 0;
+  for (const Call &c : seq) {
+    const double f = flops[c.kind % 3 == 0 ? 0 : 1];
+    fl += f;
+    for (int w = 0; w < 3; ++w)
+      tot[w] += best[w][c.kind];
+  }
+  std::printf("%-28s %6.1f ms %5.0f %6.1f ms %5.0f %6.1f ms %5.0f  (the "
+              "step's 216 layer GEMMs)\n",
+              "total", tot[0] * 1e-3, fl / tot[0] * 1e-3, tot[1] * 1e-3,
+              fl / tot[1] * 1e-3, tot[2] * 1e-3, fl / tot[2] * 1e-3);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   galaxy::rt::cpu::prepareCpuLibraries(argv);
   if (argc > 1 && std::string(argv[1]) == "--sgemm-peak")
     return sgemmPeak();
   if (argc > 1 && std::string(argv[1]) == "--fused")
     return fusedAB(argc > 2 ? std::atoi(argv[2]) : 5);
+  if (argc > 1 && std::string(argv[1]) == "--gemm-step")
+    return gemmStep(argc > 2 ? std::atoi(argv[2]) : 3);
   if (argc > 1) {
-    std::fprintf(
-        stderr, "usage: cpu_kernels_bench [--sgemm-peak | --fused [ROUNDS]]\n");
+    std::fprintf(stderr, "usage: cpu_kernels_bench [--sgemm-peak | --fused "
+                         "[ROUNDS] | --gemm-step [ROUNDS]]\n");
     return 2;
   }
   std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();

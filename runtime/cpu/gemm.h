@@ -39,6 +39,15 @@ absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                                int64_t lda, const float *b, int64_t ldb,
                                float beta, float *c, int64_t ldc);
 
+// C = op(A)·op(B) + bias, the bias [n] added to every row in the primitive's
+// epilogue (a linear layer's forward without a pass writing the bias into C
+// first). The same bits as onednnMatmulSgemm with C holding the bias and
+// beta = 1 (tests/kernels/gemm_bias_test.cc).
+absl::Status onednnMatmulSgemmBias(bool trans_a, bool trans_b, int64_t m,
+                                   int64_t n, int64_t k, const float *a,
+                                   int64_t lda, const float *b, int64_t ldb,
+                                   const float *bias, float *c, int64_t ldc);
+
 // batch independent products C_i = alpha·op(A_i)·op(B_i), every matrix dense
 // and stored one after another, as one oneDNN matmul primitive (attention's
 // many small matrices: one call instead of one GEMM each), on `threads`
@@ -77,6 +86,13 @@ absl::Status perShapeSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                            int64_t k, float alpha, const float *a, int64_t lda,
                            const float *b, int64_t ldb, float beta, float *c,
                            int64_t ldc);
+
+// The library the per-shape table holds for this shape (ta, tb, m, n, k,
+// strides; this process's thread count), without timing anything: nullopt until
+// perShapeSgemm has met the shape.
+std::optional<GemmKind> perShapeKnownKind(bool trans_a, bool trans_b, int64_t m,
+                                          int64_t n, int64_t k, int64_t lda,
+                                          int64_t ldb, int64_t ldc);
 
 // Thread count for both libraries (OpenMP for oneDNN, OpenBLAS's own pool).
 // Process-wide: a backend calls it before each kernel, and it is a no-op while

@@ -159,6 +159,21 @@ absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   return lastFn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+std::optional<GemmKind> perShapeKnownKind(bool ta, bool tb, int64_t m,
+                                          int64_t n, int64_t k, int64_t lda,
+                                          int64_t ldb, int64_t ldc) {
+  const std::string shape = absl::StrFormat("%d %d %d %d %d %d %d %d", ta, tb,
+                                            m, n, k, lda, ldb, ldc);
+  ShapeTable &t = table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  if (!t.loaded)
+    t.load();
+  auto it = t.kinds.find(shape);
+  if (it == t.kinds.end())
+    return std::nullopt;
+  return it->second;
+}
+
 GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
   setGemmThreads(threads);
   if (forced)

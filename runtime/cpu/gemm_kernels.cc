@@ -102,6 +102,22 @@ const uint16_t *packedWeight(const KernelCall &c, const Tensor &w,
   return transposed ? p.wt : p.wn;
 }
 
+// Whether linear's bias goes to oneDNN's matmul primitive as its bias argument
+// (added in the epilogue, the same bits as C = bias then beta = 1) instead of
+// a pass copying it into every row of C: fp32 plans whose GEMM for this shape
+// is that primitive, and outside the few-row GEMV path. A shape the per-shape
+// table has not met yet takes the copy once (perShapeSgemm times it).
+bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
+                    int64_t n, int64_t k) {
+  if (c.ctx.matmulDType == plan::MATMUL_BF16 || gemv)
+    return false;
+  if (c.env.gemm == GemmKind::kOneDnnMatmul)
+    return true;
+  return c.env.gemm == GemmKind::kPerShape &&
+         perShapeKnownKind(false, tw, m, n, k, k, tw ? k : n, n) ==
+             GemmKind::kOneDnnMatmul;
+}
+
 } // namespace
 
 absl::Status linearKernel(const KernelCall &c) {
@@ -122,20 +138,25 @@ absl::Status linearKernel(const KernelCall &c) {
                         transpose_w));
   float *yp = y.f32();
   float beta = 0.f;
+  // Inference with a few rows (decode): the product reads each weight once.
+  const bool gemv =
+      transpose_w && m <= kGemvMaxRows && c.ctx.paramsVersion != 0 && w.param;
   if (c.in.size() == 3) {
     const Tensor &b = c.in[2];
     // [N], or [1, N] (a Hugging Face buffer such as final_logits_bias).
     if (b.numel() != n || b.shape.back() != n)
       return kernelError(c, "bias must be [N] or [1, N]");
     const float *bp = b.f32();
+    if (biasInEpilogue(c, gemv, transpose_w != 0, m, n, k))
+      return onednnMatmulSgemmBias(false, transpose_w != 0, m, n, k, x.f32(), k,
+                                   w.f32(), transpose_w ? k : n, bp, yp, n);
     parallelChunks(m, n, c.env.threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         std::memcpy(yp + r * n, bp, n * sizeof(float));
     });
     beta = 1.f; // the GEMM accumulates onto the broadcast bias
   }
-  if (transpose_w && m <= kGemvMaxRows && c.ctx.paramsVersion != 0 && w.param) {
-    // Inference with a few rows (decode): the product reads each weight once.
+  if (gemv) {
     if (c.ctx.matmulDType != plan::MATMUL_BF16) {
       gemvRows(m, n, k, x.f32(), w.f32(), yp, beta != 0.f, c.env.threads);
     } else {

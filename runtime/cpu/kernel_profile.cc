@@ -13,10 +13,16 @@ bool KernelProfile::enabledByEnv() {
   return env && *env && std::string_view(env) != "0";
 }
 
+bool KernelProfile::byShapeByEnv() {
+  const char *env = std::getenv("GALAXY_PROFILE");
+  return env && std::string_view(env) == "shapes";
+}
+
 void KernelProfile::record(const plan::Instr &instr, double seconds,
-                           double flops) {
-  Stat &s = stats_[instr.backward() ? absl::StrCat(instr.kernel(), " (bwd)")
-                                    : instr.kernel()];
+                           double flops, const std::string &shapes) {
+  Stat &s =
+      stats_[absl::StrCat(instr.kernel(), instr.backward() ? " (bwd)" : "",
+                          shapes.empty() ? "" : " ", shapes)];
   ++s.calls;
   s.seconds += seconds;
   s.flops += flops;

@@ -1,6 +1,8 @@
 // GALAXY_PROFILE=1: wall time per kernel (and GFLOP/s, from the FLOPs the plan
 // counted for each instruction),
 // accumulated by the CPU backend and printed as a table when it is destroyed.
+// GALAXY_PROFILE=shapes keeps each kernel's operand shapes apart (e.g. the
+// step's GEMMs one row per shape, to set against the same GEMM alone).
 #pragma once
 
 #include <cstdint>
@@ -16,10 +18,14 @@ class KernelProfile {
 public:
   // True when GALAXY_PROFILE is set to anything but "" or "0".
   static bool enabledByEnv();
+  // GALAXY_PROFILE=shapes: rows per kernel and operand shapes.
+  static bool byShapeByEnv();
 
   // Forward and backward instances of one kernel are kept apart ("linear" vs
   // "linear (bwd)") because their shapes differ.
-  void record(const plan::Instr &instr, double seconds, double flops);
+  // `shapes` (may be empty) is appended to the row's name.
+  void record(const plan::Instr &instr, double seconds, double flops,
+              const std::string &shapes = "");
   // Kernels by total time, with calls, share, mean and GFLOP/s.
   std::string table() const;
   bool empty() const { return stats_.empty(); }

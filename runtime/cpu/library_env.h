@@ -2,7 +2,11 @@
 // to be in the environment before the process starts:
 // - libgomp's wait policy (OMP_WAIT_POLICY). Its default (spin ~ms after every
 //   parallel region) made BERT steps 2-10x slower and erratic on a shared
-//   2-core machine.
+//   2-core machine. PASSIVE costs a wake-up (~50 us on a 2-core Zen 4 VM) at
+//   each of a BERT-base step's ~317 parallel regions, yet a bounded spin
+//   (GOMP_SPINCOUNT 1000, 5000, 20000) was no faster there in alternating
+//   runs (issue 18), so PASSIVE stays the default; bench/bert_step.sh's
+//   B_ENV="GOMP_SPINCOUNT=N" re-measures it.
 // - OpenBLAS's kernel (OPENBLAS_CORETYPE). Debian's OpenBLAS 0.3.21 does not
 //   know newer CPUs and falls back to its Prescott (SSE3) kernels, 4-5x slower
 //   than its AVX-512 ones on the same Xeon.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 
 #include <omp.h>
 
@@ -26,9 +27,9 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 // (batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, threads, A/B type,
-// B packed); batch 0 = 2-D; threads 0 = the OpenMP default.
+// B packed, bias); batch 0 = 2-D; threads 0 = the OpenMP default.
 using Key = std::tuple<int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, float, float, int, dt, bool>;
+                       int64_t, int64_t, float, float, int, dt, bool, bool>;
 
 // Plans have a handful of distinct (alpha, beta) pairs; a learning-rate
 // schedule could make more, so the cache is bounded.
@@ -92,21 +93,28 @@ private:
 };
 
 // A and B of `type` (f32 or bf16), C f32; `packed`: B (bf16, 2-D, not
-// transposed) in the packed layout, which the primitive must choose itself.
+// transposed) in the packed layout, which the primitive must choose itself;
+// `bias` (2-D only, may be null) an f32 [n] added to every row of C in the
+// primitive's epilogue.
 absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
                  int64_t k, float alpha, const void *a, int64_t lda,
                  const void *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                 int threads = 0, bool packed = false) {
+                 int threads = 0, bool packed = false,
+                 const float *bias = nullptr) {
   OmpThreads pin(threads);
   const dnnl::memory::desc amd = matrix(batch, ta, m, k, lda, type),
                            bmd = packed ? packedB(k, n)
                                         : matrix(batch, tb, k, n, ldb, type),
                            cmd = matrix(batch, false, m, n, ldc);
+  const dnnl::memory::desc biasmd =
+      bias ? dnnl::memory::desc({1, n}, dt::f32, dnnl::memory::dims{n, 1})
+           : dnnl::memory::desc();
   PrimitiveCache &pc = cache();
   std::shared_ptr<dnnl::matmul> prim;
   try {
-    const Key key{batch, ta,  tb,    m,    n,       k,    lda,
-                  ldb,   ldc, alpha, beta, threads, type, packed};
+    const Key key{batch, ta,      tb,   m,      n,
+                  k,     lda,     ldb,  ldc,    alpha,
+                  beta,  threads, type, packed, bias != nullptr};
     {
       std::lock_guard<std::mutex> lock(pc.mu);
       auto it = pc.prims.find(key);
@@ -123,9 +131,11 @@ absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
         }
         // Packed B: the primitive that chose this layout itself (a primitive
         // told the layout might be a slower one that merely accepts it).
+        const dnnl::memory::desc bwant = packed ? anyB(k, n) : bmd;
         dnnl::matmul::primitive_desc pd(
-            dnnl::matmul::desc(amd, packed ? anyB(k, n) : bmd, cmd), attr,
-            pc.engine);
+            bias ? dnnl::matmul::desc(amd, bwant, biasmd, cmd)
+                 : dnnl::matmul::desc(amd, bwant, cmd),
+            attr, pc.engine);
         if (packed && pd.weights_desc() != bmd)
           return absl::InternalError(absl::StrFormat(
               "oneDNN bf16 matmul (m=%d n=%d k=%d) wants another layout of "
@@ -142,9 +152,12 @@ absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
     thread_local dnnl::stream stream(pc.engine);
     dnnl::memory am(amd, pc.engine, const_cast<void *>(a)),
         bm(bmd, pc.engine, const_cast<void *>(b)), cm(cmd, pc.engine, c);
-    prim->execute(
-        stream,
-        {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}});
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    if (bias)
+      args.emplace(DNNL_ARG_BIAS,
+                   dnnl::memory(biasmd, pc.engine, const_cast<float *>(bias)));
+    prim->execute(stream, args);
     stream.wait();
   } catch (const dnnl::error &e) {
     return absl::InternalError(absl::StrFormat(
@@ -168,6 +181,21 @@ absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
     return sgemmFor(GemmKind::kOneDnn)(ta, tb, m, n, k, alpha, a, lda, b, ldb,
                                        beta, c, ldc);
   return run(dt::f32, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+absl::Status onednnMatmulSgemmBias(bool ta, bool tb, int64_t m, int64_t n,
+                                   int64_t k, const float *a, int64_t lda,
+                                   const float *b, int64_t ldb,
+                                   const float *bias, float *c, int64_t ldc) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  if (k == 0) { // oneDNN wants k >= 1; C = the bias in every row
+    for (int64_t r = 0; r < m; ++r)
+      std::copy(bias, bias + n, c + r * ldc);
+    return absl::OkStatus();
+  }
+  return run(dt::f32, 0, ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc, 0,
+             false, bias);
 }
 
 absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,

@@ -1,0 +1,75 @@
+// linear's bias in oneDNN's matmul epilogue (gemm_kernels.cc biasInEpilogue)
+// against the pass it replaces, C filled with the bias then beta = 1: the same
+// bits, so plans compute what they computed before, whichever path a shape
+// takes.
+#include <cstring>
+
+#include "runtime/cpu/gemm.h"
+#include "tests/kernels/kernel_test_util.h"
+#include "gtest/gtest.h"
+
+namespace galaxy::rt::testing {
+namespace {
+
+// BERT-base's linear shapes (x·Wᵀ + b, 128 rows) and a ragged one.
+TEST(GemmBias, EpilogueBitsEqualBiasCopyThenBetaOne) {
+  std::mt19937 rng(31);
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (Shape s : {Shape{128, 768, 768}, Shape{128, 3072, 768},
+                  Shape{128, 768, 3072}, Shape{37, 10, 768}}) {
+    for (bool tb : {true, false}) {
+      Buf x = Buf::random({s.m, s.k}, rng),
+          w = Buf::random(tb ? std::vector<int64_t>{s.n, s.k}
+                             : std::vector<int64_t>{s.k, s.n},
+                          rng),
+          b = Buf::random({s.n}, rng);
+      const int64_t ldb = tb ? s.k : s.n;
+      std::vector<float> fused(s.m * s.n, -7.f), copied(s.m * s.n);
+      for (int64_t r = 0; r < s.m; ++r)
+        std::memcpy(copied.data() + r * s.n, b.f.data(), s.n * sizeof(float));
+      ASSERT_TRUE(cpu::onednnMatmulSgemmBias(false, tb, s.m, s.n, s.k,
+                                             x.f.data(), s.k, w.f.data(), ldb,
+                                             b.f.data(), fused.data(), s.n)
+                      .ok());
+      ASSERT_TRUE(cpu::onednnMatmulSgemm(false, tb, s.m, s.n, s.k, 1.f,
+                                         x.f.data(), s.k, w.f.data(), ldb, 1.f,
+                                         copied.data(), s.n)
+                      .ok());
+      ASSERT_EQ(0, std::memcmp(fused.data(), copied.data(),
+                               fused.size() * sizeof(float)))
+          << s.m << "x" << s.n << "x" << s.k << (tb ? " NT" : " NN");
+    }
+  }
+}
+
+// Through the kernel: linear with GEMM forced to oneDNN's matmul (bias in the
+// epilogue) gives the bits of bias + the same GEMM with beta = 1, and matches
+// the naive GEMM's result within float rounding.
+TEST(GemmBias, LinearKernelTakesTheEpilogue) {
+  std::mt19937 rng(32);
+  const int64_t m = 64, n = 96, k = 80;
+  Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng),
+      b = Buf::random({n}, rng), y = Buf::zeros({m, n}),
+      y0 = Buf::zeros({m, n});
+  const std::vector<float> got =
+      runOk(Op("linear").i("transpose_w", 1), {&x, &w, &b}, {&y}, {},
+            &cpuBackend(cpu::GemmKind::kOneDnnMatmul, 2));
+  std::vector<float> want(m * n);
+  for (int64_t r = 0; r < m; ++r)
+    std::memcpy(want.data() + r * n, b.f.data(), n * sizeof(float));
+  ASSERT_TRUE(cpu::onednnMatmulSgemm(false, true, m, n, k, 1.f, x.f.data(), k,
+                                     w.f.data(), k, 1.f, want.data(), n)
+                  .ok());
+  EXPECT_EQ(0,
+            std::memcmp(got.data(), want.data(), got.size() * sizeof(float)));
+  const std::vector<float> naive =
+      runOk(Op("linear").i("transpose_w", 1), {&x, &w, &b}, {&y0}, {},
+            &cpuBackend(cpu::GemmKind::kNaive, 1));
+  expectClose(got, std::vector<double>(naive.begin(), naive.end()), 1e-5, 1e-5,
+              "linear + bias vs naive");
+}
+
+} // namespace
+} // namespace galaxy::rt::testing

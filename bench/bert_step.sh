@@ -20,7 +20,8 @@
 #      B_RUN (another galaxy-run binary, e.g. one built before a change) and/or B_ENV
 #      (settings for env(1), e.g. "GOMP_SPINCOUNT=20000"): also run the plan with that binary
 #      and those settings in every round, as side B_LABEL (default "B"): a change's effect
-#      in one alternating run,
+#      in one alternating run; B_GALAXYC (that commit's galaxyc) compiles side B's plan when
+#      the plan format changed in between,
 #      GALAXYC / GALAXY_RUN / KERNELS_BENCH (binaries), BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -76,6 +77,8 @@ if [[ -n "$b_run" || -n "$b_env" ]]; then
   else
     b_run=$galaxy_run
   fi
+  "${B_GALAXYC:-$galaxyc}" "$work/config.json" -o "$work/plan_b" >"$work/galaxyc_b.log" 2>&1 ||
+    { cat "$work/galaxyc_b.log" >&2; exit 1; }
 fi
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online;" \
@@ -101,7 +104,7 @@ for r in $(seq 1 "$rounds"); do
   fi
   if [[ "$b_side" != 0 ]]; then
     # shellcheck disable=SC2086  # B_ENV is a list of settings
-    /usr/bin/time -v -o "$work/b_time_$r.txt" env $b_env "$b_run" "$work/plan" \
+    /usr/bin/time -v -o "$work/b_time_$r.txt" env $b_env "$b_run" "$work/plan_b" \
       --data "$work/data.jsonl" --steps "$total" --metrics "$work/b_metrics_$r.jsonl" \
       >"$work/b_$r.log" 2>&1 || { cat "$work/b_$r.log" >&2; exit 1; }
   fi

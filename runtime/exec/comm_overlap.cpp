@@ -33,22 +33,6 @@ MemoryAccess accessOf(const std::vector<Tensor> &in,
   return a;
 }
 
-namespace {
-// The first synchronous instruction after async instruction j that touches
-// its memory (reads what it writes, or writes what it reads or writes); n
-// when none does.
-int firstConflict(const std::vector<MemoryAccess> &access,
-                  const std::vector<bool> &async, int j) {
-  const int n = static_cast<int>(access.size());
-  for (int i = j + 1; i < n; ++i)
-    if (!async[i] && (overlaps(access[i].writes, access[j].reads) ||
-                      overlaps(access[i].writes, access[j].writes) ||
-                      overlaps(access[i].reads, access[j].writes)))
-      return i;
-  return n;
-}
-} // namespace
-
 std::vector<int> completionPoints(const std::vector<MemoryAccess> &access,
                                   const std::vector<bool> &async) {
   const int n = static_cast<int>(access.size());
@@ -56,7 +40,12 @@ std::vector<int> completionPoints(const std::vector<MemoryAccess> &access,
   for (int j = 0; j < n; ++j) {
     if (!async[j])
       continue;
-    const int at = firstConflict(access, async, j);
+    int at = n;
+    for (int i = j + 1; i < n && at == n; ++i)
+      if (!async[i] && (overlaps(access[i].writes, access[j].reads) ||
+                        overlaps(access[i].writes, access[j].writes) ||
+                        overlaps(access[i].reads, access[j].writes)))
+        at = i;
     waitFor[at] = std::max(waitFor[at], j);
   }
   // Collectives finish in order: the end waits for the last one.
@@ -66,36 +55,6 @@ std::vector<int> completionPoints(const std::vector<MemoryAccess> &access,
       break;
     }
   return waitFor;
-}
-
-CommSchedule scheduleCollectives(const std::vector<MemoryAccess> &access,
-                                 const std::vector<bool> &async) {
-  const int n = static_cast<int>(access.size());
-  CommSchedule c;
-  c.inlined.assign(n, false);
-  // Backwards, so a collective sees whether those after it run inline:
-  // between j and its first use there may only be collectives run inline.
-  for (int j = n - 1; j >= 0; --j) {
-    if (!async[j])
-      continue;
-    const int at = firstConflict(access, async, j);
-    bool next = at < n;
-    for (int k = j + 1; k < at && next; ++k)
-      next = c.inlined[k];
-    c.inlined[j] = next;
-  }
-  std::vector<bool> onThread(n);
-  for (int i = 0; i < n; ++i)
-    onThread[i] = async[i] && !c.inlined[i];
-  c.waitFor = completionPoints(access, onThread);
-  int last = -1; // the latest collective started on the thread so far
-  for (int i = 0; i < n; ++i) {
-    if (c.inlined[i])
-      c.waitFor[i] = std::max(c.waitFor[i], last);
-    if (onThread[i])
-      last = i;
-  }
-  return c;
 }
 
 CommThread::~CommThread() { (void)drain(); }

@@ -40,22 +40,6 @@ MemoryAccess accessOf(const std::vector<Tensor> &in,
 std::vector<int> completionPoints(const std::vector<MemoryAccess> &access,
                                   const std::vector<bool> &async);
 
-// Where each collective of a program runs: on the communication thread
-// behind the computation, or inline on the executor's thread. A collective
-// whose result (or memory) the very next instruction already needs has
-// nothing to hide behind: handing it to the thread would only add the
-// handoff and two wake-ups, so it runs inline. Collectives in a row that
-// are all needed right after the last of them run inline together.
-struct CommSchedule {
-  std::vector<bool> inlined; // per instruction: an async one run inline
-  // completionPoints of the collectives left on the thread; an inlined
-  // collective also waits there for every earlier one (the communicator
-  // takes one collective at a time, in program order).
-  std::vector<int> waitFor;
-};
-CommSchedule scheduleCollectives(const std::vector<MemoryAccess> &access,
-                                 const std::vector<bool> &async);
-
 // A FIFO of jobs run one after another on one thread, started at the first
 // job and joined by drain() or the destructor.
 class CommThread {

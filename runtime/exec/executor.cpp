@@ -342,10 +342,7 @@ absl::Status Executor::bind() {
         access.push_back(accessOf(bi.in, bi.out));
         async.push_back(bi.async);
       }
-      CommSchedule sched = scheduleCollectives(access, async);
-      for (size_t i = 0; i < sched.inlined.size(); ++i)
-        bp.bySlot[slot][i].inlined = sched.inlined[i];
-      bp.waitsBySlot.push_back(std::move(sched.waitFor));
+      bp.waitsBySlot.push_back(completionPoints(access, async));
     }
   }
   return absl::OkStatus();
@@ -788,7 +785,7 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     if (timing_)
       t0 = Clock::now();
     absl::Status s;
-    if (bi.async && overlap_ && !bi.inlined) {
+    if (bi.async && overlap_) {
       const BoundInstr *b = &bi;
       ticket[i] = commThread.start([this, b, &where]() -> absl::Status {
         absl::Status s =
@@ -803,12 +800,8 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
       if (timing_ && s.ok() && store_->onDevice())
         s = store_->device()->synchronize(); // time the kernel, not its launch
     }
-    if (timing_) {
-      const double dt = seconds(t0);
-      bp.seconds[i] += dt;
-      if (bi.async && overlap_ && bi.inlined) // communication, all exposed
-        bp.commBusy += dt;
-    }
+    if (timing_)
+      bp.seconds[i] += seconds(t0);
     if (!s.ok())
       return fail(where(bi, s));
   }

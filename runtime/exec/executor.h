@@ -189,8 +189,6 @@ private:
     std::vector<Tensor> in, out;
     std::optional<DataMove> move; // set for data-movement kernels
     bool async = false; // a collective run on the communication thread
-    // ... but run inline: the next instruction needs it (scheduleCollectives)
-    bool inlined = false;
   };
   // Per bound instruction list: completionPoints of its async instructions.
   using WaitPoints = std::vector<int>;

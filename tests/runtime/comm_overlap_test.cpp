@@ -59,59 +59,6 @@ TEST(CompletionPoints, CollectivesFinishInOrderAndAllByTheEnd) {
             (std::vector<int>{-1, -1, -1, 1}));
 }
 
-TEST(ScheduleCollectives, InlineWhereAndOnlyWhereTheNextInstructionNeedsIt) {
-  // 0: x = f()              [0,64)
-  // 1: y = all_reduce x     [64,128)   next reads y: inline
-  // 2: z = g(y)             [128,192)
-  // 3: u = all_gather z     [192,256)  computation in between: thread
-  // 4: v = h()              [256,320)  independent
-  // 5: w = k(u)             [320,384)  waits for 3 here
-  const std::vector<MemoryAccess> a = {instr({}, {{0, 64}}),
-                                       instr({{0, 64}}, {{64, 128}}),
-                                       instr({{64, 128}}, {{128, 192}}),
-                                       instr({{128, 192}}, {{192, 256}}),
-                                       instr({}, {{256, 320}}),
-                                       instr({{192, 256}}, {{320, 384}})};
-  const CommSchedule c =
-      scheduleCollectives(a, {false, true, false, true, false, false});
-  EXPECT_EQ(c.inlined,
-            (std::vector<bool>{false, true, false, false, false, false}));
-  EXPECT_EQ(c.waitFor, (std::vector<int>{-1, -1, -1, -1, -1, 3, 3}));
-}
-
-TEST(ScheduleCollectives, WritingACollectivesInputNextAlsoInlines) {
-  // The next instruction reuses the input's memory: it must wait, so
-  // nothing could run behind it.
-  const std::vector<MemoryAccess> a = {instr({{0, 64}}, {{64, 128}}),
-                                       instr({}, {{0, 64}})};
-  EXPECT_EQ(scheduleCollectives(a, {true, false}).inlined,
-            (std::vector<bool>{true, false}));
-}
-
-TEST(ScheduleCollectives, ARunOfCollectivesNeededNextRunsInline) {
-  // 0 and 1 are collectives, 2 reads both: nothing to hide them behind.
-  // 3 is never used: it stays on the thread and the end waits for it.
-  const std::vector<MemoryAccess> a = {
-      instr({{0, 64}}, {{64, 128}}), instr({{128, 192}}, {{192, 256}}),
-      instr({{64, 128}, {192, 256}}, {{256, 320}}),
-      instr({{256, 320}}, {{320, 384}})};
-  const CommSchedule c = scheduleCollectives(a, {true, true, false, true});
-  EXPECT_EQ(c.inlined, (std::vector<bool>{true, true, false, false}));
-  EXPECT_EQ(c.waitFor, (std::vector<int>{-1, -1, -1, -1, 3}));
-}
-
-TEST(ScheduleCollectives, AnInlineCollectiveWaitsForTheThreadsEarlierOnes) {
-  // 0 runs on the thread (2 is not its use); 1 inline (2 reads it) must
-  // wait for 0 first: one collective at a time on the communicator, in
-  // program order, even though 1 does not touch 0's memory.
-  const std::vector<MemoryAccess> a = {
-      instr({{0, 64}}, {{64, 128}}), instr({{128, 192}}, {{192, 256}}),
-      instr({{192, 256}}, {{256, 320}}), instr({{64, 128}}, {{320, 384}})};
-  const CommSchedule c = scheduleCollectives(a, {true, true, false, false});
-  EXPECT_EQ(c.inlined, (std::vector<bool>{false, true, false, false}));
-  EXPECT_EQ(c.waitFor, (std::vector<int>{-1, 0, -1, 0, 0}));
-}
-
 TEST(CommThread, RunsJobsInOrderAndWaitsForATicket) {
   CommThread t;
   std::vector<int> seen;

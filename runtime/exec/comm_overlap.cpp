@@ -1,7 +1,6 @@
 #include "runtime/exec/comm_overlap.h"
 
 #include <chrono>
-#include <thread>
 
 namespace galaxy::rt {
 
@@ -91,17 +90,11 @@ void CommThread::loop() {
     if (error_.ok() && !s.ok())
       error_ = s;
     ++done_;
-    doneSeen_.store(done_, std::memory_order_release);
     cv_.notify_all();
   }
 }
 
 absl::Status CommThread::wait(uint64_t ticket) {
-  const auto until =
-      std::chrono::steady_clock::now() + std::chrono::microseconds(50);
-  while (doneSeen_.load(std::memory_order_acquire) < ticket &&
-         std::chrono::steady_clock::now() < until)
-    std::this_thread::yield();
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return done_ >= ticket; });
   return error_;

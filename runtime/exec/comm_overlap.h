@@ -7,7 +7,6 @@
 // context allows one outstanding collective per pair).
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -68,10 +67,6 @@ private:
   std::condition_variable cv_;
   std::deque<std::function<absl::Status()>> queue_;
   uint64_t queued_ = 0, done_ = 0;
-  // done_, readable without the lock: wait() polls it briefly before it
-  // sleeps, since a collective awaited at once often ends within
-  // microseconds and a sleeping executor pays a wake-up on its critical path.
-  std::atomic<uint64_t> doneSeen_{0};
   absl::Status error_;
   double busy_ = 0;
   bool stop_ = false;

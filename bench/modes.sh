@@ -79,7 +79,7 @@ for name in $runs; do
     spec[$name]="$cfg $world $threads $overlap ${BASH_REMATCH[2]:-${TILES:-2}}"
   fi
   if [[ -z "${spec[$name]:-}" ]]; then
-    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN)" >&2
+    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN, RUN-base)" >&2
     exit 2
   fi
 done

@@ -25,13 +25,17 @@
 # <run>-tile$TILES) run <run>'s plan compiled with "comm_overlap_tiles": N (the GEMMs next
 # to a collective in N batch tiles, each tile's collective behind the next tile's GEMM;
 # compiler/CommTiling.h); their "vs sync" is against <run>-sync, the untiled baseline.
+# A/B of two galaxy-run binaries: RUNS names <run>-base (e.g. galaxy-base, galaxy-sync-base)
+# to run <run>'s plan with BASELINE_RUN (a galaxy-run built at an older commit) in the same
+# rounds; its "vs sync" is against <run>-sync-base when that is in RUNS, else <run>-sync.
 # "exposed by collective": rank 0's waits per collective kind (needs protoc to read the
 # plans' kernels), to see which collectives stay exposed.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
 # Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
 #      tp-sync sp galaxy galaxy-sync galaxy2"; also <run>-tile<N>), TILES (2), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
-#      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BENCH_WORKDIR (keep the files there).
+#      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BASELINE_RUN (the <run>-base binary),
+#      BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -63,13 +67,19 @@ declare -A spec=(
   [galaxy-sync]="galaxy/full.json 2 1 0"
   [galaxy2]="galaxy/galaxy2.json 2 1 1"
 )
+declare -A binary=()
 for name in $runs; do
+  if [[ "$name" =~ ^(.+)-base$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
+    [[ -x "${BASELINE_RUN:-}" ]] || { echo "modes.sh: $name needs BASELINE_RUN (a galaxy-run)" >&2; exit 2; }
+    spec[$name]=${spec[${BASH_REMATCH[1]}]}
+    binary[$name]=$BASELINE_RUN
+  fi
   if [[ "$name" =~ ^(.+)-tile([0-9]*)$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
     read -r cfg world threads overlap <<<"${spec[${BASH_REMATCH[1]}]}"
     spec[$name]="$cfg $world $threads $overlap ${BASH_REMATCH[2]:-${TILES:-2}}"
   fi
   if [[ -z "${spec[$name]:-}" ]]; then
-    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN)" >&2
+    echo "modes.sh: RUNS names '$name': use ${!spec[*]} (or RUN-tileN, RUN-base)" >&2
     exit 2
   fi
 done
@@ -124,7 +134,7 @@ for r in $(seq 1 "$rounds"); do
       ((world > 1)) && rankargs=(--rank "$k" --world "$world" --master "127.0.0.1:$port"
         --profile-json "$work/profile_${name}_$r.json")
       GALAXY_COMM_OVERLAP=$overlap GALAXY_THREADS=$threads OMP_NUM_THREADS=$threads \
-        "$galaxy_run" "$work/plan_$name" \
+        "${binary[$name]:-$galaxy_run}" "$work/plan_$name" \
         --data "$work/data.jsonl" --steps "$total" --init "$work/init.safetensors" \
         "${rankargs[@]}" --metrics "$work/metrics_${name}_$r.jsonl" \
         >"$work/log_${name}_${r}_$k.txt" 2>&1 &
@@ -216,7 +226,13 @@ for name, d in by.items():
     if not c:
         continue
     base = re.sub(r"-tile\d*$", "", name)
-    sync = comm_ms(base + "-sync") if not name.endswith("-sync") and base + "-sync" in by else None
+    if name.endswith(("-sync", "-sync-base")):
+        sync = None
+    elif name.endswith("-base"):  # against the baseline binary's sync run when there is one
+        b = name[: -len("-base")]
+        sync = next((comm_ms(s) for s in (b + "-sync-base", b + "-sync") if s in by), None)
+    else:
+        sync = comm_ms(base + "-sync") if base + "-sync" in by else None
     vs = f"{100 * (1 - c[1] / sync[0]):6.1f}%" if sync and sync[0] > 0 else "-"
     hidden = f"{100 * (1 - c[1] / c[0]):6.1f}%" if c[0] > 0 else "-"
     print(f"  {name:12} {statistics.median(d['steps']) * 1e3:8.0f} {c[0]:8.1f} {c[1]:10.1f} "

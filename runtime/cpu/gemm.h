@@ -66,14 +66,6 @@ absl::Status onednnMatmulBf16(bool trans_a, bool trans_b, int64_t m, int64_t n,
                               int64_t k, float alpha, const uint16_t *a,
                               int64_t lda, const uint16_t *b, int64_t ldb,
                               float beta, float *c, int64_t ldc);
-// B = a parameter's packed copy (bf16PackedWeights, bf16_copies.h): C[m,n] =
-// A[m,k]·B + beta·C, B {k, n}. Only where onednnBf16PackedFits(m, n, k): the
-// primitive for that shape wants B in the packed layout.
-bool onednnBf16PackedFits(int64_t m, int64_t n, int64_t k);
-absl::Status onednnMatmulBf16Packed(int64_t m, int64_t n, int64_t k,
-                                    const uint16_t *a, int64_t lda,
-                                    const uint16_t *b, float beta, float *c,
-                                    int64_t ldc);
 absl::Status onednnBatchedMatmulBf16(int64_t batch, bool trans_a, bool trans_b,
                                      int64_t m, int64_t n, int64_t k,
                                      float alpha, const uint16_t *a,

@@ -82,26 +82,6 @@ const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
   return copy;
 }
 
-// Parameter w[rows, cols] as B = wᵀ (`transposed`) or B = w in the packed
-// layout (bf16PackedWeights), in training programs where the primitives of
-// both products with m rows (x·wᵀ and dy·w) want it; null otherwise.
-// Inference programs (paramsVersion != 0) keep the plain copy that decode's
-// GEMV reads too, rather than hold both.
-const uint16_t *packedWeight(const KernelCall &c, const Tensor &w,
-                             bool transposed, int64_t m, Bf16Bits &hold) {
-  if (!w.param || c.ctx.weightsVersion == 0 || c.ctx.paramsVersion != 0 ||
-      w.shape.size() != 2)
-    return nullptr;
-  const int64_t rows = w.shape[0], cols = w.shape[1];
-  if (!onednnBf16PackedFits(m, rows, cols) ||
-      !onednnBf16PackedFits(m, cols, rows))
-    return nullptr;
-  PackedBf16Weights p = bf16PackedWeights(w.f32(), rows, cols,
-                                          c.ctx.weightsVersion, c.env.threads);
-  hold = std::move(p.hold);
-  return transposed ? p.wt : p.wn;
-}
-
 // Whether linear's bias goes to oneDNN's matmul primitive as its bias argument
 // (added in the epilogue, the same bits as C = bias then beta = 1) instead of
 // a pass copying it into every row of C: fp32 plans whose GEMM for this shape
@@ -169,9 +149,6 @@ absl::Status linearKernel(const KernelCall &c) {
   }
   if (nativeBf16(c)) {
     Bf16Bits xh, wh;
-    if (const uint16_t *wp = packedWeight(c, w, transpose_w != 0, m, wh))
-      return onednnMatmulBf16Packed(m, n, k, bf16Operand(c, x, 0, xh), k, wp,
-                                    beta, yp, n);
     return onednnMatmulBf16(
         false, transpose_w != 0, m, n, k, 1.f, bf16Operand(c, x, 0, xh), k,
         bf16Operand(c, w, 1, wh), transpose_w ? k : n, beta, yp, n);

@@ -4,9 +4,7 @@
 // per-shape choice times it beside the other two. A primitive is built once per
 // shape, alpha and beta (beta becomes a sum post-op) and kept. bf16 plans run
 // the same primitive with bfloat16 A and B and fp32 C (AVX512-BF16 / AMX
-// kernels, fp32 accumulation); a parameter's B can come packed in the layout
-// the primitive wants (bf16_copies.h), which spares the primitive its own copy
-// of B on every call (x·wᵀ with K = 3072: 218 -> 443 GFLOP/s on Zen 4).
+// kernels, fp32 accumulation).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -18,7 +16,6 @@
 
 #include "absl/strings/str_format.h"
 #include "oneapi/dnnl/dnnl.hpp"
-#include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/gemm.h"
 
 namespace galaxy::rt::cpu {
@@ -27,9 +24,9 @@ namespace {
 using dt = dnnl::memory::data_type;
 
 // (batch, ta, tb, m, n, k, lda, ldb, ldc, alpha, beta, threads, A/B type,
-// B packed, bias); batch 0 = 2-D; threads 0 = the OpenMP default.
+// bias); batch 0 = 2-D; threads 0 = the OpenMP default.
 using Key = std::tuple<int64_t, bool, bool, int64_t, int64_t, int64_t, int64_t,
-                       int64_t, int64_t, float, float, int, dt, bool, bool>;
+                       int64_t, int64_t, float, float, int, dt, bool>;
 
 // Plans have a handful of distinct (alpha, beta) pairs; a learning-rate
 // schedule could make more, so the cache is bounded.
@@ -39,8 +36,6 @@ struct PrimitiveCache {
   std::mutex mu;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   std::map<Key, std::shared_ptr<dnnl::matmul>> prims;
-  // (m, n, k) -> whether the bf16 primitive wants B in the packed layout.
-  std::map<std::tuple<int64_t, int64_t, int64_t>, bool> packedFits;
 };
 
 PrimitiveCache &cache() {
@@ -62,17 +57,6 @@ dnnl::memory::desc matrix(int64_t batch, bool trans, int64_t rows, int64_t cols,
   return dnnl::memory::desc(dims, type, strides);
 }
 
-// B{k, n} in bf16_copies.h's packed layout.
-dnnl::memory::desc packedB(int64_t k, int64_t n) {
-  return dnnl::memory::desc({k, n}, dt::bf16,
-                            dnnl::memory::format_tag::BA16a64b2a);
-}
-
-// B left to the primitive (format any).
-dnnl::memory::desc anyB(int64_t k, int64_t n) {
-  return dnnl::memory::desc({k, n}, dt::bf16, dnnl::memory::format_tag::any);
-}
-
 // Runs oneDNN with `threads` OpenMP threads on this thread (0: unchanged); a
 // primitive plans its split at creation, so it is built and run alike.
 class OmpThreads {
@@ -92,19 +76,15 @@ private:
   int saved_ = 0; // the count to restore; 0: unchanged
 };
 
-// A and B of `type` (f32 or bf16), C f32; `packed`: B (bf16, 2-D, not
-// transposed) in the packed layout, which the primitive must choose itself;
-// `bias` (2-D only, may be null) an f32 [n] added to every row of C in the
-// primitive's epilogue.
+// A and B of `type` (f32 or bf16), C f32; `bias` (2-D only, may be null) an
+// f32 [n] added to every row of C in the primitive's epilogue.
 absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
                  int64_t k, float alpha, const void *a, int64_t lda,
                  const void *b, int64_t ldb, float beta, float *c, int64_t ldc,
-                 int threads = 0, bool packed = false,
-                 const float *bias = nullptr) {
+                 int threads = 0, const float *bias = nullptr) {
   OmpThreads pin(threads);
   const dnnl::memory::desc amd = matrix(batch, ta, m, k, lda, type),
-                           bmd = packed ? packedB(k, n)
-                                        : matrix(batch, tb, k, n, ldb, type),
+                           bmd = matrix(batch, tb, k, n, ldb, type),
                            cmd = matrix(batch, false, m, n, ldc);
   const dnnl::memory::desc biasmd =
       bias ? dnnl::memory::desc({1, n}, dt::f32, dnnl::memory::dims{n, 1})
@@ -112,9 +92,8 @@ absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
   PrimitiveCache &pc = cache();
   std::shared_ptr<dnnl::matmul> prim;
   try {
-    const Key key{batch, ta,      tb,   m,      n,
-                  k,     lda,     ldb,  ldc,    alpha,
-                  beta,  threads, type, packed, bias != nullptr};
+    const Key key{batch, ta,  tb,    m,    n,       k,    lda,
+                  ldb,   ldc, alpha, beta, threads, type, bias != nullptr};
     {
       std::lock_guard<std::mutex> lock(pc.mu);
       auto it = pc.prims.find(key);
@@ -129,18 +108,10 @@ absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
           ops.append_sum(beta);
           attr.set_post_ops(ops);
         }
-        // Packed B: the primitive that chose this layout itself (a primitive
-        // told the layout might be a slower one that merely accepts it).
-        const dnnl::memory::desc bwant = packed ? anyB(k, n) : bmd;
         dnnl::matmul::primitive_desc pd(
-            bias ? dnnl::matmul::desc(amd, bwant, biasmd, cmd)
-                 : dnnl::matmul::desc(amd, bwant, cmd),
+            bias ? dnnl::matmul::desc(amd, bmd, biasmd, cmd)
+                 : dnnl::matmul::desc(amd, bmd, cmd),
             attr, pc.engine);
-        if (packed && pd.weights_desc() != bmd)
-          return absl::InternalError(absl::StrFormat(
-              "oneDNN bf16 matmul (m=%d n=%d k=%d) wants another layout of "
-              "B than the packed one",
-              m, n, k));
         if (pc.prims.size() >= kMaxPrimitives)
           pc.prims.clear();
         prim = std::make_shared<dnnl::matmul>(pd);
@@ -195,7 +166,7 @@ absl::Status onednnMatmulSgemmBias(bool ta, bool tb, int64_t m, int64_t n,
     return absl::OkStatus();
   }
   return run(dt::f32, 0, ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc, 0,
-             false, bias);
+             bias);
 }
 
 absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,
@@ -234,37 +205,6 @@ absl::Status onednnMatmulBf16(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     return sgemmFor(GemmKind::kOneDnn)(ta, tb, m, n, k, alpha, nullptr, lda,
                                        nullptr, ldb, beta, c, ldc);
   return run(dt::bf16, 0, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-
-bool onednnBf16PackedFits(int64_t m, int64_t n, int64_t k) {
-  if (m <= 0 || n % kBf16PackBlock != 0 || k % kBf16PackBlock != 0 ||
-      !nativeBf16Matmul())
-    return false;
-  PrimitiveCache &pc = cache();
-  std::lock_guard<std::mutex> lock(pc.mu);
-  auto [it, fresh] = pc.packedFits.try_emplace({m, n, k}, false);
-  if (fresh) {
-    try {
-      dnnl::matmul::primitive_desc pd(
-          dnnl::matmul::desc(matrix(0, false, m, k, k, dt::bf16), anyB(k, n),
-                             matrix(0, false, m, n, n)),
-          pc.engine);
-      it->second = pd.weights_desc() == packedB(k, n);
-    } catch (const dnnl::error &) {
-      it->second = false;
-    }
-  }
-  return it->second;
-}
-
-absl::Status onednnMatmulBf16Packed(int64_t m, int64_t n, int64_t k,
-                                    const uint16_t *a, int64_t lda,
-                                    const uint16_t *b, float beta, float *c,
-                                    int64_t ldc) {
-  if (m == 0 || n == 0)
-    return absl::OkStatus();
-  return run(dt::bf16, 0, false, false, m, n, k, 1.f, a, lda, b, n, beta, c,
-             ldc, 0, true);
 }
 
 absl::Status onednnBatchedMatmulBf16(int64_t batch, bool ta, bool tb, int64_t m,

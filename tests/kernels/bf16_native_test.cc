@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "oneapi/dnnl/dnnl.hpp"
 #include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/gemm.h"
 #include "runtime/cpu/vector_loops.h"
@@ -112,102 +111,6 @@ TEST(Bf16Native, NativeMatchesTheEmulation) {
   expectClose(native.f, want, 1e-5, 1e-5, "native vs emulated bf16 linear");
 }
 
-// Bits with every kind of value bf16_copies must round like the emulation:
-// NaNs, infs, subnormals, exact ties.
-std::vector<float> awkwardValues(size_t n, std::mt19937 &rng) {
-  std::uniform_real_distribution<float> mant(-1.f, 1.f);
-  std::uniform_int_distribution<int> exp(-140, 127);
-  std::uniform_int_distribution<uint32_t> bits;
-  std::vector<float> x(n);
-  for (size_t i = 0; i < n; ++i) {
-    x[i] = std::ldexp(mant(rng), exp(rng));
-    uint32_t u;
-    std::memcpy(&u, &x[i], sizeof u);
-    if (i % 7 == 0)
-      u = bits(rng);
-    if (i % 11 == 0)
-      u = (u & 0xffff0000u) | 0x8000u;
-    std::memcpy(&x[i], &u, sizeof u);
-  }
-  return x;
-}
-
-// plain[k, n] (row stride ld; transposed: plain[n, k]) reordered by oneDNN
-// into the layout its bf16 matmul picks for B{k, n} with m rows of A.
-std::vector<uint16_t> onednnPacked(const std::vector<uint16_t> &plain,
-                                   bool transposed, int64_t m, int64_t k,
-                                   int64_t n) {
-  using dnnl::memory;
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  dnnl::stream st(eng);
-  const memory::desc a({m, k}, memory::data_type::bf16, memory::dims{k, 1}),
-      c({m, n}, memory::data_type::f32, memory::dims{n, 1}),
-      anyB({k, n}, memory::data_type::bf16, memory::format_tag::any),
-      plainB({k, n}, memory::data_type::bf16,
-             transposed ? memory::dims{1, k} : memory::dims{n, 1});
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, anyB, c), eng);
-  std::vector<uint16_t> out(pd.weights_desc().get_size() / sizeof(uint16_t));
-  memory src(plainB, eng, const_cast<uint16_t *>(plain.data())),
-      dst(pd.weights_desc(), eng, out.data());
-  dnnl::reorder(src, dst).execute(st, src, dst);
-  st.wait();
-  return out;
-}
-
-// packBf16's two copies are, bit for bit, the rounded parameter as oneDNN
-// would lay it out for the primitive: B = wᵀ (forward) and B = w (input
-// gradient).
-TEST(Bf16Native, PackedCopiesAreOneDnnsLayoutOfTheRoundedBits) {
-  if (!cpu::nativeBf16Matmul())
-    GTEST_SKIP() << "no AVX512-BF16 / AMX: nothing is packed here";
-  std::mt19937 rng(23);
-  const int64_t rows = 192, cols = 128, m = 128;
-  ASSERT_TRUE(cpu::onednnBf16PackedFits(m, rows, cols));
-  ASSERT_TRUE(cpu::onednnBf16PackedFits(m, cols, rows));
-  const std::vector<float> w = awkwardValues(rows * cols, rng);
-  std::vector<uint16_t> plain(w.size());
-  cpu::toBf16(w.data(), plain.data(), rows * cols, 1);
-  const std::vector<uint16_t> wantT = onednnPacked(plain, true, m, cols, rows),
-                              wantN = onednnPacked(plain, false, m, rows, cols);
-  ASSERT_EQ(wantT.size(), w.size());
-  ASSERT_EQ(wantN.size(), w.size());
-  for (int threads : {1, 2}) {
-    std::vector<uint16_t> wt(w.size()), wn(w.size());
-    cpu::packBf16(w.data(), rows, cols, wt.data(), wn.data(), threads);
-    for (size_t i = 0; i < w.size(); ++i) {
-      ASSERT_EQ(wt[i], wantT[i]) << "B = wT, half " << i;
-      ASSERT_EQ(wn[i], wantN[i]) << "B = w, half " << i;
-    }
-  }
-}
-
-// A parameter whose shape packs: the forward (x·wᵀ) and the input gradient
-// (dy·w) read the packed copy and agree with the emulation.
-TEST(Bf16Native, PackedParameterMatchesTheEmulation) {
-  if (!cpu::nativeBf16Matmul())
-    GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
-  std::mt19937 rng(24);
-  const int64_t m = 128, n = 192, k = 256;
-  Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng),
-      dy = Buf::random({m, n}, rng);
-  w.param = true;
-  const KernelContext ctx = bf16Context(3000101);
-  const int64_t before = cpu::bf16CacheBytes();
-  for (int64_t tw : {1, 0}) {
-    Buf &a = tw ? x : dy;
-    Buf native = Buf::zeros({m, tw ? n : k}),
-        emulated = Buf::zeros({m, tw ? n : k});
-    runOk(Op("linear").i("transpose_w", tw), {&a, &w}, {&native}, ctx);
-    runOk(Op("linear").i("transpose_w", tw), {&a, &w}, {&emulated}, ctx,
-          &cpuBackend(cpu::GemmKind::kOpenBlas, 2));
-    std::vector<double> want(emulated.f.begin(), emulated.f.end());
-    expectClose(native.f, want, 1e-5, 1e-5,
-                tw ? "packed x·wT vs emulated" : "packed dy·w vs emulated");
-  }
-  // One entry of two packed copies, half the parameter's bytes each.
-  EXPECT_EQ(cpu::bf16CacheBytes() - before, 4 * n * k);
-}
-
 // Past the cache's limit the least recently used copies go; a parameter read
 // again is rounded again and still multiplies right.
 TEST(Bf16Native, CacheStaysWithinItsLimit) {
@@ -237,13 +140,9 @@ TEST(Bf16Native, CacheStaysWithinItsLimit) {
 // executor would have announced with a new version is not seen), and dropped
 // when a kernel writes the parameter: an optimizer update in place, or fused
 // SGD as linear_weight_grad's output.
-class Bf16Refresh : public ::testing::TestWithParam<int64_t> {};
-
-TEST_P(Bf16Refresh, ParameterCopyRefreshedAfterKernelWrites) {
+TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
   std::mt19937 rng(22);
-  const int64_t m = 16, n = GetParam(), k = 64;
-  if (n % cpu::kBf16PackBlock == 0 && !cpu::nativeBf16Matmul())
-    GTEST_SKIP() << "no AVX512-BF16 / AMX: nothing is packed here";
+  const int64_t m = 16, n = 24, k = 64;
   Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng);
   w.param = true;
   const KernelContext ctx = bf16Context(3000001); // unlike any executor's
@@ -268,10 +167,6 @@ TEST_P(Bf16Refresh, ParameterCopyRefreshedAfterKernelWrites) {
         {&w}, ctx);
   linear("after fused SGD", w.f);
 }
-
-// n = 24: a plain copy; n = 128: packed copies (k and n multiples of 64).
-INSTANTIATE_TEST_SUITE_P(PlainAndPacked, Bf16Refresh,
-                         ::testing::Values(int64_t{24}, int64_t{128}));
 
 } // namespace
 } // namespace galaxy::rt::testing

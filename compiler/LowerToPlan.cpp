@@ -82,6 +82,102 @@ bool isCollective(Operation *op) {
   return isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op);
 }
 
+// The update of a parameter whose gradient is a small all-reduce (layer-norm
+// weights, biases) goes to the end of the function, and the all-reduce with
+// it: in Galaxy mode ~50 such all-reduces per BERT step, one per CON
+// parameter, each a latency-bound transfer of a few KiB, were most of the
+// communication thread's time, and the executor waited for each at its
+// update right after it. At the end the all-reduces stand together, one
+// after another, and the lowering marks them as one coalesced group
+// (Instr.coalesce): galaxy-run sums them as one collective. Only small
+// gradients, because each sunk one stays live to the end: a data-parallel
+// plan's big gradients would keep the whole model's gradient in memory. The
+// decision reads only the all-reduce's own type (the same on every rank;
+// every rank lowers the same module), so every rank issues the same
+// collectives in the same order. An op moves only past ops that neither
+// read nor write what it writes nor write what it reads, so every value
+// computed is the same. `coalesced` receives the sunk all-reduces.
+template <typename EffectsOf>
+std::vector<Operation *> sinkSmallReducedUpdates(
+    std::vector<Operation *> order, EffectsOf effectsOf,
+    const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
+    llvm::DenseSet<Operation *> *coalesced) {
+  constexpr int64_t kSinkBytes = 64 << 10;
+  // The all-reduce an update's gradient comes from, when it is small, f32
+  // and read by that update alone.
+  auto smallReduce = [&](Operation *op) -> AllReduceOp {
+    if (!isa<SgdUpdateOp, AdamwUpdateOp>(op) || fusedGrad.count(op))
+      return {};
+    auto ar = op->getOperand(1).getDefiningOp<AllReduceOp>();
+    if (!ar || !ar->hasOneUse())
+      return {};
+    auto type = dyn_cast<RankedTensorType>(ar.getType());
+    if (!type || !type.hasStaticShape() || !type.getElementType().isF32() ||
+        type.getNumElements() * 4 > kSinkBytes)
+      return {};
+    return ar;
+  };
+  llvm::DenseSet<Operation *> candidates; // all-reduces and their updates
+  for (Operation *op : order)
+    if (AllReduceOp ar = smallReduce(op)) {
+      candidates.insert(op);
+      candidates.insert(ar.getOperation());
+    }
+  // A pair moves only whole: when one of them cannot, drop both and look
+  // again (the candidates only shrink).
+  std::vector<bool> sunk(order.size(), false);
+  for (bool again = true; again;) {
+    again = false;
+    std::fill(sunk.begin(), sunk.end(), false);
+    llvm::DenseSet<Value> laterReads, laterWrites;
+    for (size_t i = order.size(); i-- > 0;) {
+      Operation *op = order[i];
+      auto e = effectsOf(op);
+      if (isa<AllReduceOp>(op)) { // pure: reads its input, writes its value
+        e.writes.clear();
+        e.movable = true;
+      }
+      bool conflict = false;
+      for (Value w : e.writes)
+        conflict |= laterReads.contains(w) || laterWrites.contains(w);
+      for (Value r : e.reads)
+        conflict |= laterWrites.contains(r);
+      if (candidates.contains(op)) {
+        if (e.movable && !conflict) {
+          sunk[i] = true;
+          continue;
+        }
+        Operation *update = isa<AllReduceOp>(op) ? *op->user_begin() : op;
+        candidates.erase(update);
+        candidates.erase(update->getOperand(1).getDefiningOp());
+        again = true;
+        break;
+      }
+      laterReads.insert(e.reads.begin(), e.reads.end());
+      laterWrites.insert(e.writes.begin(), e.writes.end());
+    }
+  }
+  if (candidates.empty())
+    return order;
+  // The all-reduces first, together, then the updates.
+  std::vector<Operation *> out, reduces, updates;
+  out.reserve(order.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    Operation *op = order[i];
+    if (!sunk[i])
+      out.push_back(op);
+    else if (isa<AllReduceOp>(op))
+      reduces.push_back(op);
+    else
+      updates.push_back(op);
+  }
+  out.insert(out.end(), reduces.begin(), reduces.end());
+  out.insert(out.end(), updates.begin(), updates.end());
+  if (coalesced)
+    coalesced->insert(reduces.begin(), reduces.end());
+  return out;
+}
+
 // The order the ops of a function are lowered in. galaxy-run starts each
 // collective on a communication thread and waits for it at the first
 // instruction that touches its memory (runtime/exec/comm_overlap.h), so a
@@ -100,7 +196,8 @@ bool isCollective(Operation *op) {
 std::vector<Operation *>
 overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
              const llvm::DenseMap<Operation *, Operation *> &fusedInto,
-             const llvm::DenseMap<Operation *, Operation *> &fusedGrad) {
+             const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
+             llvm::DenseSet<Operation *> *coalesced = nullptr) {
   struct Effects {
     SmallVector<Value> reads, writes;
     bool movable = true;
@@ -194,7 +291,7 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
     begin = c + 1;
   }
   order.insert(order.end(), ops.begin() + begin, ops.end());
-  return order;
+  return sinkSmallReducedUpdates(order, effectsOf, fusedGrad, coalesced);
 }
 
 // One program being emitted: its instructions and arena lifetimes.
@@ -617,9 +714,12 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   auto emits = [&](Operation *op) {
     return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.count(op);
   };
-  for (const TileStep &step :
-       tileForOverlap(overlapOrder(body, dead, fusedInto, fusedGrad),
-                      cfg.comm_overlap_tiles, emits)) {
+  llvm::DenseSet<Operation *> coalesced;
+  // Per program: the instructions of coalesced all-reduces, in order.
+  std::map<plan::Program *, std::vector<int>> coalescedAt;
+  for (const TileStep &step : tileForOverlap(
+           overlapOrder(body, dead, fusedInto, fusedGrad, &coalesced),
+           cfg.comm_overlap_tiles, emits)) {
     Operation &op = *step.op;
     if (auto param = dyn_cast<ParamOp>(op)) {
       int32_t pi = paramIndex(param);
@@ -634,11 +734,22 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
       }
       continue;
     }
-    if (absl::Status s =
-            emitOp(op, bwd.contains(&op) ? bwdState : fwdState, step);
-        !s.ok())
+    ProgramState &st = bwd.contains(&op) ? bwdState : fwdState;
+    const int at = st.prog->instrs_size();
+    if (absl::Status s = emitOp(op, st, step); !s.ok())
       return s;
+    if (coalesced.contains(&op) && !step.tiled() &&
+        st.prog->instrs_size() == at + 1)
+      coalescedAt[st.prog].push_back(at);
   }
+  // Each run of consecutive ones is one group.
+  for (auto &[prog, at] : coalescedAt)
+    for (size_t i = 0, j; i < at.size(); i = j) {
+      for (j = i + 1; j < at.size() && at[j] == at[j - 1] + 1;)
+        ++j;
+      if (j - i > 1)
+        prog->mutable_instrs(at[i])->set_coalesce(static_cast<int32_t>(j - i));
+    }
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     ProgramState &st = bwdOutput[i] ? bwdState : fwdState;
     if (auto it = st.defAt.find(v); it != st.defAt.end()) // live to the end

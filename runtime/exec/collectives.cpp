@@ -206,4 +206,37 @@ absl::Status runDataMove(const DataMove &m, const Tensor &x, const Tensor &y,
   return absl::InternalError("unknown data move");
 }
 
+absl::Status runCoalescedAllReduce(const std::vector<ReduceMember> &members,
+                                   comm::Communicator *comm, int world,
+                                   std::vector<char> &scratch) {
+  int64_t total = 0;
+  for (const ReduceMember &m : members) {
+    if (m.move->kind != MoveKind::kAllReduce || m.move->dtype != plan::F32)
+      return absl::InternalError("a coalesced group holds a move that is not "
+                                 "an f32 all_reduce");
+    total += m.move->numel;
+  }
+  if (world == 1) {
+    for (const ReduceMember &m : members)
+      if (m.x.data != m.y.data)
+        std::memmove(m.y.data, m.x.data, m.move->numel * sizeof(float));
+    return absl::OkStatus();
+  }
+  scratch.resize(total * sizeof(float));
+  float *buf = reinterpret_cast<float *>(scratch.data());
+  int64_t at = 0;
+  for (const ReduceMember &m : members) {
+    std::memcpy(buf + at, m.x.data, m.move->numel * sizeof(float));
+    at += m.move->numel;
+  }
+  if (absl::Status s = comm->allReduceSum(buf, total); !s.ok())
+    return s;
+  at = 0;
+  for (const ReduceMember &m : members) {
+    std::memcpy(m.y.data, buf + at, m.move->numel * sizeof(float));
+    at += m.move->numel;
+  }
+  return absl::OkStatus();
+}
+
 } // namespace galaxy::rt

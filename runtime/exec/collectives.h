@@ -43,4 +43,21 @@ absl::Status runDataMove(const DataMove &move, const Tensor &x, const Tensor &y,
                          comm::Communicator *comm, int rank,
                          std::vector<char> &scratch);
 
+// One member of a coalesced all-reduce (plan Instr.coalesce): an f32
+// all_reduce's bound move and tensors (x may be y).
+struct ReduceMember {
+  const DataMove *move;
+  Tensor x, y;
+};
+
+// Sums every member's x over the ranks into its y as one all-reduce: the
+// inputs are packed one after another into `scratch`, summed in one call
+// (a small all-reduce costs its latency, not its bytes), and unpacked. The
+// result of each member is what its own all-reduce would give (up to the
+// order the ranks' values are added in). All ranks must call it with the
+// same members' sizes, in the same order.
+absl::Status runCoalescedAllReduce(const std::vector<ReduceMember> &members,
+                                   comm::Communicator *comm, int world,
+                                   std::vector<char> &scratch);
+
 } // namespace galaxy::rt

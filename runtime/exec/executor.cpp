@@ -185,6 +185,39 @@ absl::Status Executor::bind() {
   if (!arena.ok())
     return arena.status();
   arena_ = static_cast<char *>(*arena);
+  // Coalesced groups (Instr.coalesce): consecutive untiled f32 all-reduces.
+  // On a device the members run one by one in the stream, as do those of a
+  // plan run without a communicator.
+  auto bindGroups = [&](const plan::Program &prog,
+                        std::vector<BoundInstr> &bound) -> absl::Status {
+    const bool host = !mover_ && comm_ && world_ > 1;
+    for (int i = 0; i < int(bound.size()); ++i) {
+      const int n = bound[i].instr->coalesce();
+      if (n == 0)
+        continue;
+      auto bad = [&](const std::string &why) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            prog.name(), " instruction ", i, " (", bound[i].instr->block(),
+            "): coalesce ", n, ": ", why));
+      };
+      if (n < 1 || n > int(bound.size()) - i)
+        return bad(absl::StrCat("the program has ", bound.size() - i,
+                                " instructions from here"));
+      for (int j = i; j < i + n; ++j) {
+        const BoundInstr &m = bound[j];
+        if (!m.move || m.move->kind != MoveKind::kAllReduce ||
+            m.move->dtype != plan::F32 || m.instr->has_tile())
+          return bad(absl::StrCat("member ", j - i, " (", m.instr->kernel(),
+                                  ") is not an untiled f32 all_reduce"));
+        if (j > i && m.instr->coalesce() != 0)
+          return bad(absl::StrCat("member ", j - i, " starts a group itself"));
+      }
+      if (host && n > 1)
+        bound[i].group = n;
+      i += n - 1;
+    }
+    return absl::OkStatus();
+  };
   if (const plan::Pipeline &pp = plan_.pipeline(); pp.num_stages() > 0) {
     if (pp.slots() < 1 || pp.stash_slot_bytes() < 0)
       return absl::InvalidArgumentError(absl::StrCat(
@@ -336,6 +369,8 @@ absl::Status Executor::bind() {
         }
         bp.bySlot[slot].push_back(std::move(bi));
       }
+      if (absl::Status s = bindGroups(prog, bp.bySlot[slot]); !s.ok())
+        return s;
       std::vector<MemoryAccess> access;
       std::vector<bool> async;
       for (const BoundInstr &bi : bp.bySlot[slot]) {
@@ -777,6 +812,20 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     (void)commThread.drain();
     return s;
   };
+  // A coalesced group runs as one all-reduce at its first member; every
+  // member gets its ticket (the members stand together, so no instruction
+  // between them waits for one).
+  auto groupJob = [this, &instrs, &where](size_t first) {
+    return [this, &instrs, &where, first]() -> absl::Status {
+      const BoundInstr &head = instrs[first];
+      std::vector<ReduceMember> members;
+      for (size_t j = first; j < first + head.group; ++j)
+        members.push_back(
+            {&*instrs[j].move, instrs[j].in[0], instrs[j].out[0]});
+      absl::Status s = runCoalescedAllReduce(members, comm_, world_, scratch_);
+      return s.ok() ? s : where(head, s);
+    };
+  };
   for (size_t i = 0; i < instrs.size(); ++i) {
     const BoundInstr &bi = instrs[i];
     if (absl::Status s = finish(waits[i]); !s.ok())
@@ -785,6 +834,23 @@ absl::StatusOr<Outputs> Executor::run(const std::string &program,
     if (timing_)
       t0 = Clock::now();
     absl::Status s;
+    if (bi.group > 0) {
+      const size_t first = i;
+      if (bi.async && overlap_) {
+        const uint64_t t = commThread.start(groupJob(first));
+        for (; i < first + bi.group; ++i)
+          ticket[i] = t;
+      } else {
+        s = groupJob(first)();
+        i = first + bi.group;
+      }
+      --i; // the loop's ++i steps past the group
+      if (timing_)
+        bp.seconds[first] += seconds(t0);
+      if (!s.ok())
+        return fail(s);
+      continue;
+    }
     if (bi.async && overlap_) {
       const BoundInstr *b = &bi;
       ticket[i] = commThread.start([this, b, &where]() -> absl::Status {

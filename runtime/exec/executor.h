@@ -189,6 +189,10 @@ private:
     std::vector<Tensor> in, out;
     std::optional<DataMove> move; // set for data-movement kernels
     bool async = false; // a collective run on the communication thread
+    // On the first of a coalesced group of host all-reduces (plan
+    // Instr.coalesce): the members, this one and the next group - 1, run as
+    // one all-reduce. 0 elsewhere and on a device (members run one by one).
+    int group = 0;
   };
   // Per bound instruction list: completionPoints of its async instructions.
   using WaitPoints = std::vector<int>;

@@ -81,17 +81,17 @@ std::vector<Operation *> rowTree(Operation *coll, int64_t rows,
                                  const std::vector<Operation *> &order,
                                  size_t collAt) {
   llvm::DenseSet<Operation *> tree;
-  std::vector<Value> todo{coll->getOperand(0)};
-  while (!todo.empty()) {
-    Value v = todo.back();
-    todo.pop_back();
+  std::vector<Value> pending{coll->getOperand(0)};
+  while (!pending.empty()) {
+    Value v = pending.back();
+    pending.pop_back();
     Operation *def = v.getDefiningOp();
     if (!def || !v.hasOneUse() || tree.contains(def) ||
         rowOperands(def, rows).empty())
       continue;
     tree.insert(def);
     if (!isa<LinearOp>(def)) // a linear's input is read, not grown into
-      todo.insert(todo.end(), def->operand_begin(), def->operand_end());
+      pending.insert(pending.end(), def->operand_begin(), def->operand_end());
   }
   if (!tree.contains(coll->getOperand(0).getDefiningOp()))
     return {};

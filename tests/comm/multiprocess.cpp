@@ -93,4 +93,14 @@ std::string describe(const std::vector<RankResult> &results) {
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<Communicator>>
+connectLoopback(int rank, int world, int port, std::chrono::seconds timeout) {
+  CommOptions o;
+  o.rank = rank;
+  o.world = world;
+  o.masterPort = port;
+  o.timeout = timeout;
+  return connectGloo(o);
+}
+
 } // namespace galaxy::comm::testing

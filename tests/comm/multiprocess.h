@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/comm/communicator.h"
 
 namespace galaxy::comm::testing {
 
@@ -26,6 +29,11 @@ runRanks(int world, const std::function<absl::Status(int rank)> &fn,
 
 // A loopback TCP port that was free a moment ago.
 int freePort();
+
+// Rank `rank` of `world` joining a Gloo job whose store is on loopback `port`.
+absl::StatusOr<std::unique_ptr<Communicator>>
+connectLoopback(int rank, int world, int port,
+                std::chrono::seconds timeout = std::chrono::seconds(10));
 
 // Renders results for a failure message.
 std::string describe(const std::vector<RankResult> &results);

@@ -16,6 +16,7 @@
 namespace galaxy::rt::testing {
 namespace {
 
+using comm::testing::connectLoopback;
 using comm::testing::describe;
 using comm::testing::freePort;
 using comm::testing::runRanks;
@@ -26,16 +27,6 @@ const std::vector<int64_t> kSizes = {5, 1, 17, 3};
 
 float valueAt(int rank, int member, int64_t i) {
   return float((rank + 1) * 100 + member * 10 + i % 7) - 50;
-}
-
-absl::StatusOr<std::unique_ptr<comm::Communicator>> connect(int rank, int world,
-                                                            int port) {
-  comm::CommOptions o;
-  o.rank = rank;
-  o.world = world;
-  o.masterPort = port;
-  o.timeout = std::chrono::seconds(10);
-  return comm::connectGloo(o);
 }
 
 absl::Status same(const std::string &what, const std::vector<float> &got,
@@ -50,7 +41,7 @@ absl::Status same(const std::string &what, const std::vector<float> &got,
 // The group summed at once == each member summed by its own all-reduce.
 // Member 1 is in place (x == y).
 absl::Status runDirectRank(int rank, int world, int port) {
-  auto c = connect(rank, world, port);
+  auto c = connectLoopback(rank, world, port);
   if (!c.ok())
     return c.status();
   const int n = int(kSizes.size());
@@ -115,7 +106,7 @@ plan::Plan groupPlan(int rank, int world, int coalesce) {
 }
 
 absl::Status runExecutorRank(int rank, int world, int port) {
-  auto c = connect(rank, world, port);
+  auto c = connectLoopback(rank, world, port);
   if (!c.ok())
     return c.status();
   auto backend = makeCpuBackend();

@@ -15,6 +15,7 @@ namespace galaxy::rt::testing {
 namespace {
 
 namespace fs = std::filesystem;
+using comm::testing::connectLoopback;
 using comm::testing::describe;
 using comm::testing::freePort;
 using comm::testing::runRanks;
@@ -49,16 +50,6 @@ std::string tempDir(const std::string &tag) {
   return d.string();
 }
 
-absl::StatusOr<std::unique_ptr<comm::Communicator>> join(int rank, int world,
-                                                         int port) {
-  comm::CommOptions o;
-  o.rank = rank;
-  o.world = world;
-  o.masterPort = port;
-  o.timeout = std::chrono::seconds(10);
-  return comm::connectGloo(o);
-}
-
 class GatheredSave : public ::testing::TestWithParam<int> {};
 
 TEST_P(GatheredSave, RankZeroWritesTheSerialTensors) {
@@ -73,7 +64,7 @@ TEST_P(GatheredSave, RankZeroWritesTheSerialTensors) {
     ASSERT_TRUE((*ex)->saveParams(dir + "/serial.safetensors").ok());
   }
   auto results = runRanks(world, [&](int r) -> absl::Status {
-    auto c = join(r, world, port);
+    auto c = connectLoopback(r, world, port);
     if (!c.ok())
       return c.status();
     auto backend = makeCpuBackend();
@@ -132,7 +123,7 @@ INSTANTIATE_TEST_SUITE_P(Worlds, GatheredSave, ::testing::Values(2, 3),
 TEST(WorldCheck, PlanForAnotherWorldIsRefusedByName) {
   const int port = freePort();
   auto results = runRanks(2, [&](int r) -> absl::Status {
-    auto c = join(r, 2, port);
+    auto c = connectLoopback(r, 2, port);
     if (!c.ok())
       return c.status();
     auto backend = makeCpuBackend();

@@ -200,16 +200,6 @@ std::vector<float> readFloats(const std::string &path) {
   return v;
 }
 
-absl::StatusOr<std::unique_ptr<comm::Communicator>>
-join(int rank, int world, int port, int timeoutS = 10) {
-  comm::CommOptions o;
-  o.rank = rank;
-  o.world = world;
-  o.masterPort = port;
-  o.timeout = std::chrono::seconds(timeoutS);
-  return comm::connectGloo(o);
-}
-
 // The whole model in one process (a forked child: the kernels start OpenMP,
 // which must not happen in the test process that forks later): DIR/serial.*
 void runSerial(const ChainSpec &spec, int steps, const std::string &dir) {
@@ -253,7 +243,8 @@ absl::Status pipelineRank(const ChainSpec &spec, const RankOptions &o,
                           const std::string &dir, int port, int rank) {
   const int G = spec.groupSize, world = chainStages(spec) * G;
   const int stage = rank / G, groupRank = rank % G;
-  auto w = join(rank, world, port, o.timeoutS);
+  auto w = comm::testing::connectLoopback(rank, world, port,
+                                          std::chrono::seconds(o.timeoutS));
   if (!w.ok())
     return w.status();
   std::unique_ptr<comm::Communicator> group;

@@ -29,6 +29,13 @@ Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads);
 void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads);
 
+// Fused SGD with the product computed apart: w = beta·w + alpha·g over n
+// values, and w's copy, if it has one, rounded from the new values in the
+// same pass under `version` (0: marked stale) — the parameter is read and
+// written once, where the update then refreshBf16Weights reads it twice.
+void updateWithBf16Copy(float *w, const float *g, int64_t n, float alpha,
+                        float beta, uint64_t version, int threads);
+
 // The cache holds at most this many bytes of copies (GALAXY_BF16_CACHE_MB,
 // default half the machine's memory): past it, the least recently used
 // entries are dropped (and rounded again at their next use). Entries of

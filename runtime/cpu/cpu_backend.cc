@@ -70,6 +70,10 @@ const std::unordered_map<std::string_view, KernelFn> &kernelTable() {
 void refreshWrittenBf16Weights(const KernelCall &c) {
   if (c.ctx.matmulDType != plan::MATMUL_BF16)
     return;
+  // Native bf16 fused SGD rounds the copy in its own update pass
+  // (linearWeightGradKernel, updateWithBf16Copy).
+  if (c.env.nativeBf16 && c.instr.kernel() == "linear_weight_grad")
+    return;
   auto refresh = [&](const Tensor &t) {
     refreshBf16Weights(t.f32(), t.numel(), c.ctx.weightsVersion, c.env.threads);
   };

@@ -66,6 +66,12 @@ absl::Status onednnMatmulBf16(bool trans_a, bool trans_b, int64_t m, int64_t n,
                               int64_t k, float alpha, const uint16_t *a,
                               int64_t lda, const uint16_t *b, int64_t ldb,
                               float beta, float *c, int64_t ldc);
+// C = op(A)·op(B) + bias with bf16 A and B, the fp32 bias [n] added in the
+// epilogue (onednnMatmulSgemmBias's bf16 twin: a bf16 linear's forward).
+absl::Status onednnMatmulBf16Bias(bool trans_a, bool trans_b, int64_t m,
+                                  int64_t n, int64_t k, const uint16_t *a,
+                                  int64_t lda, const uint16_t *b, int64_t ldb,
+                                  const float *bias, float *c, int64_t ldc);
 absl::Status onednnBatchedMatmulBf16(int64_t batch, bool trans_a, bool trans_b,
                                      int64_t m, int64_t n, int64_t k,
                                      float alpha, const uint16_t *a,

@@ -23,10 +23,11 @@ constexpr int64_t kSmallMatrix = 64 * 64 * 64;
 // thread and 104 us on two.
 constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
 
-// This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
-// floats. It only grows, so a training step allocates only for new shapes.
+// This thread's scratch for GEMM operand `slot` (0: A, 1: B, 2: a product
+// kept apart from C), at least n floats. It only grows, so a training step
+// allocates only for new shapes.
 float *operandScratch(int slot, int64_t n) {
-  thread_local std::vector<float> buffers[2];
+  thread_local std::vector<float> buffers[3];
   std::vector<float> &b = buffers[slot];
   if (b.size() < static_cast<size_t>(n))
     b.resize(n);
@@ -84,13 +85,16 @@ const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
 
 // Whether linear's bias goes to oneDNN's matmul primitive as its bias argument
 // (added in the epilogue, the same bits as C = bias then beta = 1) instead of
-// a pass copying it into every row of C: fp32 plans whose GEMM for this shape
-// is that primitive, and outside the few-row GEMV path. A shape the per-shape
-// table has not met yet takes the copy once (perShapeSgemm times it).
+// a pass copying it into every row of C: native bf16, and fp32 plans whose
+// GEMM for this shape is that primitive; not the few-row GEMV path. A shape
+// the per-shape table has not met yet takes the copy once (perShapeSgemm
+// times it).
 bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
                     int64_t n, int64_t k) {
-  if (c.ctx.matmulDType == plan::MATMUL_BF16 || gemv)
+  if (gemv)
     return false;
+  if (c.ctx.matmulDType == plan::MATMUL_BF16)
+    return nativeBf16(c);
   if (c.env.gemm == GemmKind::kOneDnnMatmul)
     return true;
   return c.env.gemm == GemmKind::kPerShape &&
@@ -127,9 +131,16 @@ absl::Status linearKernel(const KernelCall &c) {
     if (b.numel() != n || b.shape.back() != n)
       return kernelError(c, "bias must be [N] or [1, N]");
     const float *bp = b.f32();
-    if (biasInEpilogue(c, gemv, transpose_w != 0, m, n, k))
+    if (biasInEpilogue(c, gemv, transpose_w != 0, m, n, k)) {
+      if (nativeBf16(c)) {
+        Bf16Bits xh, wh;
+        return onednnMatmulBf16Bias(
+            false, transpose_w != 0, m, n, k, bf16Operand(c, x, 0, xh), k,
+            bf16Operand(c, w, 1, wh), transpose_w ? k : n, bp, yp, n);
+      }
       return onednnMatmulSgemmBias(false, transpose_w != 0, m, n, k, x.f32(), k,
                                    w.f32(), transpose_w ? k : n, bp, yp, n);
+    }
     parallelChunks(m, n, c.env.threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         std::memcpy(yp + r * n, bp, n * sizeof(float));
@@ -176,10 +187,25 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
   if (nativeBf16(c)) {
     Bf16Bits dyh, xh;
-    return onednnMatmulBf16(true, false, n, k, rows, static_cast<float>(alpha),
-                            bf16Operand(c, dy, 0, dyh), n,
-                            bf16Operand(c, x, 1, xh), k,
-                            static_cast<float>(beta), dw.f32(), k);
+    const uint16_t *dyb = bf16Operand(c, dy, 0, dyh),
+                   *xb = bf16Operand(c, x, 1, xh);
+    if (!dw.param)
+      return onednnMatmulBf16(true, false, n, k, rows,
+                              static_cast<float>(alpha), dyb, n, xb, k,
+                              static_cast<float>(beta), dw.f32(), k);
+    // Fused SGD on a parameter (this kernel also refreshes its bf16 copy, so
+    // refreshWrittenBf16Weights leaves it alone): the product into scratch,
+    // then one pass updating the parameter and rounding its copy. The GEMM
+    // with the update as its epilogue reads and writes the parameter and a
+    // refresh reads it again (0.36 ms more per 768x3072 parameter here, bench
+    // in docs/benchmarks.md); the update alone is the same arithmetic.
+    float *g = operandScratch(2, n * k);
+    GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(true, false, n, k, rows, 1.f,
+                                                dyb, n, xb, k, 0.f, g, k));
+    updateWithBf16Copy(dw.f32(), g, n * k, static_cast<float>(alpha),
+                       static_cast<float>(beta), c.ctx.weightsVersion,
+                       c.env.threads);
+    return absl::OkStatus();
   }
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);
   return c.env.sgemm(true, false, n, k, rows, static_cast<float>(alpha), dyp, n,

@@ -140,6 +140,21 @@ absl::Status run(dt type, int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
   return absl::OkStatus();
 }
 
+// C = op(A)·op(B) + bias for A and B of `type`.
+absl::Status matmulBias(dt type, bool ta, bool tb, int64_t m, int64_t n,
+                        int64_t k, const void *a, int64_t lda, const void *b,
+                        int64_t ldb, const float *bias, float *c, int64_t ldc) {
+  if (m == 0 || n == 0)
+    return absl::OkStatus();
+  if (k == 0) { // oneDNN wants k >= 1; C = the bias in every row
+    for (int64_t r = 0; r < m; ++r)
+      std::copy(bias, bias + n, c + r * ldc);
+    return absl::OkStatus();
+  }
+  return run(type, 0, ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc, 0,
+             bias);
+}
+
 } // namespace
 
 absl::Status onednnMatmulSgemm(bool ta, bool tb, int64_t m, int64_t n,
@@ -158,15 +173,14 @@ absl::Status onednnMatmulSgemmBias(bool ta, bool tb, int64_t m, int64_t n,
                                    int64_t k, const float *a, int64_t lda,
                                    const float *b, int64_t ldb,
                                    const float *bias, float *c, int64_t ldc) {
-  if (m == 0 || n == 0)
-    return absl::OkStatus();
-  if (k == 0) { // oneDNN wants k >= 1; C = the bias in every row
-    for (int64_t r = 0; r < m; ++r)
-      std::copy(bias, bias + n, c + r * ldc);
-    return absl::OkStatus();
-  }
-  return run(dt::f32, 0, ta, tb, m, n, k, 1.f, a, lda, b, ldb, 0.f, c, ldc, 0,
-             bias);
+  return matmulBias(dt::f32, ta, tb, m, n, k, a, lda, b, ldb, bias, c, ldc);
+}
+
+absl::Status onednnMatmulBf16Bias(bool ta, bool tb, int64_t m, int64_t n,
+                                  int64_t k, const uint16_t *a, int64_t lda,
+                                  const uint16_t *b, int64_t ldb,
+                                  const float *bias, float *c, int64_t ldc) {
+  return matmulBias(dt::bf16, ta, tb, m, n, k, a, lda, b, ldb, bias, c, ldc);
 }
 
 absl::Status onednnBatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m,

@@ -168,5 +168,50 @@ TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
   linear("after fused SGD", w.f);
 }
 
+// Native fused SGD on a parameter (linear_weight_grad with the parameter as
+// output): the product goes to scratch and one pass updates the parameter and
+// rounds its copy. The parameter equals beta·w + alpha·(dyᵀ·x over rounded
+// operands) within fp32 summation, and the cached copy is exactly the
+// rounding of the new parameter (what a refresh would have written) — over a
+// size with a tail after the 16-lane loop and both single- and two-thread
+// passes.
+TEST(Bf16Native, FusedSgdRoundsTheCopyInItsUpdatePass) {
+  if (!cpu::nativeBf16Matmul())
+    GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
+  std::mt19937 rng(23);
+  for (int64_t threads : {1, 2}) {
+    const int64_t m = 24, n = 1030, k = 1031; // n·k: a large pass with a tail
+    Buf x = Buf::random({m, k}, rng), dy = Buf::random({m, n}, rng),
+        w = Buf::random({n, k}, rng);
+    w.param = true;
+    const KernelContext ctx = bf16Context(3000002 + threads);
+    Buf y = Buf::zeros({m, n});
+    runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx,
+          &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));
+    const std::vector<float> w0 = w.f;
+    const double alpha = -0.5, beta = 0.75;
+    runOk(Op("linear_weight_grad").f("alpha", alpha).f("beta", beta), {&dy, &x},
+          {&w}, ctx,
+          &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));
+    const std::vector<float> rdy = rounded(dy.f), rx = rounded(x.f);
+    std::vector<double> want(n * k);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < k; ++j) {
+        double s = 0;
+        for (int64_t r = 0; r < m; ++r)
+          s += double(rdy[r * n + i]) * rx[r * k + j];
+        want[i * k + j] = beta * w0[i * k + j] + alpha * s;
+      }
+    expectClose(w.f, want, 2e-5, 2e-5, "parameter after fused SGD");
+    // The cache's copy under this version, not rounded again here.
+    const cpu::Bf16Bits copy =
+        cpu::bf16Weights(w.f.data(), n * k, ctx.weightsVersion, 1);
+    std::vector<uint16_t> fresh(n * k);
+    cpu::toBf16(w.f.data(), fresh.data(), n * k, 1);
+    EXPECT_EQ(0, std::memcmp(copy.get(), fresh.data(), fresh.size() * 2))
+        << threads << " threads";
+  }
+}
+
 } // namespace
 } // namespace galaxy::rt::testing

@@ -44,6 +44,43 @@ TEST(GemmBias, EpilogueBitsEqualBiasCopyThenBetaOne) {
   }
 }
 
+// The bf16 twin (native bf16 linear's forward): bf16 operands, fp32 bias in
+// the epilogue, the same bits as the bias copied into C then beta = 1.
+TEST(GemmBias, Bf16EpilogueBitsEqualBiasCopyThenBetaOne) {
+  if (!cpu::nativeBf16Matmul())
+    GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
+  std::mt19937 rng(33);
+  std::uniform_int_distribution<int> bits(0x3c00, 0x4040); // ~[0.008, 3]
+  struct Shape {
+    int64_t m, n, k;
+  };
+  for (Shape s :
+       {Shape{128, 768, 768}, Shape{128, 3072, 768}, Shape{37, 10, 96}})
+    for (bool tb : {true, false}) {
+      std::vector<uint16_t> x(s.m * s.k), w(s.n * s.k);
+      for (uint16_t &v : x)
+        v = uint16_t(bits(rng) | (rng() & 1 ? 0x8000 : 0));
+      for (uint16_t &v : w)
+        v = uint16_t(bits(rng) | (rng() & 1 ? 0x8000 : 0));
+      Buf b = Buf::random({s.n}, rng);
+      const int64_t ldb = tb ? s.k : s.n;
+      std::vector<float> fused(s.m * s.n, -7.f), copied(s.m * s.n);
+      for (int64_t r = 0; r < s.m; ++r)
+        std::memcpy(copied.data() + r * s.n, b.f.data(), s.n * sizeof(float));
+      ASSERT_TRUE(cpu::onednnMatmulBf16Bias(false, tb, s.m, s.n, s.k, x.data(),
+                                            s.k, w.data(), ldb, b.f.data(),
+                                            fused.data(), s.n)
+                      .ok());
+      ASSERT_TRUE(cpu::onednnMatmulBf16(false, tb, s.m, s.n, s.k, 1.f, x.data(),
+                                        s.k, w.data(), ldb, 1.f, copied.data(),
+                                        s.n)
+                      .ok());
+      ASSERT_EQ(0, std::memcmp(fused.data(), copied.data(),
+                               fused.size() * sizeof(float)))
+          << s.m << "x" << s.n << "x" << s.k << (tb ? " NT" : " NN");
+    }
+}
+
 // Through the kernel: linear with GEMM forced to oneDNN's matmul (bias in the
 // epilogue) gives the bits of bias + the same GEMM with beta = 1, and matches
 // the naive GEMM's result within float rounding.

@@ -3,7 +3,7 @@
 // (GALAXY_THREADS / GALAXY_GEMM apply). `--sgemm-peak` prints the machine's
 // best sgemm GFLOP/s instead; `--fused [ROUNDS]` times galaxy-fuse's kernels
 // against the pairs they replace; `--gemm-step [ROUNDS]` the step's GEMMs alone
-// and in sequence (gemmStep).
+// and in sequence (gemmStep; `--bf16` as a bf16 plan runs them).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -214,8 +214,10 @@ int fusedAB(int rounds) {
 // between GEMMs (what the step's elementwise kernels do: the second thread
 // sleeps in between, under OMP_WAIT_POLICY=PASSIVE). ROUNDS alternating rounds,
 // the fastest of each printed per GEMM kind. Separates cold weights and thread
-// wake-ups from the GEMM's own speed (issue 18, "fp32 step").
-int gemmStep(int rounds) {
+// wake-ups from the GEMM's own speed (issue 18, "fp32 step"). `bf16`: a bf16
+// plan's GEMMs (weights are parameters with bf16 copies, fused SGD refreshes
+// them), as galaxy-run runs them on this CPU.
+int gemmStep(int rounds, bool bf16) {
   std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();
   const int64_t b = 4, s = 32, h = 768, inter = 3072, layers = 12;
   const int64_t rows = b * s;
@@ -262,6 +264,13 @@ int gemmStep(int rounds) {
     }
   }
   KernelContext ctx{.seed = 1, .step = 1, .training = true};
+  if (bf16) {
+    ctx.matmulDType = galaxy::plan::MATMUL_BF16;
+    ctx.weightsVersion = 1;
+    for (auto &l : ls)
+      for (Owned *w : {&l->wq, &l->wk, &l->wv, &l->wo, &l->w1, &l->w2})
+        w->t.param = true;
+  }
   auto run = [&](const Call &c) {
     std::vector<Tensor> ti, to;
     for (Owned *o : c.in)
@@ -311,10 +320,10 @@ int gemmStep(int rounds) {
         best[way][k] = std::min(best[way][k], sum[k] / n[k] * 1e6);
     }
   }
-  std::printf("%s\n%-28s %10s %10s %14s   us per call, GFLOP/s (fastest "
+  std::printf("%s%s\n%-28s %10s %10s %14s   us per call, GFLOP/s (fastest "
               "of %d rounds)\n",
-              be->gemmDescription().c_str(), "", "alone", "sequence",
-              "sequence+gaps", rounds);
+              be->gemmDescription().c_str(), bf16 ? " [bf16 plan]" : "", "",
+              "alone", "sequence", "sequence+gaps", rounds);
   for (int k = 0; k < kKinds; ++k) {
     const double f = flops[k % 3 == 0 ? 0 : 1];
     std::printf("%-28s %6.0f %5.0f %6.0f %5.0f %8.0f %5.0f\n", kinds[k],
@@ -341,11 +350,14 @@ int main(int argc, char **argv) {
     return sgemmPeak();
   if (argc > 1 && std::string(argv[1]) == "--fused")
     return fusedAB(argc > 2 ? std::atoi(argv[2]) : 5);
-  if (argc > 1 && std::string(argv[1]) == "--gemm-step")
-    return gemmStep(argc > 2 ? std::atoi(argv[2]) : 3);
+  if (argc > 1 && std::string(argv[1]) == "--gemm-step") {
+    const bool bf16 = std::string(argv[argc - 1]) == "--bf16";
+    const int rest = argc - 2 - (bf16 ? 1 : 0);
+    return gemmStep(rest > 0 ? std::atoi(argv[2]) : 3, bf16);
+  }
   if (argc > 1) {
     std::fprintf(stderr, "usage: cpu_kernels_bench [--sgemm-peak | --fused "
-                         "[ROUNDS] | --gemm-step [ROUNDS]]\n");
+                         "[ROUNDS] | --gemm-step [ROUNDS] [--bf16]]\n");
     return 2;
   }
   std::unique_ptr<Backend> be = galaxy::rt::makeCpuBackend();

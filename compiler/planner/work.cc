@@ -1,5 +1,6 @@
 #include "compiler/planner/work.h"
 
+#include "compiler/CoalescePolicy.h"
 #include "compiler/profile/counting_rules.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/OpRules.h"
@@ -60,6 +61,7 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
     fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
   if (!fn)
     return out;
+  bool coalesced = false;
   for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
     if (llvm::isa<ParamOp>(op))
       continue;
@@ -74,7 +76,9 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
       w.optFlops += c.optFlops;
       w.optBytes += c.memBytes;
     } else if (llvm::isa<AllReduceOp>(op)) {
-      w.reduceCount += 1;
+      const bool member = isCoalescableReduce(&op);
+      coalesced |= member;
+      w.reduceCount += member ? 0 : 1;
       w.reduceBytes += c.commBytes;
     } else if (llvm::isa<AllGatherOp, ReduceScatterOp>(op)) {
       w.gatherCount += 1;
@@ -88,6 +92,8 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
       w.otherBytes += c.memBytes;
     }
   }
+  if (coalesced)
+    out[kCoalescedBlock].reduceCount += 1;
   return out;
 }
 

@@ -25,7 +25,10 @@ struct Work {
   double otherBytes = 0;             // ... and by the bytes it reads and writes
   double optFlops = 0, optBytes = 0; // optimizer updates (once per step)
   // Collectives by ring cost: all_reduce moves 2(W-1)/W of its bytes in
-  // 2(W-1) steps; all_gather / reduce_scatter (W-1)/W in W-1.
+  // 2(W-1) steps; all_gather / reduce_scatter (W-1)/W in W-1. The small
+  // gradient all-reduces the lowering coalesces (compiler/CoalescePolicy.h)
+  // run as one: their bytes count in their own blocks, their one count in
+  // block kCoalescedBlock.
   double reduceCount = 0, reduceBytes = 0;
   double gatherCount = 0, gatherBytes = 0;
 
@@ -45,6 +48,10 @@ struct Work {
 };
 Work operator+(Work a, const Work &b);
 Work operator-(Work a, const Work &b);
+
+// The block that holds the one collective a function's coalesced all-reduces
+// run as (outside the layers: one per step however many layers there are).
+inline constexpr const char *kCoalescedBlock = "coalesced";
 
 // Per block of one rank: "layer.att" (summed over every layer; divide by the
 // layer count for one layer), "embedding", "head", ... `forwardOnly` walks

@@ -74,10 +74,12 @@ Seconds timeOf(const Work &w, const plan::Device &dev, const GroupNet &net) {
     const double g = net.size;
     const double bw = net.bytesPerSec > 0 ? net.bytesPerSec
                                           : std::numeric_limits<double>::max();
-    s.comm = w.reduceCount * 2 * (g - 1) * net.latencySec +
-             w.reduceBytes * 2 * (g - 1) / g / bw +
-             w.gatherCount * (g - 1) * net.latencySec +
-             w.gatherBytes * (g - 1) / g / bw;
+    // A coalesced group is one all-reduce of its members' bytes.
+    s.comm =
+        (w.reduceCount + w.coalescedGroups) * 2 * (g - 1) * net.latencySec +
+        (w.reduceBytes + w.coalescedBytes) * 2 * (g - 1) / g / bw +
+        w.gatherCount * (g - 1) * net.latencySec +
+        w.gatherBytes * (g - 1) / g / bw;
   }
   return s;
 }

@@ -19,6 +19,9 @@ Work &Work::operator+=(const Work &o) {
   reduceBytes += o.reduceBytes;
   gatherCount += o.gatherCount;
   gatherBytes += o.gatherBytes;
+  coalescedCount += o.coalescedCount;
+  coalescedBytes += o.coalescedBytes;
+  coalescedGroups += o.coalescedGroups;
   return *this;
 }
 
@@ -26,7 +29,8 @@ Work Work::scaled(double k) const {
   Work w = *this;
   for (double *f : {&w.gemmFlops, &w.gemmFlopsPerRow, &w.otherFlops,
                     &w.otherBytes, &w.optFlops, &w.optBytes, &w.reduceCount,
-                    &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
+                    &w.reduceBytes, &w.gatherCount, &w.gatherBytes,
+                    &w.coalescedCount, &w.coalescedBytes, &w.coalescedGroups})
     *f *= k;
   return w;
 }
@@ -50,15 +54,8 @@ double activationRows(mlir::Operation &op, int rank) {
   return rows;
 }
 
-} // namespace
-
-std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
-                                     bool forwardOnly) {
+std::map<std::string, Work> walkFunc(mlir::func::FuncOp fn, int rank) {
   std::map<std::string, Work> out;
-  auto fn = module.lookupSymbol<mlir::func::FuncOp>(forwardOnly ? "forward"
-                                                                : "train_step");
-  if (!fn)
-    fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
   if (!fn)
     return out;
   bool coalesced = false;
@@ -75,10 +72,12 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
     if (c.optFlops > 0) {
       w.optFlops += c.optFlops;
       w.optBytes += c.memBytes;
+    } else if (isCoalescableReduce(&op)) {
+      coalesced = true;
+      w.coalescedCount += 1;
+      w.coalescedBytes += c.commBytes;
     } else if (llvm::isa<AllReduceOp>(op)) {
-      const bool member = isCoalescableReduce(&op);
-      coalesced |= member;
-      w.reduceCount += member ? 0 : 1;
+      w.reduceCount += 1;
       w.reduceBytes += c.commBytes;
     } else if (llvm::isa<AllGatherOp, ReduceScatterOp>(op)) {
       w.gatherCount += 1;
@@ -93,8 +92,24 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
     }
   }
   if (coalesced)
-    out[kCoalescedBlock].reduceCount += 1;
+    out[kCoalescedBlock].coalescedGroups = 1;
   return out;
+}
+
+} // namespace
+
+std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
+                                     bool forwardOnly) {
+  auto fn = module.lookupSymbol<mlir::func::FuncOp>(forwardOnly ? "forward"
+                                                                : "train_step");
+  if (!fn)
+    fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  return walkFunc(fn, rank);
+}
+
+std::map<std::string, Work> walkFunction(mlir::ModuleOp module,
+                                         llvm::StringRef name, int rank) {
+  return walkFunc(module.lookupSymbol<mlir::func::FuncOp>(name), rank);
 }
 
 Work total(const std::map<std::string, Work> &blocks) {

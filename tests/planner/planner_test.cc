@@ -12,6 +12,7 @@
 #include "compiler/planner/exact.h"
 #include "compiler/planner/planner.h"
 #include "compiler/planner/probe.h"
+#include "compiler/planner/search.h"
 #include "compiler/planner/work.h"
 #include "compiler/profile/profile.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -431,8 +432,12 @@ TEST(Planner, CoalescedAllReducesCostOneCollective) {
                                    ", rank " + std::to_string(r);
           const Work w = total(walkRank(**module, r, false));
           const Issued n = issuedBy((*plans)[r], "train_step");
-          EXPECT_EQ(w.reduceCount, n.reduces) << what;
+          EXPECT_EQ(w.reduceCount + w.coalescedGroups, n.reduces) << what;
           EXPECT_EQ(w.gatherCount, n.gathers) << what;
+          if (n.groups > 0)
+            EXPECT_EQ(w.coalescedCount, n.members) << what;
+          else // one alone is no group
+            EXPECT_LE(w.coalescedCount, 1) << what;
           if (m.mode == config::ParallelMode::kGalaxy &&
               m.con == config::BlockMethod::kSP &&
               std::string(model.name) == "bert") {
@@ -445,6 +450,44 @@ TEST(Planner, CoalescedAllReducesCostOneCollective) {
         }
       }
   EXPECT_GT(galaxyGroups, 0);
+}
+
+TEST(Planner, PipelineUpdatesRunTheirAllReducesAlone) {
+  // A pipeline stage's @update all-reduces each gradient once per step, each
+  // on its own (its zero_grads keep the lowering from sinking them): the
+  // planner's update phase counts what each stage's plan issues there.
+  for (const char *group : {"galaxy", "dp", "sp"}) {
+    config::GalaxyConfig c = smallBert();
+    c.num_hidden_layers = 3;
+    c.stage_num_hidden_layers_list = {1, 2};
+    c.num_microbatches = 2;
+    config::ParallelChoice choice;
+    choice.mode = config::ParallelMode::kPP;
+    choice.groupMode = std::string(group) == "galaxy"
+                           ? config::ParallelMode::kGalaxy
+                       : std::string(group) == "dp" ? config::ParallelMode::kDP
+                                                    : config::ParallelMode::kSP;
+    choice.world = 4;
+    auto cfg = config::resolveConfig(c, choice);
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    mlir::MLIRContext ctx;
+    auto compiled = compilePipeline(ctx, *cfg, "partition", true);
+    ASSERT_TRUE(compiled.ok()) << compiled.status();
+    const int g = cfg->pp_group_size;
+    int reduces = 0;
+    for (size_t s = 0; s < compiled->stageModules.size(); ++s)
+      for (int r = 0; r < g; ++r) {
+        const Work u = updateAlone(
+            total(walkFunction(*compiled->stageModules[s], "update", r)));
+        const Issued n = issuedBy(compiled->plans[s * g + r], "update");
+        EXPECT_EQ(u.reduceCount, n.reduces)
+            << group << " stage " << s << " rank " << r;
+        EXPECT_EQ(u.coalescedGroups, 0);
+        EXPECT_GT(u.optFlops, 0);
+        reduces += n.reduces;
+      }
+    EXPECT_GT(reduces, 0) << group;
+  }
 }
 
 TEST(Planner, CoalescedGroupIsOneLatencyInThePrediction) {

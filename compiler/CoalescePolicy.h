@@ -1,16 +1,18 @@
 // Which all-reduces the lowering coalesces (plan Instr.coalesce): the rule
 // compiler/LowerToPlan.cpp (sinkSmallReducedUpdates) sinks by and the planner
 // (compiler/planner/work.cc) prices by, so that --auto charges the run of
-// them one collective's latency, as galaxy-run runs it.
+// them one collective's latency, as galaxy-run runs it on the host.
 //
 // A candidate is the all-reduce an sgd/adamw update reads as its gradient
 // when that update is its only reader and it is a small f32 tensor: the
 // CON blocks' layer-norm weights and biases in Galaxy / SP modes, a data-
 // parallel plan's biases and small weights. The lowering moves such pairs to
 // the end of the function and emits the all-reduces one after another; it
-// keeps a pair in place only when an op after it conflicts with the move
-// (a pipeline's @update zeroes each gradient after its update), which the
-// functions the planner walks (@train_step, @forward) never have.
+// keeps a pair in place only when an op after it conflicts with the move:
+// an SPMD @train_step has no such op (planner_test checks the planner's
+// counts against compiled plans), a pipeline stage's @update zeroes each
+// gradient after its update, so none there is coalesced (the planner's
+// updateAlone, compiler/planner/search.h).
 #pragma once
 
 #include <cstdint>

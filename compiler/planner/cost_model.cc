@@ -74,8 +74,13 @@ Seconds timeOf(const Work &w, const plan::Device &dev, const GroupNet &net) {
     const double g = net.size;
     const double bw = net.bytesPerSec > 0 ? net.bytesPerSec
                                           : std::numeric_limits<double>::max();
-    s.comm = w.reduceCount * 2 * (g - 1) * net.latencySec +
-             w.reduceBytes * 2 * (g - 1) / g / bw +
+    // A coalesced group is one all-reduce of its members' bytes on the
+    // host; a CUDA rank runs the members one by one in its stream
+    // (runtime/exec/executor.cpp, bindGroups).
+    const double groups =
+        dev.backend() == "cuda" ? w.coalescedCount : w.coalescedGroups;
+    s.comm = (w.reduceCount + groups) * 2 * (g - 1) * net.latencySec +
+             (w.reduceBytes + w.coalescedBytes) * 2 * (g - 1) / g / bw +
              w.gatherCount * (g - 1) * net.latencySec +
              w.gatherBytes * (g - 1) / g / bw;
   }

@@ -33,7 +33,11 @@ absl::StatusOr<Compiled> compileExact(const SearchInput &in,
         mb.reduceCount = w.reduceCount;
         mb.gatherCount = w.gatherCount;
         work[s][r] = mb;
-        opt[s][r] = optimizerPart(w);
+        // The stage's update program: its gradients' all-reduces and the
+        // optimizer, once per step.
+        opt[s][r] = in.latency ? Work{}
+                               : updateAlone(total(walkFunction(
+                                     *c->stageModules[s], "update", r)));
       }
     // What each stage sends: its plan's "pp.out.*" outputs for the first
     // microbatch, scaled like the work; the gradient comes back when training.

@@ -71,8 +71,16 @@ double pipelineStep(const SearchInput &in, int microbatches,
 // compiled plans' own boundary tensors replace it (exact.cc).
 double boundaryBytes(const SearchInput &in, int microbatches);
 
-// The optimizer part of `w` (and `w` without it).
+// A pipeline's update phase: what a stage does once per step after its
+// microbatches, in its own program (@update). There each gradient's
+// all-reduce stands between the microbatches' accumulation and its update,
+// and the zero_grad after the update keeps the lowering from sinking the
+// pair (compiler/CoalescePolicy.h), so the small ones the SPMD probes saw
+// coalesced each run alone: updateAlone(w) prices w's coalesced all-reduces
+// as separate ones. optimizerPart(w): w's optimizer and its coalesced
+// all-reduces, as the update runs them; withoutOptimizer(w): the rest.
 Work optimizerPart(const Work &w);
 Work withoutOptimizer(Work w);
+Work updateAlone(Work w);
 
 } // namespace galaxy::planner

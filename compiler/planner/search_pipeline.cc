@@ -13,11 +13,21 @@ Work optimizerPart(const Work &w) {
   Work o;
   o.optFlops = w.optFlops;
   o.optBytes = w.optBytes;
-  return o;
+  o.coalescedCount = w.coalescedCount;
+  o.coalescedBytes = w.coalescedBytes;
+  return updateAlone(o);
 }
 
 Work withoutOptimizer(Work w) {
   w.optFlops = w.optBytes = 0;
+  w.coalescedCount = w.coalescedBytes = w.coalescedGroups = 0;
+  return w;
+}
+
+Work updateAlone(Work w) {
+  w.reduceCount += w.coalescedCount;
+  w.reduceBytes += w.coalescedBytes;
+  w.coalescedCount = w.coalescedBytes = w.coalescedGroups = 0;
   return w;
 }
 
@@ -37,11 +47,14 @@ double pipelineStep(const SearchInput &in, int microbatches,
   std::vector<std::vector<Seconds>> t(p, std::vector<Seconds>(g));
   std::vector<double> tau(p, 0), upd(p, 0);
   double slowest = 0, sum = 0, slowestUpdate = 0;
-  for (int s = 0; s < p; ++s) {
+  auto groupOf = [g](int s) {
     std::vector<int> group;
     for (int r = 0; r < g; ++r)
       group.push_back(s * g + r);
-    const GroupNet net = groupNet(in.devices, group);
+    return group;
+  };
+  for (int s = 0; s < p; ++s) {
+    const GroupNet net = groupNet(in.devices, groupOf(s));
     for (int r = 0; r < g; ++r) {
       const plan::Device &d = in.devices.devices(s * g + r);
       t[s][r] = timeOf(work[s][r], d, net);
@@ -64,9 +77,11 @@ double pipelineStep(const SearchInput &in, int microbatches,
       for (int r = 0; r < g; ++r) {
         RankTime &rt = (*ranks)[s * g + r];
         const plan::Device &d = in.devices.devices(s * g + r);
-        rt.compute = m * t[s][r].compute +
-                     (in.latency ? 0 : timeOf(opt[s][r], d, {}).compute);
-        rt.comm = m * t[s][r].comm;
+        const Seconds u =
+            in.latency ? Seconds{}
+                       : timeOf(opt[s][r], d, groupNet(in.devices, groupOf(s)));
+        rt.compute = m * t[s][r].compute + u.compute;
+        rt.comm = m * t[s][r].comm + u.comm;
         rt.idle = std::max(0.0, step - rt.compute - rt.comm);
       }
   }
@@ -78,7 +93,8 @@ namespace {
 // One microbatch's share of a full batch's work: FLOPs and bytes divide,
 // and so do the GEMMs' rows (smaller GEMMs, slower where the device's
 // gemm_at_rows says so); collectives happen once per microbatch all the same;
-// no optimizer.
+// no optimizer, nor the small gradient all-reduces before it (the update
+// runs them, optimizerPart).
 Work perMicrobatch(const Work &w, int m) {
   Work o = withoutOptimizer(w).scaled(1.0 / m).atRowsOver(m);
   o.reduceCount = w.reduceCount;

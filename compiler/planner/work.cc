@@ -1,5 +1,6 @@
 #include "compiler/planner/work.h"
 
+#include "compiler/CoalescePolicy.h"
 #include "compiler/profile/counting_rules.h"
 #include "galaxy/GalaxyDialect.h"
 #include "galaxy/OpRules.h"
@@ -18,6 +19,9 @@ Work &Work::operator+=(const Work &o) {
   reduceBytes += o.reduceBytes;
   gatherCount += o.gatherCount;
   gatherBytes += o.gatherBytes;
+  coalescedCount += o.coalescedCount;
+  coalescedBytes += o.coalescedBytes;
+  coalescedGroups += o.coalescedGroups;
   return *this;
 }
 
@@ -25,7 +29,8 @@ Work Work::scaled(double k) const {
   Work w = *this;
   for (double *f : {&w.gemmFlops, &w.gemmFlopsPerRow, &w.otherFlops,
                     &w.otherBytes, &w.optFlops, &w.optBytes, &w.reduceCount,
-                    &w.reduceBytes, &w.gatherCount, &w.gatherBytes})
+                    &w.reduceBytes, &w.gatherCount, &w.gatherBytes,
+                    &w.coalescedCount, &w.coalescedBytes, &w.coalescedGroups})
     *f *= k;
   return w;
 }
@@ -49,17 +54,11 @@ double activationRows(mlir::Operation &op, int rank) {
   return rows;
 }
 
-} // namespace
-
-std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
-                                     bool forwardOnly) {
+std::map<std::string, Work> walkFunc(mlir::func::FuncOp fn, int rank) {
   std::map<std::string, Work> out;
-  auto fn = module.lookupSymbol<mlir::func::FuncOp>(forwardOnly ? "forward"
-                                                                : "train_step");
-  if (!fn)
-    fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
   if (!fn)
     return out;
+  bool coalesced = false;
   for (mlir::Operation &op : fn.getBody().front().without_terminator()) {
     if (llvm::isa<ParamOp>(op))
       continue;
@@ -73,6 +72,10 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
     if (c.optFlops > 0) {
       w.optFlops += c.optFlops;
       w.optBytes += c.memBytes;
+    } else if (isCoalescableReduce(&op)) {
+      coalesced = true;
+      w.coalescedCount += 1;
+      w.coalescedBytes += c.commBytes;
     } else if (llvm::isa<AllReduceOp>(op)) {
       w.reduceCount += 1;
       w.reduceBytes += c.commBytes;
@@ -88,7 +91,25 @@ std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
       w.otherBytes += c.memBytes;
     }
   }
+  if (coalesced)
+    out[kCoalescedBlock].coalescedGroups = 1;
   return out;
+}
+
+} // namespace
+
+std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
+                                     bool forwardOnly) {
+  auto fn = module.lookupSymbol<mlir::func::FuncOp>(forwardOnly ? "forward"
+                                                                : "train_step");
+  if (!fn)
+    fn = module.lookupSymbol<mlir::func::FuncOp>("forward");
+  return walkFunc(fn, rank);
+}
+
+std::map<std::string, Work> walkFunction(mlir::ModuleOp module,
+                                         llvm::StringRef name, int rank) {
+  return walkFunc(module.lookupSymbol<mlir::func::FuncOp>(name), rank);
 }
 
 Work total(const std::map<std::string, Work> &blocks) {

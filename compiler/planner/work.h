@@ -28,6 +28,12 @@ struct Work {
   // 2(W-1) steps; all_gather / reduce_scatter (W-1)/W in W-1.
   double reduceCount = 0, reduceBytes = 0;
   double gatherCount = 0, gatherBytes = 0;
+  // The small gradient all-reduces the lowering coalesces
+  // (compiler/CoalescePolicy.h), not in reduceCount / reduceBytes:
+  // `coalescedCount` of them, `coalescedBytes` in all, run as
+  // `coalescedGroups` collectives (1, in block kCoalescedBlock, where a
+  // function has any: one per step however many layers there are).
+  double coalescedCount = 0, coalescedBytes = 0, coalescedGroups = 0;
 
   Work &operator+=(const Work &o);
   Work scaled(double k) const;
@@ -46,12 +52,20 @@ struct Work {
 Work operator+(Work a, const Work &b);
 Work operator-(Work a, const Work &b);
 
+// The block that holds the one collective a function's coalesced all-reduces
+// run as (Work::coalescedGroups; their bytes stay in their own blocks).
+inline constexpr const char *kCoalescedBlock = "coalesced";
+
 // Per block of one rank: "layer.att" (summed over every layer; divide by the
 // layer count for one layer), "embedding", "head", ... `forwardOnly` walks
 // @forward (the forward latency objective), else @train_step (a training
 // step; @forward when the module has none).
 std::map<std::string, Work> walkRank(mlir::ModuleOp module, int rank,
                                      bool forwardOnly);
+// The same for the function named `name` (a pipeline stage's @update); empty
+// when the module has none.
+std::map<std::string, Work> walkFunction(mlir::ModuleOp module,
+                                         llvm::StringRef name, int rank);
 
 // The sum of a walk's blocks.
 Work total(const std::map<std::string, Work> &blocks);

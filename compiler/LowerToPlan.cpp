@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "compiler/ArenaPlacer.h"
+#include "compiler/CoalescePolicy.h"
 #include "compiler/CommTiling.h"
 #include "compiler/config/to_json.h"
 #include "galaxy/GalaxyDialect.h"
@@ -102,20 +103,11 @@ std::vector<Operation *> sinkSmallReducedUpdates(
     std::vector<Operation *> order, EffectsOf effectsOf,
     const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
     llvm::DenseSet<Operation *> *coalesced) {
-  constexpr int64_t kSinkBytes = 64 << 10;
   // The all-reduce an update's gradient comes from, when it is small, f32
-  // and read by that update alone.
+  // and read by that update alone (compiler/CoalescePolicy.h: the planner
+  // prices the same ones as one collective).
   auto smallReduce = [&](Operation *op) -> AllReduceOp {
-    if (!isa<SgdUpdateOp, AdamwUpdateOp>(op) || fusedGrad.count(op))
-      return {};
-    auto ar = op->getOperand(1).getDefiningOp<AllReduceOp>();
-    if (!ar || !ar->hasOneUse())
-      return {};
-    auto type = dyn_cast<RankedTensorType>(ar.getType());
-    if (!type || !type.hasStaticShape() || !type.getElementType().isF32() ||
-        type.getNumElements() * 4 > kSinkBytes)
-      return {};
-    return ar;
+    return fusedGrad.count(op) ? AllReduceOp{} : coalescableReduceOf(op);
   };
   llvm::DenseSet<Operation *> candidates; // all-reduces and their updates
   for (Operation *op : order)

@@ -102,17 +102,30 @@ absl::Status dropoutRows(const KernelCall &c, RowsDone rowsDone) {
   const uint32_t threshold = static_cast<uint32_t>(std::ceil(p * 16777216.0));
   const uint64_t seed = c.ctx.seed, step = static_cast<uint64_t>(c.ctx.step);
   const uint32_t op = static_cast<uint32_t>(op_id);
+  // Global linear index of local row r's first element.
+  auto globalStart = [&](int64_t r) {
+    uint64_t g = 0;
+    int64_t rem = r;
+    for (size_t d = rank; d-- > 0;) {
+      const int64_t local = d + 1 == rank ? 0 : rem % x.shape[d];
+      if (d + 1 != rank)
+        rem /= x.shape[d];
+      g += static_cast<uint64_t>(local + offset[d]) * gstride[d];
+    }
+    return g;
+  };
   parallelChunks(rows, inner * 40, c.env.threads, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      // Global linear index of this row's first element.
-      uint64_t g = 0;
-      int64_t rem = r;
-      for (size_t d = rank; d-- > 0;) {
-        const int64_t local = d + 1 == rank ? 0 : rem % x.shape[d];
-        if (d + 1 != rank)
-          rem /= x.shape[d];
-        g += static_cast<uint64_t>(local + offset[d]) * gstride[d];
-      }
+    for (int64_t r = r0; r < r1;) {
+      // Rows whose global ranges follow one another are one span: the
+      // vector loop takes 64 elements at a time, more than a short row holds
+      // (attention probabilities' rows are seq long), and each element's
+      // word depends only on its global index, so the bits are the same.
+      const uint64_t g = globalStart(r);
+      int64_t end = r + 1;
+      while (end < r1 &&
+             globalStart(end) == g + static_cast<uint64_t>((end - r) * inner))
+        ++end;
+      const int64_t len = (end - r) * inner;
       const float *xr = xp + r * inner;
       float *yr = yp + r * inner;
       auto one = [&](int64_t j) { // an element outside whole Philox blocks
@@ -121,17 +134,17 @@ absl::Status dropoutRows(const KernelCall &c, RowsDone rowsDone) {
         yr[j] = (word >> 8) >= threshold ? xr[j] / keep : 0.f;
       };
       int64_t j = 0;
-      for (; j < inner && ((g + j) & 3) != 0; ++j)
+      for (; j < len && ((g + j) & 3) != 0; ++j)
         one(j);
       // Whole blocks: four elements per Philox call, a loop the compiler can
       // vectorise.
-      const int64_t blocks = (inner - j) / 4;
+      const int64_t blocks = (len - j) / 4;
       const uint64_t q0 = (g + j) >> 2;
-      const float *xb = xr + j;
-      float *yb = yr + j;
-      dropoutBlocks(xb, yb, blocks, q0, seed, step, op, threshold, keep);
-      for (j += 4 * blocks; j < inner; ++j)
+      dropoutBlocks(xr + j, yr + j, blocks, q0, seed, step, op, threshold,
+                    keep);
+      for (j += 4 * blocks; j < len; ++j)
         one(j);
+      r = end;
     }
     rowsDone(r0, r1);
   });

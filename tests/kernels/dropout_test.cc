@@ -154,6 +154,55 @@ TEST(Dropout, WideRowsMatchPerElementPhilox) {
   EXPECT_GT(dropped, 500); // ~30% of 3102
 }
 
+// Rows shorter than the vector loop's 64 elements (attention probabilities'
+// rows are seq long) are joined into one span while their global ranges follow
+// one another: a block whole in every dim but the first is one span, a block
+// cut in a middle dim is one span per leading index. Every element must still
+// draw its own global index's bit, on one thread and on two.
+TEST(Dropout, ShortRowsJoinedIntoSpansDrawTheirOwnBits) {
+  std::mt19937 rng(52);
+  struct Case {
+    std::vector<int64_t> global, off, shape;
+  };
+  const Case cases[] = {{{5, 8, 16}, {1, 0, 0}, {3, 8, 16}},
+                        {{3, 10, 16}, {0, 3, 0}, {3, 6, 16}},
+                        {{2, 12, 32, 32}, {0, 0, 0, 0}, {2, 12, 32, 32}},
+                        {{4, 9, 6}, {1, 2, 1}, {2, 7, 5}}};
+  const uint64_t seed = 0x0fedcba987654321ull;
+  const KernelContext ctx{.seed = seed, .step = 4, .training = true};
+  const double p = 0.25;
+  for (const Case &cs : cases)
+    for (int threads : {1, 2}) {
+      Buf x = Buf::random(cs.shape, rng), y = Buf::zeros(cs.shape);
+      runOk(Op("dropout")
+                .f("p", p)
+                .i("op_id", 12)
+                .ints("global_shape", cs.global)
+                .ints("offset", cs.off),
+            {&x}, {&y}, ctx, &cpuBackend(cpu::GemmKind::kPerShape, threads));
+      const size_t rank = cs.shape.size();
+      int mismatches = 0, dropped = 0;
+      std::vector<int64_t> idx(rank, 0);
+      for (int64_t k = 0; k < x.numel(); ++k) {
+        uint64_t g = 0;
+        for (size_t d = 0; d < rank; ++d)
+          g = g * cs.global[d] + idx[d] + cs.off[d];
+        const float u = dropoutUniform(seed, 4, 12, g);
+        const float want = u >= float(p) ? x.f[k] / float(1.0 - p) : 0.f;
+        mismatches += y.f[k] != want;
+        dropped += want == 0.f;
+        for (size_t d = rank; d-- > 0;) // next local index, row-major
+          if (++idx[d] < cs.shape[d])
+            break;
+          else
+            idx[d] = 0;
+      }
+      EXPECT_EQ(mismatches, 0) << "shape " << cs.shape.size() << "-d case, "
+                               << threads << " threads";
+      EXPECT_GT(dropped, 0);
+    }
+}
+
 // The block loop on its own, each ISA copy this CPU can run, against the
 // one-block definition: many whole 16-block groups plus a tail, starting just
 // below 2^32 blocks so the counter's low word wraps inside a group.

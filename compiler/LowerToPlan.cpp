@@ -178,6 +178,176 @@ std::vector<Operation *> sinkSmallReducedUpdates(
   return out;
 }
 
+// What an op reads and writes, for moving it past others (overlapOrder).
+struct Effects {
+  SmallVector<Value> reads, writes;
+  bool movable = true;
+};
+
+// The ops of `window` (the ops before collective `coll`, in order) that must
+// stay before it: what `coll` needs, transitively, the immovable ones, and
+// every op that would move past one of these it conflicts with (reads what
+// it writes, or writes what it reads or writes). The others can move past
+// `coll`, together and in their order, without changing a value.
+llvm::DenseSet<Operation *> pinnedBefore(ArrayRef<Operation *> window,
+                                         ArrayRef<Effects> fx,
+                                         Operation *coll) {
+  llvm::DenseSet<Operation *> pinned{coll};
+  for (size_t i = 0; i < window.size(); ++i)
+    if (!fx[i].movable)
+      pinned.insert(window[i]);
+  for (bool changed = true; changed;) {
+    changed = false;
+    // What the collective needs, transitively.
+    for (size_t i = window.size(); i-- > 0;) {
+      if (pinned.contains(window[i]))
+        continue;
+      for (Operation *u : window[i]->getUsers())
+        if (pinned.contains(u)) {
+          pinned.insert(window[i]);
+          break;
+        }
+    }
+    // An op that would move past a pinned one it conflicts with stays.
+    llvm::DenseSet<Value> laterReads(coll->operand_begin(),
+                                     coll->operand_end());
+    llvm::DenseSet<Value> laterWrites;
+    for (size_t i = window.size(); i-- > 0;) {
+      const Effects &e = fx[i];
+      if (pinned.contains(window[i])) {
+        laterReads.insert(e.reads.begin(), e.reads.end());
+        laterWrites.insert(e.writes.begin(), e.writes.end());
+        continue;
+      }
+      bool conflict = false;
+      for (Value w : e.writes)
+        conflict |= laterReads.contains(w) || laterWrites.contains(w);
+      for (Value r : e.reads)
+        conflict |= laterWrites.contains(r);
+      if (conflict) {
+        pinned.insert(window[i]);
+        changed = true;
+        laterReads.insert(e.reads.begin(), e.reads.end());
+        laterWrites.insert(e.writes.begin(), e.writes.end());
+      }
+    }
+  }
+  pinned.erase(coll);
+  return pinned;
+}
+
+// Work behind the NEXT collective. After the stretch pass, a collective's
+// unpinned ops all run right after it; the next collective may then have
+// nothing behind it: in Galaxy's backward a reduce-scatter has the MLP's
+// (or attention's) weight-gradient GEMMs behind it, and the all-gather that
+// follows, issued once the connective block's backward has read the
+// reduce-scatter's result, is needed at once by the next block's input
+// gradient. So for each two consecutive collectives a and b, some of the ops
+// between them that b does not need (pinnedBefore) move to right after b:
+// the last k of them, in their order, with k chosen to maximise the smaller
+// of the two collectives' cover (GEMM FLOPs between the collective and the
+// first op that reads its result, per byte it moves), then their summed
+// cover, then the fewest moved. An op after a's first reader covers nothing
+// of a, so it moves for free. Costs are rank 0's (every rank decides alike;
+// the collectives keep their order in any case). The coalesced all-reduces
+// at the end of the step stay out of it.
+template <typename EffectsOf>
+std::vector<Operation *> deferPastNextCollective(
+    std::vector<Operation *> order, EffectsOf effectsOf,
+    const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
+    const llvm::DenseSet<Operation *> &coalesced) {
+  auto flopsOf = [&](Operation *op) -> int64_t {
+    if (fusedGrad.count(op) || isCollective(op))
+      return 0;
+    auto cost = dyn_cast<CostOpInterface>(op);
+    return cost ? cost.cost(0).flops : 0;
+  };
+  auto bytesOf = [&](Operation *op) -> double {
+    auto cost = dyn_cast<CostOpInterface>(op);
+    return std::max<double>(1, cost ? cost.cost(0).commBytes : 0);
+  };
+  // FLOPs from order[c + 1] up to the first reader of order[c]'s result
+  // (or the end), and that reader's index.
+  auto cover = [&](size_t c) -> std::pair<int64_t, size_t> {
+    int64_t flops = 0;
+    size_t u = c + 1;
+    for (; u < order.size(); ++u) {
+      if (llvm::any_of(order[u]->getOperands(),
+                       [&](Value v) { return v.getDefiningOp() == order[c]; }))
+        break;
+      flops += flopsOf(order[u]);
+    }
+    return {flops, u};
+  };
+  size_t a = 0;
+  while (a < order.size() && !isCollective(order[a]))
+    ++a;
+  while (a < order.size()) {
+    size_t b = a + 1;
+    while (b < order.size() && !isCollective(order[b]))
+      ++b;
+    if (b == order.size())
+      break;
+    if (coalesced.contains(order[a]) || coalesced.contains(order[b])) {
+      a = b;
+      continue;
+    }
+    ArrayRef<Operation *> window(order.data() + a + 1, order.data() + b);
+    std::vector<Effects> fx;
+    for (Operation *op : window)
+      fx.push_back(effectsOf(op));
+    llvm::DenseSet<Operation *> pinned = pinnedBefore(window, fx, order[b]);
+    std::vector<size_t> free; // indices into order of the ops that may move
+    for (size_t i = a + 1; i < b; ++i)
+      if (!pinned.contains(order[i]))
+        free.push_back(i);
+    auto [coverA, readerA] = cover(a);
+    auto [coverB, readerB] = cover(b);
+    (void)readerB;
+    const double bytesA = bytesOf(order[a]), bytesB = bytesOf(order[b]);
+    // Moving the last k: a loses the FLOPs of those before its first reader
+    // when that reader comes before b (else they still run before it).
+    size_t best = 0;
+    double bestMin = std::min(coverA / bytesA, coverB / bytesB);
+    double bestSum = coverA / bytesA + coverB / bytesB;
+    int64_t lossA = 0, gainB = 0;
+    for (size_t k = 1; k <= free.size(); ++k) {
+      size_t i = free[free.size() - k];
+      int64_t f = flopsOf(order[i]);
+      gainB += f;
+      if (i < readerA && readerA <= b)
+        lossA += f;
+      double ca = (coverA - lossA) / bytesA, cb = (coverB + gainB) / bytesB;
+      double mn = std::min(ca, cb), sum = ca + cb;
+      if (mn > bestMin || (mn == bestMin && sum > bestSum)) {
+        best = k;
+        bestMin = mn;
+        bestSum = sum;
+      }
+    }
+    if (best == 0) {
+      a = b;
+      continue;
+    }
+    llvm::DenseSet<Operation *> moved;
+    for (size_t k = free.size() - best; k < free.size(); ++k)
+      moved.insert(order[free[k]]);
+    std::vector<Operation *> stay, later;
+    for (size_t i = a + 1; i < b; ++i)
+      (moved.contains(order[i]) ? later : stay).push_back(order[i]);
+    Operation *coll = order[b];
+    size_t at = a + 1;
+    for (Operation *op : stay)
+      order[at++] = op;
+    order[at] = coll;
+    b = at++;
+    for (Operation *op : later)
+      order[at++] = op;
+    a = b;
+  }
+  return order;
+}
+
 // The order the ops of a function are lowered in. galaxy-run starts each
 // collective on a communication thread and waits for it at the first
 // instruction that touches its memory (runtime/exec/comm_overlap.h), so a
@@ -186,22 +356,22 @@ std::vector<Operation *> sinkSmallReducedUpdates(
 // next collective needs (and anything that must stay before them) go first,
 // then the collective, then the rest in their order: a backward collective
 // then runs while the weight gradients after it are computed, and a data-
-// parallel gradient all-reduce while the next gradients are. Each op moves
-// at most once, past ops it has no dependence on, so the values computed are
-// the same; the collectives keep their order (every rank issues them alike).
+// parallel gradient all-reduce while the next gradients are. Then some of
+// the rest may move on past the next collective too, where that one would
+// otherwise have less behind it (deferPastNextCollective). Each move takes
+// an op past ops it has no dependence on, so the values computed are the
+// same; the collectives keep their order (every rank issues them alike).
 // `writes` of an update (fused into its gradient op or not) is the parameter
 // it changes; an op with other side effects stays in place relative to the
 // collective, as does every op that reads what such an op writes later or
-// writes what it reads.
+// writes what it reads. With comm_overlap_tiles > 1 (`tiles`) the tiling
+// covers the collectives next to GEMMs (CommTiling.h), and it leaves whole a
+// collective with a GEMM behind it: the deferral is left out there.
 std::vector<Operation *>
 overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
              const llvm::DenseMap<Operation *, Operation *> &fusedInto,
              const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
-             llvm::DenseSet<Operation *> *coalesced = nullptr) {
-  struct Effects {
-    SmallVector<Value> reads, writes;
-    bool movable = true;
-  };
+             int64_t tiles, llvm::DenseSet<Operation *> *coalesced = nullptr) {
   auto effectsOf = [&](Operation *op) {
     Effects e;
     if (fusedGrad.count(op)) // lowered as part of its gradient op
@@ -237,50 +407,11 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
   for (size_t c = 0; c < ops.size(); ++c) {
     if (!isCollective(ops[c]))
       continue;
-    std::vector<Operation *> window(ops.begin() + begin, ops.begin() + c);
+    ArrayRef<Operation *> window(ops.data() + begin, ops.data() + c);
     std::vector<Effects> fx;
     for (Operation *op : window)
       fx.push_back(effectsOf(op));
-    llvm::DenseSet<Operation *> pinned{ops[c]};
-    for (size_t i = 0; i < window.size(); ++i)
-      if (!fx[i].movable)
-        pinned.insert(window[i]);
-    for (bool changed = true; changed;) {
-      changed = false;
-      // What the collective needs, transitively.
-      for (size_t i = window.size(); i-- > 0;) {
-        if (pinned.contains(window[i]))
-          continue;
-        for (Operation *u : window[i]->getUsers())
-          if (pinned.contains(u)) {
-            pinned.insert(window[i]);
-            break;
-          }
-      }
-      // An op that would move past a pinned one it conflicts with stays.
-      llvm::DenseSet<Value> laterReads(ops[c]->operand_begin(),
-                                       ops[c]->operand_end());
-      llvm::DenseSet<Value> laterWrites;
-      for (size_t i = window.size(); i-- > 0;) {
-        const Effects &e = fx[i];
-        if (pinned.contains(window[i])) {
-          laterReads.insert(e.reads.begin(), e.reads.end());
-          laterWrites.insert(e.writes.begin(), e.writes.end());
-          continue;
-        }
-        bool conflict = false;
-        for (Value w : e.writes)
-          conflict |= laterReads.contains(w) || laterWrites.contains(w);
-        for (Value r : e.reads)
-          conflict |= laterWrites.contains(r);
-        if (conflict) {
-          pinned.insert(window[i]);
-          changed = true;
-          laterReads.insert(e.reads.begin(), e.reads.end());
-          laterWrites.insert(e.writes.begin(), e.writes.end());
-        }
-      }
-    }
+    llvm::DenseSet<Operation *> pinned = pinnedBefore(window, fx, ops[c]);
     for (Operation *op : window)
       if (pinned.contains(op))
         order.push_back(op);
@@ -291,7 +422,14 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
     begin = c + 1;
   }
   order.insert(order.end(), ops.begin() + begin, ops.end());
-  return sinkSmallReducedUpdates(order, effectsOf, fusedGrad, coalesced);
+  llvm::DenseSet<Operation *> sunk;
+  order = sinkSmallReducedUpdates(order, effectsOf, fusedGrad, &sunk);
+  if (tiles <= 1)
+    order =
+        deferPastNextCollective(std::move(order), effectsOf, fusedGrad, sunk);
+  if (coalesced)
+    coalesced->insert(sunk.begin(), sunk.end());
+  return order;
 }
 
 // One program being emitted: its instructions and arena lifetimes.
@@ -717,9 +855,10 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   llvm::DenseSet<Operation *> coalesced;
   // Per program: the instructions of coalesced all-reduces, in order.
   std::map<plan::Program *, std::vector<int>> coalescedAt;
-  for (const TileStep &step : tileForOverlap(
-           overlapOrder(body, dead, fusedInto, fusedGrad, &coalesced),
-           cfg.comm_overlap_tiles, emits)) {
+  for (const TileStep &step :
+       tileForOverlap(overlapOrder(body, dead, fusedInto, fusedGrad,
+                                   cfg.comm_overlap_tiles, &coalesced),
+                      cfg.comm_overlap_tiles, emits)) {
     Operation &op = *step.op;
     if (auto param = dyn_cast<ParamOp>(op)) {
       int32_t pi = paramIndex(param);
@@ -894,15 +1033,16 @@ absl::Status Lowering::runPipeline(const std::vector<StageModule> &mods,
 
 } // namespace
 
-std::vector<Operation *>
-loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
+std::vector<Operation *> loweringOrder(Block &body,
+                                       const llvm::DenseSet<Operation *> &dead,
+                                       int64_t tiles) {
   llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
   for (Operation &op : body.without_terminator())
     if (Operation *d = sgdFusedInto(&op)) {
       fusedInto[d] = &op;
       fusedGrad[&op] = d;
     }
-  return overlapOrder(body, dead, fusedInto, fusedGrad);
+  return overlapOrder(body, dead, fusedInto, fusedGrad, tiles);
 }
 
 std::vector<TileStep> loweringSteps(Block &body,
@@ -912,9 +1052,10 @@ std::vector<TileStep> loweringSteps(Block &body,
   for (Operation &op : body.without_terminator())
     if (sgdFusedInto(&op))
       fusedGrad.insert(&op);
-  return tileForOverlap(loweringOrder(body, dead), tiles, [&](Operation *op) {
-    return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
-  });
+  return tileForOverlap(
+      loweringOrder(body, dead, tiles), tiles, [&](Operation *op) {
+        return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
+      });
 }
 
 absl::StatusOr<plan::Plan>

@@ -260,7 +260,7 @@ std::vector<Operation *> deferPastNextCollective(
     if (fusedGrad.count(op) || isCollective(op))
       return 0;
     auto cost = dyn_cast<CostOpInterface>(op);
-    return cost ? cost.cost(0).flops : 0;
+    return cost ? 2 * cost.cost(0).macs : 0; // GEMMs only
   };
   auto bytesOf = [&](Operation *op) -> double {
     auto cost = dyn_cast<CostOpInterface>(op);
@@ -297,30 +297,73 @@ std::vector<Operation *> deferPastNextCollective(
     for (Operation *op : window)
       fx.push_back(effectsOf(op));
     llvm::DenseSet<Operation *> pinned = pinnedBefore(window, fx, order[b]);
-    std::vector<size_t> free; // indices into order of the ops that may move
+    // The GEMMs that may move, from the last, each with what reads it in the
+    // window, transitively (it moves with them; none of it is pinned, or the
+    // GEMM would be). The other ops stay (an update of an earlier
+    // collective's result moving on would keep that result live longer).
+    llvm::DenseMap<Operation *, size_t> at; // window op -> index into order
     for (size_t i = a + 1; i < b; ++i)
-      if (!pinned.contains(order[i]))
-        free.push_back(i);
+      at[order[i]] = i;
+    std::vector<size_t> gemms;
+    for (size_t i = a + 1; i < b; ++i)
+      if (!pinned.contains(order[i]) && flopsOf(order[i]) > 0)
+        gemms.push_back(i);
     auto [coverA, readerA] = cover(a);
-    auto [coverB, readerB] = cover(b);
-    (void)readerB;
+    const int64_t coverB = cover(b).first;
     const double bytesA = bytesOf(order[a]), bytesB = bytesOf(order[b]);
-    // Moving the last k: a loses the FLOPs of those before its first reader
-    // when that reader comes before b (else they still run before it).
-    size_t best = 0;
     double bestMin = std::min(coverA / bytesA, coverB / bytesB);
     double bestSum = coverA / bytesA + coverB / bytesB;
+    llvm::DenseSet<Operation *> moved;
+    std::vector<Operation *> added; // in the order they joined `moved`
+    size_t best = 0;                // how many of `added` to move
     int64_t lossA = 0, gainB = 0;
-    for (size_t k = 1; k <= free.size(); ++k) {
-      size_t i = free[free.size() - k];
-      int64_t f = flopsOf(order[i]);
-      gainB += f;
-      if (i < readerA && readerA <= b)
-        lossA += f;
+    for (size_t k = gemms.size(); k-- > 0;) {
+      std::vector<Operation *> unit;
+      llvm::DenseSet<Operation *> inUnit;
+      SmallVector<Operation *> work{order[gemms[k]]};
+      while (!work.empty()) {
+        Operation *op = work.pop_back_val();
+        if (moved.contains(op) || !inUnit.insert(op).second)
+          continue;
+        unit.push_back(op);
+        for (Operation *u : op->getUsers())
+          if (at.count(u))
+            work.push_back(u);
+      }
+      // It moves past the ops after it that stay: no conflict with them.
+      llvm::DenseSet<Value> reads, writes;
+      for (Operation *op : unit) {
+        const Effects &e = fx[at[op] - a - 1];
+        reads.insert(e.reads.begin(), e.reads.end());
+        writes.insert(e.writes.begin(), e.writes.end());
+      }
+      size_t first = at[order[gemms[k]]];
+      bool conflict = false;
+      for (size_t i = first + 1; i < b && !conflict; ++i) {
+        if (inUnit.contains(order[i]) || moved.contains(order[i]))
+          continue;
+        const Effects &e = fx[i - a - 1];
+        for (Value w : e.writes)
+          conflict |= reads.contains(w) || writes.contains(w);
+        for (Value r : e.reads)
+          conflict |= writes.contains(r);
+      }
+      if (conflict)
+        break;
+      for (Operation *op : unit) {
+        moved.insert(op);
+        added.push_back(op);
+        int64_t f = flopsOf(op);
+        gainB += f;
+        // a loses the FLOPs of those before its first reader when that
+        // reader comes before b (else they still run before it).
+        if (at[op] < readerA && readerA <= b)
+          lossA += f;
+      }
       double ca = (coverA - lossA) / bytesA, cb = (coverB + gainB) / bytesB;
       double mn = std::min(ca, cb), sum = ca + cb;
       if (mn > bestMin || (mn == bestMin && sum > bestSum)) {
-        best = k;
+        best = added.size();
         bestMin = mn;
         bestSum = sum;
       }
@@ -329,20 +372,19 @@ std::vector<Operation *> deferPastNextCollective(
       a = b;
       continue;
     }
-    llvm::DenseSet<Operation *> moved;
-    for (size_t k = free.size() - best; k < free.size(); ++k)
-      moved.insert(order[free[k]]);
+    moved.clear();
+    moved.insert(added.begin(), added.begin() + best);
     std::vector<Operation *> stay, later;
     for (size_t i = a + 1; i < b; ++i)
       (moved.contains(order[i]) ? later : stay).push_back(order[i]);
     Operation *coll = order[b];
-    size_t at = a + 1;
+    size_t pos = a + 1;
     for (Operation *op : stay)
-      order[at++] = op;
-    order[at] = coll;
-    b = at++;
+      order[pos++] = op;
+    order[pos] = coll;
+    b = pos++;
     for (Operation *op : later)
-      order[at++] = op;
+      order[pos++] = op;
     a = b;
   }
   return order;

@@ -242,15 +242,17 @@ llvm::DenseSet<Operation *> pinnedBefore(ArrayRef<Operation *> window,
 // (or attention's) weight-gradient GEMMs behind it, and the all-gather that
 // follows, issued once the connective block's backward has read the
 // reduce-scatter's result, is needed at once by the next block's input
-// gradient. So for each two consecutive collectives a and b, some of the ops
-// between them that b does not need (pinnedBefore) move to right after b:
-// the last k of them, in their order, with k chosen to maximise the smaller
-// of the two collectives' cover (GEMM FLOPs between the collective and the
-// first op that reads its result, per byte it moves), then their summed
-// cover, then the fewest moved. An op after a's first reader covers nothing
-// of a, so it moves for free. Costs are rank 0's (every rank decides alike;
-// the collectives keep their order in any case). The coalesced all-reduces
-// at the end of the step stay out of it.
+// gradient. So for each two consecutive collectives a and b, some GEMMs
+// between them that b does not need (pinnedBefore), each with what reads it
+// there, move to right after b: the last k of them, with k chosen to
+// maximise the smaller of the two collectives' cover (GEMM FLOPs between
+// the collective and the first op that reads its result, per byte it
+// moves), then their summed cover, then the fewest moved. A GEMM after a's
+// first reader covers nothing of a, so it moves for free. Only GEMMs: an
+// update of an earlier collective's result moved on would keep that result
+// live longer for nothing (sequence parallelism's 9 MiB weight gradients).
+// Costs are rank 0's (every rank decides alike; the collectives keep their
+// order in any case). The coalesced all-reduces at the end stay out of it.
 template <typename EffectsOf>
 std::vector<Operation *> deferPastNextCollective(
     std::vector<Operation *> order, EffectsOf effectsOf,

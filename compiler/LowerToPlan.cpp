@@ -258,11 +258,14 @@ std::vector<Operation *> deferPastNextCollective(
     std::vector<Operation *> order, EffectsOf effectsOf,
     const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
     const llvm::DenseSet<Operation *> &coalesced) {
+  llvm::DenseMap<Operation *, int64_t> flops; // GEMMs only
   auto flopsOf = [&](Operation *op) -> int64_t {
-    if (fusedGrad.count(op) || isCollective(op))
-      return 0;
-    auto cost = dyn_cast<CostOpInterface>(op);
-    return cost ? 2 * cost.cost(0).macs : 0; // GEMMs only
+    auto [it, inserted] = flops.try_emplace(op, 0);
+    if (inserted && !fusedGrad.count(op) && !isCollective(op) &&
+        op->getNumOperands() >= 2) // cheap test first: a GEMM has two
+      if (auto cost = dyn_cast<CostOpInterface>(op))
+        it->second = 2 * cost.cost(0).macs;
+    return it->second;
   };
   auto bytesOf = [&](Operation *op) -> double {
     auto cost = dyn_cast<CostOpInterface>(op);

@@ -274,15 +274,15 @@ std::vector<Operation *> deferPastNextCollective(
   // FLOPs from order[c + 1] up to the first reader of order[c]'s result
   // (or the end), and that reader's index.
   auto cover = [&](size_t c) -> std::pair<int64_t, size_t> {
-    int64_t flops = 0;
+    int64_t sum = 0;
     size_t u = c + 1;
     for (; u < order.size(); ++u) {
       if (llvm::any_of(order[u]->getOperands(),
                        [&](Value v) { return v.getDefiningOp() == order[c]; }))
         break;
-      flops += flopsOf(order[u]);
+      sum += flopsOf(order[u]);
     }
-    return {flops, u};
+    return {sum, u};
   };
   size_t a = 0;
   while (a < order.size() && !isCollective(order[a]))

@@ -28,13 +28,16 @@
 # A/B of two galaxy-run binaries: RUNS names <run>-base (e.g. galaxy-base, galaxy-sync-base)
 # to run <run>'s plan with BASELINE_RUN (a galaxy-run built at an older commit) in the same
 # rounds; its "vs sync" is against <run>-sync-base when that is in RUNS, else <run>-sync.
+# A/B of two compilers: BASELINE_GALAXYC (a galaxyc built at an older commit) compiles the
+# <run>-base plans instead (with or without BASELINE_RUN).
 # "exposed by collective": rank 0's waits per collective kind (needs protoc to read the
 # plans' kernels), to see which collectives stay exposed.
 # Bytes per step per rank: galaxyc's plan summary (train_step collectives; convention in
 # docs/profiler.md: the buffer a rank hands to or gets from the collective).
 # Env: STEPS (8), WARMUP (2), ROUNDS (2), RUNS (all: "serial1 serial2 dp dp-sync tp
 #      tp-sync sp galaxy galaxy-sync galaxy2"; also <run>-tile<N>), TILES (2), GEMM (onednn: the same GEMM everywhere; "auto" lets galaxy-run measure),
-#      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BASELINE_RUN (the <run>-base binary),
+#      PORT (29631), GALAXYC / GALAXY_RUN (binaries), BASELINE_RUN / BASELINE_GALAXYC (the
+#      <run>-base binaries),
 #      BENCH_WORKDIR (keep the files there).
 set -euo pipefail
 
@@ -67,12 +70,14 @@ declare -A spec=(
   [galaxy-sync]="galaxy/full.json 2 1 0"
   [galaxy2]="galaxy/galaxy2.json 2 1 1"
 )
-declare -A binary=()
+declare -A binary=() compiler=()
 for name in $runs; do
   if [[ "$name" =~ ^(.+)-base$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
-    [[ -x "${BASELINE_RUN:-}" ]] || { echo "modes.sh: $name needs BASELINE_RUN (a galaxy-run)" >&2; exit 2; }
+    [[ -x "${BASELINE_RUN:-}" || -x "${BASELINE_GALAXYC:-}" ]] ||
+      { echo "modes.sh: $name needs BASELINE_RUN (a galaxy-run) or BASELINE_GALAXYC" >&2; exit 2; }
     spec[$name]=${spec[${BASH_REMATCH[1]}]}
-    binary[$name]=$BASELINE_RUN
+    if [[ -n "${BASELINE_RUN:-}" ]]; then binary[$name]=$BASELINE_RUN; fi
+    if [[ -n "${BASELINE_GALAXYC:-}" ]]; then compiler[$name]=$BASELINE_GALAXYC; fi
   fi
   if [[ "$name" =~ ^(.+)-tile([0-9]*)$ && -n "${spec[${BASH_REMATCH[1]}]:-}" ]]; then
     read -r cfg world threads overlap <<<"${spec[${BASH_REMATCH[1]}]}"
@@ -101,9 +106,9 @@ for name in $runs; do
     python3 -c 'import json, sys; c = json.load(open(sys.argv[1])); c["comm_overlap_tiles"] = int(sys.argv[2]); json.dump(c, open(sys.argv[3], "w"))' \
       "$root/configs/bert/$cfg" "$tiles" "$config"
   fi
-  "$galaxyc" "$config" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
+  "${compiler[$name]:-$galaxyc}" "$config" -o "$work/plan_$name" >"$work/galaxyc_$name.log" 2>&1 ||
     { cat "$work/galaxyc_$name.log" >&2; exit 1; }
-  "$galaxyc" "$config" >"$work/summary_$name.txt"
+  "${compiler[$name]:-$galaxyc}" "$config" >"$work/summary_$name.txt"
 done
 
 # Every run starts from one saved checkpoint: loading it takes ~1 s where seeded random

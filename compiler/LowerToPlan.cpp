@@ -170,6 +170,223 @@ std::vector<Operation *> sinkSmallReducedUpdates(
   return out;
 }
 
+// What an op reads and writes, for moving it past others (overlapOrder).
+struct Effects {
+  SmallVector<Value> reads, writes;
+  bool movable = true;
+};
+
+// The ops of `window` (the ops before collective `coll`, in order) that must
+// stay before it: what `coll` needs, transitively, the immovable ones, and
+// every op that would move past one of these it conflicts with (reads what
+// it writes, or writes what it reads or writes). The others can move past
+// `coll`, together and in their order, without changing a value.
+llvm::DenseSet<Operation *> pinnedBefore(ArrayRef<Operation *> window,
+                                         ArrayRef<Effects> fx,
+                                         Operation *coll) {
+  llvm::DenseSet<Operation *> pinned{coll};
+  for (size_t i = 0; i < window.size(); ++i)
+    if (!fx[i].movable)
+      pinned.insert(window[i]);
+  for (bool changed = true; changed;) {
+    changed = false;
+    // What the collective needs, transitively.
+    for (size_t i = window.size(); i-- > 0;) {
+      if (pinned.contains(window[i]))
+        continue;
+      for (Operation *u : window[i]->getUsers())
+        if (pinned.contains(u)) {
+          pinned.insert(window[i]);
+          break;
+        }
+    }
+    // An op that would move past a pinned one it conflicts with stays.
+    llvm::DenseSet<Value> laterReads(coll->operand_begin(),
+                                     coll->operand_end());
+    llvm::DenseSet<Value> laterWrites;
+    for (size_t i = window.size(); i-- > 0;) {
+      const Effects &e = fx[i];
+      if (pinned.contains(window[i])) {
+        laterReads.insert(e.reads.begin(), e.reads.end());
+        laterWrites.insert(e.writes.begin(), e.writes.end());
+        continue;
+      }
+      bool conflict = false;
+      for (Value w : e.writes)
+        conflict |= laterReads.contains(w) || laterWrites.contains(w);
+      for (Value r : e.reads)
+        conflict |= laterWrites.contains(r);
+      if (conflict) {
+        pinned.insert(window[i]);
+        changed = true;
+        laterReads.insert(e.reads.begin(), e.reads.end());
+        laterWrites.insert(e.writes.begin(), e.writes.end());
+      }
+    }
+  }
+  pinned.erase(coll);
+  return pinned;
+}
+
+// Work behind the NEXT collective. After the stretch pass, a collective's
+// unpinned ops all run right after it; the next collective may then have
+// nothing behind it: in Galaxy's backward a reduce-scatter has the MLP's
+// (or attention's) weight-gradient GEMMs behind it, and the all-gather that
+// follows, issued once the connective block's backward has read the
+// reduce-scatter's result, is needed at once by the next block's input
+// gradient. So for each two consecutive collectives a and b, some GEMMs
+// between them that b does not need (pinnedBefore), each with what reads it
+// there, move to right after b: the last k of them, with k chosen to
+// maximise the smaller of the two collectives' cover (GEMM FLOPs between
+// the collective and the first op that reads its result, per byte it
+// moves), then their summed cover, then the fewest moved. A GEMM after a's
+// first reader covers nothing of a, so it moves for free. Only GEMMs: an
+// update of an earlier collective's result moved on would keep that result
+// live longer for nothing (sequence parallelism's 9 MiB weight gradients).
+// Costs are rank 0's (every rank decides alike; the collectives keep their
+// order in any case). The coalesced all-reduces at the end stay out of it.
+template <typename EffectsOf>
+std::vector<Operation *> deferPastNextCollective(
+    std::vector<Operation *> order, EffectsOf effectsOf,
+    const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
+    const llvm::DenseSet<Operation *> &coalesced) {
+  llvm::DenseMap<Operation *, int64_t> flops; // GEMMs only
+  auto flopsOf = [&](Operation *op) -> int64_t {
+    auto [it, inserted] = flops.try_emplace(op, 0);
+    if (inserted && !fusedGrad.count(op) && !isCollective(op) &&
+        op->getNumOperands() >= 2) // cheap test first: a GEMM has two
+      if (auto cost = dyn_cast<CostOpInterface>(op))
+        it->second = 2 * cost.cost(0).macs;
+    return it->second;
+  };
+  auto bytesOf = [&](Operation *op) -> double {
+    auto cost = dyn_cast<CostOpInterface>(op);
+    return std::max<double>(1, cost ? cost.cost(0).commBytes : 0);
+  };
+  // FLOPs from order[c + 1] up to the first reader of order[c]'s result
+  // (or the end), and that reader's index.
+  auto cover = [&](size_t c) -> std::pair<int64_t, size_t> {
+    int64_t sum = 0;
+    size_t u = c + 1;
+    for (; u < order.size(); ++u) {
+      if (llvm::any_of(order[u]->getOperands(),
+                       [&](Value v) { return v.getDefiningOp() == order[c]; }))
+        break;
+      sum += flopsOf(order[u]);
+    }
+    return {sum, u};
+  };
+  size_t a = 0;
+  while (a < order.size() && !isCollective(order[a]))
+    ++a;
+  while (a < order.size()) {
+    size_t b = a + 1;
+    while (b < order.size() && !isCollective(order[b]))
+      ++b;
+    if (b == order.size())
+      break;
+    if (coalesced.contains(order[a]) || coalesced.contains(order[b])) {
+      a = b;
+      continue;
+    }
+    ArrayRef<Operation *> window(order.data() + a + 1, order.data() + b);
+    std::vector<Effects> fx;
+    for (Operation *op : window)
+      fx.push_back(effectsOf(op));
+    llvm::DenseSet<Operation *> pinned = pinnedBefore(window, fx, order[b]);
+    // The GEMMs that may move, from the last, each with what reads it in the
+    // window, transitively (it moves with them; none of it is pinned, or the
+    // GEMM would be). The other ops stay (an update of an earlier
+    // collective's result moving on would keep that result live longer).
+    llvm::DenseMap<Operation *, size_t> at; // window op -> index into order
+    for (size_t i = a + 1; i < b; ++i)
+      at[order[i]] = i;
+    std::vector<size_t> gemms;
+    for (size_t i = a + 1; i < b; ++i)
+      if (!pinned.contains(order[i]) && flopsOf(order[i]) > 0)
+        gemms.push_back(i);
+    auto [coverA, readerA] = cover(a);
+    const int64_t coverB = cover(b).first;
+    const double bytesA = bytesOf(order[a]), bytesB = bytesOf(order[b]);
+    double bestMin = std::min(coverA / bytesA, coverB / bytesB);
+    double bestSum = coverA / bytesA + coverB / bytesB;
+    llvm::DenseSet<Operation *> moved;
+    std::vector<Operation *> added; // in the order they joined `moved`
+    size_t best = 0;                // how many of `added` to move
+    int64_t lossA = 0, gainB = 0;
+    for (size_t k = gemms.size(); k-- > 0;) {
+      std::vector<Operation *> unit;
+      llvm::DenseSet<Operation *> inUnit;
+      SmallVector<Operation *> work{order[gemms[k]]};
+      while (!work.empty()) {
+        Operation *op = work.pop_back_val();
+        if (moved.contains(op) || !inUnit.insert(op).second)
+          continue;
+        unit.push_back(op);
+        for (Operation *u : op->getUsers())
+          if (at.count(u))
+            work.push_back(u);
+      }
+      // It moves past the ops after it that stay: no conflict with them.
+      llvm::DenseSet<Value> reads, writes;
+      for (Operation *op : unit) {
+        const Effects &e = fx[at[op] - a - 1];
+        reads.insert(e.reads.begin(), e.reads.end());
+        writes.insert(e.writes.begin(), e.writes.end());
+      }
+      size_t first = at[order[gemms[k]]];
+      bool conflict = false;
+      for (size_t i = first + 1; i < b && !conflict; ++i) {
+        if (inUnit.contains(order[i]) || moved.contains(order[i]))
+          continue;
+        const Effects &e = fx[i - a - 1];
+        for (Value w : e.writes)
+          conflict |= reads.contains(w) || writes.contains(w);
+        for (Value r : e.reads)
+          conflict |= writes.contains(r);
+      }
+      if (conflict)
+        break;
+      for (Operation *op : unit) {
+        moved.insert(op);
+        added.push_back(op);
+        int64_t f = flopsOf(op);
+        gainB += f;
+        // a loses the FLOPs of those before its first reader when that
+        // reader comes before b (else they still run before it).
+        if (at[op] < readerA && readerA <= b)
+          lossA += f;
+      }
+      double ca = (coverA - lossA) / bytesA, cb = (coverB + gainB) / bytesB;
+      double mn = std::min(ca, cb), sum = ca + cb;
+      if (mn > bestMin || (mn == bestMin && sum > bestSum)) {
+        best = added.size();
+        bestMin = mn;
+        bestSum = sum;
+      }
+    }
+    if (best == 0) {
+      a = b;
+      continue;
+    }
+    moved.clear();
+    moved.insert(added.begin(), added.begin() + best);
+    std::vector<Operation *> stay, later;
+    for (size_t i = a + 1; i < b; ++i)
+      (moved.contains(order[i]) ? later : stay).push_back(order[i]);
+    Operation *coll = order[b];
+    size_t pos = a + 1;
+    for (Operation *op : stay)
+      order[pos++] = op;
+    order[pos] = coll;
+    b = pos++;
+    for (Operation *op : later)
+      order[pos++] = op;
+    a = b;
+  }
+  return order;
+}
+
 // The order the ops of a function are lowered in. galaxy-run starts each
 // collective on a communication thread and waits for it at the first
 // instruction that touches its memory (runtime/exec/comm_overlap.h), so a
@@ -178,22 +395,22 @@ std::vector<Operation *> sinkSmallReducedUpdates(
 // next collective needs (and anything that must stay before them) go first,
 // then the collective, then the rest in their order: a backward collective
 // then runs while the weight gradients after it are computed, and a data-
-// parallel gradient all-reduce while the next gradients are. Each op moves
-// at most once, past ops it has no dependence on, so the values computed are
-// the same; the collectives keep their order (every rank issues them alike).
+// parallel gradient all-reduce while the next gradients are. Then some of
+// the rest may move on past the next collective too, where that one would
+// otherwise have less behind it (deferPastNextCollective). Each move takes
+// an op past ops it has no dependence on, so the values computed are the
+// same; the collectives keep their order (every rank issues them alike).
 // `writes` of an update (fused into its gradient op or not) is the parameter
 // it changes; an op with other side effects stays in place relative to the
 // collective, as does every op that reads what such an op writes later or
-// writes what it reads.
+// writes what it reads. With comm_overlap_tiles > 1 (`tiles`) the tiling
+// covers the collectives next to GEMMs (CommTiling.h), and it leaves whole a
+// collective with a GEMM behind it: the deferral is left out there.
 std::vector<Operation *>
 overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
              const llvm::DenseMap<Operation *, Operation *> &fusedInto,
              const llvm::DenseMap<Operation *, Operation *> &fusedGrad,
-             llvm::DenseSet<Operation *> *coalesced = nullptr) {
-  struct Effects {
-    SmallVector<Value> reads, writes;
-    bool movable = true;
-  };
+             int64_t tiles, llvm::DenseSet<Operation *> *coalesced = nullptr) {
   auto effectsOf = [&](Operation *op) {
     Effects e;
     if (fusedGrad.count(op)) // lowered as part of its gradient op
@@ -229,50 +446,11 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
   for (size_t c = 0; c < ops.size(); ++c) {
     if (!isCollective(ops[c]))
       continue;
-    std::vector<Operation *> window(ops.begin() + begin, ops.begin() + c);
+    ArrayRef<Operation *> window(ops.data() + begin, ops.data() + c);
     std::vector<Effects> fx;
     for (Operation *op : window)
       fx.push_back(effectsOf(op));
-    llvm::DenseSet<Operation *> pinned{ops[c]};
-    for (size_t i = 0; i < window.size(); ++i)
-      if (!fx[i].movable)
-        pinned.insert(window[i]);
-    for (bool changed = true; changed;) {
-      changed = false;
-      // What the collective needs, transitively.
-      for (size_t i = window.size(); i-- > 0;) {
-        if (pinned.contains(window[i]))
-          continue;
-        for (Operation *u : window[i]->getUsers())
-          if (pinned.contains(u)) {
-            pinned.insert(window[i]);
-            break;
-          }
-      }
-      // An op that would move past a pinned one it conflicts with stays.
-      llvm::DenseSet<Value> laterReads(ops[c]->operand_begin(),
-                                       ops[c]->operand_end());
-      llvm::DenseSet<Value> laterWrites;
-      for (size_t i = window.size(); i-- > 0;) {
-        const Effects &e = fx[i];
-        if (pinned.contains(window[i])) {
-          laterReads.insert(e.reads.begin(), e.reads.end());
-          laterWrites.insert(e.writes.begin(), e.writes.end());
-          continue;
-        }
-        bool conflict = false;
-        for (Value w : e.writes)
-          conflict |= laterReads.contains(w) || laterWrites.contains(w);
-        for (Value r : e.reads)
-          conflict |= laterWrites.contains(r);
-        if (conflict) {
-          pinned.insert(window[i]);
-          changed = true;
-          laterReads.insert(e.reads.begin(), e.reads.end());
-          laterWrites.insert(e.writes.begin(), e.writes.end());
-        }
-      }
-    }
+    llvm::DenseSet<Operation *> pinned = pinnedBefore(window, fx, ops[c]);
     for (Operation *op : window)
       if (pinned.contains(op))
         order.push_back(op);
@@ -283,7 +461,14 @@ overlapOrder(Block &body, const llvm::DenseSet<Operation *> &dead,
     begin = c + 1;
   }
   order.insert(order.end(), ops.begin() + begin, ops.end());
-  return sinkSmallReducedUpdates(order, effectsOf, fusedGrad, coalesced);
+  llvm::DenseSet<Operation *> sunk;
+  order = sinkSmallReducedUpdates(order, effectsOf, fusedGrad, &sunk);
+  if (tiles <= 1)
+    order =
+        deferPastNextCollective(std::move(order), effectsOf, fusedGrad, sunk);
+  if (coalesced)
+    coalesced->insert(sunk.begin(), sunk.end());
+  return order;
 }
 
 // One program being emitted: its instructions and arena lifetimes.
@@ -709,9 +894,10 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
   llvm::DenseSet<Operation *> coalesced;
   // Per program: the instructions of coalesced all-reduces, in order.
   std::map<plan::Program *, std::vector<int>> coalescedAt;
-  for (const TileStep &step : tileForOverlap(
-           overlapOrder(body, dead, fusedInto, fusedGrad, &coalesced),
-           cfg.comm_overlap_tiles, emits)) {
+  for (const TileStep &step :
+       tileForOverlap(overlapOrder(body, dead, fusedInto, fusedGrad,
+                                   cfg.comm_overlap_tiles, &coalesced),
+                      cfg.comm_overlap_tiles, emits)) {
     Operation &op = *step.op;
     if (auto param = dyn_cast<ParamOp>(op)) {
       int32_t pi = paramIndex(param);
@@ -886,15 +1072,16 @@ absl::Status Lowering::runPipeline(const std::vector<StageModule> &mods,
 
 } // namespace
 
-std::vector<Operation *>
-loweringOrder(Block &body, const llvm::DenseSet<Operation *> &dead) {
+std::vector<Operation *> loweringOrder(Block &body,
+                                       const llvm::DenseSet<Operation *> &dead,
+                                       int64_t tiles) {
   llvm::DenseMap<Operation *, Operation *> fusedInto, fusedGrad;
   for (Operation &op : body.without_terminator())
     if (Operation *d = sgdFusedInto(&op)) {
       fusedInto[d] = &op;
       fusedGrad[&op] = d;
     }
-  return overlapOrder(body, dead, fusedInto, fusedGrad);
+  return overlapOrder(body, dead, fusedInto, fusedGrad, tiles);
 }
 
 std::vector<TileStep> loweringSteps(Block &body,
@@ -904,9 +1091,10 @@ std::vector<TileStep> loweringSteps(Block &body,
   for (Operation &op : body.without_terminator())
     if (sgdFusedInto(&op))
       fusedGrad.insert(&op);
-  return tileForOverlap(loweringOrder(body, dead), tiles, [&](Operation *op) {
-    return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
-  });
+  return tileForOverlap(
+      loweringOrder(body, dead, tiles), tiles, [&](Operation *op) {
+        return !isa<ParamOp, GradOfOp>(op) && !fusedGrad.contains(op);
+      });
 }
 
 absl::StatusOr<plan::Plan>

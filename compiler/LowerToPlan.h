@@ -36,9 +36,11 @@ lowerAllRanks(mlir::ModuleOp module, const config::GalaxyConfig &cfg,
 // The order the lowering emits the ops of a function body in (collectives as
 // early, their first uses as late as the dataflow allows; LowerToPlan.cpp),
 // `dead` ops left out. Instruction k of a program is the k-th of these that
-// emits one (not a ParamOp, not an SGD step fused into its gradient).
+// emits one (not a ParamOp, not an SGD step fused into its gradient), in a
+// plan compiled with comm_overlap_tiles = `tiles` (before the tiling).
 std::vector<mlir::Operation *>
-loweringOrder(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead);
+loweringOrder(mlir::Block &body, const llvm::DenseSet<mlir::Operation *> &dead,
+              int64_t tiles = 1);
 // The same with comm_overlap_tiles = `tiles` applied (CommTiling.h): one step
 // per instruction, so instruction k is the k-th step whose op emits one; a
 // tiled op appears once per tile (begin 0 first).

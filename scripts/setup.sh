@@ -8,7 +8,7 @@ pkgs=(
   cmake ninja-build ccache g++ pkg-config
   llvm-19-dev libmlir-19-dev mlir-19-tools llvm-19-tools
   libprotobuf-dev protobuf-compiler libabsl-dev nlohmann-json3-dev
-  libgloo-dev libicu-dev libdnnl-dev libopenblas-dev libgtest-dev
+  libgloo-dev libicu-dev libdnnl-dev libopenblas-dev libgtest-dev libssl-dev
   libsentencepiece-dev sentencepiece python3-sentencepiece
   python3-torch python3-numpy python3-venv time
   clang-14 libclang-rt-14-dev   # libFuzzer + sanitizer runtimes (tests/fuzz/)

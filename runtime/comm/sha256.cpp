@@ -1,101 +1,44 @@
 #include "runtime/comm/sha256.h"
 
-#include <algorithm>
-#include <cstring>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 namespace galaxy::crypto {
 namespace {
 
-// The first 32 bits of the fractional parts of the cube roots of the first
-// 64 primes (FIPS 180-4, 4.2.2).
-constexpr uint32_t kRound[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+// libcrypto fails these only when out of memory or misbuilt: nothing a caller
+// could recover from, and a wrong digest must never be returned.
+void check(int ok, const char *what) {
+  if (ok != 1) {
+    std::fprintf(stderr, "galaxy: OpenSSL %s failed\n", what);
+    std::abort();
+  }
+}
 
 } // namespace
 
-Sha256::Sha256()
-    : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
+void Sha256::Free::operator()(evp_md_ctx_st *c) const { EVP_MD_CTX_free(c); }
 
-void Sha256::block(const uint8_t *p) {
-  uint32_t w[64];
-  for (int t = 0; t < 16; ++t)
-    w[t] = uint32_t(p[4 * t]) << 24 | uint32_t(p[4 * t + 1]) << 16 |
-           uint32_t(p[4 * t + 2]) << 8 | uint32_t(p[4 * t + 3]);
-  for (int t = 16; t < 64; ++t) {
-    uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
-    uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
-    w[t] = w[t - 16] + s0 + w[t - 7] + s1;
-  }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5],
-           g = h_[6], h = h_[7];
-  for (int t = 0; t < 64; ++t) {
-    uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) +
-                  ((e & f) ^ (~e & g)) + kRound[t] + w[t];
-    uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) +
-                  ((a & b) ^ (a & c) ^ (b & c));
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  h_[0] += a, h_[1] += b, h_[2] += c, h_[3] += d;
-  h_[4] += e, h_[5] += f, h_[6] += g, h_[7] += h;
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  check(ctx_ != nullptr, "EVP_MD_CTX_new");
+  check(EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr),
+        "EVP_DigestInit_ex(sha256)");
 }
 
 void Sha256::update(const void *data, size_t n) {
-  const uint8_t *p = static_cast<const uint8_t *>(data);
-  bytes_ += n;
-  while (n > 0) {
-    if (used_ == 0 && n >= 64) {
-      block(p);
-      p += 64;
-      n -= 64;
-      continue;
-    }
-    size_t take = std::min(n, 64 - used_);
-    std::memcpy(buf_ + used_, p, take);
-    used_ += take;
-    p += take;
-    n -= take;
-    if (used_ == 64) {
-      block(buf_);
-      used_ = 0;
-    }
-  }
+  check(EVP_DigestUpdate(ctx_.get(), data, n), "EVP_DigestUpdate");
 }
 
 Digest Sha256::finish() {
-  const uint64_t bits = bytes_ * 8;
-  const uint8_t one = 0x80, zero = 0;
-  update(&one, 1);
-  while (used_ != 56)
-    update(&zero, 1);
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i)
-    len[i] = uint8_t(bits >> (56 - 8 * i));
-  update(len, 8);
-  Digest out;
-  for (int i = 0; i < 8; ++i)
-    for (int j = 0; j < 4; ++j)
-      out[4 * i + j] = uint8_t(h_[i] >> (24 - 8 * j));
-  return out;
+  Digest d;
+  unsigned int len = 0;
+  check(EVP_DigestFinal_ex(ctx_.get(), d.data(), &len), "EVP_DigestFinal_ex");
+  check(len == d.size(), "SHA-256 digest length");
+  return d;
 }
 
 Digest sha256(std::string_view data) {
@@ -105,35 +48,19 @@ Digest sha256(std::string_view data) {
 }
 
 Digest hmacSha256(std::string_view key, std::string_view message) {
-  uint8_t k[64] = {};
-  if (key.size() > 64) {
-    Digest d = sha256(key);
-    std::memcpy(k, d.data(), d.size());
-  } else {
-    std::memcpy(k, key.data(), key.size());
-  }
-  uint8_t ipad[64], opad[64];
-  for (int i = 0; i < 64; ++i) {
-    ipad[i] = k[i] ^ 0x36;
-    opad[i] = k[i] ^ 0x5c;
-  }
-  Sha256 inner;
-  inner.update(ipad, 64);
-  inner.update(message);
-  Digest in = inner.finish();
-  Sha256 outer;
-  outer.update(opad, 64);
-  outer.update(in.data(), in.size());
-  return outer.finish();
+  Digest d;
+  unsigned int len = 0;
+  check(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char *>(message.data()),
+             message.size(), d.data(), &len) != nullptr,
+        "HMAC(sha256)");
+  check(len == d.size(), "HMAC-SHA-256 length");
+  return d;
 }
 
 bool constantTimeEqual(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  volatile uint8_t diff = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    diff = diff | (uint8_t(a[i]) ^ uint8_t(b[i]));
-  return diff == 0;
+  return a.size() == b.size() &&
+         CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string toHex(const uint8_t *p, size_t n) {

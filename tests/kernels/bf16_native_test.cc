@@ -40,6 +40,16 @@ std::vector<double> xwt(const std::vector<float> &x,
   return y;
 }
 
+// v[rows, cols] transposed to [cols, rows].
+std::vector<float> transposed(const std::vector<float> &v, int64_t rows,
+                              int64_t cols) {
+  std::vector<float> t(v.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      t[c * rows + r] = v[r * cols + c];
+  return t;
+}
+
 KernelContext bf16Context(uint64_t weightsVersion) {
   KernelContext ctx;
   ctx.seed = 1;
@@ -193,15 +203,11 @@ TEST(Bf16Native, FusedSgdRoundsTheCopyInItsUpdatePass) {
     runOk(Op("linear_weight_grad").f("alpha", alpha).f("beta", beta), {&dy, &x},
           {&w}, ctx,
           &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));
-    const std::vector<float> rdy = rounded(dy.f), rx = rounded(x.f);
-    std::vector<double> want(n * k);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < k; ++j) {
-        double s = 0;
-        for (int64_t r = 0; r < m; ++r)
-          s += double(rdy[r * n + i]) * rx[r * k + j];
-        want[i * k + j] = beta * w0[i * k + j] + alpha * s;
-      }
+    // dyᵀ·x = xwt(dyᵀ, xᵀ) over the rounded operands.
+    std::vector<double> want = xwt(transposed(rounded(dy.f), m, n),
+                                   transposed(rounded(x.f), m, k), n, k, m);
+    for (int64_t i = 0; i < n * k; ++i)
+      want[i] = beta * w0[i] + alpha * want[i];
     expectClose(w.f, want, 2e-5, 2e-5, "parameter after fused SGD");
     // The cache's copy under this version, not rounded again here.
     const cpu::Bf16Bits copy =

@@ -197,8 +197,9 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
     // refreshWrittenBf16Weights leaves it alone): the product into scratch,
     // then one pass updating the parameter and rounding its copy. The GEMM
     // with the update as its epilogue reads and writes the parameter and a
-    // refresh reads it again (0.36 ms more per 768x3072 parameter here, bench
-    // in docs/benchmarks.md); the update alone is the same arithmetic.
+    // refresh reads it again (~0.25 ms more per 768x3072 parameter in the
+    // step's GEMM sequence, docs/benchmarks.md session 9); the update alone
+    // is the same arithmetic.
     float *g = operandScratch(2, n * k);
     GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(true, false, n, k, rows, 1.f,
                                                 dyb, n, xb, k, 0.f, g, k));

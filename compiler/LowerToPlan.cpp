@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <variant>
 
@@ -61,21 +63,77 @@ struct Interval {
   int64_t begin, end, bytes;
 };
 
+// The placements lowerEachRank's ranks computed, for the ranks after them: an
+// SPMD world's ranks mostly have the same buffers with the same lifetimes
+// (even splits: every rank of a 70B-shaped Galaxy compile over 64), and a
+// placement depends only on the sorted (begin, end, bytes) list, so the
+// first rank to place a list places it and the others copy its offsets
+// (the placement was a tenth of such a compile's CPU time).
+class PlacementMemo {
+public:
+  struct Placed {
+    std::vector<int64_t> offsets; // in the sorted list's order
+    int64_t peak = 0;
+  };
+  // The placement of `key` if a rank has stored it.
+  std::optional<Placed> find(const std::vector<int64_t> &key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Entry &e : entries_)
+      if (e.key == key)
+        return e.placed;
+    return std::nullopt;
+  }
+  void store(std::vector<int64_t> key, Placed placed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A few distinct lists per world (rank 0's row-parallel biases, uneven
+    // splits); past that each rank is likely its own and copies cost memory.
+    if (entries_.size() < kMaxEntries)
+      entries_.push_back({std::move(key), std::move(placed)});
+  }
+
+private:
+  static constexpr size_t kMaxEntries = 8;
+  struct Entry {
+    std::vector<int64_t> key;
+    Placed placed;
+  };
+  std::mutex mu_;
+  std::vector<Entry> entries_;
+};
+
 // Greedy best-fit: biggest buffers first, each at the lowest offset that does
 // not overlap a placed buffer whose lifetime intersects its own (ArenaPlacer:
 // a scan of the placed buffers per buffer made deep models compile in
-// quadratic time).
-int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p) {
+// quadratic time). `memo` (may be null) shares placements between ranks.
+int64_t assignOffsets(std::vector<Interval> &live, plan::Plan &p,
+                      PlacementMemo *memo) {
   std::sort(live.begin(), live.end(), [](const Interval &a, const Interval &b) {
     return a.bytes != b.bytes ? a.bytes > b.bytes : a.begin < b.begin;
   });
+  std::vector<int64_t> key;
+  if (memo) {
+    key.reserve(3 * live.size());
+    for (const Interval &iv : live)
+      key.insert(key.end(), {iv.begin, iv.end, iv.bytes});
+    if (std::optional<PlacementMemo::Placed> hit = memo->find(key)) {
+      for (size_t i = 0; i < live.size(); ++i)
+        p.mutable_buffers(live[i].buffer)->set_offset(hit->offsets[i]);
+      return alignUp(hit->peak);
+    }
+  }
   int64_t steps = 0;
   for (const Interval &iv : live)
     steps = std::max(steps, iv.end + 1);
   ArenaPlacer placer(kAlign, steps);
-  for (const Interval &iv : live)
-    p.mutable_buffers(iv.buffer)->set_offset(
-        placer.place(iv.begin, iv.end, iv.bytes));
+  PlacementMemo::Placed placed;
+  placed.offsets.reserve(live.size());
+  for (const Interval &iv : live) {
+    placed.offsets.push_back(placer.place(iv.begin, iv.end, iv.bytes));
+    p.mutable_buffers(iv.buffer)->set_offset(placed.offsets.back());
+  }
+  placed.peak = placer.peak();
+  if (memo)
+    memo->store(std::move(key), std::move(placed));
   return alignUp(placer.peak());
 }
 
@@ -484,8 +542,8 @@ public:
   // Lowers into `out` (galaxyc's on a protobuf arena: building and freeing
   // a rank's plan message by message was a fifth of its time).
   Lowering(const config::GalaxyConfig &cfg, const LowerOptions &opts,
-           plan::Plan &out)
-      : cfg(cfg), opts(opts), p(out) {}
+           plan::Plan &out, PlacementMemo *memo = nullptr)
+      : cfg(cfg), opts(opts), p(out), memo(memo) {}
   absl::Status run(ModuleOp module);
   absl::Status runPipeline(const std::vector<StageModule> &mods,
                            const plan::Pipeline &info);
@@ -515,6 +573,7 @@ private:
   const config::GalaxyConfig &cfg;
   LowerOptions opts;
   plan::Plan &p;
+  PlacementMemo *memo; // shared with the other ranks; may be null
   std::map<std::string, int32_t> paramByName;
   std::map<int32_t, int32_t> paramBuffer; // param index -> PARAM buffer
   std::map<std::pair<int32_t, int>, int32_t> state; // (param, slot) -> buffer
@@ -969,7 +1028,7 @@ Lowering::lowerFunction(func::FuncOp fn, const std::string &name,
     int64_t total = p.unshared_bytes();
     if (absl::Status s = addBytes(total, unshared, "activations"); !s.ok())
       return s;
-    st->prog->set_arena_bytes(assignOffsets(st->live, p));
+    st->prog->set_arena_bytes(assignOffsets(st->live, p, memo));
     p.set_unshared_bytes(total);
     p.set_arena_bytes(std::max(p.arena_bytes(), st->prog->arena_bytes()));
   }
@@ -1121,13 +1180,15 @@ absl::Status
 lowerEachRank(ModuleOp module, const config::GalaxyConfig &cfg, int world,
               const std::function<absl::Status(plan::Plan &&)> &consume) {
   std::vector<absl::Status> status(world);
+  PlacementMemo memo;
   mlir::parallelFor(module.getContext(), 0, world, [&](size_t r) {
     google::protobuf::ArenaOptions blocks;
     blocks.start_block_size = 1 << 16;
     blocks.max_block_size = 1 << 22;
     google::protobuf::Arena arena(blocks);
     plan::Plan *p = google::protobuf::Arena::CreateMessage<plan::Plan>(&arena);
-    status[r] = Lowering(cfg, {static_cast<int>(r), world}, *p).run(module);
+    status[r] =
+        Lowering(cfg, {static_cast<int>(r), world}, *p, &memo).run(module);
     if (status[r].ok())
       status[r] = consume(std::move(*p));
   });

@@ -6,6 +6,7 @@
 #include "compiler/config/parse.h"
 #include "compiler/config/validate.h"
 #include "galaxy/Passes.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -99,6 +100,49 @@ TEST(Lowering, SerialArenaIsSoundAndSmallerThanUnshared) {
   for (const auto &p : plans[0].programs())
     programs.insert(p.name());
   EXPECT_EQ(programs, (std::set<std::string>{"train_step", "eval_step"}));
+}
+
+// lowerAllRanks shares arena placements between ranks whose buffers and
+// lifetimes are the same (PlacementMemo): every rank's plan must still equal
+// the one lowerToPlan makes for that rank alone — with uneven splits (ranks
+// differ), even ones (ranks alike, so later ranks copy the placement) and
+// rank 0's row-parallel biases — and every arena stay sound.
+TEST(Lowering, AllRanksAtOnceEqualEachRankAlone) {
+  auto even = config::parseConfig(R"({
+    "vocab_size": 64, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "intermediate_size": 64, "max_position_embeddings": 16, "num_classes": 3,
+    "batch_size": 4, "pad_size": 8, "optimizer": "sgd"})",
+                                  "even");
+  ASSERT_TRUE(even.ok()) << even.status();
+  std::vector<config::GalaxyConfig> cfgs = {
+      tinyConfig("galaxy", 2), tinyConfig("tp", 2), tinyConfig("dp", 2)};
+  for (const char *mode : {"galaxy", "tp", "sp", "dp"}) {
+    config::ParallelChoice choice;
+    choice.mode = *config::parseParallelMode(mode);
+    choice.world = 4;
+    auto r = config::resolveConfig(*even, choice);
+    ASSERT_TRUE(r.ok()) << r.status();
+    cfgs.push_back(*r);
+  }
+  for (const config::GalaxyConfig &cfg : cfgs) {
+    mlir::MLIRContext ctx;
+    auto module = compileToStage(ctx, cfg, "partition");
+    ASSERT_TRUE(module.ok()) << module.status();
+    auto all = lowerAllRanks(**module, cfg, cfg.world_size);
+    ASSERT_TRUE(all.ok()) << all.status();
+    ASSERT_EQ(all->size(), static_cast<size_t>(cfg.world_size));
+    for (int r = 0; r < cfg.world_size; ++r) {
+      auto alone = lowerToPlan(**module, cfg, {r, cfg.world_size});
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      std::string diff;
+      google::protobuf::util::MessageDifferencer differ;
+      differ.ReportDifferencesToString(&diff);
+      EXPECT_TRUE(differ.Compare((*all)[r], *alone))
+          << config::toString(cfg.parallel_mode) << " world " << cfg.world_size
+          << " rank " << r << ": " << diff.substr(0, 2000);
+      expectArenaSound((*all)[r]);
+    }
+  }
 }
 
 class ModeTest : public testing::TestWithParam<std::pair<const char *, int>> {};

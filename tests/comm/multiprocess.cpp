@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
 
 namespace galaxy::comm::testing {
 
@@ -101,6 +102,14 @@ connectLoopback(int rank, int world, int port, std::chrono::seconds timeout) {
   o.masterPort = port;
   o.timeout = timeout;
   return connectGloo(o);
+}
+
+void expectEveryRankOk(
+    int world, const std::function<absl::Status(int rank, int port)> &fn) {
+  const int port = freePort();
+  auto results = runRanks(world, [&](int r) { return fn(r, port); });
+  for (int r = 0; r < world; ++r)
+    EXPECT_EQ(results[r].exitCode, 0) << describe(results);
 }
 
 } // namespace galaxy::comm::testing

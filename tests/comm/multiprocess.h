@@ -38,4 +38,9 @@ connectLoopback(int rank, int world, int port,
 // Renders results for a failure message.
 std::string describe(const std::vector<RankResult> &results);
 
+// The common case: `world` ranks over a fresh loopback port, fn(rank, port)
+// each, and a test failure (with describe()) unless every rank returns OK.
+void expectEveryRankOk(
+    int world, const std::function<absl::Status(int rank, int port)> &fn);
+
 } // namespace galaxy::comm::testing

@@ -17,9 +17,7 @@ namespace galaxy::rt::testing {
 namespace {
 
 using comm::testing::connectLoopback;
-using comm::testing::describe;
-using comm::testing::freePort;
-using comm::testing::runRanks;
+using comm::testing::expectEveryRankOk;
 
 // Members of uneven sizes; small integers, so every order of summing the
 // ranks' values gives the same float.
@@ -145,19 +143,15 @@ absl::Status runExecutorRank(int rank, int world, int port) {
 class CoalescedReduce : public ::testing::TestWithParam<int> {};
 
 TEST_P(CoalescedReduce, EqualsMemberByMember) {
-  const int world = GetParam(), port = freePort();
-  auto results =
-      runRanks(world, [&](int r) { return runDirectRank(r, world, port); });
-  for (int r = 0; r < world; ++r)
-    EXPECT_EQ(results[r].exitCode, 0) << describe(results);
+  const int world = GetParam();
+  expectEveryRankOk(
+      world, [&](int r, int port) { return runDirectRank(r, world, port); });
 }
 
 TEST_P(CoalescedReduce, ExecutorRunsAGroup) {
-  const int world = GetParam(), port = freePort();
-  auto results =
-      runRanks(world, [&](int r) { return runExecutorRank(r, world, port); });
-  for (int r = 0; r < world; ++r)
-    EXPECT_EQ(results[r].exitCode, 0) << describe(results);
+  const int world = GetParam();
+  expectEveryRankOk(
+      world, [&](int r, int port) { return runExecutorRank(r, world, port); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, CoalescedReduce, ::testing::Values(2, 3),

@@ -13,9 +13,7 @@
 namespace galaxy::rt::testing {
 namespace {
 
-using comm::testing::describe;
-using comm::testing::freePort;
-using comm::testing::runRanks;
+using comm::testing::expectEveryRankOk;
 
 // Uneven splits per world size: along dim 1 of [2,6,4] (all_gather), dim 2
 // (reduce_scatter), dim 0 (slice; one rank gets nothing), and the ids.
@@ -169,11 +167,9 @@ absl::Status runMovementRank(int rank, int world, int port) {
 class DataMovement : public ::testing::TestWithParam<int> {};
 
 TEST_P(DataMovement, MatchesTheGlobalComputation) {
-  const int world = GetParam(), port = freePort();
-  auto results =
-      runRanks(world, [&](int r) { return runMovementRank(r, world, port); });
-  for (int r = 0; r < world; ++r)
-    EXPECT_EQ(results[r].exitCode, 0) << describe(results);
+  const int world = GetParam();
+  expectEveryRankOk(
+      world, [&](int r, int port) { return runMovementRank(r, world, port); });
 }
 
 INSTANTIATE_TEST_SUITE_P(Worlds, DataMovement, ::testing::Values(2, 3),

@@ -141,6 +141,23 @@ bool isCollective(Operation *op) {
   return isa<AllReduceOp, AllGatherOp, ReduceScatterOp>(op);
 }
 
+// What an op reads and writes, for moving it past others (overlapOrder).
+struct Effects {
+  SmallVector<Value> reads, writes;
+  bool movable = true;
+};
+
+// Whether an op with effects `e` and the ops that read `reads` and write
+// `writes` would compute something else in the other order: it writes what
+// they read or write, or reads what they write.
+bool conflicts(const Effects &e, const llvm::DenseSet<Value> &reads,
+               const llvm::DenseSet<Value> &writes) {
+  for (Value w : e.writes)
+    if (reads.contains(w) || writes.contains(w))
+      return true;
+  return llvm::any_of(e.reads, [&](Value r) { return writes.contains(r); });
+}
+
 // The update of a parameter whose gradient is a small all-reduce (layer-norm
 // weights, biases) goes to the end of the function, and the all-reduce with
 // it: in Galaxy mode ~50 such all-reduces per BERT step, one per CON
@@ -187,13 +204,8 @@ std::vector<Operation *> sinkSmallReducedUpdates(
         e.writes.clear();
         e.movable = true;
       }
-      bool conflict = false;
-      for (Value w : e.writes)
-        conflict |= laterReads.contains(w) || laterWrites.contains(w);
-      for (Value r : e.reads)
-        conflict |= laterWrites.contains(r);
       if (candidates.contains(op)) {
-        if (e.movable && !conflict) {
+        if (e.movable && !conflicts(e, laterReads, laterWrites)) {
           sunk[i] = true;
           continue;
         }
@@ -227,12 +239,6 @@ std::vector<Operation *> sinkSmallReducedUpdates(
     coalesced->insert(reduces.begin(), reduces.end());
   return out;
 }
-
-// What an op reads and writes, for moving it past others (overlapOrder).
-struct Effects {
-  SmallVector<Value> reads, writes;
-  bool movable = true;
-};
 
 // The ops of `window` (the ops before collective `coll`, in order) that must
 // stay before it: what `coll` needs, transitively, the immovable ones, and
@@ -269,12 +275,7 @@ llvm::DenseSet<Operation *> pinnedBefore(ArrayRef<Operation *> window,
         laterWrites.insert(e.writes.begin(), e.writes.end());
         continue;
       }
-      bool conflict = false;
-      for (Value w : e.writes)
-        conflict |= laterReads.contains(w) || laterWrites.contains(w);
-      for (Value r : e.reads)
-        conflict |= laterWrites.contains(r);
-      if (conflict) {
+      if (conflicts(e, laterReads, laterWrites)) {
         pinned.insert(window[i]);
         changed = true;
         laterReads.insert(e.reads.begin(), e.reads.end());
@@ -394,15 +395,9 @@ std::vector<Operation *> deferPastNextCollective(
       }
       size_t first = at[order[gemms[k]]];
       bool conflict = false;
-      for (size_t i = first + 1; i < b && !conflict; ++i) {
-        if (inUnit.contains(order[i]) || moved.contains(order[i]))
-          continue;
-        const Effects &e = fx[i - a - 1];
-        for (Value w : e.writes)
-          conflict |= reads.contains(w) || writes.contains(w);
-        for (Value r : e.reads)
-          conflict |= writes.contains(r);
-      }
+      for (size_t i = first + 1; i < b && !conflict; ++i)
+        conflict = !inUnit.contains(order[i]) && !moved.contains(order[i]) &&
+                   conflicts(fx[i - a - 1], reads, writes);
       if (conflict)
         break;
       for (Operation *op : unit) {

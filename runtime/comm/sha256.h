@@ -1,9 +1,10 @@
 // SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104): the job token's
 // challenge-response on store connections, galaxyc's compile id and the data
 // files' identity in the join check. OpenSSL's libcrypto computes them (its
-// SHA-NI / AVX2 code hashes a 70B-shaped compile's 200 MB of plans ~6x
-// faster than a portable loop); only libcrypto, so galaxyc can use it without
-// linking the communicator.
+// SHA-NI code, 1.8 GB/s by `openssl speed` here, hashes a 70B-shaped
+// compile's 200 MB of plans in ~0.1 s; the portable loop it replaced took
+// ~0.66 s of CPU); only libcrypto, so galaxyc can use it without linking the
+// communicator.
 #pragma once
 
 #include <array>

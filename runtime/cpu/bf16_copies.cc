@@ -112,6 +112,22 @@ struct Cache {
     }
   }
 
+  // A kernel is about to write parameter w (n values): its copy, if it has
+  // one of that size, is the storage to round the new values into (marked
+  // current under `version` now; the caller writes it under the lock), else
+  // null and any copy is marked stale (also when `version` is 0).
+  uint16_t *toRewrite(const float *w, int64_t n, uint64_t version) {
+    auto it = copies.find(w);
+    if (it == copies.end())
+      return nullptr;
+    Copy &p = it->second;
+    p.version = 0;
+    if (version == 0 || p.n != n || !p.bits)
+      return nullptr;
+    p.version = version;
+    return p.bits.get();
+  }
+
   // The entry for w with storage for n values.
   Copy &entry(const float *w, int64_t n) {
     Copy &p = copies[w];
@@ -151,16 +167,7 @@ void updateWithBf16Copy(float *w, const float *g, int64_t n, float alpha,
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.copies.find(w);
-  uint16_t *y = nullptr;
-  if (it != c.copies.end()) {
-    Copy &p = it->second;
-    p.version = 0;
-    if (version != 0 && p.n == n && p.bits) {
-      y = p.bits.get();
-      p.version = version;
-    }
-  }
+  uint16_t *y = c.toRewrite(w, n, version);
   parallelChunks(n, 1, threads, [&](int64_t i0, int64_t i1) {
     uint16_t *yc = y ? y + i0 : nullptr;
     if (avx512)
@@ -185,15 +192,8 @@ void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads) {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.copies.find(w);
-  if (it == c.copies.end())
-    return;
-  Copy &p = it->second;
-  p.version = 0;
-  if (version == 0 || p.n != n || !p.bits)
-    return;
-  toBf16(w, p.bits.get(), n, threads);
-  p.version = version;
+  if (uint16_t *y = c.toRewrite(w, n, version))
+    toBf16(w, y, n, threads);
 }
 
 namespace {

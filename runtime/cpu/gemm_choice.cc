@@ -118,6 +118,13 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
   return libs[std::min_element(best, best + kLibs) - best];
 }
 
+// The table's key of a shape (the part of a line after the prefix).
+std::string shapeKey(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                     int64_t lda, int64_t ldb, int64_t ldc) {
+  return absl::StrFormat("%d %d %d %d %d %d %d %d", ta, tb, m, n, k, lda, ldb,
+                         ldc);
+}
+
 } // namespace
 
 absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
@@ -134,8 +141,7 @@ absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
   if (lastFn && key == lastKey &&
       lastGeneration == t.generation.load(std::memory_order_relaxed))
     return lastFn(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  const std::string shape = absl::StrFormat("%d %d %d %d %d %d %d %d", ta, tb,
-                                            m, n, k, lda, ldb, ldc);
+  const std::string shape = shapeKey(ta, tb, m, n, k, lda, ldb, ldc);
   {
     std::lock_guard<std::mutex> lock(t.mu);
     if (!t.loaded)
@@ -162,8 +168,7 @@ absl::Status perShapeSgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
 std::optional<GemmKind> perShapeKnownKind(bool ta, bool tb, int64_t m,
                                           int64_t n, int64_t k, int64_t lda,
                                           int64_t ldb, int64_t ldc) {
-  const std::string shape = absl::StrFormat("%d %d %d %d %d %d %d %d", ta, tb,
-                                            m, n, k, lda, ldb, ldc);
+  const std::string shape = shapeKey(ta, tb, m, n, k, lda, ldb, ldc);
   ShapeTable &t = table();
   std::lock_guard<std::mutex> lock(t.mu);
   if (!t.loaded)

@@ -210,12 +210,8 @@ absl::Status runCoalescedAllReduce(const std::vector<ReduceMember> &members,
                                    comm::Communicator *comm, int world,
                                    std::vector<char> &scratch) {
   int64_t total = 0;
-  for (const ReduceMember &m : members) {
-    if (m.move->kind != MoveKind::kAllReduce || m.move->dtype != plan::F32)
-      return absl::InternalError("a coalesced group holds a move that is not "
-                                 "an f32 all_reduce");
+  for (const ReduceMember &m : members)
     total += m.move->numel;
-  }
   if (world == 1) {
     for (const ReduceMember &m : members)
       if (m.x.data != m.y.data)

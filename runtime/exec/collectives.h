@@ -55,7 +55,8 @@ struct ReduceMember {
 // (a small all-reduce costs its latency, not its bytes), and unpacked. The
 // result of each member is what its own all-reduce would give (up to the
 // order the ranks' values are added in). All ranks must call it with the
-// same members' sizes, in the same order.
+// same members' sizes, in the same order. Every member is an f32 all_reduce
+// (the Executor checks a plan's groups when it binds them).
 absl::Status runCoalescedAllReduce(const std::vector<ReduceMember> &members,
                                    comm::Communicator *comm, int world,
                                    std::vector<char> &scratch);

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "runtime/cpu/bf16_bits.h"
+#include "runtime/cpu/bf16_round_avx512.h"
 #include "runtime/cpu/parallel.h"
 
 namespace galaxy::rt::cpu {
@@ -24,23 +25,6 @@ void toBf16Scalar(const float *x, uint16_t *y, int64_t n) {
   }
 }
 
-// bf16RoundedBits on 16 lanes, the result in each lane's low half. Not
-// vcvtneps2bf16: it reads subnormal inputs as zero, and these bits must equal
-// the emulation's copies (roundToBf16).
-__attribute__((target("avx512f"))) inline __m512i roundedHalves(__m512 v) {
-  const __m512i abs = _mm512_set1_epi32(0x7fffffff),
-                inf = _mm512_set1_epi32(0x7f800000),
-                quiet = _mm512_set1_epi32(0x00400000),
-                half = _mm512_set1_epi32(0x7fff), one = _mm512_set1_epi32(1);
-  const __m512i u = _mm512_castps_si512(v);
-  // NaN: |u| above inf's bits (both below 2^31, so a signed compare).
-  const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, abs), inf);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
-  __m512i r = _mm512_add_epi32(_mm512_add_epi32(u, half), lsb);
-  r = _mm512_mask_or_epi32(r, nan, u, quiet);
-  return _mm512_srli_epi32(r, 16);
-}
-
 // (the baseline build vectorises the scalar loop for SSE2 only)
 __attribute__((target("avx512f"))) void toBf16Avx512(const float *x,
                                                      uint16_t *y, int64_t n) {
@@ -50,34 +34,6 @@ __attribute__((target("avx512f"))) void toBf16Avx512(const float *x,
         reinterpret_cast<__m256i *>(y + i),
         _mm512_cvtepi32_epi16(roundedHalves(_mm512_loadu_ps(x + i))));
   toBf16Scalar(x + i, y + i, n - i);
-}
-
-// w = beta·w + alpha·g, then y = w's bfloat16 bits (y may be null: the update
-// alone). One pass: w is read and written once and rounded while in a
-// register, where an update then toBf16 would read w from memory twice.
-void updateScalar(float *w, const float *g, uint16_t *y, int64_t n, float alpha,
-                  float beta) {
-  for (int64_t i = 0; i < n; ++i) {
-    w[i] = std::fma(beta, w[i], alpha * g[i]);
-    if (y)
-      toBf16Scalar(w + i, y + i, 1);
-  }
-}
-
-__attribute__((target("avx512f"))) void updateAvx512(float *w, const float *g,
-                                                     uint16_t *y, int64_t n,
-                                                     float alpha, float beta) {
-  const __m512 a = _mm512_set1_ps(alpha), b = _mm512_set1_ps(beta);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_fmadd_ps(b, _mm512_loadu_ps(w + i),
-                                     _mm512_mul_ps(a, _mm512_loadu_ps(g + i)));
-    _mm512_storeu_ps(w + i, v);
-    if (y)
-      _mm256_storeu_si256(reinterpret_cast<__m256i *>(y + i),
-                          _mm512_cvtepi32_epi16(roundedHalves(v)));
-  }
-  updateScalar(w + i, g + i, y ? y + i : nullptr, n - i, alpha, beta);
 }
 
 struct Copy {
@@ -162,19 +118,11 @@ void toBf16(const float *x, uint16_t *y, int64_t n, int threads) {
   });
 }
 
-void updateWithBf16Copy(float *w, const float *g, int64_t n, float alpha,
-                        float beta, uint64_t version, int threads) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
+void rewriteWithBf16Copy(const float *w, int64_t n, uint64_t version,
+                         absl::FunctionRef<void(uint16_t *)> f) {
   Cache &c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  uint16_t *y = c.toRewrite(w, n, version);
-  parallelChunks(n, 1, threads, [&](int64_t i0, int64_t i1) {
-    uint16_t *yc = y ? y + i0 : nullptr;
-    if (avx512)
-      updateAvx512(w + i0, g + i0, yc, i1 - i0, alpha, beta);
-    else
-      updateScalar(w + i0, g + i0, yc, i1 - i0, alpha, beta);
-  });
+  f(c.toRewrite(w, n, version));
 }
 
 Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads) {
@@ -190,10 +138,10 @@ Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads) {
 
 void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads) {
-  Cache &c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  if (uint16_t *y = c.toRewrite(w, n, version))
-    toBf16(w, y, n, threads);
+  rewriteWithBf16Copy(w, n, version, [&](uint16_t *y) {
+    if (y)
+      toBf16(w, y, n, threads);
+  });
 }
 
 namespace {

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/functional/function_ref.h"
+
 namespace galaxy::rt::cpu {
 
 // y[i] = the bfloat16 bits of x[i] rounded to nearest, ties to even
@@ -29,12 +31,12 @@ Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads);
 void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads);
 
-// Fused SGD with the product computed apart: w = beta·w + alpha·g over n
-// values, and w's copy, if it has one, rounded from the new values in the
-// same pass under `version` (0: marked stale) — the parameter is read and
-// written once, where the update then refreshBf16Weights reads it twice.
-void updateWithBf16Copy(float *w, const float *g, int64_t n, float alpha,
-                        float beta, uint64_t version, int threads);
+// A kernel is about to rewrite parameter w (n values) and rounds the new
+// values into its copy as it writes them: f(y) runs under the cache's lock,
+// y being the copy's storage (marked current under `version`), or null when w
+// has no copy of that size or `version` is 0 (any copy is marked stale).
+void rewriteWithBf16Copy(const float *w, int64_t n, uint64_t version,
+                         absl::FunctionRef<void(uint16_t *)> f);
 
 // The cache holds at most this many bytes of copies (GALAXY_BF16_CACHE_MB,
 // default half the machine's memory): past it, the least recently used

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/bf16_copies.h"
+#include "runtime/cpu/bf16_weight_grad.h"
 #include "runtime/cpu/gemv.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
@@ -23,11 +24,10 @@ constexpr int64_t kSmallMatrix = 64 * 64 * 64;
 // thread and 104 us on two.
 constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
 
-// This thread's scratch for GEMM operand `slot` (0: A, 1: B, 2: a product
-// kept apart from C), at least n floats. It only grows, so a training step
-// allocates only for new shapes.
+// This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
+// floats. It only grows, so a training step allocates only for new shapes.
 float *operandScratch(int slot, int64_t n) {
-  thread_local std::vector<float> buffers[3];
+  thread_local std::vector<float> buffers[2];
   std::vector<float> &b = buffers[slot];
   if (b.size() < static_cast<size_t>(n))
     b.resize(n);
@@ -186,26 +186,19 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
   if (nativeBf16(c)) {
-    Bf16Bits dyh, xh;
-    const uint16_t *dyb = bf16Operand(c, dy, 0, dyh),
-                   *xb = bf16Operand(c, x, 1, xh);
-    if (!dw.param)
-      return onednnMatmulBf16(true, false, n, k, rows,
-                              static_cast<float>(alpha), dyb, n, xb, k,
-                              static_cast<float>(beta), dw.f32(), k);
-    // Fused SGD on a parameter (this kernel also refreshes its bf16 copy, so
-    // refreshWrittenBf16Weights leaves it alone): the product into scratch,
-    // then one pass updating the parameter and rounding its copy. The GEMM
-    // with the update as its epilogue reads and writes the parameter and a
-    // refresh reads it again (~0.25 ms more per 768x3072 parameter in the
-    // step's GEMM sequence, docs/benchmarks.md session 9); the update alone
-    // is the same arithmetic.
-    float *g = operandScratch(2, n * k);
-    GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(true, false, n, k, rows, 1.f,
-                                                dyb, n, xb, k, 0.f, g, k));
-    updateWithBf16Copy(dw.f32(), g, n * k, static_cast<float>(alpha),
-                       static_cast<float>(beta), c.ctx.weightsVersion,
-                       c.env.threads);
+    // One kernel sums each tile of dw in registers and updates it there; on a
+    // parameter (fused SGD) it also rounds the parameter's bf16 copy, so
+    // refreshWrittenBf16Weights leaves it alone. oneDNN's GEMM into scratch
+    // then an update pass moved the product through memory twice more
+    // (BERT-base bf16 step 241 -> 220 ms, docs/benchmarks.md session 10).
+    auto run = [&](uint16_t *copy) {
+      bf16WeightGrad(dy.f32(), x.f32(), rows, n, k, static_cast<float>(alpha),
+                     static_cast<float>(beta), dw.f32(), copy, c.env.threads);
+    };
+    if (dw.param)
+      rewriteWithBf16Copy(dw.f32(), n * k, c.ctx.weightsVersion, run);
+    else
+      run(nullptr);
     return absl::OkStatus();
   }
   const float *dyp = gemmOperand(c, dy, 0), *xp = gemmOperand(c, x, 1);

@@ -185,7 +185,7 @@ TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
 // rounding of the new parameter (what a refresh would have written) — over a
 // size with a tail after the 16-lane loop and both single- and two-thread
 // passes.
-TEST(Bf16Native, FusedSgdRoundsTheCopyInItsUpdatePass) {
+TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
   if (!cpu::nativeBf16Matmul())
     GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
   std::mt19937 rng(23);

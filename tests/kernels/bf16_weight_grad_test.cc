@@ -1,0 +1,140 @@
+// The bf16 weight-gradient kernel (runtime/cpu/bf16_weight_grad.h) called
+// directly: the sum over operands rounded as toBf16 rounds them, the update
+// beta·w + alpha·g, the copy's bits, every tail of the 8x48 tiles and the
+// column sweeps of long sums, and the same bits on any thread count.
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "runtime/cpu/bf16_copies.h"
+#include "runtime/cpu/bf16_weight_grad.h"
+#include "runtime/cpu/vector_loops.h"
+#include "tests/kernels/kernel_test_util.h"
+#include "gtest/gtest.h"
+
+namespace galaxy::rt::testing {
+namespace {
+
+std::vector<float> rounded(const std::vector<float> &v) {
+  std::vector<float> r(v.size());
+  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
+  return r;
+}
+
+std::vector<float> uniform(int64_t n, std::mt19937 &rng, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float &f : v)
+    f = d(rng);
+  return v;
+}
+
+// beta·w0 + alpha·Σ_r dy[r,i]·x[r,j] over the rounded operands, in double.
+std::vector<double> reference(const std::vector<float> &dy,
+                              const std::vector<float> &x,
+                              const std::vector<float> &w0, int64_t rows,
+                              int64_t n, int64_t k, double alpha, double beta) {
+  const std::vector<float> rd = rounded(dy), rx = rounded(x);
+  std::vector<double> want(n * k);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      double s = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        s += double(rd[r * n + i]) * rx[r * k + j];
+      want[i * k + j] = (beta == 0 ? 0.0 : beta * w0[i * k + j]) + alpha * s;
+    }
+  return want;
+}
+
+class Bf16WeightGrad : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!cpu::bf16WeightGradAvailable())
+      GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  }
+};
+
+// Shapes around the tile (8 rows of dw by 48 columns, rows summed in pairs):
+// one element, odd row counts, n and k off every multiple, and a sum long
+// enough (6000 rows) that dw's columns are taken in several sweeps.
+TEST_F(Bf16WeightGrad, EqualsTheSumOverRoundedOperands) {
+  struct Shape {
+    int64_t rows, n, k;
+  };
+  const Shape shapes[] = {{1, 1, 1},     {7, 13, 5},     {33, 9, 50},
+                          {128, 24, 96}, {255, 40, 130}, {2, 1030, 17},
+                          {6000, 9, 100}};
+  std::mt19937 rng(5);
+  for (const Shape &s : shapes)
+    for (double beta : {0.0, 0.75})
+      for (bool withCopy : {false, true}) {
+        const std::vector<float> dy = uniform(s.rows * s.n, rng, -1, 1),
+                                 x = uniform(s.rows * s.k, rng, -1, 1);
+        std::vector<float> w0 = uniform(s.n * s.k, rng, -1, 1);
+        if (beta == 0) // beta = 0 must leave dw unread
+          std::fill(w0.begin(), w0.end(),
+                    std::numeric_limits<float>::quiet_NaN());
+        const double alpha = -0.5;
+        const std::vector<double> want =
+            reference(dy, x, w0, s.rows, s.n, s.k, alpha, beta);
+        std::vector<float> first;
+        for (int threads : {1, 2}) {
+          const std::string what =
+              absl::StrFormat("rows %d n %d k %d beta %g copy %d threads %d",
+                              s.rows, s.n, s.k, beta, withCopy, threads);
+          std::vector<float> w = w0;
+          std::vector<uint16_t> copy(s.n * s.k, 0xdead);
+          cpu::bf16WeightGrad(dy.data(), x.data(), s.rows, s.n, s.k,
+                              float(alpha), float(beta), w.data(),
+                              withCopy ? copy.data() : nullptr, threads);
+          // fp32 sums of |terms| <= rows: a few ulps of that per element.
+          expectClose(w, want, 1e-5, 1e-6 * double(s.rows), what);
+          if (withCopy) {
+            std::vector<uint16_t> fresh(s.n * s.k);
+            cpu::toBf16(w.data(), fresh.data(), s.n * s.k, 1);
+            EXPECT_EQ(0, std::memcmp(copy.data(), fresh.data(),
+                                     fresh.size() * sizeof(uint16_t)))
+                << what << ": the copy is not the new values' rounding";
+          }
+          // Each tile is summed by one thread in one order.
+          if (first.empty())
+            first = w;
+          else
+            EXPECT_EQ(0, std::memcmp(first.data(), w.data(),
+                                     w.size() * sizeof(float)))
+                << what << ": differs from 1 thread";
+        }
+      }
+}
+
+// Operands in [1, 2) with random low bits: their bf16 roundings have 8
+// significant bits, products 16 and a sum of 12 of them stays within fp32's
+// 24, so the kernel's result is exact and must equal the double sum over
+// toBf16's roundings bit for bit (truncating, or rounding half up, would
+// not). The update with beta = 0.5 on such values is exact too.
+TEST_F(Bf16WeightGrad, RoundsOperandsToNearestEvenExactly) {
+  std::mt19937 rng(11);
+  const int64_t rows = 12, n = 19, k = 53;
+  std::vector<float> dy = uniform(rows * n, rng, 1, 2),
+                     x = uniform(rows * k, rng, 1, 2);
+  // Ties (dropped half exactly 0x8000) with odd and even kept halves.
+  for (int64_t i = 0; i < 8; ++i) {
+    uint32_t u = 0x3f808000u + (uint32_t(i) << 16);
+    std::memcpy(&x[i], &u, 4);
+    std::memcpy(&dy[i], &u, 4);
+  }
+  const std::vector<float> w0 = rounded(uniform(n * k, rng, 1, 2));
+  const std::vector<double> want = reference(dy, x, w0, rows, n, k, 1.0, 0.5);
+  std::vector<float> w = w0;
+  cpu::bf16WeightGrad(dy.data(), x.data(), rows, n, k, 1.f, 0.5f, w.data(),
+                      nullptr, 2);
+  for (int64_t i = 0; i < n * k; ++i)
+    ASSERT_EQ(double(w[i]), want[i]) << "element " << i;
+}
+
+} // namespace
+} // namespace galaxy::rt::testing

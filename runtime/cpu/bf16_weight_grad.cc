@@ -1,4 +1,4 @@
-#include "runtime/cpu/bf16_weight_grad.h"
+#include "runtime/cpu/bf16_kernels.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -146,7 +146,7 @@ GALAXY_BF16_TARGET void tile(const uint32_t *a, const uint32_t *b,
 
 } // namespace
 
-bool bf16WeightGradAvailable() {
+bool bf16KernelsAvailable() {
   static const bool ok = __builtin_cpu_supports("avx512bf16") &&
                          __builtin_cpu_supports("avx512bw") &&
                          __builtin_cpu_supports("avx512vl");

@@ -11,7 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "runtime/cpu/bf16_copies.h"
-#include "runtime/cpu/bf16_weight_grad.h"
+#include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/kernel_profile.h"
 #include "runtime/cpu/kernels.h"
@@ -169,7 +169,7 @@ std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
   // bf16 plans: native unless GALAXY_BF16=emulate or the GEMM is forced to a
   // library without bf16 (OpenBLAS, naive), which keeps the emulation testable.
   const char *bf16 = std::getenv("GALAXY_BF16");
-  env.nativeBf16 = nativeBf16Matmul() && bf16WeightGradAvailable() &&
+  env.nativeBf16 = nativeBf16Matmul() && bf16KernelsAvailable() &&
                    (bf16 == nullptr || std::string_view(bf16) != "emulate") &&
                    env.gemm != GemmKind::kOpenBlas &&
                    env.gemm != GemmKind::kNaive;

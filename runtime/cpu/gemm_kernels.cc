@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/bf16_copies.h"
-#include "runtime/cpu/bf16_weight_grad.h"
+#include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/gemv.h"
 #include "runtime/cpu/kernels.h"
 #include "runtime/cpu/parallel.h"
@@ -102,6 +102,14 @@ bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
              GemmKind::kOneDnnMatmul;
 }
 
+// Whether a bf16 linear runs Galaxy's own kernel (bf16Linear) rather than
+// oneDNN's matmul: x·wᵀ with an even k, and rows enough to fill its 64-lane
+// tiles (fewer leave lanes idle; decode takes the GEMV).
+bool bf16OwnLinear(const KernelCall &c, bool gemv, bool tw, int64_t m,
+                   int64_t k) {
+  return nativeBf16(c) && !gemv && tw && k % 2 == 0 && m >= 64;
+}
+
 } // namespace
 
 absl::Status linearKernel(const KernelCall &c) {
@@ -125,12 +133,21 @@ absl::Status linearKernel(const KernelCall &c) {
   // Inference with a few rows (decode): the product reads each weight once.
   const bool gemv =
       transpose_w && m <= kGemvMaxRows && c.ctx.paramsVersion != 0 && w.param;
+  const float *bp = nullptr;
   if (c.in.size() == 3) {
     const Tensor &b = c.in[2];
     // [N], or [1, N] (a Hugging Face buffer such as final_logits_bias).
     if (b.numel() != n || b.shape.back() != n)
       return kernelError(c, "bias must be [N] or [1, N]");
-    const float *bp = b.f32();
+    bp = b.f32();
+  }
+  if (bf16OwnLinear(c, gemv, transpose_w != 0, m, k)) {
+    Bf16Bits wh;
+    bf16Linear(x.f32(), bf16Operand(c, w, 1, wh), bp, yp, m, n, k,
+               c.env.threads);
+    return absl::OkStatus();
+  }
+  if (bp) {
     if (biasInEpilogue(c, gemv, transpose_w != 0, m, n, k)) {
       if (nativeBf16(c)) {
         Bf16Bits xh, wh;

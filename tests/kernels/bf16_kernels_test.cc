@@ -1,4 +1,4 @@
-// The bf16 weight-gradient kernel (runtime/cpu/bf16_weight_grad.h) called
+// The bf16 weight-gradient kernel (runtime/cpu/bf16_kernels.h) called
 // directly: the sum over operands rounded as toBf16 rounds them, the update
 // beta·w + alpha·g, the copy's bits, every tail of the 8x48 tiles and the
 // column sweeps of long sums, and the same bits on any thread count.
@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/cpu/bf16_copies.h"
-#include "runtime/cpu/bf16_weight_grad.h"
+#include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/vector_loops.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
@@ -50,10 +50,10 @@ std::vector<double> reference(const std::vector<float> &dy,
   return want;
 }
 
-class Bf16WeightGrad : public ::testing::Test {
+class Bf16OwnKernels : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (!cpu::bf16WeightGradAvailable())
+    if (!cpu::bf16KernelsAvailable())
       GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   }
 };
@@ -61,7 +61,7 @@ protected:
 // Shapes around the tile (8 rows of dw by 48 columns, rows summed in pairs):
 // one element, odd row counts, n and k off every multiple, and a sum long
 // enough (6000 rows) that dw's columns are taken in several sweeps.
-TEST_F(Bf16WeightGrad, EqualsTheSumOverRoundedOperands) {
+TEST_F(Bf16OwnKernels, WeightGradEqualsTheSumOverRoundedOperands) {
   struct Shape {
     int64_t rows, n, k;
   };
@@ -116,7 +116,7 @@ TEST_F(Bf16WeightGrad, EqualsTheSumOverRoundedOperands) {
 // 24, so the kernel's result is exact and must equal the double sum over
 // toBf16's roundings bit for bit (truncating, or rounding half up, would
 // not). The update with beta = 0.5 on such values is exact too.
-TEST_F(Bf16WeightGrad, RoundsOperandsToNearestEvenExactly) {
+TEST_F(Bf16OwnKernels, WeightGradRoundsOperandsToNearestEvenExactly) {
   std::mt19937 rng(11);
   const int64_t rows = 12, n = 19, k = 53;
   std::vector<float> dy = uniform(rows * n, rng, 1, 2),
@@ -134,6 +134,90 @@ TEST_F(Bf16WeightGrad, RoundsOperandsToNearestEvenExactly) {
                       nullptr, 2);
   for (int64_t i = 0; i < n * k; ++i)
     ASSERT_EQ(double(w[i]), want[i]) << "element " << i;
+}
+
+// y = x·wᵀ + bias in double over x rounded; w is bf16 bits already.
+std::vector<double> linearReference(const std::vector<float> &x,
+                                    const std::vector<uint16_t> &w,
+                                    const std::vector<float> &bias, int64_t m,
+                                    int64_t n, int64_t k) {
+  const std::vector<float> rx = rounded(x);
+  std::vector<double> want(m * n);
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t i = 0; i < n; ++i) {
+      double s = bias.empty() ? 0.0 : bias[i];
+      for (int64_t j = 0; j < k; ++j) {
+        const uint32_t u = uint32_t(w[i * k + j]) << 16;
+        float f;
+        std::memcpy(&f, &u, 4);
+        s += double(rx[r * k + j]) * f;
+      }
+      want[r * n + i] = s;
+    }
+  return want;
+}
+
+std::vector<uint16_t> bf16Bits(const std::vector<float> &v) {
+  std::vector<uint16_t> b(v.size());
+  cpu::toBf16(v.data(), b.data(), static_cast<int64_t>(v.size()), 1);
+  return b;
+}
+
+// Shapes around the forward's tile (6 rows of w by 64 rows of x, x packed 16
+// rows by 16 pairs at a time): one tile, tails in every dimension, k not a
+// multiple of 32, more rows than one block.
+TEST_F(Bf16OwnKernels, LinearEqualsTheSumOverRoundedOperands) {
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{1, 1, 2},     {64, 6, 32},   {65, 7, 34},
+                          {130, 13, 50}, {200, 20, 62}, {128, 12, 768}};
+  std::mt19937 rng(7);
+  for (const Shape &s : shapes)
+    for (bool withBias : {false, true}) {
+      const std::vector<float> x = uniform(s.m * s.k, rng, -1, 1);
+      const std::vector<uint16_t> w = bf16Bits(uniform(s.n * s.k, rng, -1, 1));
+      const std::vector<float> bias =
+          withBias ? uniform(s.n, rng, -1, 1) : std::vector<float>{};
+      const std::vector<double> want =
+          linearReference(x, w, bias, s.m, s.n, s.k);
+      std::vector<float> first;
+      for (int threads : {1, 2}) {
+        const std::string what =
+            absl::StrFormat("m %d n %d k %d bias %d threads %d", s.m, s.n, s.k,
+                            withBias, threads);
+        std::vector<float> y(s.m * s.n,
+                             std::numeric_limits<float>::quiet_NaN());
+        cpu::bf16Linear(x.data(), w.data(), withBias ? bias.data() : nullptr,
+                        y.data(), s.m, s.n, s.k, threads);
+        expectClose(y, want, 1e-5, 1e-6 * double(s.k), what);
+        if (first.empty())
+          first = y;
+        else
+          EXPECT_EQ(
+              0, std::memcmp(first.data(), y.data(), y.size() * sizeof(float)))
+              << what << ": differs from 1 thread";
+      }
+    }
+}
+
+// As the weight gradient's exact test: x in [1, 2) with ties, w's bits from
+// such values, sums of 12 products exact in fp32.
+TEST_F(Bf16OwnKernels, LinearRoundsXToNearestEvenExactly) {
+  std::mt19937 rng(13);
+  const int64_t m = 70, n = 9, k = 12;
+  std::vector<float> x = uniform(m * k, rng, 1, 2);
+  for (int64_t i = 0; i < 8; ++i) {
+    const uint32_t u = 0x3f808000u + (uint32_t(i) << 16);
+    std::memcpy(&x[i * k + i % k], &u, 4);
+  }
+  const std::vector<uint16_t> w = bf16Bits(uniform(n * k, rng, 1, 2));
+  const std::vector<float> bias = rounded(uniform(n, rng, 1, 2));
+  const std::vector<double> want = linearReference(x, w, bias, m, n, k);
+  std::vector<float> y(m * n);
+  cpu::bf16Linear(x.data(), w.data(), bias.data(), y.data(), m, n, k, 2);
+  for (int64_t i = 0; i < m * n; ++i)
+    ASSERT_EQ(double(y[i]), want[i]) << "element " << i;
 }
 
 } // namespace

@@ -1,0 +1,35 @@
+// Galaxy's own AVX512-BF16 kernels for a bf16 plan's linear (vdpbf16ps, fp32
+// sums): the forward x·wᵀ + bias over the parameter's bfloat16 copy as it is
+// kept (bf16_linear.cc), and the weight gradient with fused SGD, which
+// updates each tile of the parameter and rounds its copy before the tile
+// leaves the registers (bf16_weight_grad.cc). Operands that are fp32 are
+// rounded as toBf16 rounds them while they are packed.
+#pragma once
+
+#include <cstdint>
+
+namespace galaxy::rt::cpu {
+
+// Whether this CPU runs these kernels (AVX512-BF16, with BW and VL).
+bool bf16KernelsAvailable();
+
+// y[m,n] = x[m,k]·wᵀ (+ bias[n] when not null): x fp32, w the bfloat16 bits
+// of [n,k] row-major (a parameter's cached copy: read as it is, never
+// repacked), k even. Built for training's row counts (m of 64 and more: the
+// tile is 6 rows of w by 64 rows of x).
+void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
+                int64_t m, int64_t n, int64_t k, int threads);
+
+// dw[n,k] = beta·dw + alpha·dyᵀ·x summed over `rows` (dy is [rows,n], x
+// [rows,k], both fp32, rounded to bfloat16 as toBf16 rounds them; the
+// products summed in fp32), and the new dw's bfloat16 bits (as toBf16 rounds)
+// written to `copy` when it is not null. beta = 0 leaves dw unread. Built for
+// a training step's short sums (rows = batch x sequence): a 8x48 tile of dw
+// is summed over all rows in registers, so the parameter is read and written
+// once and the product never goes through memory, where a GEMM into scratch
+// then an update pass moves it twice more.
+void bf16WeightGrad(const float *dy, const float *x, int64_t rows, int64_t n,
+                    int64_t k, float alpha, float beta, float *dw,
+                    uint16_t *copy, int threads);
+
+} // namespace galaxy::rt::cpu

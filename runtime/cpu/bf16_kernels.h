@@ -10,7 +10,7 @@
 
 namespace galaxy::rt::cpu {
 
-// Whether this CPU runs these kernels (AVX512-BF16, with BW and VL).
+// Whether this CPU runs these kernels (AVX512-BF16, with BW, VL and DQ).
 bool bf16KernelsAvailable();
 
 // y[m,n] = x[m,k]·wᵀ (+ bias[n] when not null): x fp32, w the bfloat16 bits

@@ -14,7 +14,7 @@
 #include "runtime/cpu/bf16_round_avx512.h"
 
 #define GALAXY_BF16_TARGET                                                     \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -54,8 +54,6 @@ GALAXY_BF16_TARGET inline void transpose16(__m512i v[16]) {
 // is 16 rows' pair.
 GALAXY_BF16_TARGET void packRows(const float *x, int64_t m, int64_t k,
                                  int64_t pairs, int64_t g, uint32_t *xp) {
-  // _mm512_packus_epi32 joins within 128-bit lanes: put the pairs in order.
-  const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
   const int64_t block = 16 * g / kLanes, lane = 16 * g % kLanes;
   uint32_t *out = xp + block * pairs * kLanes + lane;
   for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
@@ -74,9 +72,8 @@ GALAXY_BF16_TARGET void packRows(const float *x, int64_t m, int64_t k,
         continue;
       }
       const float *src = x + row * k + 2 * p0;
-      const __m512i a = roundedHalves(_mm512_maskz_loadu_ps(m0, src)),
-                    b = roundedHalves(_mm512_maskz_loadu_ps(m1, src + 16));
-      v[r] = _mm512_permutexvar_epi64(order, _mm512_packus_epi32(a, b));
+      v[r] = bf16Bits32(_mm512_maskz_loadu_ps(m0, src),
+                        _mm512_maskz_loadu_ps(m1, src + 16));
     }
     transpose16(v);
     const int64_t n = std::min<int64_t>(16, pairs - p0);

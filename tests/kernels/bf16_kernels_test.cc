@@ -2,6 +2,8 @@
 // directly: the sum over operands rounded as toBf16 rounds them, the update
 // beta·w + alpha·g, the copy's bits, every tail of the 8x48 tiles and the
 // column sweeps of long sums, and the same bits on any thread count.
+#include <xmmintrin.h>
+
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -134,6 +136,46 @@ TEST_F(Bf16OwnKernels, WeightGradRoundsOperandsToNearestEvenExactly) {
                       nullptr, 2);
   for (int64_t i = 0; i < n * k; ++i)
     ASSERT_EQ(double(w[i]), want[i]) << "element " << i;
+}
+
+// The copy's bits for values the fast conversion (vcvtneps2bf16) would get
+// wrong or might: subnormals (it reads them as zero), NaN, infinities, signed
+// zeros, ties. alpha = 0 and beta = 1 leave w as it was, so the copy must be
+// toBf16's rounding of those very values. Denormals kept (MXCSR) while it
+// runs, as GALAXY_DENORMALS=keep runs.
+TEST_F(Bf16OwnKernels, WeightGradCopiesSpecialValuesAsToBf16Rounds) {
+  const int64_t rows = 4, n = 9, k = 50;
+  const uint32_t specials[] = {0x00000001u, 0x807fffffu, 0x00400000u,
+                               0x00008000u, 0x7fc00001u, 0xffc12345u,
+                               0x7f800000u, 0xff800000u, 0x80000000u,
+                               0x3f808000u, 0x3f818000u, 0x7f7fffffu};
+  std::mt19937 rng(3);
+  std::vector<float> w = uniform(n * k, rng, -1, 1);
+  for (int64_t i = 0; i < n * k; i += 3)
+    std::memcpy(&w[i], &specials[(i / 3) % std::size(specials)], 4);
+  const std::vector<float> dy = uniform(rows * n, rng, -1, 1),
+                           x = uniform(rows * k, rng, -1, 1);
+  const std::vector<float> w0 = w;
+  std::vector<uint16_t> copy(n * k), want(n * k);
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr & ~0x8040u); // FTZ and DAZ off
+  cpu::bf16WeightGrad(dy.data(), x.data(), rows, n, k, 0.f, 1.f, w.data(),
+                      copy.data(), 1);
+  _mm_setcsr(csr);
+  cpu::toBf16(w.data(), want.data(), n * k, 1);
+  for (int64_t i = 0; i < n * k; ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &w[i], 4);
+    std::memcpy(&b, &w0[i], 4);
+    // w = 1·w + 0·g keeps each value (-0 may become +0; NaN stays NaN).
+    if (std::isnan(w0[i]))
+      ASSERT_TRUE(std::isnan(w[i])) << "w changed at " << i;
+    else
+      ASSERT_TRUE(w[i] == w0[i] && (w[i] != 0 || a == b || b == 0x80000000u))
+          << "w changed at " << i;
+    ASSERT_EQ(copy[i], want[i])
+        << "copy at " << i << " (w bits 0x" << std::hex << b << ")";
+  }
 }
 
 // y = x·wᵀ + bias in double over x rounded; w is bf16 bits already.

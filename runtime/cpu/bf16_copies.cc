@@ -10,8 +10,8 @@
 #include <memory>
 #include <mutex>
 
+#include "runtime/cpu/bf16_avx512.h"
 #include "runtime/cpu/bf16_bits.h"
-#include "runtime/cpu/bf16_round_avx512.h"
 #include "runtime/cpu/parallel.h"
 
 namespace galaxy::rt::cpu {

@@ -10,11 +10,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "runtime/cpu/bf16_avx512.h"
 #include "runtime/cpu/bf16_kernels.h"
-#include "runtime/cpu/bf16_round_avx512.h"
-
-#define GALAXY_BF16_TARGET                                                     \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -23,30 +20,6 @@ namespace {
 // (four 16-lane vectors): 24 accumulators + 4 + 1 operand registers.
 constexpr int kRows = 6;
 constexpr int kLanes = 64;
-
-// 16 x 16 transpose of 32-bit elements.
-GALAXY_BF16_TARGET inline void transpose16(__m512i v[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; ++j) {
-      t[i + j] = _mm512_shuffle_i32x4(v[i + j], v[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_i32x4(v[i + j], v[i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    v[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
-    v[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
-  }
-}
 
 // Rows [16g, 16g+16) of x (rows past m read as zero) into the packed x,
 // [block of 64 rows][pair][64 lanes], 16 pairs at a time: each row's 32

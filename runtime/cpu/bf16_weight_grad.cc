@@ -6,10 +6,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "runtime/cpu/bf16_round_avx512.h"
-
-#define GALAXY_BF16_TARGET                                                     \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#include "runtime/cpu/bf16_avx512.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -25,25 +22,6 @@ constexpr int kTileCols = 48;
 // longer sums take dw's columns in several sweeps.
 constexpr int64_t kPanelBytes = 512 << 10;
 
-// vdpbf16ps multiplies pairs of bfloat16 along the sum: rows 2p and 2p+1 of
-// src (the second past the end reads as zero) rounded, lane j holding
-// column c+j of the two as (row 2p bits) | (row 2p+1 bits) << 16; lanes at
-// and past `valid` zero.
-GALAXY_BF16_TARGET inline __m512i rowPair(const float *r0, const float *r1,
-                                          int64_t valid) {
-  const __mmask16 m = valid >= 16
-                          ? __mmask16(0xffff)
-                          : __mmask16((1u << std::max<int64_t>(valid, 0)) - 1);
-  // Both rows rounded in one conversion (r0's lanes low, r1's high), then
-  // each lane's two halves side by side.
-  const __m512i interleave = _mm512_set_epi16(
-      31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-      6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
-  return _mm512_permutexvar_epi16(interleave,
-                                  bf16Bits32(_mm512_maskz_loadu_ps(m, r0), hi));
-}
-
 // Pairs [p0, p1) of x into blocks of kTileCols columns, pair by pair
 // ([block][pair][48]: each tile's operand contiguous). Column by column, so
 // the stores run along each block (pair by pair they land a block apart).
@@ -57,7 +35,7 @@ GALAXY_BF16_TARGET void packX(const float *x, int64_t rows, int64_t k,
       const float *r0 = x + 2 * p * k + c;
       _mm512_storeu_si512(
           out + p * kTileCols,
-          rowPair(r0, 2 * p + 1 < rows ? r0 + k : nullptr, k - c));
+          bf16RowPair(r0, 2 * p + 1 < rows ? r0 + k : nullptr, k - c));
     }
   }
 }
@@ -72,7 +50,8 @@ GALAXY_BF16_TARGET void packDy(const float *dy, int64_t rows, int64_t n,
     uint32_t *out = dyp + b * pairs * kTileRows;
     for (int64_t p = 0; p < pairs; ++p) {
       const float *r0 = dy + 2 * p * n + c;
-      const __m512i v = rowPair(r0, 2 * p + 1 < rows ? r0 + n : nullptr, n - c);
+      const __m512i v =
+          bf16RowPair(r0, 2 * p + 1 < rows ? r0 + n : nullptr, n - c);
       _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + p * kTileRows),
                           _mm512_castsi512_si256(v));
       if (b + 1 < b1)

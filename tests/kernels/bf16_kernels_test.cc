@@ -262,5 +262,88 @@ TEST_F(Bf16OwnKernels, LinearRoundsXToNearestEvenExactly) {
     ASSERT_EQ(double(y[i]), want[i]) << "element " << i;
 }
 
+// c = alpha·op(a)·op(b) in double over the rounded operands.
+std::vector<double> batchedReference(const std::vector<float> &a,
+                                     const std::vector<float> &b, int64_t batch,
+                                     bool ta, bool tb, int64_t m, int64_t n,
+                                     int64_t k, double alpha) {
+  const std::vector<float> ra = rounded(a), rb = rounded(b);
+  std::vector<double> want(batch * m * n);
+  for (int64_t t = 0; t < batch; ++t)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double s = 0;
+        for (int64_t p = 0; p < k; ++p)
+          s += double(ra[t * m * k + (ta ? p * m + i : i * k + p)]) *
+               rb[t * k * n + (tb ? j * k + p : p * n + j)];
+        want[(t * m + i) * n + j] = alpha * s;
+      }
+  return want;
+}
+
+// Every transpose, shapes around the tiles (12x16, 12x32, 8x48, 6x64 and
+// wider) and the 16-lane packing (odd k, k past 32, m and n off 16), one and
+// two threads with the same bits.
+TEST_F(Bf16OwnKernels, BatchedMatmulEqualsTheSumOverRoundedOperands) {
+  struct Shape {
+    int64_t batch, m, n, k;
+  };
+  const Shape shapes[] = {{1, 1, 1, 1},     {3, 5, 7, 3},    {6, 32, 32, 64},
+                          {2, 33, 50, 31},  {4, 12, 64, 17}, {2, 70, 20, 40},
+                          {2, 13, 100, 66}, {48, 32, 32, 64}};
+  std::mt19937 rng(17);
+  for (const Shape &s : shapes)
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        const std::vector<float> a = uniform(s.batch * s.m * s.k, rng, -1, 1),
+                                 b = uniform(s.batch * s.k * s.n, rng, -1, 1);
+        const double alpha = 0.125;
+        const std::vector<double> want =
+            batchedReference(a, b, s.batch, ta, tb, s.m, s.n, s.k, alpha);
+        std::vector<float> first;
+        for (int threads : {1, 2}) {
+          const std::string what =
+              absl::StrFormat("batch %d m %d n %d k %d ta %d tb %d threads %d",
+                              s.batch, s.m, s.n, s.k, ta, tb, threads);
+          std::vector<float> c(s.batch * s.m * s.n,
+                               std::numeric_limits<float>::quiet_NaN());
+          cpu::bf16BatchedMatmul(s.batch, ta, tb, s.m, s.n, s.k, float(alpha),
+                                 a.data(), b.data(), c.data(), threads);
+          expectClose(c, want, 1e-5, 1e-6 * double(s.k), what);
+          if (first.empty())
+            first = c;
+          else
+            EXPECT_EQ(0, std::memcmp(first.data(), c.data(),
+                                     c.size() * sizeof(float)))
+                << what << ": differs from 1 thread";
+        }
+      }
+}
+
+// Operands in [1, 2) with ties, k = 12: exact sums, so the bits must equal
+// the double sum over toBf16's roundings, for every transpose.
+TEST_F(Bf16OwnKernels, BatchedMatmulRoundsToNearestEvenExactly) {
+  std::mt19937 rng(19);
+  const int64_t batch = 3, m = 20, n = 18, k = 12;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      std::vector<float> a = uniform(batch * m * k, rng, 1, 2),
+                         b = uniform(batch * k * n, rng, 1, 2);
+      for (int64_t i = 0; i < 8; ++i) {
+        const uint32_t u = 0x3f808000u + (uint32_t(i) << 16);
+        std::memcpy(&a[i * 7], &u, 4);
+        std::memcpy(&b[i * 5], &u, 4);
+      }
+      const std::vector<double> want =
+          batchedReference(a, b, batch, ta, tb, m, n, k, 1.0);
+      std::vector<float> c(batch * m * n);
+      cpu::bf16BatchedMatmul(batch, ta, tb, m, n, k, 1.f, a.data(), b.data(),
+                             c.data(), 2);
+      for (int64_t i = 0; i < batch * m * n; ++i)
+        ASSERT_EQ(double(c[i]), want[i])
+            << "element " << i << " ta " << ta << " tb " << tb;
+    }
+}
+
 } // namespace
 } // namespace galaxy::rt::testing

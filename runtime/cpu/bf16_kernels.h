@@ -1,7 +1,6 @@
 // Galaxy's own AVX512-BF16 kernels for a bf16 plan's linear (vdpbf16ps, fp32
 // sums): the forward x·wᵀ + bias over the parameter's bfloat16 copy as it is
-// kept (bf16_linear.cc), attention's small batched products
-// (bf16_batched_matmul.cc), and the weight gradient with fused SGD, which
+// kept (bf16_linear.cc), and the weight gradient with fused SGD, which
 // updates each tile of the parameter and rounds its copy before the tile
 // leaves the registers (bf16_weight_grad.cc). Operands that are fp32 are
 // rounded as toBf16 rounds them while they are packed.
@@ -20,18 +19,6 @@ bool bf16KernelsAvailable();
 // tile is 6 rows of w by 64 rows of x).
 void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
                 int64_t m, int64_t n, int64_t k, int threads);
-
-// c[i] = alpha·op(a[i])·op(b[i]) for i < batch: a[i] [m,k] ([k,m] when ta),
-// b[i] [k,n] ([n,k] when tb), c[i] [m,n], all fp32 and row-major; a and b
-// rounded as toBf16 rounds them. For small matrices (attention's heads):
-// each is packed and multiplied whole by one thread.
-void bf16BatchedMatmul(int64_t batch, bool ta, bool tb, int64_t m, int64_t n,
-                       int64_t k, float alpha, const float *a, const float *b,
-                       float *c, int threads);
-// Batches of fewer multiply-adds run on one thread: BERT-base's 48 heads of
-// 32x32x64 (3.1M) took 52-55 us on one thread and 35-50 us on two (each
-// waking the sleeping second thread), oneDNN's batched bf16 matmul 70-78 us.
-inline constexpr int64_t kBf16BatchedTwoThreadMacs = int64_t{1} << 20;
 
 // dw[n,k] = beta·dw + alpha·dyᵀ·x summed over `rows` (dy is [rows,n], x
 // [rows,k], both fp32, rounded to bfloat16 as toBf16 rounds them; the

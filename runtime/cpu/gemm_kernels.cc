@@ -24,11 +24,6 @@ constexpr int64_t kSmallMatrix = 64 * 64 * 64;
 // thread and 104 us on two.
 constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
 
-// Products of at most this many multiply-adds per matrix take
-// bf16BatchedMatmul in bf16 plans (a head of 128x128x64 at most; longer
-// sequences' attention stays with oneDNN's batched matmul).
-constexpr int64_t kBf16SmallMatrixMacs = int64_t{1} << 20;
-
 // This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
 // floats. It only grows, so a training step allocates only for new shapes.
 float *operandScratch(int slot, int64_t n) {
@@ -256,11 +251,6 @@ absl::Status matmulKernel(const KernelCall &c) {
                         ta, tb, m, k, kb, n));
   const float alpha = static_cast<float>(alpha_d);
   float *yp = y.f32();
-  if (nativeBf16(c) && m * n * k <= kBf16SmallMatrixMacs) {
-    bf16BatchedMatmul(batch, ta != 0, tb != 0, m, n, k, alpha, a.f32(), b.f32(),
-                      yp, c.env.threads);
-    return absl::OkStatus();
-  }
   if (nativeBf16(c)) {
     const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
     Bf16Bits ah, bh;

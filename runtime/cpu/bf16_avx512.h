@@ -33,24 +33,29 @@ __attribute__((target("avx512f"))) inline __m512i roundedHalves(__m512 v) {
   return _mm512_srli_epi32(r, 16);
 }
 
+// Lanes holding a subnormal (exponent bits zero, mantissa not), tested on
+// the bits: vfpclassps reads them as zero under MXCSR.DAZ, which runs set.
+GALAXY_BF16_TARGET inline __mmask16 subnormalLanes(__m512 v) {
+  const __m512i u = _mm512_castps_si512(v);
+  return _mm512_mask_test_epi32_mask(
+      _mm512_testn_epi32_mask(u, _mm512_set1_epi32(0x7f800000)), u,
+      _mm512_set1_epi32(0x007fffff));
+}
+
 // roundedHalves' bits narrowed to 16 lanes of 16 bits, by vcvtneps2bf16 (one
 // instruction where roundedHalves and the narrowing take ~10) unless a lane
 // is subnormal: it reads those as zero. NaN and the rest round alike (nearest
 // even, NaN quieted by the same bit).
-__attribute__((
-    target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) inline __m256i
-bf16Bits16(__m512 v) {
-  if (_mm512_fpclass_ps_mask(v, 0x20)) // 0x20: subnormal
+GALAXY_BF16_TARGET inline __m256i bf16Bits16(__m512 v) {
+  if (subnormalLanes(v))
     return _mm512_cvtepi32_epi16(roundedHalves(v));
   return (__m256i)_mm512_cvtneps_pbh(v);
 }
 
 // bf16Bits16 of two vectors at once: lo's 16 lanes in the low 256 bits, hi's
 // in the high (vcvtne2ps2bf16).
-__attribute__((
-    target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16"))) inline __m512i
-bf16Bits32(__m512 lo, __m512 hi) {
-  if (_mm512_fpclass_ps_mask(lo, 0x20) | _mm512_fpclass_ps_mask(hi, 0x20))
+GALAXY_BF16_TARGET inline __m512i bf16Bits32(__m512 lo, __m512 hi) {
+  if (subnormalLanes(lo) | subnormalLanes(hi))
     return _mm512_inserti64x4(
         _mm512_castsi256_si512(_mm512_cvtepi32_epi16(roundedHalves(lo))),
         _mm512_cvtepi32_epi16(roundedHalves(hi)), 1);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "runtime/cpu/bf16_bits.h"
 #include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/vector_loops.h"
@@ -175,6 +176,31 @@ TEST_F(Bf16OwnKernels, WeightGradCopiesSpecialValuesAsToBf16Rounds) {
           << "w changed at " << i;
     ASSERT_EQ(copy[i], want[i])
         << "copy at " << i << " (w bits 0x" << std::hex << b << ")";
+  }
+}
+
+// toBf16's bits do not depend on MXCSR: runs set DAZ and FTZ (denormals
+// flushed, the default), and the fast conversion's subnormal test must not
+// read subnormals as zero then (vfpclassps would).
+TEST_F(Bf16OwnKernels, ToBf16RoundsSubnormalsWhateverTheDenormalsMode) {
+  std::vector<float> x(100);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const uint32_t u = (i % 2 ? 0x80000000u : 0u) + 0x00000001u +
+                       uint32_t(i) * 0x0001f3a7u % 0x007fffffu;
+    std::memcpy(&x[i], &u, 4);
+  }
+  const unsigned csr = _mm_getcsr();
+  for (unsigned mode : {0u, 0x8040u}) {
+    _mm_setcsr((csr & ~0x8040u) | mode);
+    std::vector<uint16_t> got(x.size());
+    cpu::toBf16(x.data(), got.data(), int64_t(x.size()), 1);
+    _mm_setcsr(csr);
+    for (size_t i = 0; i < x.size(); ++i) {
+      uint32_t u;
+      std::memcpy(&u, &x[i], 4);
+      ASSERT_EQ(got[i], bf16RoundedBits(u) >> 16)
+          << "element " << i << " MXCSR DAZ/FTZ bits 0x" << std::hex << mode;
+    }
   }
 }
 

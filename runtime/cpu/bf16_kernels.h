@@ -19,6 +19,10 @@ bool bf16KernelsAvailable();
 // tile is 6 rows of w by 64 rows of x).
 void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
                 int64_t m, int64_t n, int64_t k, int threads);
+// Its design range: every row tile of w sweeps all of x packed, which must
+// stay in a core's L2 (BERT-base's 128 rows x 3072: 768 KiB); beyond, a
+// blocked GEMM (oneDNN) does better.
+inline constexpr int64_t kBf16LinearMaxPackedBytes = int64_t{1} << 20;
 
 // dw[n,k] = beta·dw + alpha·dyᵀ·x summed over `rows` (dy is [rows,n], x
 // [rows,k], both fp32, rounded to bfloat16 as toBf16 rounds them; the
@@ -31,5 +35,9 @@ void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
 void bf16WeightGrad(const float *dy, const float *x, int64_t rows, int64_t n,
                     int64_t k, float alpha, float beta, float *dw,
                     uint16_t *copy, int threads);
+// Its design range: every sweep over dw's columns re-reads dy packed (rows x
+// n halves) and x's packed panel for a column block grows with the rows, so
+// past this many rows a blocked GEMM (oneDNN) does better.
+inline constexpr int64_t kBf16WeightGradMaxRows = 1024;
 
 } // namespace galaxy::rt::cpu

@@ -103,11 +103,13 @@ bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
 }
 
 // Whether a bf16 linear runs Galaxy's own kernel (bf16Linear) rather than
-// oneDNN's matmul: x·wᵀ with an even k, and rows enough to fill its 64-lane
-// tiles (fewer leave lanes idle; decode takes the GEMV).
+// oneDNN's matmul: x·wᵀ with an even k, rows enough to fill its 64-lane
+// tiles (fewer leave lanes idle; decode takes the GEMV) and few enough for
+// its design range.
 bool bf16OwnLinear(const KernelCall &c, bool gemv, bool tw, int64_t m,
                    int64_t k) {
-  return nativeBf16(c) && !gemv && tw && k % 2 == 0 && m >= 64;
+  return nativeBf16(c) && !gemv && tw && k % 2 == 0 && m >= 64 &&
+         2 * m * k <= kBf16LinearMaxPackedBytes;
 }
 
 } // namespace
@@ -202,6 +204,19 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // fuses them): no gradient buffer is written and read back.
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
+  if (nativeBf16(c) && rows > kBf16WeightGradMaxRows) {
+    // Long sums: oneDNN's blocked GEMM with the update as its epilogue, then
+    // the parameter's copy rounded again (refreshWrittenBf16Weights leaves
+    // linear_weight_grad to this kernel).
+    Bf16Bits dyh, xh;
+    GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(
+        true, false, n, k, rows, static_cast<float>(alpha),
+        bf16Operand(c, dy, 0, dyh), n, bf16Operand(c, x, 1, xh), k,
+        static_cast<float>(beta), dw.f32(), k));
+    if (dw.param)
+      refreshBf16Weights(dw.f32(), n * k, c.ctx.weightsVersion, c.env.threads);
+    return absl::OkStatus();
+  }
   if (nativeBf16(c)) {
     // One kernel sums each tile of dw in registers and updates it there; on a
     // parameter (fused SGD) it also rounds the parameter's bf16 copy, so

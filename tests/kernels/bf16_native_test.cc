@@ -189,12 +189,16 @@ TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
   if (!cpu::nativeBf16Matmul())
     GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
   std::mt19937 rng(23);
-  for (int64_t threads : {1, 2}) {
-    const int64_t m = 24, n = 1030, k = 1031; // n·k: a large pass with a tail
+  // m = 24: Galaxy's weight-gradient kernel; 1030 rows: past its design range
+  // (kBf16WeightGradMaxRows), oneDNN's GEMM then a refresh of the copy.
+  for (auto [m, threads] :
+       {std::pair<int64_t, int64_t>{24, 1}, {24, 2}, {1030, 2}}) {
+    // n·k: a large pass with a tail (the long sum: a small dw will do)
+    const int64_t n = m > 1024 ? 40 : 1030, k = m > 1024 ? 50 : 1031;
     Buf x = Buf::random({m, k}, rng), dy = Buf::random({m, n}, rng),
         w = Buf::random({n, k}, rng);
     w.param = true;
-    const KernelContext ctx = bf16Context(3000002 + threads);
+    const KernelContext ctx = bf16Context(3000000 + 10 * m + threads);
     Buf y = Buf::zeros({m, n});
     runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx,
           &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));

@@ -15,18 +15,11 @@
 #include "runtime/cpu/bf16_bits.h"
 #include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/bf16_kernels.h"
-#include "runtime/cpu/vector_loops.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
 namespace {
-
-std::vector<float> rounded(const std::vector<float> &v) {
-  std::vector<float> r(v.size());
-  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
-  return r;
-}
 
 std::vector<float> uniform(int64_t n, std::mt19937 &rng, float lo, float hi) {
   std::uniform_real_distribution<float> d(lo, hi);
@@ -41,7 +34,7 @@ std::vector<double> reference(const std::vector<float> &dy,
                               const std::vector<float> &x,
                               const std::vector<float> &w0, int64_t rows,
                               int64_t n, int64_t k, double alpha, double beta) {
-  const std::vector<float> rd = rounded(dy), rx = rounded(x);
+  const std::vector<float> rd = roundedToBf16(dy), rx = roundedToBf16(x);
   std::vector<double> want(n * k);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < k; ++j) {
@@ -130,7 +123,7 @@ TEST_F(Bf16OwnKernels, WeightGradRoundsOperandsToNearestEvenExactly) {
     std::memcpy(&x[i], &u, 4);
     std::memcpy(&dy[i], &u, 4);
   }
-  const std::vector<float> w0 = rounded(uniform(n * k, rng, 1, 2));
+  const std::vector<float> w0 = roundedToBf16(uniform(n * k, rng, 1, 2));
   const std::vector<double> want = reference(dy, x, w0, rows, n, k, 1.0, 0.5);
   std::vector<float> w = w0;
   cpu::bf16WeightGrad(dy.data(), x.data(), rows, n, k, 1.f, 0.5f, w.data(),
@@ -209,7 +202,7 @@ std::vector<double> linearReference(const std::vector<float> &x,
                                     const std::vector<uint16_t> &w,
                                     const std::vector<float> &bias, int64_t m,
                                     int64_t n, int64_t k) {
-  const std::vector<float> rx = rounded(x);
+  const std::vector<float> rx = roundedToBf16(x);
   std::vector<double> want(m * n);
   for (int64_t r = 0; r < m; ++r)
     for (int64_t i = 0; i < n; ++i) {
@@ -280,7 +273,7 @@ TEST_F(Bf16OwnKernels, LinearRoundsXToNearestEvenExactly) {
     std::memcpy(&x[i * k + i % k], &u, 4);
   }
   const std::vector<uint16_t> w = bf16Bits(uniform(n * k, rng, 1, 2));
-  const std::vector<float> bias = rounded(uniform(n, rng, 1, 2));
+  const std::vector<float> bias = roundedToBf16(uniform(n, rng, 1, 2));
   const std::vector<double> want = linearReference(x, w, bias, m, n, k);
   std::vector<float> y(m * n);
   cpu::bf16Linear(x.data(), w.data(), bias.data(), y.data(), m, n, k, 2);

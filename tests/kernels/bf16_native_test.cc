@@ -12,18 +12,11 @@
 
 #include "runtime/cpu/bf16_copies.h"
 #include "runtime/cpu/gemm.h"
-#include "runtime/cpu/vector_loops.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
 namespace {
-
-std::vector<float> rounded(const std::vector<float> &v) {
-  std::vector<float> r(v.size());
-  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
-  return r;
-}
 
 // y[m,n] = x[m,k]·w[n,k]ᵀ in double.
 std::vector<double> xwt(const std::vector<float> &x,
@@ -83,7 +76,7 @@ TEST(Bf16Native, CopiesEqualTheEmulationsRounding) {
   }
   x[1] = std::numeric_limits<float>::infinity();
   x[2] = -std::numeric_limits<float>::max();
-  const std::vector<float> want = rounded(x);
+  const std::vector<float> want = roundedToBf16(x);
   for (int threads : {1, 2}) {
     std::vector<uint16_t> got(x.size());
     cpu::toBf16(x.data(), got.data(), static_cast<int64_t>(x.size()), threads);
@@ -139,8 +132,8 @@ TEST(Bf16Native, CacheStaysWithinItsLimit) {
     for (Buf &w : ws) {
       Buf y = Buf::zeros({m, n});
       runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx);
-      expectClose(y.f, xwt(rounded(x.f), rounded(w.f), m, n, k), 2e-5, 2e-5,
-                  "linear with a bounded cache");
+      expectClose(y.f, xwt(roundedToBf16(x.f), roundedToBf16(w.f), m, n, k),
+                  2e-5, 2e-5, "linear with a bounded cache");
       EXPECT_LE(cpu::bf16CacheBytes(), cpu::bf16CacheLimitBytes());
     }
   cpu::setBf16CacheLimitBytes(saved);
@@ -159,7 +152,8 @@ TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
   auto linear = [&](const std::string &what, const std::vector<float> &w0) {
     Buf y = Buf::zeros({m, n});
     runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx);
-    expectClose(y.f, xwt(rounded(x.f), rounded(w0), m, n, k), 2e-5, 2e-5, what);
+    expectClose(y.f, xwt(roundedToBf16(x.f), roundedToBf16(w0), m, n, k), 2e-5,
+                2e-5, what);
   };
   const std::vector<float> w0 = w.f;
   linear("first read", w0);
@@ -208,8 +202,9 @@ TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
           {&w}, ctx,
           &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));
     // dyᵀ·x = xwt(dyᵀ, xᵀ) over the rounded operands.
-    std::vector<double> want = xwt(transposed(rounded(dy.f), m, n),
-                                   transposed(rounded(x.f), m, k), n, k, m);
+    std::vector<double> want =
+        xwt(transposed(roundedToBf16(dy.f), m, n),
+            transposed(roundedToBf16(x.f), m, k), n, k, m);
     for (int64_t i = 0; i < n * k; ++i)
       want[i] = beta * w0[i] + alpha * want[i];
     expectClose(w.f, want, 2e-5, 2e-5, "parameter after fused SGD");

@@ -109,12 +109,6 @@ TEST(RoundToBf16, RandomValuesMatchAReferenceInPlaceToo) {
   EXPECT_EQ(inPlace, y);
 }
 
-std::vector<float> roundedCopy(const std::vector<float> &v) {
-  std::vector<float> r(v.size());
-  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
-  return r;
-}
-
 // Row-major C = alpha·op(A)·op(B) + beta·C0 in double, for each of `batch`
 // matrices stored one after another.
 std::vector<double> gemmRef(const std::vector<float> &a,
@@ -186,8 +180,8 @@ TEST(Bf16Kernels, LinearEqualsRoundedReference) {
           for (int64_t r = 0; r < rows; ++r)
             std::copy(b.f.begin(), b.f.end(), bias0.begin() + r * n);
         std::vector<double> want =
-            gemmRef(roundedCopy(x0), roundedCopy(w0), 1, false, tw != 0, rows,
-                    n, k, 1.0, bias ? 1.0 : 0.0, bias0);
+            gemmRef(roundedToBf16(x0), roundedToBf16(w0), 1, false, tw != 0,
+                    rows, n, k, 1.0, bias ? 1.0 : 0.0, bias0);
         expectClose(y.f, want, kTol, kTol, what);
         std::vector<double> fp32 = gemmRef(x0, w0, 1, false, tw != 0, rows, n,
                                            k, 1.0, bias ? 1.0 : 0.0, bias0);
@@ -216,8 +210,8 @@ TEST(Bf16Kernels, LinearWeightGradKeepsTheParameterFp32) {
       EXPECT_EQ(x.f, x0) << what;
       // dyᵀ[n, rows]·x[rows, k]: A = dy read transposed.
       std::vector<double> want =
-          gemmRef(roundedCopy(dy0), roundedCopy(x0), 1, true, false, n, k, rows,
-                  alpha, beta, dw0);
+          gemmRef(roundedToBf16(dy0), roundedToBf16(x0), 1, true, false, n, k,
+                  rows, alpha, beta, dw0);
       expectClose(dw.f, want, kTol, kTol * std::fabs(alpha) + 1e-7, what);
       if (beta == 0.0) {
         std::vector<double> fp32 =
@@ -250,8 +244,8 @@ TEST(Bf16Kernels, BatchedMatmulEqualsRoundedReference) {
                                  " tb=" + std::to_string(tb);
         EXPECT_EQ(a.f, a0) << what;
         EXPECT_EQ(b.f, b0) << what;
-        std::vector<double> want = gemmRef(roundedCopy(a0), roundedCopy(b0), 6,
-                                           ta, tb, m, n, k, 0.5, 0.0, {});
+        std::vector<double> want = gemmRef(roundedToBf16(a0), roundedToBf16(b0),
+                                           6, ta, tb, m, n, k, 0.5, 0.0, {});
         expectClose(c.f, want, kTol, kTol, what);
         std::vector<double> fp32 =
             gemmRef(a0, b0, 6, ta, tb, m, n, k, 0.5, 0.0, {});
@@ -268,7 +262,7 @@ TEST(Bf16Kernels, LargeOperandsAndTheFp32Default) {
   Buf y = Buf::zeros({rows, n});
   Backend *backend = &cpuBackend(cpu::GemmKind::kOpenBlas, 2);
   runOk(Op("linear"), {&x, &w}, {&y}, kBf16, backend);
-  std::vector<double> want = gemmRef(roundedCopy(x.f), roundedCopy(w.f), 1,
+  std::vector<double> want = gemmRef(roundedToBf16(x.f), roundedToBf16(w.f), 1,
                                      false, true, rows, n, k, 1.0, 0.0, {});
   expectClose(y.f, want, 1e-4, 1e-4, "linear bf16 1024x1024");
   Buf y32 = Buf::zeros({rows, n});

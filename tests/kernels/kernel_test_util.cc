@@ -5,6 +5,7 @@
 #include <memory>
 #include <utility>
 
+#include "runtime/cpu/vector_loops.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
@@ -33,6 +34,12 @@ Buf Buf::ints(std::vector<int64_t> shape, std::vector<int32_t> v) {
     b.i.assign(b.numel(), 0);
   EXPECT_EQ(static_cast<int64_t>(b.i.size()), b.numel());
   return b;
+}
+
+std::vector<float> roundedToBf16(const std::vector<float> &v) {
+  std::vector<float> r(v.size());
+  cpu::roundToBf16(v.data(), r.data(), static_cast<int64_t>(v.size()));
+  return r;
 }
 
 Buf Buf::random(std::vector<int64_t> shape, std::mt19937 &rng, float lo,

@@ -52,6 +52,10 @@ Backend &cpuBackend(cpu::GemmKind gemm, int threads);
 
 absl::Status run(const Op &op, std::vector<Buf *> in, std::vector<Buf *> out,
                  const KernelContext &ctx = {}, Backend *backend = nullptr);
+// v's values rounded to bfloat16 (roundToBf16: the values bf16 kernels
+// multiply), still as floats.
+std::vector<float> roundedToBf16(const std::vector<float> &v);
+
 // run() that fails the test on error and returns out[0]'s values.
 std::vector<float> runOk(const Op &op, std::vector<Buf *> in,
                          std::vector<Buf *> out, const KernelContext &ctx = {},

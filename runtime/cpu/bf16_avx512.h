@@ -16,6 +16,10 @@
 
 namespace galaxy::rt::cpu {
 
+// Two adjacent bfloat16 of a row read as the 32-bit word vdpbf16ps takes a
+// pair in (the low half first); may alias the uint16_t storage it views.
+typedef uint32_t __attribute__((__may_alias__)) Bf16PairWord;
+
 // bf16RoundedBits on 16 lanes, the result in each lane's low half. Not
 // vcvtneps2bf16: it reads subnormal inputs as zero, and these bits must equal
 // the emulation's copies (roundToBf16).

@@ -83,9 +83,10 @@ struct Cache {
 
   // A kernel is about to write parameter w (n values): its copy, if it has
   // one of that size, is the storage to round the new values into (marked
-  // current under `version` now; the caller writes it under the lock), else
-  // null and any copy is marked stale (also when `version` is 0).
-  uint16_t *toRewrite(const float *w, int64_t n, uint64_t version) {
+  // stale until done() marks it current), else null and any copy is marked
+  // stale (also when `version` is 0).
+  std::shared_ptr<uint16_t[]> toRewrite(const float *w, int64_t n,
+                                        uint64_t version) {
     auto it = copies.find(w);
     if (it == copies.end())
       return nullptr;
@@ -93,8 +94,16 @@ struct Cache {
     p.version = 0;
     if (version == 0 || p.n != n || !p.bits)
       return nullptr;
-    p.version = version;
-    return p.bits.get();
+    return p.bits;
+  }
+
+  // The copy `bits` toRewrite handed out now holds w's new values: current
+  // under `version`, unless the entry was dropped or replaced meanwhile.
+  void rewritten(const float *w, const std::shared_ptr<uint16_t[]> &bits,
+                 uint64_t version) {
+    auto it = copies.find(w);
+    if (it != copies.end() && it->second.bits == bits)
+      it->second.version = version;
   }
 
   // The entry for w with storage for n values.
@@ -136,8 +145,19 @@ void toBf16(const float *x, uint16_t *y, int64_t n, int threads) {
 void rewriteWithBf16Copy(const float *w, int64_t n, uint64_t version,
                          absl::FunctionRef<void(uint16_t *)> f) {
   Cache &c = cache();
-  std::lock_guard<std::mutex> lock(c.mu);
-  f(c.toRewrite(w, n, version));
+  std::shared_ptr<uint16_t[]> bits;
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    bits = c.toRewrite(w, n, version);
+  }
+  // Not under the lock: f may be a whole weight-gradient GEMM, and other
+  // threads (pipeline stages) look up their own copies meanwhile. `bits`
+  // keeps the storage alive if the cache drops the entry.
+  f(bits.get());
+  if (bits) {
+    std::lock_guard<std::mutex> lock(c.mu);
+    c.rewritten(w, bits, version);
+  }
 }
 
 Bf16Bits bf16Weights(const float *w, int64_t n, uint64_t version, int threads) {

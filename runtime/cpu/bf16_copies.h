@@ -32,9 +32,11 @@ void refreshBf16Weights(const float *w, int64_t n, uint64_t version,
                         int threads);
 
 // A kernel is about to rewrite parameter w (n values) and rounds the new
-// values into its copy as it writes them: f(y) runs under the cache's lock,
-// y being the copy's storage (marked current under `version`), or null when w
-// has no copy of that size or `version` is 0 (any copy is marked stale).
+// values into its copy as it writes them: f(y) runs with y the copy's
+// storage, or null when w has no copy of that size or `version` is 0 (any
+// copy is marked stale). The copy is stale while f runs and current under
+// `version` after it. f runs outside the cache's lock: nothing else may use
+// w meanwhile (it is being written).
 void rewriteWithBf16Copy(const float *w, int64_t n, uint64_t version,
                          absl::FunctionRef<void(uint16_t *)> f);
 

@@ -59,17 +59,18 @@ GALAXY_BF16_TARGET void packRows(const float *x, int64_t m, int64_t k,
 // block xb (`lanesValid` rows), summed over all pairs, plus the bias, stored
 // transposed into y (leading dimension ldy). wNext: the next tile's rows of
 // w, fetched during this one's sum (w comes cold from memory).
-GALAXY_BF16_TARGET void tile(const uint32_t *w, int64_t ldw, const uint32_t *xb,
-                             int64_t pairs, const float *bias, float *y,
-                             int64_t ldy, int rowsValid, int lanesValid,
-                             const uint32_t *wNext) {
+GALAXY_BF16_TARGET void tile(const Bf16PairWord *w, int64_t ldw,
+                             const uint32_t *xb, int64_t pairs,
+                             const float *bias, float *y, int64_t ldy,
+                             int rowsValid, int lanesValid,
+                             const Bf16PairWord *wNext) {
   __m512 acc[kRows][4];
 #pragma GCC unroll 6
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j)
       acc[i][j] = _mm512_setzero_ps();
-  const uint32_t *wr[kRows];
+  const Bf16PairWord *wr[kRows];
   for (int i = 0; i < kRows; ++i)
     wr[i] = w + std::min(i, rowsValid - 1) * ldw; // rows past n: repeat one
   for (int64_t p = 0; p < pairs; ++p, xb += kLanes) {
@@ -110,7 +111,8 @@ void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
   const int64_t pairs = k / 2, blocks = (m + kLanes - 1) / kLanes,
                 groups = blocks * kLanes / 16,
                 rowTiles = (n + kRows - 1) / kRows;
-  const uint32_t *w32 = reinterpret_cast<const uint32_t *>(w);
+  // k is even (bf16OwnLinear), so each row of w starts on a word.
+  const Bf16PairWord *w32 = reinterpret_cast<const Bf16PairWord *>(w);
   // The calling thread's; every thread reads it.
   thread_local std::vector<uint32_t> packed;
   packed.resize(std::max<int64_t>(1, blocks * pairs * kLanes));

@@ -110,7 +110,7 @@ bool bf16OwnLinear(const KernelCall &c, bool gemv, bool tw, int64_t m,
                    int64_t k) {
   const int64_t lanes = (m + 63) / 64 * 64;
   return nativeBf16(c) && !gemv && tw && k % 2 == 0 && m > 0 &&
-         8 * (lanes - m) <= lanes && 2 * m * k <= kBf16LinearMaxPackedBytes;
+         8 * (lanes - m) <= lanes && 2 * lanes * k <= kBf16LinearMaxPackedBytes;
 }
 
 } // namespace

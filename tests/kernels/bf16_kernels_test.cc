@@ -232,7 +232,8 @@ TEST_F(Bf16OwnKernels, LinearEqualsTheSumOverRoundedOperands) {
     int64_t m, n, k;
   };
   const Shape shapes[] = {{1, 1, 2},     {64, 6, 32},   {65, 7, 34},
-                          {130, 13, 50}, {200, 20, 62}, {128, 12, 768}};
+                          {130, 13, 50}, {200, 20, 62}, {128, 12, 768},
+                          {128, 64, 768}}; // the last: two threads
   std::mt19937 rng(7);
   for (const Shape &s : shapes)
     for (bool withBias : {false, true}) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "runtime/cpu/bf16_copies.h"
+#include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/gemm.h"
 #include "tests/kernels/kernel_test_util.h"
 #include "gtest/gtest.h"
@@ -89,7 +90,7 @@ TEST(Bf16Native, CopiesEqualTheEmulationsRounding) {
 }
 
 TEST(Bf16Native, DefaultBackendRunsBf16NativelyOnThisCpu) {
-  if (!cpu::nativeBf16Matmul())
+  if (!cpu::nativeBf16Matmul() || !cpu::bf16KernelsAvailable())
     GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
   EXPECT_NE(cpuBackend().gemmDescription().find("oneDNN bf16 matmul"),
             std::string::npos)
@@ -173,15 +174,14 @@ TEST(Bf16Native, ParameterCopyRefreshedAfterKernelWrites) {
 }
 
 // Native fused SGD on a parameter (linear_weight_grad with the parameter as
-// output): the product goes to scratch and one pass updates the parameter and
-// rounds its copy. The parameter equals beta·w + alpha·(dyᵀ·x over rounded
-// operands) within fp32 summation, and the cached copy is exactly the
-// rounding of the new parameter (what a refresh would have written) — over a
-// size with a tail after the 16-lane loop and both single- and two-thread
-// passes.
+// output) updates the parameter and rounds its copy: the parameter equals
+// beta·w + alpha·(dyᵀ·x over rounded operands) within fp32 summation, and the
+// cached copy is exactly the rounding of the new parameter, marked current
+// (bf16Weights hands it out without rounding again). Also the forward that
+// read the copy before, with a bias, on the same backend.
 TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
-  if (!cpu::nativeBf16Matmul())
-    GTEST_SKIP() << "no AVX512-BF16 / AMX: bf16 plans are emulated here";
+  if (!cpu::nativeBf16Matmul() || !cpu::bf16KernelsAvailable())
+    GTEST_SKIP() << "no AVX512-BF16: bf16 plans are emulated here";
   std::mt19937 rng(23);
   // m = 24: Galaxy's weight-gradient kernel; 1030 rows: past its design range
   // (kBf16WeightGradMaxRows), oneDNN's GEMM then a refresh of the copy.
@@ -193,9 +193,14 @@ TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
         w = Buf::random({n, k}, rng);
     w.param = true;
     const KernelContext ctx = bf16Context(3000000 + 10 * m + threads);
-    Buf y = Buf::zeros({m, n});
-    runOk(Op("linear").i("transpose_w", 1), {&x, &w}, {&y}, ctx,
+    Buf y = Buf::zeros({m, n}), bias = Buf::random({n}, rng);
+    runOk(Op("linear").i("transpose_w", 1), {&x, &w, &bias}, {&y}, ctx,
           &cpuBackend(cpu::GemmKind::kPerShape, static_cast<int>(threads)));
+    std::vector<double> yWant =
+        xwt(roundedToBf16(x.f), roundedToBf16(w.f), m, n, k);
+    for (int64_t i = 0; i < m * n; ++i)
+      yWant[i] += bias.f[i % n];
+    expectClose(y.f, yWant, 2e-5, 2e-5, "forward over the copy");
     const std::vector<float> w0 = w.f;
     const double alpha = -0.5, beta = 0.75;
     runOk(Op("linear_weight_grad").f("alpha", alpha).f("beta", beta), {&dy, &x},
@@ -208,13 +213,17 @@ TEST(Bf16Native, FusedSgdRoundsTheCopyAsItUpdates) {
     for (int64_t i = 0; i < n * k; ++i)
       want[i] = beta * w0[i] + alpha * want[i];
     expectClose(w.f, want, 2e-5, 2e-5, "parameter after fused SGD");
-    // The cache's copy under this version, not rounded again here.
-    const cpu::Bf16Bits copy =
-        cpu::bf16Weights(w.f.data(), n * k, ctx.weightsVersion, 1);
+    // The cache's copy under this version, not rounded again here: w's
+    // values are changed behind the cache's back first, so a copy left stale
+    // (rounded again now) would show them.
     std::vector<uint16_t> fresh(n * k);
     cpu::toBf16(w.f.data(), fresh.data(), n * k, 1);
+    for (float &v : w.f)
+      v += 1.f;
+    const cpu::Bf16Bits copy =
+        cpu::bf16Weights(w.f.data(), n * k, ctx.weightsVersion, 1);
     EXPECT_EQ(0, std::memcmp(copy.get(), fresh.data(), fresh.size() * 2))
-        << threads << " threads";
+        << m << " rows, " << threads << " threads";
   }
 }
 

@@ -1,7 +1,7 @@
 // bf16Linear (bf16_kernels.h): y = x·wᵀ + bias with w's rows as they are kept.
 // vdpbf16ps sums pairs along k; w's rows hold those pairs side by side, so a
 // tile broadcasts them straight from the copy (no per-call reorder of the
-// weights, which oneDNN's matmul does for each call on cold weights) and x,
+// weights) and x,
 // small in training (batch x sequence rows), is the operand packed: its rows
 // become the 64 lanes, pair by pair.
 #include <immintrin.h>
@@ -64,12 +64,7 @@ GALAXY_BF16_TARGET void tile(const Bf16PairWord *w, int64_t ldw,
                              const float *bias, float *y, int64_t ldy,
                              int rowsValid, int lanesValid,
                              const Bf16PairWord *wNext) {
-  __m512 acc[kRows][4];
-#pragma GCC unroll 6
-  for (int i = 0; i < kRows; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j)
-      acc[i][j] = _mm512_setzero_ps();
+  __m512 acc[kRows][4] = {}; // zeros
   const Bf16PairWord *wr[kRows];
   for (int i = 0; i < kRows; ++i)
     wr[i] = w + std::min(i, rowsValid - 1) * ldw; // rows past n: repeat one

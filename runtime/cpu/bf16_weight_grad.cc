@@ -82,12 +82,7 @@ GALAXY_BF16_TARGET void tile(const uint32_t *a, const uint32_t *b,
           _mm_prefetch(reinterpret_cast<const char *>(yNext + i * ld + j),
                        _MM_HINT_T0);
       }
-  __m512 acc[kTileRows][3];
-#pragma GCC unroll 8
-  for (int i = 0; i < kTileRows; ++i)
-#pragma GCC unroll 3
-    for (int j = 0; j < 3; ++j)
-      acc[i][j] = _mm512_setzero_ps();
+  __m512 acc[kTileRows][3] = {}; // zeros
   for (int64_t p = 0; p < pairs; ++p, a += kTileRows, b += kTileCols) {
     const __m512bh b0 = (__m512bh)_mm512_loadu_si512(b),
                    b1 = (__m512bh)_mm512_loadu_si512(b + 16),

@@ -205,20 +205,21 @@ absl::Status linearWeightGradKernel(const KernelCall &c) {
   // fuses them): no gradient buffer is written and read back.
   GALAXY_CPU_ASSIGN_OR_RETURN(double alpha, floatAttr(c, "alpha"));
   GALAXY_CPU_ASSIGN_OR_RETURN(double beta, floatAttr(c, "beta"));
-  if (nativeBf16(c) && rows > kBf16WeightGradMaxRows) {
-    // Long sums: oneDNN's blocked GEMM with the update as its epilogue, then
-    // the parameter's copy rounded again (refreshWrittenBf16Weights leaves
-    // linear_weight_grad to this kernel).
-    Bf16Bits dyh, xh;
-    GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(
-        true, false, n, k, rows, static_cast<float>(alpha),
-        bf16Operand(c, dy, 0, dyh), n, bf16Operand(c, x, 1, xh), k,
-        static_cast<float>(beta), dw.f32(), k));
-    if (dw.param)
-      refreshBf16Weights(dw.f32(), n * k, c.ctx.weightsVersion, c.env.threads);
-    return absl::OkStatus();
-  }
   if (nativeBf16(c)) {
+    if (rows > kBf16WeightGradMaxRows) {
+      // Long sums: oneDNN's blocked GEMM with the update as its epilogue, then
+      // the parameter's copy rounded again (refreshWrittenBf16Weights leaves
+      // linear_weight_grad to this kernel).
+      Bf16Bits dyh, xh;
+      GALAXY_CPU_RETURN_IF_ERROR(onednnMatmulBf16(
+          true, false, n, k, rows, static_cast<float>(alpha),
+          bf16Operand(c, dy, 0, dyh), n, bf16Operand(c, x, 1, xh), k,
+          static_cast<float>(beta), dw.f32(), k));
+      if (dw.param)
+        refreshBf16Weights(dw.f32(), n * k, c.ctx.weightsVersion,
+                           c.env.threads);
+      return absl::OkStatus();
+    }
     // One kernel sums each tile of dw in registers and updates it there; on a
     // parameter (fused SGD) it also rounds the parameter's bf16 copy, so
     // refreshWrittenBf16Weights leaves it alone. oneDNN's GEMM into scratch

@@ -34,15 +34,12 @@ std::vector<double> reference(const std::vector<float> &dy,
                               const std::vector<float> &x,
                               const std::vector<float> &w0, int64_t rows,
                               int64_t n, int64_t k, double alpha, double beta) {
-  const std::vector<float> rd = roundedToBf16(dy), rx = roundedToBf16(x);
-  std::vector<double> want(n * k);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < k; ++j) {
-      double s = 0;
-      for (int64_t r = 0; r < rows; ++r)
-        s += double(rd[r * n + i]) * rx[r * k + j];
-      want[i * k + j] = (beta == 0 ? 0.0 : beta * w0[i * k + j]) + alpha * s;
-    }
+  // dyᵀ·x = xwt(dyᵀ, xᵀ)
+  std::vector<double> want =
+      xwt(transposed(roundedToBf16(dy), rows, n),
+          transposed(roundedToBf16(x), rows, k), n, k, rows);
+  for (int64_t i = 0; i < n * k; ++i)
+    want[i] = (beta == 0 ? 0.0 : beta * w0[i]) + alpha * want[i];
   return want;
 }
 
@@ -202,19 +199,15 @@ std::vector<double> linearReference(const std::vector<float> &x,
                                     const std::vector<uint16_t> &w,
                                     const std::vector<float> &bias, int64_t m,
                                     int64_t n, int64_t k) {
-  const std::vector<float> rx = roundedToBf16(x);
-  std::vector<double> want(m * n);
-  for (int64_t r = 0; r < m; ++r)
-    for (int64_t i = 0; i < n; ++i) {
-      double s = bias.empty() ? 0.0 : bias[i];
-      for (int64_t j = 0; j < k; ++j) {
-        const uint32_t u = uint32_t(w[i * k + j]) << 16;
-        float f;
-        std::memcpy(&f, &u, 4);
-        s += double(rx[r * k + j]) * f;
-      }
-      want[r * n + i] = s;
-    }
+  std::vector<float> wf(w.size());
+  for (size_t i = 0; i < w.size(); ++i) {
+    const uint32_t u = uint32_t(w[i]) << 16;
+    std::memcpy(&wf[i], &u, 4);
+  }
+  std::vector<double> want = xwt(roundedToBf16(x), wf, m, n, k);
+  if (!bias.empty())
+    for (int64_t i = 0; i < m * n; ++i)
+      want[i] += bias[i % n];
   return want;
 }
 

@@ -19,31 +19,6 @@
 namespace galaxy::rt::testing {
 namespace {
 
-// y[m,n] = x[m,k]·w[n,k]ᵀ in double.
-std::vector<double> xwt(const std::vector<float> &x,
-                        const std::vector<float> &w, int64_t m, int64_t n,
-                        int64_t k) {
-  std::vector<double> y(m * n);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      double s = 0;
-      for (int64_t p = 0; p < k; ++p)
-        s += double(x[i * k + p]) * w[j * k + p];
-      y[i * n + j] = s;
-    }
-  return y;
-}
-
-// v[rows, cols] transposed to [cols, rows].
-std::vector<float> transposed(const std::vector<float> &v, int64_t rows,
-                              int64_t cols) {
-  std::vector<float> t(v.size());
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c)
-      t[c * rows + r] = v[r * cols + c];
-  return t;
-}
-
 KernelContext bf16Context(uint64_t weightsVersion) {
   KernelContext ctx;
   ctx.seed = 1;

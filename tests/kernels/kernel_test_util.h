@@ -56,6 +56,15 @@ absl::Status run(const Op &op, std::vector<Buf *> in, std::vector<Buf *> out,
 // multiply), still as floats.
 std::vector<float> roundedToBf16(const std::vector<float> &v);
 
+// y[m,n] = x[m,k]·w[n,k]ᵀ in double (the references of the GEMM tests).
+std::vector<double> xwt(const std::vector<float> &x,
+                        const std::vector<float> &w, int64_t m, int64_t n,
+                        int64_t k);
+
+// v[rows, cols] transposed to [cols, rows].
+std::vector<float> transposed(const std::vector<float> &v, int64_t rows,
+                              int64_t cols);
+
 // run() that fails the test on error and returns out[0]'s values.
 std::vector<float> runOk(const Op &op, std::vector<Buf *> in,
                          std::vector<Buf *> out, const KernelContext &ctx = {},

@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include "runtime/cpu/avx512_transpose.h"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -83,30 +85,6 @@ GALAXY_BF16_TARGET inline __m512i bf16RowPair(const float *r0, const float *r1,
   const __m512 hi = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
   return _mm512_permutexvar_epi16(interleave,
                                   bf16Bits32(_mm512_maskz_loadu_ps(m, r0), hi));
-}
-
-// 16 x 16 transpose of 32-bit elements.
-GALAXY_BF16_TARGET inline void transpose16(__m512i v[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; ++j) {
-      t[i + j] = _mm512_shuffle_i32x4(v[i + j], v[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_i32x4(v[i + j], v[i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    v[j] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0x88);
-    v[j + 8] = _mm512_shuffle_i32x4(t[j], t[j + 8], 0xdd);
-  }
 }
 
 } // namespace galaxy::rt::cpu

@@ -167,6 +167,12 @@ std::string onednnMatmulName(int threads) {
                          v->major, v->minor, v->patch, threads);
 }
 
+std::string galaxyName(int threads) {
+  return galaxySgemmAvailable()
+             ? absl::StrFormat("Galaxy's AVX-512 sgemm (%d threads)", threads)
+             : "Galaxy's AVX-512 sgemm (no AVX-512 here: oneDNN's instead)";
+}
+
 } // namespace
 
 std::string gemmLibraryName(GemmKind kind, int threads) {
@@ -179,10 +185,13 @@ std::string gemmLibraryName(GemmKind kind, int threads) {
     return onednnMatmulName(threads);
   case GemmKind::kNaive:
     return absl::StrFormat("naive loops (%d threads)", threads);
+  case GemmKind::kGalaxy:
+    return galaxyName(threads);
   case GemmKind::kPerShape:
     return absl::StrFormat(
-        "per shape: the fastest of %s, %s and %s for each GEMM shape",
-        onednnName(threads), onednnMatmulName(threads), openblasName(threads));
+        "per shape: the fastest of %s, %s, %s and %s for each GEMM shape",
+        onednnName(threads), onednnMatmulName(threads), openblasName(threads),
+        galaxyName(threads));
   }
   return "?";
 }
@@ -199,18 +208,21 @@ std::string_view gemmKindName(GemmKind kind) {
     return "per-shape";
   case GemmKind::kOneDnnMatmul:
     return "onednn-matmul";
+  case GemmKind::kGalaxy:
+    return "galaxy";
   }
   return "?";
 }
 
 absl::StatusOr<GemmKind> parseGemmKind(std::string_view name) {
-  for (GemmKind k : {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
-                     GemmKind::kPerShape, GemmKind::kOneDnnMatmul})
+  for (GemmKind k :
+       {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
+        GemmKind::kPerShape, GemmKind::kOneDnnMatmul, GemmKind::kGalaxy})
     if (name == gemmKindName(k))
       return k;
   return absl::InvalidArgumentError(absl::StrFormat(
       "GALAXY_GEMM='%s' is not a GEMM: use onednn, onednn-matmul, openblas, "
-      "naive or per-shape (or measure)",
+      "galaxy, naive or per-shape (or measure)",
       name));
 }
 
@@ -226,6 +238,8 @@ SgemmFn sgemmFor(GemmKind kind) {
     return perShapeSgemm;
   case GemmKind::kOneDnnMatmul:
     return onednnMatmulSgemm;
+  case GemmKind::kGalaxy:
+    return galaxySgemm;
   }
   return naiveSgemm;
 }

@@ -14,11 +14,19 @@
 namespace galaxy::rt::cpu {
 
 // kOneDnn is dnnl_sgemm, kOneDnnMatmul oneDNN's matmul primitive (brgemm
-// kernels). kPerShape times the three libraries on each GEMM shape at its first
-// use and keeps the fastest (remembered per machine, see chooseGemm).
-enum class GemmKind { kOneDnn, kOpenBlas, kNaive, kPerShape, kOneDnnMatmul };
+// kernels), kGalaxy Galaxy's own AVX-512 GEMM (galaxy_sgemm.cc). kPerShape
+// times them on each GEMM shape at its first use and keeps the fastest
+// (remembered per machine, see chooseGemm).
+enum class GemmKind {
+  kOneDnn,
+  kOpenBlas,
+  kNaive,
+  kPerShape,
+  kOneDnnMatmul,
+  kGalaxy
+};
 
-// "onednn" | "openblas" | "naive" | "per-shape" | "onednn-matmul"
+// "onednn" | "openblas" | "naive" | "per-shape" | "onednn-matmul" | "galaxy"
 std::string_view gemmKindName(GemmKind kind);
 // The library (and its ISA / thread count) in human words.
 std::string gemmLibraryName(GemmKind kind, int threads);
@@ -38,6 +46,21 @@ absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                                int64_t k, float alpha, const float *a,
                                int64_t lda, const float *b, int64_t ldb,
                                float beta, float *c, int64_t ldc);
+
+// The kGalaxy GEMM (galaxy_sgemm.cc): AVX-512 tiles built for a training
+// step's shapes (one small operand, a weight read cold once per use), no
+// repacking of the weight. Aᵀ·Bᵀ, and any CPU without AVX-512, go to oneDNN:
+bool galaxySgemmAvailable();
+bool galaxySgemmBuilt(bool trans_a, bool trans_b);
+absl::Status galaxySgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
+                         int64_t k, float alpha, const float *a, int64_t lda,
+                         const float *b, int64_t ldb, float beta, float *c,
+                         int64_t ldc);
+// C = A·Bᵀ + bias (bias [n] added in the tiles' epilogue: a linear's
+// forward); needs galaxySgemmAvailable().
+absl::Status galaxySgemmBias(int64_t m, int64_t n, int64_t k, const float *a,
+                             int64_t lda, const float *b, int64_t ldb,
+                             const float *bias, float *c, int64_t ldc);
 
 // C = op(A)·op(B) + bias, the bias [n] added to every row in the primitive's
 // epilogue (a linear layer's forward without a pass writing the bias into C
@@ -113,7 +136,8 @@ struct GemmChoice {
   GemmKind kind = GemmKind::kNaive;
   std::string description; // the start-up line, see Backend::gemmDescription()
 };
-// `forced` (or else GALAXY_GEMM=onednn|openblas|naive|per-shape) wins;
+// `forced` (or else GALAXY_GEMM=onednn|onednn-matmul|openblas|galaxy|naive|
+// per-shape) wins;
 // otherwise kPerShape: each shape's faster library, measured at its first use
 // and remembered in $XDG_CACHE_HOME/galaxy/gemm-shapes.txt (~/.cache/...) per
 // CPU model and thread count, so later processes make the same choices and

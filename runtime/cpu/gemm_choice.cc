@@ -42,7 +42,11 @@ std::string cachePath() {
   return "";
 }
 
-// Lines "cpu model|threads|ta tb m n k lda ldb ldc<TAB>library".
+// Lines "cpu model|threads|candidates|ta tb m n k lda ldb ldc<TAB>library".
+// `candidates` names the set of libraries a choice was made among, so a
+// choice remembered before a library joined is timed again.
+constexpr const char *kCandidates = "onednn,openblas,onednn-matmul,galaxy";
+
 struct ShapeTable {
   std::mutex mu;
   bool loaded = false, remeasure = false;
@@ -54,7 +58,7 @@ struct ShapeTable {
 
   void load() {
     loaded = true;
-    prefix = absl::StrFormat("%s|%d|", cpuModel(), threads);
+    prefix = absl::StrFormat("%s|%d|%s|", cpuModel(), threads, kCandidates);
     if (remeasure)
       return;
     std::ifstream in(cachePath());
@@ -98,12 +102,13 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                        int64_t ldc) {
   std::vector<float> scratch(static_cast<size_t>(std::max<int64_t>(m, 1)) *
                              std::max<int64_t>(ldc, 1));
-  constexpr int kLibs = 3;
-  double best[kLibs] = {1e30, 1e30, 1e30};
-  const GemmKind libs[kLibs] = {GemmKind::kOneDnn, GemmKind::kOpenBlas,
+  std::vector<GemmKind> libs = {GemmKind::kOneDnn, GemmKind::kOpenBlas,
                                 GemmKind::kOneDnnMatmul};
+  if (galaxySgemmBuilt(ta, tb))
+    libs.push_back(GemmKind::kGalaxy);
+  std::vector<double> best(libs.size(), 1e30);
   for (int round = 0; round < 3; ++round)
-    for (int l = 0; l < kLibs; ++l) {
+    for (size_t l = 0; l < libs.size(); ++l) {
       if (beta != 0.f && m > 0)
         std::copy(c, c + (m - 1) * ldc + n, scratch.begin());
       auto t0 = std::chrono::steady_clock::now();
@@ -115,7 +120,7 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                       std::chrono::steady_clock::now() - t0)
                                       .count());
     }
-  return libs[std::min_element(best, best + kLibs) - best];
+  return libs[std::min_element(best.begin(), best.end()) - best.begin()];
 }
 
 // The table's key of a shape (the part of a line after the prefix).
@@ -207,7 +212,7 @@ GemmChoice chooseGemm(int threads, std::optional<GemmKind> forced) {
   return {GemmKind::kPerShape,
           absl::StrFormat("GEMM: %s, timed at a shape's first use and "
                           "remembered in %s%s (GALAXY_GEMM=measure re-times; "
-                          "=onednn|onednn-matmul|openblas forces one)",
+                          "=onednn|onednn-matmul|openblas|galaxy forces one)",
                           gemmLibraryName(GemmKind::kPerShape, threads),
                           cachePath(), note)};
 }

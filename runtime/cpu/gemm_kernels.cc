@@ -83,23 +83,34 @@ const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
   return copy;
 }
 
-// Whether linear's bias goes to oneDNN's matmul primitive as its bias argument
-// (added in the epilogue, the same bits as C = bias then beta = 1) instead of
-// a pass copying it into every row of C: native bf16, and fp32 plans whose
-// GEMM for this shape is that primitive; not the few-row GEMV path. A shape
+// The fp32 GEMM that adds linear's bias in its epilogue for this shape
+// (oneDNN's matmul primitive, or Galaxy's x·wᵀ tiles), else kNaive: the bias
+// is copied into every row of C and the GEMM accumulates onto it. Both
+// epilogues give the copy's bits (tests/kernels/gemm_bias_test.cc). A shape
 // the per-shape table has not met yet takes the copy once (perShapeSgemm
-// times it).
+// times it); the few-row GEMV path always does.
+GemmKind epilogueBiasGemm(const KernelCall &c, bool gemv, bool tw, int64_t m,
+                          int64_t n, int64_t k) {
+  GemmKind kind = c.env.gemm;
+  if (kind == GemmKind::kPerShape)
+    kind = perShapeKnownKind(false, tw, m, n, k, k, tw ? k : n, n)
+               .value_or(GemmKind::kNaive);
+  if (gemv || !(kind == GemmKind::kOneDnnMatmul ||
+                (kind == GemmKind::kGalaxy && tw && galaxySgemmAvailable())))
+    return GemmKind::kNaive;
+  return kind;
+}
+
+// Whether linear's bias goes to the GEMM's epilogue instead of a pass copying
+// it into every row of C: native bf16 (oneDNN's matmul primitive), and fp32
+// plans whose GEMM for this shape has such an epilogue (epilogueBiasGemm).
 bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
                     int64_t n, int64_t k) {
   if (gemv)
     return false;
   if (c.ctx.matmulDType == plan::MATMUL_BF16)
     return nativeBf16(c);
-  if (c.env.gemm == GemmKind::kOneDnnMatmul)
-    return true;
-  return c.env.gemm == GemmKind::kPerShape &&
-         perShapeKnownKind(false, tw, m, n, k, k, tw ? k : n, n) ==
-             GemmKind::kOneDnnMatmul;
+  return epilogueBiasGemm(c, gemv, tw, m, n, k) != GemmKind::kNaive;
 }
 
 // Whether a bf16 linear runs Galaxy's own kernel (bf16Linear) rather than
@@ -158,6 +169,9 @@ absl::Status linearKernel(const KernelCall &c) {
             false, transpose_w != 0, m, n, k, bf16Operand(c, x, 0, xh), k,
             bf16Operand(c, w, 1, wh), transpose_w ? k : n, bp, yp, n);
       }
+      if (epilogueBiasGemm(c, gemv, transpose_w != 0, m, n, k) ==
+          GemmKind::kGalaxy)
+        return galaxySgemmBias(m, n, k, x.f32(), k, w.f32(), k, bp, yp, n);
       return onednnMatmulSgemmBias(false, transpose_w != 0, m, n, k, x.f32(), k,
                                    w.f32(), transpose_w ? k : n, bp, yp, n);
     }

@@ -22,8 +22,8 @@ TEST(Gemm, EveryLibraryMatchesLoops) {
   const int64_t m = 5, n = 7, k = 3, pad = 2;
   for (GemmKind kind :
        {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
-        GemmKind::kOneDnnMatmul, GemmKind::kOneDnnMatmul, GemmKind::kPerShape,
-        GemmKind::kPerShape})
+        GemmKind::kOneDnnMatmul, GemmKind::kOneDnnMatmul, GemmKind::kGalaxy,
+        GemmKind::kPerShape, GemmKind::kPerShape})
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         const int64_t arows = ta ? k : m, acols = ta ? m : k;
@@ -58,7 +58,7 @@ TEST(Gemm, EmptyInnerDimensionScalesC) {
   std::vector<float> c = {1, 2, 3, 4};
   for (GemmKind kind :
        {GemmKind::kOneDnn, GemmKind::kOpenBlas, GemmKind::kNaive,
-        GemmKind::kPerShape, GemmKind::kOneDnnMatmul}) {
+        GemmKind::kPerShape, GemmKind::kOneDnnMatmul, GemmKind::kGalaxy}) {
     std::vector<float> cc = c;
     ASSERT_TRUE(cpu::sgemmFor(kind)(false, false, 2, 2, 0, 1.f, nullptr, 1,
                                     nullptr, 2, 0.f, cc.data(), 2)
@@ -95,6 +95,7 @@ TEST(Gemm, EnvironmentForcesALibrary) {
   EXPECT_FALSE(cpu::parseGemmKind("mkl").ok());
   EXPECT_EQ(*cpu::parseGemmKind("onednn"), GemmKind::kOneDnn);
   EXPECT_EQ(*cpu::parseGemmKind("onednn-matmul"), GemmKind::kOneDnnMatmul);
+  EXPECT_EQ(*cpu::parseGemmKind("galaxy"), GemmKind::kGalaxy);
 }
 
 // A matmul primitive is built per (shape, alpha, beta): the same shape with

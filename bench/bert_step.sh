@@ -6,8 +6,9 @@
 #                                            cpu_kernels_bench built there)
 #
 # Model: vocab 21128, H 768, 12 layers, 12 heads, I 3072, 10 classes, batch 4, seq 32,
-# dropout 0.1, SGD (configs/bert/full.json). Every side runs THREADS threads with
-# OMP_WAIT_POLICY=PASSIVE, WARMUP untimed steps then STEPS timed ones, ROUNDS times
+# dropout 0.1, SGD (configs/bert/full.json). Every side runs THREADS threads, its OpenMP
+# threads waiting as its libraries do by default (unless OMP_WAIT_POLICY is set: then
+# every side waits so), WARMUP untimed steps then STEPS timed ones, ROUNDS times
 # alternately (the machine may be shared: the spread across rounds is printed). The sides:
 # Galaxy (galaxy-run), our plain-torch transcription (bert_step_torch.py) and, when PYTHON
 # imports transformers, Hugging Face's BertForSequenceClassification eager and under
@@ -46,6 +47,7 @@ bench=bert_step.sh
 gemm=auto
 # shellcheck source=bench/common.sh
 source "$here/common.sh"
+bench_own_wait_defaults
 bench_torch_python
 bench_rounds_env
 
@@ -82,7 +84,8 @@ if [[ -n "$b_run" || -n "$b_env" ]]; then
 fi
 
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores online;" \
-  "threads $threads; $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  "threads $threads; OpenMP wait: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=}${OMP_WAIT_POLICY:-every side at its default};" \
+  "$(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$kernels_bench" --sgemm-peak >"$work/peak.txt"
 peak=$(sed -n 's/^sgemm_peak_gflops \([0-9.]*\).*/\1/p' "$work/peak.txt")
 echo "sgemm peak: $(grep sgemm_peak_gflops "$work/peak.txt" | cut -d' ' -f2-)"

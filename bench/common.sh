@@ -25,7 +25,10 @@ cp "$galaxy_run" "$work/bin/galaxy-run"
 galaxyc=$work/bin/galaxyc
 galaxy_run=$work/bin/galaxy-run
 
-export OMP_WAIT_POLICY=PASSIVE
+# Sleeping OpenMP threads unless the caller chose: the multi-rank benchmarks put
+# several ranks on the same cores. bench_own_wait_defaults undoes it.
+user_omp_wait_policy=${OMP_WAIT_POLICY:-}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [[ "$gemm" == auto ]] || export GALAXY_GEMM=$gemm
 
 # bench_torch_python: sets py to $PYTHON, else the project's .venv python if it imports
@@ -55,6 +58,14 @@ with open(sys.argv[1], "w") as f:
         ids = [101] + [r.randrange(1000, 21128) for _ in range(31)]
         f.write(json.dumps({"input_ids": ids, "label": r.randrange(10)}) + "\n")
 PY
+}
+
+# bench_own_wait_defaults: for benchmarks whose sides run one at a time, each a
+# single process: unless the caller set OMP_WAIT_POLICY, every side waits as its
+# own libraries do by default (galaxy-run: a bounded spin, runtime/cpu/library_env.h;
+# PyTorch: libgomp's default) and the start-up lines say so.
+bench_own_wait_defaults() {
+  [[ -n "$user_omp_wait_policy" ]] || unset OMP_WAIT_POLICY
 }
 
 # bench_rounds_env: the settings of the benchmarks that alternate sides in rounds:

@@ -15,6 +15,7 @@
 #include "runtime/cpu/denormals.h"
 #include "runtime/cpu/kernel_profile.h"
 #include "runtime/cpu/kernels.h"
+#include "runtime/cpu/library_env.h"
 
 namespace galaxy::rt::cpu {
 namespace {
@@ -175,6 +176,7 @@ std::unique_ptr<Backend> makeCpuBackend(const CpuBackendOptions &options) {
                    env.gemm != GemmKind::kNaive;
   return std::make_unique<CpuBackend>(
       env, gemm.description + note + denormalsNote(env.flushDenormals) +
+               openmpWaitNote() +
                (env.nativeBf16 ? "; bf16 plans: oneDNN bf16 matmul"
                                : "; bf16 plans: emulated (fp32 GEMM over "
                                  "rounded copies)"));

@@ -2,8 +2,15 @@
 
 #include <unistd.h>
 
+#include <omp.h>
+
 #include <cstdlib>
+#include <string>
 #include <string_view>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/cpu/gemm.h"
 
 extern "C" {
 #include <cblas.h>
@@ -14,6 +21,7 @@ namespace {
 
 constexpr char kReexec[] = "GALAXY_LIBRARY_REEXEC";
 constexpr char kCoreSet[] = "GALAXY_OPENBLAS_CORETYPE_SET";
+constexpr char kWaitSet[] = "GALAXY_OMP_WAIT_SET";
 
 // The kernel to ask OpenBLAS for, or null when its own choice stands: only the
 // generic fallback is overridden, never a core it recognised.
@@ -31,12 +39,37 @@ const char *betterOpenBlasCore() {
 
 } // namespace
 
+bool spinWaitSuits(char **argv, int threads, int cores) {
+  if (threads > cores || std::getenv("LOCAL_RANK"))
+    return false;
+  for (char **a = argv; a && *a; ++a) {
+    const std::string_view arg(*a);
+    if (arg == "--rank" || arg.starts_with("--rank="))
+      return false;
+    std::string_view n;
+    if (arg == "--nproc" && a[1])
+      n = a[1];
+    else if (arg.starts_with("--nproc="))
+      n = arg.substr(8);
+    else
+      continue;
+    int v = 0;
+    if (!absl::SimpleAtoi(absl::string_view(n.data(), n.size()), &v) || v > 1)
+      return false;
+  }
+  return true;
+}
+
 void prepareCpuLibraries(char **argv) {
   if (std::getenv(kReexec) || !argv || !argv[0])
     return;
   bool changed = false;
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    if (spinWaitSuits(argv, threadsFromEnv().threads, omp_get_num_procs()))
+      setenv("GOMP_SPINCOUNT", std::to_string(kSpinCount).c_str(), 0);
+    else
+      setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    setenv(kWaitSet, "1", 1);
     changed = true;
   }
   if (!std::getenv("OPENBLAS_CORETYPE"))
@@ -50,6 +83,24 @@ void prepareCpuLibraries(char **argv) {
   setenv(kReexec, "1", 0);
   execv("/proc/self/exe", argv);
   // exec failed (no /proc?): carry on with the libraries as loaded.
+}
+
+std::string openmpWaitNote() {
+  const char *policy = std::getenv("OMP_WAIT_POLICY");
+  const char *spins = std::getenv("GOMP_SPINCOUNT");
+  const std::string who =
+      !std::getenv(kWaitSet) ? "set by the user"
+      : policy ? "set by Galaxy: ranks may share this host's cores, or there "
+                 "are more threads than cores"
+               : "set by Galaxy: the only rank on this host";
+  if (policy && *policy)
+    return absl::StrCat("; OpenMP threads wait as OMP_WAIT_POLICY=", policy,
+                        " (", who, ")");
+  if (spins && *spins)
+    return absl::StrCat("; OpenMP threads spin ", spins,
+                        " pauses, then sleep (GOMP_SPINCOUNT=", spins, ", ",
+                        who, ")");
+  return "; OpenMP threads wait as libgomp does by default (spin, then sleep)";
 }
 
 std::string openblasCoreNote() {

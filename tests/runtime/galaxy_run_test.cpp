@@ -141,6 +141,32 @@ TEST_F(GalaxyRun, NprocMatchesSerial) {
   }
 }
 
+// libgomp's wait policy (runtime/cpu/library_env.h): a single rank with no
+// more threads than cores spins a bounded while; --nproc ranks sharing the
+// host sleep. The start-up line says which and who chose it.
+TEST_F(GalaxyRun, WaitPolicyFollowsTheRanksOnTheHost) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"))
+    GTEST_SKIP() << "the environment chooses libgomp's wait policy";
+  ProcResult one = run(cmd("serial", "serial", 1), {"GALAXY_THREADS=1"});
+  ASSERT_EQ(one.exitCode, 0) << one.output;
+  EXPECT_TRUE(absl::StrContains(
+      one.output, "OpenMP threads spin 2000 pauses, then sleep "
+                  "(GOMP_SPINCOUNT=2000, set by Galaxy: the only rank"))
+      << one.output;
+  ProcResult two =
+      run(cmd("dp2", "dp2", 1, {"--nproc", "2"}), {"GALAXY_THREADS=1"});
+  ASSERT_EQ(two.exitCode, 0) << two.output;
+  EXPECT_TRUE(absl::StrContains(
+      two.output, "OMP_WAIT_POLICY=PASSIVE (set by Galaxy: ranks may share"))
+      << two.output;
+  ProcResult user = run(cmd("serial", "serial", 1),
+                        {"GALAXY_THREADS=1", "OMP_WAIT_POLICY=ACTIVE"});
+  ASSERT_EQ(user.exitCode, 0) << user.output;
+  EXPECT_TRUE(absl::StrContains(user.output,
+                                "OMP_WAIT_POLICY=ACTIVE (set by the user)"))
+      << user.output;
+}
+
 TEST_F(GalaxyRun, TorchrunEnvironment) {
   runSerial();
   const std::string port = std::to_string(freePort());

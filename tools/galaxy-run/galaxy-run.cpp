@@ -233,9 +233,12 @@ rank 0's: the other ranks take part in rank 0's writes whatever they were given.
 
 Environment (CPU backend):
   GALAXY_THREADS=N   threads per rank (default: all cores)
-  GALAXY_GEMM=...    onednn | onednn-matmul | openblas force one GEMM library;
+  GALAXY_GEMM=...    onednn | onednn-matmul | openblas | galaxy force one GEMM;
                      measure re-times every shape (default: per shape, timed at first use and
                      remembered in ~/.cache/galaxy/gemm-shapes.txt)
+  OMP_WAIT_POLICY / GOMP_SPINCOUNT  how idle OpenMP threads wait; unset: a
+                     single rank with a core per thread spins briefly, then
+                     sleeps; --nproc ranks sleep (the start-up line says which)
   GALAXY_PROFILE=1   print every kernel's calls and time when the run ends
   GALAXY_HUGEPAGES=0 do not ask for transparent huge pages for big buffers
   GALAXY_DENORMALS=keep  compute with denormal floats (default: flushed to

@@ -92,9 +92,14 @@ ShapeTable &table() {
   return t;
 }
 
-// First use of a shape: each library, in turn, three times, into scratch (C
+// First use of a shape: each library, in turn, kRounds times, into scratch (C
 // keeps its contents for beta != 0); the fastest. The first round also pays
-// one-time costs (JIT, building a primitive), so the best of three counts.
+// one-time costs (JIT, building a primitive), so each library's best round
+// counts. A VM's speed swings by 10-20% within seconds (a Zen 5 VM, session
+// 11), and a choice is remembered for every later run: five rounds make a
+// slow spell less likely to decide it than three did.
+constexpr int kRounds = 5;
+
 absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
                                        int64_t k, float alpha, const float *a,
                                        int64_t lda, const float *b, int64_t ldb,
@@ -107,7 +112,7 @@ absl::StatusOr<GemmKind> fasterLibrary(bool ta, bool tb, int64_t m, int64_t n,
   if (galaxySgemmBuilt(ta, tb))
     libs.push_back(GemmKind::kGalaxy);
   std::vector<double> best(libs.size(), 1e30);
-  for (int round = 0; round < 3; ++round)
+  for (int round = 0; round < kRounds; ++round)
     for (size_t l = 0; l < libs.size(); ++l) {
       if (beta != 0.f && m > 0)
         std::copy(c, c + (m - 1) * ldc + n, scratch.begin());

@@ -23,8 +23,9 @@
 namespace galaxy::rt::cpu {
 namespace {
 
-// A tile: kRows broadcasts by kCols columns (four 16-lane vectors): 24
-// accumulators + 4 + 1 operand registers of the 32.
+// A·Bᵀ's tile (the op(B) = B tiles are chosen per shape, below): kRows
+// broadcasts by kCols lanes (four 16-lane vectors): 24 accumulators + 4 + 1
+// operand registers of the 32.
 constexpr int kRows = 6;
 constexpr int kCols = 64;
 
@@ -49,14 +50,15 @@ GALAXY_AVX512_TARGET inline __mmask16 firstLanes(int64_t n) {
                   : __mmask16((1u << n) - 1);
 }
 
-// C's row (`cols` valid of 64) = alpha·acc + beta·C; beta = 0 leaves C
+// C's row (`cols` valid of 16·V) = alpha·acc + beta·C; beta = 0 leaves C
 // unread. Masked stores only on the last partial vector (they cost several
 // plain ones on Zen 4).
-GALAXY_AVX512_TARGET inline void storeRow(float *c, const __m512 acc[4],
-                                          int cols, float alpha, float beta) {
+template <int V>
+GALAXY_AVX512_TARGET inline void storeRow(float *c, const __m512 *acc, int cols,
+                                          float alpha, float beta) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 4
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < V; ++j) {
     const int left = cols - 16 * j;
     if (left <= 0)
       break;
@@ -72,26 +74,30 @@ GALAXY_AVX512_TARGET inline void storeRow(float *c, const __m512 acc[4],
 }
 
 // ---- op(B) = B: broadcast op(A) against B's panels ----------------------
+// Tiles of R rows (one broadcast each) by V vectors of 16 columns, R·V = 24
+// accumulators: 6 x 64 by default, 8 x 48 when C's rows are a multiple of 8
+// but not of 6 (a training step's 128 rows: 6-row tiles compute 132).
 
-// B's rows [0, depth), columns [0, cols) into a panel [depth][64] (columns
+// B's rows [0, depth), columns [0, cols) into a panel [depth][16·V] (columns
 // past `cols` zero), so that a tile's loads run along contiguous memory: B's
 // rows as stored lie a whole row apart, which the hardware prefetchers
 // followed poorly (Zen 5, 2 threads, the step's GEMM sequence: dy·w at
 // 330-340 GFLOP/s streaming w's rows in place, 370-395 from panels).
+template <int V>
 GALAXY_AVX512_TARGET void packPanel(const float *b, int64_t ldb, int64_t depth,
                                     int cols, float *out) {
-  const __mmask16 m0 = firstLanes(cols), m1 = firstLanes(cols - 16),
-                  m2 = firstLanes(cols - 32), m3 = firstLanes(cols - 48);
-  for (int64_t p = 0; p < depth; ++p, out += kCols) {
+  __mmask16 m[V];
+  for (int j = 0; j < V; ++j)
+    m[j] = firstLanes(cols - 16 * j);
+  for (int64_t p = 0; p < depth; ++p, out += 16 * V) {
     const float *src = b + p * ldb;
     if (p + 8 < depth) // the weight comes cold: its rows, 8 ahead
-      for (int j = 0; j < kCols; j += 16)
+      for (int j = 0; j < 16 * V; j += 16)
         _mm_prefetch(reinterpret_cast<const char *>(src + 8 * ldb + j),
                      _MM_HINT_T0);
-    _mm512_store_ps(out, _mm512_maskz_loadu_ps(m0, src));
-    _mm512_store_ps(out + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-    _mm512_store_ps(out + 32, _mm512_maskz_loadu_ps(m2, src + 32));
-    _mm512_store_ps(out + 48, _mm512_maskz_loadu_ps(m3, src + 48));
+#pragma GCC unroll 4
+    for (int j = 0; j < V; ++j)
+      _mm512_store_ps(out + 16 * j, _mm512_maskz_loadu_ps(m[j], src + 16 * j));
   }
 }
 
@@ -99,38 +105,38 @@ GALAXY_AVX512_TARGET void packPanel(const float *b, int64_t ldb, int64_t depth,
 // sum over `depth` of op(A)(i, p)·panel[p, :]. op(A)(i, p) is a[p·lda + i]
 // when ta, else a[i·lda + p]. pfC: the next tile's C, fetched during the sum
 // when C is read.
-template <bool TA>
+template <bool TA, int R, int V>
 GALAXY_AVX512_TARGET void panelTile(const float *a, int64_t lda,
                                     const float *panel, int64_t depth, int rows,
                                     int cols, float alpha, float beta, float *c,
                                     int64_t ldc, const float *pfC) {
-  __m512 acc[kRows][4] = {}; // zeros
+  __m512 acc[R][V] = {}; // zeros
   // Rows past the tile's valid ones repeat its last (their sums are dropped).
-  int64_t off[kRows];
-  for (int i = 0; i < kRows; ++i)
+  int64_t off[R];
+  for (int i = 0; i < R; ++i)
     off[i] = std::min(i, rows - 1) * (TA ? 1 : lda);
-  for (int64_t p = 0; p < depth; ++p, panel += kCols) {
-    if (pfC && p < kRows * 4)
+  for (int64_t p = 0; p < depth; ++p, panel += 16 * V) {
+    if (pfC && p < R * V)
       _mm_prefetch(
-          reinterpret_cast<const char *>(pfC + (p / 4) * ldc + 16 * (p % 4)),
+          reinterpret_cast<const char *>(pfC + (p / V) * ldc + 16 * (p % V)),
           _MM_HINT_T0);
-    const __m512 b0 = _mm512_load_ps(panel), b1 = _mm512_load_ps(panel + 16),
-                 b2 = _mm512_load_ps(panel + 32),
-                 b3 = _mm512_load_ps(panel + 48);
+    __m512 bv[V];
+#pragma GCC unroll 4
+    for (int j = 0; j < V; ++j)
+      bv[j] = _mm512_load_ps(panel + 16 * j);
     const float *ap = TA ? a + p * lda : a + p;
-#pragma GCC unroll 6
-    for (int i = 0; i < kRows; ++i) {
+#pragma GCC unroll 8
+    for (int i = 0; i < R; ++i) {
       const __m512 av = _mm512_set1_ps(ap[off[i]]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-      acc[i][2] = _mm512_fmadd_ps(av, b2, acc[i][2]);
-      acc[i][3] = _mm512_fmadd_ps(av, b3, acc[i][3]);
+#pragma GCC unroll 4
+      for (int j = 0; j < V; ++j)
+        acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
     }
   }
-#pragma GCC unroll 6
-  for (int i = 0; i < kRows; ++i)
+#pragma GCC unroll 8
+  for (int i = 0; i < R; ++i)
     if (i < rows)
-      storeRow(c + i * ldc, acc[i], cols, alpha, beta);
+      storeRow<V>(c + i * ldc, acc[i], cols, alpha, beta);
 }
 
 // 64-byte aligned scratch of this thread, at least n floats; only grows.
@@ -141,7 +147,8 @@ float *alignedScratch(std::vector<float> &v, int64_t n) {
   return reinterpret_cast<float *>((p + 63) & ~uintptr_t{63});
 }
 
-struct StreamProblem {
+template <int R, int V> struct StreamProblem {
+  static constexpr int kW = 16 * V; // a panel's columns
   bool ta;
   int64_t m, n, k;
   float alpha;
@@ -153,61 +160,65 @@ struct StreamProblem {
   float *c;
   int64_t ldc;
 
-  int64_t panels() const { return (n + kCols - 1) / kCols; }
-  int64_t rowTiles() const { return (m + kRows - 1) / kRows; }
+  int64_t panels() const { return (n + kW - 1) / kW; }
+  int64_t rowTiles() const { return (m + R - 1) / R; }
   const float *aAt(int64_t i0, int64_t p0) const {
     return ta ? a + p0 * lda + i0 : a + i0 * lda + p0;
   }
+  void pack(const float *b0, int64_t depth, int64_t j0, float *out) const {
+    packPanel<V>(b0 + j0, ldb, depth, int(std::min<int64_t>(kW, n - j0)), out);
+  }
   void tile(int64_t i0, int64_t j0, int64_t p0, int64_t d, const float *panel,
             const float *pfC) const {
-    const int rows = int(std::min<int64_t>(kRows, m - i0)),
-              cols = int(std::min<int64_t>(kCols, n - j0));
+    const int rows = int(std::min<int64_t>(R, m - i0)),
+              cols = int(std::min<int64_t>(kW, n - j0));
     // The first block of the sum scales C by beta; the later ones add to it.
     const float bt = p0 == 0 ? beta : 1.f;
     if (ta)
-      panelTile<true>(aAt(i0, p0), lda, panel, d, rows, cols, alpha, bt,
-                      c + i0 * ldc + j0, ldc, bt != 0.f ? pfC : nullptr);
+      panelTile<true, R, V>(aAt(i0, p0), lda, panel, d, rows, cols, alpha, bt,
+                            c + i0 * ldc + j0, ldc, bt != 0.f ? pfC : nullptr);
     else
-      panelTile<false>(aAt(i0, p0), lda, panel, d, rows, cols, alpha, bt,
-                       c + i0 * ldc + j0, ldc, bt != 0.f ? pfC : nullptr);
+      panelTile<false, R, V>(aAt(i0, p0), lda, panel, d, rows, cols, alpha, bt,
+                             c + i0 * ldc + j0, ldc, bt != 0.f ? pfC : nullptr);
   }
 };
 
 // B big (a weight, dy·w): thread `id` of `count` takes a share of the column
 // panels; each panel, a block of the sum at a time, is packed into this
 // thread's scratch (within L2) and swept by every row tile of C.
-void panelsOuter(const StreamProblem &q, int id, int count) {
+template <int R, int V>
+void panelsOuter(const StreamProblem<R, V> &q, int id, int count) {
+  constexpr int kW = StreamProblem<R, V>::kW;
   thread_local std::vector<float> buffer;
-  const int64_t depth = std::max<int64_t>(16, kPanelBytes / (kCols * 4));
-  float *panel = alignedScratch(buffer, std::min(depth, q.k) * kCols);
+  const int64_t depth = std::max<int64_t>(16, kPanelBytes / (kW * 4));
+  float *panel = alignedScratch(buffer, std::min(depth, q.k) * kW);
   const int64_t panels = q.panels(), tiles = q.rowTiles();
   for (int64_t s = panels * id / count; s < panels * (id + 1) / count; ++s)
     for (int64_t p0 = 0; p0 < std::max<int64_t>(q.k, 1); p0 += depth) {
-      const int64_t d = std::min(depth, q.k - p0), j0 = s * kCols;
-      packPanel(q.b + p0 * q.ldb + j0, q.ldb, d,
-                int(std::min<int64_t>(kCols, q.n - j0)), panel);
+      const int64_t d = std::min(depth, q.k - p0), j0 = s * kW;
+      q.pack(q.b + p0 * q.ldb, d, j0, panel);
       for (int64_t t = 0; t < tiles; ++t)
-        q.tile(t * kRows, j0, p0, d, panel,
-               t + 1 < tiles ? q.c + (t + 1) * kRows * q.ldc + j0 : nullptr);
+        q.tile(t * R, j0, p0, d, panel,
+               t + 1 < tiles ? q.c + (t + 1) * R * q.ldc + j0 : nullptr);
     }
 }
 
-// B small (activations, dyᵀ·x): B packed whole once (panels [s][p][64], the
-// threads packing a share each), then thread `id` takes a share of C's row
-// tiles and sweeps its rows panel by panel, as many panels at a time as stay
-// in L2, so C (the weight, with fused SGD) is read and written once, in
+// B small (activations, dyᵀ·x): B packed whole once (panels [s][p][16·V],
+// the threads packing a share each), then thread `id` takes a share of C's
+// row tiles and sweeps its rows panel by panel, as many panels at a time as
+// stay in L2, so C (the weight, with fused SGD) is read and written once, in
 // order.
-void rowsOuter(const StreamProblem &q, float *packed, int id, int count) {
+template <int R, int V>
+void rowsOuter(const StreamProblem<R, V> &q, float *packed, int id, int count) {
+  constexpr int kW = StreamProblem<R, V>::kW;
   const int64_t panels = q.panels(), tiles = q.rowTiles();
   const int64_t kk = std::max<int64_t>(q.k, 1);
   for (int64_t s = panels * id / count; s < panels * (id + 1) / count; ++s)
-    packPanel(q.b + s * kCols, q.ldb, q.k,
-              int(std::min<int64_t>(kCols, q.n - s * kCols)),
-              packed + s * kk * kCols);
+    q.pack(q.b, q.k, s * kW, packed + s * kk * kW);
   if (count > 1) {
 #pragma omp barrier
   }
-  const int64_t sweep = std::max<int64_t>(1, kSweepBytes / (kk * kCols * 4));
+  const int64_t sweep = std::max<int64_t>(1, kSweepBytes / (kk * kW * 4));
   const int64_t t0 = tiles * id / count, t1 = tiles * (id + 1) / count;
   for (int64_t s0 = 0; s0 < panels; s0 += sweep) {
     const int64_t s1 = std::min(panels, s0 + sweep);
@@ -216,11 +227,40 @@ void rowsOuter(const StreamProblem &q, float *packed, int id, int count) {
         // the next tile: along the row tile, then the next row tile
         const bool along = s + 1 < s1;
         const int64_t nt = along ? t : t + 1, ns = along ? s + 1 : s0;
-        const float *pfC =
-            nt < t1 ? q.c + nt * kRows * q.ldc + ns * kCols : nullptr;
-        q.tile(t * kRows, s * kCols, 0, q.k, packed + s * kk * kCols, pfC);
+        const float *pfC = nt < t1 ? q.c + nt * R * q.ldc + ns * kW : nullptr;
+        q.tile(t * R, s * kW, 0, q.k, packed + s * kk * kW, pfC);
       }
   }
+}
+
+// op(B) = B: which operand is packed whole (B when it is small, at most what
+// fits a core's L2 twice over: activations; else panel by panel, a weight),
+// and the threads.
+template <int R, int V>
+void streamGemm(const StreamProblem<R, V> &q, int threads) {
+  const bool packWhole = q.k * q.n * int64_t(sizeof(float)) <= 2 * (1 << 20);
+  const int64_t shares = packWhole ? q.rowTiles() : q.panels();
+  const bool parallel =
+      threads > 1 && shares > 1 && q.m * q.n * q.k >= kOneThreadMacs;
+  const int count = parallel ? int(std::min<int64_t>(threads, shares)) : 1;
+  if (!packWhole) {
+    if (count == 1) {
+      panelsOuter(q, 0, 1);
+      return;
+    }
+#pragma omp parallel num_threads(count)
+    panelsOuter(q, omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+  thread_local std::vector<float> buffer; // the caller's; every thread reads it
+  float *packed = alignedScratch(
+      buffer, q.panels() * std::max<int64_t>(q.k, 1) * StreamProblem<R, V>::kW);
+  if (count == 1) {
+    rowsOuter(q, packed, 0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(count)
+  rowsOuter(q, packed, omp_get_thread_num(), omp_get_num_threads());
 }
 
 // ---- op(B) = Bᵀ: A's rows packed into lanes, broadcast B's rows ----------
@@ -368,32 +408,14 @@ absl::Status galaxySgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     laneGemm(m, n, k, alpha, a, lda, b, ldb, nullptr, beta, c, ldc, threads);
     return absl::OkStatus();
   }
-  const StreamProblem q{ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc};
-  // Which operand is packed whole: B when it is small (at most what fits a
-  // core's L2 twice over: activations), else panel by panel (a weight).
-  const bool packWhole = k * n * int64_t(sizeof(float)) <= 2 * (1 << 20);
-  const int64_t shares = packWhole ? q.rowTiles() : q.panels();
-  const bool parallel =
-      threads > 1 && shares > 1 && m * n * k >= kOneThreadMacs;
-  const int count = parallel ? int(std::min<int64_t>(threads, shares)) : 1;
-  if (!packWhole) {
-    if (count == 1) {
-      panelsOuter(q, 0, 1);
-      return absl::OkStatus();
-    }
-#pragma omp parallel num_threads(count)
-    panelsOuter(q, omp_get_thread_num(), omp_get_num_threads());
-    return absl::OkStatus();
-  }
-  thread_local std::vector<float> buffer; // the caller's; every thread reads it
-  float *packed =
-      alignedScratch(buffer, q.panels() * std::max<int64_t>(k, 1) * kCols);
-  if (count == 1) {
-    rowsOuter(q, packed, 0, 1);
-    return absl::OkStatus();
-  }
-#pragma omp parallel num_threads(count)
-  rowsOuter(q, packed, omp_get_thread_num(), omp_get_num_threads());
+  if (m % 8 == 0 && m % 6 != 0)
+    streamGemm(
+        StreamProblem<8, 3>{ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc},
+        threads);
+  else
+    streamGemm(
+        StreamProblem<6, 4>{ta, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc},
+        threads);
   return absl::OkStatus();
 }
 

@@ -86,15 +86,18 @@ protected:
   int threads_ = 1;
 };
 
-// Tails of the 6-row and 64-column tiles (and of the 16-row packing groups
+// Tails of the 6 x 64 and 8 x 48 tiles (and of the 16-row packing groups
 // for A·Bᵀ), sums of 0 and 1 terms, and sums longer than one block (1024
-// deep for a 64-column panel; 1024-2048 deep for packed rows), which the
+// deep for a 64-column panel, 1365 for 48 columns; 1024-2048 deep for packed
+// rows), which the
 // kernel splits: every element within fp32 rounding of the double sum. C's
 // padding must be left alone.
 TEST_F(GalaxySgemm, MatchesDoubleSumsAtEveryTail) {
   std::mt19937 rng(41);
-  const std::vector<Shape> stream = {{1, 1, 1},   {7, 63, 17}, {13, 65, 0},
-                                     {6, 130, 5}, {12, 64, 1}, {19, 129, 2100}};
+  // 6 x 64 tiles; 8 x 48 where m is a multiple of 8 but not of 6.
+  const std::vector<Shape> stream = {
+      {1, 1, 1},       {7, 63, 17}, {13, 65, 0},    {6, 130, 5},  {12, 64, 1},
+      {19, 129, 2100}, {8, 47, 1},  {16, 49, 2100}, {40, 97, 17}, {8, 96, 0}};
   const std::vector<Shape> lanes = {{1, 1, 1},     {17, 7, 16}, {65, 13, 0},
                                     {130, 6, 33},  {64, 12, 1}, {63, 19, 2100},
                                     {129, 7, 1100}};

@@ -87,17 +87,29 @@ protected:
 };
 
 // Tails of the 6 x 64 and 8 x 48 tiles (and of the 16-row packing groups
-// for A·Bᵀ), sums of 0 and 1 terms, and sums longer than one block (1024
-// deep for a 64-column panel, 1365 for 48 columns; 1024-2048 deep for packed
-// rows), which the
+// for A·Bᵀ), sums of 0 and 1 terms, both ways of packing B (whole up to
+// 2 MiB, else panel by panel) and sums longer than one block (1024 deep for
+// a 64-column panel, 1365 for 48 columns; 1024-2048 deep for packed rows),
+// which the
 // kernel splits: every element within fp32 rounding of the double sum. C's
 // padding must be left alone.
 TEST_F(GalaxySgemm, MatchesDoubleSumsAtEveryTail) {
   std::mt19937 rng(41);
   // 6 x 64 tiles; 8 x 48 where m is a multiple of 8 but not of 6.
   const std::vector<Shape> stream = {
-      {1, 1, 1},       {7, 63, 17}, {13, 65, 0},    {6, 130, 5},  {12, 64, 1},
-      {19, 129, 2100}, {8, 47, 1},  {16, 49, 2100}, {40, 97, 17}, {8, 96, 0}};
+      {1, 1, 1},
+      {7, 63, 17},
+      {13, 65, 0},
+      {6, 130, 5},
+      {12, 64, 1},
+      {19, 129, 2100},
+      {8, 47, 1},
+      {16, 49, 2100},
+      {40, 97, 17},
+      {8, 96, 0},
+      // B past 2 MiB: packed panel by panel (dy·w), the sum in blocks
+      {13, 200, 2800},
+      {16, 150, 3600}};
   const std::vector<Shape> lanes = {{1, 1, 1},     {17, 7, 16}, {65, 13, 0},
                                     {130, 6, 33},  {64, 12, 1}, {63, 19, 2100},
                                     {129, 7, 1100}};
@@ -135,7 +147,8 @@ TEST_F(GalaxySgemm, BetaZeroIgnoresNaNInC) {
 TEST_F(GalaxySgemm, BitsDoNotDependOnThreads) {
   std::mt19937 rng(47);
   for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}})
-    for (Shape s : {Shape{128, 300, 1100}, Shape{200, 130, 768}}) {
+    for (Shape s : {Shape{128, 300, 1100}, Shape{200, 130, 768},
+                    Shape{128, 700, 800}, Shape{90, 640, 900}}) {
       Problem p(ta, tb, s, rng);
       const std::vector<float> one = p.run(0.75f, 1.f, 1, p.c),
                                two = p.run(0.75f, 1.f, 2, p.c);

@@ -133,7 +133,7 @@ void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
       }
   };
   // Below ~80 us of work the second thread costs more to wake than it saves
-  // (kOneThreadMacs in gemm_kernels.cc).
+  // (oneThreadMacs in gemm_kernels.cc, when threads sleep).
   if (threads <= 1 || rowTiles < 2 || m * n * k < (int64_t{1} << 22)) {
     work(0, 1);
     return;

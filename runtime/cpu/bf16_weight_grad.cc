@@ -185,7 +185,7 @@ void bf16WeightGrad(const float *dy, const float *x, int64_t rows, int64_t n,
     }
   };
   // Below ~80 us of work the second thread costs more to wake than it saves
-  // (kOneThreadMacs in gemm_kernels.cc).
+  // (oneThreadMacs in gemm_kernels.cc, when threads sleep).
   const bool parallel =
       threads > 1 && rowBlocks > 1 && rows * n * k >= (int64_t{1} << 22);
   if (!parallel) {

@@ -41,7 +41,7 @@ constexpr int64_t kLaneBytes = 512 << 10;
 constexpr int64_t kSweepBytes = 512 << 10;
 
 // Below this many multiply-adds one thread does it all: waking the second
-// costs ~50-80 us (kOneThreadMacs in gemm_kernels.cc).
+// costs ~50-80 us (oneThreadMacs in gemm_kernels.cc, when threads sleep).
 constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
 
 GALAXY_AVX512_TARGET inline __mmask16 firstLanes(int64_t n) {

@@ -8,6 +8,7 @@
 #include "runtime/cpu/bf16_kernels.h"
 #include "runtime/cpu/gemv.h"
 #include "runtime/cpu/kernels.h"
+#include "runtime/cpu/library_env.h"
 #include "runtime/cpu/parallel.h"
 #include "runtime/cpu/vector_loops.h"
 
@@ -18,11 +19,17 @@ namespace {
 // each.
 constexpr int64_t kSmallMatrix = 64 * 64 * 64;
 
-// Batched products below this many multiply-adds run on the calling thread
-// (~80 us of work on one core, what a PASSIVE wake-up of the second thread
-// nearly costs): BERT's 48 attention matrices of 32x32x64 took 67 us on one
-// thread and 104 us on two.
-constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
+// Batched products below this many multiply-adds run on the calling thread.
+// Where idle OpenMP threads sleep (PASSIVE), ~80 us of work on one core, what
+// waking the second nearly costs: BERT's 48 attention matrices of 32x32x64
+// took 67 us on one thread and 104 us on two (Zen 4). Where they spin a while
+// first (library_env.h), the second thread is usually still awake: the same
+// matrices took 56-66 us on one thread and 36-44 on two (Zen 5, session 11).
+int64_t oneThreadMacs() {
+  static const int64_t macs =
+      openmpThreadsSpin() ? int64_t{1} << 18 : int64_t{1} << 22;
+  return macs;
+}
 
 // This thread's scratch for GEMM operand `slot` (0: A, 1: B), at least n
 // floats. It only grows, so a training step allocates only for new shapes.
@@ -283,7 +290,7 @@ absl::Status matmulKernel(const KernelCall &c) {
   const float alpha = static_cast<float>(alpha_d);
   float *yp = y.f32();
   if (nativeBf16(c)) {
-    const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
+    const int threads = batch * m * n * k < oneThreadMacs() ? 1 : c.env.threads;
     Bf16Bits ah, bh;
     return onednnBatchedMatmulBf16(batch, ta != 0, tb != 0, m, n, k, alpha,
                                    bf16Operand(c, a, 0, ah),
@@ -296,7 +303,7 @@ absl::Status matmulKernel(const KernelCall &c) {
     // One batched primitive: 48 attention matrices of 32x32x64 ran at ~50
     // GFLOP/s as separate GEMMs (per-call overhead). Small batches stay on
     // this thread: waking a sleeping (PASSIVE) OpenMP thread costs ~50 us.
-    const int threads = batch * m * n * k < kOneThreadMacs ? 1 : c.env.threads;
+    const int threads = batch * m * n * k < oneThreadMacs() ? 1 : c.env.threads;
     return onednnBatchedMatmul(batch, ta != 0, tb != 0, m, n, k, alpha, ap, bp,
                                yp, threads);
   }

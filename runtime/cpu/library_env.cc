@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/cpu/gemm.h"
@@ -83,6 +84,14 @@ void prepareCpuLibraries(char **argv) {
   setenv(kReexec, "1", 0);
   execv("/proc/self/exe", argv);
   // exec failed (no /proc?): carry on with the libraries as loaded.
+}
+
+bool openmpThreadsSpin() {
+  const char *policy = std::getenv("OMP_WAIT_POLICY");
+  if (policy && absl::EqualsIgnoreCase(policy, "passive"))
+    return false;
+  const char *spins = std::getenv("GOMP_SPINCOUNT");
+  return !(spins && std::string_view(spins) == "0");
 }
 
 std::string openmpWaitNote() {

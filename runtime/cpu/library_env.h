@@ -37,6 +37,12 @@ inline constexpr int kSpinCount = 2000;
 // the host has cores (cores).
 bool spinWaitSuits(char **argv, int threads, int cores);
 
+// Whether idle OpenMP threads in this process spin a while before they sleep
+// (libgomp's default, or GOMP_SPINCOUNT > 0) rather than sleep at once
+// (OMP_WAIT_POLICY=PASSIVE): then waking a second thread for a short kernel
+// costs little.
+bool openmpThreadsSpin();
+
 // How idle OpenMP threads wait in this process, and who chose it, for the
 // start-up line: "; OpenMP threads spin 2000 pauses, then sleep
 // (GOMP_SPINCOUNT=2000, set by Galaxy: ...)" and the like.

@@ -36,5 +36,33 @@ TEST(SpinWait, OnlyASingleRankWithACoreForEachThread) {
   unsetenv("LOCAL_RANK");
 }
 
+// What the kernels ask before waking a second thread for a short product.
+TEST(SpinWait, ThreadsSpinUnlessTheySleepAtOnce) {
+  const char *policy = std::getenv("OMP_WAIT_POLICY");
+  const char *spins = std::getenv("GOMP_SPINCOUNT");
+  const std::string oldPolicy = policy ? policy : "",
+                    oldSpins = spins ? spins : "";
+  auto set = [](const char *name, const char *value) {
+    if (value)
+      setenv(name, value, 1);
+    else
+      unsetenv(name);
+  };
+  struct Case {
+    const char *policy, *spins;
+    bool spin;
+  };
+  for (Case c : {Case{nullptr, nullptr, true}, Case{"PASSIVE", nullptr, false},
+                 Case{"passive", "2000", false}, Case{"ACTIVE", nullptr, true},
+                 Case{nullptr, "2000", true}, Case{nullptr, "0", false}}) {
+    set("OMP_WAIT_POLICY", c.policy);
+    set("GOMP_SPINCOUNT", c.spins);
+    EXPECT_EQ(cpu::openmpThreadsSpin(), c.spin)
+        << (c.policy ? c.policy : "-") << " " << (c.spins ? c.spins : "-");
+  }
+  set("OMP_WAIT_POLICY", policy ? oldPolicy.c_str() : nullptr);
+  set("GOMP_SPINCOUNT", spins ? oldSpins.c_str() : nullptr);
+}
+
 } // namespace
 } // namespace galaxy::rt::testing

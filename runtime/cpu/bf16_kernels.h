@@ -1,6 +1,7 @@
 // Galaxy's own AVX512-BF16 kernels for a bf16 plan's linear (vdpbf16ps, fp32
 // sums): the forward x·wᵀ + bias over the parameter's bfloat16 copy as it is
-// kept (bf16_linear.cc), and the weight gradient with fused SGD, which
+// kept (bf16_linear.cc), the input gradient dy·w over the same copy
+// (bf16_input_grad.cc), and the weight gradient with fused SGD, which
 // updates each tile of the parameter and rounds its copy before the tile
 // leaves the registers (bf16_weight_grad.cc). Operands that are fp32 are
 // rounded as toBf16 rounds them while they are packed.
@@ -25,6 +26,21 @@ void bf16Linear(const float *x, const uint16_t *w, const float *bias, float *y,
 // 3072: 425 vs 419 GFLOP/s, 1024 x 4096 x 4096: 434 vs 396; session 10);
 // larger x is untested.
 inline constexpr int64_t kBf16LinearMaxPackedBytes = int64_t{1} << 20;
+
+// dx[m,k] = dy[m,n]·w[n,k] with dy and w the bfloat16 bits, row-major (w a
+// parameter's cached copy as kept, never repacked across calls), n even; the
+// products summed in fp32. The input gradient of x·wᵀ: its pairs lie a row of
+// w apart, so each panel of w is interleaved into pairs as it is used (in L2)
+// and swept by every row tile of dx.
+void bf16InputGrad(const uint16_t *dy, const uint16_t *w, float *dx, int64_t m,
+                   int64_t n, int64_t k, int threads);
+// Its range: measured against oneDNN's bf16 matmul on 2 Zen 5 cores
+// (session 11, hot operands): level at 128 rows (BERT-base's 768 x 3072 and
+// 3072 x 768: 894-930 vs 897-925 GFLOP/s), ahead at 512-2048 rows of
+// 768 x 3072 (936-950 vs 898-920) and 1024 rows of 4096 x 4096 (899 vs 770);
+// in the step's sequence, where w comes cold, 3-8% faster per call
+// (`cpu_kernels_bench --gemm-step 3 --bf16`). Longer sums are untested.
+inline constexpr int64_t kBf16InputGradMaxRows = 2048;
 
 // dw[n,k] = beta·dw + alpha·dyᵀ·x summed over `rows` (dy is [rows,n], x
 // [rows,k], both fp32, rounded to bfloat16 as toBf16 rounds them; the

@@ -201,6 +201,14 @@ absl::Status linearKernel(const KernelCall &c) {
   }
   if (nativeBf16(c)) {
     Bf16Bits xh, wh;
+    if (!transpose_w && beta == 0.f && k % 2 == 0 &&
+        m <= kBf16InputGradMaxRows) {
+      // x·w (dy·w, the input gradient of x·wᵀ): Galaxy's kernel over w's
+      // copy as kept.
+      bf16InputGrad(bf16Operand(c, x, 0, xh), bf16Operand(c, w, 1, wh), yp, m,
+                    k, n, c.env.threads);
+      return absl::OkStatus();
+    }
     return onednnMatmulBf16(
         false, transpose_w != 0, m, n, k, 1.f, bf16Operand(c, x, 0, xh), k,
         bf16Operand(c, w, 1, wh), transpose_w ? k : n, beta, yp, n);

@@ -275,5 +275,44 @@ TEST_F(Bf16OwnKernels, LinearRoundsXToNearestEvenExactly) {
     ASSERT_EQ(double(y[i]), want[i]) << "element " << i;
 }
 
+// The input gradient dx = dy·w over bfloat16 bits: tails of both tile shapes
+// (6 x 64, and 8 x 48 where m is a multiple of 8 but not of 6), an odd count
+// of pairs, sums past one block of pairs (1024 pairs for 64 columns, 1365 for
+// 48), no pairs at all (zeros), the same bits on one and two threads.
+TEST_F(Bf16OwnKernels, InputGradEqualsTheSumOverBf16Operands) {
+  struct Shape {
+    int64_t m, n, k;
+  };
+  const Shape shapes[] = {{1, 2, 1},      {7, 18, 63}, {13, 34, 65},
+                          {16, 2, 47},    {40, 6, 97}, {6, 2900, 130},
+                          {16, 2800, 49}, {8, 0, 20},  {128, 768, 768},
+                          {130, 64, 200}}; // the last two: two threads
+  std::mt19937 rng(17);
+  for (const Shape &s : shapes) {
+    const std::vector<float> dyf = uniform(s.m * s.n, rng, -1, 1),
+                             wf = uniform(s.n * s.k, rng, -1, 1);
+    const std::vector<uint16_t> dy = bf16Bits(dyf), w = bf16Bits(wf);
+    // dy·w = xwt(dy, wᵀ) over the rounded values
+    const std::vector<double> want =
+        xwt(roundedToBf16(dyf), transposed(roundedToBf16(wf), s.n, s.k), s.m,
+            s.k, s.n);
+    std::vector<float> first;
+    for (int threads : {1, 2}) {
+      const std::string what =
+          absl::StrFormat("m %d n %d k %d threads %d", s.m, s.n, s.k, threads);
+      std::vector<float> dx(s.m * s.k, std::numeric_limits<float>::quiet_NaN());
+      cpu::bf16InputGrad(dy.data(), w.data(), dx.data(), s.m, s.n, s.k,
+                         threads);
+      expectClose(dx, want, 1e-5, 1e-6 * double(s.n + 1), what);
+      if (first.empty())
+        first = dx;
+      else
+        EXPECT_EQ(
+            0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)))
+            << what << ": differs from 1 thread";
+    }
+  }
+}
+
 } // namespace
 } // namespace galaxy::rt::testing

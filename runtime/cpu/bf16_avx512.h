@@ -6,7 +6,7 @@
 
 #include <immintrin.h>
 
-#include "runtime/cpu/avx512_transpose.h"
+#include "runtime/cpu/avx512_lanes.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -21,15 +21,9 @@ namespace {
 // 1 MiB L2; more pairs are summed in blocks.
 constexpr int64_t kPanelBytes = 256 << 10;
 
-GALAXY_BF16_TARGET inline __mmask16 firstLanes(int64_t n) {
-  return n >= 16  ? __mmask16(0xffff)
-         : n <= 0 ? __mmask16(0)
-                  : __mmask16((1u << n) - 1);
-}
-
-// Pairs [0, pairs) of w's rows (from row r0 = w; the odd row past `depth`
-// rows reads as zero), columns [0, cols) into out[pair][16·V] as 32-bit
-// words: the even row's half low, the odd row's high.
+// Rows [0, rows) of w taken two by two (an odd last row pairs with zero),
+// columns [0, cols), into out[pair][16·V] as 32-bit words: the even row's
+// half low, the odd row's high.
 template <int V>
 GALAXY_BF16_TARGET void packPairs(const uint16_t *w, int64_t ldw, int64_t rows,
                                   int cols, uint32_t *out) {

@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "runtime/cpu/avx512_transpose.h"
+#include "runtime/cpu/avx512_lanes.h"
 #include "runtime/cpu/gemm.h"
 
 #define GALAXY_AVX512_TARGET __attribute__((target("avx512f")))
@@ -43,12 +43,6 @@ constexpr int64_t kSweepBytes = 512 << 10;
 // Below this many multiply-adds one thread does it all: waking the second
 // costs ~50-80 us (oneThreadMacs in gemm_kernels.cc, when threads sleep).
 constexpr int64_t kOneThreadMacs = int64_t{1} << 22;
-
-GALAXY_AVX512_TARGET inline __mmask16 firstLanes(int64_t n) {
-  return n >= 16  ? __mmask16(0xffff)
-         : n <= 0 ? __mmask16(0)
-                  : __mmask16((1u << n) - 1);
-}
 
 // C's row (`cols` valid of 16·V) = alpha·acc + beta·C; beta = 0 leaves C
 // unread. Masked stores only on the last partial vector (they cost several

@@ -1,10 +1,20 @@
-// A 16 x 16 transpose of 32-bit lanes in AVX-512F registers: the bf16
-// kernels pack pairs with it, Galaxy's fp32 GEMM packs rows into lanes.
+// AVX-512F lane helpers of Galaxy's kernels: the mask of a vector's first n
+// lanes (the tails of tiles and rows), and a 16 x 16 transpose of 32-bit lanes
+// (the bf16 kernels pack pairs with it, the fp32 GEMM packs rows into lanes).
 #pragma once
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace galaxy::rt::cpu {
+
+// The first n of 16 lanes (none for n <= 0, all for n >= 16).
+__attribute__((target("avx512f"))) inline __mmask16 firstLanes(int64_t n) {
+  return n >= 16  ? __mmask16(0xffff)
+         : n <= 0 ? __mmask16(0)
+                  : __mmask16((1u << n) - 1);
+}
 
 // 16 x 16 transpose of 32-bit elements.
 __attribute__((target("avx512f"))) inline void transpose16(__m512i v[16]) {

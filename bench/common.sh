@@ -70,8 +70,8 @@ bench_own_wait_defaults() {
 
 # bench_rounds_env: the settings of the benchmarks that alternate sides in rounds:
 # STEPS (20) timed steps after WARMUP (3) untimed ones, ROUNDS (3) rounds, THREADS (2)
-# threads for every side (with OMP_WAIT_POLICY=PASSIVE above: on a shared machine
-# spinning OpenMP threads steal the cores the other threads need).
+# threads for every side (with OMP_WAIT_POLICY=PASSIVE above, unless the script calls
+# bench_own_wait_defaults: ranks sharing the cores must not spin).
 bench_rounds_env() {
   steps=${STEPS:-20}
   warmup=${WARMUP:-3}

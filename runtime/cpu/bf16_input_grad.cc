@@ -1,14 +1,15 @@
 // bf16InputGrad (bf16_kernels.h): dx = dy·w over bfloat16 operands, fp32
 // sums. vdpbf16ps sums pairs along the product's depth, which for dy·w runs
 // down w's columns: a pair is rows 2p and 2p+1 of w. Each thread takes a
-// share of dx's 64-column panels; a panel of w, a block of pairs at a time, is
-// interleaved into pairs in this thread's scratch (within L2) and swept by
-// every row tile of dx, whose dy pairs sit side by side in dy's rows and are
-// broadcast as they are.
+// share of dx's 64- (or 48-) column panels; a panel of w, a block of pairs at a
+// time, is interleaved into pairs in this thread's scratch (within L2) and
+// swept by every row tile of dx, whose dy pairs sit side by side in dy's rows
+// and are broadcast as they are.
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <vector>
 
 #include "runtime/cpu/bf16_avx512.h"
@@ -32,8 +33,8 @@ GALAXY_BF16_TARGET void packPairs(const uint16_t *w, int64_t ldw, int64_t rows,
     m[j] = firstLanes(cols - 16 * j);
   for (int64_t r = 0; r < rows; r += 2, out += 16 * V) {
     const uint16_t *r0 = w + r * ldw, *r1 = r0 + ldw;
-    const bool odd = r + 1 < rows;
-    if (r + 16 < rows) // w comes cold: its rows, 16 ahead
+    const bool second = r + 1 < rows; // else the last row pairs with zero
+    if (r + 16 < rows)                // w comes cold: its rows, 16 ahead
       for (int j = 0; j < 16 * V; j += 32) {
         _mm_prefetch(reinterpret_cast<const char *>(r0 + 16 * ldw + j),
                      _MM_HINT_T0);
@@ -44,7 +45,8 @@ GALAXY_BF16_TARGET void packPairs(const uint16_t *w, int64_t ldw, int64_t rows,
     for (int j = 0; j < V; ++j) {
       const __m512i lo =
           _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m[j], r0 + 16 * j));
-      const __m512i hi = odd ? _mm512_cvtepu16_epi32(
+      const __m512i hi = second
+                             ? _mm512_cvtepu16_epi32(
                                    _mm256_maskz_loadu_epi16(m[j], r1 + 16 * j))
                              : _mm512_setzero_si512();
       _mm512_store_si512(out + 16 * j,
@@ -141,6 +143,7 @@ void inputGrad(const uint16_t *dy, const uint16_t *w, float *dx, int64_t m,
 
 void bf16InputGrad(const uint16_t *dy, const uint16_t *w, float *dx, int64_t m,
                    int64_t n, int64_t k, int threads) {
+  assert(n % 2 == 0 && "dy's pairs are words of its rows: n must be even");
   if (m <= 0 || k <= 0)
     return;
   if (m % 8 == 0 && m % 6 != 0)

@@ -39,7 +39,7 @@ void bf16InputGrad(const uint16_t *dy, const uint16_t *w, float *dx, int64_t m,
 // 3072 x 768: 894-930 vs 897-925 GFLOP/s), ahead at 512-2048 rows of
 // 768 x 3072 (936-950 vs 898-920) and 1024 rows of 4096 x 4096 (899 vs 770);
 // in the step's sequence, where w comes cold, 3-8% faster per call
-// (`cpu_kernels_bench --gemm-step 3 --bf16`). Longer sums are untested.
+// (`cpu_kernels_bench --gemm-step 3 --bf16`). More rows are untested.
 inline constexpr int64_t kBf16InputGradMaxRows = 2048;
 
 // dw[n,k] = beta·dw + alpha·dyᵀ·x summed over `rows` (dy is [rows,n], x

@@ -48,8 +48,9 @@ absl::Status onednnMatmulSgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                                float beta, float *c, int64_t ldc);
 
 // The kGalaxy GEMM (galaxy_sgemm.cc): AVX-512 tiles built for a training
-// step's shapes (one small operand, a weight read cold once per use), no
-// repacking of the weight. Aᵀ·Bᵀ, and any CPU without AVX-512, go to oneDNN:
+// step's shapes (one small operand, a weight read cold once per use; the
+// weight is packed only panel by panel as it is used, or, in x·wᵀ, not at
+// all). Aᵀ·Bᵀ, and any CPU without AVX-512, go to oneDNN:
 bool galaxySgemmAvailable();
 bool galaxySgemmBuilt(bool trans_a, bool trans_b);
 absl::Status galaxySgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
@@ -57,7 +58,7 @@ absl::Status galaxySgemm(bool trans_a, bool trans_b, int64_t m, int64_t n,
                          const float *b, int64_t ldb, float beta, float *c,
                          int64_t ldc);
 // C = A·Bᵀ + bias (bias [n] added in the tiles' epilogue: a linear's
-// forward); needs galaxySgemmAvailable().
+// forward); without AVX-512 the bias copied into C, then oneDNN with beta 1.
 absl::Status galaxySgemmBias(int64_t m, int64_t n, int64_t k, const float *a,
                              int64_t lda, const float *b, int64_t ldb,
                              const float *bias, float *c, int64_t ldc);

@@ -44,8 +44,12 @@ std::string cachePath() {
 
 // Lines "cpu model|threads|candidates|ta tb m n k lda ldb ldc<TAB>library".
 // `candidates` names the set of libraries a choice was made among, so a
-// choice remembered before a library joined is timed again.
-constexpr const char *kCandidates = "onednn,openblas,onednn-matmul,galaxy";
+// choice remembered before a library joined (or where it could not run: a
+// VM with AVX-512 masked shares the model name) is timed again.
+std::string candidates() {
+  return galaxySgemmAvailable() ? "onednn,openblas,onednn-matmul,galaxy"
+                                : "onednn,openblas,onednn-matmul";
+}
 
 struct ShapeTable {
   std::mutex mu;
@@ -58,7 +62,7 @@ struct ShapeTable {
 
   void load() {
     loaded = true;
-    prefix = absl::StrFormat("%s|%d|%s|", cpuModel(), threads, kCandidates);
+    prefix = absl::StrFormat("%s|%d|%s|", cpuModel(), threads, candidates());
     if (remeasure)
       return;
     std::ifstream in(cachePath());

@@ -93,7 +93,8 @@ const uint16_t *bf16Operand(const KernelCall &c, const Tensor &t, int slot,
 // The fp32 GEMM that adds linear's bias in its epilogue for this shape
 // (oneDNN's matmul primitive, or Galaxy's x·wᵀ tiles), else kNaive: the bias
 // is copied into every row of C and the GEMM accumulates onto it. Both
-// epilogues give the copy's bits (tests/kernels/gemm_bias_test.cc). A shape
+// epilogues give the copy's bits (tests/kernels/gemm_bias_test.cc,
+// galaxy_sgemm_test.cc). A shape
 // the per-shape table has not met yet takes the copy once (perShapeSgemm
 // times it); the few-row GEMV path always does.
 GemmKind epilogueBiasGemm(const KernelCall &c, bool gemv, bool tw, int64_t m,

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/cpu/gemm.h"
+#include "runtime/launcher_env.h"
 
 extern "C" {
 #include <cblas.h>
@@ -41,8 +43,11 @@ const char *betterOpenBlasCore() {
 } // namespace
 
 bool spinWaitSuits(char **argv, int threads, int cores) {
-  if (threads > cores || std::getenv("LOCAL_RANK"))
+  if (threads > cores)
     return false;
+  for (const LauncherEnv &l : kLauncherEnvs)
+    if (std::getenv(l.rank) || std::getenv(l.world) || std::getenv(l.local))
+      return false;
   for (char **a = argv; a && *a; ++a) {
     const std::string_view arg(*a);
     if (arg == "--rank" || arg.starts_with("--rank="))
@@ -86,12 +91,47 @@ void prepareCpuLibraries(char **argv) {
   // exec failed (no /proc?): carry on with the libraries as loaded.
 }
 
+namespace {
+
+// libgomp's reading: a GOMP_SPINCOUNT that parses (a number with an optional
+// k/M/G/T suffix, or "infinite") sets the spin count and OMP_WAIT_POLICY is
+// then ignored; otherwise PASSIVE means no spin, and anything else spins.
+// Null when GOMP_SPINCOUNT is unset or does not parse.
+std::optional<bool> spinCountSpins(const char *spins) {
+  if (!spins)
+    return std::nullopt;
+  std::string_view v(spins);
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  const absl::string_view av(v.data(), v.size());
+  if (absl::StartsWithIgnoreCase(av, "infinite") ||
+      absl::StartsWithIgnoreCase(av, "infinity"))
+    return true;
+  size_t digits = 0;
+  while (digits < v.size() && v[digits] >= '0' && v[digits] <= '9')
+    ++digits;
+  if (digits == 0)
+    return std::nullopt;
+  std::string_view rest = v.substr(digits);
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
+    rest.remove_prefix(1);
+  if (!rest.empty() &&
+      std::string_view("kKmMgGtT").find(rest.front()) != std::string_view::npos)
+    rest.remove_prefix(1);
+  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t'))
+    rest.remove_prefix(1);
+  if (!rest.empty())
+    return std::nullopt;
+  return v.substr(0, digits).find_first_not_of('0') != std::string_view::npos;
+}
+
+} // namespace
+
 bool openmpThreadsSpin() {
+  if (std::optional<bool> s = spinCountSpins(std::getenv("GOMP_SPINCOUNT")))
+    return *s;
   const char *policy = std::getenv("OMP_WAIT_POLICY");
-  if (policy && absl::EqualsIgnoreCase(policy, "passive"))
-    return false;
-  const char *spins = std::getenv("GOMP_SPINCOUNT");
-  return !(spins && std::string_view(spins) == "0");
+  return !(policy && absl::EqualsIgnoreCase(policy, "passive"));
 }
 
 std::string openmpWaitNote() {
@@ -102,13 +142,14 @@ std::string openmpWaitNote() {
       : policy ? "set by Galaxy: ranks may share this host's cores, or there "
                  "are more threads than cores"
                : "set by Galaxy: the only rank on this host";
-  if (policy && *policy)
-    return absl::StrCat("; OpenMP threads wait as OMP_WAIT_POLICY=", policy,
-                        " (", who, ")");
-  if (spins && *spins)
+  // As libgomp reads them: a valid GOMP_SPINCOUNT overrides the policy.
+  if (spinCountSpins(spins))
     return absl::StrCat("; OpenMP threads spin ", spins,
                         " pauses, then sleep (GOMP_SPINCOUNT=", spins, ", ",
                         who, ")");
+  if (policy && *policy)
+    return absl::StrCat("; OpenMP threads wait as OMP_WAIT_POLICY=", policy,
+                        " (", who, ")");
   return "; OpenMP threads wait as libgomp does by default (spin, then sleep)";
 }
 

@@ -1,6 +1,7 @@
 #include "runtime/exec/launch.h"
 
 #include "runtime/comm/socket_io.h"
+#include "runtime/launcher_env.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -67,21 +68,8 @@ absl::StatusOr<LaunchInfo> resolveLaunch(const LaunchFlags &flags,
                        " needs --master HOST:PORT (rank 0 hosts it)"));
     }
   } else {
-    // The launchers users already run jobs with, most specific first: an
-    // mpirun inside a Slurm allocation sets both Open MPI's and Slurm's
-    // variables, and the process's own rank is Open MPI's.
-    struct Launcher {
-      const char *name, *rank, *world, *local;
-    };
-    static constexpr Launcher kLaunchers[] = {
-        {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK"},
-        {"Open MPI", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-         "OMPI_COMM_WORLD_LOCAL_RANK"},
-        {"MPICH/PMI", "PMI_RANK", "PMI_SIZE", "MPI_LOCALRANKID"},
-        {"Slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"},
-    };
-    const Launcher *from = nullptr;
-    for (const Launcher &l : kLaunchers)
+    const LauncherEnv *from = nullptr;
+    for (const LauncherEnv &l : kLauncherEnvs)
       if (env(l.rank) || env(l.world)) {
         from = &l;
         break;

@@ -283,10 +283,18 @@ TEST_F(Bf16OwnKernels, InputGradEqualsTheSumOverBf16Operands) {
   struct Shape {
     int64_t m, n, k;
   };
-  const Shape shapes[] = {{1, 2, 1},      {7, 18, 63}, {13, 34, 65},
-                          {16, 2, 47},    {40, 6, 97}, {6, 2900, 130},
-                          {16, 2800, 49}, {8, 0, 20},  {128, 768, 768},
-                          {130, 64, 200}}; // the last two: two threads
+  const Shape shapes[] = {{1, 2, 1},
+                          {7, 18, 63},
+                          {13, 34, 65},
+                          {16, 2, 47},
+                          {40, 6, 97},
+                          {6, 2900, 130},
+                          {16, 2800, 49},
+                          {8, 0, 20},
+                          // past 2^22 multiply-adds: two threads, both tile
+                          // shapes, the second with two blocks of pairs
+                          {128, 768, 768},
+                          {130, 2200, 130}};
   std::mt19937 rng(17);
   for (const Shape &s : shapes) {
     const std::vector<float> dyf = uniform(s.m * s.n, rng, -1, 1),

@@ -109,7 +109,9 @@ TEST_F(GalaxySgemm, MatchesDoubleSumsAtEveryTail) {
       {8, 96, 0},
       // B past 2 MiB: packed panel by panel (dy·w), the sum in blocks
       {13, 200, 2800},
-      {16, 150, 3600}};
+      {16, 150, 3600},
+      // one panel, many rows: two threads split the rows
+      {2000, 40, 100}};
   const std::vector<Shape> lanes = {{1, 1, 1},     {17, 7, 16}, {65, 13, 0},
                                     {130, 6, 33},  {64, 12, 1}, {63, 19, 2100},
                                     {129, 7, 1100}};
@@ -127,8 +129,12 @@ TEST_F(GalaxySgemm, MatchesDoubleSumsAtEveryTail) {
 // beta = 0 leaves C unread: NaN there must not reach the result.
 TEST_F(GalaxySgemm, BetaZeroIgnoresNaNInC) {
   std::mt19937 rng(43);
-  for (bool tb : {false, true}) {
-    Problem p(false, tb, {70, 70, 40}, rng);
+  for (auto [tb, shape] : {std::pair{false, Shape{70, 70, 40}},
+                           {true, Shape{70, 70, 40}},
+                           {false, Shape{16, 150, 3600}},
+                           {true, Shape{128, 300, 1100}},
+                           {false, Shape{128, 700, 800}}}) {
+    Problem p(false, tb, shape, rng);
     std::vector<float> nan(p.c.size(), std::numeric_limits<float>::quiet_NaN());
     std::vector<float> got = p.run(2.f, 0.f, 2, nan);
     std::vector<double> want = p.want(2.f, 0.f);
@@ -147,11 +153,14 @@ TEST_F(GalaxySgemm, BetaZeroIgnoresNaNInC) {
 TEST_F(GalaxySgemm, BitsDoNotDependOnThreads) {
   std::mt19937 rng(47);
   for (auto [ta, tb] : {std::pair{false, false}, {true, false}, {false, true}})
-    for (Shape s : {Shape{128, 300, 1100}, Shape{200, 130, 768},
-                    Shape{128, 700, 800}, Shape{90, 640, 900}}) {
+    for (Shape s :
+         {Shape{128, 300, 1100}, Shape{200, 130, 768}, Shape{128, 700, 800},
+          Shape{90, 640, 900}, Shape{2000, 40, 100}}) {
       Problem p(ta, tb, s, rng);
       const std::vector<float> one = p.run(0.75f, 1.f, 1, p.c),
                                two = p.run(0.75f, 1.f, 2, p.c);
+      expectClose(one, p.want(0.75f, 1.f), 1e-5, 2e-5 * std::sqrt(s.k + 1),
+                  label(p));
       EXPECT_EQ(0,
                 std::memcmp(one.data(), two.data(), one.size() * sizeof(float)))
           << label(p);

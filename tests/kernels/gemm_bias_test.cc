@@ -84,28 +84,38 @@ TEST(GemmBias, Bf16EpilogueBitsEqualBiasCopyThenBetaOne) {
 // Through the kernel: linear with GEMM forced to oneDNN's matmul (bias in the
 // epilogue) gives the bits of bias + the same GEMM with beta = 1, and matches
 // the naive GEMM's result within float rounding.
+// linear with a bias through the backend, for each GEMM whose epilogue adds
+// it (gemm_kernels.cc epilogueBiasGemm): the bits of the bias copied into C
+// then that GEMM with beta = 1, and within rounding of the naive loops.
 TEST(GemmBias, LinearKernelTakesTheEpilogue) {
   std::mt19937 rng(32);
   const int64_t m = 64, n = 96, k = 80;
   Buf x = Buf::random({m, k}, rng), w = Buf::random({n, k}, rng),
-      b = Buf::random({n}, rng), y = Buf::zeros({m, n}),
-      y0 = Buf::zeros({m, n});
-  const std::vector<float> got =
-      runOk(Op("linear").i("transpose_w", 1), {&x, &w, &b}, {&y}, {},
-            &cpuBackend(cpu::GemmKind::kOneDnnMatmul, 2));
-  std::vector<float> want(m * n);
-  for (int64_t r = 0; r < m; ++r)
-    std::memcpy(want.data() + r * n, b.f.data(), n * sizeof(float));
-  ASSERT_TRUE(cpu::onednnMatmulSgemm(false, true, m, n, k, 1.f, x.f.data(), k,
-                                     w.f.data(), k, 1.f, want.data(), n)
-                  .ok());
-  EXPECT_EQ(0,
-            std::memcmp(got.data(), want.data(), got.size() * sizeof(float)));
+      b = Buf::random({n}, rng), y0 = Buf::zeros({m, n});
   const std::vector<float> naive =
       runOk(Op("linear").i("transpose_w", 1), {&x, &w, &b}, {&y0}, {},
             &cpuBackend(cpu::GemmKind::kNaive, 1));
-  expectClose(got, std::vector<double>(naive.begin(), naive.end()), 1e-5, 1e-5,
-              "linear + bias vs naive");
+  for (cpu::GemmKind kind :
+       {cpu::GemmKind::kOneDnnMatmul, cpu::GemmKind::kGalaxy}) {
+    if (kind == cpu::GemmKind::kGalaxy && !cpu::galaxySgemmAvailable())
+      continue;
+    const std::string name(cpu::gemmKindName(kind));
+    Buf y = Buf::zeros({m, n});
+    const std::vector<float> got =
+        runOk(Op("linear").i("transpose_w", 1), {&x, &w, &b}, {&y}, {},
+              &cpuBackend(kind, 2));
+    std::vector<float> want(m * n);
+    for (int64_t r = 0; r < m; ++r)
+      std::memcpy(want.data() + r * n, b.f.data(), n * sizeof(float));
+    ASSERT_TRUE(cpu::sgemmFor(kind)(false, true, m, n, k, 1.f, x.f.data(), k,
+                                    w.f.data(), k, 1.f, want.data(), n)
+                    .ok());
+    EXPECT_EQ(0,
+              std::memcmp(got.data(), want.data(), got.size() * sizeof(float)))
+        << name;
+    expectClose(got, std::vector<double>(naive.begin(), naive.end()), 1e-5,
+                1e-5, "linear + bias vs naive, " + name);
+  }
 }
 
 } // namespace

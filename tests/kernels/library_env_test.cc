@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/cpu/library_env.h"
+#include "runtime/launcher_env.h"
 #include "gtest/gtest.h"
 
 namespace galaxy::rt::testing {
@@ -19,7 +20,10 @@ bool suits(std::vector<std::string> args, int threads, int cores) {
 }
 
 TEST(SpinWait, OnlyASingleRankWithACoreForEachThread) {
-  unsetenv("LOCAL_RANK");
+  for (const LauncherEnv &l : kLauncherEnvs)
+    for (const char *var : {l.rank, l.world, l.local})
+      if (std::getenv(var))
+        GTEST_SKIP() << var << " is set: a launcher started this test";
   EXPECT_TRUE(suits({"galaxy-run", "plan/", "--steps", "5"}, 2, 2));
   EXPECT_TRUE(suits({"galaxy-run", "plan/", "--nproc", "1"}, 2, 2));
   EXPECT_TRUE(suits({"galaxy-run", "plan/", "--nproc=1"}, 1, 2));
@@ -31,9 +35,13 @@ TEST(SpinWait, OnlyASingleRankWithACoreForEachThread) {
   EXPECT_FALSE(
       suits({"galaxy-run", "plan/", "--rank", "0", "--world", "2"}, 1, 16));
   EXPECT_FALSE(suits({"galaxy-run", "plan/", "--rank=1"}, 1, 16));
-  ASSERT_EQ(setenv("LOCAL_RANK", "0", 1), 0);
-  EXPECT_FALSE(suits({"galaxy-run", "plan/"}, 1, 16));
-  unsetenv("LOCAL_RANK");
+  // any launcher's rank, world or local rank (runtime/launcher_env.h)
+  for (const LauncherEnv &l : kLauncherEnvs)
+    for (const char *var : {l.rank, l.world, l.local}) {
+      ASSERT_EQ(setenv(var, "0", 1), 0);
+      EXPECT_FALSE(suits({"galaxy-run", "plan/"}, 1, 16)) << var;
+      unsetenv(var);
+    }
 }
 
 // What the kernels ask before waking a second thread for a short product.
@@ -52,9 +60,13 @@ TEST(SpinWait, ThreadsSpinUnlessTheySleepAtOnce) {
     const char *policy, *spins;
     bool spin;
   };
+  // As libgomp reads them: a GOMP_SPINCOUNT that parses wins over the policy.
   for (Case c : {Case{nullptr, nullptr, true}, Case{"PASSIVE", nullptr, false},
-                 Case{"passive", "2000", false}, Case{"ACTIVE", nullptr, true},
-                 Case{nullptr, "2000", true}, Case{nullptr, "0", false}}) {
+                 Case{"passive", "2000", true}, Case{"PASSIVE", "bogus", false},
+                 Case{"ACTIVE", nullptr, true}, Case{nullptr, "2000", true},
+                 Case{nullptr, "0", false}, Case{"ACTIVE", "00", false},
+                 Case{nullptr, " 0k", false}, Case{nullptr, "3k", true},
+                 Case{"PASSIVE", "infinite", true}}) {
     set("OMP_WAIT_POLICY", c.policy);
     set("GOMP_SPINCOUNT", c.spins);
     EXPECT_EQ(cpu::openmpThreadsSpin(), c.spin)

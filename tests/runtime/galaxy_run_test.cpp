@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "runtime/io/safetensors.h"
+#include "runtime/launcher_env.h"
 #include "tests/comm/multiprocess.h"
 #include "tests/runtime/subprocess.h"
 #include "tests/runtime/tiny_plans.h"
@@ -147,6 +148,10 @@ TEST_F(GalaxyRun, NprocMatchesSerial) {
 TEST_F(GalaxyRun, WaitPolicyFollowsTheRanksOnTheHost) {
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT"))
     GTEST_SKIP() << "the environment chooses libgomp's wait policy";
+  for (const LauncherEnv &l : kLauncherEnvs)
+    for (const char *var : {l.rank, l.world, l.local})
+      if (std::getenv(var))
+        GTEST_SKIP() << var << " is set: a launcher started this test";
   ProcResult one = run(cmd("serial", "serial", 1), {"GALAXY_THREADS=1"});
   ASSERT_EQ(one.exitCode, 0) << one.output;
   EXPECT_TRUE(absl::StrContains(

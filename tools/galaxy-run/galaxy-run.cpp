@@ -750,8 +750,9 @@ int runRank(Args args) {
 } // namespace
 
 int main(int argc, char **argv) {
-  // libgomp fixes its wait policy at load: re-exec with PASSIVE unless the user
-  // chose, or spinning threads fight the GEMM's on a busy machine.
+  // libgomp fixes its wait policy at load: re-exec with a bounded spin (a
+  // single rank) or PASSIVE (ranks sharing the host) unless the user chose
+  // (runtime/cpu/library_env.h).
   rt::cpu::prepareCpuLibraries(argv);
   if (const char *p = std::getenv("GALAXY_TEST_PAUSE_IN_SAVE"); p && *p)
     io::setTempFileHookForTesting([](const std::string &tmp) {

@@ -238,7 +238,8 @@ Environment (CPU backend):
                      remembered in ~/.cache/galaxy/gemm-shapes.txt)
   OMP_WAIT_POLICY / GOMP_SPINCOUNT  how idle OpenMP threads wait; unset: a
                      single rank with a core per thread spins briefly, then
-                     sleeps; --nproc ranks sleep (the start-up line says which)
+                     sleeps; ranks that may share a host (--nproc, --rank, a
+                     launcher's variables) sleep (the start-up line says which)
   GALAXY_PROFILE=1   print every kernel's calls and time when the run ends
   GALAXY_HUGEPAGES=0 do not ask for transparent huge pages for big buffers
   GALAXY_DENORMALS=keep  compute with denormal floats (default: flushed to

@@ -109,18 +109,6 @@ GemmKind epilogueBiasGemm(const KernelCall &c, bool gemv, bool tw, int64_t m,
   return kind;
 }
 
-// Whether linear's bias goes to the GEMM's epilogue instead of a pass copying
-// it into every row of C: native bf16 (oneDNN's matmul primitive), and fp32
-// plans whose GEMM for this shape has such an epilogue (epilogueBiasGemm).
-bool biasInEpilogue(const KernelCall &c, bool gemv, bool tw, int64_t m,
-                    int64_t n, int64_t k) {
-  if (gemv)
-    return false;
-  if (c.ctx.matmulDType == plan::MATMUL_BF16)
-    return nativeBf16(c);
-  return epilogueBiasGemm(c, gemv, tw, m, n, k) != GemmKind::kNaive;
-}
-
 // Whether a bf16 linear runs Galaxy's own kernel (bf16Linear) rather than
 // oneDNN's matmul: x·wᵀ with an even k, x's rows filling its 64-lane tiles to
 // at least 7/8 (measured: 64 rows 347 vs 331 GFLOP/s, 128 rows 382 vs 356,
@@ -170,19 +158,25 @@ absl::Status linearKernel(const KernelCall &c) {
     return absl::OkStatus();
   }
   if (bp) {
-    if (biasInEpilogue(c, gemv, transpose_w != 0, m, n, k)) {
-      if (nativeBf16(c)) {
-        Bf16Bits xh, wh;
-        return onednnMatmulBf16Bias(
-            false, transpose_w != 0, m, n, k, bf16Operand(c, x, 0, xh), k,
-            bf16Operand(c, w, 1, wh), transpose_w ? k : n, bp, yp, n);
-      }
-      if (epilogueBiasGemm(c, gemv, transpose_w != 0, m, n, k) ==
-          GemmKind::kGalaxy)
-        return galaxySgemmBias(m, n, k, x.f32(), k, w.f32(), k, bp, yp, n);
-      return onednnMatmulSgemmBias(false, transpose_w != 0, m, n, k, x.f32(), k,
-                                   w.f32(), transpose_w ? k : n, bp, yp, n);
+    // The bias in the GEMM's epilogue where it has one (native bf16: oneDNN's
+    // bf16 matmul; fp32: epilogueBiasGemm), else copied into every row of C.
+    if (!gemv && nativeBf16(c)) {
+      Bf16Bits xh, wh;
+      return onednnMatmulBf16Bias(
+          false, transpose_w != 0, m, n, k, bf16Operand(c, x, 0, xh), k,
+          bf16Operand(c, w, 1, wh), transpose_w ? k : n, bp, yp, n);
     }
+    if (c.ctx.matmulDType != plan::MATMUL_BF16)
+      switch (epilogueBiasGemm(c, gemv, transpose_w != 0, m, n, k)) {
+      case GemmKind::kGalaxy:
+        return galaxySgemmBias(m, n, k, x.f32(), k, w.f32(), k, bp, yp, n);
+      case GemmKind::kOneDnnMatmul:
+        return onednnMatmulSgemmBias(false, transpose_w != 0, m, n, k, x.f32(),
+                                     k, w.f32(), transpose_w ? k : n, bp, yp,
+                                     n);
+      default:
+        break;
+      }
     parallelChunks(m, n, c.env.threads, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         std::memcpy(yp + r * n, bp, n * sizeof(float));

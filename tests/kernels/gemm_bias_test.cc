@@ -1,4 +1,4 @@
-// linear's bias in oneDNN's matmul epilogue (gemm_kernels.cc biasInEpilogue)
+// linear's bias in oneDNN's matmul epilogue (gemm_kernels.cc linearKernel)
 // against the pass it replaces, C filled with the bias then beta = 1: the same
 // bits, so plans compute what they computed before, whichever path a shape
 // takes.
